@@ -1,0 +1,44 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.PHONY: demo test lint typecheck pytest bench schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	@rm -f .corral/demo.db
+	$(BIN)/corral run examples/support_desk/team.yaml \
+		--input @examples/support_desk/ticket.json --db .corral/demo.db
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check corral tests benchmarks examples
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy corral
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest -n 2 -q
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/step_overhead.py
+
+schema: $(VENV)/.installed
+	$(BIN)/corral schema -o corral-team.schema.json
+
+clean:
+	rm -rf $(VENV) .corral .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,78 @@
+"""Corral: teams of LLM agents as compiled LangGraph state machines, with guardrails.
+
+The public API. Everything else lives in private modules and may change.
+"""
+
+from corral.checkpoints import RunRecord
+from corral.errors import (
+    CorralError,
+    HandoffError,
+    InputError,
+    ManifestError,
+    NodeError,
+    Problem,
+    RoutingError,
+    RunError,
+    UserError,
+)
+from corral.graphs import App, RunResult, StepEvent
+from corral.manifest import (
+    END,
+    AgentSpec,
+    BudgetSpec,
+    CheckpointSpec,
+    EdgeSpec,
+    FieldSpec,
+    FlowSpec,
+    GuardSpec,
+    ModelSpec,
+    PermissionsSpec,
+    RateSpec,
+    SchemaSpec,
+    Team,
+    ToolSpec,
+    WhenSpec,
+    load_team,
+    manifest_json_schema,
+)
+from corral.models import Reply, Script, ScriptedChatModel, ScriptedProviderError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "END",
+    "AgentSpec",
+    "App",
+    "BudgetSpec",
+    "CheckpointSpec",
+    "CorralError",
+    "EdgeSpec",
+    "FieldSpec",
+    "FlowSpec",
+    "GuardSpec",
+    "HandoffError",
+    "InputError",
+    "ManifestError",
+    "ModelSpec",
+    "NodeError",
+    "PermissionsSpec",
+    "Problem",
+    "RateSpec",
+    "Reply",
+    "RoutingError",
+    "RunError",
+    "RunRecord",
+    "RunResult",
+    "SchemaSpec",
+    "Script",
+    "ScriptedChatModel",
+    "ScriptedProviderError",
+    "StepEvent",
+    "Team",
+    "ToolSpec",
+    "UserError",
+    "WhenSpec",
+    "__version__",
+    "load_team",
+    "manifest_json_schema",
+]

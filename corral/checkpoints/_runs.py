@@ -1,0 +1,106 @@
+"""The run registry: one row per run (its id is LangGraph's thread id)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlite_utils
+
+RunStatus = Literal["running", "completed", "failed", "halted", "paused"]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the registry knows about one run."""
+
+    run_id: str
+    team: str
+    manifest: str | None
+    status: RunStatus
+    started_at: str
+    updated_at: str
+    pid: int | None
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    usage: dict[str, Any]
+    path: list[str]
+
+    @property
+    def stale(self) -> bool:
+        """A ``running`` run whose process is gone: it crashed and can be resumed."""
+        return self.status == "running" and (self.pid is None or not _alive(self.pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+_JSON = ("input", "output", "errors", "usage", "path")
+
+
+class RunRegistry:
+    """Rows of the ``runs`` table, written under a lock (one connection, many threads)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._db = sqlite_utils.Database(conn)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db["runs"].create(  # type: ignore[union-attr]
+                {"run_id": str, "team": str, "manifest": str, "status": str,
+                 "started_at": str, "updated_at": str, "pid": int, "input": str,
+                 "output": str, "errors": str, "usage": str, "path": str},
+                pk="run_id", if_not_exists=True)
+            self._db["runs"].create_index(["status"], if_not_exists=True)  # type: ignore[union-attr]
+
+    def start(self, run_id: str, team: str, manifest: str | None,
+              input: dict[str, Any]) -> None:
+        """Record a new run as ``running`` in this process."""
+        now = _now()
+        row = {"run_id": run_id, "team": team, "manifest": manifest, "status": "running",
+               "started_at": now, "updated_at": now, "pid": os.getpid(),
+               "input": json.dumps(input), "output": "null", "errors": "[]",
+               "usage": "{}", "path": "[]"}
+        with self._lock, self._db.conn:
+            self._db["runs"].insert(row)  # type: ignore[union-attr]
+
+    def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
+        """Set a run's status (and output, errors, usage, path)."""
+        values: dict[str, Any] = {"status": status, "updated_at": _now(), "pid": os.getpid()}
+        values |= {k: json.dumps(v) for k, v in fields.items()}
+        with self._lock, self._db.conn:
+            self._db["runs"].update(run_id, values)  # type: ignore[union-attr]
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or ``None``."""
+        with self._lock:
+            rows = list(self._db.query("SELECT * FROM runs WHERE run_id = ?", [run_id]))
+        return _record(rows[0]) if rows else None
+
+    def list(self, *, limit: int = 100) -> list[RunRecord]:
+        """The most recent runs first."""
+        with self._lock:
+            rows = list(self._db.query(
+                "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", [limit]))
+        return [_record(r) for r in rows]
+
+
+def _record(row: dict[str, Any]) -> RunRecord:
+    data = {k: json.loads(row[k]) if k in _JSON else row[k] for k in row}
+    return RunRecord(**data)

@@ -1,0 +1,213 @@
+"""The ``corral`` command line. Its exit statuses are a stable contract:
+
+0 completed, 1 failed, 2 bad manifest / input / arguments, 3 halted by a guard,
+4 paused waiting for a person.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from corral.checkpoints import DEFAULT_DB, RunRegistry
+from corral.checkpoints import connect as connect_db
+from corral.errors import CorralError, InputError, ManifestError, UserError
+from corral.graphs import App, RunResult, StepEvent, to_mermaid
+from corral.manifest import Team, load_team, manifest_json_schema
+
+EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
+USER_ERROR = 2
+
+app = typer.Typer(name="corral", no_args_is_help=True, add_completion=False,
+                  help="Run teams of LLM agents as compiled, guarded LangGraph graphs.")
+
+DbOption = Annotated[Path | None, typer.Option("--db", help="Workspace SQLite file "
+                                                             f"[default: {DEFAULT_DB}]")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+FileArg = Annotated[Path, typer.Argument(help="Team file (YAML).")]
+
+
+def main() -> None:
+    """Entry point: user mistakes exit 2 with a message, never a traceback."""
+    err = Console(stderr=True)
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(USER_ERROR)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(USER_ERROR)
+        raise
+
+
+@app.command()
+def validate(file: FileArg) -> None:
+    """Check a team file; print every problem with file:line and the fix."""
+    team = load_team(file)
+    Console().print(f"[green]ok[/] {file}: team [bold]{team.name}[/] with "
+                    f"{len(team.agents)} agents and {len(team.flow.edges)} edges")
+
+
+@app.command()
+def schema(output: Annotated[Path | None, typer.Option("-o", "--output")] = None) -> None:
+    """Print the team file's JSON Schema (for editors: a yaml-language-server line)."""
+    text = json.dumps(manifest_json_schema(), indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+
+
+@app.command()
+def graph(file: FileArg,
+          format: Annotated[str, typer.Option("--format", help="mermaid")] = "mermaid",
+          output: Annotated[Path | None, typer.Option("-o", "--output")] = None) -> None:
+    """Draw the team's graph (offline)."""
+    if format != "mermaid":
+        raise InputError(f"--format {format!r} is not supported yet; use --format mermaid",
+                         field="format")
+    text = to_mermaid(load_team(file))
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def run(file: FileArg,
+        input: Annotated[str | None, typer.Option(
+            "--input", help="JSON, @PATH to a JSON file, or - for stdin.")] = None,
+        db: DbOption = None,
+        run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+        json_out: JsonOption = False) -> None:
+    """Run a team on an input and print the result."""
+    team = load_team(file)
+    payload = _read_input(input)
+    with _compile(team, db) as compiled:
+        _finish(compiled, compiled.run(payload, run_id=run_id, on_step=_Live().step), json_out)
+
+
+@app.command()
+def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
+           db: DbOption = None,
+           team_file: Annotated[Path | None, typer.Option(
+               "--team", help="Team file, if it moved since the run started.")] = None,
+           json_out: JsonOption = False) -> None:
+    """Continue a failed, crashed or paused run; completed nodes do not run again."""
+    path = db or DEFAULT_DB
+    record = RunRegistry(connect_db(path)).get(run_id)
+    if record is None:
+        raise InputError(f"no run {run_id!r} in {path}; `corral runs --db {path}` lists them",
+                         field="run_id")
+    manifest = team_file or (Path(record.manifest) if record.manifest else None)
+    if manifest is None:
+        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE",
+                         field="team")
+    with _compile(load_team(manifest), path) as compiled:
+        _finish(compiled, compiled.resume(run_id, on_step=_Live().step), json_out)
+
+
+@app.command()
+def runs(db: DbOption = None, json_out: JsonOption = False,
+         limit: Annotated[int, typer.Option("--limit", min=1)] = 50) -> None:
+    """List the runs in a workspace, newest first."""
+    records = RunRegistry(connect_db(db or DEFAULT_DB)).list(limit=limit)
+    if json_out:
+        typer.echo(json.dumps([{"run_id": r.run_id, "team": r.team, "status": r.status,
+                                "crashed": r.stale, "started_at": r.started_at,
+                                "updated_at": r.updated_at, "path": r.path, "usage": r.usage}
+                               for r in records]))
+        return
+    table = Table("run id", "team", "status", "started", "steps", "tokens")
+    for r in records:
+        status = "crashed (resumable)" if r.stale else r.status
+        tokens = r.usage.get("input_tokens", 0) + r.usage.get("output_tokens", 0)
+        table.add_row(r.run_id, r.team, status, r.started_at[:19], str(len(r.path)),
+                      str(tokens))
+    Console().print(table)
+
+
+def _compile(team: Team, db: Path | None) -> App:
+    return team.compile(db=db)
+
+
+def _read_input(raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        raise InputError("no input given; pass --input '{...}', --input @file.json or "
+                         "--input - (stdin)", field="input")
+    source = "--input"
+    if raw == "-":
+        raw, source = sys.stdin.read(), "stdin"
+    elif raw.startswith("@"):
+        path = Path(raw[1:])
+        try:
+            raw, source = path.read_text(encoding="utf-8"), str(path)
+        except OSError as exc:
+            raise InputError(f"cannot read input file {path}: {exc.strerror}",
+                             field="input") from None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno}", field="input") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{source} must be a JSON object, not {type(value).__name__}",
+                         field="input")
+    return value
+
+
+class _Live:
+    """Live progress on stderr: one line per finished agent."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, highlight=False)
+
+    def step(self, event: StepEvent) -> None:
+        tokens = event.usage["input_tokens"] + event.usage["output_tokens"]
+        calls = event.usage["llm_calls"]
+        detail = f"{tokens} tokens, {calls} call{'s' if calls != 1 else ''}" if calls else \
+            "function"
+        self.console.print(f"  [green]✓[/] [bold]{event.agent}[/] → {event.target} "
+                           f"[dim]{event.schema} · {detail} · {event.seconds * 1000:.0f} ms[/]")
+
+
+def _finish(compiled: App, result: RunResult, json_out: bool) -> None:
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    db = compiled.db_path
+    if json_out:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        colour = "green" if result.ok else "red"
+        out.print(f"[bold {colour}]{result.status}[/] run {result.run_id}")
+        if result.output is not None:
+            out.print_json(data=result.output)
+        out.print(f"path: {' → '.join(result.path) or '(none)'}")
+        u = result.usage
+        cost = "unknown" if result.cost_usd is None else f"{result.cost_usd:.4f} USD"
+        out.print(f"usage: {u['input_tokens']} input + {u['output_tokens']} output tokens, "
+                  f"{u['llm_calls']} model calls, cost {cost}")
+    for error in result.errors:
+        agent = f" ({error['agent']})" if error.get("agent") else ""
+        err.print(f"[red]{error['type']}{agent}:[/] {error['message']}")
+    if result.status in ("failed", "halted", "paused"):
+        err.print(f"resume with: corral resume {result.run_id} --db {db}")
+    raise typer.Exit(EXIT[result.status])
+
+
+__all__ = ["CorralError", "ManifestError", "app", "main"]

@@ -1,0 +1,21 @@
+"""Teams as LangGraph graphs: state, building, the compiled ``App``, drawings."""
+
+from corral.graphs._app import App, RunResult, StepEvent, check_run_id, new_run_id
+from corral.graphs._build import CompiledTeam, build_graph, inbound_schema
+from corral.graphs._export import to_mermaid
+from corral.graphs._state import Handoff, TeamState, Usage
+
+__all__ = [
+    "App",
+    "CompiledTeam",
+    "Handoff",
+    "RunResult",
+    "StepEvent",
+    "TeamState",
+    "Usage",
+    "build_graph",
+    "check_run_id",
+    "inbound_schema",
+    "new_run_id",
+    "to_mermaid",
+]

@@ -1,0 +1,299 @@
+"""``App``: a compiled team bound to its workspace database; runs, resumes, lists runs."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphRecursionError
+from pydantic import BaseModel
+
+from corral.checkpoints import DEFAULT_DB, RunRecord, RunRegistry, RunStatus, WorkspaceSaver
+from corral.checkpoints import connect as connect_db
+from corral.errors import InputError, RunError
+from corral.graphs._build import CompiledTeam, build_graph
+from corral.graphs._state import Handoff, TeamState, Usage
+from corral.manifest._team import Team
+from corral.nodes import validate
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One finished node, as reported to ``on_step`` while a run goes on."""
+
+    run_id: str
+    agent: str
+    target: str
+    schema: str
+    usage: Usage
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended. ``status`` is completed, failed, halted or paused."""
+
+    run_id: str
+    status: RunStatus
+    output: dict[str, Any] | None
+    path: list[str]
+    usage: Usage
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    guards_tripped: list[dict[str, Any]] = field(default_factory=list)
+    tasks_created: int = 0
+    cost_usd: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the run completed."""
+        return self.status == "completed"
+
+    def raise_for_status(self) -> RunResult:
+        """Return ``self`` if completed, else raise ``RunError`` with the first error."""
+        if not self.ok:
+            first = self.errors[0] if self.errors else {"message": self.status}
+            raise RunError(f"run {self.run_id} {self.status}: {first.get('message')}",
+                           agent=first.get("agent"))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's ``--json`` object."""
+        return {"run_id": self.run_id, "status": self.status, "output": self.output,
+                "usage": {**self.usage, "cost_usd": self.cost_usd},
+                "tasks_created": self.tasks_created, "guards_tripped": self.guards_tripped,
+                "errors": self.errors, "path": self.path}
+
+
+class App:
+    """A compiled team. ``graph`` is the LangGraph ``CompiledStateGraph`` itself.
+
+    The run id is LangGraph's thread id, so ``app.graph.get_state(app.config(run_id))``
+    and LangGraph's own streaming work on corral runs.
+    """
+
+    def __init__(self, team: Team, *, db: str | Path | None = None,
+                 chat_models: Mapping[str, BaseChatModel] | None = None) -> None:
+        self.team = team
+        self.db_path = _db_path(team, db)
+        self._registry_conn = connect_db(self.db_path)
+        self._saver_conn = connect_db(self.db_path)
+        self.checkpointer = WorkspaceSaver(self._saver_conn)
+        self.checkpointer.setup()
+        self.runs = RunRegistry(self._registry_conn)
+        self.graph: CompiledTeam = build_graph(team, chat_models, self.checkpointer)
+        self._active: set[str] = set()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the workspace connections."""
+        self._registry_conn.close()
+        self._saver_conn.close()
+
+    def config(self, run_id: str) -> RunnableConfig:
+        """The LangGraph config of a run (its thread id is the run id)."""
+        return {"configurable": {"thread_id": run_id},
+                "recursion_limit": self.team.guards.max_steps,
+                "metadata": {"corral_team": self.team.name, "corral_run": run_id}}
+
+    def run(self, input: Mapping[str, Any] | BaseModel, *, run_id: str | None = None,
+            on_step: Callable[[StepEvent], None] | None = None) -> RunResult:
+        """Run the team on ``input`` (validated against the flow's input schema)."""
+        run_id, start = self._begin(input, run_id)
+        return self._drive(run_id, start, on_step)
+
+    async def arun(self, input: Mapping[str, Any] | BaseModel, *, run_id: str | None = None,
+                   on_step: Callable[[StepEvent], None] | None = None) -> RunResult:
+        """``run`` for asyncio; concurrent calls in one process are safe."""
+        run_id, start = self._begin(input, run_id)
+        return await self._adrive(run_id, start, on_step)
+
+    def resume(self, run_id: str, *,
+               on_step: Callable[[StepEvent], None] | None = None) -> RunResult:
+        """Continue a failed, crashed or paused run from its last checkpoint."""
+        return self._drive(run_id, self._resume_input(run_id), on_step)
+
+    async def aresume(self, run_id: str, *,
+                      on_step: Callable[[StepEvent], None] | None = None) -> RunResult:
+        """``resume`` for asyncio."""
+        return await self._adrive(run_id, self._resume_input(run_id), on_step)
+
+    def _drive(self, run_id: str, start: TeamState | None,
+               on_step: Callable[[StepEvent], None] | None) -> RunResult:
+        progress = _Progress(run_id, on_step)
+        try:
+            for chunk in self.graph.stream(start, self.config(run_id), stream_mode="updates",
+                                           durability=self.team.checkpoint.durability):
+                progress(chunk)
+        except Exception as exc:
+            return self._end(run_id, exc)
+        except BaseException as exc:  # Ctrl-C, cancellation: record, then let it go on
+            self._end(run_id, exc)
+            raise
+        return self._end(run_id, None)
+
+    async def _adrive(self, run_id: str, start: TeamState | None,
+                      on_step: Callable[[StepEvent], None] | None) -> RunResult:
+        progress = _Progress(run_id, on_step)
+        try:
+            async for chunk in self.graph.astream(start, self.config(run_id),
+                                                  stream_mode="updates",
+                                                  durability=self.team.checkpoint.durability):
+                progress(chunk)
+        except Exception as exc:
+            return self._end(run_id, exc)
+        except BaseException as exc:
+            self._end(run_id, exc)
+            raise
+        return self._end(run_id, None)
+
+    def _begin(self, input: Mapping[str, Any] | BaseModel,
+               run_id: str | None) -> tuple[str, TeamState]:
+        run_id = check_run_id(run_id) if run_id is not None else new_run_id()
+        existing = self.runs.get(run_id)
+        if existing is not None:
+            raise InputError(f"run {run_id!r} already exists ({existing.status}); resume it "
+                             f"with `corral resume {run_id}` or choose another run id",
+                             field="run_id")
+        flow = self.team.flow
+        payload, errors = validate(self.team.resolved.schemas[flow.input], input)
+        if payload is None:
+            raise InputError(f"input is not a valid {flow.input}: " + "; ".join(errors)
+                             + f". Fix the input to match the {flow.input} schema",
+                             field=errors[0].split(":")[0])
+        manifest = str(self.team.source) if self.team.source is not None else None
+        self.runs.start(run_id, self.team.name, manifest, payload)
+        self._active.add(run_id)
+        return run_id, self._first_state(payload)
+
+    def _first_state(self, payload: dict[str, Any]) -> TeamState:
+        flow = self.team.flow
+        return {"handoff": Handoff(source="input", target=flow.entry, schema=flow.input,
+                                   payload=payload),
+                "path": [], "usage": _NO_USAGE, "output": None}
+
+    def _resume_input(self, run_id: str) -> TeamState | None:
+        record = self.runs.get(run_id)
+        if record is None:
+            raise InputError(f"no run {run_id!r} in {self.db_path}; `corral runs` lists the "
+                             "runs there", field="run_id")
+        if record.team != self.team.name:
+            raise InputError(f"run {run_id!r} belongs to team {record.team!r}, not "
+                             f"{self.team.name!r}; resume it with its own team file",
+                             field="run_id")
+        if record.status == "running" and (run_id in self._active or not record.stale):
+            raise InputError(f"run {run_id!r} is still running (process {record.pid}); wait "
+                             "for it to end before resuming", field="run_id")
+        self.runs.update(run_id, "running")
+        self._active.add(run_id)
+        if self.graph.get_state(self.config(run_id)).created_at is None:
+            return self._first_state(record.input)  # crashed before its first checkpoint
+        return None
+
+    def _end(self, run_id: str, error: BaseException | None) -> RunResult:
+        self._active.discard(run_id)
+        values: dict[str, Any] = {}
+        snapshot = None
+        try:
+            snapshot = self.graph.get_state(self.config(run_id))
+            values = dict(snapshot.values)
+        except Exception:  # the error being reported matters more than a failed read
+            snapshot = None
+        status: RunStatus
+        guards: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        output = values.get("output")
+        if isinstance(error, GraphRecursionError):
+            status = "halted"
+            limit = self.team.guards.max_steps
+            guards.append({"guard": "max_steps", "limit": limit})
+            errors.append({"type": "StepLimit", "agent": None, "message":
+                           f"the run took more than guards.max_steps={limit} steps; the flow "
+                           "may loop: check its routing or raise max_steps"})
+        elif error is not None:
+            status = "failed"
+            errors.append(error.to_dict() if isinstance(error, RunError) else
+                          {"type": type(error).__name__, "agent": None,
+                           "message": str(error) or type(error).__name__})
+        elif snapshot is not None and snapshot.next:
+            status = "paused"
+        elif output is not None:
+            status = "completed"
+        else:
+            status = "failed"
+            errors.append({"type": "NoOutput", "agent": None,
+                           "message": "the run ended without reaching END"})
+        usage: Usage = values.get("usage") or _NO_USAGE
+        path: list[str] = values.get("path") or []
+        self.runs.update(run_id, status, output=output, errors=errors, usage=usage, path=path)
+        cost = 0.0 if self._all_scripted() else None
+        return RunResult(run_id=run_id, status=status, output=output, path=path, usage=usage,
+                         errors=errors, guards_tripped=guards, cost_usd=cost)
+
+    def _all_scripted(self) -> bool:
+        # Scripted calls cost nothing; any other model's price is unknown until the
+        # budgets issue brings a price table, and unknown is reported as None.
+        return all(a.kind == "function" or self.team.model_spec(a).use == "scripted"
+                   for a in self.team.agents)
+
+    def list_runs(self, *, limit: int = 100) -> list[RunRecord]:
+        """The most recent runs in this workspace."""
+        return self.runs.list(limit=limit)
+
+
+class _Progress:
+    """Turns LangGraph ``updates`` chunks into ``StepEvent``s."""
+
+    def __init__(self, run_id: str, on_step: Callable[[StepEvent], None] | None) -> None:
+        self.run_id = run_id
+        self.on_step = on_step
+        self.last = time.perf_counter()
+
+    def __call__(self, chunk: dict[str, Any]) -> None:
+        if self.on_step is None:
+            return
+        now = time.perf_counter()
+        for agent, update in chunk.items():
+            if not isinstance(update, dict) or "handoff" not in update:
+                continue
+            handoff = update["handoff"]
+            self.on_step(StepEvent(self.run_id, agent, handoff["target"], handoff["schema"],
+                                   update.get("usage") or _NO_USAGE, now - self.last))
+        self.last = now
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if well formed, else ``InputError`` saying what is allowed."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise InputError(f"run id {run_id[:60]!r} is not allowed: use 1-128 letters, digits, "
+                         "'.', '_', ':' or '-', starting with a letter or digit", field="run_id")
+    return run_id
+
+
+def new_run_id() -> str:
+    """A fresh, time-ordered run id."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def _db_path(team: Team, db: str | Path | None) -> Path:
+    if db is not None:
+        return Path(db)
+    if team.checkpoint.db is not None:
+        base = team.source.parent if team.source is not None else Path.cwd()
+        return base / team.checkpoint.db
+    return DEFAULT_DB

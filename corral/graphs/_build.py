@@ -1,0 +1,82 @@
+"""``Team`` -> LangGraph ``StateGraph``: one node per agent, typed edges as destinations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END as GRAPH_END
+from langgraph.graph import START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from corral.graphs._state import TeamState
+from corral.manifest._spec import END, AgentSpec
+from corral.manifest._team import Team
+from corral.models import resolve_model
+from corral.nodes import AgentNode, FunctionNode, NodePlan, edge_label
+
+CompiledTeam = CompiledStateGraph[TeamState, None, TeamState, TeamState]
+
+
+def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = None,
+                checkpointer: BaseCheckpointSaver[str] | None = None) -> CompiledTeam:
+    """Compile ``team``; ``chat_models`` overrides models by name (``default`` for all)."""
+    resolved = team.resolved
+    models = _Models(team, dict(chat_models or {}))
+    builder = StateGraph(TeamState)
+    for agent in team.agents:
+        edges = tuple(e for e in team.flow.edges if e.from_ == agent.id)
+        out_name = edges[0].schema_name
+        plan = NodePlan(agent=agent, team=team.name, out_name=out_name,
+                        out_schema=resolved.schemas[out_name], edges=edges,
+                        retries=_retries(team, agent))
+        node: AgentNode | FunctionNode
+        if agent.kind == "function":
+            node = FunctionNode(plan, resolved.functions[agent.id],
+                                resolved.schemas[inbound_schema(team, agent.id)])
+        else:
+            node = AgentNode(plan, models.get(agent))
+        labels: dict[str, list[str]] = {}
+        for edge in edges:
+            labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(
+                edge_label(edge))
+        builder.add_node(agent.id, node, destinations={k: " | ".join(v)
+                                                       for k, v in labels.items()})
+    builder.add_edge(START, team.flow.entry)
+    return builder.compile(checkpointer=checkpointer, name=team.name)
+
+
+def inbound_schema(team: Team, agent_id: str) -> str:
+    """The schema an agent receives: its declared input, the flow input, or its edges'."""
+    declared = team.agent(agent_id).input
+    if declared is not None:
+        return declared
+    if agent_id == team.flow.entry:
+        return team.flow.input
+    return next(e.schema_name for e in team.flow.edges if e.to == agent_id)
+
+
+def _retries(team: Team, agent: AgentSpec) -> int:
+    if agent.max_validation_retries is not None:
+        return agent.max_validation_retries
+    return team.guards.max_validation_retries
+
+
+class _Models:
+    """One chat model instance per model name, shared by the agents that use it."""
+
+    def __init__(self, team: Team, overrides: dict[str, BaseChatModel]) -> None:
+        self.team = team
+        self.cache = overrides
+
+    def get(self, agent: AgentSpec) -> BaseChatModel:
+        name = agent.model or "default"
+        if name not in self.cache:
+            if agent.model is None and "default" not in self.team.models:
+                name = "scripted"
+            spec = self.team.model_spec(agent)
+            if name not in self.cache:
+                self.cache[name] = resolve_model(name, spec,
+                                                 self.team.resolved.scripts.get(name))
+        return self.cache[name]

@@ -1,0 +1,43 @@
+"""The state a team's graph carries between nodes, and its reducers."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+
+class Handoff(TypedDict):
+    """A validated payload on its way along one edge."""
+
+    source: str
+    target: str
+    schema: str
+    payload: dict[str, Any]
+
+
+class Usage(TypedDict):
+    """Model usage summed over a run."""
+
+    input_tokens: int
+    output_tokens: int
+    llm_calls: int
+
+
+def add_usage(left: Usage | None, right: Usage | None) -> Usage:
+    """Reducer: usage adds up across nodes."""
+    if not left:
+        return right or Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+    if not right:
+        return left
+    return Usage(input_tokens=left["input_tokens"] + right["input_tokens"],
+                 output_tokens=left["output_tokens"] + right["output_tokens"],
+                 llm_calls=left["llm_calls"] + right["llm_calls"])
+
+
+class TeamState(TypedDict, total=False):
+    """Graph state. Only validated payloads ever enter ``handoff`` and ``output``."""
+
+    handoff: Handoff
+    path: Annotated[list[str], operator.add]
+    usage: Annotated[Usage, add_usage]
+    output: dict[str, Any] | None

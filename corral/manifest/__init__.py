@@ -1,0 +1,63 @@
+"""Team definitions: YAML or Python to a validated, resolved ``Team``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from corral.manifest._spec import (
+    END,
+    AgentSpec,
+    BudgetSpec,
+    CheckpointSpec,
+    EdgeSpec,
+    FieldSpec,
+    FlowSpec,
+    GuardSpec,
+    ModelSpec,
+    PermissionsSpec,
+    RateSpec,
+    SchemaSpec,
+    ToolSpec,
+    WhenSpec,
+)
+from corral.manifest._team import Team
+from corral.manifest._yaml import load_yaml, validate_located
+
+
+def load_team(path: str | Path) -> Team:
+    """Load, validate and resolve a team file.
+
+    Raises:
+        ManifestError: listing every problem found, each with ``file:line`` and a fix.
+    """
+    source = Path(path)
+    return validate_located(Team, load_yaml(source), source=source.resolve())
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a team file, for editors (``yaml-language-server``)."""
+    schema = Team.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "Corral team", **schema}
+
+
+__all__ = [
+    "END",
+    "AgentSpec",
+    "BudgetSpec",
+    "CheckpointSpec",
+    "EdgeSpec",
+    "FieldSpec",
+    "FlowSpec",
+    "GuardSpec",
+    "ModelSpec",
+    "PermissionsSpec",
+    "RateSpec",
+    "SchemaSpec",
+    "Team",
+    "ToolSpec",
+    "WhenSpec",
+    "load_team",
+    "manifest_json_schema",
+]

@@ -1,0 +1,202 @@
+"""Whole-team checks: references, the reports-to forest, reachability, edge typing.
+
+Each check returns ``Problem`` values located by field path; the YAML loader turns
+paths into ``file:line``. Every problem is collected; none stops the others.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from corral.errors import Problem
+from corral.manifest._spec import END
+
+if TYPE_CHECKING:
+    from corral.manifest._team import Team
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when a close match exists, else the known names."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(name, options, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known: {', '.join(options) or 'none'}"
+
+
+def check_team(team: Team) -> list[Problem]:
+    """Every cross-reference problem of a structurally valid team."""
+    return [
+        *_duplicate_ids(team),
+        *_references(team),
+        *_hierarchy(team),
+        *_edges(team),
+        *_reachability(team),
+    ]
+
+
+def _duplicate_ids(team: Team) -> list[Problem]:
+    seen: dict[str, int] = {}
+    problems = []
+    for i, agent in enumerate(team.agents):
+        if agent.id in seen:
+            problems.append(Problem(
+                f"duplicate agent id {agent.id!r} (first used by agents[{seen[agent.id]}])",
+                "give every agent a unique id", ("agents", i, "id")))
+        seen.setdefault(agent.id, i)
+    return problems
+
+
+def _references(team: Team) -> list[Problem]:
+    ids = {a.id for a in team.agents}
+    problems = []
+    for i, agent in enumerate(team.agents):
+        if agent.reports_to is not None and agent.reports_to not in ids:
+            problems.append(Problem(
+                f"agent {agent.id!r} reports to unknown agent {agent.reports_to!r}",
+                f"use an existing agent id; {suggest(agent.reports_to, ids)}",
+                ("agents", i, "reports_to")))
+        for j, tool in enumerate(agent.tools):
+            if tool not in team.tools:
+                problems.append(Problem(
+                    f"agent {agent.id!r} uses unknown tool {tool!r}",
+                    f"declare it under `tools:` or remove it; {suggest(tool, team.tools)}",
+                    ("agents", i, "tools", j)))
+        if agent.input is not None and agent.input not in team.schemas:
+            problems.append(_unknown_schema(agent.input, team, ("agents", i, "input")))
+        model = agent.model
+        if model is not None and model not in team.models and model != "scripted" \
+                and ":" not in model:
+            problems.append(Problem(
+                f"agent {agent.id!r} uses unknown model {model!r}",
+                "name a model declared under `models:`, 'scripted', or a 'provider:model' "
+                f"string; {suggest(model, [*team.models, 'scripted'])}",
+                ("agents", i, "model")))
+    flow = team.flow
+    if flow.entry not in ids:
+        problems.append(Problem(
+            f"flow entry {flow.entry!r} is not an agent",
+            f"set `entry` to an agent id; {suggest(flow.entry, ids)}", ("flow", "entry")))
+    for key in ("input", "output"):
+        name = getattr(flow, key)
+        if name not in team.schemas:
+            problems.append(_unknown_schema(name, team, ("flow", key)))
+    for k, edge in enumerate(flow.edges):
+        for key, end in (("from", edge.from_), ("to", edge.to)):
+            if end != END and end not in ids:
+                problems.append(Problem(
+                    f"edge {key} unknown agent {end!r}",
+                    f"use an agent id{' or END' if key == 'to' else ''}; {suggest(end, ids)}",
+                    ("flow", "edges", k, key)))
+        if edge.schema_name not in team.schemas:
+            problems.append(_unknown_schema(edge.schema_name, team, ("flow", "edges", k, "schema")))
+    return problems
+
+
+def _unknown_schema(name: str, team: Team, loc: tuple[str | int, ...]) -> Problem:
+    return Problem(f"unknown schema {name!r}",
+                   f"declare it under `schemas:`; {suggest(name, team.schemas)}", loc)
+
+
+def _hierarchy(team: Team) -> list[Problem]:
+    tree: nx.DiGraph[str] = nx.DiGraph()
+    index = {a.id: i for i, a in enumerate(team.agents)}
+    tree.add_edges_from((a.id, a.reports_to) for a in team.agents
+                        if a.reports_to is not None and a.reports_to in index)
+    problems = []
+    for cycle in nx.simple_cycles(tree):
+        first = min(cycle, key=lambda agent_id: index[agent_id])
+        loop = " -> ".join([*cycle, cycle[0]])
+        problems.append(Problem(
+            f"reports_to forms a cycle: {loop}",
+            "the reports-to graph must be a tree; make one agent in the loop report to "
+            "no one or to an agent outside it", ("agents", index[first], "reports_to")))
+    return problems
+
+
+def _edges(team: Team) -> list[Problem]:
+    flow = team.flow
+    problems = []
+    inputs = {a.id: a.input for a in team.agents}
+    inputs[flow.entry] = inputs.get(flow.entry) or flow.input
+    entry_agent = next((i for i, a in enumerate(team.agents) if a.id == flow.entry), None)
+    declared = team.agents[entry_agent].input if entry_agent is not None else None
+    if declared is not None and declared != flow.input:
+        problems.append(Problem(
+            f"entry agent {flow.entry!r} expects {declared} but the flow input is {flow.input}",
+            "make `flow.input` and the entry agent's `input` the same schema",
+            ("agents", entry_agent, "input")))  # type: ignore[arg-type]
+    out_schema: dict[str, tuple[str, int]] = {}
+    in_schema: dict[str, tuple[str, int]] = {}
+    for k, edge in enumerate(flow.edges):
+        loc = ("flow", "edges", k, "schema")
+        first = out_schema.setdefault(edge.from_, (edge.schema_name, k))
+        if first[0] != edge.schema_name:
+            problems.append(Problem(
+                f"agent {edge.from_!r} hands on {edge.schema_name} here but {first[0]} on "
+                f"edge {first[1]}", "an agent has one output schema: use the same schema on "
+                "all edges leaving it", loc))
+        if edge.to == END:
+            if edge.schema_name != flow.output:
+                problems.append(Problem(
+                    f"terminal edge carries {edge.schema_name} but the flow output is "
+                    f"{flow.output}", "make the edge to END carry `flow.output`", loc))
+            continue
+        expected = inputs.get(edge.to)
+        if expected is None:
+            expected, first_k = in_schema.setdefault(edge.to, (edge.schema_name, k))
+            where = f"edge {first_k}"
+        else:
+            where = "its `input`"
+        if expected != edge.schema_name:
+            problems.append(Problem(
+                f"edge to {edge.to!r} carries {edge.schema_name} but {edge.to!r} expects "
+                f"{expected} (from {where})",
+                f"carry {expected} on this edge, or change what {edge.to!r} expects", loc))
+    problems += _edge_order(team)
+    return problems
+
+
+def _edge_order(team: Team) -> list[Problem]:
+    problems = []
+    unconditional: dict[str, int] = {}
+    for k, edge in enumerate(team.flow.edges):
+        if edge.from_ in unconditional:
+            problems.append(Problem(
+                f"edge {k} from {edge.from_!r} can never be taken: edge "
+                f"{unconditional[edge.from_]} has no `when` and matches first",
+                "put the edge without `when` last among the edges of this agent, and keep "
+                "only one", ("flow", "edges", k)))
+        elif edge.when is None:
+            unconditional[edge.from_] = k
+    return problems
+
+
+def _reachability(team: Team) -> list[Problem]:
+    flow = team.flow
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_nodes_from(a.id for a in team.agents)
+    graph.add_edges_from((e.from_, e.to) for e in flow.edges)
+    if flow.entry not in graph:
+        return []
+    reachable = nx.descendants(graph, flow.entry) | {flow.entry}
+    problems = []
+    for i, agent in enumerate(team.agents):
+        if agent.id not in reachable:
+            problems.append(Problem(
+                f"agent {agent.id!r} is unreachable from the entry {flow.entry!r}",
+                "add an edge that leads to it, or remove the agent", ("agents", i, "id")))
+        elif graph.out_degree(agent.id) == 0:
+            problems.append(Problem(
+                f"agent {agent.id!r} has no outgoing edge, so a run reaching it cannot end",
+                f"add an edge from {agent.id!r} to another agent or to END",
+                ("agents", i, "id")))
+    if END not in reachable:
+        problems.append(Problem(
+            "no path from the entry reaches END", "add a terminal edge (`to: END`)",
+            ("flow", "edges")))
+    return problems

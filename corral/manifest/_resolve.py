@@ -1,0 +1,282 @@
+"""Resolve a checked team: build schema classes, import functions and tools, load scripts.
+
+Inline schema types use a tiny grammar (``str``, ``int``, ``float``, ``bool``,
+``list[T]``, ``dict[str, T]``, another schema's name); nothing is ``eval``-ed.
+Import paths ``module:attr`` are looked up next to the manifest first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
+
+import networkx as nx
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+
+from corral.errors import ManifestError, Problem
+from corral.manifest._checks import suggest
+from corral.manifest._spec import FieldSpec, SchemaSpec
+
+if TYPE_CHECKING:
+    from corral.manifest._team import Team
+    from corral.models import Script
+
+_SIMPLE: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
+_REF = re.compile(r"\b[A-Z][A-Za-z0-9_]*\b")
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Everything a team refers to, ready to use."""
+
+    base_dir: Path
+    schemas: dict[str, type[BaseModel]]
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    tools: dict[str, BaseTool] = field(default_factory=dict)
+    scripts: dict[str, Script] = field(default_factory=dict)
+
+
+def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
+    """Resolve ``team``; on any problem return ``None`` and every problem found."""
+    base_dir = team.source.parent if team.source is not None else Path.cwd()
+    problems: list[Problem] = []
+    schemas = _build_schemas(team, base_dir, problems)
+    functions: dict[str, Callable[..., Any]] = {}
+    for i, agent in enumerate(team.agents):
+        if agent.function is None:
+            continue
+        if callable(agent.function):
+            functions[agent.id] = agent.function
+            continue
+        found = _import(agent.function, base_dir, ("agents", i, "function"), problems)
+        if found is not None and not callable(found):
+            problems.append(Problem(f"{agent.function!r} is not callable",
+                                    "point `function` at a function", ("agents", i, "function")))
+        elif found is not None:
+            functions[agent.id] = found
+    tools = _resolve_tools(team, base_dir, problems)
+    scripts = _load_scripts(team, base_dir, problems)
+    if not problems:
+        problems += check_routes(team, schemas)
+    if problems:
+        return None, problems
+    return Resolved(base_dir, schemas, functions, tools, scripts), []
+
+
+def _import(path: str, base_dir: Path, loc: Loc, problems: list[Problem]) -> Any:
+    module_name, _, attr = path.partition(":")
+    try:
+        module = _load_module(module_name, base_dir)
+        target: Any = module
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except Exception as exc:  # an import runs user code: any error is the user's to see
+        problems.append(Problem(
+            f"cannot import {path!r} ({type(exc).__name__}: {exc})",
+            f"check the path; modules are looked up in {base_dir} first, then on sys.path",
+            loc))
+        return None
+    return target
+
+
+def _load_module(name: str, base_dir: Path) -> ModuleType:
+    local = base_dir.joinpath(*name.split(".")).with_suffix(".py")
+    if not local.is_file():
+        return importlib.import_module(name)
+    digest = hashlib.sha1(str(local.resolve()).encode()).hexdigest()[:12]
+    unique = f"_corral_local_{digest}"
+    cached = sys.modules.get(unique)
+    if cached is not None:
+        return cached
+    spec = importlib.util.spec_from_file_location(unique, local)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module  # pydantic and dataclasses resolve names through it
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[unique]
+        raise
+    return module
+
+
+def _build_schemas(team: Team, base_dir: Path,
+                   problems: list[Problem]) -> dict[str, type[BaseModel]]:
+    built: dict[str, type[BaseModel]] = {}
+    order: nx.DiGraph[str] = nx.DiGraph()
+    for name, spec in team.schemas.items():
+        order.add_node(name)
+        for fname, fspec in (spec.fields or {}).items():
+            for ref in _REF.findall(fspec.type):
+                if ref in team.schemas:
+                    order.add_edge(ref, name)
+                else:
+                    problems.append(Problem(
+                        f"field {fname!r} of schema {name} has unknown type {ref!r}",
+                        "use str, int, float, bool, list[T], dict[str, T] or a schema name; "
+                        + suggest(ref, team.schemas),
+                        ("schemas", name, "fields", fname, "type")))
+    try:
+        names = list(nx.topological_sort(order))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(order)
+        problems.append(Problem(
+            "schemas refer to each other in a loop: "
+            + " -> ".join(a for a, _ in cycle) + f" -> {cycle[0][0]}",
+            "break the loop; a payload schema cannot contain itself", ("schemas", cycle[0][1])))
+        return built
+    for name in names:
+        model = _schema_class(name, team.schemas[name], built, base_dir, problems)
+        if model is not None:
+            built[name] = model
+    return built
+
+
+def _schema_class(name: str, spec: SchemaSpec, built: dict[str, type[BaseModel]],
+                  base_dir: Path, problems: list[Problem]) -> type[BaseModel] | None:
+    if spec.model is not None:
+        return spec.model
+    if spec.import_ is not None:
+        found = _import(spec.import_, base_dir, ("schemas", name, "import"), problems)
+        if found is not None and not (isinstance(found, type) and issubclass(found, BaseModel)):
+            problems.append(Problem(f"{spec.import_!r} is not a pydantic model class",
+                                    "point `import` at a pydantic BaseModel subclass",
+                                    ("schemas", name, "import")))
+            return None
+        return found
+    fields: dict[str, Any] = {}
+    for fname, fspec in (spec.fields or {}).items():
+        try:
+            fields[fname] = _field(fspec, built)
+        except (ValueError, TypeError, KeyError) as exc:
+            problems.append(Problem(f"field {fname!r} of schema {name}: {exc}",
+                                    "fix the field's type or constraints",
+                                    ("schemas", name, "fields", fname)))
+    try:
+        return create_model(name, __config__=ConfigDict(extra="forbid"),
+                            __doc__=spec.description, **fields)
+    except Exception as exc:  # pydantic rejects a constraint that does not fit the type
+        problems.append(Problem(f"schema {name} cannot be built: {exc}".split("\n")[0],
+                                "use constraints that fit each field's type "
+                                "(min_length for text and lists, ge/le for numbers)",
+                                ("schemas", name)))
+        return None
+
+
+def _field(spec: FieldSpec, built: dict[str, type[BaseModel]]) -> tuple[Any, Any]:
+    annotation: Any = Literal[spec.enum] if spec.enum else _parse_type(spec.type, built)
+    constraints = {k: v for k, v in spec.model_dump(
+        include={"min_length", "max_length", "ge", "le", "gt", "lt", "pattern"}).items()
+        if v is not None}
+    if not spec.required:
+        annotation = annotation | None
+    default: Any = spec.default if (spec.default is not None or not spec.required) else ...
+    if default is not ...:
+        TypeAdapter(Annotated[annotation, Field(**constraints)]).validate_python(default)
+    return annotation, Field(default, description=spec.description, **constraints)
+
+
+def _parse_type(text: str, built: dict[str, type[BaseModel]]) -> Any:
+    text = text.strip()
+    if text in _SIMPLE:
+        return _SIMPLE[text]
+    if text in built:
+        return built[text]
+    if (m := re.fullmatch(r"list\[(.+)\]", text)) is not None:
+        return list[_parse_type(m.group(1), built)]  # type: ignore[misc]
+    if (m := re.fullmatch(r"dict\[\s*str\s*,(.+)\]", text)) is not None:
+        return dict[str, _parse_type(m.group(1), built)]  # type: ignore[misc]
+    raise ValueError(f"unknown type {text!r} (use str, int, float, bool, list[T], "
+                     "dict[str, T] or a schema name)")
+
+
+def _resolve_tools(team: Team, base_dir: Path, problems: list[Problem]) -> dict[str, BaseTool]:
+    tools: dict[str, BaseTool] = {}
+    for name, spec in team.tools.items():
+        loc: Loc = ("tools", name, "import")
+        found = spec.tool if spec.tool is not None else _import(
+            spec.import_ or "", base_dir, loc, problems)
+        if isinstance(found, BaseTool):
+            tools[name] = found
+        elif callable(found):
+            tools[name] = StructuredTool.from_function(found, name=name,
+                                                       description=spec.description)
+        elif found is not None:
+            problems.append(Problem(f"tool {name!r} is neither a LangChain tool nor callable",
+                                    "point `import` at a @tool function or a BaseTool", loc))
+    return tools
+
+
+def _load_scripts(team: Team, base_dir: Path, problems: list[Problem]) -> dict[str, Script]:
+    from corral.models import load_script
+
+    scripts: dict[str, Script] = {}
+    for name, spec in team.models.items():
+        if isinstance(spec, str) or spec.script is None:
+            continue
+        path = base_dir / spec.script
+        if not path.is_file():
+            problems.append(Problem(f"script file {spec.script!r} does not exist (looked in "
+                                    f"{base_dir})", "give a path relative to the manifest",
+                                    ("models", name, "script")))
+            continue
+        try:
+            scripts[name] = load_script(path)
+        except ManifestError as exc:
+            problems += exc.problems
+    return scripts
+
+
+def check_routes(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Problem]:
+    """``when`` fields exist, their values fit the field, and enum values are all routed."""
+    problems: list[Problem] = []
+    routed: dict[tuple[str, str], set[Any]] = {}
+    has_default = {e.from_ for e in team.flow.edges if e.when is None}
+    for k, edge in enumerate(team.flow.edges):
+        if edge.when is None:
+            continue
+        model = schemas[edge.schema_name]
+        info = model.model_fields.get(edge.when.field)
+        loc: Loc = ("flow", "edges", k, "when", "field")
+        if info is None:
+            problems.append(Problem(
+                f"{edge.schema_name} has no field {edge.when.field!r} to route on",
+                f"route on one of its fields; {suggest(edge.when.field, model.model_fields)}",
+                loc))
+            continue
+        annotation: Any = Annotated[info.annotation, *info.metadata] if info.metadata else \
+            info.annotation
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        for value in edge.when.values:
+            try:
+                adapter.validate_python(value)
+            except ValidationError as exc:
+                problems.append(Problem(
+                    f"{edge.when.field!r} can never be {value!r}: "
+                    + exc.errors()[0]["msg"], "route on a value the field can take",
+                    ("flow", "edges", k, "when")))
+        routed.setdefault((edge.from_, edge.when.field), set()).update(edge.when.values)
+    for (source, fname), values in routed.items():
+        edge_schema = next(e.schema_name for e in team.flow.edges if e.from_ == source)
+        info = schemas[edge_schema].model_fields[fname]
+        if source in has_default or get_origin(info.annotation) is not Literal:
+            continue
+        missing = [v for v in get_args(info.annotation) if v not in values]
+        if missing:
+            k = next(i for i, e in enumerate(team.flow.edges) if e.from_ == source)
+            problems.append(Problem(
+                f"{source!r} routes on {fname!r} but sends {missing} nowhere",
+                "add edges for those values, or a last edge without `when` as the default",
+                ("flow", "edges", k)))
+    return problems

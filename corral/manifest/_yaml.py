@@ -1,0 +1,217 @@
+"""Safe YAML loading that remembers where every key and item came from.
+
+Only plain data is built (SafeLoader's scalars, mappings, sequences). The file size
+and the number of nodes after alias expansion are capped, so a "billion laughs"
+file is refused rather than expanded. Duplicate keys are an error, not a silent
+overwrite. Pydantic errors are then mapped back to ``file:line``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from corral.errors import ManifestError, Problem
+
+MAX_BYTES = 1_000_000
+MAX_NODES = 100_000
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Located:
+    """Parsed YAML data and the line of each path in it."""
+
+    file: str
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line(self, loc: Loc) -> int:
+        """The line of the longest prefix of ``loc`` that the file contains."""
+        kept: list[str | int] = []
+        best = self.lines.get((), 1)
+        for part in loc:
+            if (*kept, part) in self.lines:
+                kept.append(part)
+                best = self.lines[tuple(kept)]
+        return best
+
+    def locate(self, problems: list[Problem]) -> list[Problem]:
+        """The same problems with this file and the right line attached."""
+        return [Problem(p.message, p.fix, p.loc, self.file, p.line or self.line(p.loc))
+                for p in problems]
+
+
+def load_yaml(path: Path) -> Located:
+    """Read ``path`` as YAML data with line numbers; ``ManifestError`` on any problem."""
+    shown = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ManifestError([Problem(f"file is {size:,} bytes, over the {MAX_BYTES:,} limit",
+                                         "split the file or remove unused parts",
+                                         file=shown, line=1)])
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError([Problem(f"cannot read the file ({exc})",
+                                     "check the path and that it is UTF-8 text",
+                                     file=shown, line=1)]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ManifestError([Problem(f"not valid YAML: {exc.problem or exc.context}",
+                                     "fix the YAML syntax at that line",
+                                     file=shown, line=mark.line + 1 if mark else 1)]) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError([Problem(f"not valid YAML: {exc}", "fix the YAML syntax",
+                                     file=shown, line=1)]) from None
+    located = Located(shown, None)
+    if root is None:
+        raise ManifestError([Problem("the file is empty", "write a team definition",
+                                     file=shown, line=1)])
+    builder = _Builder(located)
+    located.data = builder.build(root, ())
+    if builder.problems:
+        raise ManifestError(builder.problems)
+    return located
+
+
+class _Builder:
+    def __init__(self, located: Located) -> None:
+        self.located = located
+        self.constructor = yaml.SafeLoader("")
+        self.count = 0
+        self.problems: list[Problem] = []
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            if self.count == MAX_NODES + 1:
+                self.problems.append(Problem(
+                    f"the document expands to over {MAX_NODES:,} values (aliases?)",
+                    "write the data out instead of nesting aliases", loc,
+                    self.located.file, node.start_mark.line + 1))
+            return None
+        self.located.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.constructor.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key == "<<":
+                    self._problem("YAML merge keys (<<) are not supported",
+                                  "write the keys out", loc, line)
+                    continue
+                if not isinstance(key, str | int):
+                    self._problem(f"key {key!r} is not text", "use a text key", loc, line)
+                    continue
+                if key in out:
+                    self._problem(f"duplicate key {key!r} (first at line "
+                                  f"{self.located.lines.get((*loc, key), '?')})",
+                                  "keep one of them", (*loc, key), line)
+                    continue
+                self.located.lines[(*loc, key)] = line
+                out[key] = self.build(value_node, (*loc, key))
+                self.located.lines[(*loc, key)] = line
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return self.constructor.construct_object(node)
+
+    def _problem(self, message: str, fix: str, loc: Loc, line: int) -> None:
+        self.problems.append(Problem(message, fix, loc, self.located.file, line))
+
+
+def validate_located(model: type[M], located: Located, **context: Any) -> M:
+    """Validate YAML data into ``model``; every problem comes back with ``file:line``."""
+    data = located.data
+    if isinstance(data, dict):
+        data = {**data, **context}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [pydantic_problem(err, model, data) for err in exc.errors()]
+        raise ManifestError(located.locate(problems)) from None
+    except ManifestError as exc:
+        raise ManifestError(located.locate(exc.problems)) from None
+
+
+def pydantic_problem(err: ErrorDetails, model: type[BaseModel], data: Any) -> Problem:
+    """A pydantic error as a ``Problem`` whose fix says what to change."""
+    kind = err["type"]
+    loc = _data_loc(err["loc"], data, keep_last=kind in ("missing", "extra_forbidden"))
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+        return Problem(f"unknown key {loc[-1]!r}", f"remove it; {hint}", loc)
+    if kind == "missing":
+        return Problem(f"missing required key {loc[-1]!r}", f"add `{loc[-1]}:`", loc)
+    given = err.get("input")
+    shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
+    message = err["msg"].removeprefix("Value error, ")
+    return Problem(f"{message} (got {shown[:80]})", _fix_for(kind), loc)
+
+
+def _fix_for(kind: str) -> str:
+    fixes = {
+        "string_pattern_mismatch": "ids are lower_snake_case (agents, teams, models, tools); "
+                                   "schema names are CapWords",
+        "literal_error": "use one of the listed values",
+        "int_parsing": "give a whole number", "int_type": "give a whole number",
+        "float_parsing": "give a number", "bool_parsing": "give true or false",
+        "greater_than": "give a larger value", "greater_than_equal": "give a larger value",
+        "less_than_equal": "give a smaller value", "less_than": "give a smaller value",
+        "too_short": "add at least one entry", "dict_type": "give a mapping (key: value)",
+        "tuple_type": "give a list (- item)", "list_type": "give a list (- item)",
+        "string_type": "give text", "value_error": "change the value as described",
+    }
+    return fixes.get(kind, "change the value to the expected type")
+
+
+def _data_loc(loc: tuple[str | int, ...], data: Any, *, keep_last: bool) -> Loc:
+    """``loc`` without the union member names pydantic inserts ("str", "ModelSpec")."""
+    kept: list[str | int] = []
+    current = data
+    for i, part in enumerate(loc):
+        found = (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current))
+        if found:
+            current = current[part]
+        elif not (keep_last and i == len(loc) - 1):
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items() if not f.exclude]
+    return []
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            for name, info in candidate.model_fields.items():
+                if part in (name, info.alias):
+                    return info.annotation
+        origin = get_origin(candidate)
+        if origin in (list, tuple) and isinstance(part, int):
+            return get_args(candidate)[0]
+        if origin is dict and isinstance(part, str):
+            return get_args(candidate)[1]
+    return None

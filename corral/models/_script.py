@@ -1,0 +1,71 @@
+"""Script files for the scripted model: replies for demos and fault injection.
+
+A script gives, per agent (or for any agent), the replies to return in order::
+
+    agents:
+      triage:
+        - raw: "not JSON"                 # an invalid reply, to exercise the retry
+        - output: {category: billing}     # exactly this structured output
+      billing:
+        - error: rate_limit               # raise a provider-like 429 error
+        - auto: true                      # derive a valid answer from the schema
+          delay: 0.2                      # wait before answering
+    replies: []                           # used by agents not listed above
+    then: auto                            # after the replies run out: auto | error
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from corral.manifest._yaml import load_yaml, validate_located
+
+ErrorKind = Literal["rate_limit", "timeout", "server", "bad_request"]
+
+
+class Reply(BaseModel):
+    """One scripted reply. Exactly one of ``raw``, ``output``, ``error``, ``auto``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    raw: str | None = None
+    output: dict[str, JsonValue] | None = None
+    error: ErrorKind | None = None
+    auto: bool | None = None
+    delay: float = Field(default=0.0, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Reply:
+        kinds = [k for k in ("raw", "output", "error", "auto") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a reply needs exactly one of raw, output, error or auto; got "
+                             + (", ".join(kinds) or "none"))
+        return self
+
+
+AUTO = Reply(auto=True)
+
+
+class Script(BaseModel):
+    """Replies per agent, then what to do when they run out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: dict[str, tuple[Reply, ...]] = Field(default_factory=dict)
+    replies: tuple[Reply, ...] = ()
+    then: Literal["auto", "error"] = "auto"
+
+    def reply(self, agent: str | None, index: int) -> Reply | None:
+        """The ``index``-th reply for ``agent``; ``None`` means raise "script exhausted"."""
+        replies = self.agents.get(agent or "", self.replies)
+        if index < len(replies):
+            return replies[index]
+        return AUTO if self.then == "auto" else None
+
+
+def load_script(path: Path) -> Script:
+    """Load and validate a script file; ``ManifestError`` with ``file:line`` on mistakes."""
+    return validate_located(Script, load_yaml(path))

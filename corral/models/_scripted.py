@@ -1,0 +1,201 @@
+"""``ScriptedChatModel``: a deterministic chat model for demos, tests and fault injection.
+
+It is a real langchain-core ``BaseChatModel``: it binds tools, supports
+``with_structured_output`` (through tool calling, as most providers do), streams,
+and reports ``usage_metadata`` and ``response_metadata["model_name"]`` so stock
+usage callbacks count it. Without a script it answers every structured call with
+a value derived from the schema and the input; a ``Script`` injects exact,
+invalid or failing replies per agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from corral.models._derive import derive_value, find_payload
+from corral.models._script import Reply, Script
+
+AGENT_KEY = "corral_agent"
+RUN_KEY = "corral_run"
+
+
+class ScriptedProviderError(Exception):
+    """An error a real provider would raise, injected by a script (``status_code`` set)."""
+
+    def __init__(self, kind: str, status_code: int | None) -> None:
+        self.kind = kind
+        self.status_code = status_code
+        super().__init__(f"scripted {kind} error" + (f" (HTTP {status_code})" if status_code
+                                                     else ""))
+
+
+_ERRORS: dict[str, int | None] = {"rate_limit": 429, "server": 503, "bad_request": 400,
+                                  "timeout": None}
+
+
+def count_tokens(text: str) -> int:
+    """The scripted model's token count: about four characters a token, at least one."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Deterministic chat model; see the module docstring."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_name: str = "scripted"
+    script: Script = Field(default_factory=Script)
+    latency: float = Field(default=0.0, ge=0)
+
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _calls: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def _llm_type(self) -> str:
+        return "corral-scripted"
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools the way provider models do (OpenAI tool format)."""
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Tokens this model will report as input for ``messages`` (and ``tools``)."""
+        text = "".join(_text(m) for m in messages)
+        if tools:
+            text += json.dumps([convert_to_openai_tool(t) for t in tools])
+        return count_tokens(text)
+
+    def _next_reply(self, messages: list[BaseMessage], metadata: dict[str, Any]) -> Reply | None:
+        agent = metadata.get(AGENT_KEY)
+        key = (str(metadata.get(RUN_KEY, "")), str(agent or ""))
+        with self._lock:
+            index = self._calls.get(key, 0)
+            self._calls[key] = index + 1
+        return self.script.reply(agent, index)
+
+    def _answer(self, messages: list[BaseMessage], reply: Reply | None,
+                tools: list[dict[str, Any]] | None) -> AIMessage:
+        if reply is None:
+            raise ScriptedProviderError("script exhausted", None)
+        if reply.error is not None:
+            raise ScriptedProviderError(reply.error, _ERRORS[reply.error])
+        tool_calls: list[ToolCall] = []
+        content = ""
+        if reply.raw is not None:
+            content = reply.raw
+        elif tools:
+            function = tools[0]["function"]
+            args = reply.output if reply.output is not None else derive_value(
+                function.get("parameters", {}), find_payload(messages))
+            tool_calls.append(ToolCall(name=function["name"], args=args,
+                                       id=f"call_{len(messages)}", type="tool_call"))
+        else:
+            content = json.dumps(reply.output) if reply.output is not None else \
+                "Understood: " + _text(messages[-1])[:200] if messages else "Understood."
+        in_tokens = count_tokens("".join(_text(m) for m in messages)
+                                 + (json.dumps(tools) if tools else ""))
+        out_tokens = count_tokens(content + json.dumps([c["args"] for c in tool_calls]))
+        usage = UsageMetadata(input_tokens=in_tokens, output_tokens=out_tokens,
+                              total_tokens=in_tokens + out_tokens)
+        return AIMessage(content=content, tool_calls=tool_calls, usage_metadata=usage,
+                         response_metadata={"model_name": self.model_name})
+
+    def _prepare(self, messages: list[BaseMessage], metadata: dict[str, Any] | None,
+                 kwargs: dict[str, Any]) -> tuple[AIMessage, float]:
+        reply = self._next_reply(messages, metadata or {})
+        delay = self.latency + (reply.delay if reply is not None else 0.0)
+        return self._answer(messages, reply, kwargs.get("tools")), delay
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        message, delay = self._prepare(messages, run_manager.metadata if run_manager else None,
+                                       kwargs)
+        if delay:
+            time.sleep(delay)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        message, delay = self._prepare(messages, run_manager.metadata if run_manager else None,
+                                       kwargs)
+        if delay:
+            await asyncio.sleep(delay)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        result = self._generate(messages, stop, run_manager, **kwargs)
+        yield from _chunks(result.generations[0].message)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        result = await self._agenerate(messages, stop, run_manager, **kwargs)
+        for chunk in _chunks(result.generations[0].message):
+            yield chunk
+
+
+def _chunks(message: BaseMessage) -> Iterator[ChatGenerationChunk]:
+    """Content in word-sized pieces; tool calls and usage on the last chunk."""
+    assert isinstance(message, AIMessage)
+    words = str(message.content).split(" ") if message.content else []
+    for word in words[:-1]:
+        yield ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
+    yield ChatGenerationChunk(message=AIMessageChunk(
+        content=words[-1] if words else "",
+        tool_call_chunks=[{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"],
+                           "index": i, "type": "tool_call_chunk"}
+                          for i, c in enumerate(message.tool_calls)],
+        usage_metadata=message.usage_metadata,
+        response_metadata=message.response_metadata,
+        chunk_position="last",
+    ))
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    return content if isinstance(content, str) else json.dumps(content)

@@ -1,0 +1,90 @@
+"""One body per node, two small drivers.
+
+A node's logic is a generator that yields the calls it needs (a model, a user
+function) and receives their results. ``invoke`` and ``ainvoke`` only differ in
+how they perform those calls, so sync and async runs share every line of logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from abc import abstractmethod
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.types import Command
+
+from corral.graphs._state import TeamState
+
+Steps = Generator["Call", Any, Command[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One outside call a node needs: a runnable (a model) or a plain function."""
+
+    target: Runnable[Any, Any] | Callable[..., Any]
+    argument: Any
+    config: RunnableConfig | None = None
+
+    def run(self) -> Any:
+        if isinstance(self.target, Runnable):
+            return self.target.invoke(self.argument, self.config)
+        result = self.target(self.argument)
+        if inspect.iscoroutine(result):
+            return asyncio.run(result)
+        return result
+
+    async def arun(self) -> Any:
+        if isinstance(self.target, Runnable):
+            return await self.target.ainvoke(self.argument, self.config)
+        if inspect.iscoroutinefunction(self.target):
+            return await self.target(self.argument)
+        return await asyncio.to_thread(self.target, self.argument)
+
+
+class Node(Runnable[TeamState, Command[str]]):
+    """A graph node whose logic is ``steps``; errors of a call are thrown back into it."""
+
+    name: str
+
+    @abstractmethod
+    def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
+        """The node's logic: yield ``Call``s, return the ``Command`` that hands on."""
+
+    def invoke(self, input: TeamState, config: RunnableConfig | None = None,
+               **kwargs: Any) -> Command[str]:
+        steps = self.steps(input, config or {})
+        step = _advance(steps, None)
+        while isinstance(step, Call):
+            try:
+                result = step.run()
+            except Exception as exc:  # handed to the node's logic, which decides
+                step = _advance(steps, None, exc)
+                continue
+            step = _advance(steps, result)
+        return step
+
+    async def ainvoke(self, input: TeamState, config: RunnableConfig | None = None,
+                      **kwargs: Any) -> Command[str]:
+        steps = self.steps(input, config or {})
+        step = _advance(steps, None)
+        while isinstance(step, Call):
+            try:
+                result = await step.arun()
+            except Exception as exc:
+                step = _advance(steps, None, exc)
+                continue
+            step = _advance(steps, result)
+        return step
+
+
+def _advance(steps: Steps, result: Any, error: Exception | None = None) -> Call | Command[str]:
+    """Resume the node's logic with a call's result (or error): its next call or its end."""
+    try:
+        return steps.throw(error) if error is not None else steps.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]

@@ -1,0 +1,89 @@
+"""Pure handoff logic shared by every node kind: validate, route, hand on.
+
+A payload is validated against its edge schema here, before it becomes part of a
+``Command`` update; an invalid payload never reaches state or a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.graph import END as GRAPH_END
+from langgraph.types import Command
+from pydantic import BaseModel, ValidationError
+
+from corral.errors import RoutingError
+from corral.graphs._state import Handoff, TeamState, Usage
+from corral.manifest._spec import END, AgentSpec, EdgeSpec
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """What one node needs at run time: who it is and where its output may go."""
+
+    agent: AgentSpec
+    team: str
+    out_name: str
+    out_schema: type[BaseModel]
+    edges: tuple[EdgeSpec, ...]
+    retries: int
+
+
+def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """``(payload, [])`` if ``value`` is valid for ``schema``, else ``(None, errors)``."""
+    if type(value) is schema:
+        return value.model_dump(mode="json"), []
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    try:
+        return schema.model_validate(value).model_dump(mode="json"), []
+    except ValidationError as exc:
+        return None, error_lines(exc)
+
+
+def error_lines(exc: ValidationError) -> list[str]:
+    """Pydantic errors as ``field: message`` lines a model (or a person) can act on."""
+    return [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
+            for e in exc.errors()]
+
+
+def route(plan: NodePlan, payload: dict[str, Any]) -> EdgeSpec:
+    """The first edge whose ``when`` matches ``payload``; the default edge otherwise."""
+    for edge in plan.edges:
+        if edge.when is None or payload.get(edge.when.field) in edge.when.values:
+            return edge
+    fields = sorted({e.when.field for e in plan.edges if e.when is not None})
+    seen = {f: payload.get(f) for f in fields}
+    raise RoutingError(f"no edge from {plan.agent.id!r} matches {seen}; add an edge for this "
+                       "value or a default edge without `when`", agent=plan.agent.id)
+
+
+def hand_on(plan: NodePlan, payload: dict[str, Any], usage: Usage) -> Command[str]:
+    """The ``Command`` that moves a validated payload along its routed edge."""
+    edge = route(plan, payload)
+    target = GRAPH_END if edge.to == END else edge.to
+    update: TeamState = {
+        "handoff": Handoff(source=plan.agent.id, target=edge.to, schema=plan.out_name,
+                           payload=payload),
+        "path": [plan.agent.id],
+        "usage": usage,
+    }
+    if edge.to == END:
+        update["output"] = payload
+    return Command(goto=target, update=update)
+
+
+def edge_label(edge: EdgeSpec) -> str:
+    """How an edge is labelled in drawings: its schema and its condition."""
+    if edge.when is None:
+        return edge.schema_name
+    test = f"= {edge.when.equals}" if edge.when.in_ is None else \
+        f"in {', '.join(str(v) for v in edge.when.in_)}"
+    return f"{edge.schema_name} [{edge.when.field} {test}]"
+
+
+def payload_block(payload: dict[str, Any]) -> str:
+    """A payload as a fenced JSON block, the form corral prompts always use."""
+    return "```json\n" + json.dumps(payload, indent=2, ensure_ascii=False) + "\n```"
