@@ -37,7 +37,7 @@ def main() -> None:
     """Entry point: user mistakes exit 2 with a message, never a traceback."""
     err = Console(stderr=True)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of a raised typer.Exit
     except UserError as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(USER_ERROR)
@@ -46,13 +46,14 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("[yellow]interrupted[/]")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(USER_ERROR)
-        raise
+    except typer.TyperException as exc:  # usage errors: unknown command, bad option
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(USER_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 @app.command()

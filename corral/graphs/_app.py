@@ -13,6 +13,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langgraph.errors import GraphRecursionError
 from pydantic import BaseModel
 
@@ -38,6 +39,9 @@ class StepEvent:
     schema: str
     usage: Usage
     seconds: float
+
+
+OnStep = Callable[[StepEvent], None]
 
 
 @dataclass(frozen=True)
@@ -112,32 +116,44 @@ class App:
                 "metadata": {"corral_team": self.team.name, "corral_run": run_id}}
 
     def run(self, input: Mapping[str, Any] | BaseModel, *, run_id: str | None = None,
-            on_step: Callable[[StepEvent], None] | None = None) -> RunResult:
-        """Run the team on ``input`` (validated against the flow's input schema)."""
+            on_step: OnStep | None = None, config: RunnableConfig | None = None) -> RunResult:
+        """Run the team on ``input`` (validated against the flow's input schema).
+
+        Args:
+            input: the entry payload.
+            run_id: the run's id (LangGraph thread id); a fresh one if not given.
+            on_step: called after each node with a ``StepEvent`` (live progress).
+            config: extra LangChain config merged in (callbacks, tags, metadata).
+        """
         run_id, start = self._begin(input, run_id)
-        return self._drive(run_id, start, on_step)
+        return self._drive(run_id, start, on_step, config)
 
     async def arun(self, input: Mapping[str, Any] | BaseModel, *, run_id: str | None = None,
-                   on_step: Callable[[StepEvent], None] | None = None) -> RunResult:
+                   on_step: OnStep | None = None,
+                   config: RunnableConfig | None = None) -> RunResult:
         """``run`` for asyncio; concurrent calls in one process are safe."""
         run_id, start = self._begin(input, run_id)
-        return await self._adrive(run_id, start, on_step)
+        return await self._adrive(run_id, start, on_step, config)
 
-    def resume(self, run_id: str, *,
-               on_step: Callable[[StepEvent], None] | None = None) -> RunResult:
+    def resume(self, run_id: str, *, on_step: OnStep | None = None,
+               config: RunnableConfig | None = None) -> RunResult:
         """Continue a failed, crashed or paused run from its last checkpoint."""
-        return self._drive(run_id, self._resume_input(run_id), on_step)
+        return self._drive(run_id, self._resume_input(run_id), on_step, config)
 
-    async def aresume(self, run_id: str, *,
-                      on_step: Callable[[StepEvent], None] | None = None) -> RunResult:
+    async def aresume(self, run_id: str, *, on_step: OnStep | None = None,
+                      config: RunnableConfig | None = None) -> RunResult:
         """``resume`` for asyncio."""
-        return await self._adrive(run_id, self._resume_input(run_id), on_step)
+        return await self._adrive(run_id, self._resume_input(run_id), on_step, config)
 
-    def _drive(self, run_id: str, start: TeamState | None,
-               on_step: Callable[[StepEvent], None] | None) -> RunResult:
+    def _run_config(self, run_id: str, extra: RunnableConfig | None) -> RunnableConfig:
+        return merge_configs(self.config(run_id), extra) if extra else self.config(run_id)
+
+    def _drive(self, run_id: str, start: TeamState | None, on_step: OnStep | None,
+               extra: RunnableConfig | None) -> RunResult:
         progress = _Progress(run_id, on_step)
         try:
-            for chunk in self.graph.stream(start, self.config(run_id), stream_mode="updates",
+            for chunk in self.graph.stream(start, self._run_config(run_id, extra),
+                                           stream_mode="updates",
                                            durability=self.team.checkpoint.durability):
                 progress(chunk)
         except Exception as exc:
@@ -147,11 +163,11 @@ class App:
             raise
         return self._end(run_id, None)
 
-    async def _adrive(self, run_id: str, start: TeamState | None,
-                      on_step: Callable[[StepEvent], None] | None) -> RunResult:
+    async def _adrive(self, run_id: str, start: TeamState | None, on_step: OnStep | None,
+                      extra: RunnableConfig | None) -> RunResult:
         progress = _Progress(run_id, on_step)
         try:
-            async for chunk in self.graph.astream(start, self.config(run_id),
+            async for chunk in self.graph.astream(start, self._run_config(run_id, extra),
                                                   stream_mode="updates",
                                                   durability=self.team.checkpoint.durability):
                 progress(chunk)
@@ -259,7 +275,7 @@ class App:
 class _Progress:
     """Turns LangGraph ``updates`` chunks into ``StepEvent``s."""
 
-    def __init__(self, run_id: str, on_step: Callable[[StepEvent], None] | None) -> None:
+    def __init__(self, run_id: str, on_step: OnStep | None) -> None:
         self.run_id = run_id
         self.on_step = on_step
         self.last = time.perf_counter()

@@ -38,8 +38,8 @@ def load_team(path: str | Path) -> Team:
 def manifest_json_schema() -> dict[str, Any]:
     """The JSON Schema of a team file, for editors (``yaml-language-server``)."""
     schema = Team.model_json_schema(by_alias=True, mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "Corral team", **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema,
+            "title": "Corral team"}
 
 
 __all__ = [

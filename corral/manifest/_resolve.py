@@ -268,13 +268,22 @@ def check_routes(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Proble
                     ("flow", "edges", k, "when")))
         routed.setdefault((edge.from_, edge.when.field), set()).update(edge.when.values)
     for (source, fname), values in routed.items():
-        edge_schema = next(e.schema_name for e in team.flow.edges if e.from_ == source)
-        info = schemas[edge_schema].model_fields[fname]
-        if source in has_default or get_origin(info.annotation) is not Literal:
+        if source in has_default:
             continue
-        missing = [v for v in get_args(info.annotation) if v not in values]
+        k = next(i for i, e in enumerate(team.flow.edges) if e.from_ == source)
+        annotation = schemas[team.flow.edges[k].schema_name].model_fields[fname].annotation
+        if annotation is bool:
+            choices: tuple[Any, ...] = (True, False)
+        elif get_origin(annotation) is Literal:
+            choices = get_args(annotation)
+        else:
+            problems.append(Problem(
+                f"{source!r} routes on {fname!r}, which can take values no edge names",
+                "add a last edge without `when` as the default, or make the field an enum",
+                ("flow", "edges", k)))
+            continue
+        missing = [v for v in choices if v not in values]
         if missing:
-            k = next(i for i, e in enumerate(team.flow.edges) if e.from_ == source)
             problems.append(Problem(
                 f"{source!r} routes on {fname!r} but sends {missing} nowhere",
                 "add edges for those values, or a last edge without `when` as the default",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from corral.errors import ManifestError
@@ -21,6 +21,7 @@ from corral.manifest._spec import (
     ToolSpec,
     _Spec,
 )
+from corral.manifest._yaml import pydantic_problem
 
 if TYPE_CHECKING:
     from corral.graphs import App
@@ -48,6 +49,13 @@ class Team(_Spec):
     source: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
     _resolved: Resolved | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:  # one error hierarchy for YAML and Python alike
+            raise ManifestError([pydantic_problem(e, Team, data)
+                                 for e in exc.errors()]) from None
 
     @model_validator(mode="after")
     def _check_whole_team(self) -> Team:

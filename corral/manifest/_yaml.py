@@ -21,6 +21,9 @@ from corral.errors import ManifestError, Problem
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
+_MERGE = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
+                        ("map", "seq", "str", "int", "float", "bool", "null"))
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
@@ -66,8 +69,11 @@ def load_yaml(path: Path) -> Located:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ManifestError([Problem(f"not valid YAML: {exc.problem or exc.context}",
+        # The context mark is where the broken construct starts; the problem mark is
+        # where the parser gave up, often a line later.
+        mark = exc.context_mark or exc.problem_mark
+        noticed = f" (noticed at line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
+        raise ManifestError([Problem(f"not valid YAML: {exc.problem or exc.context}{noticed}",
                                      "fix the YAML syntax at that line",
                                      file=shown, line=mark.line + 1 if mark else 1)]) from None
     except yaml.YAMLError as exc:
@@ -101,15 +107,20 @@ class _Builder:
                     self.located.file, node.start_mark.line + 1))
             return None
         self.located.lines.setdefault(loc, node.start_mark.line + 1)
+        if node.tag not in _PLAIN_TAGS:
+            self._problem(f"YAML tag {node.tag!r} is not allowed", "use plain YAML data "
+                          "(text, numbers, booleans, lists, mappings)", loc,
+                          node.start_mark.line + 1)
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node)
                 line = key_node.start_mark.line + 1
-                if key == "<<":
+                if key_node.tag == _MERGE:
                     self._problem("YAML merge keys (<<) are not supported",
                                   "write the keys out", loc, line)
                     continue
+                key = self.build(key_node, loc) if key_node.tag in _PLAIN_TAGS else None
                 if not isinstance(key, str | int):
                     self._problem(f"key {key!r} is not text", "use a text key", loc, line)
                     continue
@@ -156,9 +167,10 @@ def pydantic_problem(err: ErrorDetails, model: type[BaseModel], data: Any) -> Pr
     if kind == "missing":
         return Problem(f"missing required key {loc[-1]!r}", f"add `{loc[-1]}:`", loc)
     given = err.get("input")
-    shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
     message = err["msg"].removeprefix("Value error, ")
-    return Problem(f"{message} (got {shown[:80]})", _fix_for(kind), loc)
+    if not isinstance(given, dict | list | tuple):
+        message += f" (got {repr(given)[:80]})"
+    return Problem(message, _fix_for(kind), loc)
 
 
 def _fix_for(kind: str) -> str:

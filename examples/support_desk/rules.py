@@ -6,7 +6,6 @@ import hashlib
 from typing import Any
 
 SLA_HOURS = {"free": 72, "pro": 24, "enterprise": 4}
-REFUND_LIMIT_USD = {"free": 0.0, "pro": 100.0, "enterprise": 500.0}
 
 
 def intake(ticket: Any) -> dict[str, Any]:
@@ -27,8 +26,9 @@ def refund_policy(resolution: Any) -> dict[str, Any]:
     """Cap a proposed refund at the policy limit; say so in the actions."""
     limit = 100.0
     data = resolution.model_dump()
-    if data["refund_usd"] > limit:
-        data["actions"] = [*data["actions"][:4],
-                           f"refund capped at {limit:.2f} USD by policy (asked {data['refund_usd']:.2f})"]
+    asked = data["refund_usd"]
+    if asked > limit:
+        note = f"refund capped at {limit:.2f} USD by policy (asked {asked:.2f})"
+        data["actions"] = [*data["actions"][:4], note]
         data["refund_usd"] = limit
     return data

@@ -1,0 +1,86 @@
+"""Shared fixtures: team files on temporary directories, the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORT_DESK = ROOT / "examples" / "support_desk" / "team.yaml"
+TICKET = ROOT / "examples" / "support_desk" / "ticket.json"
+CHAIN = ROOT / "tests" / "fixtures" / "chain" / "team.yaml"
+
+MINI = """\
+version: 1
+name: mini
+schemas:
+  Question:
+    fields:
+      text: {{type: str, min_length: 1}}
+  Answer:
+    fields:
+      text: str
+      score: {{type: int, ge: 0, le: 10}}
+agents:
+  - id: solver
+    role: Solver
+    model: {model}
+flow:
+  entry: solver
+  input: Question
+  output: Answer
+  edges:
+    - {{from: solver, to: END, schema: Answer}}
+"""
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """Write a file (dedented) under the test's temporary directory; return its path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return _write
+
+
+@dataclass
+class Cli:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        """The last line of stdout as JSON (the --json contract)."""
+        return json.loads(self.stdout.strip().splitlines()[-1])
+
+
+def run_cli(*args: str | Path, cwd: Path, stdin: str | None = None,
+            timeout: float = 120) -> Cli:
+    """Run ``python -m corral ARGS`` in ``cwd`` and capture everything."""
+    proc = subprocess.run([sys.executable, "-m", "corral", *map(str, args)], cwd=cwd,
+                          input=stdin, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    return Cli(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Callable[..., Cli]:
+    """The CLI in a subprocess, working in the test's temporary directory."""
+
+    def _cli(*args: str | Path, stdin: str | None = None) -> Cli:
+        return run_cli(*args, cwd=tmp_path, stdin=stdin)
+
+    return _cli

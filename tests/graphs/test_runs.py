@@ -1,0 +1,232 @@
+"""Runs of compiled teams: typed handoffs, retries with feedback, failures, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+
+from corral import App, InputError, Team, load_team
+from tests.conftest import MINI, SUPPORT_DESK, TICKET
+
+INVALID = "INVALID-PAYLOAD-MARKER"
+
+
+class SeenMessages(BaseCallbackHandler):
+    """A LangChain callback that records what each model call was sent."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[BaseMessage]] = []
+
+    def on_chat_model_start(self, serialized: dict[str, Any],
+                            messages: list[list[BaseMessage]], **kwargs: Any) -> None:
+        self.calls.extend(messages)
+
+
+def mini(write: Callable[..., Path], script: str | None = None) -> Team:
+    model = "scripted"
+    if script is not None:
+        write("script.yaml", script)
+        model = "flaky"
+    text = MINI.format(model=model)
+    if script is not None:
+        text = text.replace("schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}"
+                            "\nschemas:", 1)
+    return load_team(write("mini.yaml", text))
+
+
+def test_support_desk_routes_by_payload_and_returns_a_valid_reply(tmp_path: Path) -> None:
+    team = load_team(SUPPORT_DESK)
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run(json.loads(TICKET.read_text()))
+        assert result.status == "completed"
+        assert result.path == ["intake", "triage", "billing", "refund_policy", "qa", "writer"]
+        team.resolved.schemas["Reply"].model_validate(result.output)
+        assert result.usage["llm_calls"] == 4
+        assert result.usage["input_tokens"] > 0
+        state = app.graph.get_state(app.config(result.run_id))  # LangGraph's own API
+        assert state.values["output"] == result.output
+        assert state.next == ()
+
+
+def test_technical_tickets_take_the_technical_path(tmp_path: Path) -> None:
+    with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
+        result = app.run({"customer": "Bo", "subject": "App crashes",
+                          "body": "A technical fault: the app crashes on start."})
+    assert result.path == ["intake", "triage", "technical", "qa", "writer"]
+
+
+def test_invalid_output_is_retried_with_feedback(write: Callable[..., Path],
+                                                tmp_path: Path) -> None:
+    team = mini(write, f"""
+        agents:
+          solver:
+            - raw: "{INVALID} not json"
+            - output: {{text: "{INVALID}", score: 99}}
+        """)
+    seen = SeenMessages()
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"text": "what is 2+2?"}, config={"callbacks": [seen]})
+    assert result.status == "completed"
+    assert result.usage["llm_calls"] == 3
+    assert len(seen.calls) == 3
+    second, third = (str(m[-1].content) for m in seen.calls[1:])
+    assert "not a valid Answer" in second
+    assert f"{INVALID} not json" in second
+    assert "score: Input should be less than or equal to 10" in third
+    assert "system" in {m.type for m in seen.calls[0]}
+
+
+def test_retries_exhausted_fail_clearly_and_nothing_invalid_is_checkpointed(
+        write: Callable[..., Path], tmp_path: Path) -> None:
+    team = mini(write, f"""
+        agents:
+          solver:
+            - output: {{text: "{INVALID}", score: 99}}
+            - output: {{text: "{INVALID}", score: -1}}
+            - raw: "{INVALID}"
+        """)
+    db = tmp_path / "w.db"
+    with team.compile(db=db) as app:
+        result = app.run({"text": "q"}, run_id="bad-run")
+        history = list(app.graph.get_state_history(app.config("bad-run")))
+    assert result.status == "failed"
+    error = result.errors[0]
+    assert error["type"] == "HandoffError"
+    assert error["agent"] == "solver"
+    assert error["schema"] == "Answer"
+    assert error["attempts"] == 3
+    assert "no Answer in the answer" in error["errors"][0]
+    assert history  # the input checkpoint exists, and only valid payloads are in it
+    for snapshot in history:
+        assert snapshot.values.get("output") is None
+        handoff = snapshot.values.get("handoff")
+        if handoff is not None:
+            team.resolved.schemas[handoff["schema"]].model_validate(handoff["payload"])
+    with sqlite3.connect(db) as conn:
+        for table in ("checkpoints", "writes"):
+            blobs = [bytes(row[0]) for row in conn.execute(
+                f"SELECT {'checkpoint' if table == 'checkpoints' else 'value'} FROM {table}")]
+            assert blobs
+            assert not any(INVALID.encode() in blob for blob in blobs)
+
+
+def test_failed_run_resumes_without_rerunning_completed_nodes(tmp_path: Path,
+                                                              write: Callable[..., Path]) -> None:
+    write("script.yaml", "agents:\n  qa:\n    - error: rate_limit\n")
+    text = SUPPORT_DESK.read_text().replace(
+        "  default: scripted", "  default: {use: scripted, script: script.yaml}")
+    (tmp_path / "rules.py").write_text((SUPPORT_DESK.parent / "rules.py").read_text())
+    team = load_team(write("team.yaml", text))
+    seen = SeenMessages()
+    with team.compile(db=tmp_path / "w.db") as app:
+        failed = app.run(json.loads(TICKET.read_text()), run_id="t-1")
+        assert failed.status == "failed"
+        assert failed.errors[0]["type"] == "NodeError"
+        assert failed.errors[0]["agent"] == "qa"
+        assert "HTTP 429" in failed.errors[0]["message"]
+        assert failed.path == ["intake", "triage", "billing", "refund_policy"]
+        resumed = app.resume("t-1", config={"callbacks": [seen]})
+    assert resumed.status == "completed"
+    assert resumed.path == ["intake", "triage", "billing", "refund_policy", "qa", "writer"]
+    assert len(seen.calls) == 2  # only qa and writer called the model again
+
+
+def test_function_node_errors_are_recorded(tmp_path: Path, write: Callable[..., Path]) -> None:
+    write("rules.py", "def boom(x):\n    raise ValueError('bad rule')\n"
+                      "def wrong(x):\n    return {'value': 'not a number'}\n")
+    base = """\
+        version: 1
+        name: fn
+        schemas:
+          Number: {fields: {value: int}}
+        agents:
+          - {id: step, kind: function, function: "rules:FUNC"}
+        flow:
+          entry: step
+          input: Number
+          output: Number
+          edges: [{from: step, to: END, schema: Number}]
+        """
+    for func, kind, words in (("boom", "NodeError", "raised ValueError: bad rule"),
+                              ("wrong", "HandoffError", "value: Input should be a valid integer")):
+        team = load_team(write(f"{func}.yaml", base.replace("FUNC", func)))
+        with team.compile(db=tmp_path / f"{func}.db") as app:
+            result = app.run({"value": 1})
+        assert result.status == "failed"
+        assert result.errors[0]["type"] == kind
+        assert words in json.dumps(result.errors[0])
+
+
+def test_concurrent_async_runs_are_safe(tmp_path: Path) -> None:
+    team = load_team(SUPPORT_DESK)
+    ticket = json.loads(TICKET.read_text())
+
+    async def many(app: App) -> list[Any]:
+        return await asyncio.gather(*(app.arun({**ticket, "customer": f"c{i}"})
+                                      for i in range(24)))
+
+    with team.compile(db=tmp_path / "w.db") as app:
+        results = asyncio.run(many(app))
+        assert {r.status for r in results} == {"completed"}
+        assert len({r.run_id for r in results}) == 24
+        for r in results:
+            assert app.graph.get_state(app.config(r.run_id)).values["output"] == r.output
+        assert len(app.list_runs()) == 24
+
+
+def test_bad_inputs_and_run_ids_are_user_errors(write: Callable[..., Path],
+                                                tmp_path: Path) -> None:
+    with mini(write).compile(db=tmp_path / "w.db") as app:
+        with pytest.raises(InputError, match="text: String should have at least 1") as caught:
+            app.run({"text": ""})
+        assert caught.value.field == "text"
+        with pytest.raises(InputError, match=r"run id .* is not allowed"):
+            app.run({"text": "q"}, run_id="') OR 1=1--")
+        app.run({"text": "q"}, run_id="once")
+        with pytest.raises(InputError, match="already exists"):
+            app.run({"text": "q"}, run_id="once")
+        with pytest.raises(InputError, match="no run 'never'"):
+            app.resume("never")
+        assert app.resume("once").status == "completed"  # resuming a finished run is a no-op
+
+
+def test_unwritable_workspace_is_a_user_error(write: Callable[..., Path],
+                                              tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        mini(write).compile(db=tmp_path / "dir.db")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="cannot create the workspace database"):
+        mini(write).compile(db=tmp_path / "file" / "w.db")
+
+
+def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_path: Path) -> None:
+    team = load_team(write("loop.yaml", """\
+        version: 1
+        name: loop
+        schemas:
+          Note: {fields: {again: bool, text: str}}
+        agents: [{id: ping}, {id: pong}]
+        flow:
+          entry: ping
+          input: Note
+          output: Note
+          edges:
+            - {from: ping, to: pong, schema: Note}
+            - {from: pong, to: ping, schema: Note, when: {field: again, equals: true}}
+            - {from: pong, to: END, schema: Note, when: {field: again, equals: false}}
+        guards: {max_steps: 6}
+        """))
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"again": True, "text": "x"})
+    assert result.status == "halted"
+    assert result.guards_tripped == [{"guard": "max_steps", "limit": 6}]
+    assert "max_steps=6" in result.errors[0]["message"]

@@ -1,0 +1,137 @@
+"""The same team in Python and in YAML; JSON Schema; safe YAML loading."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from corral import (
+    AgentSpec,
+    EdgeSpec,
+    FlowSpec,
+    ManifestError,
+    SchemaSpec,
+    Team,
+    WhenSpec,
+    load_team,
+    manifest_json_schema,
+)
+
+YAML = """\
+version: 1
+name: pair
+schemas:
+  Question:
+    fields:
+      text: {type: str, min_length: 1}
+  Verdict:
+    fields:
+      kind: {enum: [easy, hard]}
+      text: str
+agents:
+  - {id: asker, role: Asker}
+  - {id: expert, role: Expert, reports_to: asker}
+flow:
+  entry: asker
+  input: Question
+  output: Verdict
+  edges:
+    - {from: asker, to: expert, schema: Verdict, when: {field: kind, equals: hard}}
+    - {from: asker, to: END, schema: Verdict}
+    - {from: expert, to: END, schema: Verdict}
+"""
+
+
+def python_team() -> Team:
+    return Team(
+        name="pair",
+        schemas={
+            "Question": SchemaSpec(fields={"text": {"type": "str", "min_length": 1}}),
+            "Verdict": SchemaSpec(fields={"kind": {"enum": ["easy", "hard"]}, "text": "str"}),
+        },
+        agents=[AgentSpec(id="asker", role="Asker"),
+                AgentSpec(id="expert", role="Expert", reports_to="asker")],
+        flow=FlowSpec(entry="asker", input="Question", output="Verdict", edges=[
+            EdgeSpec(from_="asker", to="expert", schema_name="Verdict",
+                     when=WhenSpec(field="kind", equals="hard")),
+            EdgeSpec(from_="asker", to="END", schema_name="Verdict"),
+            EdgeSpec(from_="expert", to="END", schema_name="Verdict"),
+        ]),
+    )
+
+
+def test_python_and_yaml_give_the_same_team(write: Callable[..., Path]) -> None:
+    assert load_team(write("pair.yaml", YAML)) == python_team()
+
+
+def test_python_team_accepts_pydantic_models_and_functions(tmp_path: Path) -> None:
+    class Number(BaseModel):
+        value: int
+
+    def double(n: Number) -> Number:
+        return Number(value=n.value * 2)
+
+    team = Team(name="calc", schemas={"Number": SchemaSpec(model=Number)},
+                agents=[AgentSpec(id="doubler", kind="function", function=double)],
+                flow=FlowSpec(entry="doubler", input="Number", output="Number",
+                              edges=[EdgeSpec(from_="doubler", to="END", schema_name="Number")]))
+    with team.compile(db=tmp_path / "w.db") as app:
+        assert app.run({"value": 21}).output == {"value": 42}
+
+
+def test_python_mistakes_raise_manifest_errors_too() -> None:
+    with pytest.raises(ManifestError) as caught:
+        Team(name="Bad Name", schemas={}, agents=[], flow={"entry": "x"})
+    where = {p.where for p in caught.value.problems}
+    assert {"name", "schemas", "agents", "flow.input"} <= where
+
+
+def test_json_schema_describes_the_manifest(tmp_path: Path) -> None:
+    schema = manifest_json_schema()
+    assert schema["title"] == "Corral team"
+    assert {"name", "schemas", "agents", "flow"} <= set(schema["required"])
+    agent = schema["$defs"]["AgentSpec"]["properties"]
+    assert {"id", "reports_to", "budget", "permissions", "tools"} <= set(agent)
+    edge = schema["$defs"]["EdgeSpec"]["properties"]
+    assert {"from", "to", "schema", "when"} <= set(edge)
+    json.dumps(schema)  # serialisable for editors
+
+
+def test_alias_bomb_is_refused(write: Callable[..., Path]) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 8)]
+    path = write("bomb.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(ManifestError, match="expands to over 100,000 values"):
+        load_team(path)
+
+
+def test_oversized_file_is_refused(write: Callable[..., Path]) -> None:
+    path = write("big.yaml", "description: '" + "x" * 1_100_000 + "'\n")
+    with pytest.raises(ManifestError, match="over the 1,000,000 limit"):
+        load_team(path)
+
+
+def test_python_tags_are_never_constructed(write: Callable[..., Path]) -> None:
+    path = write("evil.yaml", "name: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ManifestError, match=r"python/object/apply:os\.system' is not allowed"):
+        load_team(path)
+
+
+def test_merge_keys_and_non_text_keys_are_refused(write: Callable[..., Path]) -> None:
+    path = write("merge.yaml", "base: &b {role: x}\nother:\n  <<: *b\n[1, 2]: y\n")
+    with pytest.raises(ManifestError) as caught:
+        load_team(path)
+    messages = " ".join(p.message for p in caught.value.problems)
+    assert "merge keys" in messages
+    assert "is not text" in messages
+
+
+def test_empty_and_missing_files(write: Callable[..., Path], tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="the file is empty"):
+        load_team(write("empty.yaml", ""))
+    with pytest.raises(ManifestError, match="cannot read the file"):
+        load_team(tmp_path / "absent.yaml")

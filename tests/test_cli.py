@@ -1,0 +1,167 @@
+"""The CLI contract, end to end in subprocesses on temporary directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import CHAIN, MINI, SUPPORT_DESK, TICKET, Cli
+
+CliRunner = Callable[..., Cli]
+
+
+def test_run_json_contract_and_live_progress(cli: CliRunner) -> None:
+    done = cli("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--db", "w.db", "--json")
+    assert done.code == 0, done.stderr
+    result = done.json
+    assert set(result) >= {"run_id", "status", "output", "usage", "tasks_created",
+                           "guards_tripped", "errors"}
+    assert result["status"] == "completed"
+    assert set(result["usage"]) == {"input_tokens", "output_tokens", "llm_calls", "cost_usd"}
+    assert result["usage"]["cost_usd"] == 0.0
+    assert result["output"]["ticket_id"].startswith("T-")
+    for agent in ("intake", "triage", "billing", "refund_policy", "qa", "writer"):
+        assert f"✓ {agent} →" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_human_output_shows_result_path_and_usage(cli: CliRunner) -> None:
+    done = cli("run", SUPPORT_DESK, "--input", f"@{TICKET}")
+    assert done.code == 0, done.stderr
+    assert "completed" in done.stdout
+    assert "intake → triage → billing → refund_policy → qa → writer" in done.stdout
+    assert "model calls" in done.stdout
+
+
+def test_default_workspace_is_dot_corral(cli: CliRunner, tmp_path: Path) -> None:
+    assert cli("run", SUPPORT_DESK, "--input", f"@{TICKET}").code == 0
+    assert (tmp_path / ".corral" / "corral.db").is_file()
+    listed = cli("runs", "--json")
+    assert listed.code == 0
+    assert [r["status"] for r in listed.json] == ["completed"]
+
+
+def test_input_from_stdin(cli: CliRunner) -> None:
+    done = cli("run", SUPPORT_DESK, "--input", "-", "--json", stdin=TICKET.read_text())
+    assert done.code == 0, done.stderr
+    assert done.json["status"] == "completed"
+
+
+def test_user_mistakes_exit_2_with_a_clear_message(cli: CliRunner,
+                                                   write: Callable[..., Path]) -> None:
+    bad = write("bad.yaml", SUPPORT_DESK.read_text().replace("reports_to: qa",
+                                                             "reports_to: nobody"))
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "nobody" in t)
+    cases = [
+        (("validate", bad), f"{bad}:{line}"),
+        (("run", bad, "--input", "{}"), "unknown agent 'nobody'"),
+        (("run", SUPPORT_DESK, "--input", "{nope"), "--input is not valid JSON"),
+        (("run", SUPPORT_DESK, "--input", '{"customer": "x"}'), "subject: Field required"),
+        (("run", SUPPORT_DESK, "--input", "[1]"), "must be a JSON object"),
+        (("run", SUPPORT_DESK, "--input", "@missing.json"), "cannot read input file"),
+        (("run", SUPPORT_DESK), "no input given"),
+        (("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--db", "/proc/none/w.db"),
+         "cannot create the workspace database"),
+        (("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--run-id", "a b"), "is not allowed"),
+        (("resume", "nothing-here"), "no run 'nothing-here'"),
+        (("graph", SUPPORT_DESK, "--format", "gif"), "not supported yet"),
+        (("run", "absent.yaml", "--input", "{}"), "cannot read the file"),
+        (("frobnicate",), "No such command"),
+    ]
+    for args, words in cases:
+        done = cli(*args)
+        assert done.code == 2, (args, done.stdout, done.stderr)
+        assert words in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+def test_failed_run_exits_1_and_resume_is_deterministic(cli: CliRunner,
+                                                        write: Callable[..., Path]) -> None:
+    write("script.yaml", "agents:\n  solver:\n    - raw: a\n    - raw: b\n    - raw: c\n")
+    team = write("mini.yaml", MINI.format(model="flaky").replace(
+        "schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}\nschemas:", 1))
+    failed = cli("run", team, "--input", '{"text": "q"}', "--run-id", "r1", "--json")
+    assert failed.code == 1
+    assert failed.json["errors"][0]["type"] == "HandoffError"
+    assert "resume with: corral resume r1" in failed.stderr
+    resumed = cli("resume", "r1", "--json")  # a new process: the script starts over
+    assert resumed.code == 1
+    assert resumed.json["errors"] == failed.json["errors"]
+    listed = cli("runs")
+    assert "r1" in listed.stdout
+    assert "failed" in listed.stdout
+
+
+def test_step_limit_exits_3(cli: CliRunner, write: Callable[..., Path]) -> None:
+    team = write("loop.yaml", """\
+        version: 1
+        name: loop
+        schemas:
+          Note: {fields: {again: bool}}
+        agents: [{id: ping}]
+        flow:
+          entry: ping
+          input: Note
+          output: Note
+          edges:
+            - {from: ping, to: ping, schema: Note, when: {field: again, equals: true}}
+            - {from: ping, to: END, schema: Note}
+        guards: {max_steps: 4}
+        """)
+    done = cli("run", team, "--input", '{"again": true}', "--json")
+    assert done.code == 3
+    assert done.json["guards_tripped"] == [{"guard": "max_steps", "limit": 4}]
+
+
+def test_graph_and_schema_commands(cli: CliRunner, tmp_path: Path) -> None:
+    drawn = cli("graph", SUPPORT_DESK, "--format", "mermaid")
+    assert drawn.code == 0
+    assert "triage -. &nbsp;Triage [category = billing]&nbsp; .-> billing;" in drawn.stdout
+    assert "writer -. &nbsp;Reply&nbsp; .-> __end__;" in drawn.stdout
+    schema = cli("schema", "-o", "schema.json")
+    assert schema.code == 0
+    assert json.loads((tmp_path / "schema.json").read_text())["title"] == "Corral team"
+
+
+def test_sigkill_mid_run_then_resume_runs_no_completed_node_again(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    payload = json.dumps({"log": str(log), "pause": 0.4, "count": 0})
+    child = subprocess.Popen(
+        [sys.executable, "-m", "corral", "run", str(CHAIN), "--input", payload,
+         "--db", "w.db", "--run-id", "k1"], cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while "start c" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the run never reached node c"
+        assert child.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert "done c" not in log.read_text()
+
+    listed = subprocess.run([sys.executable, "-m", "corral", "runs", "--db", "w.db", "--json"],
+                            cwd=tmp_path, capture_output=True, text=True, check=True)
+    (row,) = json.loads(listed.stdout)
+    assert row["status"] == "running"
+    assert row["crashed"] is True
+
+    resumed = subprocess.run([sys.executable, "-m", "corral", "resume", "k1", "--db", "w.db",
+                              "--json"], cwd=tmp_path, capture_output=True, text=True,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout.splitlines()[-1])
+    assert result["status"] == "completed"
+    assert result["output"]["count"] == 4
+    assert result["path"] == ["a", "b", "c", "d"]
+    lines = log.read_text().splitlines()
+    assert lines.count("done a") == lines.count("start a") == 1
+    assert lines.count("done b") == lines.count("start b") == 1
+    assert lines.count("start c") == 2  # interrupted once, then run to its end
+    assert lines.count("done c") == lines.count("done d") == 1
