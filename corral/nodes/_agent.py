@@ -8,9 +8,9 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
 from langchain_core.runnables.config import merge_configs
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from corral.errors import CorralError, HandoffError, NodeError
 from corral.graphs._state import TeamState, Usage, add_usage
@@ -25,8 +25,7 @@ class AgentNode(Node):
     def __init__(self, plan: NodePlan, model: BaseChatModel) -> None:
         self.plan = plan
         self.name = plan.agent.id
-        self.structured: Runnable[Any, dict[str, Any]] = model.with_structured_output(
-            plan.out_schema, include_raw=True)  # type: ignore[assignment]
+        self.ask, self.parser = split_structured(model, plan.out_schema)
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
         plan = self.plan
@@ -39,15 +38,14 @@ class AgentNode(Node):
         errors: list[str] = []
         for _ in range(plan.retries + 1):
             try:
-                result = yield Call(self.structured, messages, call_config)
+                raw = yield Call(self.ask, messages, call_config)
             except CorralError:
                 raise
             except Exception as exc:
                 raise NodeError(f"model call of agent {agent!r} failed: "
                                 f"{type(exc).__name__}: {exc}", agent=agent) from exc
-            raw = result.get("raw")
             usage = add_usage(usage, usage_of(raw))
-            payload, errors = parse(plan, result)
+            payload, errors = parse(plan, self.parser, raw, call_config)
             if payload is not None:
                 return hand_on(plan, payload, usage)
             messages = [*messages, feedback(plan, raw, errors)]
@@ -72,14 +70,32 @@ def prompt(plan: NodePlan, state: TeamState) -> list[BaseMessage]:
     return [SystemMessage("\n\n".join(system)), HumanMessage(human)]
 
 
-def parse(plan: NodePlan, result: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
-    """The validated payload of a structured-output result, or why there is none."""
-    error = result.get("parsing_error")
-    if isinstance(error, ValidationError):
-        return None, error_lines(error)
-    if error is not None:
-        return None, [f"{type(error).__name__}: {error}"]
-    parsed = result.get("parsed")
+def split_structured(model: BaseChatModel, schema: type[BaseModel]
+                     ) -> tuple[Runnable[Any, Any], Runnable[Any, Any]]:
+    """The model's own ``with_structured_output`` chain, as (ask the model, parse).
+
+    Keeping the halves apart gives the raw answer (usage, feedback) and the parse error
+    without ``include_raw``'s parallel map, while each provider keeps its native
+    structured-output method.
+    """
+    chain = model.with_structured_output(schema)
+    if isinstance(chain, RunnableSequence) and len(chain.steps) >= 2:
+        head = chain.steps[:-1]
+        ask = head[0] if len(head) == 1 else RunnableSequence(*head)
+        return ask, chain.steps[-1]
+    raise TypeError(f"{type(model).__name__}.with_structured_output returned "
+                    f"{type(chain).__name__}, not a model | parser sequence")
+
+
+def parse(plan: NodePlan, parser: Runnable[Any, Any], raw: Any,
+          config: RunnableConfig) -> tuple[dict[str, Any] | None, list[str]]:
+    """The validated payload in a raw model answer, or why there is none."""
+    try:
+        parsed = parser.invoke(raw, config)
+    except ValidationError as exc:
+        return None, error_lines(exc)
+    except Exception as exc:  # parsers raise OutputParserException and friends
+        return None, [f"{type(exc).__name__}: {exc}".split("\n")[0]]
     if parsed is None:
         return None, [f"no {plan.out_name} in the answer: call the `{plan.out_name}` tool with "
                       "valid arguments"]

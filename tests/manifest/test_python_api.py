@@ -135,3 +135,9 @@ def test_empty_and_missing_files(write: Callable[..., Path], tmp_path: Path) -> 
         load_team(write("empty.yaml", ""))
     with pytest.raises(ManifestError, match="cannot read the file"):
         load_team(tmp_path / "absent.yaml")
+
+
+def test_committed_json_schema_is_current() -> None:
+    committed = Path(__file__).resolve().parents[2] / "corral-team.schema.json"
+    assert json.loads(committed.read_text()) == manifest_json_schema(), (
+        "corral-team.schema.json is stale: run `make schema`")

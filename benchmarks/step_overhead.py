@@ -1,0 +1,168 @@
+"""Per-step cost of a compiled corral team against an equivalent plain LangGraph graph.
+
+Both graphs are 10-node chains doing the same work in each node, run in one process,
+interleaved in rounds; the median round is reported. Scenarios:
+
+- function: each node runs the same plain Python function on a 5-field payload.
+  Corral adds: typed input object, output validation, routing, a Command handoff.
+- agent: each node calls the scripted chat model with structured output.
+  Corral adds: prompt building, validation, usage accounting, routing.
+
+Each scenario runs without a checkpointer and with SQLite (LangGraph's SqliteSaver,
+durability "sync" on both sides; corral's run also writes its run-registry rows).
+
+    python benchmarks/step_overhead.py [--rounds 7] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, Field
+
+from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec, ScriptedChatModel, Team
+from corral.graphs import build_graph
+
+NODES = 10
+
+
+class Work(BaseModel):
+    """The payload every node hands on."""
+
+    ticket: str = Field(min_length=1)
+    step: int = Field(ge=0)
+    score: float = Field(ge=0, le=1_000_000)
+    tags: list[str]
+    done: bool
+
+
+def work(payload: Work) -> dict[str, Any]:
+    """The node's work, identical on both sides."""
+    return {"ticket": payload.ticket, "step": payload.step + 1,
+            "score": payload.score * 1.01 + 1, "tags": payload.tags[-3:] + [str(payload.step)],
+            "done": payload.step + 1 >= NODES}
+
+
+START_PAYLOAD = {"ticket": "T-1", "step": 0, "score": 1.0, "tags": ["a"], "done": False}
+
+
+def corral_team(kind: str) -> Team:
+    ids = [f"n{i}" for i in range(NODES)]
+    agents = [AgentSpec(id=i, kind="function", function=work) if kind == "function"
+              else AgentSpec(id=i, role="Worker", instructions="Advance the work.")
+              for i in ids]
+    edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in zip(ids, ids[1:], strict=False)]
+    edges.append(EdgeSpec(from_=ids[-1], to="END", schema_name="Work"))
+    return Team(name=f"bench_{kind}", schemas={"Work": SchemaSpec(model=Work)}, agents=agents,
+                flow=FlowSpec(entry=ids[0], input="Work", output="Work", edges=edges))
+
+
+class PlainState(TypedDict):
+    payload: dict[str, Any]
+
+
+def plain_graph(kind: str, checkpointer: SqliteSaver | None) -> Any:
+    """The same chain written directly against LangGraph."""
+    model = ScriptedChatModel().with_structured_output(Work)
+
+    def function_node(state: PlainState) -> PlainState:
+        return {"payload": work(Work.model_validate(state["payload"]))}
+
+    def agent_node(state: PlainState) -> PlainState:
+        messages = [SystemMessage("You are Worker. Advance the work."),
+                    HumanMessage("Input:\n```json\n" + json.dumps(state["payload"]) + "\n```")]
+        result = model.invoke(messages)
+        assert isinstance(result, Work)
+        return {"payload": result.model_dump(mode="json")}
+
+    builder = StateGraph(PlainState)
+    ids = [f"n{i}" for i in range(NODES)]
+    for node_id in ids:
+        builder.add_node(node_id, function_node if kind == "function" else agent_node)
+    builder.add_edge(START, ids[0])
+    for a, b in zip(ids, ids[1:], strict=False):
+        builder.add_edge(a, b)
+    builder.add_edge(ids[-1], END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def timed(fn: Callable[[int], None], runs: int) -> float:
+    """Seconds per step over ``runs`` runs of ``fn``."""
+    start = time.perf_counter()
+    for i in range(runs):
+        fn(i)
+    return (time.perf_counter() - start) / (runs * NODES)
+
+
+def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, Any]:
+    runs = {"none": 60 if kind == "function" else 30, "sqlite": 15}[storage]
+    team = corral_team(kind)
+    if storage == "none":
+        graph = build_graph(team)
+        first = {"handoff": {"source": "input", "target": "n0", "schema": "Work",
+                             "payload": START_PAYLOAD}, "path": [], "output": None}
+        plain = plain_graph(kind, None)
+
+        def run_corral(i: int) -> None:
+            graph.invoke(first)
+
+        def run_plain(i: int) -> None:
+            plain.invoke({"payload": START_PAYLOAD})
+    else:
+        app = team.compile(db=workdir / f"corral-{kind}.db")
+        conn = sqlite3.connect(workdir / f"plain-{kind}.db", check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        plain = plain_graph(kind, SqliteSaver(conn))
+        prefix = f"{kind}-{time.monotonic_ns()}"
+
+        def run_corral(i: int) -> None:
+            result = app.run(START_PAYLOAD, run_id=f"c-{prefix}-{i}-{time.perf_counter_ns()}")
+            assert result.ok
+
+        def run_plain(i: int) -> None:
+            plain.invoke({"payload": START_PAYLOAD}, durability="sync",
+                         config={"configurable": {"thread_id": f"p-{prefix}-{i}-"
+                                                               f"{time.perf_counter_ns()}"}})
+    run_corral(-1)
+    run_plain(-1)
+    corral_times, plain_times = [], []
+    for _ in range(rounds):
+        plain_times.append(timed(run_plain, runs))
+        corral_times.append(timed(run_corral, runs))
+    p, c = statistics.median(plain_times), statistics.median(corral_times)
+    return {"scenario": kind, "checkpointer": storage, "plain_us": p * 1e6,
+            "corral_us": c * 1e6, "ratio": c / p}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("function", "agent"):
+            for storage in ("none", "sqlite"):
+                row = scenario(kind, storage, args.rounds, Path(tmp))
+                results.append(row)
+                print(f"{kind:9} {storage:7} plain {row['plain_us']:8.1f} us/step   "
+                      f"corral {row['corral_us']:8.1f} us/step   ratio {row['ratio']:.2f}x",
+                      flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
