@@ -17,9 +17,10 @@ durability "sync" on both sides; corral's run also writes its run-registry rows)
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import statistics
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,7 +51,7 @@ class Work(BaseModel):
 def work(payload: Work) -> dict[str, Any]:
     """The node's work, identical on both sides."""
     return {"ticket": payload.ticket, "step": payload.step + 1,
-            "score": payload.score * 1.01 + 1, "tags": payload.tags[-3:] + [str(payload.step)],
+            "score": payload.score * 1.01 + 1, "tags": [*payload.tags[-3:], str(payload.step)],
             "done": payload.step + 1 >= NODES}
 
 
@@ -62,7 +63,7 @@ def corral_team(kind: str) -> Team:
     agents = [AgentSpec(id=i, kind="function", function=work) if kind == "function"
               else AgentSpec(id=i, role="Worker", instructions="Advance the work.")
               for i in ids]
-    edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in zip(ids, ids[1:], strict=False)]
+    edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in itertools.pairwise(ids)]
     edges.append(EdgeSpec(from_=ids[-1], to="END", schema_name="Work"))
     return Team(name=f"bench_{kind}", schemas={"Work": SchemaSpec(model=Work)}, agents=agents,
                 flow=FlowSpec(entry=ids[0], input="Work", output="Work", edges=edges))
@@ -91,7 +92,7 @@ def plain_graph(kind: str, checkpointer: SqliteSaver | None) -> Any:
     for node_id in ids:
         builder.add_node(node_id, function_node if kind == "function" else agent_node)
     builder.add_edge(START, ids[0])
-    for a, b in zip(ids, ids[1:], strict=False):
+    for a, b in itertools.pairwise(ids):
         builder.add_edge(a, b)
     builder.add_edge(ids[-1], END)
     return builder.compile(checkpointer=checkpointer)
@@ -114,10 +115,10 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
                              "payload": START_PAYLOAD}, "path": [], "output": None}
         plain = plain_graph(kind, None)
 
-        def run_corral(i: int) -> None:
+        def run_corral(_: int) -> None:
             graph.invoke(first)
 
-        def run_plain(i: int) -> None:
+        def run_plain(_: int) -> None:
             plain.invoke({"payload": START_PAYLOAD})
     else:
         app = team.compile(db=workdir / f"corral-{kind}.db")
