@@ -30,13 +30,15 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
         out_name = edges[0].schema_name
         plan = NodePlan(agent=agent, team=team.name, out_name=out_name,
                         out_schema=resolved.schemas[out_name], edges=edges,
-                        retries=_retries(team, agent))
+                        retries=_retries(team, agent),
+                        tool_rounds=team.guards.max_tool_rounds)
         node: AgentNode | FunctionNode
         if agent.kind == "function":
             node = FunctionNode(plan, resolved.functions[agent.id],
                                 resolved.schemas[inbound_schema(team, agent.id)])
         else:
-            node = AgentNode(plan, models.get(agent))
+            node = AgentNode(plan, models.get(agent),
+                             {name: resolved.tools[name] for name in agent.tools})
         labels: dict[str, list[str]] = {}
         for edge in edges:
             labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(

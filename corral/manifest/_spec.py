@@ -165,13 +165,15 @@ class RateSpec(_Spec):
 class GuardSpec(_Spec):
     """Team-wide guard settings.
 
-    Enforced now: ``max_validation_retries`` and ``max_steps`` (node executions per
-    run). The delegation, rate and pending-task limits are validated now and
-    enforced by the hierarchy issue.
+    Enforced now: ``max_validation_retries``, ``max_steps`` (node executions per
+    run) and ``max_tool_rounds`` (tool-calling rounds per agent step). The
+    delegation, rate and pending-task limits are validated now and enforced by the
+    hierarchy work.
     """
 
     max_validation_retries: int = Field(default=2, ge=0, le=10)
     max_steps: int = Field(default=100, ge=1, le=100_000)
+    max_tool_rounds: int = Field(default=5, ge=1, le=50)
     max_delegation_depth: int = Field(default=3, ge=1, le=50)
     max_subtasks: int = Field(default=5, ge=1, le=1000)
     task_rate: RateSpec | None = None

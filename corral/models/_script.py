@@ -6,6 +6,7 @@ A script gives, per agent (or for any agent), the replies to return in order::
       triage:
         - raw: "not JSON"                 # an invalid reply, to exercise the retry
         - output: {category: billing}     # exactly this structured output
+        - tool: {name: lookup, args: {id: 7}}  # call this tool (even one it lacks)
       billing:
         - error: rate_limit               # raise a provider-like 429 error
         - auto: true                      # derive a valid answer from the schema
@@ -26,22 +27,33 @@ from corral.manifest._yaml import load_yaml, validate_located
 ErrorKind = Literal["rate_limit", "timeout", "server", "bad_request"]
 
 
+class ToolRequest(BaseModel):
+    """A tool call the scripted model makes, whatever tools it was given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+
+
 class Reply(BaseModel):
-    """One scripted reply. Exactly one of ``raw``, ``output``, ``error``, ``auto``."""
+    """One scripted reply: exactly one of ``raw``, ``output``, ``tool``, ``error``, ``auto``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     raw: str | None = None
     output: dict[str, JsonValue] | None = None
+    tool: ToolRequest | None = None
     error: ErrorKind | None = None
     auto: bool | None = None
     delay: float = Field(default=0.0, ge=0, le=600)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Reply:
-        kinds = [k for k in ("raw", "output", "error", "auto") if getattr(self, k) is not None]
+        kinds = [k for k in ("raw", "output", "tool", "error", "auto")
+                 if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a reply needs exactly one of raw, output, error or auto; got "
+            raise ValueError("a reply needs exactly one of raw, output, tool, error or auto; got "
                              + (", ".join(kinds) or "none"))
         return self
 

@@ -20,7 +20,14 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
@@ -99,7 +106,12 @@ class ScriptedChatModel(BaseChatModel):
         return self.script.reply(agent, index)
 
     def _answer(self, messages: list[BaseMessage], reply: Reply | None,
-                tools: list[dict[str, Any]] | None) -> AIMessage:
+                tools: list[dict[str, Any]] | None, tool_choice: Any = None) -> AIMessage:
+        """The reply as a message: a tool call when tools are bound and not yet answered.
+
+        With ``tool_choice`` "any" (structured output) it always calls the first tool;
+        otherwise it calls the first tool once, then answers in text.
+        """
         if reply is None:
             raise ScriptedProviderError("script exhausted", None)
         if reply.error is not None:
@@ -108,7 +120,10 @@ class ScriptedChatModel(BaseChatModel):
         content = ""
         if reply.raw is not None:
             content = reply.raw
-        elif tools:
+        elif reply.tool is not None:
+            tool_calls.append(ToolCall(name=reply.tool.name, args=dict(reply.tool.args),
+                                       id=f"call_{len(messages)}", type="tool_call"))
+        elif tools and (tool_choice in ("any", "required") or not _tools_answered(messages)):
             function = tools[0]["function"]
             args = reply.output if reply.output is not None else derive_value(
                 function.get("parameters", {}), find_payload(messages))
@@ -129,7 +144,8 @@ class ScriptedChatModel(BaseChatModel):
                  kwargs: dict[str, Any]) -> tuple[AIMessage, float]:
         reply = self._next_reply(messages, metadata or {})
         delay = self.latency + (reply.delay if reply is not None else 0.0)
-        return self._answer(messages, reply, kwargs.get("tools")), delay
+        return self._answer(messages, reply, kwargs.get("tools"),
+                            kwargs.get("tool_choice")), delay
 
     def _generate(
         self,
@@ -194,6 +210,16 @@ def _chunks(message: BaseMessage) -> Iterator[ChatGenerationChunk]:
         response_metadata=message.response_metadata,
         chunk_position="last",
     ))
+
+
+def _tools_answered(messages: list[BaseMessage]) -> bool:
+    """True when a tool result follows the last human message."""
+    for message in reversed(messages):
+        if isinstance(message, ToolMessage):
+            return True
+        if isinstance(message, HumanMessage):
+            return False
+    return False
 
 
 def _text(message: BaseMessage) -> str:

@@ -4,12 +4,21 @@ output for the outbound schema; validation errors fed back a bounded number of t
 from __future__ import annotations
 
 import json
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
 from langchain_core.runnables.config import merge_configs
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
 
 from corral.errors import CorralError, HandoffError, NodeError
@@ -22,10 +31,13 @@ from corral.nodes._handoff import NodePlan, error_lines, hand_on, payload_block,
 class AgentNode(Node):
     """Runs one model-driven agent."""
 
-    def __init__(self, plan: NodePlan, model: BaseChatModel) -> None:
+    def __init__(self, plan: NodePlan, model: BaseChatModel,
+                 tools: Mapping[str, BaseTool] | None = None) -> None:
         self.plan = plan
         self.name = plan.agent.id
         self.ask, self.parser = split_structured(model, plan.out_schema)
+        self.tools = dict(tools or {})
+        self.with_tools = model.bind_tools(list(self.tools.values())) if self.tools else None
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
         plan = self.plan
@@ -35,15 +47,11 @@ class AgentNode(Node):
                                              "tags": [f"corral:agent:{agent}"]})
         messages = prompt(plan, state)
         usage = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+        if self.with_tools is not None:
+            messages, usage = yield from self._use_tools(self.with_tools, messages, call_config)
         errors: list[str] = []
         for _ in range(plan.retries + 1):
-            try:
-                raw = yield Call(self.ask, messages, call_config)
-            except CorralError:
-                raise
-            except Exception as exc:
-                raise NodeError(f"model call of agent {agent!r} failed: "
-                                f"{type(exc).__name__}: {exc}", agent=agent) from exc
+            raw = yield from self._ask(self.ask, messages, call_config)
             usage = add_usage(usage, usage_of(raw))
             payload, errors = parse(plan, self.parser, raw, call_config)
             if payload is not None:
@@ -51,6 +59,55 @@ class AgentNode(Node):
             messages = [*messages, feedback(plan, raw, errors)]
         raise HandoffError(agent=agent, schema=plan.out_name, errors=errors,
                            attempts=plan.retries + 1)
+
+    def _ask(self, model: Runnable[Any, Any], messages: list[BaseMessage],
+             config: RunnableConfig) -> Generator[Call, Any, Any]:
+        """One model call; a provider's error becomes a ``NodeError`` naming the agent."""
+        try:
+            return (yield Call(model, messages, config))
+        except CorralError:
+            raise
+        except Exception as exc:
+            agent = self.plan.agent.id
+            raise NodeError(f"model call of agent {agent!r} failed: "
+                            f"{type(exc).__name__}: {exc}", agent=agent) from exc
+
+    def _use_tools(self, model: Runnable[Any, Any], messages: list[BaseMessage],
+                   config: RunnableConfig
+                   ) -> Generator[Call, Any, tuple[list[BaseMessage], Usage]]:
+        """Let the model call its own tools, at most ``tool_rounds`` rounds.
+
+        A call to a tool the agent does not have is refused and said so to the model;
+        a tool's error is given back to the model as an error result.
+        """
+        usage = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+        for _ in range(self.plan.tool_rounds):
+            answer = yield from self._ask(model, messages, config)
+            usage = add_usage(usage, usage_of(answer))
+            messages = [*messages, answer]
+            if not isinstance(answer, AIMessage) or not answer.tool_calls:
+                return messages, usage
+            for call in answer.tool_calls:
+                messages.append((yield from self._run_tool(call, config)))
+        note = HumanMessage("No more tool calls: answer now with what you have.")
+        return [*messages, note], usage
+
+    def _run_tool(self, call: ToolCall, config: RunnableConfig
+                  ) -> Generator[Call, Any, ToolMessage]:
+        tool = self.tools.get(call["name"])
+        call_id = call.get("id") or ""
+        if tool is None:
+            return ToolMessage(f"refused: no tool {call['name']!r}; your tools are "
+                               f"{', '.join(sorted(self.tools))}", tool_call_id=call_id,
+                               status="error")
+        try:
+            result = yield Call(tool, call, config)
+        except Exception as exc:  # the model sees the failure and may try otherwise
+            return ToolMessage(f"error: {type(exc).__name__}: {exc}", tool_call_id=call_id,
+                               status="error")
+        if isinstance(result, ToolMessage):
+            return result
+        return ToolMessage(str(result), tool_call_id=call_id)
 
 
 def prompt(plan: NodePlan, state: TeamState) -> list[BaseMessage]:

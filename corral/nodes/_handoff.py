@@ -29,6 +29,7 @@ class NodePlan:
     out_schema: type[BaseModel]
     edges: tuple[EdgeSpec, ...]
     retries: int
+    tool_rounds: int = 5
 
 
 def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None, list[str]]:

@@ -1,0 +1,107 @@
+"""Agents call their own tools before answering; other tools are refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage, ToolMessage
+
+from corral import load_team
+
+TEAM = """\
+version: 1
+name: lookup
+models:
+  default: {{use: scripted, script: script.yaml}}
+schemas:
+  Question: {{fields: {{invoice_id: str}}}}
+  Answer: {{fields: {{invoice_id: str, status: str}}}}
+tools:
+  invoice_status: {{import: "tools:invoice_status"}}
+agents:
+  - {{id: clerk, role: Billing clerk, tools: [invoice_status]}}
+flow:
+  entry: clerk
+  input: Question
+  output: Answer
+  edges: [{{from: clerk, to: END, schema: Answer}}]
+guards: {{max_tool_rounds: {rounds}}}
+"""
+
+TOOLS = '''\
+from langchain_core.tools import tool
+
+CALLS = []
+
+
+@tool
+def invoice_status(invoice_id: str) -> str:
+    """The payment status of an invoice."""
+    CALLS.append(invoice_id)
+    if invoice_id == "boom":
+        raise RuntimeError("billing system down")
+    return f"{invoice_id}: paid twice"
+'''
+
+
+class Seen(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.calls: list[list[BaseMessage]] = []
+
+    def on_chat_model_start(self, serialized: dict[str, Any],
+                            messages: list[list[BaseMessage]], **kwargs: Any) -> None:
+        self.calls.extend(messages)
+
+
+def run(write: Callable[..., Path], tmp_path: Path, script: str, invoice: str = "INV-7",
+        rounds: int = 5) -> tuple[Any, Seen, list[str]]:
+    write("tools.py", TOOLS)
+    write("script.yaml", script)
+    team = load_team(write("team.yaml", TEAM.format(rounds=rounds)))
+    seen = Seen()
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"invoice_id": invoice}, config={"callbacks": [seen]})
+    module = next(iter(team.resolved.tools.values())).func.__globals__  # type: ignore[attr-defined]
+    calls: list[str] = module["CALLS"]
+    return result, seen, calls
+
+
+def tool_results(seen: Seen) -> list[ToolMessage]:
+    return [m for m in seen.calls[-1] if isinstance(m, ToolMessage)]
+
+
+def test_tool_result_reaches_the_structured_answer(write: Callable[..., Path],
+                                                   tmp_path: Path) -> None:
+    result, seen, calls = run(write, tmp_path, "replies: []\n")
+    assert result.status == "completed"
+    assert calls == ["INV-7"]
+    assert [m.content for m in tool_results(seen)] == ["INV-7: paid twice"]
+    assert result.usage["llm_calls"] == 3  # call the tool, answer in text, then structured
+
+
+def test_a_tool_the_agent_lacks_is_refused_and_said_so(write: Callable[..., Path],
+                                                        tmp_path: Path) -> None:
+    script = "agents:\n  clerk:\n    - tool: {name: delete_invoice, args: {invoice_id: x}}\n"
+    result, seen, calls = run(write, tmp_path, script)
+    assert result.status == "completed"
+    refused = tool_results(seen)[0]
+    assert refused.status == "error"
+    assert "refused: no tool 'delete_invoice'" in str(refused.content)
+    assert calls == []  # nothing ran: the refusal happened before any effect
+
+
+def test_tool_errors_go_back_to_the_model(write: Callable[..., Path], tmp_path: Path) -> None:
+    result, seen, _ = run(write, tmp_path, "replies: []\n", invoice="boom")
+    assert result.status == "completed"
+    assert "billing system down" in str(tool_results(seen)[0].content)
+
+
+def test_tool_rounds_are_bounded(write: Callable[..., Path], tmp_path: Path) -> None:
+    loop = "    - tool: {name: invoice_status, args: {invoice_id: again}}\n"
+    result, seen, calls = run(write, tmp_path, "agents:\n  clerk:\n" + loop * 3, rounds=3)
+    assert result.status == "completed"
+    assert calls == ["again"] * 3
+    assert "No more tool calls" in str(seen.calls[-1][-1].content)
