@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from corral.manifest._salvage import salvage_problems
 from corral.manifest._spec import (
     END,
     AgentSpec,
@@ -32,7 +33,8 @@ def load_team(path: str | Path) -> Team:
         ManifestError: listing every problem found, each with ``file:line`` and a fix.
     """
     source = Path(path)
-    return validate_located(Team, load_yaml(source), source=source.resolve())
+    return validate_located(Team, load_yaml(source), source=source.resolve(),
+                            more=lambda data, found: salvage_problems(Team, data, found))
 
 
 def manifest_json_schema() -> dict[str, Any]:

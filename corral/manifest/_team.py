@@ -54,8 +54,10 @@ class Team(_Spec):
         try:
             super().__init__(**data)
         except ValidationError as exc:  # one error hierarchy for YAML and Python alike
-            raise ManifestError([pydantic_problem(e, Team, data)
-                                 for e in exc.errors()]) from None
+            from corral.manifest._salvage import salvage_problems
+
+            problems = [pydantic_problem(e, Team, data) for e in exc.errors()]
+            raise ManifestError(problems + salvage_problems(Team, data, problems)) from None
 
     @model_validator(mode="after")
     def _check_whole_team(self) -> Team:

@@ -9,6 +9,7 @@ overwrite. Pydantic errors are then mapped back to ``file:line``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
@@ -141,8 +142,16 @@ class _Builder:
         self.problems.append(Problem(message, fix, loc, self.located.file, line))
 
 
-def validate_located(model: type[M], located: Located, **context: Any) -> M:
-    """Validate YAML data into ``model``; every problem comes back with ``file:line``."""
+More = Callable[[Any, list[Problem]], list[Problem]]
+
+
+def validate_located(model: type[M], located: Located, *, more: More | None = None,
+                     **context: Any) -> M:
+    """Validate YAML data into ``model``; every problem comes back with ``file:line``.
+
+    ``more`` finds further problems in data whose structure did not validate, so
+    one pass reports every mistake.
+    """
     data = located.data
     if isinstance(data, dict):
         data = {**data, **context}
@@ -150,7 +159,10 @@ def validate_located(model: type[M], located: Located, **context: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = [pydantic_problem(err, model, data) for err in exc.errors()]
-        raise ManifestError(located.locate(problems)) from None
+        if more is not None:
+            problems += more(data, problems)
+        found = located.locate(problems)
+        raise ManifestError(sorted(found, key=lambda p: p.line or 0)) from None
     except ManifestError as exc:
         raise ManifestError(located.locate(exc.problems)) from None
 
