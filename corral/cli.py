@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from corral.checkpoints import DEFAULT_DB, RunRegistry
-from corral.checkpoints import connect as connect_db
+from corral.checkpoints import DEFAULT_DB, Workspace
 from corral.errors import CorralError, InputError, ManifestError, UserError
 from corral.graphs import App, RunResult, StepEvent, to_mermaid
 from corral.manifest import Team, load_team, manifest_json_schema
@@ -111,7 +112,8 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
            json_out: JsonOption = False) -> None:
     """Continue a failed, crashed or paused run; completed nodes do not run again."""
     path = db or DEFAULT_DB
-    record = RunRegistry(connect_db(path)).get(run_id)
+    with _workspace(path) as workspace:
+        record = workspace.runs.get(run_id)
     if record is None:
         raise InputError(f"no run {run_id!r} in {path}; `corral runs --db {path}` lists them",
                          field="run_id")
@@ -127,7 +129,8 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
 def runs(db: DbOption = None, json_out: JsonOption = False,
          limit: Annotated[int, typer.Option("--limit", min=1)] = 50) -> None:
     """List the runs in a workspace, newest first."""
-    records = RunRegistry(connect_db(db or DEFAULT_DB)).list(limit=limit)
+    with _workspace(db or DEFAULT_DB) as workspace:
+        records = workspace.runs.list(limit=limit)
     if json_out:
         typer.echo(json.dumps([{"run_id": r.run_id, "team": r.team, "status": r.status,
                                 "crashed": r.stale, "started_at": r.started_at,
@@ -141,6 +144,15 @@ def runs(db: DbOption = None, json_out: JsonOption = False,
         table.add_row(r.run_id, r.team, status, r.started_at[:19], str(len(r.path)),
                       str(tokens))
     Console().print(table)
+
+
+@contextmanager
+def _workspace(path: Path) -> Iterator[Workspace]:
+    workspace = Workspace(path)
+    try:
+        yield workspace
+    finally:
+        workspace.close()
 
 
 def _compile(team: Team, db: Path | None) -> App:

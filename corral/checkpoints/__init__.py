@@ -1,7 +1,22 @@
 """Checkpoints and the run registry in the workspace SQLite database."""
 
-from corral.checkpoints._runs import RunRecord, RunRegistry, RunStatus
-from corral.checkpoints._saver import WorkspaceSaver
-from corral.checkpoints._workspace import DEFAULT_DB, connect
+from pathlib import Path
 
-__all__ = ["DEFAULT_DB", "RunRecord", "RunRegistry", "RunStatus", "WorkspaceSaver", "connect"]
+from corral.checkpoints._db import ConnectionPool, Synchronous
+from corral.checkpoints._runs import RunRecord, RunRegistry, RunStatus
+from corral.checkpoints._saver import CheckpointError, CorralSaver
+from corral.checkpoints._workspace import Workspace
+
+DEFAULT_DB = Path(".corral") / "corral.db"
+
+__all__ = [
+    "DEFAULT_DB",
+    "CheckpointError",
+    "ConnectionPool",
+    "CorralSaver",
+    "RunRecord",
+    "RunRegistry",
+    "RunStatus",
+    "Synchronous",
+    "Workspace",
+]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlite_utils
+
+from corral.checkpoints._db import ConnectionPool
 
 RunStatus = Literal["running", "completed", "failed", "halted", "paused"]
 
@@ -56,18 +57,18 @@ _JSON = ("input", "output", "errors", "usage", "path")
 
 
 class RunRegistry:
-    """Rows of the ``runs`` table, written under a lock (one connection, many threads)."""
+    """Rows of the ``runs`` table (created and migrated with sqlite-utils)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._db = sqlite_utils.Database(conn)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db["runs"].create(  # type: ignore[union-attr]
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        with pool.write() as conn:
+            db = sqlite_utils.Database(conn)
+            db["runs"].create(  # type: ignore[union-attr]
                 {"run_id": str, "team": str, "manifest": str, "status": str,
                  "started_at": str, "updated_at": str, "pid": int, "input": str,
                  "output": str, "errors": str, "usage": str, "path": str},
                 pk="run_id", if_not_exists=True)
-            self._db["runs"].create_index(["status"], if_not_exists=True)  # type: ignore[union-attr]
+            db["runs"].create_index(["status"], if_not_exists=True)  # type: ignore[union-attr]
 
     def start(self, run_id: str, team: str, manifest: str | None,
               input: dict[str, Any]) -> None:
@@ -77,28 +78,39 @@ class RunRegistry:
                "started_at": now, "updated_at": now, "pid": os.getpid(),
                "input": json.dumps(input), "output": "null", "errors": "[]",
                "usage": "{}", "path": "[]"}
-        with self._lock, self._db.conn:
-            self._db["runs"].insert(row)  # type: ignore[union-attr]
+        with self._pool.write() as conn:
+            sqlite_utils.Database(conn)["runs"].insert(row)  # type: ignore[union-attr]
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Set a run's status (and output, errors, usage, path)."""
         values: dict[str, Any] = {"status": status, "updated_at": _now(), "pid": os.getpid()}
         values |= {k: json.dumps(v) for k, v in fields.items()}
-        with self._lock, self._db.conn:
-            self._db["runs"].update(run_id, values)  # type: ignore[union-attr]
+        with self._pool.write() as conn:
+            sqlite_utils.Database(conn)["runs"].update(run_id, values)  # type: ignore[union-attr]
+
+    def delete(self, run_id: str) -> None:
+        """Forget a run (its checkpoints are the saver's to delete)."""
+        with self._pool.write() as conn:
+            conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run with this id, or ``None``."""
-        with self._lock:
-            rows = list(self._db.query("SELECT * FROM runs WHERE run_id = ?", [run_id]))
+        cursor = self._pool.connection().execute("SELECT * FROM runs WHERE run_id = ?",
+                                                 (run_id,))
+        rows = _rows(cursor)
         return _record(rows[0]) if rows else None
 
-    def list(self, *, limit: int = 100) -> list[RunRecord]:
-        """The most recent runs first."""
-        with self._lock:
-            rows = list(self._db.query(
-                "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", [limit]))
-        return [_record(r) for r in rows]
+    def list(self, *, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
+        """The most recent runs first (only those with ``status`` if given)."""
+        cursor = self._pool.connection().execute(
+            "SELECT * FROM runs WHERE (? IS NULL OR status = ?) ORDER BY started_at DESC "
+            "LIMIT ?", (status, status, limit))
+        return [_record(r) for r in _rows(cursor)]
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _record(row: dict[str, Any]) -> RunRecord:

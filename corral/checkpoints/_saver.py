@@ -1,36 +1,322 @@
-"""LangGraph's ``SqliteSaver`` with its async methods served from worker threads.
+"""``CorralSaver``: a LangGraph checkpointer on the workspace SQLite file.
 
-``SqliteSaver`` only implements the sync protocol; ``AsyncSqliteSaver`` needs its own
-connection bound to one event loop. Bridging keeps one saver (one file, one lock)
-for sync and async runs alike until corral's own checkpointer replaces it.
+- Each call is one transaction: a checkpoint and its new channel blobs, or one task's
+  writes, commit together or not at all; a killed process leaves the step before or
+  the step after.
+- A channel's value is stored once per version: unchanged channels are not rewritten.
+- No SQL text is built from user values; every value is a bound parameter.
+- Blobs are decoded strictly (no pickle, msgpack types from an allowlist); a blob
+  that does not decode raises ``CheckpointError`` naming the run and channel.
+- Async methods run the sync ones on worker threads, each with its own connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
-from langgraph.checkpoint.base import CheckpointTuple as Tuple
-from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from corral.checkpoints._db import ConnectionPool, Synchronous
+from corral.errors import RunError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cp_checkpoints (
+    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+    parent_id TEXT, run_id TEXT, type TEXT NOT NULL, checkpoint BLOB NOT NULL,
+    meta_type TEXT NOT NULL, metadata BLOB NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cp_checkpoints_run ON cp_checkpoints (run_id);
+CREATE TABLE IF NOT EXISTS cp_blobs (
+    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, channel TEXT NOT NULL,
+    version TEXT NOT NULL, type TEXT NOT NULL, blob BLOB,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cp_writes (
+    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL, idx INTEGER NOT NULL, channel TEXT NOT NULL,
+    type TEXT NOT NULL, blob BLOB, task_path TEXT NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)) WITHOUT ROWID;
+"""
+
+_CHECKPOINT_COLUMNS = ("thread_id, checkpoint_ns, checkpoint_id, parent_id, type, checkpoint, "
+                       "meta_type, metadata")
+_TABLES = ("cp_checkpoints", "cp_blobs", "cp_writes")
 
 
-class WorkspaceSaver(SqliteSaver):
-    """``SqliteSaver`` usable from ``ainvoke``/``astream`` too."""
+class CheckpointError(RunError):
+    """A stored checkpoint could not be decoded (corrupt or tampered with)."""
 
-    async def aget_tuple(self, config: RunnableConfig) -> Tuple | None:
+
+class CorralSaver(BaseCheckpointSaver[int]):
+    """LangGraph checkpointer on SQLite; see the module docstring."""
+
+    def __init__(self, where: str | Path | ConnectionPool, *,
+                 synchronous: Synchronous = "NORMAL", keep: int | None = None,
+                 allowed_msgpack_modules: Iterable[tuple[str, ...]] | None = None) -> None:
+        """Open (or share) a workspace file.
+
+        Args:
+            where: the SQLite file, or the ``ConnectionPool`` of an open workspace.
+            synchronous: ``NORMAL`` survives process crashes; ``FULL`` also power loss.
+            keep: if set, each run keeps only its newest ``keep`` checkpoints, pruned as
+                it goes, so a long run does not grow the file without bound.
+            allowed_msgpack_modules: extra types checkpoint blobs may contain.
+        """
+        super().__init__(serde=JsonPlusSerializer(
+            pickle_fallback=False, allowed_msgpack_modules=allowed_msgpack_modules))
+        if keep is not None and keep < 1:
+            raise ValueError("keep must be at least 1")
+        self.pool = where if isinstance(where, ConnectionPool) else ConnectionPool(
+            Path(where), synchronous=synchronous)
+        self.keep = keep
+        with self.pool.write() as conn:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    def close(self) -> None:
+        """Close every connection."""
+        self.pool.close()
+
+    # -- reads ---------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
+        checkpoint_id = get_checkpoint_id(config)
+        with self.pool.read() as conn:
+            if checkpoint_id:
+                row = conn.execute(
+                    f"SELECT {_CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
+                    "AND checkpoint_ns = ? AND checkpoint_id = ?",
+                    (thread_id, ns, checkpoint_id)).fetchone()
+            else:
+                row = conn.execute(
+                    f"SELECT {_CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
+                    "AND checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1",
+                    (thread_id, ns)).fetchone()
+            return None if row is None else self._tuple(conn, row)
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None,
+             limit: int | None = None) -> Iterator[CheckpointTuple]:
+        where, params = [], []
+        if config is not None:
+            conf = config["configurable"]
+            where.append("thread_id = ?")
+            params.append(str(conf["thread_id"]))
+            if conf.get("checkpoint_ns") is not None:
+                where.append("checkpoint_ns = ?")
+                params.append(str(conf["checkpoint_ns"]))
+            if checkpoint_id := get_checkpoint_id(config):
+                where.append("checkpoint_id = ?")
+                params.append(checkpoint_id)
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            where.append("checkpoint_id < ?")
+            params.append(before_id)
+        sql = (f"SELECT {_CHECKPOINT_COLUMNS} FROM cp_checkpoints"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC")
+        with self.pool.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+            found: list[CheckpointTuple] = []
+            for row in rows:
+                if limit is not None and len(found) >= limit:
+                    break
+                metadata = self._load(row[6], row[7], row[0], "metadata")
+                if filter and not all(metadata.get(k) == v for k, v in filter.items()):
+                    continue
+                found.append(self._tuple(conn, row, metadata))
+        if config is None:  # across threads: newest first overall, as LangGraph's savers
+            found.sort(key=lambda t: t.config["configurable"]["checkpoint_id"], reverse=True)
+        yield from found
+
+    def _tuple(self, conn: sqlite3.Connection, row: tuple[Any, ...],
+               metadata: Any = None) -> CheckpointTuple:
+        thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta = row
+        checkpoint: Checkpoint = self._load(type_, blob, thread_id, "checkpoint")
+        versions = checkpoint.get("channel_versions", {})
+        values: dict[str, Any] = {}
+        if versions:
+            pairs = list(versions.items())
+            blobs = conn.execute(
+                "SELECT channel, type, blob FROM cp_blobs WHERE thread_id = ? AND "
+                "checkpoint_ns = ? AND (channel, version) IN (VALUES "
+                + ", ".join(["(?, ?)"] * len(pairs)) + ")",
+                [thread_id, ns, *(x for c, v in pairs for x in (c, str(v)))]).fetchall()
+            values = {channel: self._load(t, b, thread_id, f"channel {channel!r}")
+                      for channel, t, b in blobs if t != "empty"}
+        writes = conn.execute(
+            "SELECT task_id, idx, channel, type, blob, task_path FROM cp_writes WHERE "
+            "thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+            (thread_id, ns, checkpoint_id)).fetchall()
+        writes.sort(key=lambda w: _writes_sort_key(w[5], w[0], w[1]))
+        return CheckpointTuple(
+            config={"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                                     "checkpoint_id": checkpoint_id}},
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=metadata if metadata is not None else self._load(
+                meta_type, meta, thread_id, "metadata"),
+            parent_config={"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                                            "checkpoint_id": parent_id}} if parent_id else None,
+            pending_writes=[(w[0], w[2], self._load(w[3], w[4], thread_id, f"write {w[2]!r}"))
+                            for w in writes],
+        )
+
+    def _load(self, type_: str, blob: bytes | None, thread_id: str, what: str) -> Any:
+        try:
+            return self.serde.loads_typed((type_, blob or b""))
+        except Exception as exc:  # any decoding failure means the row cannot be trusted
+            raise CheckpointError(
+                f"checkpoint data of run {thread_id!r} ({what}) cannot be decoded: "
+                f"{type(exc).__name__}: {exc}. It was not written by this version of "
+                "corral or was altered; delete the run (`corral runs delete`) or restore "
+                "the database from a backup") from None
+
+    # -- writes --------------------------------------------------------------------
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint,
+            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
+        stored: dict[str, Any] = dict(checkpoint)
+        values: dict[str, Any] = stored.pop("channel_values")
+        blobs = [(thread_id, ns, channel, str(version),
+                  *(self.serde.dumps_typed(values[channel]) if channel in values
+                    else ("empty", None)))
+                 for channel, version in new_versions.items()]
+        meta = get_checkpoint_metadata(config, metadata)
+        run_id = meta.get("run_id")
+        with self.pool.write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)",
+                             blobs)
+            conn.execute(
+                "INSERT OR REPLACE INTO cp_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"),
+                 str(run_id) if run_id is not None else None,
+                 *self.serde.dumps_typed(stored), *self.serde.dumps_typed(meta)))
+        step = meta.get("step")
+        if self.keep is not None and isinstance(step, int) and step % self.keep == 0:
+            self.keep_last([thread_id], self.keep)
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                                 "checkpoint_id": checkpoint["id"]}}
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
+                   task_id: str, task_path: str = "") -> None:
+        conf = config["configurable"]
+        key = (str(conf["thread_id"]), str(conf.get("checkpoint_ns", "")),
+               str(conf["checkpoint_id"]), task_id)
+        rows = [(*key, WRITES_IDX_MAP.get(channel, idx), channel,
+                 *self.serde.dumps_typed(value), task_path)
+                for idx, (channel, value) in enumerate(writes)]
+        # Special channels (errors, interrupts) replace; ordinary writes keep the first.
+        with self.pool.write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             [r for r in rows if r[4] < 0])
+            conn.executemany("INSERT OR IGNORE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             [r for r in rows if r[4] >= 0])
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self.pool.write() as conn:
+            for table in _TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (str(thread_id),))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        if not run_ids:
+            return
+        marks = ", ".join("?" * len(run_ids))
+        with self.pool.write() as conn:
+            doomed = conn.execute(
+                "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
+                f"WHERE run_id IN ({marks})", [str(r) for r in run_ids]).fetchall()
+            self._delete_checkpoints(conn, doomed)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        source, target = str(source_thread_id), str(target_thread_id)
+        with self.pool.write() as conn:
+            for table in _TABLES:
+                columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+                listed = ", ".join(columns)
+                chosen = ", ".join("?" if c == "thread_id" else c for c in columns)
+                conn.execute(f"INSERT OR REPLACE INTO {table} ({listed}) SELECT {chosen} "
+                             f"FROM {table} WHERE thread_id = ?", (target, source))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"unknown prune strategy {strategy!r}: use keep_latest or delete")
+        self.keep_last(thread_ids, 1 if strategy == "keep_latest" else 0)
+
+    def keep_last(self, thread_ids: Sequence[str], keep: int) -> int:
+        """Keep the newest ``keep`` checkpoints per run and namespace; return how many went.
+
+        Blobs no kept checkpoint refers to are deleted too. (Graphs with LangGraph's
+        ``DeltaChannel`` need their snapshot ancestors; corral teams do not use it.)
+        """
+        if keep < 0:
+            raise ValueError("keep must be 0 or more")
+        removed = 0
+        with self.pool.write() as conn:
+            for thread_id in map(str, thread_ids):
+                rows = conn.execute(
+                    "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
+                    "WHERE thread_id = ? ORDER BY checkpoint_ns, checkpoint_id DESC",
+                    (thread_id,)).fetchall()
+                seen: dict[str, int] = {}
+                doomed = []
+                for row in rows:
+                    seen[row[1]] = seen.get(row[1], 0) + 1
+                    if seen[row[1]] > keep:
+                        doomed.append(row)
+                removed += len(doomed)
+                self._delete_checkpoints(conn, doomed)
+        return removed
+
+    def _delete_checkpoints(self, conn: sqlite3.Connection,
+                            doomed: Sequence[tuple[str, str, str]]) -> None:
+        conn.executemany("DELETE FROM cp_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+                         "AND checkpoint_id = ?", doomed)
+        conn.executemany("DELETE FROM cp_writes WHERE thread_id = ? AND checkpoint_ns = ? "
+                         "AND checkpoint_id = ?", doomed)
+        for thread_id, ns in {(t, n) for t, n, _ in doomed}:
+            self._collect_blobs(conn, thread_id, ns)
+
+    def _collect_blobs(self, conn: sqlite3.Connection, thread_id: str, ns: str) -> None:
+        """Delete the blobs of a run's namespace that no remaining checkpoint refers to."""
+        used: set[tuple[str, str]] = set()
+        for type_, blob in conn.execute(
+                "SELECT type, checkpoint FROM cp_checkpoints WHERE thread_id = ? AND "
+                "checkpoint_ns = ?", (thread_id, ns)):
+            versions = self._load(type_, blob, thread_id, "checkpoint")["channel_versions"]
+            used.update((c, str(v)) for c, v in versions.items())
+        stored = conn.execute("SELECT channel, version FROM cp_blobs WHERE thread_id = ? AND "
+                              "checkpoint_ns = ?", (thread_id, ns)).fetchall()
+        conn.executemany("DELETE FROM cp_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND "
+                         "channel = ? AND version = ?",
+                         [(thread_id, ns, c, v) for c, v in stored if (c, v) not in used])
+
+    # -- async: the same code on worker threads, each with its own connection ---------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await asyncio.to_thread(self.get_tuple, config)
 
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[Tuple]:
+    async def alist(self, config: RunnableConfig | None, *,
+                    filter: dict[str, Any] | None = None, before: RunnableConfig | None = None,
+                    limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
         found = await asyncio.to_thread(
             lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
         for item in found:
@@ -46,3 +332,12 @@ class WorkspaceSaver(SqliteSaver):
 
     async def adelete_thread(self, thread_id: str) -> None:
         await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)

@@ -1,39 +1,29 @@
-"""The workspace database: one SQLite file holding checkpoints and corral's tables."""
+"""A workspace: one SQLite file holding checkpoints and corral's own tables."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-from corral.errors import InputError
+from corral.checkpoints._db import ConnectionPool, Synchronous
+from corral.checkpoints._runs import RunRegistry
+from corral.checkpoints._saver import CorralSaver
 
-DEFAULT_DB = Path(".corral") / "corral.db"
 
+class Workspace:
+    """The connection pool, checkpointer and run registry of one workspace file."""
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) a workspace file in WAL mode with a busy timeout.
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL",
+                 keep: int | None = None) -> None:
+        self.path = Path(path)
+        self.pool = ConnectionPool(self.path, synchronous=synchronous)
+        self.saver = CorralSaver(self.pool, keep=keep)
+        self.runs = RunRegistry(self.pool)
 
-    Raises:
-        InputError: the path cannot hold a writable SQLite database.
-    """
-    if path.is_dir():
-        raise InputError(f"workspace database {path} is a directory; pass a file path "
-                         "such as .corral/corral.db", field="db")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
-    except (OSError, sqlite3.Error) as exc:
-        raise InputError(f"cannot create the workspace database {path}: {exc}; pass a "
-                         "writable path with --db", field="db") from None
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        with conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS corral_meta "
-                         "(key TEXT PRIMARY KEY, value TEXT)")
-    except sqlite3.Error as exc:
-        conn.close()
-        raise InputError(f"cannot write the workspace database {path}: {exc}; pass a "
-                         "writable path with --db", field="db") from None
-    return conn
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run's checkpoints, writes and record."""
+        self.saver.delete_thread(run_id)
+        self.runs.delete(run_id)
+
+    def close(self) -> None:
+        """Close every connection."""
+        self.pool.close()

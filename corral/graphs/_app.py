@@ -17,8 +17,7 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.errors import GraphRecursionError
 from pydantic import BaseModel
 
-from corral.checkpoints import DEFAULT_DB, RunRecord, RunRegistry, RunStatus, WorkspaceSaver
-from corral.checkpoints import connect as connect_db
+from corral.checkpoints import DEFAULT_DB, CorralSaver, RunRecord, RunStatus, Workspace
 from corral.errors import InputError, RunError
 from corral.graphs._build import CompiledTeam, build_graph
 from corral.graphs._state import Handoff, TeamState, Usage
@@ -90,11 +89,10 @@ class App:
                  chat_models: Mapping[str, BaseChatModel] | None = None) -> None:
         self.team = team
         self.db_path = _db_path(team, db)
-        self._registry_conn = connect_db(self.db_path)
-        self._saver_conn = connect_db(self.db_path)
-        self.checkpointer = WorkspaceSaver(self._saver_conn)
-        self.checkpointer.setup()
-        self.runs = RunRegistry(self._registry_conn)
+        self.workspace = Workspace(self.db_path, synchronous=team.checkpoint.synchronous,
+                                   keep=team.checkpoint.keep)
+        self.checkpointer: CorralSaver = self.workspace.saver
+        self.runs = self.workspace.runs
         self.graph: CompiledTeam = build_graph(team, chat_models, self.checkpointer)
         self._active: set[str] = set()
 
@@ -106,8 +104,7 @@ class App:
 
     def close(self) -> None:
         """Close the workspace connections."""
-        self._registry_conn.close()
-        self._saver_conn.close()
+        self.workspace.close()
 
     def config(self, run_id: str) -> RunnableConfig:
         """The LangGraph config of a run (its thread id is the run id)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -20,7 +21,7 @@ CompiledTeam = CompiledStateGraph[TeamState, None, TeamState, TeamState]
 
 
 def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = None,
-                checkpointer: BaseCheckpointSaver[str] | None = None) -> CompiledTeam:
+                checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledTeam:
     """Compile ``team``; ``chat_models`` overrides models by name (``default`` for all)."""
     resolved = team.resolved
     models = _Models(team, dict(chat_models or {}))

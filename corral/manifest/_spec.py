@@ -249,7 +249,14 @@ class FlowSpec(_Spec):
 
 
 class CheckpointSpec(_Spec):
-    """Where runs are checkpointed and how durably."""
+    """Where runs are checkpointed and how durably.
+
+    ``synchronous: NORMAL`` (WAL) survives a crashed or killed process; ``FULL`` also
+    survives power loss, at the cost of an fsync per commit. ``keep`` bounds the
+    checkpoints each run keeps (newest first); unset keeps the full history.
+    """
 
     db: str | None = None
     durability: Literal["sync", "async", "exit"] = "sync"
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    keep: int | None = Field(default=None, ge=1)

@@ -111,10 +111,11 @@ def test_retries_exhausted_fail_clearly_and_nothing_invalid_is_checkpointed(
         if handoff is not None:
             team.resolved.schemas[handoff["schema"]].model_validate(handoff["payload"])
     with sqlite3.connect(db) as conn:
-        for table in ("checkpoints", "writes"):
-            blobs = [bytes(row[0]) for row in conn.execute(
-                f"SELECT {'checkpoint' if table == 'checkpoints' else 'value'} FROM {table}")]
-            assert blobs
+        for table, column in (("cp_checkpoints", "checkpoint"), ("cp_blobs", "blob"),
+                              ("cp_writes", "blob")):
+            blobs = [bytes(row[0] or b"") for row in conn.execute(
+                f"SELECT {column} FROM {table}")]
+            assert blobs, table
             assert not any(INVALID.encode() in blob for blob in blobs)
 
 

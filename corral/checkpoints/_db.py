@@ -1,0 +1,98 @@
+"""Connections to a workspace file: one per thread, WAL, busy timeout, explicit transactions.
+
+SQLite serialises writers itself; corral adds no process-wide lock on top, so
+threads (and asyncio tasks served by worker threads) read in parallel and queue for
+the write lock inside SQLite, waiting up to the busy timeout instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from corral.errors import InputError
+
+Synchronous = Literal["NORMAL", "FULL"]
+BUSY_TIMEOUT_MS = 60_000
+
+
+class ConnectionPool:
+    """Thread-local connections to one SQLite file."""
+
+    def __init__(self, path: Path, *, synchronous: Synchronous = "NORMAL") -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self.path = path
+        self.synchronous = synchronous
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()  # only around the list of connections
+        self.connection()  # fail now, with a clear error, if the file is unusable
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _open(self.path, self.synchronous)
+            self._local.conn = conn
+            with self._guard:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction (``BEGIN IMMEDIATE``): all of it or none of it."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads."""
+        conn = self.connection()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this pool opened."""
+        with self._guard:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def _open(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
+    if path.is_dir():
+        raise InputError(f"workspace database {path} is a directory; pass a file path "
+                         "such as .corral/corral.db", field="db")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+    except (OSError, sqlite3.Error) as exc:
+        raise InputError(f"cannot create the workspace database {path}: {exc}; pass a "
+                         "writable path with --db", field="db") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("BEGIN IMMEDIATE")  # proves the file is writable
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise InputError(f"cannot write the workspace database {path}: {exc}; pass a "
+                         "writable path with --db", field="db") from None
+    return conn
