@@ -7,6 +7,7 @@ the write lock inside SQLite, waiting up to the busy timeout instead of failing.
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -21,49 +22,63 @@ BUSY_TIMEOUT_MS = 60_000
 
 
 class ConnectionPool:
-    """Thread-local connections to one SQLite file."""
+    """Reusable connections to one SQLite file, handed to whichever thread needs one.
+
+    Connections are not tied to threads (LangGraph writes checkpoints from
+    short-lived executor threads); an operation takes an idle connection, or opens
+    one, and gives it back. Reads run in parallel; writes queue (see ``write``).
+    """
 
     def __init__(self, path: Path, *, synchronous: Synchronous = "NORMAL") -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = path
         self.synchronous = synchronous
-        self._local = threading.local()
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()  # only around the list of connections
-        self.connection()  # fail now, with a clear error, if the file is unusable
+        self._writer = threading.Lock()
+        with self.connection():  # fail now, with a clear error, if the file is unusable
+            pass
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """An idle connection for the duration of the block."""
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
             conn = _open(self.path, self.synchronous)
-            self._local.conn = conn
             with self._guard:
                 self._all.append(conn)
-        return conn
+        try:
+            yield conn
+        finally:
+            self._idle.put(conn)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One atomic write transaction (``BEGIN IMMEDIATE``): all of it or none of it."""
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        # SQLite admits one writer at a time. Writers of this process queue on a lock,
+        # which wakes the next at once; SQLite's busy handler (which sleeps between
+        # polls) is left to arbitrate between processes only.
+        with self._writer, self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several reads."""
-        conn = self.connection()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+        with self.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close every connection this pool opened."""
@@ -71,7 +86,7 @@ class ConnectionPool:
             for conn in self._all:
                 conn.close()
             self._all.clear()
-        self._local = threading.local()
+        self._idle = queue.SimpleQueue()
 
 
 def _open(path: Path, synchronous: Synchronous) -> sqlite3.Connection:

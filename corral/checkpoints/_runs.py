@@ -95,17 +95,17 @@ class RunRegistry:
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run with this id, or ``None``."""
-        cursor = self._pool.connection().execute("SELECT * FROM runs WHERE run_id = ?",
-                                                 (run_id,))
-        rows = _rows(cursor)
+        with self._pool.read() as conn:
+            rows = _rows(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)))
         return _record(rows[0]) if rows else None
 
     def list(self, *, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
         """The most recent runs first (only those with ``status`` if given)."""
-        cursor = self._pool.connection().execute(
-            "SELECT * FROM runs WHERE (? IS NULL OR status = ?) ORDER BY started_at DESC "
-            "LIMIT ?", (status, status, limit))
-        return [_record(r) for r in _rows(cursor)]
+        with self._pool.read() as conn:
+            rows = _rows(conn.execute(
+                "SELECT * FROM runs WHERE (? IS NULL OR status = ?) ORDER BY started_at DESC "
+                "LIMIT ?", (status, status, limit)))
+        return [_record(r) for r in rows]
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
