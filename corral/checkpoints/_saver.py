@@ -1,8 +1,11 @@
 """``CorralSaver``: a LangGraph checkpointer on the workspace SQLite file.
 
-- Each call is one transaction: a checkpoint and its new channel blobs, or one task's
-  writes, commit together or not at all; a killed process leaves the step before or
-  the step after.
+- A superstep commits atomically: the tasks' writes against the run's head checkpoint
+  are held and committed in the same transaction as the next checkpoint, so a killed
+  process leaves the step before or the step after, and a 1,000-branch fan-out is one
+  commit, not 1,001. Writes that end a step without a checkpoint (errors,
+  interrupts) and writes to any other checkpoint are committed at once. Readers in
+  this process see held writes; ``close()`` commits what is held.
 - A channel's value is stored once per version: unchanged channels are not rewritten.
 - No SQL text is built from user values; every value is a bound parameter.
 - Blobs are decoded strictly (no pickle, msgpack types from an allowlist); a blob
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +62,18 @@ _CHECKPOINT_COLUMNS = ("thread_id, checkpoint_ns, checkpoint_id, parent_id, type
 _TABLES = ("cp_checkpoints", "cp_blobs", "cp_writes")
 
 
+_WriteRow = tuple[str, str, str, str, int, str, str, bytes | None, str]
+_Rows = list[_WriteRow]  # (inside the class, ``list`` names the method)
+
+
+def _insert_writes(conn: sqlite3.Connection, rows: Sequence[_WriteRow]) -> None:
+    """Special channels (errors, interrupts) replace; ordinary writes keep the first."""
+    conn.executemany("INSERT OR REPLACE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [r for r in rows if r[4] < 0])
+    conn.executemany("INSERT OR IGNORE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [r for r in rows if r[4] >= 0])
+
+
 class CheckpointError(RunError):
     """A stored checkpoint could not be decoded (corrupt or tampered with)."""
 
@@ -84,13 +100,18 @@ class CorralSaver(BaseCheckpointSaver[int]):
         self.pool = where if isinstance(where, ConnectionPool) else ConnectionPool(
             Path(where), synchronous=synchronous)
         self.keep = keep
+        self._held: dict[tuple[str, str, str], _Rows] = {}
+        self._head: dict[tuple[str, str], str] = {}
+        self._held_lock = threading.Lock()  # guards the two dicts above, never SQL
         with self.pool.write() as conn:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
 
     def close(self) -> None:
-        """Close every connection."""
+        """Commit any held writes, then close every connection."""
+        with self.pool.write() as conn:
+            self._commit_held(conn, None)
         self.pool.close()
 
     # -- reads ---------------------------------------------------------------------
@@ -161,11 +182,18 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 [thread_id, ns, *(x for c, v in pairs for x in (c, str(v)))]).fetchall()
             values = {channel: self._load(t, b, thread_id, f"channel {channel!r}")
                       for channel, t, b in blobs if t != "empty"}
-        writes = conn.execute(
+        committed = conn.execute(
             "SELECT task_id, idx, channel, type, blob, task_path FROM cp_writes WHERE "
             "thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
             (thread_id, ns, checkpoint_id)).fetchall()
-        writes.sort(key=lambda w: _writes_sort_key(w[5], w[0], w[1]))
+        merged = {(w[0], w[1]): w for w in committed}
+        with self._held_lock:
+            held = list(self._held.get((thread_id, ns, checkpoint_id), ()))
+        for w in held:
+            key = (w[3], w[4])
+            if w[4] < 0 or key not in merged:  # the same rules as the SQL upserts
+                merged[key] = (w[3], w[4], w[5], w[6], w[7], w[8])
+        writes = sorted(merged.values(), key=lambda w: _writes_sort_key(w[5], w[0], w[1]))
         return CheckpointTuple(
             config={"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
                                      "checkpoint_id": checkpoint_id}},
@@ -203,6 +231,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
         meta = get_checkpoint_metadata(config, metadata)
         run_id = meta.get("run_id")
         with self.pool.write() as conn:
+            self._commit_held(conn, (thread_id, ns))
             conn.executemany("INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)",
                              blobs)
             conn.execute(
@@ -210,6 +239,8 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"),
                  str(run_id) if run_id is not None else None,
                  *self.serde.dumps_typed(stored), *self.serde.dumps_typed(meta)))
+        with self._held_lock:
+            self._head[(thread_id, ns)] = checkpoint["id"]
         step = meta.get("step")
         if self.keep is not None and isinstance(step, int) and step % self.keep == 0:
             self.keep_last([thread_id], self.keep)
@@ -218,20 +249,46 @@ class CorralSaver(BaseCheckpointSaver[int]):
 
     def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                    task_id: str, task_path: str = "") -> None:
+        rows = self._hold(config, writes, task_id, task_path)
+        if rows:
+            self._commit_writes(rows)
+
+    def _hold(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+              task_path: str) -> _Rows:
+        """Hold writes for the run's next checkpoint; return those to commit now."""
         conf = config["configurable"]
-        key = (str(conf["thread_id"]), str(conf.get("checkpoint_ns", "")),
-               str(conf["checkpoint_id"]), task_id)
-        rows = [(*key, WRITES_IDX_MAP.get(channel, idx), channel,
-                 *self.serde.dumps_typed(value), task_path)
-                for idx, (channel, value) in enumerate(writes)]
-        # Special channels (errors, interrupts) replace; ordinary writes keep the first.
+        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
+        checkpoint_id = str(conf["checkpoint_id"])
+        rows: _Rows = [
+            (thread_id, ns, checkpoint_id, task_id, WRITES_IDX_MAP.get(channel, idx), channel,
+             *self.serde.dumps_typed(value), task_path)
+            for idx, (channel, value) in enumerate(writes)]
+        ends_step = any(channel in WRITES_IDX_MAP for channel, _ in writes)
+        with self._held_lock:
+            if not ends_step and self._head.get((thread_id, ns)) == checkpoint_id:
+                self._held.setdefault((thread_id, ns, checkpoint_id), []).extend(rows)
+                return []
+        return rows
+
+    def _commit_writes(self, rows: _Rows) -> None:
         with self.pool.write() as conn:
-            conn.executemany("INSERT OR REPLACE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             [r for r in rows if r[4] < 0])
-            conn.executemany("INSERT OR IGNORE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             [r for r in rows if r[4] >= 0])
+            self._commit_held(conn, (rows[0][0], rows[0][1]))
+            _insert_writes(conn, rows)
+
+    def _commit_held(self, conn: sqlite3.Connection, run: tuple[str, str] | None) -> None:
+        """Write the held writes of one run namespace (or all) inside ``conn``'s transaction."""
+        with self._held_lock:
+            keys = [k for k in self._held if run is None or k[:2] == run]
+            rows = [row for k in keys for row in self._held.pop(k)]
+        if rows:
+            _insert_writes(conn, rows)
 
     def delete_thread(self, thread_id: str) -> None:
+        with self._held_lock:
+            for key in [k for k in self._held if k[0] == str(thread_id)]:
+                del self._held[key]
+            for head in [k for k in self._head if k[0] == str(thread_id)]:
+                del self._head[head]
         with self.pool.write() as conn:
             for table in _TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (str(thread_id),))
@@ -241,6 +298,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
             return
         marks = ", ".join("?" * len(run_ids))
         with self.pool.write() as conn:
+            self._commit_held(conn, None)
             doomed = conn.execute(
                 "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
                 f"WHERE run_id IN ({marks})", [str(r) for r in run_ids]).fetchall()
@@ -249,6 +307,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source, target = str(source_thread_id), str(target_thread_id)
         with self.pool.write() as conn:
+            self._commit_held(conn, None)
             for table in _TABLES:
                 columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
                 listed = ", ".join(columns)
@@ -271,6 +330,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
             raise ValueError("keep must be 0 or more")
         removed = 0
         with self.pool.write() as conn:
+            self._commit_held(conn, None)
             for thread_id in map(str, thread_ids):
                 rows = conn.execute(
                     "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
@@ -328,7 +388,9 @@ class CorralSaver(BaseCheckpointSaver[int]):
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                           task_id: str, task_path: str = "") -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+        rows = self._hold(config, writes, task_id, task_path)  # no I/O: stays on the loop
+        if rows:
+            await asyncio.to_thread(self._commit_writes, rows)
 
     async def adelete_thread(self, thread_id: str) -> None:
         await asyncio.to_thread(self.delete_thread, thread_id)
