@@ -17,6 +17,8 @@ right after a checkpoint commits. A second child resumes the run. Then:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import random
@@ -55,8 +57,7 @@ def node(name: str) -> Any:
 
 def team() -> Team:
     ids = [f"n{i}" for i in range(NODES)]
-    edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in zip(ids, ids[1:],
-                                                                          strict=False)]
+    edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in itertools.pairwise(ids)]
     edges.append(EdgeSpec(from_=ids[-1], to="END", schema_name="Work"))
     return Team(name="crash", schemas={"Work": SchemaSpec(model=Work)},
                 agents=[AgentSpec(id=i, kind="function", function=node(i)) for i in ids],
@@ -91,7 +92,8 @@ class KillingSaver(CorralSaver):
         return result
 
 
-def child_run(db: Path, log: Path, ack: Path, point: str, at_call: int, resume: bool) -> None:
+def child_run(db: Path, log: Path, ack: Path, point: str, at_call: int, *,
+              resume: bool) -> None:
     """In the forked child: run (or resume) the team, then exit."""
     app = team().compile(db=db)
     app.graph.checkpointer = KillingSaver(db, ack, point if not resume else "-", at_call)
@@ -104,11 +106,11 @@ def child_run(db: Path, log: Path, ack: Path, point: str, at_call: int, resume: 
     os._exit(0)
 
 
-def fork(fn: Any, *args: Any) -> int:
+def fork(fn: Any, *args: Any, **kwargs: Any) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            fn(*args)
+            fn(*args, **kwargs)
         finally:
             os._exit(1)
     return pid
@@ -125,13 +127,11 @@ class Report:
 def trial(workdir: Path, rng: random.Random, point: str, reference: int, report: Report) -> None:
     db, log, ack = workdir / "w.db", workdir / "nodes.log", workdir / "ack.log"
     at_call = rng.randint(1, NODES)
-    pid = fork(child_run, db, log, ack, point, at_call, False)
+    pid = fork(child_run, db, log, ack, point, at_call, resume=False)
     if point == "random":
         time.sleep(rng.uniform(0.0, 0.06))
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     _, status = os.waitpid(pid, 0)
     killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     report.trials += 1
@@ -157,7 +157,7 @@ def trial(workdir: Path, rng: random.Random, point: str, reference: int, report:
     if not started:
         return
     runs_before = Counter(log.read_text().split("\n") if log.exists() else [])
-    pid = fork(child_run, db, log, ack, point, at_call, True)
+    pid = fork(child_run, db, log, ack, point, at_call, resume=True)
     os.waitpid(pid, 0)
     resumed = workdir / "resumed.json"
     if not resumed.exists():
@@ -179,7 +179,7 @@ def trial(workdir: Path, rng: random.Random, point: str, reference: int, report:
 
 def reference_output(workdir: Path) -> int:
     pid = fork(child_run, workdir / "w.db", workdir / "nodes.log", workdir / "ack.log",
-               "-", 0, False)
+               "-", 0, resume=False)
     os.waitpid(pid, 0)
     return int(json.loads((workdir / "ran.json").read_text())["output"]["count"])
 

@@ -37,6 +37,7 @@ from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.checkpoints._db import ConnectionPool, Synchronous
+from corral.checkpoints._strict import allowed_types, blocked_types
 from corral.errors import RunError
 
 SCHEMA = """
@@ -100,6 +101,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
         self.pool = where if isinstance(where, ConnectionPool) else ConnectionPool(
             Path(where), synchronous=synchronous)
         self.keep = keep
+        self._allowed = allowed_types(allowed_msgpack_modules)
         self._held: dict[tuple[str, str, str], _Rows] = {}
         self._head: dict[tuple[str, str], str] = {}
         self._held_lock = threading.Lock()  # guards the two dicts above, never SQL
@@ -153,6 +155,9 @@ class CorralSaver(BaseCheckpointSaver[int]):
         sql = (f"SELECT {_CHECKPOINT_COLUMNS} FROM cp_checkpoints"
                + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC")
+        if filter:  # LangGraph strips NUL from stored metadata strings; match alike
+            filter = {k: v.replace("\x00", "") if isinstance(v, str) else v
+                      for k, v in filter.items()}
         with self.pool.read() as conn:
             rows = conn.execute(sql, params).fetchall()
             found: list[CheckpointTuple] = []
@@ -208,6 +213,9 @@ class CorralSaver(BaseCheckpointSaver[int]):
 
     def _load(self, type_: str, blob: bytes | None, thread_id: str, what: str) -> Any:
         try:
+            if type_ == "msgpack" and (blocked := blocked_types(blob or b"", self._allowed)):
+                raise ValueError(f"it would construct types that are not allowed: "
+                                 f"{', '.join(sorted(set(blocked)))}")
             return self.serde.loads_typed((type_, blob or b""))
         except Exception as exc:  # any decoding failure means the row cannot be trusted
             raise CheckpointError(
