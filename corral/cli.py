@@ -125,10 +125,16 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
         _finish(compiled, compiled.resume(run_id, on_step=_Live().step), json_out)
 
 
-@app.command()
-def runs(db: DbOption = None, json_out: JsonOption = False,
+runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(ctx: typer.Context, db: DbOption = None, json_out: JsonOption = False,
          limit: Annotated[int, typer.Option("--limit", min=1)] = 50) -> None:
     """List the runs in a workspace, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
     with _workspace(db or DEFAULT_DB) as workspace:
         records = workspace.runs.list(limit=limit)
     if json_out:
@@ -144,6 +150,35 @@ def runs(db: DbOption = None, json_out: JsonOption = False,
         table.add_row(r.run_id, r.team, status, r.started_at[:19], str(len(r.path)),
                       str(tokens))
     Console().print(table)
+
+
+@runs_app.command("prune")
+def runs_prune(keep: Annotated[int, typer.Option("--keep", min=1,
+                                                 help="Checkpoints to keep per run.")] = 1,
+               db: DbOption = None) -> None:
+    """Keep only the newest checkpoints of completed runs (failed or paused runs keep
+    their history so they can be resumed)."""
+    with _workspace(db or DEFAULT_DB) as workspace:
+        finished = [r.run_id for r in workspace.runs.list(limit=1_000_000,
+                                                          status="completed")]
+        removed = workspace.saver.keep_last(finished, keep)
+    Console().print(f"pruned {removed} checkpoints from {len(finished)} completed runs "
+                    f"(kept the newest {keep} of each)")
+
+
+@runs_app.command("delete")
+def runs_delete(run_id: Annotated[str, typer.Argument(help="The run to delete.")],
+                db: DbOption = None) -> None:
+    """Delete a run: its checkpoints, writes and record."""
+    with _workspace(db or DEFAULT_DB) as workspace:
+        record = workspace.runs.get(run_id)
+        if record is None:
+            raise InputError(f"no run {run_id!r} in {workspace.path}", field="run_id")
+        if record.status == "running" and not record.stale:
+            raise InputError(f"run {run_id!r} is still running (process {record.pid}); "
+                             "wait for it to end", field="run_id")
+        workspace.delete_run(run_id)
+    Console().print(f"deleted run {run_id}")
 
 
 @contextmanager

@@ -165,3 +165,33 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_node_again(tmp_path: Path
     assert lines.count("done b") == lines.count("start b") == 1
     assert lines.count("start c") == 2  # interrupted once, then run to its end
     assert lines.count("done c") == lines.count("done d") == 1
+
+
+def test_runs_prune_and_delete(cli: CliRunner, tmp_path: Path) -> None:
+    import sqlite3
+
+    for run_id in ("a", "b"):
+        assert cli("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--run-id", run_id).code == 0
+
+    def count(sql: str) -> int:
+        with sqlite3.connect(tmp_path / ".corral" / "corral.db") as conn:
+            return int(conn.execute(sql).fetchone()[0])
+
+    before = count("SELECT count(*) FROM cp_checkpoints WHERE thread_id = 'a'")
+    assert before >= 7
+    pruned = cli("runs", "prune", "--keep", "2")
+    assert pruned.code == 0, pruned.stderr
+    assert f"pruned {2 * (before - 2)} checkpoints from 2 completed runs" in pruned.stdout
+    assert count("SELECT count(*) FROM cp_checkpoints WHERE thread_id = 'a'") == 2
+    resumed = cli("resume", "a", "--json")  # a pruned run still reads back whole
+    assert resumed.code == 0
+    assert resumed.json["status"] == "completed"
+    assert resumed.json["output"]["ticket_id"].startswith("T-")
+
+    assert cli("runs", "delete", "a").code == 0
+    assert count("SELECT count(*) FROM cp_checkpoints WHERE thread_id = 'a'") == 0
+    assert count("SELECT count(*) FROM cp_blobs WHERE thread_id = 'a'") == 0
+    assert [r["run_id"] for r in cli("runs", "--json").json] == ["b"]
+    missing = cli("runs", "delete", "a")
+    assert missing.code == 2
+    assert "no run 'a'" in missing.stderr
