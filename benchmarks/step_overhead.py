@@ -8,8 +8,9 @@ interleaved in rounds; the median round is reported. Scenarios:
 - agent: each node calls the scripted chat model with structured output.
   Corral adds: prompt building, validation, usage accounting, routing.
 
-Each scenario runs without a checkpointer and with SQLite (LangGraph's SqliteSaver,
-durability "sync" on both sides; corral's run also writes its run-registry rows).
+Each scenario runs without a checkpointer and with SQLite (plain LangGraph with its
+SqliteSaver, corral with its own saver; durability "sync" on both sides; corral's run
+also writes its run-registry rows).
 
     python benchmarks/step_overhead.py [--rounds 7] [--json results.json]
 """
