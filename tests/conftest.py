@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT_DESK = ROOT / "examples" / "support_desk" / "team.yaml"
@@ -84,3 +86,14 @@ def cli(tmp_path: Path) -> Callable[..., Cli]:
         return run_cli(*args, cwd=tmp_path, stdin=stdin)
 
     return _cli
+
+
+class SeenMessages(BaseCallbackHandler):
+    """A LangChain callback that records what each model call was sent."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[BaseMessage]] = []
+
+    def on_chat_model_start(self, serialized: dict[str, Any],
+                            messages: list[list[BaseMessage]], **kwargs: Any) -> None:
+        self.calls.extend(messages)

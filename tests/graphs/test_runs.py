@@ -10,24 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
 
 from corral import App, InputError, Team, load_team
-from tests.conftest import MINI, SUPPORT_DESK, TICKET
+from tests.conftest import MINI, SUPPORT_DESK, TICKET, SeenMessages
 
 INVALID = "INVALID-PAYLOAD-MARKER"
-
-
-class SeenMessages(BaseCallbackHandler):
-    """A LangChain callback that records what each model call was sent."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[BaseMessage]] = []
-
-    def on_chat_model_start(self, serialized: dict[str, Any],
-                            messages: list[list[BaseMessage]], **kwargs: Any) -> None:
-        self.calls.extend(messages)
 
 
 def mini(write: Callable[..., Path], script: str | None = None) -> Team:

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.messages import ToolMessage
 
 from corral import load_team
+from tests.conftest import SeenMessages
 
 TEAM = """\
 version: 1
@@ -47,21 +47,12 @@ def invoice_status(invoice_id: str) -> str:
 '''
 
 
-class Seen(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.calls: list[list[BaseMessage]] = []
-
-    def on_chat_model_start(self, serialized: dict[str, Any],
-                            messages: list[list[BaseMessage]], **kwargs: Any) -> None:
-        self.calls.extend(messages)
-
-
 def run(write: Callable[..., Path], tmp_path: Path, script: str, invoice: str = "INV-7",
-        rounds: int = 5) -> tuple[Any, Seen, list[str]]:
+        rounds: int = 5) -> tuple[Any, SeenMessages, list[str]]:
     write("tools.py", TOOLS)
     write("script.yaml", script)
     team = load_team(write("team.yaml", TEAM.format(rounds=rounds)))
-    seen = Seen()
+    seen = SeenMessages()
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"invoice_id": invoice}, config={"callbacks": [seen]})
     module = next(iter(team.resolved.tools.values())).func.__globals__  # type: ignore[attr-defined]
@@ -69,7 +60,7 @@ def run(write: Callable[..., Path], tmp_path: Path, script: str, invoice: str = 
     return result, seen, calls
 
 
-def tool_results(seen: Seen) -> list[ToolMessage]:
+def tool_results(seen: SeenMessages) -> list[ToolMessage]:
     return [m for m in seen.calls[-1] if isinstance(m, ToolMessage)]
 
 
