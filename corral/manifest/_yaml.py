@@ -9,14 +9,13 @@ overwrite. Pydantic errors are then mapped back to ``file:line``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 
 from corral.errors import ManifestError, Problem
 
@@ -167,7 +166,7 @@ def validate_located(model: type[M], located: Located, *, more: More | None = No
         raise ManifestError(located.locate(exc.problems)) from None
 
 
-def pydantic_problem(err: ErrorDetails, model: type[BaseModel], data: Any) -> Problem:
+def pydantic_problem(err: Mapping[str, Any], model: type[BaseModel], data: Any) -> Problem:
     """A pydantic error as a ``Problem`` whose fix says what to change."""
     kind = err["type"]
     loc = _data_loc(err["loc"], data, keep_last=kind in ("missing", "extra_forbidden"))
