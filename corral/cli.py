@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from corral.checkpoints import DEFAULT_DB, Workspace
-from corral.errors import CorralError, InputError, ManifestError, UserError
+from corral.errors import InputError, UserError
 from corral.graphs import App, RunResult, StepEvent, to_mermaid
 from corral.manifest import Team, load_team, manifest_json_schema
 
@@ -258,4 +258,4 @@ def _finish(compiled: App, result: RunResult, json_out: bool) -> None:
     raise typer.Exit(EXIT[result.status])
 
 
-__all__ = ["CorralError", "ManifestError", "app", "main"]
+__all__ = ["app", "main"]

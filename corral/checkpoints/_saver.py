@@ -38,41 +38,14 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.checkpoints._db import ConnectionPool, Synchronous
 from corral.checkpoints._strict import allowed_types, blocked_types
+from corral.checkpoints._tables import (
+    CHECKPOINT_COLUMNS,
+    SCHEMA,
+    TABLES,
+    Rows,
+    insert_writes,
+)
 from corral.errors import RunError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cp_checkpoints (
-    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
-    parent_id TEXT, run_id TEXT, type TEXT NOT NULL, checkpoint BLOB NOT NULL,
-    meta_type TEXT NOT NULL, metadata BLOB NOT NULL,
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS cp_checkpoints_run ON cp_checkpoints (run_id);
-CREATE TABLE IF NOT EXISTS cp_blobs (
-    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, channel TEXT NOT NULL,
-    version TEXT NOT NULL, type TEXT NOT NULL, blob BLOB,
-    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS cp_writes (
-    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
-    task_id TEXT NOT NULL, idx INTEGER NOT NULL, channel TEXT NOT NULL,
-    type TEXT NOT NULL, blob BLOB, task_path TEXT NOT NULL,
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)) WITHOUT ROWID;
-"""
-
-_CHECKPOINT_COLUMNS = ("thread_id, checkpoint_ns, checkpoint_id, parent_id, type, checkpoint, "
-                       "meta_type, metadata")
-_TABLES = ("cp_checkpoints", "cp_blobs", "cp_writes")
-
-
-_WriteRow = tuple[str, str, str, str, int, str, str, bytes | None, str]
-_Rows = list[_WriteRow]  # (inside the class, ``list`` names the method)
-
-
-def _insert_writes(conn: sqlite3.Connection, rows: Sequence[_WriteRow]) -> None:
-    """Special channels (errors, interrupts) replace; ordinary writes keep the first."""
-    conn.executemany("INSERT OR REPLACE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     [r for r in rows if r[4] < 0])
-    conn.executemany("INSERT OR IGNORE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     [r for r in rows if r[4] >= 0])
 
 
 class CheckpointError(RunError):
@@ -102,7 +75,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
             Path(where), synchronous=synchronous)
         self.keep = keep
         self._allowed = allowed_types(allowed_msgpack_modules)
-        self._held: dict[tuple[str, str, str], _Rows] = {}
+        self._held: dict[tuple[str, str, str], Rows] = {}
         self._head: dict[tuple[str, str], str] = {}
         self._held_lock = threading.Lock()  # guards the two dicts above, never SQL
         with self.pool.write() as conn:
@@ -125,12 +98,12 @@ class CorralSaver(BaseCheckpointSaver[int]):
         with self.pool.read() as conn:
             if checkpoint_id:
                 row = conn.execute(
-                    f"SELECT {_CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
+                    f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
                     "AND checkpoint_ns = ? AND checkpoint_id = ?",
                     (thread_id, ns, checkpoint_id)).fetchone()
             else:
                 row = conn.execute(
-                    f"SELECT {_CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
+                    f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
                     "AND checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1",
                     (thread_id, ns)).fetchone()
             return None if row is None else self._tuple(conn, row)
@@ -152,7 +125,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
         if before is not None and (before_id := get_checkpoint_id(before)):
             where.append("checkpoint_id < ?")
             params.append(before_id)
-        sql = (f"SELECT {_CHECKPOINT_COLUMNS} FROM cp_checkpoints"
+        sql = (f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints"
                + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC")
         if filter:  # LangGraph strips NUL from stored metadata strings; match alike
@@ -262,12 +235,12 @@ class CorralSaver(BaseCheckpointSaver[int]):
             self._commit_writes(rows)
 
     def _hold(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-              task_path: str) -> _Rows:
+              task_path: str) -> Rows:
         """Hold writes for the run's next checkpoint; return those to commit now."""
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = str(conf["checkpoint_id"])
-        rows: _Rows = [
+        rows: Rows = [
             (thread_id, ns, checkpoint_id, task_id, WRITES_IDX_MAP.get(channel, idx), channel,
              *self.serde.dumps_typed(value), task_path)
             for idx, (channel, value) in enumerate(writes)]
@@ -278,10 +251,10 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 return []
         return rows
 
-    def _commit_writes(self, rows: _Rows) -> None:
+    def _commit_writes(self, rows: Rows) -> None:
         with self.pool.write() as conn:
             self._commit_held(conn, (rows[0][0], rows[0][1]))
-            _insert_writes(conn, rows)
+            insert_writes(conn, rows)
 
     def _commit_held(self, conn: sqlite3.Connection, run: tuple[str, str] | None) -> None:
         """Write the held writes of one run namespace (or all) inside ``conn``'s transaction."""
@@ -289,7 +262,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
             keys = [k for k in self._held if run is None or k[:2] == run]
             rows = [row for k in keys for row in self._held.pop(k)]
         if rows:
-            _insert_writes(conn, rows)
+            insert_writes(conn, rows)
 
     def delete_thread(self, thread_id: str) -> None:
         with self._held_lock:
@@ -298,7 +271,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
             for head in [k for k in self._head if k[0] == str(thread_id)]:
                 del self._head[head]
         with self.pool.write() as conn:
-            for table in _TABLES:
+            for table in TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (str(thread_id),))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -316,7 +289,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
         source, target = str(source_thread_id), str(target_thread_id)
         with self.pool.write() as conn:
             self._commit_held(conn, None)
-            for table in _TABLES:
+            for table in TABLES:
                 columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
                 listed = ", ".join(columns)
                 chosen = ", ".join("?" if c == "thread_id" else c for c in columns)
