@@ -1,0 +1,286 @@
+"""The task board: every subtask is a row, claimed by compare-and-set before it runs.
+
+Creation checks the workspace-wide guards (creation rate with cooldown, pending
+tasks) in the same ``BEGIN IMMEDIATE`` transaction as the inserts, so several
+processes sharing one file can never create more than the limits allow together.
+A task that is done is never run again: claiming it returns its recorded result.
+
+Priority is objective: blocked dependents, age and declared impact, plus a
+model-suggested modifier clamped to +-50, all capped at 1,000, so a task that
+merely sounds important cannot jump the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sqlite_utils
+
+from corral.checkpoints import ConnectionPool
+from corral.guards._trip import GuardTripped
+
+TaskStatus = Literal["pending", "claimed", "done", "failed", "refused"]
+MODIFIER_LIMIT = 50.0
+PRIORITY_CAP = 1000.0
+_OPEN = ("pending", "claimed")
+# Score now: blocked dependents weigh most, then declared impact, then age (10 points
+# a minute), then the clamped model modifier; the total is capped. The age term is
+# linear in created_at, so the queue order is a static, indexable rank.
+_SCORE = "min(?, blocked * 100 + impact + modifier + (? - created_at) / 6.0)"
+_RANK = "blocked * 100 + impact + modifier - created_at / 6.0"
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A subtask to create."""
+
+    id: str
+    run_id: str
+    assignee: str
+    depth: int
+    instruction: str
+    payload: dict[str, Any]
+    parent_id: str | None = None
+    impact: float = 0.0
+    modifier: float = 0.0
+    blocked: int = 0
+
+
+@dataclass(frozen=True)
+class Task:
+    """A row of the task board."""
+
+    id: str
+    run_id: str
+    parent_id: str | None
+    assignee: str
+    depth: int
+    status: TaskStatus
+    instruction: str
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    claimer: str | None
+    lease_until: float | None
+    created_at: float
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Workspace-wide limits checked when tasks are created."""
+
+    rate_count: int | None = None
+    rate_seconds: float = 3600.0
+    cooldown_seconds: float = 0.0
+    max_pending: int | None = None
+
+
+@dataclass
+class TaskBoard:
+    """The ``tasks`` table of a workspace and the operations on it."""
+
+    pool: ConnectionPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def __post_init__(self) -> None:
+        with self.pool.write() as conn:
+            db = sqlite_utils.Database(conn)
+            db["tasks"].create(  # type: ignore[union-attr]
+                {"id": str, "run_id": str, "parent_id": str, "assignee": str, "depth": int,
+                 "status": str, "instruction": str, "payload": str, "result": str,
+                 "error": str, "impact": float, "modifier": float, "blocked": int,
+                 "created_at": float, "claimed_at": float, "claimer": str,
+                 "lease_until": float, "finished_at": float, "attempts": int, "rank": float},
+                pk="id", if_not_exists=True)
+            for columns in (["status", "rank"], ["status", "lease_until"], ["run_id"],
+                            ["created_at"]):
+                db["tasks"].create_index(columns, if_not_exists=True)  # type: ignore[union-attr]
+            db["guard_state"].create({"key": str, "value": float}, pk="key",  # type: ignore[union-attr]
+                                     if_not_exists=True)
+
+    def create(self, tasks: Sequence[NewTask], limits: Limits | None = None) -> list[Task]:
+        """Create tasks atomically after the workspace guards; existing ids are kept as is.
+
+        Raises:
+            GuardTripped: a limit would be exceeded; nothing was created.
+        """
+        now = self.clock()
+        try:
+            return self._create(tasks, limits, now)
+        except GuardTripped as trip:
+            if trip.guard == "task_rate" and trip.until is not None:
+                with self.pool.write() as conn:  # the tasks were rolled back; the cooldown stays
+                    conn.execute("INSERT OR REPLACE INTO guard_state VALUES "
+                                 "('cooldown_until', ?)", (trip.until,))
+            raise
+
+    def _create(self, tasks: Sequence[NewTask], limits: Limits | None, now: float) -> list[Task]:
+        with self.pool.write() as conn:
+            known = {r[0] for r in conn.execute(
+                f"SELECT id FROM tasks WHERE id IN ({', '.join('?' * len(tasks))})",
+                [t.id for t in tasks])} if tasks else set()
+            new = [t for t in tasks if t.id not in known]
+            if new and limits is not None:
+                self._check(conn, limits, len(new), now)
+            conn.executemany(
+                "INSERT INTO tasks (id, run_id, parent_id, assignee, depth, status, "
+                "instruction, payload, impact, modifier, blocked, created_at, attempts, rank) "
+                "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, 0, 0)",
+                [(t.id, t.run_id, t.parent_id, t.assignee, t.depth, t.instruction,
+                  json.dumps(t.payload), max(0.0, min(t.impact, 500.0)),
+                  max(-MODIFIER_LIMIT, min(t.modifier, MODIFIER_LIMIT)), max(0, t.blocked),
+                  now) for t in new])
+            if new:
+                conn.executemany(f"UPDATE tasks SET rank = {_RANK} WHERE id = ?",
+                                 [(t.id,) for t in new])
+            return [self._get(conn, t.id) for t in tasks]  # type: ignore[misc]
+
+    def _check(self, conn: sqlite3.Connection, limits: Limits, adding: int, now: float) -> None:
+        row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'"
+                           ).fetchone()
+        if row is not None and row[0] > now:
+            raise GuardTripped("cooldown", limit=limits.cooldown_seconds,
+                               seen=round(row[0] - now, 1), until=row[0],
+                               message=f"task creation is cooling down for {row[0] - now:.0f} "
+                                       "more seconds after the creation rate was reached")
+        if limits.rate_count is not None:
+            recent = conn.execute(
+                "SELECT count(*) FROM tasks WHERE created_at > ? AND status != 'refused'",
+                (now - limits.rate_seconds,)).fetchone()[0]
+            if recent + adding > limits.rate_count:
+                until = now + limits.cooldown_seconds
+                raise GuardTripped("task_rate", limit=limits.rate_count, seen=recent + adding,
+                                   until=until if limits.cooldown_seconds else None,
+                                   message=f"{recent} tasks were created in the last "
+                                           f"{limits.rate_seconds:.0f} s and {adding} more "
+                                           f"would pass the limit of {limits.rate_count}")
+        if limits.max_pending is not None:
+            pending = conn.execute("SELECT count(*) FROM tasks WHERE status IN (?, ?)",
+                                   _OPEN).fetchone()[0]
+            if pending + adding > limits.max_pending:
+                raise GuardTripped("max_pending_tasks", limit=limits.max_pending,
+                                   seen=pending + adding,
+                                   message=f"{pending} tasks are pending in the workspace and "
+                                           f"{adding} more would pass the limit of "
+                                           f"{limits.max_pending}")
+
+    def refuse(self, tasks: Sequence[NewTask], reason: str) -> None:
+        """Record delegations that were refused (they never run and count toward no limit)."""
+        now = self.clock()
+        with self.pool.write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO tasks (id, run_id, parent_id, assignee, depth, status, "
+                "instruction, payload, error, impact, modifier, blocked, created_at, attempts) "
+                "VALUES (?, ?, ?, ?, ?, 'refused', ?, ?, ?, 0, 0, 0, ?, 0)",
+                [(t.id, t.run_id, t.parent_id, t.assignee, t.depth, t.instruction,
+                  json.dumps(t.payload), reason, now) for t in tasks])
+
+    def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
+        """Claim one task by compare-and-set: pending, or claimed with an expired lease.
+
+        Returns the task if this claimer now holds it, or it is already done (its
+        result is to be used); ``None`` if someone else holds it or it is refused.
+        """
+        now = self.clock()
+        with self.pool.write() as conn:
+            row = conn.execute(
+                "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, "
+                "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status = "
+                "'pending' OR (status = 'claimed' AND lease_until < ?)) RETURNING id",
+                (claimer, now, now + lease_seconds, task_id, now)).fetchone()
+            task = self._get(conn, task_id)
+        if task is None or (row is None and task.status != "done"):
+            return None
+        return task
+
+    def claim_next(self, claimer: str, lease_seconds: float, *,
+                   run_id: str | None = None) -> Task | None:
+        """Claim the open task with the best rank (optionally of one run), or ``None``.
+
+        A claim whose lease expired is taken back first: its claimer died or stalled.
+        """
+        now = self.clock()
+        with self.pool.write() as conn:
+            found = conn.execute(
+                "SELECT id FROM tasks WHERE status = 'claimed' AND lease_until < ? AND "
+                "(? IS NULL OR run_id = ?) ORDER BY lease_until LIMIT 1",
+                (now, run_id, run_id)).fetchone() or conn.execute(
+                "SELECT id FROM tasks WHERE status = 'pending' AND (? IS NULL OR run_id = ?) "
+                "ORDER BY rank DESC, id LIMIT 1", (run_id, run_id)).fetchone()
+            if found is None:
+                return None
+            conn.execute(
+                "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, "
+                "lease_until = ?, attempts = attempts + 1 WHERE id = ?",
+                (claimer, now, now + lease_seconds, found[0]))
+            return self._get(conn, found[0])
+
+    def complete(self, task_id: str, claimer: str, result: dict[str, Any]) -> bool:
+        """Record a result if ``claimer`` still holds the task (compare-and-set)."""
+        return self._finish(task_id, claimer, "done", result=json.dumps(result))
+
+    def fail(self, task_id: str, claimer: str, error: str) -> bool:
+        """Record a failure if ``claimer`` still holds the task."""
+        return self._finish(task_id, claimer, "failed", error=error)
+
+    def _finish(self, task_id: str, claimer: str, status: TaskStatus, *,
+                result: str | None = None, error: str | None = None) -> bool:
+        with self.pool.write() as conn:
+            row = conn.execute(
+                "UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, "
+                "lease_until = NULL WHERE id = ? AND status = 'claimed' AND claimer = ? "
+                "RETURNING id", (status, result, error, self.clock(), task_id, claimer)
+            ).fetchone()
+        return row is not None
+
+    def priority(self, task_id: str) -> float | None:
+        """The task's score now (what ``claim_next`` orders by)."""
+        with self.pool.read() as conn:
+            row = conn.execute(f"SELECT {_SCORE} FROM tasks WHERE id = ?",
+                               (PRIORITY_CAP, self.clock(), task_id)).fetchone()
+        return None if row is None else float(row[0])
+
+    def get(self, task_id: str) -> Task | None:
+        """The task with this id."""
+        with self.pool.read() as conn:
+            return self._get(conn, task_id)
+
+    def tasks(self, *, run_id: str | None = None) -> list[Task]:
+        """Every task (of one run), oldest first."""
+        with self.pool.read() as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM tasks WHERE (? IS NULL OR run_id = ?) ORDER BY created_at, id",
+                (run_id, run_id))]
+            return [t for t in (self._get(conn, i) for i in ids) if t is not None]
+
+    def count(self, *, run_id: str | None = None, status: TaskStatus | None = None) -> int:
+        """How many tasks (of one run, with one status)."""
+        with self.pool.read() as conn:
+            return int(conn.execute(
+                "SELECT count(*) FROM tasks WHERE (? IS NULL OR run_id = ?) AND "
+                "(? IS NULL OR status = ?)", (run_id, run_id, status, status)).fetchone()[0])
+
+    def cooldown_until(self) -> float | None:
+        """When the workspace's creation cooldown ends, if one is in force."""
+        with self.pool.read() as conn:
+            row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'"
+                               ).fetchone()
+        return float(row[0]) if row is not None and row[0] > self.clock() else None
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, task_id: str) -> Task | None:
+        row = conn.execute(
+            "SELECT id, run_id, parent_id, assignee, depth, status, instruction, payload, "
+            "result, error, claimer, lease_until, created_at, attempts FROM tasks WHERE id = ?",
+            (task_id,)).fetchone()
+        if row is None:
+            return None
+        return Task(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]),
+                    json.loads(row[8]) if row[8] else None, row[9], row[10], row[11], row[12],
+                    row[13])
