@@ -116,7 +116,7 @@ def test_step_limit_exits_3(cli: CliRunner, write: Callable[..., Path]) -> None:
         """)
     done = cli("run", team, "--input", '{"again": true}', "--json")
     assert done.code == 3
-    assert done.json["guards_tripped"] == [{"guard": "max_steps", "limit": 4}]
+    assert [(g["guard"], g["limit"]) for g in done.json["guards_tripped"]] == [("max_steps", 4)]
 
 
 def test_graph_and_schema_commands(cli: CliRunner, tmp_path: Path) -> None:

@@ -7,10 +7,12 @@ from pathlib import Path
 from corral.checkpoints._db import ConnectionPool, Synchronous
 from corral.checkpoints._runs import RunRegistry
 from corral.checkpoints._saver import CorralSaver
+from corral.guards._board import TaskBoard
+from corral.observability._events import EventLog
 
 
 class Workspace:
-    """The connection pool, checkpointer and run registry of one workspace file."""
+    """One workspace file: its connections, checkpointer, runs, task board and events."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL",
                  keep: int | None = None) -> None:
@@ -18,6 +20,8 @@ class Workspace:
         self.pool = ConnectionPool(self.path, synchronous=synchronous)
         self.saver = CorralSaver(self.pool, keep=keep)
         self.runs = RunRegistry(self.pool)
+        self.board = TaskBoard(self.pool)
+        self.events = EventLog(self.pool)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record."""

@@ -21,8 +21,9 @@ from corral.checkpoints import DEFAULT_DB, CorralSaver, RunRecord, RunStatus, Wo
 from corral.errors import InputError, RunError
 from corral.graphs._build import CompiledTeam, build_graph
 from corral.graphs._state import Handoff, TeamState, Usage
+from corral.guards import GuardTripped
 from corral.manifest._team import Team
-from corral.nodes import validate
+from corral.nodes import Hierarchy, validate
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
@@ -93,7 +94,11 @@ class App:
                                    keep=team.checkpoint.keep)
         self.checkpointer: CorralSaver = self.workspace.saver
         self.runs = self.workspace.runs
-        self.graph: CompiledTeam = build_graph(team, chat_models, self.checkpointer)
+        self.board = self.workspace.board
+        self.events = self.workspace.events
+        self.graph: CompiledTeam = build_graph(
+            team, chat_models, self.checkpointer,
+            Hierarchy(board=self.board, events=self.events, guards=team.guards))
         self._active: set[str] = set()
 
     def __enter__(self) -> App:
@@ -228,16 +233,19 @@ class App:
         except Exception:  # the error being reported matters more than a failed read
             snapshot = None
         status: RunStatus
-        guards: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         output = values.get("output")
         if isinstance(error, GraphRecursionError):
             status = "halted"
             limit = self.team.guards.max_steps
-            guards.append({"guard": "max_steps", "limit": limit})
+            self.events.record(run_id, "guard_trip", None, {
+                "guard": "max_steps", "limit": limit, "policy": "halt"})
             errors.append({"type": "StepLimit", "agent": None, "message":
                            f"the run took more than guards.max_steps={limit} steps; the flow "
                            "may loop: check its routing or raise max_steps"})
+        elif isinstance(error, GuardTripped):
+            status = "halted"
+            errors.append(error.to_dict())
         elif error is not None:
             status = "failed"
             errors.append(error.to_dict() if isinstance(error, RunError) else
@@ -255,8 +263,13 @@ class App:
         path: list[str] = values.get("path") or []
         self.runs.update(run_id, status, output=output, errors=errors, usage=usage, path=path)
         cost = 0.0 if self._all_scripted() else None
+        guards = [{k: v for k, v in e.items() if k not in ("kind", "at")}
+                  for e in self.events.list(run_id, "guard_trip")]
+        created = (self.board.count(run_id=run_id)
+                   - self.board.count(run_id=run_id, status="refused"))
         return RunResult(run_id=run_id, status=status, output=output, path=path, usage=usage,
-                         errors=errors, guards_tripped=guards, cost_usd=cost)
+                         errors=errors, guards_tripped=guards, tasks_created=created,
+                         cost_usd=cost)
 
     def _all_scripted(self) -> bool:
         # Scripted calls cost nothing; any other model's price is unknown until the

@@ -15,39 +15,74 @@ from corral.graphs._state import TeamState
 from corral.manifest._spec import END, AgentSpec
 from corral.manifest._team import Team
 from corral.models import resolve_model
-from corral.nodes import AgentNode, FunctionNode, NodePlan, edge_label
+from corral.nodes import (
+    AgentRunner,
+    Delegation,
+    FlowNode,
+    FunctionRunner,
+    Hierarchy,
+    NodePlan,
+    Report,
+    edge_label,
+)
 
 CompiledTeam = CompiledStateGraph[TeamState, None, TeamState, TeamState]
 
 
 def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = None,
-                checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledTeam:
-    """Compile ``team``; ``chat_models`` overrides models by name (``default`` for all)."""
+                checkpointer: BaseCheckpointSaver[Any] | None = None,
+                hierarchy: Hierarchy | None = None) -> CompiledTeam:
+    """Compile ``team``; ``chat_models`` overrides models by name (``default`` for all).
+
+    ``hierarchy`` carries the workspace's task board and events; without one (a drawing,
+    a benchmark) the graph is complete but a delegation at run time is an error.
+    """
     resolved = team.resolved
     models = _Models(team, dict(chat_models or {}))
-    builder = StateGraph(TeamState)
+    hierarchy = hierarchy or Hierarchy(board=None, events=None, guards=team.guards)
+    managers = {a.reports_to for a in team.agents if a.reports_to is not None}
+    plans = {a.id: _plan(team, a) for a in team.agents}
     for agent in team.agents:
-        edges = tuple(e for e in team.flow.edges if e.from_ == agent.id)
-        out_name = edges[0].schema_name
-        plan = NodePlan(agent=agent, team=team.name, out_name=out_name,
-                        out_schema=resolved.schemas[out_name], edges=edges,
-                        retries=_retries(team, agent),
-                        tool_rounds=team.guards.max_tool_rounds)
-        node: AgentNode | FunctionNode
+        plan = plans[agent.id]
+        hierarchy.inputs[agent.id] = inbound_schema(team, agent.id)
         if agent.kind == "function":
-            node = FunctionNode(plan, resolved.functions[agent.id],
-                                resolved.schemas[inbound_schema(team, agent.id)])
-        else:
-            node = AgentNode(plan, models.get(agent),
-                             {name: resolved.tools[name] for name in agent.tools})
+            hierarchy.runners[agent.id] = FunctionRunner(
+                plan, resolved.functions[agent.id],
+                resolved.schemas[hierarchy.inputs[agent.id]])
+            continue
+        delegation = None
+        if agent.id in managers:
+            reports = {r.id: Report(r.id, r.role, inbound_schema(team, r.id),
+                                    resolved.schemas[inbound_schema(team, r.id)])
+                       for r in team.agents if r.reports_to == agent.id}
+            delegation = Delegation(agent, reports, hierarchy)
+        hierarchy.runners[agent.id] = AgentRunner(
+            plan, models.get(agent), {name: resolved.tools[name] for name in agent.tools},
+            delegation)
+    hierarchy.build_round_graph()
+    builder = StateGraph(TeamState)
+    flow_agents = {e.from_ for e in team.flow.edges} | {team.flow.entry}
+    for agent in team.agents:
+        if agent.id not in flow_agents:
+            continue  # a worker reached only by delegation runs inside its manager's rounds
         labels: dict[str, list[str]] = {}
-        for edge in edges:
+        for edge in plans[agent.id].edges:
             labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(
                 edge_label(edge))
-        builder.add_node(agent.id, node, destinations={k: " | ".join(v)
-                                                       for k, v in labels.items()})
+        builder.add_node(agent.id, FlowNode(plans[agent.id], hierarchy.runners[agent.id]),
+                         destinations={k: " | ".join(v) for k, v in labels.items()})
     builder.add_edge(START, team.flow.entry)
     return builder.compile(checkpointer=checkpointer, name=team.name)
+
+
+def _plan(team: Team, agent: AgentSpec) -> NodePlan:
+    edges = tuple(e for e in team.flow.edges if e.from_ == agent.id)
+    out_name = agent.output or edges[0].schema_name
+    return NodePlan(agent=agent, team=team.name, out_name=out_name,
+                    out_schema=team.resolved.schemas[out_name], edges=edges,
+                    retries=_retries(team, agent), tool_rounds=team.guards.max_tool_rounds,
+                    max_calls=agent.guards.max_llm_calls_per_task
+                    or team.guards.max_llm_calls_per_task)
 
 
 def inbound_schema(team: Team, agent_id: str) -> str:

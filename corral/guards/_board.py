@@ -182,7 +182,8 @@ class TaskBoard:
                   json.dumps(t.payload), reason, now) for t in tasks])
 
     def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
-        """Claim one task by compare-and-set: pending, or claimed with an expired lease.
+        """Claim one task by compare-and-set: pending, claimed with an expired lease, or
+        already held by this claimer (a resumed run takes back its own claims).
 
         Returns the task if this claimer now holds it, or it is already done (its
         result is to be used); ``None`` if someone else holds it or it is refused.
@@ -192,8 +193,9 @@ class TaskBoard:
             row = conn.execute(
                 "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, "
                 "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status = "
-                "'pending' OR (status = 'claimed' AND lease_until < ?)) RETURNING id",
-                (claimer, now, now + lease_seconds, task_id, now)).fetchone()
+                "'pending' OR (status = 'claimed' AND (lease_until < ? OR claimer = ?))) "
+                "RETURNING id",
+                (claimer, now, now + lease_seconds, task_id, now, claimer)).fetchone()
             task = self._get(conn, task_id)
         if task is None or (row is None and task.status != "done"):
             return None

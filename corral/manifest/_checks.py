@@ -66,8 +66,10 @@ def _references(team: Team) -> list[Problem]:
                     f"agent {agent.id!r} uses unknown tool {tool!r}",
                     f"declare it under `tools:` or remove it; {suggest(tool, team.tools)}",
                     ("agents", i, "tools", j)))
-        if agent.input is not None and agent.input not in team.schemas:
-            problems.append(_unknown_schema(agent.input, team, ("agents", i, "input")))
+        for key in ("input", "output"):
+            name = getattr(agent, key)
+            if name is not None and name not in team.schemas:
+                problems.append(_unknown_schema(name, team, ("agents", i, key)))
         model = agent.model
         if model is not None and model not in team.models and model != "scripted" \
                 and ":" not in model:
@@ -183,19 +185,37 @@ def _reachability(team: Team) -> list[Problem]:
     graph.add_edges_from((e.from_, e.to) for e in flow.edges)
     if flow.entry not in graph:
         return []
+    reaches_end = END in nx.descendants(graph, flow.entry)
+    # Work also reaches an agent by delegation, from its manager down.
+    graph.add_edges_from((a.reports_to, a.id) for a in team.agents
+                         if a.reports_to is not None and a.reports_to in graph)
     reachable = nx.descendants(graph, flow.entry) | {flow.entry}
+    targets = {e.to for e in flow.edges} | {flow.entry}
     problems = []
     for i, agent in enumerate(team.agents):
+        outgoing = [e for e in flow.edges if e.from_ == agent.id]
         if agent.id not in reachable:
             problems.append(Problem(
                 f"agent {agent.id!r} is unreachable from the entry {flow.entry!r}",
-                "add an edge that leads to it, or remove the agent", ("agents", i, "id")))
-        elif graph.out_degree(agent.id) == 0:
+                "add an edge that leads to it, make it report to a reachable agent, or "
+                "remove the agent", ("agents", i, "id")))
+        elif not outgoing and (agent.output is None or agent.reports_to is None):
             problems.append(Problem(
                 f"agent {agent.id!r} has no outgoing edge, so a run reaching it cannot end",
-                f"add an edge from {agent.id!r} to another agent or to END",
+                f"add an edge from {agent.id!r} to another agent or to END, or give it "
+                "`reports_to` and `output` to make it a worker its manager delegates to",
                 ("agents", i, "id")))
-    if END not in reachable:
+        elif outgoing and agent.output is not None and agent.output != outgoing[0].schema_name:
+            problems.append(Problem(
+                f"agent {agent.id!r} declares output {agent.output} but its edges carry "
+                f"{outgoing[0].schema_name}", "make `output` match its edges, or remove it",
+                ("agents", i, "output")))
+        if agent.id not in targets and agent.input is None:
+            problems.append(Problem(
+                f"agent {agent.id!r} receives work only by delegation but declares no input",
+                "declare `input: SchemaName` so delegated payloads can be checked",
+                ("agents", i, "id")))
+    if not reaches_end:
         problems.append(Problem(
             "no path from the entry reaches END", "add a terminal edge (`to: END`)",
             ("flow", "edges")))

@@ -162,13 +162,31 @@ class RateSpec(_Spec):
     per_seconds: float = Field(gt=0)
 
 
-class GuardSpec(_Spec):
-    """Team-wide guard settings.
+GuardName = Literal["max_delegation_depth", "max_subtasks", "task_rate", "max_pending_tasks",
+                    "max_llm_calls_per_task"]
+Policy = Literal["halt", "escalate"]
+DEFAULT_POLICY: dict[str, Policy] = {
+    "max_delegation_depth": "escalate", "max_subtasks": "escalate", "task_rate": "halt",
+    "max_pending_tasks": "halt", "max_llm_calls_per_task": "halt"}
 
-    Enforced now: ``max_validation_retries``, ``max_steps`` (node executions per
-    run) and ``max_tool_rounds`` (tool-calling rounds per agent step). The
-    delegation, rate and pending-task limits are validated now and enforced by the
-    hierarchy work.
+
+class AgentGuards(_Spec):
+    """Per-agent overrides of the team's guards."""
+
+    max_delegation_depth: int | None = Field(default=None, ge=1, le=50)
+    max_subtasks: int | None = Field(default=None, ge=1, le=1000)
+    max_llm_calls_per_task: int | None = Field(default=None, ge=1)
+
+
+class GuardSpec(_Spec):
+    """Team-wide guard settings, all enforced.
+
+    ``max_validation_retries``, ``max_steps`` (node executions per run) and
+    ``max_tool_rounds`` bound one agent step. Delegation is bounded by depth, subtasks
+    per delegation, model calls per task, and, across the whole workspace and every
+    process sharing it, by the task creation rate (with a cooldown) and the number of
+    pending tasks. ``on_trip`` says, per guard, whether a trip ends the run (``halt``)
+    or is fed back to the delegating agent as a refusal (``escalate``).
     """
 
     max_validation_retries: int = Field(default=2, ge=0, le=10)
@@ -180,6 +198,12 @@ class GuardSpec(_Spec):
     cooldown_seconds: float = Field(default=60.0, ge=0)
     max_pending_tasks: int = Field(default=100, ge=1)
     max_llm_calls_per_task: int = Field(default=10, ge=1)
+    lease_seconds: float = Field(default=300.0, gt=0)
+    on_trip: dict[GuardName, Policy] = Field(default_factory=dict)
+
+    def policy(self, guard: str) -> Policy:
+        """What a trip of ``guard`` does: its ``on_trip`` entry or the default."""
+        return self.on_trip.get(guard, DEFAULT_POLICY.get(guard, "halt"))  # type: ignore[call-overload, no-any-return]
 
 
 class AgentSpec(_Spec):
@@ -195,10 +219,12 @@ class AgentSpec(_Spec):
     model: str | None = None
     tools: tuple[Identifier, ...] = ()
     input: SchemaName | None = None
+    output: SchemaName | None = None
     function: ImportPath | SkipJsonSchema[Callable[..., Any]] | None = None
     max_validation_retries: int | None = Field(default=None, ge=0, le=10)
     budget: BudgetSpec | None = None
     permissions: PermissionsSpec = PermissionsSpec()
+    guards: AgentGuards = AgentGuards()
 
     @model_validator(mode="after")
     def _kind_fits(self) -> AgentSpec:

@@ -1,8 +1,26 @@
-"""What runs inside a node: model-driven agents and plain function nodes."""
+"""What runs inside a node: agents, function nodes, delegation, the flow node."""
 
-from corral.nodes._agent import AgentNode
-from corral.nodes._base import Call, Node
-from corral.nodes._function import FunctionNode
+from corral.nodes._agent import AgentRunner
+from corral.nodes._base import Call, Inbound, Node, Work
+from corral.nodes._delegation import Delegation, Hierarchy, Report, Runner, TaskNode
+from corral.nodes._flow import FlowNode
+from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import NodePlan, edge_label, validate
 
-__all__ = ["AgentNode", "Call", "FunctionNode", "Node", "NodePlan", "edge_label", "validate"]
+__all__ = [
+    "AgentRunner",
+    "Call",
+    "Delegation",
+    "FlowNode",
+    "FunctionRunner",
+    "Hierarchy",
+    "Inbound",
+    "Node",
+    "NodePlan",
+    "Report",
+    "Runner",
+    "TaskNode",
+    "Work",
+    "edge_label",
+    "validate",
+]

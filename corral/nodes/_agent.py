@@ -1,11 +1,17 @@
-"""The agent node: prompt from role, instructions and the inbound payload; structured
-output for the outbound schema; validation errors fed back a bounded number of times."""
+"""The agent runner: one model-driven agent answering one piece of work.
+
+The prompt holds the agent's role, instructions and constraints and the inbound
+payload (plus, for a subtask, the delegator's instruction), never a transcript. The
+model may call the agent's own tools, then answers with its output schema; an invalid
+answer is fed back a bounded number of times. A supervisor may instead call
+``delegate``: see ``_delegation``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Generator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -17,48 +23,92 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
-from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
 
 from corral.errors import CorralError, HandoffError, NodeError
-from corral.graphs._state import TeamState, Usage, add_usage
-from corral.models import AGENT_KEY, RUN_KEY
-from corral.nodes._base import Call, Node, Steps
-from corral.nodes._handoff import NodePlan, error_lines, hand_on, payload_block, validate
+from corral.graphs._state import Usage, add_usage
+from corral.guards import GuardTripped
+from corral.nodes._base import Call, Inbound, Steps, Work
+from corral.nodes._handoff import NodePlan, error_lines, payload_block, validate
+
+if TYPE_CHECKING:
+    from corral.nodes._delegation import Delegation
+
+NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+Answer = tuple[dict[str, Any], Usage]
 
 
-class AgentNode(Node):
-    """Runs one model-driven agent."""
+class AgentRunner:
+    """Runs one agent; ``answer`` is a generator of ``Call``s returning (payload, usage)."""
 
     def __init__(self, plan: NodePlan, model: BaseChatModel,
-                 tools: Mapping[str, BaseTool] | None = None) -> None:
+                 tools: Mapping[str, BaseTool] | None = None,
+                 delegation: Delegation | None = None) -> None:
         self.plan = plan
-        self.name = plan.agent.id
         self.ask, self.parser = split_structured(model, plan.out_schema)
         self.tools = dict(tools or {})
         self.with_tools = model.bind_tools(list(self.tools.values())) if self.tools else None
+        self.delegation = delegation
+        self.supervise = model.bind_tools(
+            [plan.out_schema, delegation.tool], tool_choice="any") if delegation else None
 
-    def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
-        plan = self.plan
-        agent = plan.agent.id
-        run_id = config.get("configurable", {}).get("thread_id", "")
-        call_config = merge_configs(config, {"metadata": {AGENT_KEY: agent, RUN_KEY: run_id},
-                                             "tags": [f"corral:agent:{agent}"]})
-        messages = prompt(plan, state)
-        usage = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+    def answer(self, inbound: Inbound, work: Work) -> Steps:
+        """Answer ``inbound``: tools first, then a valid output or a delegation."""
+        messages = prompt(self.plan, inbound)
+        usage = NO_USAGE
         if self.with_tools is not None:
-            messages, usage = yield from self._use_tools(self.with_tools, messages, call_config)
+            messages, usage = yield from self._use_tools(self.with_tools, messages, work.config)
+        if self.supervise is not None:
+            result: Answer = yield from self._supervise(self.supervise, messages, usage, work)
+            return result
         errors: list[str] = []
-        for _ in range(plan.retries + 1):
-            raw = yield from self._ask(self.ask, messages, call_config)
+        for _ in range(self.plan.retries + 1):
+            raw = yield from self._ask(self.ask, messages, work.config)
             usage = add_usage(usage, usage_of(raw))
-            payload, errors = parse(plan, self.parser, raw, call_config)
+            payload, errors = parse(self.plan, self.parser, raw, work.config)
             if payload is not None:
-                return hand_on(plan, payload, usage)
+                return payload, usage
+            messages = [*messages, feedback(self.plan, raw, errors)]
+        raise HandoffError(agent=self.plan.agent.id, schema=self.plan.out_name, errors=errors,
+                           attempts=self.plan.retries + 1)
+
+    def _supervise(self, model: Runnable[Any, Any], messages: list[BaseMessage], usage: Usage,
+                   work: Work) -> Generator[Call, Any, Answer]:
+        """Answer, or delegate to direct reports and read their results, until an answer."""
+        assert self.delegation is not None
+        plan, agent = self.plan, self.plan.agent.id
+        failures, rounds = 0, 0
+        errors: list[str] = []
+        while True:
+            if usage["llm_calls"] >= plan.max_calls:
+                trip = GuardTripped("max_llm_calls_per_task", limit=plan.max_calls,
+                                    seen=usage["llm_calls"] + 1, agent=agent,
+                                    message=f"agent {agent!r} would make model call "
+                                            f"{usage['llm_calls'] + 1} for one task")
+                self.delegation.record_trip(work, trip, "halt")
+                raise trip
+            raw = yield from self._ask(model, messages, work.config)
+            usage = add_usage(usage, usage_of(raw))
+            call = raw.tool_calls[0] if isinstance(raw, AIMessage) and raw.tool_calls else None
+            if call is not None and call["name"] == self.delegation.tool.__name__:
+                outcome, spent = yield from self.delegation.delegate(call["args"], work, rounds,
+                                                                     agent)
+                rounds += 1
+                usage = add_usage(usage, spent)
+                messages = [*messages, raw, ToolMessage(outcome, tool_call_id=call["id"] or "")]
+                continue
+            if call is not None and call["name"] == plan.out_name:
+                payload, errors = validate(plan.out_schema, call["args"])
+                if payload is not None:
+                    return payload, usage
+            else:
+                errors = [f"call `{plan.out_name}` to answer or `delegate` to hand out work"]
+            failures += 1
+            if failures > plan.retries:
+                raise HandoffError(agent=agent, schema=plan.out_name, errors=errors,
+                                   attempts=failures)
             messages = [*messages, feedback(plan, raw, errors)]
-        raise HandoffError(agent=agent, schema=plan.out_name, errors=errors,
-                           attempts=plan.retries + 1)
 
     def _ask(self, model: Runnable[Any, Any], messages: list[BaseMessage],
              config: RunnableConfig) -> Generator[Call, Any, Any]:
@@ -80,7 +130,7 @@ class AgentNode(Node):
         A call to a tool the agent does not have is refused and said so to the model;
         a tool's error is given back to the model as an error result.
         """
-        usage = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+        usage = NO_USAGE
         for _ in range(self.plan.tool_rounds):
             answer = yield from self._ask(model, messages, config)
             usage = add_usage(usage, usage_of(answer))
@@ -110,23 +160,6 @@ class AgentNode(Node):
         return ToolMessage(str(result), tool_call_id=call_id)
 
 
-def prompt(plan: NodePlan, state: TeamState) -> list[BaseMessage]:
-    """What the model sees: its role and instructions and the inbound payload only."""
-    spec = plan.agent
-    inbound = state["handoff"]
-    system = [f"You are {spec.role or spec.id} (agent '{spec.id}' of team '{plan.team}')."]
-    if spec.instructions:
-        system.append(spec.instructions.strip())
-    if spec.constraints:
-        system.append("Constraints you must follow:\n" +
-                      "\n".join(f"- {c}" for c in spec.constraints))
-    system.append(f"Answer with one {plan.out_name} object by calling the `{plan.out_name}` "
-                  "tool with arguments valid for its schema.")
-    human = (f"Input ({inbound['schema']}, from {inbound['source']}):\n"
-             + payload_block(inbound["payload"]))
-    return [SystemMessage("\n\n".join(system)), HumanMessage(human)]
-
-
 def split_structured(model: BaseChatModel, schema: type[BaseModel]
                      ) -> tuple[Runnable[Any, Any], Runnable[Any, Any]]:
     """The model's own ``with_structured_output`` chain, as (ask the model, parse).
@@ -142,6 +175,24 @@ def split_structured(model: BaseChatModel, schema: type[BaseModel]
         return ask, chain.steps[-1]
     raise TypeError(f"{type(model).__name__}.with_structured_output returned "
                     f"{type(chain).__name__}, not a model | parser sequence")
+
+
+def prompt(plan: NodePlan, inbound: Inbound) -> list[BaseMessage]:
+    """What the model sees: its role and instructions and the inbound payload only."""
+    spec = plan.agent
+    system = [f"You are {spec.role or spec.id} (agent '{spec.id}' of team '{plan.team}')."]
+    if spec.instructions:
+        system.append(spec.instructions.strip())
+    if spec.constraints:
+        system.append("Constraints you must follow:\n" +
+                      "\n".join(f"- {c}" for c in spec.constraints))
+    system.append(f"Answer with one {plan.out_name} object by calling the `{plan.out_name}` "
+                  "tool with arguments valid for its schema.")
+    task = f"Task from {inbound.source}: {inbound.instruction}\n\n" if inbound.instruction \
+        else ""
+    human = (f"{task}Input ({inbound.schema}, from {inbound.source}):\n"
+             + payload_block(inbound.payload))
+    return [SystemMessage("\n\n".join(system)), HumanMessage(human)]
 
 
 def parse(plan: NodePlan, parser: Runnable[Any, Any], raw: Any,

@@ -15,11 +15,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
-from langgraph.types import Command
 
-from corral.graphs._state import TeamState
+Steps = Generator["Call", Any, Any]
 
-Steps = Generator["Call", Any, Command[str]]
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """What a piece of work starts from: a validated payload, where it came from, and
+    for a subtask the delegator's instruction."""
+
+    schema: str
+    source: str
+    payload: dict[str, Any]
+    instruction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """Who is doing a piece of work, where: a flow step (depth 0) or a subtask."""
+
+    run_id: str
+    key: str
+    depth: int
+    config: RunnableConfig
+    task_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +65,17 @@ class Call:
         return await asyncio.to_thread(self.target, self.argument)
 
 
-class Node(Runnable[TeamState, Command[str]]):
+class Node(Runnable[Any, Any]):
     """A graph node whose logic is ``steps``; errors of a call are thrown back into it."""
 
     name: str
 
     @abstractmethod
-    def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
-        """The node's logic: yield ``Call``s, return the ``Command`` that hands on."""
+    def steps(self, state: Any, config: RunnableConfig) -> Steps:
+        """The node's logic: yield ``Call``s, return the node's update."""
 
-    def invoke(self, input: TeamState, config: RunnableConfig | None = None,
-               **kwargs: Any) -> Command[str]:
+    def invoke(self, input: Any, config: RunnableConfig | None = None,
+               **kwargs: Any) -> Any:
         steps = self.steps(input, config or {})
         step = _advance(steps, None)
         while isinstance(step, Call):
@@ -68,8 +87,8 @@ class Node(Runnable[TeamState, Command[str]]):
             step = _advance(steps, result)
         return step
 
-    async def ainvoke(self, input: TeamState, config: RunnableConfig | None = None,
-                      **kwargs: Any) -> Command[str]:
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None,
+                      **kwargs: Any) -> Any:
         steps = self.steps(input, config or {})
         step = _advance(steps, None)
         while isinstance(step, Call):
@@ -82,9 +101,9 @@ class Node(Runnable[TeamState, Command[str]]):
         return step
 
 
-def _advance(steps: Steps, result: Any, error: Exception | None = None) -> Call | Command[str]:
+def _advance(steps: Steps, result: Any, error: Exception | None = None) -> Any:
     """Resume the node's logic with a call's result (or error): its next call or its end."""
     try:
         return steps.throw(error) if error is not None else steps.send(result)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return done.value

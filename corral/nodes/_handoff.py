@@ -21,7 +21,8 @@ from corral.manifest._spec import END, AgentSpec, EdgeSpec
 
 @dataclass(frozen=True)
 class NodePlan:
-    """What one node needs at run time: who it is and where its output may go."""
+    """What one agent needs at run time: who it is, what it answers with, where its
+    output may go (no edges for a worker that only answers its manager), and its bounds."""
 
     agent: AgentSpec
     team: str
@@ -30,6 +31,7 @@ class NodePlan:
     edges: tuple[EdgeSpec, ...]
     retries: int
     tool_rounds: int = 5
+    max_calls: int = 10
 
 
 def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None, list[str]]:

@@ -216,5 +216,6 @@ def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_pat
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"again": True, "text": "x"})
     assert result.status == "halted"
-    assert result.guards_tripped == [{"guard": "max_steps", "limit": 6}]
+    assert [(g["guard"], g["limit"], g["policy"]) for g in result.guards_tripped] == [
+        ("max_steps", 6, "halt")]
     assert "max_steps=6" in result.errors[0]["message"]

@@ -1,0 +1,257 @@
+"""Delegation: supervisors hand typed subtasks to their direct reports, and only to them.
+
+A supervisor's model may call ``delegate`` with subtasks (assignee, instruction,
+payload). Before anything exists, corral checks that each assignee is a direct
+report, that each payload is valid for the assignee's input schema, and the depth and
+team-size guards. Then the tasks are created on the board under the workspace guards
+(creation rate with cooldown, pending tasks), in one transaction. A round subgraph
+fans the subtasks out with ``Send``; each is claimed on the board before it runs and
+recorded when done. The round ends when every subtask has (the join), and the
+supervisor reads the results and delegates again or answers.
+
+A refusal is recorded and, under the ``escalate`` policy, fed back to the supervisor's
+model; under ``halt`` it ends the run.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from corral.errors import RunError
+from corral.graphs._state import Usage, add_usage
+from corral.guards import GuardTripped, Limits, NewTask, TaskBoard
+from corral.manifest._spec import AgentSpec, GuardSpec
+from corral.models import AGENT_KEY, RUN_KEY
+from corral.nodes._base import Call, Inbound, Node, Steps, Work
+from corral.nodes._handoff import error_lines, validate
+from corral.observability import EventLog
+
+_NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+
+
+class Runner(Protocol):
+    """Anything that answers a piece of work (agent and function runners)."""
+
+    def answer(self, inbound: Inbound, work: Work) -> Steps: ...
+
+
+class Subtask(BaseModel):
+    """One piece of work for a direct report."""
+
+    assignee: str = Field(description="the id of one of your direct reports")
+    instruction: str = Field(min_length=1, description="what the report is to do")
+    payload: dict[str, Any] = Field(default_factory=dict,
+                                    description="input valid for the assignee's input schema")
+    impact: float = Field(default=0, ge=0, le=500, description="declared business impact")
+    priority_hint: float = Field(default=0, description="your view of its urgency, -50..50")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A direct report as its supervisor sees it."""
+
+    id: str
+    role: str
+    input_name: str
+    input_schema: type[BaseModel]
+
+
+@dataclass
+class Hierarchy:
+    """What delegation shares across a team: the board, the events, guards, runners."""
+
+    board: TaskBoard | None
+    events: EventLog | None
+    guards: GuardSpec
+    runners: dict[str, Runner] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    round_graph: Any = None
+
+    def need(self) -> tuple[TaskBoard, EventLog]:
+        """The board and event log; delegation without a workspace is an error."""
+        if self.board is None or self.events is None:
+            raise RunError("delegation needs a workspace: run the team through "
+                           "team.compile(db=...)")
+        return self.board, self.events
+
+    def limits(self) -> Limits:
+        rate = self.guards.task_rate
+        return Limits(rate_count=rate.count if rate else None,
+                      rate_seconds=rate.per_seconds if rate else 3600.0,
+                      cooldown_seconds=self.guards.cooldown_seconds,
+                      max_pending=self.guards.max_pending_tasks)
+
+    def build_round_graph(self) -> None:
+        """The subgraph one delegation round runs: ``Send`` per subtask, then the join."""
+        builder = StateGraph(RoundState)
+        builder.add_node("subtask", TaskNode(self))
+        builder.add_conditional_edges(START, _fan_out, ["subtask"])
+        builder.add_edge("subtask", END)
+        self.round_graph = builder.compile(checkpointer=False, name="delegation_round")
+
+
+class RoundState(TypedDict, total=False):
+    tasks: list[dict[str, Any]]
+    results: Annotated[list[dict[str, Any]], operator.add]
+
+
+def _fan_out(state: RoundState) -> list[Send]:
+    return [Send("subtask", task) for task in state["tasks"]]
+
+
+class Delegation:
+    """One supervisor's delegation: its reports, its limits, its ``delegate`` tool."""
+
+    def __init__(self, agent: AgentSpec, reports: Mapping[str, Report],
+                 hierarchy: Hierarchy) -> None:
+        self.agent = agent
+        self.reports = dict(reports)
+        self.hierarchy = hierarchy
+        guards = hierarchy.guards
+        self.max_depth = agent.guards.max_delegation_depth or guards.max_delegation_depth
+        self.max_subtasks = agent.guards.max_subtasks or guards.max_subtasks
+        listed = "; ".join(f"{r.id} ({r.role or 'no role'}, input {r.input_name}: "
+                           f"{json.dumps(r.input_schema.model_json_schema().get('properties'))})"
+                           for r in self.reports.values())
+        self.tool: type[BaseModel] = create_model(
+            "delegate",
+            __doc__=f"Hand work to your direct reports and get their results back. At most "
+                    f"{self.max_subtasks} subtasks at once. Your direct reports: {listed}.",
+            subtasks=(list[Subtask], Field(min_length=1)))
+
+    def delegate(self, args: Any, work: Work, round_no: int, agent: str
+                 ) -> Generator[Call, Any, tuple[str, Usage]]:
+        """Check, create and run one round of subtasks; return what to tell the model."""
+        board, events = self.hierarchy.need()
+        try:
+            subtasks: list[Subtask] = self.tool.model_validate(args).subtasks  # type: ignore[attr-defined]
+        except ValidationError as exc:
+            return self._refuse(work, [], "the delegation is malformed: "
+                                + "; ".join(error_lines(exc))), _NO_USAGE
+        tasks = [NewTask(id=f"{work.key}/r{round_no}.{i}", run_id=work.run_id,
+                         parent_id=work.task_id, assignee=s.assignee, depth=work.depth + 1,
+                         instruction=s.instruction, payload=s.payload, impact=s.impact,
+                         modifier=s.priority_hint) for i, s in enumerate(subtasks)]
+        problems = self._problems(subtasks)
+        if problems:
+            return self._refuse(work, tasks, "; ".join(problems)), _NO_USAGE
+        trip = None
+        if len(tasks) > self.max_subtasks:
+            trip = GuardTripped("max_subtasks", limit=self.max_subtasks, seen=len(tasks),
+                                agent=agent, message=f"{agent!r} handed out {len(tasks)} "
+                                f"subtasks at once; at most {self.max_subtasks} are allowed")
+        elif work.depth + 1 > self.max_depth:
+            trip = GuardTripped("max_delegation_depth", limit=self.max_depth,
+                                seen=work.depth + 1, agent=agent,
+                                message=f"a subtask of {agent!r} would be at depth "
+                                        f"{work.depth + 1}; the limit is {self.max_depth}")
+        try:
+            if trip is not None:
+                raise trip
+            created = board.create(tasks, self.hierarchy.limits())
+        except GuardTripped as exc:
+            tripped = exc.with_agent(agent)
+            policy = self.hierarchy.guards.policy(tripped.guard)
+            self.record_trip(work, tripped, policy)
+            board.refuse(tasks, str(tripped))
+            if policy == "halt":
+                raise tripped from None
+            return f"refused: {tripped}. Answer with what you have, or delegate less.", \
+                _NO_USAGE
+        events.record(work.run_id, "tasks_created", agent,
+                                     {"tasks": [t.id for t in created], "depth": work.depth + 1})
+        refs = [{"task_id": t.id, "run_id": work.run_id, "assignee": t.assignee,
+                 "depth": t.depth, "instruction": t.instruction, "payload": t.payload,
+                 "source": agent} for t in created]
+        state = yield Call(self.hierarchy.round_graph, {"tasks": refs}, work.config)
+        usage = _NO_USAGE
+        shown = []
+        for result in sorted(state.get("results", []), key=lambda r: r["task_id"]):
+            usage = add_usage(usage, result.pop("usage", None) or _NO_USAGE)
+            shown.append(result)
+        return "results of your subtasks: " + json.dumps(shown), usage
+
+    def _problems(self, subtasks: list[Subtask]) -> list[str]:
+        problems = []
+        for s in subtasks:
+            report = self.reports.get(s.assignee)
+            if report is None:
+                problems.append(
+                    f"{s.assignee!r} is not your direct report (yours: "
+                    f"{', '.join(sorted(self.reports))}); work for anyone else goes through "
+                    "your manager")
+                continue
+            payload, errors = validate(report.input_schema, s.payload)
+            if payload is None:
+                problems.append(f"the payload for {s.assignee!r} is not a valid "
+                                f"{report.input_name}: {'; '.join(errors)}")
+        return problems
+
+    def _refuse(self, work: Work, tasks: list[NewTask], reason: str) -> str:
+        board, events = self.hierarchy.need()
+        board.refuse(tasks, reason)
+        events.record(work.run_id, "delegation_refused", self.agent.id,
+                                     {"reason": reason, "tasks": [t.id for t in tasks]})
+        return f"refused, nothing was started: {reason}"
+
+    def record_trip(self, work: Work, trip: GuardTripped, policy: str) -> None:
+        """Record a guard trip for the run's trace and summary."""
+        self.hierarchy.need()[1].record(work.run_id, "guard_trip", trip.agent, {
+            "guard": trip.guard, "limit": trip.limit, "seen": trip.seen, "policy": policy,
+            "until": trip.until, "message": str(trip)})
+
+
+def call_config(config: RunnableConfig, agent: str, run_id: str) -> RunnableConfig:
+    """The config of an agent's calls: run and agent in metadata, for tracers and scripts."""
+    return merge_configs(config, {"metadata": {AGENT_KEY: agent, RUN_KEY: run_id},
+                                  "tags": [f"corral:agent:{agent}"]})
+
+
+class TaskNode(Node):
+    """Runs one subtask: claim it on the board, answer it, record the result."""
+
+    name = "subtask"
+
+    def __init__(self, hierarchy: Hierarchy) -> None:
+        self.hierarchy = hierarchy
+
+    def steps(self, state: dict[str, Any], config: RunnableConfig) -> Steps:
+        board, task_id = self.hierarchy.need()[0], state["task_id"]
+        claimer = state["run_id"]
+        task = board.claim(task_id, claimer, self.hierarchy.guards.lease_seconds)
+        base = {"task_id": task_id, "assignee": state["assignee"]}
+        if task is None:
+            raise RunError(f"subtask {task_id!r} is held by another claimer",
+                           agent=state["assignee"])
+        if task.status == "done":  # done before (resume, retry): never run again
+            return {"results": [{**base, "status": "done", "result": task.result,
+                                 "reused": True}]}
+        runner = self.hierarchy.runners[state["assignee"]]
+        inbound = Inbound(schema=self.hierarchy.inputs[state["assignee"]],
+                          source=state["source"], payload=state["payload"],
+                          instruction=state["instruction"])
+        work = Work(run_id=state["run_id"], key=task_id, depth=state["depth"],
+                    config=call_config(config, state["assignee"], state["run_id"]),
+                    task_id=task_id)
+        try:
+            payload, usage = yield from runner.answer(inbound, work)
+        except GuardTripped:
+            board.fail(task_id, claimer, "stopped by a guard")
+            raise
+        except RunError as exc:  # the supervisor decides what to do with a failed subtask
+            board.fail(task_id, claimer, str(exc))
+            return {"results": [{**base, "status": "failed", "error": str(exc)}]}
+        board.complete(task_id, claimer, payload)
+        return {"results": [{**base, "status": "done", "result": payload, "usage": usage}]}
+
+

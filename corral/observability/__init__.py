@@ -1,0 +1,5 @@
+"""Run events (the trace grows from here)."""
+
+from corral.observability._events import EventLog
+
+__all__ = ["EventLog"]
