@@ -139,13 +139,33 @@ class App:
 
     def resume(self, run_id: str, *, on_step: OnStep | None = None,
                config: RunnableConfig | None = None) -> RunResult:
-        """Continue a failed, crashed or paused run from its last checkpoint."""
-        return self._drive(run_id, self._resume_input(run_id), on_step, config)
+        """Continue a failed, crashed or paused run from its last checkpoint.
+
+        A run halted by the creation rate waits out the workspace's cooldown: resumed
+        before it ends, it stays halted and says when it ends.
+        """
+        return self._cooling(run_id) or self._drive(run_id, self._resume_input(run_id),
+                                                    on_step, config)
 
     async def aresume(self, run_id: str, *, on_step: OnStep | None = None,
                       config: RunnableConfig | None = None) -> RunResult:
         """``resume`` for asyncio."""
-        return await self._adrive(run_id, self._resume_input(run_id), on_step, config)
+        return self._cooling(run_id) or await self._adrive(
+            run_id, self._resume_input(run_id), on_step, config)
+
+    def _cooling(self, run_id: str) -> RunResult | None:
+        until = self.board.cooldown_until()
+        record = self.runs.get(run_id)
+        if until is None or record is None or record.status != "halted":
+            return None
+        when = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+        left = until - time.time()
+        message = (f"the workspace is cooling down after the task creation rate was reached; "
+                   f"resume after {when} (in {left:.0f} s)")
+        return RunResult(run_id=run_id, status="halted", output=record.output,
+                         path=record.path, usage=record.usage or _NO_USAGE,  # type: ignore[arg-type]
+                         errors=[{"type": "Cooldown", "agent": None, "message": message,
+                                  "until": until}])
 
     def _run_config(self, run_id: str, extra: RunnableConfig | None) -> RunnableConfig:
         return merge_configs(self.config(run_id), extra) if extra else self.config(run_id)
@@ -246,6 +266,17 @@ class App:
         elif isinstance(error, GuardTripped):
             status = "halted"
             errors.append(error.to_dict())
+            halts = [e for e in self.events.list(run_id, "guard_trip")
+                     if e.get("policy") == "halt"]
+            # A cooldown follows a rate trip, and concurrent subtasks can record it first.
+            first = next((e for e in halts if e["guard"] != "cooldown"),
+                         halts[0] if halts else None)
+            if first is not None and first.get("message") != str(error):
+                # Concurrent subtasks can trip after the cause; name the cause first.
+                errors.insert(0, {"type": "GuardTripped", "agent": first["agent"],
+                                  "message": first["message"], "guard": first["guard"],
+                                  "limit": first["limit"], "seen": first.get("seen"),
+                                  "until": first.get("until")})
         elif error is not None:
             status = "failed"
             errors.append(error.to_dict() if isinstance(error, RunError) else

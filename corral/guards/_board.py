@@ -122,14 +122,15 @@ class TaskBoard:
 
     def _create(self, tasks: Sequence[NewTask], limits: Limits | None, now: float) -> list[Task]:
         with self.pool.write() as conn:
+            # A task refused earlier (say, during a cooldown) may be asked for again.
             known = {r[0] for r in conn.execute(
-                f"SELECT id FROM tasks WHERE id IN ({', '.join('?' * len(tasks))})",
-                [t.id for t in tasks])} if tasks else set()
+                f"SELECT id FROM tasks WHERE id IN ({', '.join('?' * len(tasks))}) "
+                "AND status != 'refused'", [t.id for t in tasks])} if tasks else set()
             new = [t for t in tasks if t.id not in known]
             if new and limits is not None:
                 self._check(conn, limits, len(new), now)
             conn.executemany(
-                "INSERT INTO tasks (id, run_id, parent_id, assignee, depth, status, "
+                "INSERT OR REPLACE INTO tasks (id, run_id, parent_id, assignee, depth, status, "
                 "instruction, payload, impact, modifier, blocked, created_at, attempts, rank) "
                 "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, 0, 0)",
                 [(t.id, t.run_id, t.parent_id, t.assignee, t.depth, t.instruction,
@@ -182,8 +183,8 @@ class TaskBoard:
                   json.dumps(t.payload), reason, now) for t in tasks])
 
     def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
-        """Claim one task by compare-and-set: pending, claimed with an expired lease, or
-        already held by this claimer (a resumed run takes back its own claims).
+        """Claim one task by compare-and-set: pending, failed (a retry), claimed with an
+        expired lease, or already held by this claimer (a resumed run takes back its own).
 
         Returns the task if this claimer now holds it, or it is already done (its
         result is to be used); ``None`` if someone else holds it or it is refused.
@@ -192,9 +193,9 @@ class TaskBoard:
         with self.pool.write() as conn:
             row = conn.execute(
                 "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, "
-                "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status = "
-                "'pending' OR (status = 'claimed' AND (lease_until < ? OR claimer = ?))) "
-                "RETURNING id",
+                "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status IN "
+                "('pending', 'failed') OR (status = 'claimed' AND (lease_until < ? OR "
+                "claimer = ?))) RETURNING id",
                 (claimer, now, now + lease_seconds, task_id, now, claimer)).fetchone()
             task = self._get(conn, task_id)
         if task is None or (row is None and task.status != "done"):

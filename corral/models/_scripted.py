@@ -123,6 +123,9 @@ class ScriptedChatModel(BaseChatModel):
         elif reply.tool is not None:
             tool_calls.append(ToolCall(name=reply.tool.name, args=dict(reply.tool.args),
                                        id=f"call_{len(messages)}", type="tool_call"))
+        elif reply.delegate is not None:
+            tool_calls.append(ToolCall(name="delegate", args={"subtasks": list(reply.delegate)},
+                                       id=f"call_{len(messages)}", type="tool_call"))
         elif tools and (tool_choice in ("any", "required") or not _tools_answered(messages)):
             function = tools[0]["function"]
             args = reply.output if reply.output is not None else derive_value(

@@ -17,12 +17,23 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Generator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
+
+# The config key through which LangGraph lends a checkpointer to nested graphs
+# (private; langgraph is pinned below 2).
+from langgraph._internal._constants import CONFIG_KEY_CHECKPOINTER
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from pydantic import BaseModel, Field, ValidationError, create_model
@@ -97,7 +108,53 @@ class Hierarchy:
         builder.add_node("subtask", TaskNode(self))
         builder.add_conditional_edges(START, _fan_out, ["subtask"])
         builder.add_edge("subtask", END)
-        self.round_graph = builder.compile(checkpointer=False, name="delegation_round")
+        self.round_graph = builder.compile(checkpointer=_NOTHING, name="delegation_round")
+
+
+class _KeepNothing(BaseCheckpointSaver[int]):
+    """The checkpointer of a delegation round: it keeps nothing.
+
+    A round is ephemeral; the board makes its finished subtasks durable. (With no
+    checkpointer at all, LangGraph 1.2.22 raises AttributeError '_put_checkpoint_fut'
+    when the round inherits the run's durability "sync", and warns if it is overridden.)
+    It holds no state, so one instance serves every round.
+    """
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return None
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None,
+             limit: int | None = None) -> Iterator[CheckpointTuple]:
+        return iter(())
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint,
+            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:
+        return {"configurable": {**config["configurable"], "checkpoint_id": checkpoint["id"]}}
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
+                   task_id: str, task_path: str = "") -> None:
+        return None
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return None
+
+    async def alist(self, config: RunnableConfig | None, *,
+                    filter: dict[str, Any] | None = None, before: RunnableConfig | None = None,
+                    limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+        for item in list[CheckpointTuple]():
+            yield item
+
+    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint,
+                   metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
+                          task_id: str, task_path: str = "") -> None:
+        return None
+
+
+_NOTHING = _KeepNothing()
 
 
 class RoundState(TypedDict, total=False):
@@ -173,7 +230,11 @@ class Delegation:
         refs = [{"task_id": t.id, "run_id": work.run_id, "assignee": t.assignee,
                  "depth": t.depth, "instruction": t.instruction, "payload": t.payload,
                  "source": agent} for t in created]
-        state = yield Call(self.hierarchy.round_graph, {"tasks": refs}, work.config)
+        # A parent lends its checkpointer to graphs run inside its nodes, and LangGraph
+        # prefers the lent one; lend the round the saver that keeps nothing instead, or
+        # a resumed supervisor would be handed the saved results of its last round.
+        config = merge_configs(work.config, {"configurable": {CONFIG_KEY_CHECKPOINTER: _NOTHING}})
+        state = yield Call(self.hierarchy.round_graph, {"tasks": refs}, config)
         usage = _NO_USAGE
         shown = []
         for result in sorted(state.get("results", []), key=lambda r: r["task_id"]):
@@ -231,7 +292,10 @@ class TaskNode(Node):
         task = board.claim(task_id, claimer, self.hierarchy.guards.lease_seconds)
         base = {"task_id": task_id, "assignee": state["assignee"]}
         if task is None:
-            raise RunError(f"subtask {task_id!r} is held by another claimer",
+            held = board.get(task_id)
+            raise RunError(f"subtask {task_id!r} cannot be claimed: it is "
+                           f"{held.status if held else 'missing'}"
+                           + (f" by {held.claimer}" if held and held.claimer else ""),
                            agent=state["assignee"])
         if task.status == "done":  # done before (resume, retry): never run again
             return {"results": [{**base, "status": "done", "result": task.result,

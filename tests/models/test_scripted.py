@@ -119,7 +119,7 @@ def test_script_files_are_validated_with_lines(write: Callable[..., Path]) -> No
     with pytest.raises(ManifestError) as caught:
         load_script(bad)
     assert caught.value.problems[0].line == 3
-    assert "exactly one of raw, output, tool, error or auto" in caught.value.problems[0].message
+    assert "exactly one of raw, output, tool, delegate, error" in caught.value.problems[0].message
 
 
 _FIELD = st.one_of(

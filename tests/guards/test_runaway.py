@@ -1,0 +1,58 @@
+"""The runaway team: agents scripted to delegate forever are stopped by the guards."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, run_cli
+
+RUNAWAY = ROOT / "examples" / "runaway" / "team.yaml"
+GOAL = ROOT / "examples" / "runaway" / "goal.json"
+
+
+def created(db: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT assignee, depth FROM tasks WHERE status != 'refused'"
+                            ).fetchall()
+
+
+def test_runaway_halts_within_the_limits(tmp_path: Path) -> None:
+    done = run_cli("run", RUNAWAY, "--input", f"@{GOAL}", "--db", "w.db", "--json",
+                   cwd=tmp_path)
+    assert done.code == 3, done.stderr
+    result = done.json
+    assert result["status"] == "halted"
+    first = result["errors"][0]
+    assert (first["guard"], first["limit"]) == ("task_rate", 50)
+    assert first["seen"] > 50
+    assert "50" in first["message"]
+    tasks = created(tmp_path / "w.db")
+    assert 0 < len(tasks) <= 50
+    assert result["tasks_created"] == len(tasks)
+    assert max(depth for _, depth in tasks) <= 3
+    assert {g["guard"] for g in result["guards_tripped"]} >= {"task_rate"}
+    assert "resume with: corral resume" in done.stderr
+
+    early = run_cli("resume", result["run_id"], "--db", "w.db", "--json", cwd=tmp_path)
+    assert early.code == 3
+    assert "cooling down" in early.json["errors"][0]["message"]
+    assert "resume after" in early.json["errors"][0]["message"]
+    assert len(created(tmp_path / "w.db")) == len(tasks)  # nothing ran
+
+
+def test_four_processes_together_stay_within_the_rate(tmp_path: Path) -> None:
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "corral", "run", str(RUNAWAY), "--input", f"@{GOAL}",
+         "--db", "w.db", "--json"], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 3, err
+        assert "database is locked" not in err
+        assert json.loads(out.strip().splitlines()[-1])["status"] == "halted"
+    tasks = created(tmp_path / "w.db")
+    assert 0 < len(tasks) <= 50  # one workspace-wide rate across every process
