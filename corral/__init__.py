@@ -3,7 +3,7 @@
 The public API. Everything else lives in private modules and may change.
 """
 
-from corral.checkpoints import RunRecord
+from corral.checkpoints import CheckpointError, CorralSaver, RunRecord, Workspace
 from corral.errors import (
     CorralError,
     HandoffError,
@@ -16,8 +16,10 @@ from corral.errors import (
     UserError,
 )
 from corral.graphs import App, RunResult, StepEvent
+from corral.guards import GuardTripped, Limits, NewTask, Task, TaskBoard
 from corral.manifest import (
     END,
+    AgentGuards,
     AgentSpec,
     BudgetSpec,
     CheckpointSpec,
@@ -41,19 +43,25 @@ __version__ = "0.1.0"
 
 __all__ = [
     "END",
+    "AgentGuards",
     "AgentSpec",
     "App",
     "BudgetSpec",
+    "CheckpointError",
     "CheckpointSpec",
     "CorralError",
+    "CorralSaver",
     "EdgeSpec",
     "FieldSpec",
     "FlowSpec",
     "GuardSpec",
+    "GuardTripped",
     "HandoffError",
     "InputError",
+    "Limits",
     "ManifestError",
     "ModelSpec",
+    "NewTask",
     "NodeError",
     "PermissionsSpec",
     "Problem",
@@ -68,10 +76,13 @@ __all__ = [
     "ScriptedChatModel",
     "ScriptedProviderError",
     "StepEvent",
+    "Task",
+    "TaskBoard",
     "Team",
     "ToolSpec",
     "UserError",
     "WhenSpec",
+    "Workspace",
     "__version__",
     "load_team",
     "manifest_json_schema",

@@ -9,6 +9,8 @@ PUBLIC = {
     "RunError", "RunRecord", "RunResult", "SchemaSpec", "Script", "ScriptedChatModel",
     "ScriptedProviderError", "StepEvent", "Team", "ToolSpec", "UserError", "WhenSpec",
     "__version__", "load_team", "manifest_json_schema",
+    "AgentGuards", "CheckpointError", "CorralSaver", "GuardTripped", "Limits", "NewTask", "Task",
+    "TaskBoard", "Workspace",
 }
 
 
@@ -20,7 +22,7 @@ def test_public_api_is_pinned() -> None:
 
 def test_one_error_hierarchy() -> None:
     for name in ("ManifestError", "InputError", "RunError", "HandoffError", "RoutingError",
-                 "NodeError", "UserError"):
+                 "NodeError", "UserError", "GuardTripped", "CheckpointError"):
         assert issubclass(getattr(corral, name), corral.CorralError)
     assert issubclass(corral.ManifestError, corral.UserError)
     assert issubclass(corral.InputError, corral.UserError)

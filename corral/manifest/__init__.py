@@ -8,6 +8,7 @@ from typing import Any
 from corral.manifest._salvage import salvage_problems
 from corral.manifest._spec import (
     END,
+    AgentGuards,
     AgentSpec,
     BudgetSpec,
     CheckpointSpec,
@@ -46,6 +47,7 @@ def manifest_json_schema() -> dict[str, Any]:
 
 __all__ = [
     "END",
+    "AgentGuards",
     "AgentSpec",
     "BudgetSpec",
     "CheckpointSpec",

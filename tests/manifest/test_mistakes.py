@@ -98,6 +98,11 @@ CASES = [
      "less than or equal to 10", "smaller value"),
     ("dead-end", "    - {from: third, to: END, schema: Out}\n", "",
      "'third' has no outgoing edge", "add an edge from 'third'"),
+    ("worker-without-input", "flow:\n",
+     "  - {id: helper, role: Helper, reports_to: first, output: Out}  #!\nflow:\n",
+     "receives work only by delegation but declares no input", "declare `input"),
+    ("output-mismatch", "    role: Second\n", "    role: Second\n    output: Mid  #!\n",
+     "declares output Mid but its edges carry Out", "make `output` match"),
     ("schema-without-source", "  Out:\n    fields:\n      text: str\n",
      "  Out:  #!\n    description: nothing\n", "exactly one of `fields`", "as described"),
 ]
