@@ -140,7 +140,7 @@ class TaskBoard:
             if new:
                 conn.executemany(f"UPDATE tasks SET rank = {_RANK} WHERE id = ?",
                                  [(t.id,) for t in new])
-            return [self._get(conn, t.id) for t in tasks]  # type: ignore[misc]
+            return self._get_many(conn, [t.id for t in tasks])  # type: ignore[return-value]
 
     def _check(self, conn: sqlite3.Connection, limits: Limits, adding: int, now: float) -> None:
         row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'"
@@ -181,6 +181,21 @@ class TaskBoard:
                 "VALUES (?, ?, ?, ?, ?, 'refused', ?, ?, ?, 0, 0, 0, ?, 0)",
                 [(t.id, t.run_id, t.parent_id, t.assignee, t.depth, t.instruction,
                   json.dumps(t.payload), reason, now) for t in tasks])
+
+    def claim_many(self, task_ids: Sequence[str], claimer: str,
+                   lease_seconds: float) -> list[Task | None]:
+        """``claim`` for several tasks in one transaction (each is its own compare-and-set)."""
+        now = self.clock()
+        with self.pool.write() as conn:
+            conn.executemany(
+                "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, "
+                "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status IN "
+                "('pending', 'failed') OR (status = 'claimed' AND (lease_until < ? OR "
+                "claimer = ?)))",
+                [(claimer, now, now + lease_seconds, i, now, claimer) for i in task_ids])
+            found = self._get_many(conn, task_ids)
+        return [t if t is not None and (t.status == "done" or (
+            t.status == "claimed" and t.claimer == claimer)) else None for t in found]
 
     def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
         """Claim one task by compare-and-set: pending, failed (a retry), claimed with an
@@ -224,6 +239,21 @@ class TaskBoard:
                 (claimer, now, now + lease_seconds, found[0]))
             return self._get(conn, found[0])
 
+    def finish_many(self, claimer: str, outcomes: Sequence[tuple[str, TaskStatus, Any]]) -> int:
+        """Record (task id, "done" or "failed", result or error) for tasks ``claimer`` holds,
+        in one transaction; each row is its own compare-and-set. Returns how many took."""
+        now = self.clock()
+        with self.pool.write() as conn:
+            taken = 0
+            for task_id, status, value in outcomes:
+                taken += conn.execute(
+                    "UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, "
+                    "lease_until = NULL WHERE id = ? AND status = 'claimed' AND claimer = ?",
+                    (status, json.dumps(value) if status == "done" else None,
+                     None if status == "done" else str(value), now, task_id, claimer)
+                ).rowcount
+        return taken
+
     def complete(self, task_id: str, claimer: str, result: dict[str, Any]) -> bool:
         """Record a result if ``claimer`` still holds the task (compare-and-set)."""
         return self._finish(task_id, claimer, "done", result=json.dumps(result))
@@ -260,7 +290,7 @@ class TaskBoard:
             ids = [r[0] for r in conn.execute(
                 "SELECT id FROM tasks WHERE (? IS NULL OR run_id = ?) ORDER BY created_at, id",
                 (run_id, run_id))]
-            return [t for t in (self._get(conn, i) for i in ids) if t is not None]
+            return [t for t in self._get_many(conn, ids) if t is not None]
 
     def count(self, *, run_id: str | None = None, status: TaskStatus | None = None) -> int:
         """How many tasks (of one run, with one status)."""
@@ -276,14 +306,21 @@ class TaskBoard:
                                ).fetchone()
         return float(row[0]) if row is not None and row[0] > self.clock() else None
 
+    @classmethod
+    def _get(cls, conn: sqlite3.Connection, task_id: str) -> Task | None:
+        return cls._get_many(conn, [task_id])[0]
+
     @staticmethod
-    def _get(conn: sqlite3.Connection, task_id: str) -> Task | None:
-        row = conn.execute(
-            "SELECT id, run_id, parent_id, assignee, depth, status, instruction, payload, "
-            "result, error, claimer, lease_until, created_at, attempts FROM tasks WHERE id = ?",
-            (task_id,)).fetchone()
-        if row is None:
-            return None
-        return Task(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]),
-                    json.loads(row[8]) if row[8] else None, row[9], row[10], row[11], row[12],
-                    row[13])
+    def _get_many(conn: sqlite3.Connection, task_ids: Sequence[str]) -> list[Task | None]:
+        """Tasks by id, in the order asked (``None`` where there is none)."""
+        found: dict[str, Task] = {}
+        for start in range(0, len(task_ids), 500):
+            chunk = task_ids[start:start + 500]
+            for row in conn.execute(
+                    "SELECT id, run_id, parent_id, assignee, depth, status, instruction, "
+                    "payload, result, error, claimer, lease_until, created_at, attempts FROM "
+                    f"tasks WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
+                found[row[0]] = Task(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                                     json.loads(row[7]), json.loads(row[8]) if row[8] else None,
+                                     row[9], row[10], row[11], row[12], row[13])
+        return [found.get(i) for i in task_ids]

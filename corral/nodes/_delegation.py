@@ -5,8 +5,8 @@ payload). Before anything exists, corral checks that each assignee is a direct
 report, that each payload is valid for the assignee's input schema, and the depth and
 team-size guards. Then the tasks are created on the board under the workspace guards
 (creation rate with cooldown, pending tasks), in one transaction. A round subgraph
-fans the subtasks out with ``Send``; each is claimed on the board before it runs and
-recorded when done. The round ends when every subtask has (the join), and the
+fans the subtasks out with ``Send``; all are claimed on the board before any runs, and
+their results are recorded together when every subtask has finished (the join). The
 supervisor reads the results and delegates again or answers.
 
 A refusal is recorded and, under the ``escalate`` policy, fed back to the supervisor's
@@ -24,9 +24,9 @@ from typing import Annotated, Any, Protocol, TypedDict
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
-# The config key through which LangGraph lends a checkpointer to nested graphs
-# (private; langgraph is pinned below 2).
-from langgraph._internal._constants import CONFIG_KEY_CHECKPOINTER
+# The config keys through which LangGraph lends a checkpointer and a durability to
+# nested graphs (private; langgraph is pinned below 2).
+from langgraph._internal._constants import CONFIG_KEY_CHECKPOINTER, CONFIG_KEY_DURABILITY
 from langgraph.checkpoint.base import (
     BaseCheckpointSaver,
     ChannelVersions,
@@ -44,6 +44,7 @@ from corral.guards import GuardTripped, Limits, NewTask, TaskBoard
 from corral.manifest._spec import AgentSpec, GuardSpec
 from corral.models import AGENT_KEY, RUN_KEY
 from corral.nodes._base import Call, Inbound, Node, Steps, Work
+from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import error_lines, validate
 from corral.observability import EventLog
 
@@ -226,18 +227,46 @@ class Delegation:
             return f"refused: {tripped}. Answer with what you have, or delegate less.", \
                 _NO_USAGE
         events.record(work.run_id, "tasks_created", agent,
-                                     {"tasks": [t.id for t in created], "depth": work.depth + 1})
-        refs = [{"task_id": t.id, "run_id": work.run_id, "assignee": t.assignee,
-                 "depth": t.depth, "instruction": t.instruction, "payload": t.payload,
-                 "source": agent} for t in created]
-        # A parent lends its checkpointer to graphs run inside its nodes, and LangGraph
-        # prefers the lent one; lend the round the saver that keeps nothing instead, or
-        # a resumed supervisor would be handed the saved results of its last round.
-        config = merge_configs(work.config, {"configurable": {CONFIG_KEY_CHECKPOINTER: _NOTHING}})
-        state = yield Call(self.hierarchy.round_graph, {"tasks": refs}, config)
+                      {"tasks": [t.id for t in created], "depth": work.depth + 1})
+        # Every task of the round is claimed (compare-and-set, one transaction) before
+        # any runs; a task done before (a resumed run) is answered from the board.
+        claims = board.claim_many([t.id for t in created], work.run_id,
+                                  self.hierarchy.guards.lease_seconds)
+        results: list[dict[str, Any]] = []
+        refs = []
+        for task, claim in zip(created, claims, strict=True):
+            if claim is None:
+                held = board.get(task.id)
+                raise RunError(f"subtask {task.id!r} cannot be claimed: it is "
+                               f"{held.status if held else 'missing'}"
+                               + (f" by {held.claimer}" if held and held.claimer else ""),
+                               agent=task.assignee)
+            if claim.status == "done":
+                results.append({"task_id": task.id, "assignee": task.assignee,
+                                "status": "done", "result": claim.result, "reused": True})
+                continue
+            refs.append({"task_id": task.id, "run_id": work.run_id, "assignee": task.assignee,
+                         "depth": task.depth, "instruction": task.instruction,
+                         "payload": task.payload, "source": agent})
+        if refs:
+            # A parent lends its checkpointer to graphs run inside its nodes, and LangGraph
+            # prefers the lent one; lend the round the saver that keeps nothing, or a
+            # resumed supervisor would be handed the saved results of its last round.
+            # Nothing of a round is persisted, so it runs with durability "exit" (no
+            # per-subtask saves handed to LangGraph's executor).
+            config = merge_configs(work.config, {"configurable": {
+                CONFIG_KEY_CHECKPOINTER: _NOTHING, CONFIG_KEY_DURABILITY: "exit"}})
+            state = yield Call(self.hierarchy.round_graph, {"tasks": refs}, config)
+            ran = state.get("results", [])
+            # The round's results are recorded together at the join (one transaction);
+            # a task whose result is recorded is done and never runs again.
+            board.finish_many(work.run_id, [
+                (r["task_id"], r["status"], r.get("result") if r["status"] == "done"
+                 else r.get("error")) for r in ran])
+            results += ran
         usage = _NO_USAGE
         shown = []
-        for result in sorted(state.get("results", []), key=lambda r: r["task_id"]):
+        for result in sorted(results, key=lambda r: r["task_id"]):
             usage = add_usage(usage, result.pop("usage", None) or _NO_USAGE)
             shown.append(result)
         return "results of your subtasks: " + json.dumps(shown), usage
@@ -279,7 +308,7 @@ def call_config(config: RunnableConfig, agent: str, run_id: str) -> RunnableConf
 
 
 class TaskNode(Node):
-    """Runs one subtask: claim it on the board, answer it, record the result."""
+    """Runs one claimed subtask and returns its result or failure (recorded at the join)."""
 
     name = "subtask"
 
@@ -287,35 +316,22 @@ class TaskNode(Node):
         self.hierarchy = hierarchy
 
     def steps(self, state: dict[str, Any], config: RunnableConfig) -> Steps:
-        board, task_id = self.hierarchy.need()[0], state["task_id"]
-        claimer = state["run_id"]
-        task = board.claim(task_id, claimer, self.hierarchy.guards.lease_seconds)
+        task_id = state["task_id"]
         base = {"task_id": task_id, "assignee": state["assignee"]}
-        if task is None:
-            held = board.get(task_id)
-            raise RunError(f"subtask {task_id!r} cannot be claimed: it is "
-                           f"{held.status if held else 'missing'}"
-                           + (f" by {held.claimer}" if held and held.claimer else ""),
-                           agent=state["assignee"])
-        if task.status == "done":  # done before (resume, retry): never run again
-            return {"results": [{**base, "status": "done", "result": task.result,
-                                 "reused": True}]}
         runner = self.hierarchy.runners[state["assignee"]]
         inbound = Inbound(schema=self.hierarchy.inputs[state["assignee"]],
                           source=state["source"], payload=state["payload"],
                           instruction=state["instruction"])
-        work = Work(run_id=state["run_id"], key=task_id, depth=state["depth"],
-                    config=call_config(config, state["assignee"], state["run_id"]),
+        if not isinstance(runner, FunctionRunner):  # only model calls need the metadata
+            config = call_config(config, state["assignee"], state["run_id"])
+        work = Work(run_id=state["run_id"], key=task_id, depth=state["depth"], config=config,
                     task_id=task_id)
         try:
             payload, usage = yield from runner.answer(inbound, work)
         except GuardTripped:
-            board.fail(task_id, claimer, "stopped by a guard")
             raise
         except RunError as exc:  # the supervisor decides what to do with a failed subtask
-            board.fail(task_id, claimer, str(exc))
             return {"results": [{**base, "status": "failed", "error": str(exc)}]}
-        board.complete(task_id, claimer, payload)
         return {"results": [{**base, "status": "done", "result": payload, "usage": usage}]}
 
 
