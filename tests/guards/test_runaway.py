@@ -56,3 +56,28 @@ def test_four_processes_together_stay_within_the_rate(tmp_path: Path) -> None:
         assert json.loads(out.strip().splitlines()[-1])["status"] == "halted"
     tasks = created(tmp_path / "w.db")
     assert 0 < len(tasks) <= 50  # one workspace-wide rate across every process
+
+
+def test_after_the_cooldown_a_resumed_run_goes_on(tmp_path: Path) -> None:
+    import time
+
+    from corral import load_team
+
+    text = RUNAWAY.read_text().replace(
+        "task_rate: {count: 50, per_seconds: 3600}", "task_rate: {count: 10, per_seconds: 1}"
+    ).replace("cooldown_seconds: 600", "cooldown_seconds: 1")
+    (tmp_path / "script.yaml").write_text((RUNAWAY.parent / "script.yaml").read_text())
+    (tmp_path / "team.yaml").write_text(text)
+    with load_team(tmp_path / "team.yaml").compile(db=tmp_path / "w.db") as app:
+        first = app.run({"goal": "g"}, run_id="cool")
+        assert first.status == "halted"
+        before = app.board.count(run_id="cool") - app.board.count(run_id="cool",
+                                                                   status="refused")
+        assert 0 < before <= 10
+        waiting = app.resume("cool")
+        assert waiting.status == "halted"
+        assert "cooling down" in waiting.errors[0]["message"]
+        time.sleep(1.2)  # the cooldown and the rate window both pass
+        again = app.resume("cool")
+    assert again.status == "halted"  # still a runaway, stopped again by the rate
+    assert again.tasks_created > before  # but it went on and did more work first
