@@ -58,7 +58,7 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
             delegation = Delegation(agent, reports, hierarchy)
         hierarchy.runners[agent.id] = AgentRunner(
             plan, models.get(agent), {name: resolved.tools[name] for name in agent.tools},
-            delegation)
+            delegation, hierarchy)
     hierarchy.build_round_graph()
     builder = StateGraph(TeamState)
     flow_agents = {e.from_ for e in team.flow.edges} | {team.flow.entry}

@@ -33,7 +33,7 @@ from corral.nodes._base import Call, Inbound, Steps, Work
 from corral.nodes._handoff import NodePlan, error_lines, payload_block, validate
 
 if TYPE_CHECKING:
-    from corral.nodes._delegation import Delegation
+    from corral.nodes._delegation import Delegation, Hierarchy
 
 NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
 Answer = tuple[dict[str, Any], Usage]
@@ -44,8 +44,10 @@ class AgentRunner:
 
     def __init__(self, plan: NodePlan, model: BaseChatModel,
                  tools: Mapping[str, BaseTool] | None = None,
-                 delegation: Delegation | None = None) -> None:
+                 delegation: Delegation | None = None,
+                 hierarchy: Hierarchy | None = None) -> None:
         self.plan = plan
+        self.hierarchy = hierarchy
         self.ask, self.parser = split_structured(model, plan.out_schema)
         self.tools = dict(tools or {})
         self.with_tools = model.bind_tools(list(self.tools.values())) if self.tools else None
@@ -58,13 +60,13 @@ class AgentRunner:
         messages = prompt(self.plan, inbound)
         usage = NO_USAGE
         if self.with_tools is not None:
-            messages, usage = yield from self._use_tools(self.with_tools, messages, work.config)
+            messages, usage = yield from self._use_tools(self.with_tools, messages, work)
         if self.supervise is not None:
             result: Answer = yield from self._supervise(self.supervise, messages, usage, work)
             return result
         errors: list[str] = []
         for _ in range(self.plan.retries + 1):
-            raw = yield from self._ask(self.ask, messages, work.config)
+            raw = yield from self._ask(self.ask, messages, work, usage)
             usage = add_usage(usage, usage_of(raw))
             payload, errors = parse(self.plan, self.parser, raw, work.config)
             if payload is not None:
@@ -81,14 +83,7 @@ class AgentRunner:
         failures, rounds = 0, 0
         errors: list[str] = []
         while True:
-            if usage["llm_calls"] >= plan.max_calls:
-                trip = GuardTripped("max_llm_calls_per_task", limit=plan.max_calls,
-                                    seen=usage["llm_calls"] + 1, agent=agent,
-                                    message=f"agent {agent!r} would make model call "
-                                            f"{usage['llm_calls'] + 1} for one task")
-                self.delegation.record_trip(work, trip, "halt")
-                raise trip
-            raw = yield from self._ask(model, messages, work.config)
+            raw = yield from self._ask(model, messages, work, usage)
             usage = add_usage(usage, usage_of(raw))
             call = raw.tool_calls[0] if isinstance(raw, AIMessage) and raw.tool_calls else None
             if call is not None and call["name"] == self.delegation.tool.__name__:
@@ -110,11 +105,20 @@ class AgentRunner:
                                    attempts=failures)
             messages = [*messages, feedback(plan, raw, errors)]
 
-    def _ask(self, model: Runnable[Any, Any], messages: list[BaseMessage],
-             config: RunnableConfig) -> Generator[Call, Any, Any]:
-        """One model call; a provider's error becomes a ``NodeError`` naming the agent."""
+    def _ask(self, model: Runnable[Any, Any], messages: list[BaseMessage], work: Work,
+             usage: Usage) -> Generator[Call, Any, Any]:
+        """One model call, within the agent's calls per task (``usage`` counts those made);
+        a provider's error becomes a ``NodeError`` naming the agent."""
+        made, cap, agent = usage["llm_calls"], self.plan.max_calls, self.plan.agent.id
+        if made >= cap:
+            trip = GuardTripped("max_llm_calls_per_task", limit=cap, seen=made + 1,
+                                agent=agent, message=f"agent {agent!r} would make model call "
+                                                     f"{made + 1} for one task")
+            if self.hierarchy is not None:
+                self.hierarchy.record_trip(work, trip, "halt")
+            raise trip
         try:
-            return (yield Call(model, messages, config))
+            return (yield Call(model, messages, work.config))
         except CorralError:
             raise
         except Exception as exc:
@@ -122,8 +126,7 @@ class AgentRunner:
             raise NodeError(f"model call of agent {agent!r} failed: "
                             f"{type(exc).__name__}: {exc}", agent=agent) from exc
 
-    def _use_tools(self, model: Runnable[Any, Any], messages: list[BaseMessage],
-                   config: RunnableConfig
+    def _use_tools(self, model: Runnable[Any, Any], messages: list[BaseMessage], work: Work
                    ) -> Generator[Call, Any, tuple[list[BaseMessage], Usage]]:
         """Let the model call its own tools, at most ``tool_rounds`` rounds.
 
@@ -132,13 +135,13 @@ class AgentRunner:
         """
         usage = NO_USAGE
         for _ in range(self.plan.tool_rounds):
-            answer = yield from self._ask(model, messages, config)
+            answer = yield from self._ask(model, messages, work, usage)
             usage = add_usage(usage, usage_of(answer))
             messages = [*messages, answer]
             if not isinstance(answer, AIMessage) or not answer.tool_calls:
                 return messages, usage
             for call in answer.tool_calls:
-                messages.append((yield from self._run_tool(call, config)))
+                messages.append((yield from self._run_tool(call, work.config)))
         note = HumanMessage("No more tool calls: answer now with what you have.")
         return [*messages, note], usage
 

@@ -96,6 +96,13 @@ class Hierarchy:
                            "team.compile(db=...)")
         return self.board, self.events
 
+    def record_trip(self, work: Work, trip: GuardTripped, policy: str) -> None:
+        """Record a guard trip for the run's trace and summary (when there is a workspace)."""
+        if self.events is not None:
+            self.events.record(work.run_id, "guard_trip", trip.agent, {
+                "guard": trip.guard, "limit": trip.limit, "seen": trip.seen, "policy": policy,
+                "until": trip.until, "message": str(trip)})
+
     def limits(self) -> Limits:
         rate = self.guards.task_rate
         return Limits(rate_count=rate.count if rate else None,
@@ -220,7 +227,7 @@ class Delegation:
         except GuardTripped as exc:
             tripped = exc.with_agent(agent)
             policy = self.hierarchy.guards.policy(tripped.guard)
-            self.record_trip(work, tripped, policy)
+            self.hierarchy.record_trip(work, tripped, policy)
             board.refuse(tasks, str(tripped))
             if policy == "halt":
                 raise tripped from None
@@ -294,11 +301,6 @@ class Delegation:
                                      {"reason": reason, "tasks": [t.id for t in tasks]})
         return f"refused, nothing was started: {reason}"
 
-    def record_trip(self, work: Work, trip: GuardTripped, policy: str) -> None:
-        """Record a guard trip for the run's trace and summary."""
-        self.hierarchy.need()[1].record(work.run_id, "guard_trip", trip.agent, {
-            "guard": trip.guard, "limit": trip.limit, "seen": trip.seen, "policy": policy,
-            "until": trip.until, "message": str(trip)})
 
 
 def call_config(config: RunnableConfig, agent: str, run_id: str) -> RunnableConfig:

@@ -157,3 +157,19 @@ def test_each_round_gets_its_own_results_after_resume(write: Callable[..., Path]
     assert [[r["assignee"] for r in one_round] for one_round in rounds] == [
         ["billing_mgr"], ["billing_mgr"], ["tech_mgr"]]
     assert all(r.get("reused") for one_round in rounds for r in one_round)
+
+
+def test_model_calls_per_task_cap_every_agent(write: Callable[..., Path],
+                                              tmp_path: Path) -> None:
+    from tests.conftest import MINI
+
+    write("script.yaml", "agents:\n  solver:\n    - raw: a\n    - raw: b\n    - raw: c\n")
+    text = MINI.format(model="flaky").replace(
+        "schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}\nschemas:", 1)
+    team = load_team(write("mini.yaml", text + "guards: {max_llm_calls_per_task: 2}\n"))
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"text": "q"})
+    assert result.status == "halted"
+    assert result.errors[0]["guard"] == "max_llm_calls_per_task"
+    assert [(g["guard"], g["limit"], g["seen"]) for g in result.guards_tripped] == [
+        ("max_llm_calls_per_task", 2, 3)]
