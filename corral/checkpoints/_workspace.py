@@ -8,6 +8,7 @@ from corral.checkpoints._db import ConnectionPool, Synchronous
 from corral.checkpoints._runs import RunRegistry
 from corral.checkpoints._saver import CorralSaver
 from corral.guards._board import TaskBoard
+from corral.guards._ledger import Ledger
 from corral.observability._events import EventLog
 
 
@@ -22,6 +23,7 @@ class Workspace:
         self.runs = RunRegistry(self.pool)
         self.board = TaskBoard(self.pool)
         self.events = EventLog(self.pool)
+        self.ledger = Ledger(self.pool)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record."""

@@ -21,7 +21,8 @@ from corral.checkpoints import DEFAULT_DB, CorralSaver, RunRecord, RunStatus, Wo
 from corral.errors import InputError, RunError
 from corral.graphs._build import CompiledTeam, build_graph
 from corral.graphs._state import Handoff, TeamState, Usage
-from corral.guards import GuardTripped
+from corral.guards import Alert, GuardTripped
+from corral.guards._ledger import TEAM
 from corral.manifest._team import Team
 from corral.nodes import Hierarchy, validate
 
@@ -87,7 +88,8 @@ class App:
     """
 
     def __init__(self, team: Team, *, db: str | Path | None = None,
-                 chat_models: Mapping[str, BaseChatModel] | None = None) -> None:
+                 chat_models: Mapping[str, BaseChatModel] | None = None,
+                 on_budget_alert: Callable[[Alert], None] | None = None) -> None:
         self.team = team
         self.db_path = _db_path(team, db)
         self.workspace = Workspace(self.db_path, synchronous=team.checkpoint.synchronous,
@@ -96,9 +98,12 @@ class App:
         self.runs = self.workspace.runs
         self.board = self.workspace.board
         self.events = self.workspace.events
+        self.ledger = self.workspace.ledger
+        self.ledger.publish_limits(_daily_limits(team))
         self.graph: CompiledTeam = build_graph(
             team, chat_models, self.checkpointer,
-            Hierarchy(board=self.board, events=self.events, guards=team.guards))
+            Hierarchy(board=self.board, events=self.events, guards=team.guards,
+                      ledger=self.ledger, on_budget_alert=on_budget_alert))
         self._active: set[str] = set()
 
     def __enter__(self) -> App:
@@ -293,7 +298,7 @@ class App:
         usage: Usage = values.get("usage") or _NO_USAGE
         path: list[str] = values.get("path") or []
         self.runs.update(run_id, status, output=output, errors=errors, usage=usage, path=path)
-        cost = 0.0 if self._all_scripted() else None
+        cost, _ = self.ledger.run_cost(run_id)
         guards = [{k: v for k, v in e.items() if k not in ("kind", "at")}
                   for e in self.events.list(run_id, "guard_trip")]
         created = (self.board.count(run_id=run_id)
@@ -301,12 +306,6 @@ class App:
         return RunResult(run_id=run_id, status=status, output=output, path=path, usage=usage,
                          errors=errors, guards_tripped=guards, tasks_created=created,
                          cost_usd=cost)
-
-    def _all_scripted(self) -> bool:
-        # Scripted calls cost nothing; any other model's price is unknown until the
-        # budgets issue brings a price table, and unknown is reported as None.
-        return all(a.kind == "function" or self.team.model_spec(a).use == "scripted"
-                   for a in self.team.agents)
 
     def list_runs(self, *, limit: int = 100) -> list[RunRecord]:
         """The most recent runs in this workspace."""
@@ -332,6 +331,19 @@ class _Progress:
             self.on_step(StepEvent(self.run_id, agent, handoff["target"], handoff["schema"],
                                    update.get("usage") or _NO_USAGE, now - self.last))
         self.last = now
+
+
+def _daily_limits(team: Team) -> dict[str, tuple[int | None, float | None, float]]:
+    limits = {}
+    for agent in team.agents:
+        budget = team.budget_of(agent)
+        if budget is not None and (budget.daily_tokens or budget.daily_cost_usd):
+            limits[agent.id] = (budget.daily_tokens, budget.daily_cost_usd,
+                                budget.alert_threshold)
+    if team.budget is not None:
+        limits[TEAM] = (team.budget.daily_tokens, team.budget.daily_cost_usd,
+                        team.budget.alert_threshold)
+    return limits
 
 
 def check_run_id(run_id: str) -> str:

@@ -12,9 +12,10 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from corral.graphs._state import TeamState
+from corral.guards import BudgetLimits
 from corral.manifest._spec import END, AgentSpec
 from corral.manifest._team import Team
-from corral.models import resolve_model
+from corral.models import ScriptedChatModel, resolve_model
 from corral.nodes import (
     AgentRunner,
     Delegation,
@@ -25,6 +26,7 @@ from corral.nodes import (
     Report,
     edge_label,
 )
+from corral.nodes._meter import Meter
 
 CompiledTeam = CompiledStateGraph[TeamState, None, TeamState, TeamState]
 
@@ -56,9 +58,11 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
                                     resolved.schemas[inbound_schema(team, r.id)])
                        for r in team.agents if r.reports_to == agent.id}
             delegation = Delegation(agent, reports, hierarchy)
+        model = models.get(agent)
         hierarchy.runners[agent.id] = AgentRunner(
-            plan, models.get(agent), {name: resolved.tools[name] for name in agent.tools},
-            delegation, hierarchy)
+            plan, model, tools={name: resolved.tools[name] for name in agent.tools},
+            delegation=delegation, hierarchy=hierarchy,
+            meter=_meter(team, agent, model, hierarchy))
     hierarchy.build_round_graph()
     builder = StateGraph(TeamState)
     flow_agents = {e.from_ for e in team.flow.edges} | {team.flow.entry}
@@ -73,6 +77,44 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
                          destinations={k: " | ".join(v) for k, v in labels.items()})
     builder.add_edge(START, team.flow.entry)
     return builder.compile(checkpointer=checkpointer, name=team.name)
+
+
+def _meter(team: Team, agent: AgentSpec, model: BaseChatModel,
+           hierarchy: Hierarchy) -> Meter | None:
+    """The agent's budget meter, when the graph has a workspace ledger."""
+    if hierarchy.ledger is None:
+        return None
+    budget = team.budget_of(agent)
+    whole = team.budget
+    limits = BudgetLimits(
+        task_tokens=budget.max_task_tokens if budget else None,
+        task_calls=budget.max_task_calls if budget else None,
+        daily_tokens=budget.daily_tokens if budget else None,
+        daily_cost=budget.daily_cost_usd if budget else None,
+        team_daily_tokens=whole.daily_tokens if whole else None,
+        team_daily_cost=whole.daily_cost_usd if whole else None,
+        hard_stop=budget.hard_stop if budget else True,
+        team_hard_stop=whole.hard_stop if whole else True,
+        alert_threshold=budget.alert_threshold if budget else 0.8,
+        team_alert_threshold=whole.alert_threshold if whole else 0.8)
+    policy = hierarchy.guards.policy("budget")
+    return Meter(agent=agent.id, model_label=model_label(model, team.model_spec(agent).use),
+                 ledger=hierarchy.ledger, limits=limits, budget=budget,
+                 on_trip=lambda work, exc: hierarchy.record_trip(work, exc, policy),
+                 on_alert=hierarchy.record_alert)
+
+
+def model_label(model: BaseChatModel, declared: str) -> str:
+    """``provider:model`` for pricing: from the model's own tracing parameters if it
+    reports them (LangChain's ``ls_provider``/``ls_model_name``), else as declared."""
+    if isinstance(model, ScriptedChatModel):
+        return "scripted"
+    try:
+        params = model._get_ls_params()
+    except Exception:  # not every chat model implements it
+        return declared
+    provider, name = params.get("ls_provider"), params.get("ls_model_name")
+    return f"{provider}:{name}" if provider and name else declared
 
 
 def _plan(team: Team, agent: AgentSpec) -> NodePlan:

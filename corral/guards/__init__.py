@@ -1,6 +1,18 @@
-"""Runaway guards and the task board."""
+"""Runaway guards, the task board and the budget ledger."""
 
 from corral.guards._board import Limits, NewTask, Task, TaskBoard, TaskStatus
-from corral.guards._trip import GuardTripped
+from corral.guards._ledger import Alert, BudgetLimits, Ledger
+from corral.guards._trip import BudgetExceeded, GuardTripped
 
-__all__ = ["GuardTripped", "Limits", "NewTask", "Task", "TaskBoard", "TaskStatus"]
+__all__ = [
+    "Alert",
+    "BudgetExceeded",
+    "BudgetLimits",
+    "GuardTripped",
+    "Ledger",
+    "Limits",
+    "NewTask",
+    "Task",
+    "TaskBoard",
+    "TaskStatus",
+]

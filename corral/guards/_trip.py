@@ -28,3 +28,24 @@ class GuardTripped(RunError):
     def to_dict(self) -> dict[str, Any]:
         return super().to_dict() | {"guard": self.guard, "limit": self.limit,
                                     "seen": self.seen, "until": self.until}
+
+
+class BudgetExceeded(GuardTripped):
+    """A model call would pass a budget layer: which agent, layer, limit, used, requested."""
+
+    def __init__(self, *, agent: str, layer: str, limit: float, used: float,
+                 requested: float) -> None:
+        self.layer = layer
+        self.used = used
+        self.requested = requested
+        super().__init__("budget", limit=limit, seen=used + requested, agent=agent,
+                         message=f"agent {agent!r} has used {used:g} of its {layer} budget of "
+                                 f"{limit:g} and this call needs {requested:g} more")
+
+    def with_agent(self, agent: str) -> BudgetExceeded:
+        return BudgetExceeded(agent=agent, layer=self.layer, limit=self.limit, used=self.used,
+                              requested=self.requested)
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"layer": self.layer, "used": self.used,
+                                    "requested": self.requested}

@@ -31,12 +31,37 @@ def suggest(name: str, choices: Iterable[str]) -> str:
 def check_team(team: Team) -> list[Problem]:
     """Every cross-reference problem of a structurally valid team."""
     return [
+        *_budgets(team),
         *_duplicate_ids(team),
         *_references(team),
         *_hierarchy(team),
         *_edges(team),
         *_reachability(team),
     ]
+
+
+def _budgets(team: Team) -> list[Problem]:
+    problems = []
+    team_daily = team.budget.daily_tokens if team.budget is not None else None
+    for i, agent in enumerate(team.agents):
+        if agent.budget is None:
+            continue
+        b = agent.budget
+        per_call = (b.max_input_tokens or 0) + (b.max_output_tokens or 0)
+        for layer, limit in (("daily_tokens", b.daily_tokens), ("max_task_tokens",
+                                                                 b.max_task_tokens)):
+            if limit is not None and per_call > limit:
+                problems.append(Problem(
+                    f"one call of agent {agent.id!r} may use {per_call} tokens (max input + "
+                    f"max output) but its {layer} is {limit}",
+                    f"lower max_input_tokens/max_output_tokens or raise {layer}",
+                    ("agents", i, "budget", layer)))
+        if b.daily_tokens is not None and team_daily is not None and b.daily_tokens > team_daily:
+            problems.append(Problem(
+                f"agent {agent.id!r} may use {b.daily_tokens} tokens a day, more than the "
+                f"team's {team_daily}", "keep each agent's daily_tokens within the team's",
+                ("agents", i, "budget", "daily_tokens")))
+    return problems
 
 
 def _duplicate_ids(team: Team) -> list[Problem]:

@@ -134,16 +134,41 @@ class ToolSpec(_Spec):
 
 
 class BudgetSpec(_Spec):
-    """Token budgets in three layers (enforced from issue 5 on; validated now)."""
+    """An agent's token budget in three layers.
+
+    Per call: ``max_input_tokens`` (checked with the model's token counter before the
+    call; the prompt is trimmed if ``trim_input``, else the call is refused) and
+    ``max_output_tokens`` (bound on the model). Per task: ``max_task_tokens`` and
+    ``max_task_calls``. Per day (UTC): ``daily_tokens`` and ``daily_cost_usd``, with an
+    alert at ``alert_threshold`` and, if ``hard_stop``, a stop at the limit.
+    """
 
     max_input_tokens: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
+    trim_input: bool = False
     max_task_tokens: int | None = Field(default=None, gt=0)
     max_task_calls: int | None = Field(default=None, gt=0)
     daily_tokens: int | None = Field(default=None, gt=0)
     daily_cost_usd: float | None = Field(default=None, gt=0)
     alert_threshold: float = Field(default=0.8, gt=0, le=1)
     hard_stop: bool = True
+
+    def over(self, defaults: BudgetSpec | None) -> BudgetSpec:
+        """This budget with unset fields taken from ``defaults``."""
+        if defaults is None:
+            return self
+        mine = self.model_dump(exclude_unset=True)
+        return BudgetSpec.model_validate(defaults.model_dump() | mine)
+
+
+class TeamBudgetSpec(_Spec):
+    """The team's daily budget, and defaults for every agent's budget."""
+
+    daily_tokens: int | None = Field(default=None, gt=0)
+    daily_cost_usd: float | None = Field(default=None, gt=0)
+    alert_threshold: float = Field(default=0.8, gt=0, le=1)
+    hard_stop: bool = True
+    agent_defaults: BudgetSpec | None = None
 
 
 class PermissionsSpec(_Spec):
@@ -163,11 +188,11 @@ class RateSpec(_Spec):
 
 
 GuardName = Literal["max_delegation_depth", "max_subtasks", "task_rate", "max_pending_tasks",
-                    "max_llm_calls_per_task"]
+                    "max_llm_calls_per_task", "budget"]
 Policy = Literal["halt", "escalate"]
 DEFAULT_POLICY: dict[str, Policy] = {
     "max_delegation_depth": "escalate", "max_subtasks": "escalate", "task_rate": "halt",
-    "max_pending_tasks": "halt", "max_llm_calls_per_task": "halt"}
+    "max_pending_tasks": "halt", "max_llm_calls_per_task": "halt", "budget": "halt"}
 
 
 class AgentGuards(_Spec):

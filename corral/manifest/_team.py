@@ -11,6 +11,7 @@ from pydantic.json_schema import SkipJsonSchema
 from corral.errors import ManifestError
 from corral.manifest._spec import (
     AgentSpec,
+    BudgetSpec,
     CheckpointSpec,
     FlowSpec,
     GuardSpec,
@@ -18,6 +19,7 @@ from corral.manifest._spec import (
     ModelSpec,
     SchemaName,
     SchemaSpec,
+    TeamBudgetSpec,
     ToolSpec,
     _Spec,
 )
@@ -45,6 +47,7 @@ class Team(_Spec):
     agents: tuple[AgentSpec, ...] = Field(min_length=1)
     flow: FlowSpec
     guards: GuardSpec = GuardSpec()
+    budget: TeamBudgetSpec | None = None
     checkpoint: CheckpointSpec = CheckpointSpec()
     source: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
@@ -99,6 +102,13 @@ class Team(_Spec):
         if found is None:
             found = agent.model or "scripted"
         return ModelSpec(use=found) if isinstance(found, str) else found
+
+    def budget_of(self, agent: AgentSpec) -> BudgetSpec | None:
+        """An agent's effective budget: its own over the team's ``agent_defaults``."""
+        defaults = self.budget.agent_defaults if self.budget is not None else None
+        if agent.budget is None:
+            return defaults
+        return agent.budget.over(defaults)
 
     def compile(self, *, db: str | Path | None = None, **options: Any) -> App:
         """Build the LangGraph graph and open the workspace database.

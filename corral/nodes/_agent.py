@@ -34,6 +34,7 @@ from corral.nodes._handoff import NodePlan, error_lines, payload_block, validate
 
 if TYPE_CHECKING:
     from corral.nodes._delegation import Delegation, Hierarchy
+    from corral.nodes._meter import Meter
 
 NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
 Answer = tuple[dict[str, Any], Usage]
@@ -42,18 +43,24 @@ Answer = tuple[dict[str, Any], Usage]
 class AgentRunner:
     """Runs one agent; ``answer`` is a generator of ``Call``s returning (payload, usage)."""
 
-    def __init__(self, plan: NodePlan, model: BaseChatModel,
+    def __init__(self, plan: NodePlan, model: BaseChatModel, *,
                  tools: Mapping[str, BaseTool] | None = None,
                  delegation: Delegation | None = None,
-                 hierarchy: Hierarchy | None = None) -> None:
+                 hierarchy: Hierarchy | None = None, meter: Meter | None = None) -> None:
         self.plan = plan
         self.hierarchy = hierarchy
+        self.meter = meter
+        cap = meter.budget.max_output_tokens if meter is not None else None
         self.ask, self.parser = split_structured(model, plan.out_schema)
+        if cap:
+            self.ask = self.ask.bind(max_tokens=cap)
         self.tools = dict(tools or {})
-        self.with_tools = model.bind_tools(list(self.tools.values())) if self.tools else None
+        self.with_tools = model.bind_tools(list(self.tools.values())).bind(
+            **({"max_tokens": cap} if cap else {})) if self.tools else None
         self.delegation = delegation
         self.supervise = model.bind_tools(
-            [plan.out_schema, delegation.tool], tool_choice="any") if delegation else None
+            [plan.out_schema, delegation.tool], tool_choice="any").bind(
+            **({"max_tokens": cap} if cap else {})) if delegation else None
 
     def answer(self, inbound: Inbound, work: Work) -> Steps:
         """Answer ``inbound``: tools first, then a valid output or a delegation."""
@@ -118,6 +125,8 @@ class AgentRunner:
                 self.hierarchy.record_trip(work, trip, "halt")
             raise trip
         try:
+            if self.meter is not None:
+                return (yield from self.meter.call(model, messages, work))
             return (yield Call(model, messages, work.config))
         except CorralError:
             raise

@@ -16,8 +16,9 @@ model; under ``halt`` it ends the run.
 from __future__ import annotations
 
 import json
+import logging
 import operator
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypedDict
 
@@ -40,7 +41,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from corral.errors import RunError
 from corral.graphs._state import Usage, add_usage
-from corral.guards import GuardTripped, Limits, NewTask, TaskBoard
+from corral.guards import Alert, BudgetExceeded, GuardTripped, Ledger, Limits, NewTask, TaskBoard
 from corral.manifest._spec import AgentSpec, GuardSpec
 from corral.models import AGENT_KEY, RUN_KEY
 from corral.nodes._base import Call, Inbound, Node, Steps, Work
@@ -85,6 +86,8 @@ class Hierarchy:
     board: TaskBoard | None
     events: EventLog | None
     guards: GuardSpec
+    ledger: Ledger | None = None
+    on_budget_alert: Callable[[Alert], None] | None = None
     runners: dict[str, Runner] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
     round_graph: Any = None
@@ -102,6 +105,18 @@ class Hierarchy:
             self.events.record(work.run_id, "guard_trip", trip.agent, {
                 "guard": trip.guard, "limit": trip.limit, "seen": trip.seen, "policy": policy,
                 "until": trip.until, "message": str(trip)})
+
+    def record_alert(self, work: Work, alert: Alert) -> None:
+        """A budget alert: an event, a logged warning, and the user's hook."""
+        if self.events is not None:
+            self.events.record(work.run_id, "budget_alert", alert.agent, {
+                "layer": alert.layer, "used": alert.used, "limit": alert.limit,
+                "threshold": alert.threshold, "day": alert.day})
+        logging.getLogger("corral.budget").warning(
+            "budget alert: %s has used %g of its %s limit %g (threshold %g)", alert.agent,
+            alert.used, alert.layer, alert.limit, alert.threshold)
+        if self.on_budget_alert is not None:
+            self.on_budget_alert(alert)
 
     def limits(self) -> Limits:
         rate = self.guards.task_rate
@@ -330,6 +345,10 @@ class TaskNode(Node):
                     task_id=task_id)
         try:
             payload, usage = yield from runner.answer(inbound, work)
+        except BudgetExceeded as exc:
+            if self.hierarchy.guards.policy("budget") == "halt":
+                raise
+            return {"results": [{**base, "status": "failed", "error": str(exc)}]}
         except GuardTripped:
             raise
         except RunError as exc:  # the supervisor decides what to do with a failed subtask

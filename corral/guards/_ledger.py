@@ -1,0 +1,202 @@
+"""The usage ledger: every model call is a row, reserved before the call and settled after.
+
+A reservation (the call's input tokens plus its maximum output) is checked against
+every budget layer of the agent and the team inside one ``BEGIN IMMEDIATE``
+transaction, so many runs in many processes sharing the workspace cannot together
+pass a limit by more than one call's difference between estimate and actual. The
+settlement records the real usage, cost and latency, and raises each alert (agent or
+team, once a day) when spending crosses its threshold.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from corral.checkpoints import ConnectionPool
+from corral.guards._trip import BudgetExceeded
+
+TEAM = "__team__"
+_USED_TOKENS = ("SUM(CASE WHEN status = 'reserved' THEN reserved ELSE "
+                "input_tokens + output_tokens END)")
+_USED_COST = "SUM(CASE WHEN status = 'reserved' THEN reserved_cost ELSE cost_usd END)"
+
+
+@dataclass(frozen=True)
+class BudgetLimits:
+    """The budget layers one call is checked against (``None`` = no limit)."""
+
+    task_tokens: int | None = None
+    task_calls: int | None = None
+    daily_tokens: int | None = None
+    daily_cost: float | None = None
+    team_daily_tokens: int | None = None
+    team_daily_cost: float | None = None
+    hard_stop: bool = True
+    team_hard_stop: bool = True
+    alert_threshold: float = 0.8
+    team_alert_threshold: float = 0.8
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Spending crossed a threshold (once per agent, or the team, per day)."""
+
+    agent: str
+    day: str
+    layer: str
+    used: float
+    limit: float
+    threshold: float
+
+
+@dataclass
+class Ledger:
+    """The ``usage`` table and the budget checks on it."""
+
+    pool: ConnectionPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def __post_init__(self) -> None:
+        with self.pool.write() as conn:
+            db = sqlite_utils.Database(conn)
+            db["usage"].create(  # type: ignore[union-attr]
+                {"id": int, "run_id": str, "task_key": str, "agent": str, "model": str,
+                 "day": str, "status": str, "reserved": int, "reserved_cost": float,
+                 "input_tokens": int, "output_tokens": int, "cached_tokens": int,
+                 "cost_usd": float, "cost_known": int, "latency_ms": float, "at": float},
+                pk="id", if_not_exists=True)
+            for columns in (["agent", "day"], ["day"], ["task_key"], ["run_id"]):
+                db["usage"].create_index(columns, if_not_exists=True)  # type: ignore[union-attr]
+            db["budget_alerts"].create({"agent": str, "day": str, "layer": str},  # type: ignore[union-attr]
+                                       pk=("agent", "day", "layer"), if_not_exists=True)
+            db["budget_limits"].create({"agent": str, "daily_tokens": int,  # type: ignore[union-attr]
+                                        "daily_cost_usd": float, "alert_threshold": float},
+                                       pk="agent", if_not_exists=True)
+
+    def day(self) -> str:
+        """Today (UTC), the unit of the daily budgets."""
+        return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
+
+    def publish_limits(self, limits: dict[str, tuple[int | None, float | None, float]]) -> None:
+        """Record the daily limits (agent -> tokens, cost, threshold) for ``corral budget``."""
+        with self.pool.write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO budget_limits VALUES (?, ?, ?, ?)",
+                             [(a, t, c, th) for a, (t, c, th) in limits.items()])
+
+    def reserve(self, *, run_id: str, task_key: str, agent: str, model: str, tokens: int,
+                cost: float, limits: BudgetLimits) -> int:
+        """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
+        day = self.day()
+        with self.pool.write() as conn:
+            task = conn.execute(f"SELECT COALESCE({_USED_TOKENS}, 0), count(*) FROM usage "
+                                "WHERE task_key = ? AND status != 'released'",
+                                (task_key,)).fetchone()
+            checks: list[tuple[str, float | None, float, float, bool]] = [
+                ("task_tokens", limits.task_tokens, task[0], tokens, True),
+                ("task_calls", limits.task_calls, task[1], 1, True)]
+            if limits.daily_tokens is not None or limits.daily_cost is not None:
+                mine = self._day_totals(conn, day, agent)
+                checks += [("daily_tokens", limits.daily_tokens, mine[0], tokens,
+                            limits.hard_stop),
+                           ("daily_cost_usd", limits.daily_cost, mine[1], cost,
+                            limits.hard_stop)]
+            if limits.team_daily_tokens is not None or limits.team_daily_cost is not None:
+                team = self._day_totals(conn, day, None)
+                checks += [("team_daily_tokens", limits.team_daily_tokens, team[0], tokens,
+                            limits.team_hard_stop),
+                           ("team_daily_cost_usd", limits.team_daily_cost, team[1], cost,
+                            limits.team_hard_stop)]
+            for layer, limit, used, wanted, hard in checks:
+                if hard and limit is not None and used + wanted > limit:
+                    raise BudgetExceeded(agent=agent, layer=layer, limit=limit, used=used,
+                                         requested=wanted)
+            return int(conn.execute(
+                "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
+                "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
+                "cost_known, latency_ms, at) VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, 0, "
+                "0, 1, 0, ?) RETURNING id",
+                (run_id, task_key, agent, model, day, tokens, cost, self.clock())).fetchone()[0])
+
+    def settle(self, row: int, *, agent: str, model: str, input_tokens: int, output_tokens: int,
+               cached_tokens: int, cost: float | None, latency_ms: float,
+               limits: BudgetLimits) -> list[Alert]:
+        """Record a call's real usage; the alerts this crossed (each once a day)."""
+        with self.pool.write() as conn:
+            conn.execute(
+                "UPDATE usage SET status = 'settled', model = ?, input_tokens = ?, "
+                "output_tokens = ?, cached_tokens = ?, cost_usd = ?, cost_known = ?, "
+                "latency_ms = ? WHERE id = ?",
+                (model, input_tokens, output_tokens, cached_tokens, cost or 0.0,
+                 int(cost is not None), latency_ms, row))
+            day = conn.execute("SELECT day FROM usage WHERE id = ?", (row,)).fetchone()[0]
+            alerts = []
+            for who, tokens_limit, cost_limit, threshold in (
+                    (agent, limits.daily_tokens, limits.daily_cost, limits.alert_threshold),
+                    (TEAM, limits.team_daily_tokens, limits.team_daily_cost,
+                     limits.team_alert_threshold)):
+                if tokens_limit is None and cost_limit is None:
+                    continue
+                used = self._day_totals(conn, day, None if who == TEAM else who)
+                for layer, limit, spent in (("daily_tokens", tokens_limit, used[0]),
+                                            ("daily_cost_usd", cost_limit, used[1])):
+                    if limit is not None and spent >= threshold * limit and conn.execute(
+                            "INSERT OR IGNORE INTO budget_alerts VALUES (?, ?, ?)",
+                            (who, day, layer)).rowcount:
+                        alerts.append(Alert(who, day, layer, spent, limit, threshold))
+        return alerts
+
+    def release(self, row: int) -> None:
+        """Give back the reservation of a call that failed before it was answered."""
+        with self.pool.write() as conn:
+            conn.execute("UPDATE usage SET status = 'released', reserved = 0, "
+                         "reserved_cost = 0 WHERE id = ?", (row,))
+
+    @staticmethod
+    def _day_totals(conn: sqlite3.Connection, day: str, agent: str | None) -> tuple[int, float]:
+        row = conn.execute(
+            f"SELECT COALESCE({_USED_TOKENS}, 0), COALESCE({_USED_COST}, 0) FROM usage "
+            "WHERE day = ? AND status != 'released' AND (? IS NULL OR agent = ?)",
+            (day, agent, agent)).fetchone()
+        return int(row[0]), float(row[1])
+
+    def run_cost(self, run_id: str) -> tuple[float | None, int]:
+        """A run's total cost (``None`` if any call's price is unknown) and its call count."""
+        with self.pool.read() as conn:
+            cost, unknown, calls = conn.execute(
+                "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(1 - cost_known), 0), count(*) "
+                "FROM usage WHERE run_id = ? AND status = 'settled'", (run_id,)).fetchone()
+        return (None if unknown else float(cost)), int(calls)
+
+    def report(self, day: str) -> list[dict[str, Any]]:
+        """Per agent, and the team: tokens and cost used on ``day``, limits, percentages."""
+        with self.pool.read() as conn:
+            rows = conn.execute(
+                "SELECT agent, COALESCE(SUM(input_tokens + output_tokens), 0), "
+                "COALESCE(SUM(cost_usd), 0), SUM(1 - cost_known), count(*) FROM usage "
+                "WHERE day = ? AND status = 'settled' GROUP BY agent ORDER BY agent",
+                (day,)).fetchall()
+            limits = {r[0]: r[1:] for r in conn.execute("SELECT * FROM budget_limits")}
+        out = [_line(agent, tokens, cost, unknown, calls, limit=limits.get(agent))
+               for agent, tokens, cost, unknown, calls in rows]
+        out.append(_line("team", sum(r[1] for r in rows), sum(r[2] for r in rows),
+                         sum(r[3] for r in rows), sum(r[4] for r in rows),
+                         limit=limits.get(TEAM)))
+        return out
+
+
+def _line(agent: str, tokens: int, cost: float, unknown: int, calls: int, *,
+          limit: tuple[Any, ...] | None) -> dict[str, Any]:
+    token_limit = limit[0] if limit else None
+    cost_limit = limit[1] if limit else None
+    return {"agent": agent, "calls": calls, "tokens": tokens, "token_limit": token_limit,
+            "token_pct": round(100 * tokens / token_limit, 1) if token_limit else None,
+            "cost_usd": None if unknown else round(cost, 6), "cost_limit": cost_limit,
+            "cost_pct": round(100 * cost / cost_limit, 1) if cost_limit and not unknown
+            else None}

@@ -1,0 +1,148 @@
+"""The meter: every model call of an agent goes through the budget and into the ledger.
+
+Before a call: the input is counted (the model's own counter where a per-call limit
+asks for it), trimmed or refused at ``max_input_tokens``, and a reservation of input
+plus maximum output is made against every layer. After it: the real usage (from
+``usage_metadata``), the cost and the latency are settled, and alerts are raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
+
+from corral.guards import BudgetExceeded
+from corral.guards._ledger import Alert, BudgetLimits, Ledger
+from corral.manifest._spec import BudgetSpec
+from corral.models import ScriptedChatModel, count_tokens
+from corral.models._prices import price
+from corral.nodes._base import Call, Work
+
+log = logging.getLogger("corral.budget")
+DEFAULT_OUTPUT_RESERVE = 1024
+"""Tokens reserved for a call's answer when no ``max_output_tokens`` bounds it."""
+
+
+class Meter:
+    """Budget checks and ledger rows for one agent's model calls."""
+
+    def __init__(self, *, agent: str, model_label: str, ledger: Ledger,
+                 limits: BudgetLimits, budget: BudgetSpec | None,
+                 on_trip: Callable[[Work, BudgetExceeded], None],
+                 on_alert: Callable[[Work, Alert], None]) -> None:
+        self.agent = agent
+        self.model_label = model_label
+        self.ledger = ledger
+        self.limits = limits
+        self.budget = budget or BudgetSpec()
+        self.on_trip = on_trip
+        self.on_alert = on_alert
+        self._warned: set[str] = set()
+
+    def call(self, model: Runnable[Any, Any], messages: list[BaseMessage],
+             work: Work) -> Generator[Call, Any, Any]:
+        """Reserve, call, settle (or release if the call fails)."""
+        chat, tools = _unwrap(model)
+        messages, tokens = self._input(chat, tools, messages, work)
+        out = self.budget.max_output_tokens or DEFAULT_OUTPUT_RESERVE
+        estimate = price(self.model_label, tokens, out)
+        try:
+            row = self.ledger.reserve(run_id=work.run_id, task_key=work.key, agent=self.agent,
+                                      model=self.model_label, tokens=tokens + out,
+                                      cost=estimate or 0.0, limits=self.limits)
+        except BudgetExceeded as exc:
+            self.on_trip(work, exc)
+            raise
+        started = time.perf_counter()
+        try:
+            raw = yield Call(model, messages, work.config)
+        except BaseException:
+            self.ledger.release(row)
+            raise
+        self._settle(row, raw, (time.perf_counter() - started) * 1e3, work)
+        return raw
+
+    def _input(self, chat: BaseChatModel | None, tools: Any, messages: list[BaseMessage],
+               work: Work) -> tuple[list[BaseMessage], int]:
+        limit = self.budget.max_input_tokens
+        tokens = self._count(chat, tools, messages, exact=limit is not None)
+        if limit is None or tokens <= limit:
+            return messages, tokens
+        if self.budget.trim_input:
+            trimmed = _trim(messages, tokens - limit)
+            tokens = self._count(chat, tools, trimmed, exact=True)
+            if tokens <= limit:
+                return trimmed, tokens
+        exc = BudgetExceeded(agent=self.agent, layer="max_input_tokens", limit=limit, used=0,
+                             requested=tokens)
+        self.on_trip(work, exc)
+        raise exc
+
+    def _count(self, chat: BaseChatModel | None, tools: Any, messages: list[BaseMessage],
+               *, exact: bool) -> int:
+        if chat is not None and (exact or isinstance(chat, ScriptedChatModel)):
+            try:
+                return int(chat.get_num_tokens_from_messages(messages, tools=tools))
+            except Exception as exc:  # a counter may need data it cannot fetch offline
+                self._warn(f"count:{type(chat).__name__}",
+                           f"{type(chat).__name__} cannot count tokens here ({exc}); "
+                           "estimating at 4 characters a token")
+        text = "".join(str(m.content) for m in messages) + (json.dumps(tools) if tools else "")
+        return count_tokens(text)
+
+    def _settle(self, row: int, raw: Any, latency_ms: float, work: Work) -> None:
+        meta = getattr(raw, "usage_metadata", None) or {}
+        model = self.model_label
+        if isinstance(raw, AIMessage):
+            named = raw.response_metadata.get("model_name")
+            if named and self.model_label != "scripted":
+                provider = self.model_label.split(":", 1)[0] if ":" in self.model_label else ""
+                model = f"{provider}:{named}" if provider else str(named)
+        used_in, used_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
+        cached = int((meta.get("input_token_details") or {}).get("cache_read", 0) or 0)
+        cost = price(model, used_in, used_out, cached)
+        if cost is None:
+            self._warn(f"price:{model}", f"no price known for model {model!r}; its cost is "
+                                         "recorded as unknown")
+        for alert in self.ledger.settle(row, agent=self.agent, model=model,
+                                        input_tokens=used_in, output_tokens=used_out,
+                                        cached_tokens=cached, cost=cost, latency_ms=latency_ms,
+                                        limits=self.limits):
+            self.on_alert(work, alert)
+
+    def _warn(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
+
+
+def _unwrap(model: Runnable[Any, Any]) -> tuple[BaseChatModel | None, Any]:
+    """The chat model behind bindings (and the tools bound on it)."""
+    kwargs: dict[str, Any] = {}
+    current: Any = model
+    while True:
+        if isinstance(current, RunnableBinding):
+            kwargs = {**current.kwargs, **kwargs}
+            current = current.bound
+        elif isinstance(current, RunnableSequence):
+            current = current.first
+        else:
+            break
+    return (current if isinstance(current, BaseChatModel) else None), kwargs.get("tools")
+
+
+def _trim(messages: list[BaseMessage], excess: int) -> list[BaseMessage]:
+    """Shorten the last human message by about ``excess`` tokens, saying so."""
+    last = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+    text = str(messages[last].content)
+    keep = max(0, len(text) - 4 * excess - 64)
+    cut = HumanMessage(text[:keep] + f"\n[... {len(text) - keep} characters trimmed to fit "
+                                     "the input budget]")
+    return [*messages[:last], cut, *messages[last + 1:]]
