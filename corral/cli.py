@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,6 +124,34 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
                          field="team")
     with _compile(load_team(manifest), path) as compiled:
         _finish(compiled, compiled.resume(run_id, on_step=_Live().step), json_out)
+
+
+@app.command()
+def budget(db: DbOption = None,
+           day: Annotated[str | None, typer.Option("--day", help="YYYY-MM-DD (UTC) "
+                                                                 "[default: today]")] = None,
+           json_out: JsonOption = False) -> None:
+    """Tokens and cost used per agent and for the team on a day, against the limits."""
+    when = day or datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        datetime.strptime(when, "%Y-%m-%d")
+    except ValueError:
+        raise InputError(f"--day {when!r} is not a date; use YYYY-MM-DD",
+                         field="day") from None
+    with _workspace(db or DEFAULT_DB) as workspace:
+        lines = workspace.ledger.report(when)
+    if json_out:
+        typer.echo(json.dumps({"day": when, "agents": lines[:-1], "team": lines[-1]}))
+        return
+    table = Table("agent", "calls", "tokens", "limit", "%", "cost (USD)", title=f"budget {when}")
+    for line in lines:
+        cost = "unknown" if line["cost_usd"] is None else f"{line['cost_usd']:.4f}"
+        if line["cost_limit"]:
+            cost += f" / {line['cost_limit']:g}"
+        table.add_row(line["agent"], str(line["calls"]), str(line["tokens"]),
+                      str(line["token_limit"] or "-"),
+                      f"{line['token_pct']:.1f}" if line["token_pct"] is not None else "-", cost)
+    Console().print(table)
 
 
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")

@@ -195,3 +195,25 @@ def test_runs_prune_and_delete(cli: CliRunner, tmp_path: Path) -> None:
     missing = cli("runs", "delete", "a")
     assert missing.code == 2
     assert "no run 'a'" in missing.stderr
+
+
+def test_budget_command_reports_usage_against_limits(cli: CliRunner) -> None:
+    ran = cli("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--json")
+    assert ran.code == 0
+    usage = ran.json["usage"]
+    report = cli("budget", "--json")
+    assert report.code == 0, report.stderr
+    data = report.json
+    team = data["team"]
+    assert team["tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert team["calls"] == usage["llm_calls"] == 4
+    assert team["cost_usd"] == usage["cost_usd"] == 0.0
+    billing = next(a for a in data["agents"] if a["agent"] == "billing")
+    assert billing["token_limit"] == 200000  # from the manifest's budget
+    assert 0 < billing["token_pct"] < 1
+    table = cli("budget")
+    assert "billing" in table.stdout
+    assert "team" in table.stdout
+    bad = cli("budget", "--day", "yesterday")
+    assert bad.code == 2
+    assert "use YYYY-MM-DD" in bad.stderr

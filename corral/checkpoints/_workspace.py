@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from corral.checkpoints._db import ConnectionPool, Synchronous
@@ -16,14 +18,14 @@ class Workspace:
     """One workspace file: its connections, checkpointer, runs, task board and events."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL",
-                 keep: int | None = None) -> None:
+                 keep: int | None = None, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.pool = ConnectionPool(self.path, synchronous=synchronous)
         self.saver = CorralSaver(self.pool, keep=keep)
         self.runs = RunRegistry(self.pool)
-        self.board = TaskBoard(self.pool)
+        self.board = TaskBoard(self.pool, clock=clock)
         self.events = EventLog(self.pool)
-        self.ledger = Ledger(self.pool)
+        self.ledger = Ledger(self.pool, clock=clock)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record."""

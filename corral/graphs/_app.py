@@ -89,11 +89,12 @@ class App:
 
     def __init__(self, team: Team, *, db: str | Path | None = None,
                  chat_models: Mapping[str, BaseChatModel] | None = None,
-                 on_budget_alert: Callable[[Alert], None] | None = None) -> None:
+                 on_budget_alert: Callable[[Alert], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.team = team
         self.db_path = _db_path(team, db)
         self.workspace = Workspace(self.db_path, synchronous=team.checkpoint.synchronous,
-                                   keep=team.checkpoint.keep)
+                                   keep=team.checkpoint.keep, clock=clock)
         self.checkpointer: CorralSaver = self.workspace.saver
         self.runs = self.workspace.runs
         self.board = self.workspace.board

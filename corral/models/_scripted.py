@@ -106,11 +106,13 @@ class ScriptedChatModel(BaseChatModel):
         return self.script.reply(agent, index)
 
     def _answer(self, messages: list[BaseMessage], reply: Reply | None,
-                tools: list[dict[str, Any]] | None, tool_choice: Any = None) -> AIMessage:
+                tools: list[dict[str, Any]] | None, tool_choice: Any = None,
+                max_tokens: int | None = None) -> AIMessage:
         """The reply as a message: a tool call when tools are bound and not yet answered.
 
         With ``tool_choice`` "any" (structured output) it always calls the first tool;
-        otherwise it calls the first tool once, then answers in text.
+        otherwise it calls the first tool once, then answers in text. An answer longer
+        than ``max_tokens`` is cut off, as providers do.
         """
         if reply is None:
             raise ScriptedProviderError("script exhausted", None)
@@ -137,18 +139,24 @@ class ScriptedChatModel(BaseChatModel):
                 "Understood: " + _text(messages[-1])[:200] if messages else "Understood."
         in_tokens = count_tokens("".join(_text(m) for m in messages)
                                  + (json.dumps(tools) if tools else ""))
-        out_tokens = count_tokens(content + json.dumps([c["args"] for c in tool_calls]))
+        answer = content + json.dumps([c["args"] for c in tool_calls])
+        out_tokens = count_tokens(answer)
+        metadata: dict[str, Any] = {"model_name": self.model_name, "finish_reason": "stop"}
+        if max_tokens is not None and out_tokens > max_tokens:
+            # Like a provider at its output limit: the answer is cut off mid-way.
+            content, tool_calls, out_tokens = answer[:4 * max_tokens], [], max_tokens
+            metadata["finish_reason"] = "length"
         usage = UsageMetadata(input_tokens=in_tokens, output_tokens=out_tokens,
                               total_tokens=in_tokens + out_tokens)
         return AIMessage(content=content, tool_calls=tool_calls, usage_metadata=usage,
-                         response_metadata={"model_name": self.model_name})
+                         response_metadata=metadata)
 
     def _prepare(self, messages: list[BaseMessage], metadata: dict[str, Any] | None,
                  kwargs: dict[str, Any]) -> tuple[AIMessage, float]:
         reply = self._next_reply(messages, metadata or {})
         delay = self.latency + (reply.delay if reply is not None else 0.0)
-        return self._answer(messages, reply, kwargs.get("tools"),
-                            kwargs.get("tool_choice")), delay
+        return self._answer(messages, reply, kwargs.get("tools"), kwargs.get("tool_choice"),
+                            kwargs.get("max_tokens")), delay
 
     def _generate(
         self,

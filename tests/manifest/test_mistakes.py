@@ -103,6 +103,14 @@ CASES = [
      "receives work only by delegation but declares no input", "declare `input"),
     ("output-mismatch", "    role: Second\n", "    role: Second\n    output: Mid  #!\n",
      "declares output Mid but its edges carry Out", "make `output` match"),
+    ("budget-negative", "    role: Second\n",
+     "    role: Second\n    budget: {daily_tokens: -5}  #!\n", "greater than 0", "larger value"),
+    ("budget-threshold", "    role: Second\n",
+     "    role: Second\n    budget: {alert_threshold: 1.5}  #!\n", "less than or equal to 1",
+     "smaller value"),
+    ("budget-call-above-daily", "    role: Second\n",
+     "    role: Second\n    budget: {max_input_tokens: 900, max_output_tokens: 200, "
+     "daily_tokens: 1000}  #!\n", "may use 1100 tokens", "lower max_input_tokens"),
     ("schema-without-source", "  Out:\n    fields:\n      text: str\n",
      "  Out:  #!\n    description: nothing\n", "exactly one of `fields`", "as described"),
 ]

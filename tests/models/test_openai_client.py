@@ -1,0 +1,100 @@
+"""A real provider client (langchain-openai) against an OpenAI-compatible server on loopback:
+the usage its responses report lands in the ledger, is priced, and is enforced."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langchain_openai import ChatOpenAI
+
+from corral import load_team
+
+TEAM = """\
+version: 1
+name: priced
+schemas:
+  Question: {fields: {text: str}}
+  Answer: {fields: {text: str, score: int}}
+agents:
+  - id: solver
+    role: Solver
+    budget: {max_output_tokens: 50, daily_tokens: 2500}
+flow:
+  entry: solver
+  input: Question
+  output: Answer
+  edges: [{from: solver, to: END, schema: Answer}]
+"""
+
+
+class Server:
+    """A minimal OpenAI chat-completions endpoint that records what it was sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                reply = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+                         "model": "gpt-4o-mini-2024-07-18",
+                         "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                             "role": "assistant",
+                             "content": json.dumps({"text": "forty-two", "score": 7})}}],
+                         "usage": {"prompt_tokens": 1000, "completion_tokens": 200,
+                                   "total_tokens": 1200}}
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    running = Server()
+    yield running
+    running.httpd.shutdown()
+
+
+def test_real_client_usage_is_metered_priced_and_enforced(
+        server: Server, write: Callable[..., Path], tmp_path: Path) -> None:
+    client = ChatOpenAI(model="gpt-4o-mini", base_url=server.url, api_key="sk-test",  # type: ignore[arg-type]
+                        max_retries=0, http_client=httpx.Client(trust_env=False))
+    team = load_team(write("team.yaml", TEAM))
+    with team.compile(db=tmp_path / "w.db", chat_models={"default": client}) as app:
+        first, second, third = (app.run({"text": "question"}) for _ in range(3))
+        report = app.ledger.report(app.ledger.day())
+    assert first.ok
+    assert second.ok
+    assert first.output == {"text": "forty-two", "score": 7}
+    assert first.usage["input_tokens"] == 1000  # what the server reported
+    assert first.usage["output_tokens"] == 200
+    assert first.cost_usd is not None
+    assert first.cost_usd > 0  # priced from genai-prices' offline data
+    # 2 x 1,200 reported tokens are spent; the third call's reservation does not fit 2,500.
+    assert third.status == "halted"
+    assert (third.errors[0]["layer"], third.errors[0]["used"]) == ("daily_tokens", 2400)
+    assert len(server.requests) == 2  # the refused call never reached the server
+    assert server.requests[0].get("max_tokens", server.requests[0].get(
+        "max_completion_tokens")) == 50  # the per-call output bound reached the provider
+    solver = next(line for line in report if line["agent"] == "solver")
+    assert (solver["calls"], solver["tokens"], solver["token_limit"]) == (2, 2400, 2500)
+    assert solver["cost_usd"] == pytest.approx(2 * first.cost_usd)
