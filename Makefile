@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/checkpointer.py
 	$(BIN)/python benchmarks/delegation.py
+	$(BIN)/python benchmarks/budgets.py
 	$(BIN)/python benchmarks/crash_trials.py --trials 1000
 
 schema: $(VENV)/.installed

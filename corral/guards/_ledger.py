@@ -2,7 +2,8 @@
 
 A reservation (the call's input tokens plus its maximum output) is checked against
 every budget layer of the agent and the team inside one ``BEGIN IMMEDIATE``
-transaction, so many runs in many processes sharing the workspace cannot together
+transaction (running totals per task, agent-day and team-day keep each check to a
+primary-key read), so many runs in many processes sharing the workspace cannot together
 pass a limit by more than one call's difference between estimate and actual. The
 settlement records the real usage, cost and latency, and raises each alert (agent or
 team, once a day) when spending crosses its threshold.
@@ -23,9 +24,6 @@ from corral.checkpoints import ConnectionPool
 from corral.guards._trip import BudgetExceeded
 
 TEAM = "__team__"
-_USED_TOKENS = ("SUM(CASE WHEN status = 'reserved' THEN reserved ELSE "
-                "input_tokens + output_tokens END)")
-_USED_COST = "SUM(CASE WHEN status = 'reserved' THEN reserved_cost ELSE cost_usd END)"
 
 
 @dataclass(frozen=True)
@@ -74,6 +72,9 @@ class Ledger:
                 pk="id", if_not_exists=True)
             for columns in (["agent", "day"], ["day"], ["task_key"], ["run_id"]):
                 db["usage"].create_index(columns, if_not_exists=True)  # type: ignore[union-attr]
+            db["usage_totals"].create(  # type: ignore[union-attr]
+                {"scope": str, "key": str, "day": str, "tokens": int, "cost": float,
+                 "calls": int}, pk=("scope", "key", "day"), if_not_exists=True)
             db["budget_alerts"].create({"agent": str, "day": str, "layer": str},  # type: ignore[union-attr]
                                        pk=("agent", "day", "layer"), if_not_exists=True)
             db["budget_limits"].create({"agent": str, "daily_tokens": int,  # type: ignore[union-attr]
@@ -94,29 +95,23 @@ class Ledger:
                 cost: float, limits: BudgetLimits) -> int:
         """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
         day = self.day()
+        scopes = (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day))
         with self.pool.write() as conn:
-            task = conn.execute(f"SELECT COALESCE({_USED_TOKENS}, 0), count(*) FROM usage "
-                                "WHERE task_key = ? AND status != 'released'",
-                                (task_key,)).fetchone()
+            task, mine, team = (_totals(conn, *scope) for scope in scopes)
             checks: list[tuple[str, float | None, float, float, bool]] = [
                 ("task_tokens", limits.task_tokens, task[0], tokens, True),
-                ("task_calls", limits.task_calls, task[1], 1, True)]
-            if limits.daily_tokens is not None or limits.daily_cost is not None:
-                mine = self._day_totals(conn, day, agent)
-                checks += [("daily_tokens", limits.daily_tokens, mine[0], tokens,
-                            limits.hard_stop),
-                           ("daily_cost_usd", limits.daily_cost, mine[1], cost,
-                            limits.hard_stop)]
-            if limits.team_daily_tokens is not None or limits.team_daily_cost is not None:
-                team = self._day_totals(conn, day, None)
-                checks += [("team_daily_tokens", limits.team_daily_tokens, team[0], tokens,
-                            limits.team_hard_stop),
-                           ("team_daily_cost_usd", limits.team_daily_cost, team[1], cost,
-                            limits.team_hard_stop)]
+                ("task_calls", limits.task_calls, task[2], 1, True),
+                ("daily_tokens", limits.daily_tokens, mine[0], tokens, limits.hard_stop),
+                ("daily_cost_usd", limits.daily_cost, mine[1], cost, limits.hard_stop),
+                ("team_daily_tokens", limits.team_daily_tokens, team[0], tokens,
+                 limits.team_hard_stop),
+                ("team_daily_cost_usd", limits.team_daily_cost, team[1], cost,
+                 limits.team_hard_stop)]
             for layer, limit, used, wanted, hard in checks:
                 if hard and limit is not None and used + wanted > limit:
                     raise BudgetExceeded(agent=agent, layer=layer, limit=limit, used=used,
                                          requested=wanted)
+            _add(conn, scopes, tokens, cost, 1)
             return int(conn.execute(
                 "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
                 "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
@@ -129,13 +124,14 @@ class Ledger:
                limits: BudgetLimits) -> list[Alert]:
         """Record a call's real usage; the alerts this crossed (each once a day)."""
         with self.pool.write() as conn:
-            conn.execute(
+            day, task_key, reserved, reserved_cost = conn.execute(
                 "UPDATE usage SET status = 'settled', model = ?, input_tokens = ?, "
                 "output_tokens = ?, cached_tokens = ?, cost_usd = ?, cost_known = ?, "
-                "latency_ms = ? WHERE id = ?",
+                "latency_ms = ? WHERE id = ? RETURNING day, task_key, reserved, reserved_cost",
                 (model, input_tokens, output_tokens, cached_tokens, cost or 0.0,
-                 int(cost is not None), latency_ms, row))
-            day = conn.execute("SELECT day FROM usage WHERE id = ?", (row,)).fetchone()[0]
+                 int(cost is not None), latency_ms, row)).fetchone()
+            _add(conn, (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                 input_tokens + output_tokens - reserved, (cost or 0.0) - reserved_cost, 0)
             alerts = []
             for who, tokens_limit, cost_limit, threshold in (
                     (agent, limits.daily_tokens, limits.daily_cost, limits.alert_threshold),
@@ -143,7 +139,7 @@ class Ledger:
                      limits.team_alert_threshold)):
                 if tokens_limit is None and cost_limit is None:
                     continue
-                used = self._day_totals(conn, day, None if who == TEAM else who)
+                used = _totals(conn, "team" if who == TEAM else "agent", who, day)
                 for layer, limit, spent in (("daily_tokens", tokens_limit, used[0]),
                                             ("daily_cost_usd", cost_limit, used[1])):
                     if limit is not None and spent >= threshold * limit and conn.execute(
@@ -155,16 +151,13 @@ class Ledger:
     def release(self, row: int) -> None:
         """Give back the reservation of a call that failed before it was answered."""
         with self.pool.write() as conn:
-            conn.execute("UPDATE usage SET status = 'released', reserved = 0, "
-                         "reserved_cost = 0 WHERE id = ?", (row,))
-
-    @staticmethod
-    def _day_totals(conn: sqlite3.Connection, day: str, agent: str | None) -> tuple[int, float]:
-        row = conn.execute(
-            f"SELECT COALESCE({_USED_TOKENS}, 0), COALESCE({_USED_COST}, 0) FROM usage "
-            "WHERE day = ? AND status != 'released' AND (? IS NULL OR agent = ?)",
-            (day, agent, agent)).fetchone()
-        return int(row[0]), float(row[1])
+            found = conn.execute(
+                "UPDATE usage SET status = 'released' WHERE id = ? AND status = 'reserved' "
+                "RETURNING agent, day, task_key, reserved, reserved_cost", (row,)).fetchone()
+            if found is not None:
+                agent, day, task_key, reserved, reserved_cost = found
+                _add(conn, (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                     -reserved, -reserved_cost, -1)
 
     def run_cost(self, run_id: str) -> tuple[float | None, int]:
         """A run's total cost (``None`` if any call's price is unknown) and its call count."""
@@ -189,6 +182,22 @@ class Ledger:
                          sum(r[3] for r in rows), sum(r[4] for r in rows),
                          limit=limits.get(TEAM)))
         return out
+
+
+def _totals(conn: sqlite3.Connection, scope: str, key: str, day: str) -> tuple[int, float, int]:
+    """Tokens, cost and calls so far (reservations included) of one scope."""
+    row = conn.execute("SELECT tokens, cost, calls FROM usage_totals WHERE scope = ? AND "
+                       "key = ? AND day = ?", (scope, key, day)).fetchone()
+    return (int(row[0]), float(row[1]), int(row[2])) if row else (0, 0.0, 0)
+
+
+def _add(conn: sqlite3.Connection, scopes: tuple[tuple[str, str, str], ...], tokens: int,
+         cost: float, calls: int) -> None:
+    """Move the running totals of every scope by the same amounts."""
+    conn.executemany(
+        "INSERT INTO usage_totals VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key, day) DO "
+        "UPDATE SET tokens = tokens + excluded.tokens, cost = cost + excluded.cost, "
+        "calls = calls + excluded.calls", [(*scope, tokens, cost, calls) for scope in scopes])
 
 
 def _line(agent: str, tokens: int, cost: float, unknown: int, calls: int, *,
