@@ -37,8 +37,9 @@ flow:
 class Server:
     """A minimal OpenAI chat-completions endpoint that records what it was sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = "gpt-4o-mini-2024-07-18") -> None:
         self.requests: list[dict[str, Any]] = []
+        self.model = model
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,7 +47,7 @@ class Server:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
                 reply = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
-                         "model": "gpt-4o-mini-2024-07-18",
+                         "model": outer.model,
                          "choices": [{"index": 0, "finish_reason": "stop", "message": {
                              "role": "assistant",
                              "content": json.dumps({"text": "forty-two", "score": 7})}}],
@@ -98,3 +99,25 @@ def test_real_client_usage_is_metered_priced_and_enforced(
     solver = next(line for line in report if line["agent"] == "solver")
     assert (solver["calls"], solver["tokens"], solver["token_limit"]) == (2, 2400, 2500)
     assert solver["cost_usd"] == pytest.approx(2 * first.cost_usd)
+
+
+def test_an_unknown_price_is_recorded_as_unknown_never_invented(
+        write: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    mystery = Server(model="mystery-model-9000")
+    try:
+        client = ChatOpenAI(model="mystery-model-9000", base_url=mystery.url,  # type: ignore[arg-type]
+                            api_key="sk-test", max_retries=0,  # type: ignore[arg-type]
+                            http_client=httpx.Client(trust_env=False))
+        team = load_team(write("team.yaml", TEAM))
+        with caplog.at_level("WARNING", logger="corral.budget"), \
+                team.compile(db=tmp_path / "w.db", chat_models={"default": client}) as app:
+            result = app.run({"text": "question"})
+            report = app.ledger.report(app.ledger.day())
+    finally:
+        mystery.httpd.shutdown()
+    assert result.ok
+    assert result.usage["input_tokens"] == 1000
+    assert result.cost_usd is None
+    assert next(line for line in report if line["agent"] == "solver")["cost_usd"] is None
+    assert any("no price known for model 'openai:mystery-model-9000'" in r.message
+               for r in caplog.records)
