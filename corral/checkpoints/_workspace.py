@@ -10,6 +10,7 @@ from corral.checkpoints._db import ConnectionPool, Synchronous
 from corral.checkpoints._runs import RunRegistry
 from corral.checkpoints._saver import CorralSaver
 from corral.guards._board import TaskBoard
+from corral.guards._breaker import Breakers
 from corral.guards._ledger import Ledger
 from corral.observability._events import EventLog
 
@@ -26,6 +27,7 @@ class Workspace:
         self.board = TaskBoard(self.pool, clock=clock)
         self.events = EventLog(self.pool)
         self.ledger = Ledger(self.pool, clock=clock)
+        self.breakers = Breakers(self.pool, clock=clock)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record."""

@@ -95,14 +95,19 @@ def _references(team: Team) -> list[Problem]:
             name = getattr(agent, key)
             if name is not None and name not in team.schemas:
                 problems.append(_unknown_schema(name, team, ("agents", i, key)))
-        model = agent.model
-        if model is not None and model not in team.models and model != "scripted" \
-                and ":" not in model:
+        fallback = agent.fallback.model if agent.fallback is not None else None
+        for model, loc in ((agent.model, ("agents", i, "model")),
+                           (fallback, ("agents", i, "fallback", "model"))):
+            if model is not None and model not in team.models and model != "scripted" \
+                    and ":" not in model:
+                problems.append(Problem(
+                    f"agent {agent.id!r} uses unknown model {model!r}",
+                    "name a model declared under `models:`, 'scripted', or a 'provider:model' "
+                    f"string; {suggest(model, [*team.models, 'scripted'])}", loc))
+        if agent.kind == "function" and agent.fallback is not None:
             problems.append(Problem(
-                f"agent {agent.id!r} uses unknown model {model!r}",
-                "name a model declared under `models:`, 'scripted', or a 'provider:model' "
-                f"string; {suggest(model, [*team.models, 'scripted'])}",
-                ("agents", i, "model")))
+                f"function node {agent.id!r} has a fallback", "fallbacks are for model-driven "
+                "agents; make the function handle its own failures", ("agents", i, "fallback")))
     flow = team.flow
     if flow.entry not in ids:
         problems.append(Problem(

@@ -64,10 +64,18 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
                                     "point `function` at a function", ("agents", i, "function")))
         elif found is not None:
             functions[agent.id] = found
+    for i, agent in enumerate(team.agents):
+        fallback = agent.fallback.function if agent.fallback is not None else None
+        if fallback is None:
+            continue
+        found = fallback if callable(fallback) else _import(
+            fallback, base_dir, ("agents", i, "fallback", "function"), problems)
+        if found is not None:
+            functions[f"{agent.id}:fallback"] = found
     tools = _resolve_tools(team, base_dir, problems)
     scripts = _load_scripts(team, base_dir, problems)
     if not problems:
-        problems += check_routes(team, schemas)
+        problems += check_routes(team, schemas) + check_confidence(team, schemas)
     if problems:
         return None, problems
     return Resolved(base_dir, schemas, functions, tools, scripts), []
@@ -288,4 +296,25 @@ def check_routes(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Proble
                 f"{source!r} routes on {fname!r} but sends {missing} nowhere",
                 "add edges for those values, or a last edge without `when` as the default",
                 ("flow", "edges", k)))
+    return problems
+
+
+def check_confidence(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Problem]:
+    """A ``min_confidence`` names a numeric field of the payload it reads."""
+    problems: list[Problem] = []
+    wanted: list[tuple[str, str, Loc]] = [
+        (e.schema_name, e.confidence_field, ("flow", "edges", k, "min_confidence"))
+        for k, e in enumerate(team.flow.edges) if e.min_confidence is not None]
+    for i, agent in enumerate(team.agents):
+        if agent.min_confidence is not None:
+            out = agent.output or next(e.schema_name for e in team.flow.edges
+                                       if e.from_ == agent.id)
+            wanted.append((out, agent.confidence_field, ("agents", i, "min_confidence")))
+    for schema, name, loc in wanted:
+        info = schemas[schema].model_fields.get(name)
+        if info is None or info.annotation not in (float, int):
+            problems.append(Problem(
+                f"min_confidence reads field {name!r} of {schema}, which "
+                + ("it does not have" if info is None else "is not a number"),
+                "set `confidence_field` to a float field of the payload, or add one", loc))
     return problems

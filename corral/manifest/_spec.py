@@ -195,6 +195,45 @@ DEFAULT_POLICY: dict[str, Policy] = {
     "max_pending_tasks": "halt", "max_llm_calls_per_task": "halt", "budget": "halt"}
 
 
+class RetrySpec(_Spec):
+    """Retries of transient model errors (rate limits, timeouts, 5xx, dropped connections)
+    with exponential backoff and jitter; a provider's ``Retry-After`` is honoured.
+
+    The fields are those of LangGraph's ``RetryPolicy``; ``timeout`` bounds each call.
+    """
+
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    initial_interval: float = Field(default=0.5, ge=0, le=600)
+    backoff_factor: float = Field(default=2.0, ge=1, le=10)
+    max_interval: float = Field(default=30.0, ge=0, le=3600)
+    jitter: bool = True
+    timeout: float | None = Field(default=None, gt=0, le=3600)
+
+
+class BreakerSpec(_Spec):
+    """An agent's circuit breaker: after ``failures`` consecutive failures within
+    ``window_seconds`` (across runs), its calls skip to the fallback or escalation for
+    ``cooldown_seconds``; then one probe call decides whether it closes again."""
+
+    failures: int = Field(default=5, ge=1, le=1000)
+    window_seconds: float = Field(default=300.0, gt=0)
+    cooldown_seconds: float = Field(default=60.0, gt=0)
+
+
+class FallbackSpec(_Spec):
+    """What an agent falls back on when it fails: another ``model``, or a ``function``
+    that gives a simpler answer (flagged as degraded)."""
+
+    model: str | None = None
+    function: ImportPath | SkipJsonSchema[Callable[..., Any]] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> FallbackSpec:
+        if (self.model is None) == (self.function is None):
+            raise ValueError("a fallback needs exactly one of `model` or `function`")
+        return self
+
+
 class AgentGuards(_Spec):
     """Per-agent overrides of the team's guards."""
 
@@ -225,6 +264,8 @@ class GuardSpec(_Spec):
     max_llm_calls_per_task: int = Field(default=10, ge=1)
     lease_seconds: float = Field(default=300.0, gt=0)
     on_trip: dict[GuardName, Policy] = Field(default_factory=dict)
+    retry: RetrySpec = RetrySpec()
+    breaker: BreakerSpec | None = None
 
     def policy(self, guard: str) -> Policy:
         """What a trip of ``guard`` does: its ``on_trip`` entry or the default."""
@@ -250,6 +291,10 @@ class AgentSpec(_Spec):
     budget: BudgetSpec | None = None
     permissions: PermissionsSpec = PermissionsSpec()
     guards: AgentGuards = AgentGuards()
+    retry: RetrySpec | None = None
+    fallback: FallbackSpec | None = None
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    confidence_field: str = "confidence"
 
     @model_validator(mode="after")
     def _kind_fits(self) -> AgentSpec:
@@ -288,6 +333,9 @@ class EdgeSpec(_Spec):
     to: Identifier | Literal["END"]
     schema_name: SchemaName = Field(alias="schema")
     when: WhenSpec | None = None
+    review: bool = False
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    confidence_field: str = "confidence"
 
 
 class FlowSpec(_Spec):

@@ -26,17 +26,23 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
 
-from corral.errors import CorralError, HandoffError, NodeError
+from corral.errors import CorralError, HandoffError, NodeError, RunError
 from corral.graphs._state import Usage, add_usage
-from corral.guards import GuardTripped
-from corral.nodes._base import Call, Inbound, Steps, Work
+from corral.guards import Breakers, GuardTripped
+from corral.manifest._spec import BreakerSpec, RetrySpec
+from corral.nodes._base import Call, Inbound, Pause, Steps, Work
 from corral.nodes._handoff import NodePlan, error_lines, payload_block, validate
+from corral.nodes._transient import backoff, is_transient
 
 if TYPE_CHECKING:
-    from corral.nodes._delegation import Delegation, Hierarchy
+    from corral.nodes._delegation import Delegation, Hierarchy, Runner
     from corral.nodes._meter import Meter
 
 NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+
+
+class BreakerOpen(RunError):
+    """The agent's circuit breaker is open: its calls are skipped for now."""
 Answer = tuple[dict[str, Any], Usage]
 
 
@@ -50,6 +56,8 @@ class AgentRunner:
         self.plan = plan
         self.hierarchy = hierarchy
         self.meter = meter
+        self.retry = plan.agent.retry or (hierarchy.guards.retry if hierarchy else RetrySpec())
+        self.fallback: Runner | None = None
         cap = meter.budget.max_output_tokens if meter is not None else None
         self.ask, self.parser = split_structured(model, plan.out_schema)
         if cap:
@@ -63,6 +71,49 @@ class AgentRunner:
             **({"max_tokens": cap} if cap else {})) if delegation else None
 
     def answer(self, inbound: Inbound, work: Work) -> Steps:
+        """Answer ``inbound``; if the agent fails (or its breaker is open), its fallback
+        answers instead, flagged as degraded; with no fallback the failure goes on up."""
+        agent = self.plan.agent.id
+        breaker = self._breaker()
+        verdict = breaker[0].admit(agent) if breaker else "closed"
+        try:
+            if verdict == "open":
+                raise BreakerOpen(f"the circuit breaker of {agent!r} is open after repeated "
+                                  "failures; its calls go to its fallback or escalation",
+                                  agent=agent)
+            result: Answer = yield from self._answer(inbound, work)
+        except GuardTripped:
+            raise
+        except RunError as exc:
+            if breaker and not isinstance(exc, BreakerOpen) and breaker[0].failed(agent,
+                                                                                  breaker[1]):
+                self._event(work, "breaker_opened", {"failures": breaker[1].failures})
+            self._failure(work, 0, exc, "fallback" if self.fallback else "escalate")
+            if self.fallback is None:
+                raise
+            fallen: Answer = yield from self.fallback.answer(inbound, work)
+            work.flags["degraded"] = True
+            return fallen
+        if breaker and verdict == "probe" and breaker[0].succeeded(agent):
+            self._event(work, "breaker_closed", {})
+        return result
+
+    def _breaker(self) -> tuple[Breakers, BreakerSpec] | None:
+        hierarchy = self.hierarchy
+        if hierarchy is None or hierarchy.breakers is None or hierarchy.guards.breaker is None:
+            return None
+        return hierarchy.breakers, hierarchy.guards.breaker
+
+    def _event(self, work: Work, kind: str, data: dict[str, Any]) -> None:
+        if self.hierarchy is not None:
+            self.hierarchy.record(work, kind, self.plan.agent.id, data)
+
+    def _failure(self, work: Work, attempt: int, exc: BaseException, then: str) -> None:
+        """Record a failure: which attempt, what went wrong, what happens next."""
+        self._event(work, "failure", {"attempt": attempt, "error": type(exc).__name__,
+                                      "message": str(exc)[:500], "then": then})
+
+    def _answer(self, inbound: Inbound, work: Work) -> Steps:
         """Answer ``inbound``: tools first, then a valid output or a delegation."""
         messages = prompt(self.plan, inbound)
         usage = NO_USAGE
@@ -124,16 +175,25 @@ class AgentRunner:
             if self.hierarchy is not None:
                 self.hierarchy.record_trip(work, trip, "halt")
             raise trip
-        try:
-            if self.meter is not None:
-                return (yield from self.meter.call(model, messages, work))
-            return (yield Call(model, messages, work.config))
-        except CorralError:
-            raise
-        except Exception as exc:
-            agent = self.plan.agent.id
-            raise NodeError(f"model call of agent {agent!r} failed: "
-                            f"{type(exc).__name__}: {exc}", agent=agent) from exc
+        spec = self.retry
+        for attempt in range(1, spec.max_attempts + 1):
+            try:
+                if self.meter is not None:
+                    return (yield from self.meter.call(model, messages, work, spec.timeout))
+                return (yield Call(model, messages, work.config, timeout=spec.timeout))
+            except CorralError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc) or attempt == spec.max_attempts:
+                    self._failure(work, attempt, exc, "give up")
+                    reason = "not retryable" if not is_transient(exc) else \
+                        f"after {attempt} attempts"
+                    raise NodeError(f"model call of agent {agent!r} failed ({reason}): "
+                                    f"{type(exc).__name__}: {exc}", agent=agent) from exc
+                wait = backoff(spec, attempt, exc)
+                self._failure(work, attempt, exc, f"retry in {wait:.3f} s")
+                yield Call(Pause(wait))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _use_tools(self, model: Runnable[Any, Any], messages: list[BaseMessage], work: Work
                    ) -> Generator[Call, Any, tuple[list[BaseMessage], Usage]]:

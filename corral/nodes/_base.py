@@ -8,10 +8,14 @@ how they perform those calls, so sync and async runs share every line of logic.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
+import time
 from abc import abstractmethod
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -39,27 +43,72 @@ class Work:
     depth: int
     config: RunnableConfig
     task_id: str | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+    """What happened on the way (``degraded`` when a fallback answered)."""
+
+
+class CallTimeout(TimeoutError):
+    """A call took longer than its timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait this long (a backoff): ``time.sleep`` in sync runs, ``asyncio.sleep`` in async."""
+
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One outside call a node needs: a runnable (a model) or a plain function."""
+    """One outside call a node needs: a runnable (a model), a plain function, or a pause.
 
-    target: Runnable[Any, Any] | Callable[..., Any]
-    argument: Any
+    With a ``timeout``, an async call is cancelled when it passes; a sync call is left
+    to finish on its worker thread and its result is dropped (Python cannot cancel it).
+    """
+
+    target: Runnable[Any, Any] | Callable[..., Any] | Pause
+    argument: Any = None
     config: RunnableConfig | None = None
+    timeout: float | None = None
 
     def run(self) -> Any:
+        if isinstance(self.target, Pause):
+            time.sleep(self.target.seconds)
+            return None
+        if self.timeout is None:
+            return self._run()
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
+            return pool.submit(contextvars.copy_context().run, self._run).result(self.timeout)
+        except FuturesTimeout:
+            raise CallTimeout(f"no answer within {self.timeout:g} s") from None
+        finally:
+            pool.shutdown(wait=False)
+
+    def _run(self) -> Any:
         if isinstance(self.target, Runnable):
             return self.target.invoke(self.argument, self.config)
+        assert not isinstance(self.target, Pause)
         result = self.target(self.argument)
         if inspect.iscoroutine(result):
             return asyncio.run(result)
         return result
 
     async def arun(self) -> Any:
+        if isinstance(self.target, Pause):
+            await asyncio.sleep(self.target.seconds)
+            return None
+        if self.timeout is None:
+            return await self._arun()
+        try:
+            return await asyncio.wait_for(self._arun(), self.timeout)
+        except TimeoutError:
+            raise CallTimeout(f"no answer within {self.timeout:g} s") from None
+
+    async def _arun(self) -> Any:
         if isinstance(self.target, Runnable):
             return await self.target.ainvoke(self.argument, self.config)
+        assert not isinstance(self.target, Pause)
         if inspect.iscoroutinefunction(self.target):
             return await self.target(self.argument)
         return await asyncio.to_thread(self.target, self.argument)

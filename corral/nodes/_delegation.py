@@ -41,7 +41,16 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from corral.errors import RunError
 from corral.graphs._state import Usage, add_usage
-from corral.guards import Alert, BudgetExceeded, GuardTripped, Ledger, Limits, NewTask, TaskBoard
+from corral.guards import (
+    Alert,
+    Breakers,
+    BudgetExceeded,
+    GuardTripped,
+    Ledger,
+    Limits,
+    NewTask,
+    TaskBoard,
+)
 from corral.manifest._spec import AgentSpec, GuardSpec
 from corral.models import AGENT_KEY, RUN_KEY
 from corral.nodes._base import Call, Inbound, Node, Steps, Work
@@ -87,6 +96,7 @@ class Hierarchy:
     events: EventLog | None
     guards: GuardSpec
     ledger: Ledger | None = None
+    breakers: Breakers | None = None
     on_budget_alert: Callable[[Alert], None] | None = None
     runners: dict[str, Runner] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
@@ -105,6 +115,11 @@ class Hierarchy:
             self.events.record(work.run_id, "guard_trip", trip.agent, {
                 "guard": trip.guard, "limit": trip.limit, "seen": trip.seen, "policy": policy,
                 "until": trip.until, "message": str(trip)})
+
+    def record(self, work: Work, kind: str, agent: str | None, data: dict[str, Any]) -> None:
+        """Record an event of the run (when there is a workspace)."""
+        if self.events is not None:
+            self.events.record(work.run_id, kind, agent, data)
 
     def record_alert(self, work: Work, alert: Alert) -> None:
         """A budget alert: an event, a logged warning, and the user's hook."""

@@ -47,7 +47,7 @@ class Meter:
         self._warned: set[str] = set()
 
     def call(self, model: Runnable[Any, Any], messages: list[BaseMessage],
-             work: Work) -> Generator[Call, Any, Any]:
+             work: Work, timeout: float | None = None) -> Generator[Call, Any, Any]:
         """Reserve, call, settle (or release if the call fails)."""
         chat, tools = _unwrap(model)
         messages, tokens = self._input(chat, tools, messages, work)
@@ -62,7 +62,7 @@ class Meter:
             raise
         started = time.perf_counter()
         try:
-            raw = yield Call(model, messages, work.config)
+            raw = yield Call(model, messages, work.config, timeout=timeout)
         except BaseException:
             self.ledger.release(row)
             raise

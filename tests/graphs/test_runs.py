@@ -108,7 +108,7 @@ def test_retries_exhausted_fail_clearly_and_nothing_invalid_is_checkpointed(
 
 def test_failed_run_resumes_without_rerunning_completed_nodes(tmp_path: Path,
                                                               write: Callable[..., Path]) -> None:
-    write("script.yaml", "agents:\n  qa:\n    - error: rate_limit\n")
+    write("script.yaml", "agents:\n  qa:\n    - error: bad_request\n")
     text = SUPPORT_DESK.read_text().replace(
         "  default: scripted", "  default: {use: scripted, script: script.yaml}")
     (tmp_path / "rules.py").write_text((SUPPORT_DESK.parent / "rules.py").read_text())
@@ -119,7 +119,8 @@ def test_failed_run_resumes_without_rerunning_completed_nodes(tmp_path: Path,
         assert failed.status == "failed"
         assert failed.errors[0]["type"] == "NodeError"
         assert failed.errors[0]["agent"] == "qa"
-        assert "HTTP 429" in failed.errors[0]["message"]
+        assert "HTTP 400" in failed.errors[0]["message"]
+        assert "not retryable" in failed.errors[0]["message"]
         assert failed.path == ["intake", "triage", "billing", "refund_policy"]
         resumed = app.resume("t-1", config={"callbacks": [seen]})
     assert resumed.status == "completed"

@@ -115,7 +115,7 @@ def test_a_round_joins_before_the_supervisor_reads_it(write: Callable[..., Path]
 def test_done_subtasks_are_reused_on_resume_not_run_again(write: Callable[..., Path],
                                                           tmp_path: Path) -> None:
     again = f"    - delegate: [{sub('billing_mgr')}, {sub('tech_mgr')}]\n"
-    script = f"agents:\n  lead:\n{again}    - error: server\n{again}"
+    script = f"agents:\n  lead:\n{again}    - error: bad_request\n{again}"
     seen = SeenMessages()
     with org(write, script).compile(db=tmp_path / "w.db") as app:
         failed = app.run({"question": "q"}, run_id="r1", config={"callbacks": [seen]})
@@ -147,7 +147,7 @@ def test_each_round_gets_its_own_results_after_resume(write: Callable[..., Path]
                                                       tmp_path: Path) -> None:
     one = f"    - delegate: [{sub('billing_mgr', 'first')}]\n"
     two = f"    - delegate: [{sub('tech_mgr', 'second')}]\n"
-    script = f"agents:\n  lead:\n{one}{two}    - error: server\n{one}{two}"
+    script = f"agents:\n  lead:\n{one}{two}    - error: bad_request\n{one}{two}"
     seen = SeenMessages()
     with org(write, script).compile(db=tmp_path / "w.db") as app:
         assert app.run({"question": "q"}, run_id="r2").status == "failed"
