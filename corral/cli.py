@@ -106,10 +106,16 @@ def run(file: FileArg,
 
 
 @app.command()
-def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
+def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")], *,
            db: DbOption = None,
            team_file: Annotated[Path | None, typer.Option(
                "--team", help="Team file, if it moved since the run started.")] = None,
+           approve: Annotated[bool, typer.Option("--approve", help="Let the reviewed work "
+                                                               "through.")] = False,
+           reject: Annotated[str | None, typer.Option("--reject", help="End the run, "
+                                                                       "saying why.")] = None,
+           edit: Annotated[str | None, typer.Option(
+               "--edit", help="Replace the reviewed payload: JSON or @PATH.")] = None,
            json_out: JsonOption = False) -> None:
     """Continue a failed, crashed or paused run; completed nodes do not run again."""
     path = db or DEFAULT_DB
@@ -122,8 +128,10 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
     if manifest is None:
         raise InputError(f"run {run_id!r} was started from Python; pass --team FILE",
                          field="team")
+    edited = _read_input(edit) if edit is not None else None
     with _compile(load_team(manifest), path) as compiled:
-        _finish(compiled, compiled.resume(run_id, on_step=_Live().step), json_out)
+        _finish(compiled, compiled.resume(run_id, approve=approve, reject=reject, edit=edited,
+                                          on_step=_Live().step), json_out)
 
 
 @app.command()
@@ -160,25 +168,34 @@ app.add_typer(runs_app, name="runs")
 
 @runs_app.callback(invoke_without_command=True)
 def runs(ctx: typer.Context, db: DbOption = None, json_out: JsonOption = False,
-         limit: Annotated[int, typer.Option("--limit", min=1)] = 50) -> None:
+         limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+         pending: Annotated[bool, typer.Option("--pending", help="Only runs waiting for a "
+                                                                 "person.")] = False) -> None:
     """List the runs in a workspace, newest first."""
     if ctx.invoked_subcommand is not None:
         return
     with _workspace(db or DEFAULT_DB) as workspace:
-        records = workspace.runs.list(limit=limit)
+        records = workspace.runs.list(limit=limit, status="paused" if pending else None)
+        breakers = workspace.breakers.states()
     if json_out:
         typer.echo(json.dumps([{"run_id": r.run_id, "team": r.team, "status": r.status,
                                 "crashed": r.stale, "started_at": r.started_at,
                                 "updated_at": r.updated_at, "path": r.path, "usage": r.usage}
                                for r in records]))
         return
-    table = Table("run id", "team", "status", "started", "steps", "tokens")
+    table = Table("run id", "team", "status", "started", "steps", "tokens", "waiting on")
     for r in records:
         status = "crashed (resumable)" if r.stale else r.status
         tokens = r.usage.get("input_tokens", 0) + r.usage.get("output_tokens", 0)
+        waiting = next((e.get("message", "") for e in r.errors
+                        if e.get("type") == "ReviewPending"), "")
         table.add_row(r.run_id, r.team, status, r.started_at[:19], str(len(r.path)),
-                      str(tokens))
-    Console().print(table)
+                      str(tokens), waiting)
+    console = Console()
+    console.print(table)
+    for agent, state in breakers.items():
+        console.print(f"circuit breaker of {agent}: {state['state']} after "
+                      f"{state['failures']} failures")
 
 
 @runs_app.command("prune")
@@ -282,7 +299,10 @@ def _finish(compiled: App, result: RunResult, json_out: bool) -> None:
     for error in result.errors:
         agent = f" ({error['agent']})" if error.get("agent") else ""
         err.print(f"[red]{error['type']}{agent}:[/] {error['message']}")
-    if result.status in ("failed", "halted", "paused"):
+    if result.status == "paused":
+        err.print(f"waiting for a person; decide with: corral resume {result.run_id} --db {db} "
+                  "--approve | --reject 'reason' | --edit JSON")
+    elif result.status in ("failed", "halted"):
         err.print(f"resume with: corral resume {result.run_id} --db {db}")
     raise typer.Exit(EXIT[result.status])
 

@@ -15,6 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langgraph.errors import GraphRecursionError
+from langgraph.types import Command
 from pydantic import BaseModel
 
 from corral.checkpoints import DEFAULT_DB, CorralSaver, RunRecord, RunStatus, Workspace
@@ -104,7 +105,8 @@ class App:
         self.graph: CompiledTeam = build_graph(
             team, chat_models, self.checkpointer,
             Hierarchy(board=self.board, events=self.events, guards=team.guards,
-                      ledger=self.ledger, on_budget_alert=on_budget_alert))
+                      ledger=self.ledger, breakers=self.workspace.breakers,
+                      on_budget_alert=on_budget_alert))
         self._active: set[str] = set()
 
     def __enter__(self) -> App:
@@ -143,21 +145,38 @@ class App:
         run_id, start = self._begin(input, run_id)
         return await self._adrive(run_id, start, on_step, config)
 
-    def resume(self, run_id: str, *, on_step: OnStep | None = None,
+    def resume(self, run_id: str, *, approve: bool = False, reject: str | None = None,
+               edit: Mapping[str, Any] | None = None, on_step: OnStep | None = None,
                config: RunnableConfig | None = None) -> RunResult:
         """Continue a failed, crashed or paused run from its last checkpoint.
 
-        A run halted by the creation rate waits out the workspace's cooldown: resumed
-        before it ends, it stays halted and says when it ends.
+        A run paused for review needs one decision: ``approve=True``, ``reject="why"`` or
+        ``edit={...}`` (checked against the payload's schema first; a bad edit raises
+        ``InputError`` and the run stays paused). A run halted by the creation rate waits
+        out the workspace's cooldown: resumed before it ends, it says when it ends.
         """
-        return self._cooling(run_id) or self._drive(run_id, self._resume_input(run_id),
-                                                    on_step, config)
+        return self._cooling(run_id) or self._drive(
+            run_id, self._resume_input(run_id, approve, reject, edit), on_step, config)
 
-    async def aresume(self, run_id: str, *, on_step: OnStep | None = None,
+    async def aresume(self, run_id: str, *, approve: bool = False, reject: str | None = None,
+                      edit: Mapping[str, Any] | None = None, on_step: OnStep | None = None,
                       config: RunnableConfig | None = None) -> RunResult:
         """``resume`` for asyncio."""
         return self._cooling(run_id) or await self._adrive(
-            run_id, self._resume_input(run_id), on_step, config)
+            run_id, self._resume_input(run_id, approve, reject, edit), on_step, config)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Runs waiting for a person: run id, kind, source, target, schema, payload, reason."""
+        waiting = []
+        for record in self.runs.list(limit=1_000_000, status="paused"):
+            request = self._review_of(record.run_id)
+            if request is not None:
+                waiting.append({"run_id": record.run_id, **request})
+        return waiting
+
+    def _review_of(self, run_id: str) -> dict[str, Any] | None:
+        interrupts = self.graph.get_state(self.config(run_id)).interrupts
+        return dict(interrupts[0].value) if interrupts else None
 
     def _cooling(self, run_id: str) -> RunResult | None:
         until = self.board.cooldown_until()
@@ -176,7 +195,7 @@ class App:
     def _run_config(self, run_id: str, extra: RunnableConfig | None) -> RunnableConfig:
         return merge_configs(self.config(run_id), extra) if extra else self.config(run_id)
 
-    def _drive(self, run_id: str, start: TeamState | None, on_step: OnStep | None,
+    def _drive(self, run_id: str, start: TeamState | Command[Any] | None, on_step: OnStep | None,
                extra: RunnableConfig | None) -> RunResult:
         progress = _Progress(run_id, on_step)
         try:
@@ -191,7 +210,8 @@ class App:
             raise
         return self._end(run_id, None)
 
-    async def _adrive(self, run_id: str, start: TeamState | None, on_step: OnStep | None,
+    async def _adrive(self, run_id: str, start: TeamState | Command[Any] | None,
+                      on_step: OnStep | None,
                       extra: RunnableConfig | None) -> RunResult:
         progress = _Progress(run_id, on_step)
         try:
@@ -231,7 +251,33 @@ class App:
                                    payload=payload),
                 "path": [], "usage": _NO_USAGE, "output": None}
 
-    def _resume_input(self, run_id: str) -> TeamState | None:
+    def _decision(self, run_id: str, approve: bool, reject: str | None,
+                  edit: Mapping[str, Any] | None) -> Command[Any] | None:
+        """The resume command for a review decision (``None`` if none was given)."""
+        given = [name for name, value in (("approve", approve), ("reject", reject),
+                                          ("edit", edit)) if value not in (False, None)]
+        request = self._review_of(run_id)
+        if request is None:
+            if given:
+                raise InputError(f"run {run_id!r} is not waiting for a review; resume it "
+                                 f"without --{given[0]}", field=given[0])
+            return None
+        if len(given) != 1:
+            raise InputError(f"run {run_id!r} waits for a review ({request['reason']}); "
+                             "decide with exactly one of approve, reject or edit",
+                             field="decision")
+        if edit is not None:
+            _, errors = validate(self.team.resolved.schemas[request["schema"]], edit)
+            if errors:
+                raise InputError(f"the edit is not a valid {request['schema']}: "
+                                 + "; ".join(errors) + ". The run is still waiting for a "
+                                 "review", field=errors[0].split(":")[0])
+        action = given[0]
+        return Command(resume={"action": action, "reason": reject,
+                               "payload": dict(edit) if edit is not None else None})
+
+    def _resume_input(self, run_id: str, approve: bool = False, reject: str | None = None,
+                      edit: Mapping[str, Any] | None = None) -> TeamState | Command[Any] | None:
         record = self.runs.get(run_id)
         if record is None:
             raise InputError(f"no run {run_id!r} in {self.db_path}; `corral runs` lists the "
@@ -243,8 +289,11 @@ class App:
         if record.status == "running" and (run_id in self._active or not record.stale):
             raise InputError(f"run {run_id!r} is still running (process {record.pid}); wait "
                              "for it to end before resuming", field="run_id")
+        decision = self._decision(run_id, approve, reject, edit)
         self.runs.update(run_id, "running")
         self._active.add(run_id)
+        if decision is not None:
+            return decision
         if self.graph.get_state(self.config(run_id)).created_at is None:
             return self._first_state(record.input)  # crashed before its first checkpoint
         return None
@@ -288,6 +337,15 @@ class App:
             errors.append(error.to_dict() if isinstance(error, RunError) else
                           {"type": type(error).__name__, "agent": None,
                            "message": str(error) or type(error).__name__})
+        elif snapshot is not None and snapshot.interrupts:
+            status = "paused"
+            request = snapshot.interrupts[0].value
+            errors.append({"type": "ReviewPending", "agent": request.get("source"),
+                           "message": f"waiting for a person ({request.get('kind')}): "
+                                      f"{request.get('reason')}", "review": request})
+        elif values.get("rejected"):
+            status = "failed"
+            errors.append({"type": "Rejected", "agent": None, "message": values["rejected"]})
         elif snapshot is not None and snapshot.next:
             status = "paused"
         elif output is not None:

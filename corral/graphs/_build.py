@@ -17,6 +17,7 @@ from corral.manifest._spec import END, AgentSpec
 from corral.manifest._team import Team
 from corral.models import ScriptedChatModel, resolve_model
 from corral.nodes import (
+    REVIEW,
     AgentRunner,
     Delegation,
     FlowNode,
@@ -24,6 +25,7 @@ from corral.nodes import (
     Hierarchy,
     NodePlan,
     Report,
+    ReviewNode,
     edge_label,
 )
 from corral.nodes._meter import Meter
@@ -59,13 +61,23 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
                        for r in team.agents if r.reports_to == agent.id}
             delegation = Delegation(agent, reports, hierarchy)
         model = models.get(agent)
-        hierarchy.runners[agent.id] = AgentRunner(
+        runner = AgentRunner(
             plan, model, tools={name: resolved.tools[name] for name in agent.tools},
             delegation=delegation, hierarchy=hierarchy,
             meter=_meter(team, agent, model, hierarchy))
+        fallback = agent.fallback
+        if fallback is not None and fallback.model is not None:
+            other = models.get(agent.model_copy(update={"model": fallback.model}))
+            runner.fallback = AgentRunner(plan, other, hierarchy=hierarchy,
+                                          meter=_meter(team, agent, other, hierarchy))
+        elif fallback is not None:
+            runner.fallback = FunctionRunner(plan, resolved.functions[f"{agent.id}:fallback"],
+                                             resolved.schemas[hierarchy.inputs[agent.id]])
+        hierarchy.runners[agent.id] = runner
     hierarchy.build_round_graph()
     builder = StateGraph(TeamState)
     flow_agents = {e.from_ for e in team.flow.edges} | {team.flow.entry}
+    reviews = False
     for agent in team.agents:
         if agent.id not in flow_agents:
             continue  # a worker reached only by delegation runs inside its manager's rounds
@@ -73,8 +85,18 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
         for edge in plans[agent.id].edges:
             labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(
                 edge_label(edge))
-        builder.add_node(agent.id, FlowNode(plans[agent.id], hierarchy.runners[agent.id]),
+        on_failure = agent.on_failure or team.guards.on_failure
+        if on_failure == "review" or agent.min_confidence is not None or any(
+                e.review or e.min_confidence is not None for e in plans[agent.id].edges):
+            labels[REVIEW] = ["for review"]
+            reviews = True
+        builder.add_node(agent.id, FlowNode(plans[agent.id], hierarchy.runners[agent.id],
+                                            on_failure),
                          destinations={k: " | ".join(v) for k, v in labels.items()})
+    if reviews:
+        builder.add_node(REVIEW, ReviewNode(plans, resolved.schemas),
+                         destinations=dict.fromkeys([*sorted(flow_agents), GRAPH_END],
+                                                    "reviewed"))
     builder.add_edge(START, team.flow.entry)
     return builder.compile(checkpointer=checkpointer, name=team.name)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 
 class Handoff(TypedDict):
@@ -13,6 +13,7 @@ class Handoff(TypedDict):
     target: str
     schema: str
     payload: dict[str, Any]
+    degraded: NotRequired[bool]
 
 
 class Usage(TypedDict):
@@ -34,10 +35,24 @@ def add_usage(left: Usage | None, right: Usage | None) -> Usage:
                  llm_calls=left["llm_calls"] + right["llm_calls"])
 
 
+class ReviewRequest(TypedDict):
+    """Work waiting for a person: an edge review, low confidence, or an escalation."""
+
+    kind: str
+    source: str
+    target: str | None
+    schema: str
+    payload: dict[str, Any]
+    reason: str
+
+
 class TeamState(TypedDict, total=False):
-    """Graph state. Only validated payloads ever enter ``handoff`` and ``output``."""
+    """Graph state. Only validated payloads ever enter ``handoff`` and ``output``; a payload
+    waiting for review sits in ``review`` until a person lets it through."""
 
     handoff: Handoff
     path: Annotated[list[str], operator.add]
     usage: Annotated[Usage, add_usage]
     output: dict[str, Any] | None
+    review: ReviewRequest | None
+    rejected: str | None

@@ -266,6 +266,7 @@ class GuardSpec(_Spec):
     on_trip: dict[GuardName, Policy] = Field(default_factory=dict)
     retry: RetrySpec = RetrySpec()
     breaker: BreakerSpec | None = None
+    on_failure: Literal["fail", "review"] = "fail"
 
     def policy(self, guard: str) -> Policy:
         """What a trip of ``guard`` does: its ``on_trip`` entry or the default."""
@@ -293,6 +294,7 @@ class AgentSpec(_Spec):
     guards: AgentGuards = AgentGuards()
     retry: RetrySpec | None = None
     fallback: FallbackSpec | None = None
+    on_failure: Literal["fail", "review"] | None = None
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     confidence_field: str = "confidence"
 

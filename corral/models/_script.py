@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from corral.manifest._yaml import load_yaml, validate_located
 
-ErrorKind = Literal["rate_limit", "timeout", "server", "bad_request"]
+ErrorKind = Literal["rate_limit", "timeout", "server", "bad_request", "connection"]
 
 
 class ToolRequest(BaseModel):
@@ -50,6 +50,7 @@ class Reply(BaseModel):
     error: ErrorKind | None = None
     auto: bool | None = None
     delay: float = Field(default=0.0, ge=0, le=600)
+    retry_after: float | None = Field(default=None, ge=0, le=600)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Reply:

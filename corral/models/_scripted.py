@@ -45,15 +45,32 @@ RUN_KEY = "corral_run"
 class ScriptedProviderError(Exception):
     """An error a real provider would raise, injected by a script (``status_code`` set)."""
 
-    def __init__(self, kind: str, status_code: int | None) -> None:
+    def __init__(self, kind: str, status_code: int | None,
+                 retry_after: float | None = None) -> None:
         self.kind = kind
         self.status_code = status_code
+        self.retry_after = retry_after
         super().__init__(f"scripted {kind} error" + (f" (HTTP {status_code})" if status_code
                                                      else ""))
 
 
+class ScriptedTimeoutError(ScriptedProviderError, TimeoutError):
+    """A scripted request timeout."""
+
+
+class ScriptedConnectionError(ScriptedProviderError, ConnectionError):
+    """A scripted dropped connection."""
+
+
 _ERRORS: dict[str, int | None] = {"rate_limit": 429, "server": 503, "bad_request": 400,
-                                  "timeout": None}
+                                  "timeout": None, "connection": None}
+
+
+def _raise(reply: Reply) -> None:
+    kind = reply.error or ""
+    cls = {"timeout": ScriptedTimeoutError, "connection": ScriptedConnectionError}.get(
+        kind, ScriptedProviderError)
+    raise cls(kind, _ERRORS[kind], reply.retry_after)
 
 
 def count_tokens(text: str) -> int:
@@ -117,7 +134,7 @@ class ScriptedChatModel(BaseChatModel):
         if reply is None:
             raise ScriptedProviderError("script exhausted", None)
         if reply.error is not None:
-            raise ScriptedProviderError(reply.error, _ERRORS[reply.error])
+            _raise(reply)
         tool_calls: list[ToolCall] = []
         content = ""
         if reply.raw is not None:

@@ -5,9 +5,11 @@ from corral.nodes._base import Call, Inbound, Node, Work
 from corral.nodes._delegation import Delegation, Hierarchy, Report, Runner, TaskNode
 from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
-from corral.nodes._handoff import NodePlan, edge_label, validate
+from corral.nodes._handoff import REVIEW, NodePlan, edge_label, validate
+from corral.nodes._review import ReviewNode
 
 __all__ = [
+    "REVIEW",
     "AgentRunner",
     "Call",
     "Delegation",
@@ -18,6 +20,7 @@ __all__ = [
     "Node",
     "NodePlan",
     "Report",
+    "ReviewNode",
     "Runner",
     "TaskNode",
     "Work",

@@ -368,6 +368,16 @@ class TaskNode(Node):
             raise
         except RunError as exc:  # the supervisor decides what to do with a failed subtask
             return {"results": [{**base, "status": "failed", "error": str(exc)}]}
-        return {"results": [{**base, "status": "done", "result": payload, "usage": usage}]}
+        spec = runner.plan.agent  # type: ignore[attr-defined]
+        floor = spec.min_confidence
+        if floor is not None and float(payload.get(spec.confidence_field, 0.0)) < floor:
+            return {"results": [{**base, "status": "failed", "error": (
+                f"{spec.id!r} answered with {spec.confidence_field} "
+                f"{payload.get(spec.confidence_field)}, below the {floor} required"),
+                "low_confidence_answer": payload}]}
+        done = {**base, "status": "done", "result": payload, "usage": usage}
+        if work.flags.get("degraded"):
+            done["degraded"] = True
+        return {"results": [done]}
 
 

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
 
-from corral.graphs._state import TeamState
+from corral.errors import RunError
+from corral.graphs._state import ReviewRequest, TeamState
+from corral.guards import GuardTripped
 from corral.nodes._base import Inbound, Node, Steps, Work
 from corral.nodes._delegation import Runner, call_config
-from corral.nodes._handoff import NodePlan, hand_on
+from corral.nodes._handoff import REVIEW, NodePlan, hand_on
 
 
 class FlowNode(Node):
     """One agent of the flow: answer, validate, route, hand on."""
 
-    def __init__(self, plan: NodePlan, runner: Runner) -> None:
+    def __init__(self, plan: NodePlan, runner: Runner, on_failure: str = "fail") -> None:
         self.plan = plan
         self.runner = runner
+        self.on_failure = on_failure
         self.name = plan.agent.id
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
@@ -27,6 +31,17 @@ class FlowNode(Node):
                     config=call_config(config, agent, run_id))
         inbound = Inbound(schema=handoff["schema"], source=handoff["source"],
                           payload=handoff["payload"])
-        payload, usage = yield from self.runner.answer(inbound, work)
-        return hand_on(self.plan, payload, usage)
+        try:
+            payload, usage = yield from self.runner.answer(inbound, work)
+        except GuardTripped:
+            raise
+        except RunError as exc:
+            if self.on_failure != "review":
+                raise
+            # No supervisor above a flow step: a person decides what happens next.
+            request = ReviewRequest(kind="escalation", source=agent, target=None,
+                                    schema=self.plan.out_name, payload=handoff["payload"],
+                                    reason=str(exc))
+            return Command(goto=REVIEW, update={"review": request, "path": [agent]})
+        return hand_on(self.plan, payload, usage, degraded=bool(work.flags.get("degraded")))
 

@@ -15,7 +15,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, ValidationError
 
 from corral.errors import RoutingError
-from corral.graphs._state import Handoff, TeamState, Usage
+from corral.graphs._state import Handoff, ReviewRequest, TeamState, Usage
 from corral.manifest._spec import END, AgentSpec, EdgeSpec
 
 
@@ -63,19 +63,47 @@ def route(plan: NodePlan, payload: dict[str, Any]) -> EdgeSpec:
                        "value or a default edge without `when`", agent=plan.agent.id)
 
 
-def hand_on(plan: NodePlan, payload: dict[str, Any], usage: Usage) -> Command[str]:
-    """The ``Command`` that moves a validated payload along its routed edge."""
+REVIEW = "__review__"
+"""The node where work waits for a person."""
+
+
+def hand_on(plan: NodePlan, payload: dict[str, Any], usage: Usage, *,
+            degraded: bool = False, reviewed: bool = False) -> Command[str]:
+    """The ``Command`` that moves a validated payload along its routed edge, or to review.
+
+    Review comes first when the edge asks for it, or when the payload's confidence is
+    below the edge's or the agent's ``min_confidence``; the downstream agent never sees
+    the payload until a person lets it through.
+    """
     edge = route(plan, payload)
+    reason = None if reviewed else review_reason(plan, edge, payload)
+    if reason is not None:
+        request = ReviewRequest(kind=reason[0], source=plan.agent.id, target=edge.to,
+                                schema=plan.out_name, payload=payload, reason=reason[1])
+        return Command(goto=REVIEW, update={"review": request, "path": [plan.agent.id],
+                                            "usage": usage})
     target = GRAPH_END if edge.to == END else edge.to
-    update: TeamState = {
-        "handoff": Handoff(source=plan.agent.id, target=edge.to, schema=plan.out_name,
-                           payload=payload),
-        "path": [plan.agent.id],
-        "usage": usage,
-    }
+    handoff = Handoff(source=plan.agent.id, target=edge.to, schema=plan.out_name,
+                      payload=payload)
+    if degraded:
+        handoff["degraded"] = True
+    update: TeamState = {"handoff": handoff, "path": [plan.agent.id], "usage": usage}
     if edge.to == END:
         update["output"] = payload
     return Command(goto=target, update=update)
+
+
+def review_reason(plan: NodePlan, edge: EdgeSpec, payload: dict[str, Any]
+                  ) -> tuple[str, str] | None:
+    """(kind, reason) if this payload must wait for a person before going along ``edge``."""
+    for field, floor in ((edge.confidence_field, edge.min_confidence),
+                         (plan.agent.confidence_field, plan.agent.min_confidence)):
+        if floor is not None and float(payload.get(field, 0.0)) < floor:
+            return "confidence", (f"{plan.agent.id!r} is {payload.get(field)} confident "
+                                  f"({field}), below the {floor} required")
+    if edge.review:
+        return "edge", f"the edge {plan.agent.id} -> {edge.to} is a review point"
+    return None
 
 
 def edge_label(edge: EdgeSpec) -> str:

@@ -1,0 +1,62 @@
+"""Human review: work waits at the review node until a person approves, edits or rejects.
+
+The node calls LangGraph's ``interrupt``; the run pauses with the request (what, from
+whom, to whom, why) and is resumed with a decision. The node that produced the payload
+is not run again. Approve lets the payload through (for an escalation: the agent tries
+again); edit replaces it with a payload valid for the same schema; reject ends the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END as GRAPH_END
+from langgraph.types import Command, interrupt
+from pydantic import BaseModel
+
+from corral.errors import RunError
+from corral.graphs._state import Handoff, TeamState, Usage
+from corral.manifest._spec import END
+from corral.nodes._base import Node, Steps
+from corral.nodes._handoff import NodePlan, hand_on, validate
+
+_NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+
+
+class ReviewNode(Node):
+    """Pauses the run for a person's decision, then carries it out."""
+
+    name = "__review__"
+
+    def __init__(self, plans: dict[str, NodePlan], schemas: dict[str, type[BaseModel]]) -> None:
+        self.plans = plans
+        self.schemas = schemas
+
+    def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
+        request = state.get("review")
+        if request is None:
+            raise RunError("the review node was reached with nothing to review")
+        decision: dict[str, Any] = interrupt(dict(request))
+        yield from ()  # a generator like every node body; a review makes no calls
+        action = decision.get("action")
+        if action == "reject":
+            reason = decision.get("reason") or "no reason given"
+            return Command(goto=GRAPH_END, update={
+                "review": None, "rejected": f"rejected by reviewer: {reason}"})
+        payload = request["payload"] if action == "approve" else decision.get("payload")
+        checked, errors = validate(self.schemas[request["schema"]], payload)
+        if checked is None:  # the App checks edits first; this keeps state clean regardless
+            raise RunError(f"the reviewed payload is not a valid {request['schema']}: "
+                           + "; ".join(errors), agent=request["source"])
+        if request["kind"] == "escalation":
+            if action == "approve":  # try the agent again on the same input
+                return Command(goto=request["source"], update={"review": None})
+            return hand_on(self.plans[request["source"]], checked, _NO_USAGE, reviewed=True)
+        target = request["target"] or END
+        update: TeamState = {"review": None, "handoff": Handoff(
+            source=request["source"], target=target, schema=request["schema"],
+            payload=checked)}
+        if target == END:
+            update["output"] = checked
+        return Command(goto=GRAPH_END if target == END else target, update=update)
