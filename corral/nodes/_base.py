@@ -13,8 +13,7 @@ import inspect
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,10 +77,12 @@ class Call:
         if self.timeout is None:
             return self._run()
         pool = ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(contextvars.copy_context().run, self._run)
         try:
-            return pool.submit(contextvars.copy_context().run, self._run).result(self.timeout)
-        except FuturesTimeout:
-            raise CallTimeout(f"no answer within {self.timeout:g} s") from None
+            done, _ = wait([future], timeout=self.timeout)
+            if not done:  # (the call's own TimeoutError, if any, is re-raised below)
+                raise CallTimeout(f"no answer within {self.timeout:g} s")
+            return future.result()
         finally:
             pool.shutdown(wait=False)
 
@@ -100,10 +101,12 @@ class Call:
             return None
         if self.timeout is None:
             return await self._arun()
-        try:
-            return await asyncio.wait_for(self._arun(), self.timeout)
-        except TimeoutError:
-            raise CallTimeout(f"no answer within {self.timeout:g} s") from None
+        task = asyncio.ensure_future(self._arun())
+        done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        if not done:
+            task.cancel()
+            raise CallTimeout(f"no answer within {self.timeout:g} s")
+        return task.result()
 
     async def _arun(self) -> Any:
         if isinstance(self.target, Runnable):

@@ -42,6 +42,6 @@ class FlowNode(Node):
             request = ReviewRequest(kind="escalation", source=agent, target=None,
                                     schema=self.plan.out_name, payload=handoff["payload"],
                                     reason=str(exc))
-            return Command(goto=REVIEW, update={"review": request, "path": [agent]})
+            return Command(goto=REVIEW, update={"review": request})
         return hand_on(self.plan, payload, usage, degraded=bool(work.flags.get("degraded")))
 

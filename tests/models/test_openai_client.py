@@ -121,3 +121,53 @@ def test_an_unknown_price_is_recorded_as_unknown_never_invented(
     assert next(line for line in report if line["agent"] == "solver")["cost_usd"] is None
     assert any("no price known for model 'openai:mystery-model-9000'" in r.message
                for r in caplog.records)
+
+
+class Throttling(Server):
+    """Answers 429 with Retry-After the first ``limit`` times, then like ``Server``."""
+
+    def __init__(self, limit: int, wait: float) -> None:
+        super().__init__()
+        self.times: list[float] = []
+        answer = self.httpd.RequestHandlerClass.do_POST  # type: ignore[attr-defined]
+        outer = self
+
+        def do_post(handler: Any) -> None:
+            import time
+
+            outer.times.append(time.monotonic())
+            if len(outer.times) <= limit:
+                handler.rfile.read(int(handler.headers["Content-Length"]))
+                body = b'{"error": {"message": "slow down", "type": "rate_limit"}}'
+                handler.send_response(429)
+                handler.send_header("Retry-After", str(wait))
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(body)))
+                handler.end_headers()
+                handler.wfile.write(body)
+                return
+            answer(handler)
+
+        self.httpd.RequestHandlerClass.do_POST = do_post  # type: ignore[attr-defined]
+
+
+def test_real_client_429_with_retry_after_then_success(write: Callable[..., Path],
+                                                       tmp_path: Path) -> None:
+    server = Throttling(limit=2, wait=0.3)
+    try:
+        client = ChatOpenAI(model="gpt-4o-mini", base_url=server.url, api_key="sk-test",  # type: ignore[arg-type]
+                            max_retries=0, http_client=httpx.Client(trust_env=False))
+        text = TEAM.replace("guards", "x") + ("guards: {retry: {max_attempts: 4, "
+                                              "initial_interval: 0.01, jitter: false}}\n")
+        team = load_team(write("team.yaml", text))
+        with team.compile(db=tmp_path / "w.db", chat_models={"default": client}) as app:
+            result = app.run({"text": "question"})
+            waits = [e["then"] for e in app.events.list(result.run_id, "failure")]
+    finally:
+        server.httpd.shutdown()
+    assert result.status == "completed"
+    assert result.output == {"text": "forty-two", "score": 7}
+    assert len(server.times) == 3
+    gaps = [b - a for a, b in zip(server.times, server.times[1:], strict=False)]
+    assert all(gap >= 0.3 for gap in gaps), gaps  # Retry-After honoured over the backoff
+    assert waits == ["retry in 0.300 s", "retry in 0.300 s"]
