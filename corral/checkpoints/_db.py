@@ -11,7 +11,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -79,6 +79,12 @@ class ConnectionPool:
                 yield conn
             finally:
                 conn.execute("COMMIT")
+
+    def reading(self, conn: sqlite3.Connection | None
+                ) -> AbstractContextManager[sqlite3.Connection]:
+        """``conn`` if the caller already holds one (several reads, one snapshot), else a
+        fresh read."""
+        return nullcontext(conn) if conn is not None else self.read()
 
     def close(self) -> None:
         """Close every connection this pool opened."""

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from corral.checkpoints import DEFAULT_DB, CorralSaver, RunRecord, RunStatus, Workspace
 from corral.errors import InputError, RunError
 from corral.graphs._build import CompiledTeam, build_graph
-from corral.graphs._state import Handoff, TeamState, Usage
+from corral.graphs._state import Handoff, TeamState, Usage, add_usage
 from corral.guards import Alert, GuardTripped
 from corral.guards._ledger import TEAM
 from corral.manifest._team import Team
@@ -178,6 +178,58 @@ class App:
         interrupts = self.graph.get_state(self.config(run_id)).interrupts
         return dict(interrupts[0].value) if interrupts else None
 
+    def _status(self, run_id: str, error: BaseException | None, snapshot: Any,
+                values: dict[str, Any]) -> tuple[RunStatus, list[dict[str, Any]]]:
+        """How a run ended, and why when it did not complete."""
+        status: RunStatus
+        errors: list[dict[str, Any]] = []
+        output = values.get("output")
+        if isinstance(error, GraphRecursionError):
+            status = "halted"
+            limit = self.team.guards.max_steps
+            self.events.record(run_id, "guard_trip", None, {
+                "guard": "max_steps", "limit": limit, "policy": "halt"})
+            errors.append({"type": "StepLimit", "agent": None, "message":
+                           f"the run took more than guards.max_steps={limit} steps; the flow "
+                           "may loop: check its routing or raise max_steps"})
+        elif isinstance(error, GuardTripped):
+            status = "halted"
+            errors.append(error.to_dict())
+            halts = [e for e in self.events.list(run_id, "guard_trip")
+                     if e.get("policy") == "halt"]
+            # A cooldown follows a rate trip, and concurrent subtasks can record it first.
+            first = next((e for e in halts if e["guard"] != "cooldown"),
+                         halts[0] if halts else None)
+            if first is not None and first.get("message") != str(error):
+                # Concurrent subtasks can trip after the cause; name the cause first.
+                errors.insert(0, {"type": "GuardTripped", "agent": first["agent"],
+                                  "message": first["message"], "guard": first["guard"],
+                                  "limit": first["limit"], "seen": first.get("seen"),
+                                  "until": first.get("until")})
+        elif error is not None:
+            status = "failed"
+            errors.append(error.to_dict() if isinstance(error, RunError) else
+                          {"type": type(error).__name__, "agent": None,
+                           "message": str(error) or type(error).__name__})
+        elif snapshot is not None and snapshot.interrupts:
+            status = "paused"
+            request = snapshot.interrupts[0].value
+            errors.append({"type": "ReviewPending", "agent": request.get("source"),
+                           "message": f"waiting for a person ({request.get('kind')}): "
+                                      f"{request.get('reason')}", "review": request})
+        elif values.get("rejected"):
+            status = "failed"
+            errors.append({"type": "Rejected", "agent": None, "message": values["rejected"]})
+        elif snapshot is not None and snapshot.next:
+            status = "paused"
+        elif output is not None:
+            status = "completed"
+        else:
+            status = "failed"
+            errors.append({"type": "NoOutput", "agent": None,
+                           "message": "the run ended without reaching END"})
+        return status, errors
+
     def _cooling(self, run_id: str) -> RunResult | None:
         until = self.board.cooldown_until()
         record = self.runs.get(run_id)
@@ -197,34 +249,34 @@ class App:
 
     def _drive(self, run_id: str, start: TeamState | Command[Any] | None, on_step: OnStep | None,
                extra: RunnableConfig | None) -> RunResult:
-        progress = _Progress(run_id, on_step)
+        progress = _Progress(run_id, on_step, fresh=isinstance(start, dict))
         try:
             for chunk in self.graph.stream(start, self._run_config(run_id, extra),
                                            stream_mode="updates",
                                            durability=self.team.checkpoint.durability):
                 progress(chunk)
         except Exception as exc:
-            return self._end(run_id, exc)
+            return self._end(run_id, exc, progress)
         except BaseException as exc:  # Ctrl-C, cancellation: record, then let it go on
-            self._end(run_id, exc)
+            self._end(run_id, exc, progress)
             raise
-        return self._end(run_id, None)
+        return self._end(run_id, None, progress)
 
     async def _adrive(self, run_id: str, start: TeamState | Command[Any] | None,
                       on_step: OnStep | None,
                       extra: RunnableConfig | None) -> RunResult:
-        progress = _Progress(run_id, on_step)
+        progress = _Progress(run_id, on_step, fresh=isinstance(start, dict))
         try:
             async for chunk in self.graph.astream(start, self._run_config(run_id, extra),
                                                   stream_mode="updates",
                                                   durability=self.team.checkpoint.durability):
                 progress(chunk)
         except Exception as exc:
-            return self._end(run_id, exc)
+            return self._end(run_id, exc, progress)
         except BaseException as exc:
-            self._end(run_id, exc)
+            self._end(run_id, exc, progress)
             raise
-        return self._end(run_id, None)
+        return self._end(run_id, None, progress)
 
     def _begin(self, input: Mapping[str, Any] | BaseModel,
                run_id: str | None) -> tuple[str, TeamState]:
@@ -298,70 +350,28 @@ class App:
             return self._first_state(record.input)  # crashed before its first checkpoint
         return None
 
-    def _end(self, run_id: str, error: BaseException | None) -> RunResult:
+    def _end(self, run_id: str, error: BaseException | None, progress: _Progress) -> RunResult:
         self._active.discard(run_id)
         values: dict[str, Any] = {}
         snapshot = None
-        try:
-            snapshot = self.graph.get_state(self.config(run_id))
-            values = dict(snapshot.values)
-        except Exception:  # the error being reported matters more than a failed read
-            snapshot = None
-        status: RunStatus
-        errors: list[dict[str, Any]] = []
-        output = values.get("output")
-        if isinstance(error, GraphRecursionError):
-            status = "halted"
-            limit = self.team.guards.max_steps
-            self.events.record(run_id, "guard_trip", None, {
-                "guard": "max_steps", "limit": limit, "policy": "halt"})
-            errors.append({"type": "StepLimit", "agent": None, "message":
-                           f"the run took more than guards.max_steps={limit} steps; the flow "
-                           "may loop: check its routing or raise max_steps"})
-        elif isinstance(error, GuardTripped):
-            status = "halted"
-            errors.append(error.to_dict())
-            halts = [e for e in self.events.list(run_id, "guard_trip")
-                     if e.get("policy") == "halt"]
-            # A cooldown follows a rate trip, and concurrent subtasks can record it first.
-            first = next((e for e in halts if e["guard"] != "cooldown"),
-                         halts[0] if halts else None)
-            if first is not None and first.get("message") != str(error):
-                # Concurrent subtasks can trip after the cause; name the cause first.
-                errors.insert(0, {"type": "GuardTripped", "agent": first["agent"],
-                                  "message": first["message"], "guard": first["guard"],
-                                  "limit": first["limit"], "seen": first.get("seen"),
-                                  "until": first.get("until")})
-        elif error is not None:
-            status = "failed"
-            errors.append(error.to_dict() if isinstance(error, RunError) else
-                          {"type": type(error).__name__, "agent": None,
-                           "message": str(error) or type(error).__name__})
-        elif snapshot is not None and snapshot.interrupts:
-            status = "paused"
-            request = snapshot.interrupts[0].value
-            errors.append({"type": "ReviewPending", "agent": request.get("source"),
-                           "message": f"waiting for a person ({request.get('kind')}): "
-                                      f"{request.get('reason')}", "review": request})
-        elif values.get("rejected"):
-            status = "failed"
-            errors.append({"type": "Rejected", "agent": None, "message": values["rejected"]})
-        elif snapshot is not None and snapshot.next:
-            status = "paused"
-        elif output is not None:
-            status = "completed"
+        if error is None and progress.fresh and not progress.interrupted:
+            values = progress.values  # a fresh run that finished: its stream said it all
         else:
-            status = "failed"
-            errors.append({"type": "NoOutput", "agent": None,
-                           "message": "the run ended without reaching END"})
+            try:
+                snapshot = self.graph.get_state(self.config(run_id))
+                values = dict(snapshot.values)
+            except Exception:  # the error being reported matters more than a failed read
+                snapshot = None
+        output = values.get("output")
+        status, errors = self._status(run_id, error, snapshot, values)
         usage: Usage = values.get("usage") or _NO_USAGE
         path: list[str] = values.get("path") or []
         self.runs.update(run_id, status, output=output, errors=errors, usage=usage, path=path)
-        cost, _ = self.ledger.run_cost(run_id)
-        guards = [{k: v for k, v in e.items() if k not in ("kind", "at")}
-                  for e in self.events.list(run_id, "guard_trip")]
-        created = (self.board.count(run_id=run_id)
-                   - self.board.count(run_id=run_id, status="refused"))
+        with self.workspace.pool.read() as conn:  # one snapshot for the run's summary
+            cost, _ = self.ledger.run_cost(run_id, conn=conn)
+            trips = self.events.list(run_id, "guard_trip", conn=conn)
+            created = self.board.created(run_id, conn=conn)
+        guards = [{k: v for k, v in e.items() if k not in ("kind", "at")} for e in trips]
         return RunResult(run_id=run_id, status=status, output=output, path=path, usage=usage,
                          errors=errors, guards_tripped=guards, tasks_created=created,
                          cost_usd=cost)
@@ -372,23 +382,33 @@ class App:
 
 
 class _Progress:
-    """Turns LangGraph ``updates`` chunks into ``StepEvent``s."""
+    """Turns LangGraph ``updates`` chunks into ``StepEvent``s, and keeps what a fresh run's
+    result needs (path, usage, output) so it need not be read back from the checkpoint."""
 
-    def __init__(self, run_id: str, on_step: OnStep | None) -> None:
+    def __init__(self, run_id: str, on_step: OnStep | None, *, fresh: bool) -> None:
         self.run_id = run_id
         self.on_step = on_step
         self.last = time.perf_counter()
+        self.fresh = fresh
+        self.interrupted = False
+        self.values: dict[str, Any] = {"path": [], "usage": _NO_USAGE, "output": None}
 
     def __call__(self, chunk: dict[str, Any]) -> None:
-        if self.on_step is None:
-            return
         now = time.perf_counter()
         for agent, update in chunk.items():
-            if not isinstance(update, dict) or "handoff" not in update:
+            if agent == "__interrupt__":
+                self.interrupted = True
+            if not isinstance(update, dict):
                 continue
-            handoff = update["handoff"]
-            self.on_step(StepEvent(self.run_id, agent, handoff["target"], handoff["schema"],
-                                   update.get("usage") or _NO_USAGE, now - self.last))
+            self.values["path"] = self.values["path"] + update.get("path", [])
+            self.values["usage"] = add_usage(self.values["usage"], update.get("usage"))
+            for key in ("output", "rejected"):
+                if update.get(key) is not None:
+                    self.values[key] = update[key]
+            if self.on_step is not None and "handoff" in update:
+                handoff = update["handoff"]
+                self.on_step(StepEvent(self.run_id, agent, handoff["target"], handoff["schema"],
+                                       update.get("usage") or _NO_USAGE, now - self.last))
         self.last = now
 
 

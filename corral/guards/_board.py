@@ -292,6 +292,12 @@ class TaskBoard:
                 (run_id, run_id))]
             return [t for t in self._get_many(conn, ids) if t is not None]
 
+    def created(self, run_id: str, *, conn: sqlite3.Connection | None = None) -> int:
+        """Tasks a run created (refused delegations are not counted)."""
+        with self.pool.reading(conn) as db:
+            return int(db.execute("SELECT count(*) FROM tasks WHERE run_id = ? AND "
+                                    "status != 'refused'", (run_id,)).fetchone()[0])
+
     def count(self, *, run_id: str | None = None, status: TaskStatus | None = None) -> int:
         """How many tasks (of one run, with one status)."""
         with self.pool.read() as conn:

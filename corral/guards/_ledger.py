@@ -119,6 +119,22 @@ class Ledger:
                 "0, 1, 0, ?) RETURNING id",
                 (run_id, task_key, agent, model, day, tokens, cost, self.clock())).fetchone()[0])
 
+    def record(self, *, run_id: str, task_key: str, agent: str, model: str, input_tokens: int,
+               output_tokens: int, cached_tokens: int, cost: float | None,
+               latency_ms: float) -> None:
+        """Record a call that had no limit to reserve against (one transaction)."""
+        day = self.day()
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
+                "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
+                "cost_known, latency_ms, at) VALUES (?, ?, ?, ?, ?, 'settled', 0, 0, ?, ?, ?, ?, "
+                "?, ?, ?)", (run_id, task_key, agent, model, day, input_tokens, output_tokens,
+                             cached_tokens, cost or 0.0, int(cost is not None), latency_ms,
+                             self.clock()))
+            _add(conn, (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                 input_tokens + output_tokens, cost or 0.0, 1)
+
     def settle(self, row: int, *, agent: str, model: str, input_tokens: int, output_tokens: int,
                cached_tokens: int, cost: float | None, latency_ms: float,
                limits: BudgetLimits) -> list[Alert]:
@@ -159,10 +175,11 @@ class Ledger:
                 _add(conn, (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
                      -reserved, -reserved_cost, -1)
 
-    def run_cost(self, run_id: str) -> tuple[float | None, int]:
+    def run_cost(self, run_id: str, *, conn: sqlite3.Connection | None = None
+                 ) -> tuple[float | None, int]:
         """A run's total cost (``None`` if any call's price is unknown) and its call count."""
-        with self.pool.read() as conn:
-            cost, unknown, calls = conn.execute(
+        with self.pool.reading(conn) as db:
+            cost, unknown, calls = db.execute(
                 "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(1 - cost_known), 0), count(*) "
                 "FROM usage WHERE run_id = ? AND status = 'settled'", (run_id,)).fetchone()
         return (None if unknown else float(cost)), int(calls)

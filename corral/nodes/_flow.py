@@ -10,6 +10,7 @@ from corral.graphs._state import ReviewRequest, TeamState
 from corral.guards import GuardTripped
 from corral.nodes._base import Inbound, Node, Steps, Work
 from corral.nodes._delegation import Runner, call_config
+from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, NodePlan, hand_on
 
 
@@ -27,8 +28,9 @@ class FlowNode(Node):
         run_id = str(config.get("configurable", {}).get("thread_id", ""))
         step = config.get("metadata", {}).get("langgraph_step", 0)
         agent = self.plan.agent.id
-        work = Work(run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0,
-                    config=call_config(config, agent, run_id))
+        if not isinstance(self.runner, FunctionRunner):  # only model calls need the metadata
+            config = call_config(config, agent, run_id)
+        work = Work(run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0, config=config)
         inbound = Inbound(schema=handoff["schema"], source=handoff["source"],
                           payload=handoff["payload"])
         try:

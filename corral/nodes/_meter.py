@@ -45,10 +45,20 @@ class Meter:
         self.on_trip = on_trip
         self.on_alert = on_alert
         self._warned: set[str] = set()
+        self.limited = self.budget.max_input_tokens is not None or any(
+            value is not None for value in (
+                limits.task_tokens, limits.task_calls, limits.daily_tokens, limits.daily_cost,
+                limits.team_daily_tokens, limits.team_daily_cost))
 
     def call(self, model: Runnable[Any, Any], messages: list[BaseMessage],
              work: Work, timeout: float | None = None) -> Generator[Call, Any, Any]:
-        """Reserve, call, settle (or release if the call fails)."""
+        """Reserve, call, settle (or release if the call fails). With no limit to check
+        (and no per-call input limit), the call is only recorded afterwards."""
+        if not self.limited:
+            started = time.perf_counter()
+            raw = yield Call(model, messages, work.config, timeout=timeout)
+            self._settle(None, raw, (time.perf_counter() - started) * 1e3, work)
+            return raw
         chat, tools = _unwrap(model)
         messages, tokens = self._input(chat, tools, messages, work)
         out = self.budget.max_output_tokens or DEFAULT_OUTPUT_RESERVE
@@ -97,7 +107,7 @@ class Meter:
         text = "".join(str(m.content) for m in messages) + (json.dumps(tools) if tools else "")
         return count_tokens(text)
 
-    def _settle(self, row: int, raw: Any, latency_ms: float, work: Work) -> None:
+    def _settle(self, row: int | None, raw: Any, latency_ms: float, work: Work) -> None:
         meta = getattr(raw, "usage_metadata", None) or {}
         model = self.model_label
         if isinstance(raw, AIMessage):
@@ -111,6 +121,11 @@ class Meter:
         if cost is None:
             self._warn(f"price:{model}", f"no price known for model {model!r}; its cost is "
                                          "recorded as unknown")
+        if row is None:
+            self.ledger.record(run_id=work.run_id, task_key=work.key, agent=self.agent,
+                               model=model, input_tokens=used_in, output_tokens=used_out,
+                               cached_tokens=cached, cost=cost, latency_ms=latency_ms)
+            return
         for alert in self.ledger.settle(row, agent=self.agent, model=model,
                                         input_tokens=used_in, output_tokens=used_out,
                                         cached_tokens=cached, cost=cost, latency_ms=latency_ms,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,10 @@ class EventLog:
                          "(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?)",
                          (run_id, kind, agent, json.dumps(data, default=str)))
 
-    def list(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+    def list(self, run_id: str, kind: str | None = None, *,
+             conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
         """A run's events (of one kind), oldest first, as ``{"kind", "agent", "at", **data}``."""
-        with self.pool.read() as conn:
-            rows = conn.execute("SELECT kind, agent, at, data FROM events WHERE run_id = ? AND "
+        with self.pool.reading(conn) as db:
+            rows = db.execute("SELECT kind, agent, at, data FROM events WHERE run_id = ? AND "
                                 "(? IS NULL OR kind = ?) ORDER BY id", (run_id, kind, kind))
             return [{"kind": k, "agent": a, "at": at, **json.loads(d)} for k, a, at, d in rows]

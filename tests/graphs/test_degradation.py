@@ -190,6 +190,19 @@ def test_circuit_breaker_opens_skips_the_agent_and_closes_after_a_probe(
     assert events == ["breaker_opened", "breaker_closed"]
 
 
+def test_runs_shows_an_open_breaker(write: Callable[..., Path], tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    script = "agents:\n  solver:\n    - {error: bad_request}\n"
+    extra = "    fallback: {function: 'rules:simple'}"
+    guards = "  breaker: {failures: 1, window_seconds: 60, cooldown_seconds: 600}"
+    with fragile(write, script, extra=extra, guards=guards).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"text": "q"}).ok
+    listed = run_cli("runs", "--db", "w.db", cwd=tmp_path)
+    assert listed.code == 0
+    assert "circuit breaker of solver: open after 1 failures" in listed.stdout
+
+
 def test_twelve_agents_one_always_failing_still_complete(write: Callable[..., Path],
                                                          tmp_path: Path) -> None:
     write("rules.py", "def simple(note):\n    return {'text': 'degraded: ' + note.text}\n")
