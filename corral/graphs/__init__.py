@@ -1,8 +1,9 @@
 """Teams as LangGraph graphs: state, building, the compiled ``App``, drawings."""
 
-from corral.graphs._app import App, RunResult, StepEvent, check_run_id, new_run_id
+from corral.graphs._app import App, check_run_id, new_run_id
 from corral.graphs._build import CompiledTeam, build_graph, inbound_schema
 from corral.graphs._export import to_mermaid
+from corral.graphs._result import RunResult, StepEvent
 from corral.graphs._state import Handoff, TeamState, Usage
 
 __all__ = [

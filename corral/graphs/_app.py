@@ -6,7 +6,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,64 +20,15 @@ from pydantic import BaseModel
 from corral.checkpoints import DEFAULT_DB, CorralSaver, RunRecord, RunStatus, Workspace
 from corral.errors import InputError, RunError
 from corral.graphs._build import CompiledTeam, build_graph
-from corral.graphs._state import Handoff, TeamState, Usage, add_usage
+from corral.graphs._result import NO_USAGE, OnStep, Progress, RunResult
+from corral.graphs._state import Handoff, TeamState, Usage
 from corral.guards import Alert, GuardTripped
 from corral.guards._ledger import TEAM
 from corral.manifest._team import Team
 from corral.nodes import Hierarchy, validate
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
 
-
-@dataclass(frozen=True)
-class StepEvent:
-    """One finished node, as reported to ``on_step`` while a run goes on."""
-
-    run_id: str
-    agent: str
-    target: str
-    schema: str
-    usage: Usage
-    seconds: float
-
-
-OnStep = Callable[[StepEvent], None]
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a run ended. ``status`` is completed, failed, halted or paused."""
-
-    run_id: str
-    status: RunStatus
-    output: dict[str, Any] | None
-    path: list[str]
-    usage: Usage
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    guards_tripped: list[dict[str, Any]] = field(default_factory=list)
-    tasks_created: int = 0
-    cost_usd: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the run completed."""
-        return self.status == "completed"
-
-    def raise_for_status(self) -> RunResult:
-        """Return ``self`` if completed, else raise ``RunError`` with the first error."""
-        if not self.ok:
-            first = self.errors[0] if self.errors else {"message": self.status}
-            raise RunError(f"run {self.run_id} {self.status}: {first.get('message')}",
-                           agent=first.get("agent"))
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """The CLI's ``--json`` object."""
-        return {"run_id": self.run_id, "status": self.status, "output": self.output,
-                "usage": {**self.usage, "cost_usd": self.cost_usd},
-                "tasks_created": self.tasks_created, "guards_tripped": self.guards_tripped,
-                "errors": self.errors, "path": self.path}
 
 
 class App:
@@ -240,7 +190,7 @@ class App:
         message = (f"the workspace is cooling down after the task creation rate was reached; "
                    f"resume after {when} (in {left:.0f} s)")
         return RunResult(run_id=run_id, status="halted", output=record.output,
-                         path=record.path, usage=record.usage or _NO_USAGE,  # type: ignore[arg-type]
+                         path=record.path, usage=record.usage or NO_USAGE,  # type: ignore[arg-type]
                          errors=[{"type": "Cooldown", "agent": None, "message": message,
                                   "until": until}])
 
@@ -249,7 +199,7 @@ class App:
 
     def _drive(self, run_id: str, start: TeamState | Command[Any] | None, on_step: OnStep | None,
                extra: RunnableConfig | None) -> RunResult:
-        progress = _Progress(run_id, on_step, fresh=isinstance(start, dict))
+        progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
         try:
             for chunk in self.graph.stream(start, self._run_config(run_id, extra),
                                            stream_mode="updates",
@@ -265,7 +215,7 @@ class App:
     async def _adrive(self, run_id: str, start: TeamState | Command[Any] | None,
                       on_step: OnStep | None,
                       extra: RunnableConfig | None) -> RunResult:
-        progress = _Progress(run_id, on_step, fresh=isinstance(start, dict))
+        progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
         try:
             async for chunk in self.graph.astream(start, self._run_config(run_id, extra),
                                                   stream_mode="updates",
@@ -301,7 +251,7 @@ class App:
         flow = self.team.flow
         return {"handoff": Handoff(source="input", target=flow.entry, schema=flow.input,
                                    payload=payload),
-                "path": [], "usage": _NO_USAGE, "output": None}
+                "path": [], "usage": NO_USAGE, "output": None}
 
     def _decision(self, run_id: str, approve: bool, reject: str | None,
                   edit: Mapping[str, Any] | None) -> Command[Any] | None:
@@ -350,7 +300,7 @@ class App:
             return self._first_state(record.input)  # crashed before its first checkpoint
         return None
 
-    def _end(self, run_id: str, error: BaseException | None, progress: _Progress) -> RunResult:
+    def _end(self, run_id: str, error: BaseException | None, progress: Progress) -> RunResult:
         self._active.discard(run_id)
         values: dict[str, Any] = {}
         snapshot = None
@@ -364,7 +314,7 @@ class App:
                 snapshot = None
         output = values.get("output")
         status, errors = self._status(run_id, error, snapshot, values)
-        usage: Usage = values.get("usage") or _NO_USAGE
+        usage: Usage = values.get("usage") or NO_USAGE
         path: list[str] = values.get("path") or []
         self.runs.update(run_id, status, output=output, errors=errors, usage=usage, path=path)
         with self.workspace.pool.read() as conn:  # one snapshot for the run's summary
@@ -379,37 +329,6 @@ class App:
     def list_runs(self, *, limit: int = 100) -> list[RunRecord]:
         """The most recent runs in this workspace."""
         return self.runs.list(limit=limit)
-
-
-class _Progress:
-    """Turns LangGraph ``updates`` chunks into ``StepEvent``s, and keeps what a fresh run's
-    result needs (path, usage, output) so it need not be read back from the checkpoint."""
-
-    def __init__(self, run_id: str, on_step: OnStep | None, *, fresh: bool) -> None:
-        self.run_id = run_id
-        self.on_step = on_step
-        self.last = time.perf_counter()
-        self.fresh = fresh
-        self.interrupted = False
-        self.values: dict[str, Any] = {"path": [], "usage": _NO_USAGE, "output": None}
-
-    def __call__(self, chunk: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        for agent, update in chunk.items():
-            if agent == "__interrupt__":
-                self.interrupted = True
-            if not isinstance(update, dict):
-                continue
-            self.values["path"] = self.values["path"] + update.get("path", [])
-            self.values["usage"] = add_usage(self.values["usage"], update.get("usage"))
-            for key in ("output", "rejected"):
-                if update.get(key) is not None:
-                    self.values[key] = update[key]
-            if self.on_step is not None and "handoff" in update:
-                handoff = update["handoff"]
-                self.on_step(StepEvent(self.run_id, agent, handoff["target"], handoff["schema"],
-                                       update.get("usage") or _NO_USAGE, now - self.last))
-        self.last = now
 
 
 def _daily_limits(team: Team) -> dict[str, tuple[int | None, float | None, float]]:

@@ -1,0 +1,95 @@
+"""What a run reports: ``RunResult``, live ``StepEvent``s, and the stream bookkeeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.checkpoints import RunStatus
+from corral.errors import RunError
+from corral.graphs._state import Usage, add_usage
+
+NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One finished node, as reported to ``on_step`` while a run goes on."""
+
+    run_id: str
+    agent: str
+    target: str
+    schema: str
+    usage: Usage
+    seconds: float
+
+
+OnStep = Callable[[StepEvent], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended. ``status`` is completed, failed, halted or paused."""
+
+    run_id: str
+    status: RunStatus
+    output: dict[str, Any] | None
+    path: list[str]
+    usage: Usage
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    guards_tripped: list[dict[str, Any]] = field(default_factory=list)
+    tasks_created: int = 0
+    cost_usd: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the run completed."""
+        return self.status == "completed"
+
+    def raise_for_status(self) -> RunResult:
+        """Return ``self`` if completed, else raise ``RunError`` with the first error."""
+        if not self.ok:
+            first = self.errors[0] if self.errors else {"message": self.status}
+            raise RunError(f"run {self.run_id} {self.status}: {first.get('message')}",
+                           agent=first.get("agent"))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's ``--json`` object."""
+        return {"run_id": self.run_id, "status": self.status, "output": self.output,
+                "usage": {**self.usage, "cost_usd": self.cost_usd},
+                "tasks_created": self.tasks_created, "guards_tripped": self.guards_tripped,
+                "errors": self.errors, "path": self.path}
+
+
+class Progress:
+    """Turns LangGraph ``updates`` chunks into ``StepEvent``s, and keeps what a fresh run's
+    result needs (path, usage, output) so it need not be read back from the checkpoint."""
+
+    def __init__(self, run_id: str, on_step: OnStep | None, *, fresh: bool) -> None:
+        self.run_id = run_id
+        self.on_step = on_step
+        self.last = time.perf_counter()
+        self.fresh = fresh
+        self.interrupted = False
+        self.values: dict[str, Any] = {"path": [], "usage": NO_USAGE, "output": None}
+
+    def __call__(self, chunk: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        for agent, update in chunk.items():
+            if agent == "__interrupt__":
+                self.interrupted = True
+            if not isinstance(update, dict):
+                continue
+            self.values["path"] = self.values["path"] + update.get("path", [])
+            self.values["usage"] = add_usage(self.values["usage"], update.get("usage"))
+            for key in ("output", "rejected"):
+                if update.get(key) is not None:
+                    self.values[key] = update[key]
+            if self.on_step is not None and "handoff" in update:
+                handoff = update["handoff"]
+                self.on_step(StepEvent(self.run_id, agent, handoff["target"], handoff["schema"],
+                                       update.get("usage") or NO_USAGE, now - self.last))
+        self.last = now
