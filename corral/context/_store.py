@@ -1,0 +1,245 @@
+"""Scoped context over LangGraph's ``SqliteStore`` in the workspace file.
+
+Three scopes, each a store namespace under the team's name:
+
+- private (per agent): working notes only that agent reads and writes; they expire
+  (24 hours by default).
+- team (per ``team:`` of the manifest): results agents ``publish`` from their private
+  notes; members read them, and so does any manager above a member (audited).
+- global: reference data everyone may read; only supervisors (or agents with
+  ``can_write_global``) and the operator API write it.
+
+Nothing is shared unless published. Expiry is enforced on every read (the store alone
+may return expired items). Keys and values are validated; every value is bound as a
+parameter by the store, never spliced into SQL. Denied attempts raise
+``PermissionDenied`` and, like every cross-boundary access, are audited.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlite_utils
+from langgraph.store.sqlite import SqliteStore
+
+from corral.checkpoints import ConnectionPool
+from corral.errors import RunError
+
+Scope = Literal["private", "team", "global"]
+KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+MAX_VALUE_BYTES = 16_000
+NOTE_TTL = 24 * 3600.0
+
+
+class PermissionDenied(RunError):
+    """An agent tried something its place in the team does not allow."""
+
+    def __init__(self, *, agent: str, action: str, scope: str, target: str,
+                 reason: str) -> None:
+        self.action = action
+        self.scope = scope
+        self.target = target
+        self.reason = reason
+        super().__init__(f"{agent!r} may not {action} {scope} {target!r}: {reason}",
+                         agent=agent)
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"action": self.action, "scope": self.scope,
+                                    "target": self.target, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Who:
+    """An agent as the context rules see it: its team, what it may write, whom it manages."""
+
+    agent: str
+    team: str | None
+    supervisor: bool = False
+    can_write_global: bool = False
+    managed_teams: frozenset[str] = frozenset()
+
+
+@dataclass
+class AuditLog:
+    """The ``audit`` table: who did what to which context, when, and the verdict."""
+
+    pool: ConnectionPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def __post_init__(self) -> None:
+        with self.pool.write() as conn:
+            table = sqlite_utils.Database(conn)["audit"]
+            table.create({"id": int, "run_id": str, "at": float, "agent": str,  # type: ignore[union-attr]
+                          "action": str, "scope": str, "target": str, "verdict": str,
+                          "reason": str}, pk="id", if_not_exists=True)
+            table.create_index(["run_id"], if_not_exists=True)  # type: ignore[union-attr]
+
+    def record(self, run_id: str, agent: str, action: str, *, scope: str, target: str,
+               verdict: str, reason: str = "") -> None:
+        with self.pool.write() as conn:
+            conn.execute("INSERT INTO audit (run_id, at, agent, action, scope, target, verdict, "
+                         "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (run_id, self.clock(), agent, action, scope, target, verdict, reason))
+
+    def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        with self.pool.read() as conn:
+            cursor = conn.execute("SELECT run_id, agent, action, scope, target, verdict, reason "
+                                  "FROM audit WHERE (? IS NULL OR run_id = ?) ORDER BY id",
+                                  (run_id, run_id))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class ContextStore:
+    """The three scopes of one team's context, with their rules."""
+
+    def __init__(self, path: Path, team: str, audit: AuditLog, *,
+                 clock: Callable[[], float] = time.time, note_ttl: float = NOTE_TTL) -> None:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=60,
+                               isolation_level=None)  # the store opens its own transactions
+        conn.execute("PRAGMA busy_timeout=60000")
+        self.store = SqliteStore(conn)
+        self.store.setup()
+        self.team = team
+        self.audit = audit
+        self.clock = clock
+        self.note_ttl = note_ttl
+
+    def close(self) -> None:
+        """Close the store's connection."""
+        self.store.conn.close()
+
+    def _ns(self, scope: Scope, owner: str | None) -> tuple[str, ...]:
+        return ("corral", self.team, scope, *([owner] if owner else []))
+
+    # -- the rules ------------------------------------------------------------------
+
+    def _deny(self, run_id: str, who: Who, action: str, *, scope: str, target: str,
+              reason: str) -> PermissionDenied:
+        self.audit.record(run_id, who.agent, action, scope=scope, target=target,
+                          verdict="denied", reason=reason)
+        return PermissionDenied(agent=who.agent, action=action, scope=scope, target=target,
+                                reason=reason)
+
+    def _key(self, run_id: str, who: Who, action: str, scope: str, key: str) -> str:
+        if not isinstance(key, str) or not KEY.fullmatch(key):
+            raise self._deny(run_id, who, action, scope=scope, target=str(key)[:100],
+                             reason="keys are 1-100 letters, digits, '.', '_' or '-'")
+        return key
+
+    def _readable_team(self, run_id: str, who: Who, team: str | None) -> str:
+        team = team or who.team
+        if team is None:
+            raise self._deny(run_id, who, "read", scope="team", target="",
+                             reason="the agent belongs to no team")
+        if team != who.team and team not in who.managed_teams:
+            raise self._deny(run_id, who, "read", scope="team", target=team,
+                             reason="only members of a team and their managers read its "
+                                    "context")
+        return team
+
+    # -- reads ----------------------------------------------------------------------
+
+    def read(self, run_id: str, who: Who, scope: Scope, key: str,
+             team: str | None = None) -> Any:
+        """One value the agent may read (``None`` if absent or expired)."""
+        key = self._key(run_id, who, "read", scope, key)
+        owner = self._owner(run_id, who, scope, team)
+        item = self.store.get(self._ns(scope, owner), key)
+        value = self._live(scope, owner, key, item.value if item else None)
+        self._audit_crossing(run_id, who, "read", scope=scope, owner=owner, key=key)
+        return value
+
+    def entries(self, run_id: str, who: Who, scope: Scope,
+                team: str | None = None) -> dict[str, Any]:
+        """Every live entry of a scope the agent may read, oldest first."""
+        owner = self._owner(run_id, who, scope, team)
+        found = {}
+        for item in self.store.search(self._ns(scope, owner), limit=1000):
+            value = self._live(scope, owner, item.key, item.value)
+            if value is not None:
+                found[item.key] = value
+        if found:
+            self._audit_crossing(run_id, who, "list", scope=scope, owner=owner, key="*")
+        return found
+
+    def _owner(self, run_id: str, who: Who, scope: Scope, team: str | None) -> str | None:
+        if scope == "private":
+            return who.agent
+        if scope == "team":
+            return self._readable_team(run_id, who, team)
+        return None
+
+    def _live(self, scope: Scope, owner: str | None, key: str, stored: Any) -> Any:
+        if stored is None:
+            return None
+        expires = stored.get("expires_at")
+        if expires is not None and expires <= self.clock():
+            self.store.delete(self._ns(scope, owner), key)  # expired: gone for good
+            return None
+        return stored.get("value")
+
+    def _audit_crossing(self, run_id: str, who: Who, action: str, *, scope: str,
+                        owner: str | None, key: str) -> None:
+        if scope == "global" or (scope == "team" and owner != who.team):
+            self.audit.record(run_id, who.agent, action, scope=scope,
+                              target=f"{owner}/{key}" if owner else key, verdict="allowed")
+
+    # -- writes ---------------------------------------------------------------------
+
+    def _value(self, run_id: str, who: Who, action: str, *, scope: str, key: str,
+               value: Any, ttl: float | None) -> dict[str, Any]:
+        try:
+            size = len(json.dumps(value))
+        except (TypeError, ValueError):
+            raise self._deny(run_id, who, action, scope=scope, target=key,
+                             reason="values must be JSON data") from None
+        if size > MAX_VALUE_BYTES:
+            raise self._deny(run_id, who, action, scope=scope, target=key,
+                             reason=f"the value is {size} bytes; at most {MAX_VALUE_BYTES} fit")
+        return {"value": value, "by": who.agent, "at": self.clock(),
+                "expires_at": self.clock() + ttl if ttl is not None else None}
+
+    def write_note(self, run_id: str, who: Who, key: str, value: Any,
+                   ttl: float | None = None) -> None:
+        """Write a private working note (expires after ``ttl`` or the default)."""
+        key = self._key(run_id, who, "write", "private", key)
+        stored = self._value(run_id, who, "write", scope="private", key=key, value=value,
+                             ttl=ttl if ttl is not None else self.note_ttl)
+        self.store.put(self._ns("private", who.agent), key, stored)
+
+    def publish(self, run_id: str, who: Who, key: str, ttl: float | None = None) -> None:
+        """Move one of the agent's own notes into its team's context (kept unless ``ttl``)."""
+        key = self._key(run_id, who, "publish", "team", key)
+        if who.team is None:
+            raise self._deny(run_id, who, "publish", scope="team", target=key,
+                             reason="the agent belongs to no team")
+        note = self.read(run_id, who, "private", key)
+        if note is None:
+            raise self._deny(run_id, who, "publish", scope="team", target=key,
+                             reason="there is no live private note with that key to publish")
+        stored = self._value(run_id, who, "publish", scope="team", key=key, value=note, ttl=ttl)
+        self.store.put(self._ns("team", who.team), key, stored)
+        self.store.delete(self._ns("private", who.agent), key)
+
+    def write_global(self, run_id: str, who: Who | None, key: str, value: Any,
+                     ttl: float | None = None) -> None:
+        """Write reference data; ``who=None`` is the operator."""
+        actor = who or Who(agent="operator", team=None, supervisor=True)
+        key = self._key(run_id, actor, "write", "global", key)
+        if not (actor.supervisor or actor.can_write_global):
+            raise self._deny(run_id, actor, "write", scope="global", target=key,
+                             reason="only supervisors (or agents with can_write_global) write "
+                                    "global context")
+        stored = self._value(run_id, actor, "write", scope="global", key=key, value=value,
+                             ttl=ttl)
+        self.store.put(self._ns("global", None), key, stored)
+        self.audit.record(run_id, actor.agent, "write", scope="global", target=key,
+                          verdict="allowed")
