@@ -18,6 +18,7 @@ from langgraph.types import Command
 from pydantic import BaseModel
 
 from corral.checkpoints import DEFAULT_DB, CorralSaver, RunRecord, RunStatus, Workspace
+from corral.context import AuditLog, ContextStore, ToolCalls
 from corral.errors import InputError, RunError
 from corral.graphs._build import CompiledTeam, build_graph
 from corral.graphs._result import NO_USAGE, OnStep, Progress, RunResult
@@ -51,12 +52,16 @@ class App:
         self.board = self.workspace.board
         self.events = self.workspace.events
         self.ledger = self.workspace.ledger
+        self.audit = AuditLog(self.workspace.pool, clock=clock)
+        self.context = ContextStore(self.db_path, team.name, self.audit, clock=clock,
+                                    note_ttl=team.context.note_ttl_seconds)
         self.ledger.publish_limits(_daily_limits(team))
         self.graph: CompiledTeam = build_graph(
             team, chat_models, self.checkpointer,
             Hierarchy(board=self.board, events=self.events, guards=team.guards,
                       ledger=self.ledger, breakers=self.workspace.breakers,
-                      on_budget_alert=on_budget_alert))
+                      on_budget_alert=on_budget_alert, context=self.context,
+                      audit=self.audit, tool_calls=ToolCalls(self.workspace.pool, clock=clock)))
         self._active: set[str] = set()
 
     def __enter__(self) -> App:
@@ -67,6 +72,7 @@ class App:
 
     def close(self) -> None:
         """Close the workspace connections."""
+        self.context.close()
         self.workspace.close()
 
     def config(self, run_id: str) -> RunnableConfig:
@@ -269,7 +275,7 @@ class App:
                              "decide with exactly one of approve, reject or edit",
                              field="decision")
         if edit is not None:
-            _, errors = validate(self.team.resolved.schemas[request["schema"]], edit)
+            _, errors = validate(self._review_schema(request["schema"]), edit)
             if errors:
                 raise InputError(f"the edit is not a valid {request['schema']}: "
                                  + "; ".join(errors) + ". The run is still waiting for a "
@@ -277,6 +283,15 @@ class App:
         action = given[0]
         return Command(resume={"action": action, "reason": reject,
                                "payload": dict(edit) if edit is not None else None})
+
+    def _review_schema(self, name: str) -> type[BaseModel]:
+        """The schema an edit must fit: a payload schema, or a tool's arguments."""
+        if name.startswith("tool:"):
+            schema = self.team.resolved.tools[name[5:]].args_schema
+            assert isinstance(schema, type)
+            assert issubclass(schema, BaseModel)
+            return schema
+        return self.team.resolved.schemas[name]
 
     def _resume_input(self, run_id: str, approve: bool = False, reject: str | None = None,
                       edit: Mapping[str, Any] | None = None) -> TeamState | Command[Any] | None:

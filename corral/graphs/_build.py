@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import networkx as nx
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END as GRAPH_END
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from corral.context import Who, context_tools
 from corral.graphs._state import TeamState
 from corral.guards import BudgetLimits
 from corral.manifest._spec import END, AgentSpec
@@ -44,6 +46,8 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
     resolved = team.resolved
     models = _Models(team, dict(chat_models or {}))
     hierarchy = hierarchy or Hierarchy(board=None, events=None, guards=team.guards)
+    hierarchy.tool_specs = dict(team.tools)
+    hierarchy.prompt_chars = team.context.prompt_chars
     managers = {a.reports_to for a in team.agents if a.reports_to is not None}
     plans = {a.id: _plan(team, a) for a in team.agents}
     for agent in team.agents:
@@ -61,10 +65,14 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
                        for r in team.agents if r.reports_to == agent.id}
             delegation = Delegation(agent, reports, hierarchy)
         model = models.get(agent)
+        tools = {name: resolved.tools[name] for name in agent.tools}
+        who = _who(team, agent, managers) if agent.context else None
+        if who is not None and hierarchy.context is not None:
+            tools |= context_tools(hierarchy.context, who)
         runner = AgentRunner(
-            plan, model, tools={name: resolved.tools[name] for name in agent.tools},
-            delegation=delegation, hierarchy=hierarchy,
+            plan, model, tools=tools, delegation=delegation, hierarchy=hierarchy,
             meter=_meter(team, agent, model, hierarchy))
+        runner.who = who
         fallback = agent.fallback
         if fallback is not None and fallback.model is not None:
             other = models.get(agent.model_copy(update={"model": fallback.model}))
@@ -99,6 +107,16 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
                                                     "reviewed"))
     builder.add_edge(START, team.flow.entry)
     return builder.compile(checkpointer=checkpointer, name=team.name)
+
+
+def _who(team: Team, agent: AgentSpec, managers: set[str]) -> Who:
+    """An agent's identity for context rules: its team, rights, and the teams it manages."""
+    tree: nx.DiGraph[str] = nx.DiGraph()
+    tree.add_edges_from((a.reports_to, a.id) for a in team.agents if a.reports_to)
+    below = nx.descendants(tree, agent.id) if agent.id in tree else set()
+    teams = frozenset(a.team for a in team.agents if a.id in below and a.team is not None)
+    return Who(agent=agent.id, team=agent.team, supervisor=agent.id in managers,
+               can_write_global=agent.permissions.can_write_global, managed_teams=teams)
 
 
 def _meter(team: Team, agent: AgentSpec, model: BaseChatModel,

@@ -119,12 +119,21 @@ class ModelSpec(_Spec):
         return self
 
 
+Capability = Literal["can_deploy", "can_merge", "can_write_global"]
+
+
 class ToolSpec(_Spec):
-    """A LangChain tool an agent may be given: an ``import`` path or (Python) a ``tool``."""
+    """A LangChain tool an agent may be given: an ``import`` path or (Python) a ``tool``.
+
+    ``requires`` lists capability flags an agent must hold to call it;
+    ``requires_review`` sends every call to a person first.
+    """
 
     import_: ImportPath | None = Field(default=None, alias="import")
     tool: SkipJsonSchema[Any] = Field(default=None, exclude=True)
     description: str | None = None
+    requires: tuple[Capability, ...] = ()
+    requires_review: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> ToolSpec:
@@ -172,7 +181,8 @@ class TeamBudgetSpec(_Spec):
 
 
 class PermissionsSpec(_Spec):
-    """Capability flags (enforced from issue 7 on; validated now)."""
+    """What an agent may do: capability flags its tools may require, and
+    ``requires_review`` (every tool call of the agent goes to a person first)."""
 
     can_deploy: bool = False
     can_merge: bool = False
@@ -297,6 +307,7 @@ class AgentSpec(_Spec):
     on_failure: Literal["fail", "review"] | None = None
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     confidence_field: str = "confidence"
+    context: bool = False
 
     @model_validator(mode="after")
     def _kind_fits(self) -> AgentSpec:
@@ -347,6 +358,14 @@ class FlowSpec(_Spec):
     input: SchemaName
     output: SchemaName
     edges: tuple[EdgeSpec, ...] = Field(min_length=1)
+
+
+class ContextSpec(_Spec):
+    """Scoped context: how long private notes live, and how much of each scope a prompt
+    shows (the rest is said to be there, not shown)."""
+
+    note_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    prompt_chars: int = Field(default=2_000, ge=0, le=100_000)
 
 
 class CheckpointSpec(_Spec):

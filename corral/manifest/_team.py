@@ -13,6 +13,7 @@ from corral.manifest._spec import (
     AgentSpec,
     BudgetSpec,
     CheckpointSpec,
+    ContextSpec,
     FlowSpec,
     GuardSpec,
     Identifier,
@@ -48,6 +49,7 @@ class Team(_Spec):
     flow: FlowSpec
     guards: GuardSpec = GuardSpec()
     budget: TeamBudgetSpec | None = None
+    context: ContextSpec = ContextSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
     source: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 

@@ -23,9 +23,12 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
+from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
+from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
+from corral.context import ContextStore, Scope, Who, idempotency_key
 from corral.errors import CorralError, HandoffError, NodeError, RunError
 from corral.graphs._state import Usage, add_usage
 from corral.guards import Breakers, GuardTripped
@@ -58,6 +61,7 @@ class AgentRunner:
         self.meter = meter
         self.retry = plan.agent.retry or (hierarchy.guards.retry if hierarchy else RetrySpec())
         self.fallback: Runner | None = None
+        self.who: Who | None = None  # set when the agent uses scoped context
         cap = meter.budget.max_output_tokens if meter is not None else None
         self.ask, self.parser = split_structured(model, plan.out_schema)
         if cap:
@@ -116,6 +120,10 @@ class AgentRunner:
     def _answer(self, inbound: Inbound, work: Work) -> Steps:
         """Answer ``inbound``: tools first, then a valid output or a delegation."""
         messages = prompt(self.plan, inbound)
+        if self.who is not None and self.hierarchy is not None \
+                and self.hierarchy.context is not None:
+            messages = with_context(messages, self.hierarchy.context, self.who, work.run_id,
+                                    self.hierarchy.prompt_chars)
         usage = NO_USAGE
         if self.with_tools is not None:
             messages, usage = yield from self._use_tools(self.with_tools, messages, work)
@@ -203,6 +211,7 @@ class AgentRunner:
         a tool's error is given back to the model as an error result.
         """
         usage = NO_USAGE
+        index = 0
         for _ in range(self.plan.tool_rounds):
             answer = yield from self._ask(model, messages, work, usage)
             usage = add_usage(usage, usage_of(answer))
@@ -210,26 +219,65 @@ class AgentRunner:
             if not isinstance(answer, AIMessage) or not answer.tool_calls:
                 return messages, usage
             for call in answer.tool_calls:
-                messages.append((yield from self._run_tool(call, work.config)))
+                messages.append((yield from self._run_tool(call, work, index)))
+                index += 1
         note = HumanMessage("No more tool calls: answer now with what you have.")
         return [*messages, note], usage
 
-    def _run_tool(self, call: ToolCall, config: RunnableConfig
+    def _run_tool(self, call: ToolCall, work: Work, index: int
                   ) -> Generator[Call, Any, ToolMessage]:
-        tool = self.tools.get(call["name"])
-        call_id = call.get("id") or ""
-        if tool is None:
-            return ToolMessage(f"refused: no tool {call['name']!r}; your tools are "
-                               f"{', '.join(sorted(self.tools))}", tool_call_id=call_id,
+        """Run one tool call the model asked for, if the agent may, exactly once.
+
+        Refused before any effect (and audited): a tool the agent does not have, or one
+        needing a capability it lacks. A tool that requires review waits for a person.
+        A call already made (same run, task, position, tool and arguments) is answered
+        from its recorded result.
+        """
+        agent = self.plan.agent
+        name, args, call_id = call["name"], call["args"], call.get("id") or ""
+        tool = self.tools.get(name)
+        spec = self.hierarchy.tool_specs.get(name) if self.hierarchy else None
+        missing = [flag for flag in (spec.requires if spec else ())
+                   if not getattr(agent.permissions, flag)]
+        if tool is None or missing:
+            reason = (f"not one of {agent.id!r}'s tools ({', '.join(sorted(self.tools))})"
+                      if tool is None else f"it requires {', '.join(missing)}")
+            self._audit(work, name, "denied", reason)
+            return ToolMessage(f"refused: {name!r}: {reason}", tool_call_id=call_id,
                                status="error")
+        if (spec is not None and spec.requires_review) or agent.permissions.requires_review:
+            decision = interrupt({"kind": "tool", "source": agent.id, "target": name,
+                                  "schema": f"tool:{name}", "payload": args,
+                                  "reason": f"{agent.id!r} wants to call {name!r}"})
+            if decision.get("action") == "reject":
+                self._audit(work, name, "denied", f"rejected by a reviewer: "
+                                                  f"{decision.get('reason')}")
+                return ToolMessage(f"refused by a reviewer: {decision.get('reason')}",
+                                   tool_call_id=call_id, status="error")
+            if decision.get("action") == "edit":
+                args = decision.get("payload") or args
+        calls = self.hierarchy.tool_calls if self.hierarchy else None
+        key = idempotency_key(work.run_id, work.key, index, name, args)
+        done = calls.recorded(key) if calls is not None else None
+        if done is not None:
+            return ToolMessage(done, tool_call_id=call_id)
+        config = merge_configs(work.config, {"metadata": {"corral_idempotency_key": key}})
         try:
-            result = yield Call(tool, call, config)
+            result = yield Call(tool, {**call, "args": args}, config)
         except Exception as exc:  # the model sees the failure and may try otherwise
             return ToolMessage(f"error: {type(exc).__name__}: {exc}", tool_call_id=call_id,
                                status="error")
-        if isinstance(result, ToolMessage):
-            return result
-        return ToolMessage(str(result), tool_call_id=call_id)
+        message = result if isinstance(result, ToolMessage) else ToolMessage(
+            str(result), tool_call_id=call_id)
+        if calls is not None:
+            calls.record(key, run_id=work.run_id, agent=agent.id, tool=name, args=args,
+                         result=str(message.content))
+        return message
+
+    def _audit(self, work: Work, tool: str, verdict: str, reason: str) -> None:
+        if self.hierarchy is not None and self.hierarchy.audit is not None:
+            self.hierarchy.audit.record(work.run_id, self.plan.agent.id, "call", scope="tool",
+                                        target=tool, verdict=verdict, reason=reason)
 
 
 def split_structured(model: BaseChatModel, schema: type[BaseModel]
@@ -247,6 +295,24 @@ def split_structured(model: BaseChatModel, schema: type[BaseModel]
         return ask, chain.steps[-1]
     raise TypeError(f"{type(model).__name__}.with_structured_output returned "
                     f"{type(chain).__name__}, not a model | parser sequence")
+
+
+def with_context(messages: list[BaseMessage], store: ContextStore, who: Who, run_id: str,
+                 chars: int) -> list[BaseMessage]:
+    """The prompt plus the context this agent may read, each scope cut to ``chars``."""
+    scopes: list[tuple[str, Scope]] = [("your private notes", "private"),
+                                       (f"team {who.team}", "team"), ("global", "global")]
+    parts = []
+    for label, scope in scopes:
+        if scope == "team" and who.team is None:
+            continue
+        entries = store.entries(run_id, who, scope)
+        text = "\n".join(f"- {k}: {json.dumps(v, default=str)}" for k, v in entries.items())
+        if len(text) > chars:
+            text = text[:chars] + f"\n[... more of {label} not shown; read_context reads a key]"
+        parts.append(f"{label}:\n{text or '(nothing)'}")
+    note = HumanMessage("Context you can read:\n\n" + "\n\n".join(parts))
+    return [*messages[:1], note, *messages[1:]]
 
 
 def prompt(plan: NodePlan, inbound: Inbound) -> list[BaseMessage]:

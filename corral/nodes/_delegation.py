@@ -39,6 +39,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from corral.context import AuditLog, ContextStore, ToolCalls
 from corral.errors import RunError
 from corral.graphs._state import Usage, add_usage
 from corral.guards import (
@@ -51,7 +52,7 @@ from corral.guards import (
     NewTask,
     TaskBoard,
 )
-from corral.manifest._spec import AgentSpec, GuardSpec
+from corral.manifest._spec import AgentSpec, GuardSpec, ToolSpec
 from corral.models import AGENT_KEY, RUN_KEY
 from corral.nodes._base import Call, Inbound, Node, Steps, Work
 from corral.nodes._function import FunctionRunner
@@ -98,6 +99,11 @@ class Hierarchy:
     ledger: Ledger | None = None
     breakers: Breakers | None = None
     on_budget_alert: Callable[[Alert], None] | None = None
+    context: ContextStore | None = None
+    audit: AuditLog | None = None
+    tool_calls: ToolCalls | None = None
+    tool_specs: dict[str, ToolSpec] = field(default_factory=dict)
+    prompt_chars: int = 2000
     runners: dict[str, Runner] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
     round_graph: Any = None

@@ -80,7 +80,7 @@ def test_a_tool_the_agent_lacks_is_refused_and_said_so(write: Callable[..., Path
     assert result.status == "completed"
     refused = tool_results(seen)[0]
     assert refused.status == "error"
-    assert "refused: no tool 'delete_invoice'" in str(refused.content)
+    assert "refused: 'delete_invoice': not one of 'clerk''s tools" in str(refused.content)
     assert calls == []  # nothing ran: the refusal happened before any effect
 
 
