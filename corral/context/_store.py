@@ -101,7 +101,8 @@ class ContextStore:
     """The three scopes of one team's context, with their rules."""
 
     def __init__(self, path: Path, team: str, audit: AuditLog, *,
-                 clock: Callable[[], float] = time.time, note_ttl: float = NOTE_TTL) -> None:
+                 clock: Callable[[], float] = time.time, note_ttl: float = NOTE_TTL,
+                 on_denied: Callable[[PermissionDenied, str], None] | None = None) -> None:
         conn = sqlite3.connect(path, check_same_thread=False, timeout=60,
                                isolation_level=None)  # the store opens its own transactions
         conn.execute("PRAGMA busy_timeout=60000")
@@ -111,6 +112,7 @@ class ContextStore:
         self.audit = audit
         self.clock = clock
         self.note_ttl = note_ttl
+        self.on_denied = on_denied
 
     def close(self) -> None:
         """Close the store's connection."""
@@ -125,8 +127,11 @@ class ContextStore:
               reason: str) -> PermissionDenied:
         self.audit.record(run_id, who.agent, action, scope=scope, target=target,
                           verdict="denied", reason=reason)
-        return PermissionDenied(agent=who.agent, action=action, scope=scope, target=target,
-                                reason=reason)
+        denied = PermissionDenied(agent=who.agent, action=action, scope=scope, target=target,
+                                  reason=reason)
+        if self.on_denied is not None:
+            self.on_denied(denied, run_id)
+        return denied
 
     def _key(self, run_id: str, who: Who, action: str, scope: str, key: str) -> str:
         if not isinstance(key, str) or not KEY.fullmatch(key):
@@ -172,6 +177,9 @@ class ContextStore:
 
     def _owner(self, run_id: str, who: Who, scope: Scope, team: str | None) -> str | None:
         if scope == "private":
+            if team is not None:
+                raise self._deny(run_id, who, "read", scope="private", target=str(team)[:100],
+                                 reason="private notes are read by their own agent only")
             return who.agent
         if scope == "team":
             return self._readable_team(run_id, who, team)

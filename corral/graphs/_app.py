@@ -53,8 +53,11 @@ class App:
         self.events = self.workspace.events
         self.ledger = self.workspace.ledger
         self.audit = AuditLog(self.workspace.pool, clock=clock)
-        self.context = ContextStore(self.db_path, team.name, self.audit, clock=clock,
-                                    note_ttl=team.context.note_ttl_seconds)
+        self.context = ContextStore(
+            self.db_path, team.name, self.audit, clock=clock,
+            note_ttl=team.context.note_ttl_seconds,
+            on_denied=lambda denied, run_id: self.events.record(
+                run_id, "permission_denied", denied.agent, denied.to_dict()))
         self.ledger.publish_limits(_daily_limits(team))
         self.graph: CompiledTeam = build_graph(
             team, chat_models, self.checkpointer,

@@ -239,9 +239,11 @@ class AgentRunner:
         spec = self.hierarchy.tool_specs.get(name) if self.hierarchy else None
         missing = [flag for flag in (spec.requires if spec else ())
                    if not getattr(agent.permissions, flag)]
-        if tool is None or missing:
+        invalid = _bad_args(tool, args) if tool is not None and not missing else None
+        if tool is None or missing or invalid:
             reason = (f"not one of {agent.id!r}'s tools ({', '.join(sorted(self.tools))})"
-                      if tool is None else f"it requires {', '.join(missing)}")
+                      if tool is None else f"it requires {', '.join(missing)}" if missing
+                      else f"invalid arguments: {invalid}")
             self._audit(work, name, "denied", reason)
             return ToolMessage(f"refused: {name!r}: {reason}", tool_call_id=call_id,
                                status="error")
@@ -278,6 +280,20 @@ class AgentRunner:
         if self.hierarchy is not None and self.hierarchy.audit is not None:
             self.hierarchy.audit.record(work.run_id, self.plan.agent.id, "call", scope="tool",
                                         target=tool, verdict=verdict, reason=reason)
+        self._event(work, "permission_denied", {"action": "call", "scope": "tool",
+                                                "target": tool, "reason": reason})
+
+
+def _bad_args(tool: BaseTool, args: Any) -> str | None:
+    """Why ``args`` do not fit the tool's argument schema (``None`` if they do)."""
+    schema = tool.args_schema
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        return None
+    try:
+        schema.model_validate(args)
+    except ValidationError as exc:
+        return "; ".join(error_lines(exc))
+    return None
 
 
 def split_structured(model: BaseChatModel, schema: type[BaseModel]
