@@ -20,7 +20,7 @@ from rich.table import Table
 
 from corral.checkpoints import DEFAULT_DB, Workspace
 from corral.errors import InputError, UserError
-from corral.graphs import App, RunResult, StepEvent, to_mermaid
+from corral.graphs import FORMATS, App, RunResult, StepEvent, render
 from corral.manifest import Team, load_team, manifest_json_schema
 
 EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
@@ -78,17 +78,29 @@ def schema(output: Annotated[Path | None, typer.Option("-o", "--output")] = None
 
 @app.command()
 def graph(file: FileArg,
-          format: Annotated[str, typer.Option("--format", help="mermaid")] = "mermaid",
+          format: Annotated[str, typer.Option(
+              "--format", help="mermaid, dot, svg, png, json or graphml")] = "mermaid",
           output: Annotated[Path | None, typer.Option("-o", "--output")] = None) -> None:
-    """Draw the team's graph (offline)."""
-    if format != "mermaid":
-        raise InputError(f"--format {format!r} is not supported yet; use --format mermaid",
+    """Draw the team's graph, offline."""
+    _emit(render(_format(load_team(file), format), format), output, format)
+
+
+def _format(team: Team, fmt: str) -> Team:
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt!r} is not known; use one of {', '.join(FORMATS)}",
                          field="format")
-    text = to_mermaid(load_team(file))
-    if output is None:
-        typer.echo(text)
+    return team
+
+
+def _emit(drawn: str | bytes, output: Path | None, fmt: str) -> None:
+    if isinstance(drawn, bytes):
+        if output is None:
+            raise InputError(f"--format {fmt} is binary; give -o PATH", field="output")
+        output.write_bytes(drawn)
+    elif output is None:
+        typer.echo(drawn, nl=not drawn.endswith("\n"))
     else:
-        output.write_text(text, encoding="utf-8")
+        output.write_text(drawn, encoding="utf-8")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -111,6 +112,17 @@ class Team(_Spec):
         if agent.budget is None:
             return defaults
         return agent.budget.over(defaults)
+
+    def draw(self, format: str = "mermaid", *, highlight: Sequence[str] = ()) -> str | bytes:
+        """The team drawn offline: mermaid, dot, svg, png (bytes), json or graphml."""
+        from corral.graphs import render
+
+        return render(self, format, highlight)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from corral.graphs import mimebundle
+
+        return mimebundle(self)
 
     def compile(self, *, db: str | Path | None = None, **options: Any) -> App:
         """Build the LangGraph graph and open the workspace database.
