@@ -16,7 +16,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.tree import Tree
 
 from corral.checkpoints import DEFAULT_DB, Workspace
 from corral.errors import InputError, UserError
@@ -210,6 +212,46 @@ def runs(ctx: typer.Context, db: DbOption = None, json_out: JsonOption = False,
                       f"{state['failures']} failures")
 
 
+@runs_app.command("show")
+def runs_show(run_id: Annotated[str, typer.Argument(help="The run to show.")], *,
+              db: DbOption = None, json_out: JsonOption = False,
+              format: Annotated[str | None, typer.Option(
+                  "--format", help="draw the team with the run's path: " + ", ".join(FORMATS)
+              )] = None,
+              output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+              team_file: Annotated[Path | None, typer.Option("--team")] = None) -> None:
+    """A run's trace as a tree (or --json), or its path drawn on the team (--format)."""
+    path = db or DEFAULT_DB
+    with _workspace(path) as workspace:
+        record = workspace.runs.get(run_id)
+    if record is None:
+        raise InputError(f"no run {run_id!r} in {path}", field="run_id")
+    manifest = team_file or (Path(record.manifest) if record.manifest else None)
+    if manifest is None:
+        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE",
+                         field="team")
+    team = load_team(manifest)
+    if format is not None:
+        _emit(render(_format(team, format), format, record.path), output, format)
+        return
+    with _compile(team, path) as compiled:
+        trace = compiled.trace(run_id)
+    if json_out:
+        typer.echo(json.dumps([e.to_dict() for e in trace], default=str))
+        return
+    start = trace[0].at if trace else 0.0
+    tree = Tree(f"[bold]run {run_id}[/] · {record.status} · {record.team}")
+    branch = tree
+    for event in trace:
+        line = f"[dim]{event.at - start:+.3f}s[/] [cyan]{event.kind}[/] " + \
+               (f"[bold]{event.agent}[/] " if event.agent else "") + escape(event.summary)
+        if event.kind == "step":
+            branch = tree.add(line)
+        else:
+            branch.add(line)
+    Console(highlight=False).print(tree)
+
+
 @runs_app.command("prune")
 def runs_prune(keep: Annotated[int, typer.Option("--keep", min=1,
                                                  help="Checkpoints to keep per run.")] = 1,
@@ -278,18 +320,23 @@ def _read_input(raw: str | None) -> dict[str, Any]:
 
 
 class _Live:
-    """Live progress on stderr: one line per finished agent."""
+    """Live progress on stderr: one line per finished agent, with running totals."""
 
     def __init__(self) -> None:
         self.console = Console(stderr=True, highlight=False)
+        self.tokens = 0
+        self.steps = 0
 
     def step(self, event: StepEvent) -> None:
         tokens = event.usage["input_tokens"] + event.usage["output_tokens"]
         calls = event.usage["llm_calls"]
+        self.tokens += tokens
+        self.steps += 1
         detail = f"{tokens} tokens, {calls} call{'s' if calls != 1 else ''}" if calls else \
             "function"
         self.console.print(f"  [green]✓[/] [bold]{event.agent}[/] → {event.target} "
-                           f"[dim]{event.schema} · {detail} · {event.seconds * 1000:.0f} ms[/]")
+                           f"[dim]{event.schema} · {detail} · {event.seconds * 1000:.0f} ms · "
+                           f"total {self.steps} steps, {self.tokens} tokens[/]")
 
 
 def _finish(compiled: App, result: RunResult, json_out: bool) -> None:

@@ -27,6 +27,7 @@ from corral.guards import Alert, GuardTripped
 from corral.guards._ledger import TEAM
 from corral.manifest._team import Team
 from corral.nodes import Hierarchy, validate
+from corral.observability import Metrics, Trace, model_calls, recorded, steps, subtasks
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -42,7 +43,8 @@ class App:
     def __init__(self, team: Team, *, db: str | Path | None = None,
                  chat_models: Mapping[str, BaseChatModel] | None = None,
                  on_budget_alert: Callable[[Alert], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 metrics: Metrics | None = None) -> None:
         self.team = team
         self.db_path = _db_path(team, db)
         self.workspace = Workspace(self.db_path, synchronous=team.checkpoint.synchronous,
@@ -52,6 +54,7 @@ class App:
         self.board = self.workspace.board
         self.events = self.workspace.events
         self.ledger = self.workspace.ledger
+        self.metrics = metrics or Metrics()
         self.audit = AuditLog(self.workspace.pool, clock=clock)
         self.context = ContextStore(
             self.db_path, team.name, self.audit, clock=clock,
@@ -64,7 +67,8 @@ class App:
             Hierarchy(board=self.board, events=self.events, guards=team.guards,
                       ledger=self.ledger, breakers=self.workspace.breakers,
                       on_budget_alert=on_budget_alert, context=self.context,
-                      audit=self.audit, tool_calls=ToolCalls(self.workspace.pool, clock=clock)))
+                      audit=self.audit, tool_calls=ToolCalls(self.workspace.pool, clock=clock),
+                      metrics=self.metrics))
         self._active: set[str] = set()
 
     def __enter__(self) -> App:
@@ -148,6 +152,7 @@ class App:
             limit = self.team.guards.max_steps
             self.events.record(run_id, "guard_trip", None, {
                 "guard": "max_steps", "limit": limit, "policy": "halt"})
+            self.metrics.guard_trips.labels("max_steps").inc()
             errors.append({"type": "StepLimit", "agent": None, "message":
                            f"the run took more than guards.max_steps={limit} steps; the flow "
                            "may loop: check its routing or raise max_steps"})
@@ -332,6 +337,7 @@ class App:
                 snapshot = None
         output = values.get("output")
         status, errors = self._status(run_id, error, snapshot, values)
+        self.metrics.runs.labels(self.team.name, status).inc()
         usage: Usage = values.get("usage") or NO_USAGE
         path: list[str] = values.get("path") or []
         self.runs.update(run_id, status, output=output, errors=errors, usage=usage, path=path)
@@ -343,6 +349,16 @@ class App:
         return RunResult(run_id=run_id, status=status, output=output, path=path, usage=usage,
                          errors=errors, guards_tripped=guards, tasks_created=created,
                          cost_usd=cost)
+
+    def trace(self, run_id: str) -> Trace:
+        """Everything the run did, in order: each agent's input, output and decision, model
+        calls, guard verdicts, failures, subtasks (see ``corral.observability``)."""
+        if self.runs.get(run_id) is None:
+            raise InputError(f"no run {run_id!r} in {self.db_path}", field="run_id")
+        history = list(self.graph.get_state_history(self.config(run_id)))
+        return Trace(run_id, steps(history) + model_calls(self.ledger.calls(run_id))
+                     + recorded(self.events.list(run_id)) + subtasks(self.board.tasks(
+                         run_id=run_id)))
 
     def list_runs(self, *, limit: int = 100) -> list[RunRecord]:
         """The most recent runs in this workspace."""

@@ -99,7 +99,7 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
             labels[REVIEW] = ["for review"]
             reviews = True
         builder.add_node(agent.id, FlowNode(plans[agent.id], hierarchy.runners[agent.id],
-                                            on_failure),
+                                            on_failure, hierarchy.metrics),
                          destinations={k: " | ".join(v) for k, v in labels.items()})
     if reviews:
         builder.add_node(REVIEW, ReviewNode(plans, resolved.schemas),
@@ -141,7 +141,7 @@ def _meter(team: Team, agent: AgentSpec, model: BaseChatModel,
     return Meter(agent=agent.id, model_label=model_label(model, team.model_spec(agent).use),
                  ledger=hierarchy.ledger, limits=limits, budget=budget,
                  on_trip=lambda work, exc: hierarchy.record_trip(work, exc, policy),
-                 on_alert=hierarchy.record_alert)
+                 on_alert=hierarchy.record_alert, metrics=hierarchy.metrics)
 
 
 def model_label(model: BaseChatModel, declared: str) -> str:

@@ -184,6 +184,20 @@ class Ledger:
                 "FROM usage WHERE run_id = ? AND status = 'settled'", (run_id,)).fetchone()
         return (None if unknown else float(cost)), int(calls)
 
+    def used_today(self, agent: str) -> int:
+        """Tokens an agent has used (or reserved) today."""
+        with self.pool.read() as conn:
+            return _totals(conn, "agent", agent, self.day())[0]
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's model calls, oldest first."""
+        with self.pool.read() as conn:
+            cursor = conn.execute("SELECT agent, model, status, input_tokens, output_tokens, "
+                                  "cached_tokens, cost_usd, cost_known, latency_ms, at, task_key "
+                                  "FROM usage WHERE run_id = ? ORDER BY id", (run_id,))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     def report(self, day: str) -> list[dict[str, Any]]:
         """Per agent, and the team: tokens and cost used on ``day``, limits, percentages."""
         with self.pool.read() as conn:

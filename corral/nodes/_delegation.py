@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
+import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypedDict
@@ -57,7 +58,7 @@ from corral.models import AGENT_KEY, RUN_KEY
 from corral.nodes._base import Call, Inbound, Node, Steps, Work
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import error_lines, validate
-from corral.observability import EventLog
+from corral.observability import EventLog, Metrics
 
 _NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
 
@@ -104,6 +105,7 @@ class Hierarchy:
     tool_calls: ToolCalls | None = None
     tool_specs: dict[str, ToolSpec] = field(default_factory=dict)
     prompt_chars: int = 2000
+    metrics: Metrics | None = None
     runners: dict[str, Runner] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
     round_graph: Any = None
@@ -117,6 +119,8 @@ class Hierarchy:
 
     def record_trip(self, work: Work, trip: GuardTripped, policy: str) -> None:
         """Record a guard trip for the run's trace and summary (when there is a workspace)."""
+        if self.metrics is not None:
+            self.metrics.guard_trips.labels(trip.guard).inc()
         if self.events is not None:
             self.events.record(work.run_id, "guard_trip", trip.agent, {
                 "guard": trip.guard, "limit": trip.limit, "seen": trip.seen, "policy": policy,
@@ -269,6 +273,8 @@ class Delegation:
                 raise tripped from None
             return f"refused: {tripped}. Answer with what you have, or delegate less.", \
                 _NO_USAGE
+        if self.hierarchy.metrics is not None:
+            self.hierarchy.metrics.tasks_created.inc(len(created))
         events.record(work.run_id, "tasks_created", agent,
                       {"tasks": [t.id for t in created], "depth": work.depth + 1})
         # Every task of the round is claimed (compare-and-set, one transaction) before
@@ -364,6 +370,7 @@ class TaskNode(Node):
             config = call_config(config, state["assignee"], state["run_id"])
         work = Work(run_id=state["run_id"], key=task_id, depth=state["depth"], config=config,
                     task_id=task_id)
+        started = time.perf_counter()
         try:
             payload, usage = yield from runner.answer(inbound, work)
         except BudgetExceeded as exc:
@@ -381,6 +388,9 @@ class TaskNode(Node):
                 f"{spec.id!r} answered with {spec.confidence_field} "
                 f"{payload.get(spec.confidence_field)}, below the {floor} required"),
                 "low_confidence_answer": payload}]}
+        if self.hierarchy.metrics is not None:
+            self.hierarchy.metrics.node_seconds.labels(state["assignee"]).observe(
+                time.perf_counter() - started)
         done = {**base, "status": "done", "result": payload, "usage": usage}
         if work.flags.get("degraded"):
             done["degraded"] = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
@@ -12,15 +14,18 @@ from corral.nodes._base import Inbound, Node, Steps, Work
 from corral.nodes._delegation import Runner, call_config
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, NodePlan, hand_on
+from corral.observability import Metrics
 
 
 class FlowNode(Node):
     """One agent of the flow: answer, validate, route, hand on."""
 
-    def __init__(self, plan: NodePlan, runner: Runner, on_failure: str = "fail") -> None:
+    def __init__(self, plan: NodePlan, runner: Runner, on_failure: str = "fail",
+                 metrics: Metrics | None = None) -> None:
         self.plan = plan
         self.runner = runner
         self.on_failure = on_failure
+        self.metrics = metrics
         self.name = plan.agent.id
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
@@ -33,6 +38,7 @@ class FlowNode(Node):
         work = Work(run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0, config=config)
         inbound = Inbound(schema=handoff["schema"], source=handoff["source"],
                           payload=handoff["payload"])
+        started = time.perf_counter()
         try:
             payload, usage = yield from self.runner.answer(inbound, work)
         except GuardTripped:
@@ -45,5 +51,7 @@ class FlowNode(Node):
                                     schema=self.plan.out_name, payload=handoff["payload"],
                                     reason=str(exc))
             return Command(goto=REVIEW, update={"review": request})
+        if self.metrics is not None:
+            self.metrics.node_seconds.labels(agent).observe(time.perf_counter() - started)
         return hand_on(self.plan, payload, usage, degraded=bool(work.flags.get("degraded")))
 

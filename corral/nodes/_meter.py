@@ -24,6 +24,7 @@ from corral.manifest._spec import BudgetSpec
 from corral.models import ScriptedChatModel, count_tokens
 from corral.models._prices import price
 from corral.nodes._base import Call, Work
+from corral.observability import Metrics
 
 log = logging.getLogger("corral.budget")
 DEFAULT_OUTPUT_RESERVE = 1024
@@ -36,7 +37,8 @@ class Meter:
     def __init__(self, *, agent: str, model_label: str, ledger: Ledger,
                  limits: BudgetLimits, budget: BudgetSpec | None,
                  on_trip: Callable[[Work, BudgetExceeded], None],
-                 on_alert: Callable[[Work, Alert], None]) -> None:
+                 on_alert: Callable[[Work, Alert], None],
+                 metrics: Metrics | None = None) -> None:
         self.agent = agent
         self.model_label = model_label
         self.ledger = ledger
@@ -44,6 +46,7 @@ class Meter:
         self.budget = budget or BudgetSpec()
         self.on_trip = on_trip
         self.on_alert = on_alert
+        self.metrics = metrics
         self._warned: set[str] = set()
         self.limited = self.budget.max_input_tokens is not None or any(
             value is not None for value in (
@@ -121,16 +124,32 @@ class Meter:
         if cost is None:
             self._warn(f"price:{model}", f"no price known for model {model!r}; its cost is "
                                          "recorded as unknown")
+        alerts = []
         if row is None:
             self.ledger.record(run_id=work.run_id, task_key=work.key, agent=self.agent,
                                model=model, input_tokens=used_in, output_tokens=used_out,
                                cached_tokens=cached, cost=cost, latency_ms=latency_ms)
-            return
-        for alert in self.ledger.settle(row, agent=self.agent, model=model,
+        else:
+            alerts = self.ledger.settle(row, agent=self.agent, model=model,
                                         input_tokens=used_in, output_tokens=used_out,
                                         cached_tokens=cached, cost=cost, latency_ms=latency_ms,
-                                        limits=self.limits):
+                                        limits=self.limits)
+        self._observe(model, used_in, used_out, cost)
+        for alert in alerts:
             self.on_alert(work, alert)
+
+    def _observe(self, model: str, used_in: int, used_out: int, cost: float | None) -> None:
+        if self.metrics is None:
+            return
+        m = self.metrics
+        m.calls.labels(self.agent, model).inc()
+        m.tokens.labels(self.agent, model, "input").inc(used_in)
+        m.tokens.labels(self.agent, model, "output").inc(used_out)
+        if cost:
+            m.cost.labels(self.agent, model).inc(cost)
+        if self.limits.daily_tokens:  # read after the ledger write: today's settled total
+            m.budget_used.labels(self.agent).set(
+                self.ledger.used_today(self.agent) / self.limits.daily_tokens)
 
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:

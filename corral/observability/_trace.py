@@ -1,0 +1,142 @@
+"""A run's trace, built after the fact from what the run already wrote.
+
+Steps (each agent's inbound payload, output, decision, usage and duration) come from
+the checkpoint history; model calls (prompt size in tokens, output tokens, cost,
+latency) from the usage ledger; guard verdicts, failures, refusals, alerts and denials
+from the events table; subtasks from the task board. Nothing is written on the hot
+path to make a trace. (Checkpoints pruned by ``checkpoint.keep`` take their steps with
+them.)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+MAX_SHOWN = 2_000
+"""Characters of a payload kept in a trace event."""
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    """One thing that happened in a run."""
+
+    at: float
+    kind: str
+    agent: str | None
+    summary: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Trace(list[TraceEvent]):
+    """A run's events in time order; shows itself as a table in a notebook."""
+
+    def __init__(self, run_id: str, events: list[TraceEvent]) -> None:
+        super().__init__(sorted(events, key=lambda e: (e.at, _ORDER.get(e.kind, 9))))
+        self.run_id = run_id
+
+    def of(self, kind: str) -> list[TraceEvent]:
+        """The events of one kind."""
+        return [e for e in self if e.kind == kind]
+
+    def _repr_html_(self) -> str:
+        start = self[0].at if self else 0.0
+        rows = "".join(
+            f"<tr><td>{e.at - start:+.3f}s</td><td>{html.escape(e.kind)}</td>"
+            f"<td>{html.escape(e.agent or '')}</td><td>{html.escape(e.summary)}</td></tr>"
+            for e in self)
+        return (f"<table><caption>trace of run {html.escape(self.run_id)}</caption>"
+                "<tr><th>t</th><th>kind</th><th>agent</th><th>what</th></tr>"
+                f"{rows}</table>")
+
+
+_ORDER = {"step": 0, "subtask": 1, "llm_call": 2}
+
+
+def shown(value: Any) -> str:
+    """A payload as JSON, cut to ``MAX_SHOWN`` characters."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def steps(history: list[Any]) -> list[TraceEvent]:
+    """Step events from a run's checkpoint history (newest first, as LangGraph lists it)."""
+    found = []
+    ordered = list(reversed(history))
+    for before, after in zip(ordered, [*ordered[1:], None], strict=True):
+        inbound = before.values.get("handoff") or {}
+        started = _epoch(before.created_at)
+        ended = _epoch(after.created_at) if after is not None else started
+        for task in before.tasks:
+            result = task.result if isinstance(task.result, dict) else {}
+            handoff = result.get("handoff") or {}
+            review = result.get("review")
+            if review:
+                decision = f"to review ({review.get('kind')}): {review.get('reason')}"
+            elif result.get("rejected"):
+                decision = str(result["rejected"])
+            elif handoff:
+                decision = f"-> {handoff.get('target')} ({handoff.get('schema')})"
+            elif task.error:
+                decision = f"error: {task.error}"
+            else:
+                decision = "paused" if task.interrupts else "no output"
+            usage = result.get("usage") or {}
+            if task.name == "__start__":
+                found.append(TraceEvent(at=started, kind="input", agent=None,
+                                        summary=f"input {decision}",
+                                        detail={"input": shown(handoff.get("payload"))}))
+                continue
+            found.append(TraceEvent(
+                at=started, kind="step", agent=task.name,
+                summary=decision + (" [degraded]" if handoff.get("degraded") else ""),
+                detail={"inbound_schema": inbound.get("schema"),
+                        "inbound": shown(inbound.get("payload")),
+                        "output": shown(handoff.get("payload")) if handoff else None,
+                        "decision": decision, "usage": usage,
+                        "seconds": round(ended - started, 6)}))
+    return found
+
+
+def model_calls(rows: list[dict[str, Any]]) -> list[TraceEvent]:
+    """Events for the ledger's rows of one run."""
+    return [TraceEvent(
+        at=float(r["at"]), kind="llm_call", agent=r["agent"],
+        summary=f"{r['model']}: {r['input_tokens']} in / {r['output_tokens']} out tokens, "
+                f"{r['latency_ms']:.0f} ms" + ("" if r["status"] == "settled"
+                                               else f" ({r['status']})"),
+        detail=r) for r in rows]
+
+
+def recorded(rows: list[dict[str, Any]]) -> list[TraceEvent]:
+    """Events for the run's rows of the events table."""
+    out = []
+    for row in rows:
+        detail = {k: v for k, v in row.items() if k not in ("kind", "agent", "at")}
+        text = detail.get("message") or detail.get("reason") or ", ".join(
+            f"{k}={v}" for k, v in detail.items() if not isinstance(v, list | dict))
+        out.append(TraceEvent(at=_epoch(row["at"]), kind=row["kind"], agent=row["agent"],
+                              summary=str(text)[:300], detail=detail))
+    return out
+
+
+def subtasks(tasks: list[Any]) -> list[TraceEvent]:
+    """Events for the run's tasks on the board."""
+    return [TraceEvent(
+        at=t.created_at, kind="subtask", agent=t.assignee,
+        summary=f"depth {t.depth} {t.status}: {t.instruction[:120]}",
+        detail={"task_id": t.id, "parent": t.parent_id, "status": t.status,
+                "payload": shown(t.payload), "result": shown(t.result),
+                "error": t.error}) for t in tasks]
