@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from corral import observability
 from corral.checkpoints import DEFAULT_DB, Workspace
 from corral.errors import InputError, UserError
 from corral.graphs import FORMATS, App, RunResult, StepEvent, render
@@ -58,6 +59,15 @@ def main() -> None:
             err.print(f"[bold red]error:[/] {exc}")
         sys.exit(USER_ERROR)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+@app.callback()
+def options(log_json: Annotated[bool, typer.Option(
+        "--log-json", help="Write corral's log records to stderr as JSON lines.")] = False
+            ) -> None:
+    """Run teams of LLM agents as compiled, guarded LangGraph graphs."""
+    if log_json:
+        observability.log_json()
 
 
 @app.command()

@@ -145,3 +145,17 @@ def test_runs_show_prints_the_tree_json_and_the_path_picture(tmp_path: Path) -> 
     assert ET.fromstring(svg).tag.endswith("svg")
     mermaid = run_cli("runs", "show", "t1", "--format", "mermaid", cwd=tmp_path)
     assert "class intake,triage,billing,refund_policy,qa,writer visited" in mermaid.stdout
+
+
+def test_json_logs_carry_budget_alerts(tmp_path: Path) -> None:
+    team = tmp_path / "team.yaml"
+    team.write_text(SUPPORT_DESK.read_text().replace(
+        "budget: {max_output_tokens: 800, max_task_calls: 4, daily_tokens: 200000}",
+        "budget: {max_output_tokens: 200, daily_tokens: 1000, alert_threshold: 0.5}"))
+    (tmp_path / "rules.py").write_text((SUPPORT_DESK.parent / "rules.py").read_text())
+    ran = run_cli("--log-json", "run", team, "--input", f"@{TICKET}", cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    records = [json.loads(line) for line in ran.stderr.splitlines() if line.startswith("{")]
+    alert = next(r for r in records if r["logger"] == "corral.budget")
+    assert alert["level"] == "WARNING"
+    assert "budget alert: billing" in alert["message"]
