@@ -333,7 +333,7 @@ class _Live:
     """Live progress on stderr: one line per finished agent, with running totals."""
 
     def __init__(self) -> None:
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.tokens = 0
         self.steps = 0
 
