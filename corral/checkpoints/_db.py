@@ -10,10 +10,12 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
+
+import sqlite_utils
 
 from corral.errors import InputError
 
@@ -79,6 +81,15 @@ class ConnectionPool:
                 yield conn
             finally:
                 conn.execute("COMMIT")
+
+    def ensure(self, table: str, columns: dict[str, type], *, pk: str | tuple[str, ...],
+               indexes: Sequence[Sequence[str]] = ()) -> None:
+        """Create one of corral's tables (and its indexes) with sqlite-utils, if missing."""
+        with self.write() as conn:
+            found = sqlite_utils.Database(conn)[table]
+            found.create(columns, pk=pk, if_not_exists=True)  # type: ignore[union-attr]
+            for index in indexes:
+                found.create_index(list(index), if_not_exists=True)  # type: ignore[union-attr]
 
     def reading(self, conn: sqlite3.Connection | None
                 ) -> AbstractContextManager[sqlite3.Connection]:

@@ -61,14 +61,10 @@ class RunRegistry:
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
-        with pool.write() as conn:
-            db = sqlite_utils.Database(conn)
-            db["runs"].create(  # type: ignore[union-attr]
-                {"run_id": str, "team": str, "manifest": str, "status": str,
-                 "started_at": str, "updated_at": str, "pid": int, "input": str,
-                 "output": str, "errors": str, "usage": str, "path": str},
-                pk="run_id", if_not_exists=True)
-            db["runs"].create_index(["status"], if_not_exists=True)  # type: ignore[union-attr]
+        pool.ensure("runs", {"run_id": str, "team": str, "manifest": str, "status": str,
+                             "started_at": str, "updated_at": str, "pid": int, "input": str,
+                             "output": str, "errors": str, "usage": str, "path": str},
+                    pk="run_id", indexes=[("status",)])
 
     def start(self, run_id: str, team: str, manifest: str | None,
               input: dict[str, Any]) -> None:

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlite_utils
-
 from corral.checkpoints import ConnectionPool
 
 
@@ -29,10 +27,8 @@ class ToolCalls:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        with self.pool.write() as conn:
-            sqlite_utils.Database(conn)["tool_calls"].create(  # type: ignore[union-attr]
-                {"key": str, "run_id": str, "agent": str, "tool": str, "args": str,
-                 "result": str, "at": float}, pk="key", if_not_exists=True)
+        self.pool.ensure("tool_calls", {"key": str, "run_id": str, "agent": str, "tool": str,
+                                        "args": str, "result": str, "at": float}, pk="key")
 
     def recorded(self, key: str) -> str | None:
         """The result of a call already made, if any."""

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlite_utils
 from langgraph.store.sqlite import SqliteStore
 
 from corral.checkpoints import ConnectionPool
@@ -74,12 +73,9 @@ class AuditLog:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        with self.pool.write() as conn:
-            table = sqlite_utils.Database(conn)["audit"]
-            table.create({"id": int, "run_id": str, "at": float, "agent": str,  # type: ignore[union-attr]
-                          "action": str, "scope": str, "target": str, "verdict": str,
-                          "reason": str}, pk="id", if_not_exists=True)
-            table.create_index(["run_id"], if_not_exists=True)  # type: ignore[union-attr]
+        self.pool.ensure("audit", {"id": int, "run_id": str, "at": float, "agent": str,
+                                   "action": str, "scope": str, "target": str, "verdict": str,
+                                   "reason": str}, pk="id", indexes=[("run_id",)])
 
     def record(self, run_id: str, agent: str, action: str, *, scope: str, target: str,
                verdict: str, reason: str = "") -> None:

@@ -19,8 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import sqlite_utils
-
 from corral.checkpoints import ConnectionPool
 from corral.guards._trip import GuardTripped
 
@@ -89,20 +87,16 @@ class TaskBoard:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        with self.pool.write() as conn:
-            db = sqlite_utils.Database(conn)
-            db["tasks"].create(  # type: ignore[union-attr]
-                {"id": str, "run_id": str, "parent_id": str, "assignee": str, "depth": int,
-                 "status": str, "instruction": str, "payload": str, "result": str,
-                 "error": str, "impact": float, "modifier": float, "blocked": int,
-                 "created_at": float, "claimed_at": float, "claimer": str,
-                 "lease_until": float, "finished_at": float, "attempts": int, "rank": float},
-                pk="id", if_not_exists=True)
-            for columns in (["status", "rank"], ["status", "lease_until"], ["run_id"],
-                            ["created_at"]):
-                db["tasks"].create_index(columns, if_not_exists=True)  # type: ignore[union-attr]
-            db["guard_state"].create({"key": str, "value": float}, pk="key",  # type: ignore[union-attr]
-                                     if_not_exists=True)
+        self.pool.ensure(
+            "tasks", {"id": str, "run_id": str, "parent_id": str, "assignee": str, "depth": int,
+                      "status": str, "instruction": str, "payload": str, "result": str,
+                      "error": str, "impact": float, "modifier": float, "blocked": int,
+                      "created_at": float, "claimed_at": float, "claimer": str,
+                      "lease_until": float, "finished_at": float, "attempts": int,
+                      "rank": float},
+            pk="id", indexes=[("status", "rank"), ("status", "lease_until"), ("run_id",),
+                              ("created_at",)])
+        self.pool.ensure("guard_state", {"key": str, "value": float}, pk="key")
 
     def create(self, tasks: Sequence[NewTask], limits: Limits | None = None) -> list[Task]:
         """Create tasks atomically after the workspace guards; existing ids are kept as is.

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import sqlite_utils
-
 from corral.checkpoints import ConnectionPool
 from corral.manifest._spec import BreakerSpec
 
@@ -30,10 +28,8 @@ class Breakers:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        with self.pool.write() as conn:
-            sqlite_utils.Database(conn)["breakers"].create(  # type: ignore[union-attr]
-                {"agent": str, "state": str, "failures": int, "first_failure": float,
-                 "open_until": float}, pk="agent", if_not_exists=True)
+        self.pool.ensure("breakers", {"agent": str, "state": str, "failures": int,
+                                      "first_failure": float, "open_until": float}, pk="agent")
 
     def admit(self, agent: str) -> Verdict:
         """May a call of ``agent`` go through? ``probe``: yes, as the half-open probe."""

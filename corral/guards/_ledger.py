@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
-
 from corral.checkpoints import ConnectionPool
 from corral.guards._trip import BudgetExceeded
 
@@ -62,24 +60,18 @@ class Ledger:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        with self.pool.write() as conn:
-            db = sqlite_utils.Database(conn)
-            db["usage"].create(  # type: ignore[union-attr]
-                {"id": int, "run_id": str, "task_key": str, "agent": str, "model": str,
-                 "day": str, "status": str, "reserved": int, "reserved_cost": float,
-                 "input_tokens": int, "output_tokens": int, "cached_tokens": int,
-                 "cost_usd": float, "cost_known": int, "latency_ms": float, "at": float},
-                pk="id", if_not_exists=True)
-            for columns in (["agent", "day"], ["day"], ["task_key"], ["run_id"]):
-                db["usage"].create_index(columns, if_not_exists=True)  # type: ignore[union-attr]
-            db["usage_totals"].create(  # type: ignore[union-attr]
-                {"scope": str, "key": str, "day": str, "tokens": int, "cost": float,
-                 "calls": int}, pk=("scope", "key", "day"), if_not_exists=True)
-            db["budget_alerts"].create({"agent": str, "day": str, "layer": str},  # type: ignore[union-attr]
-                                       pk=("agent", "day", "layer"), if_not_exists=True)
-            db["budget_limits"].create({"agent": str, "daily_tokens": int,  # type: ignore[union-attr]
-                                        "daily_cost_usd": float, "alert_threshold": float},
-                                       pk="agent", if_not_exists=True)
+        ensure = self.pool.ensure
+        ensure("usage", {"id": int, "run_id": str, "task_key": str, "agent": str, "model": str,
+                         "day": str, "status": str, "reserved": int, "reserved_cost": float,
+                         "input_tokens": int, "output_tokens": int, "cached_tokens": int,
+                         "cost_usd": float, "cost_known": int, "latency_ms": float, "at": float},
+               pk="id", indexes=[("agent", "day"), ("day",), ("task_key",), ("run_id",)])
+        ensure("usage_totals", {"scope": str, "key": str, "day": str, "tokens": int,
+                                "cost": float, "calls": int}, pk=("scope", "key", "day"))
+        ensure("budget_alerts", {"agent": str, "day": str, "layer": str},
+               pk=("agent", "day", "layer"))
+        ensure("budget_limits", {"agent": str, "daily_tokens": int, "daily_cost_usd": float,
+                                 "alert_threshold": float}, pk="agent")
 
     def day(self) -> str:
         """Today (UTC), the unit of the daily budgets."""

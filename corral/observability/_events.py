@@ -7,8 +7,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from corral.checkpoints import ConnectionPool
 
 
@@ -19,11 +17,9 @@ class EventLog:
     pool: ConnectionPool
 
     def __post_init__(self) -> None:
-        with self.pool.write() as conn:
-            table = sqlite_utils.Database(conn)["events"]
-            table.create({"id": int, "run_id": str, "at": str, "kind": str,  # type: ignore[union-attr]
-                          "agent": str, "data": str}, pk="id", if_not_exists=True)
-            table.create_index(["run_id", "kind"], if_not_exists=True)  # type: ignore[union-attr]
+        self.pool.ensure("events", {"id": int, "run_id": str, "at": str, "kind": str,
+                                    "agent": str, "data": str}, pk="id",
+                         indexes=[("run_id", "kind")])
 
     def record(self, run_id: str, kind: str, agent: str | None, data: dict[str, Any]) -> None:
         """Append one event."""
