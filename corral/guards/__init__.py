@@ -2,7 +2,7 @@
 
 from corral.guards._board import Limits, NewTask, Task, TaskBoard, TaskStatus
 from corral.guards._breaker import Breakers
-from corral.guards._ledger import Alert, BudgetLimits, Ledger
+from corral.guards._ledger import Alert, BudgetLimits, Ledger, Settled
 from corral.guards._trip import BudgetExceeded, GuardTripped
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Ledger",
     "Limits",
     "NewTask",
+    "Settled",
     "Task",
     "TaskBoard",
     "TaskStatus",

@@ -52,6 +52,15 @@ class Alert:
     threshold: float
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What settling a call found: the alerts it crossed and, where the agent has a daily
+    token limit, the agent's tokens today (read in the same transaction)."""
+
+    alerts: list[Alert]
+    agent_tokens_today: int | None
+
+
 @dataclass
 class Ledger:
     """The ``usage`` table and the budget checks on it."""
@@ -129,7 +138,7 @@ class Ledger:
 
     def settle(self, row: int, *, agent: str, model: str, input_tokens: int, output_tokens: int,
                cached_tokens: int, cost: float | None, latency_ms: float,
-               limits: BudgetLimits) -> list[Alert]:
+               limits: BudgetLimits) -> Settled:
         """Record a call's real usage; the alerts this crossed (each once a day)."""
         with self.pool.write() as conn:
             day, task_key, reserved, reserved_cost = conn.execute(
@@ -140,7 +149,7 @@ class Ledger:
                  int(cost is not None), latency_ms, row)).fetchone()
             _add(conn, (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
                  input_tokens + output_tokens - reserved, (cost or 0.0) - reserved_cost, 0)
-            alerts = []
+            alerts, agent_tokens = [], None
             for who, tokens_limit, cost_limit, threshold in (
                     (agent, limits.daily_tokens, limits.daily_cost, limits.alert_threshold),
                     (TEAM, limits.team_daily_tokens, limits.team_daily_cost,
@@ -148,13 +157,15 @@ class Ledger:
                 if tokens_limit is None and cost_limit is None:
                     continue
                 used = _totals(conn, "team" if who == TEAM else "agent", who, day)
+                if who == agent and tokens_limit is not None:
+                    agent_tokens = used[0]
                 for layer, limit, spent in (("daily_tokens", tokens_limit, used[0]),
                                             ("daily_cost_usd", cost_limit, used[1])):
                     if limit is not None and spent >= threshold * limit and conn.execute(
                             "INSERT OR IGNORE INTO budget_alerts VALUES (?, ?, ?)",
                             (who, day, layer)).rowcount:
                         alerts.append(Alert(who, day, layer, spent, limit, threshold))
-        return alerts
+        return Settled(alerts, agent_tokens)
 
     def release(self, row: int) -> None:
         """Give back the reservation of a call that failed before it was answered."""
@@ -175,11 +186,6 @@ class Ledger:
                 "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(1 - cost_known), 0), count(*) "
                 "FROM usage WHERE run_id = ? AND status = 'settled'", (run_id,)).fetchone()
         return (None if unknown else float(cost)), int(calls)
-
-    def used_today(self, agent: str) -> int:
-        """Tokens an agent has used (or reserved) today."""
-        with self.pool.read() as conn:
-            return _totals(conn, "agent", agent, self.day())[0]
 
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         """A run's model calls, oldest first."""

@@ -18,8 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 
-from corral.guards import BudgetExceeded
-from corral.guards._ledger import Alert, BudgetLimits, Ledger
+from corral.guards import Alert, BudgetExceeded, BudgetLimits, Ledger, Settled
 from corral.manifest._spec import BudgetSpec
 from corral.models import ScriptedChatModel, count_tokens
 from corral.models._prices import price
@@ -124,21 +123,22 @@ class Meter:
         if cost is None:
             self._warn(f"price:{model}", f"no price known for model {model!r}; its cost is "
                                          "recorded as unknown")
-        alerts = []
+        settled = Settled([], None)
         if row is None:
             self.ledger.record(run_id=work.run_id, task_key=work.key, agent=self.agent,
                                model=model, input_tokens=used_in, output_tokens=used_out,
                                cached_tokens=cached, cost=cost, latency_ms=latency_ms)
         else:
-            alerts = self.ledger.settle(row, agent=self.agent, model=model,
+            settled = self.ledger.settle(row, agent=self.agent, model=model,
                                         input_tokens=used_in, output_tokens=used_out,
                                         cached_tokens=cached, cost=cost, latency_ms=latency_ms,
                                         limits=self.limits)
-        self._observe(model, used_in, used_out, cost)
-        for alert in alerts:
+        self._observe(model, used_in, used_out, cost, settled.agent_tokens_today)
+        for alert in settled.alerts:
             self.on_alert(work, alert)
 
-    def _observe(self, model: str, used_in: int, used_out: int, cost: float | None) -> None:
+    def _observe(self, model: str, used_in: int, used_out: int, cost: float | None,
+                 tokens_today: int | None) -> None:
         if self.metrics is None:
             return
         m = self.metrics
@@ -147,9 +147,8 @@ class Meter:
         m.tokens.labels(self.agent, model, "output").inc(used_out)
         if cost:
             m.cost.labels(self.agent, model).inc(cost)
-        if self.limits.daily_tokens:  # read after the ledger write: today's settled total
-            m.budget_used.labels(self.agent).set(
-                self.ledger.used_today(self.agent) / self.limits.daily_tokens)
+        if self.limits.daily_tokens and tokens_today is not None:
+            m.budget_used.labels(self.agent).set(tokens_today / self.limits.daily_tokens)
 
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
