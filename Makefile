@@ -24,7 +24,7 @@ demo: $(VENV)/.installed
 		--input @examples/support_desk/ticket.json --db .corral/demo.db
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check corral tests benchmarks examples
+	$(BIN)/ruff check corral tests benchmarks examples notebooks
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy corral
