@@ -9,7 +9,7 @@ me" from "the run went wrong".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 class CorralError(Exception):
@@ -63,17 +63,23 @@ class InputError(UserError):
 class RunError(CorralError):
     """A run could not go on. ``agent`` names the node at fault where there is one."""
 
+    details: ClassVar[tuple[str, ...]] = ()
+    """The attributes a subclass adds to ``to_dict``."""
+
     def __init__(self, message: str, *, agent: str | None = None) -> None:
         self.agent = agent
         super().__init__(message)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description, stored with the run and printed by the CLI."""
-        return {"type": type(self).__name__, "agent": self.agent, "message": str(self)}
+        return {"type": type(self).__name__, "agent": self.agent, "message": str(self),
+                **{name: getattr(self, name) for name in self.details}}
 
 
 class HandoffError(RunError):
     """An agent's payload stayed invalid for its edge schema after every retry."""
+
+    details = ("schema", "errors", "attempts")
 
     def __init__(self, *, agent: str, schema: str, errors: list[str], attempts: int) -> None:
         self.schema = schema
@@ -84,13 +90,6 @@ class HandoffError(RunError):
             f"agent {agent!r} produced no valid {schema} after {attempts} attempt(s): {listed}",
             agent=agent,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {
-            "schema": self.schema,
-            "errors": self.errors,
-            "attempts": self.attempts,
-        }
 
 
 class RoutingError(RunError):

@@ -40,6 +40,8 @@ NOTE_TTL = 24 * 3600.0
 class PermissionDenied(RunError):
     """An agent tried something its place in the team does not allow."""
 
+    details = ("action", "scope", "target", "reason")
+
     def __init__(self, *, agent: str, action: str, scope: str, target: str,
                  reason: str) -> None:
         self.action = action
@@ -48,10 +50,6 @@ class PermissionDenied(RunError):
         self.reason = reason
         super().__init__(f"{agent!r} may not {action} {scope} {target!r}: {reason}",
                          agent=agent)
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"action": self.action, "scope": self.scope,
-                                    "target": self.target, "reason": self.reason}
 
 
 @dataclass(frozen=True)

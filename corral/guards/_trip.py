@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
 from corral.errors import RunError
 
 
 class GuardTripped(RunError):
     """A guard refused work. Under the ``halt`` policy it ends the run (status halted)."""
+
+    details: ClassVar[tuple[str, ...]] = ("guard", "limit", "seen", "until")
 
     def __init__(self, guard: str, *, limit: float, seen: float, message: str,
                  agent: str | None = None, until: float | None = None) -> None:
@@ -25,13 +27,11 @@ class GuardTripped(RunError):
         return GuardTripped(self.guard, limit=self.limit, seen=self.seen, message=message,
                             agent=agent, until=self.until)
 
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"guard": self.guard, "limit": self.limit,
-                                    "seen": self.seen, "until": self.until}
-
 
 class BudgetExceeded(GuardTripped):
     """A model call would pass a budget layer: which agent, layer, limit, used, requested."""
+
+    details = (*GuardTripped.details, "layer", "used", "requested")
 
     def __init__(self, *, agent: str, layer: str, limit: float, used: float,
                  requested: float) -> None:
@@ -45,7 +45,3 @@ class BudgetExceeded(GuardTripped):
     def with_agent(self, agent: str) -> BudgetExceeded:
         return BudgetExceeded(agent=agent, layer=self.layer, limit=self.limit, used=self.used,
                               requested=self.requested)
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"layer": self.layer, "used": self.used,
-                                    "requested": self.requested}
