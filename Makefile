@@ -25,6 +25,7 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check corral tests benchmarks examples notebooks
+	$(BIN)/ruff format --check corral tests benchmarks examples notebooks
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy corral

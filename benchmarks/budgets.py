@@ -25,27 +25,56 @@ NODES = 10
 
 def team(budgeted: bool) -> Team:
     ids = [f"a{i}" for i in range(NODES)]
-    budget = BudgetSpec(max_output_tokens=200, max_task_tokens=50_000, max_task_calls=5,
-                        daily_tokens=10**9) if budgeted else None
+    budget = (
+        BudgetSpec(
+            max_output_tokens=200, max_task_tokens=50_000, max_task_calls=5, daily_tokens=10**9
+        )
+        if budgeted
+        else None
+    )
     edges = [EdgeSpec(from_=a, to=b, schema_name="Note") for a, b in pairwise(ids)]
     edges.append(EdgeSpec(from_=ids[-1], to="END", schema_name="Note"))
-    return Team(name="chain", schemas={"Note": SchemaSpec(fields={"text": "str"})},
-                agents=[AgentSpec(id=i, role="Writer", budget=budget) for i in ids],
-                flow=FlowSpec(entry=ids[0], input="Note", output="Note", edges=edges))
+    return Team(
+        name="chain",
+        schemas={"Note": SchemaSpec(fields={"text": "str"})},
+        agents=[AgentSpec(id=i, role="Writer", budget=budget) for i in ids],
+        flow=FlowSpec(entry=ids[0], input="Note", output="Note", edges=edges),
+    )
 
 
 def reserve_settle(tmp: Path, calls: int) -> float:
     """Microseconds for one reservation plus its settlement, every layer set."""
     ledger = Workspace(tmp / "ledger.db").ledger
-    limits = BudgetLimits(task_tokens=10**9, task_calls=10**9, daily_tokens=10**12,
-                          daily_cost=10**6, team_daily_tokens=10**12, team_daily_cost=10**6)
+    limits = BudgetLimits(
+        task_tokens=10**9,
+        task_calls=10**9,
+        daily_tokens=10**12,
+        daily_cost=10**6,
+        team_daily_tokens=10**12,
+        team_daily_cost=10**6,
+    )
     start = time.perf_counter()
     for i in range(calls):
-        row = ledger.reserve(run_id="r", task_key=f"t{i % 50}", agent=f"a{i % 10}",
-                             model="scripted", tokens=500, cost=0.0, limits=limits)
-        ledger.settle(row, agent=f"a{i % 10}", model="scripted", input_tokens=300,
-                      output_tokens=120, cached_tokens=0, cost=0.0, latency_ms=1.0,
-                      limits=limits)
+        row = ledger.reserve(
+            run_id="r",
+            task_key=f"t{i % 50}",
+            agent=f"a{i % 10}",
+            model="scripted",
+            tokens=500,
+            cost=0.0,
+            limits=limits,
+        )
+        ledger.settle(
+            row,
+            agent=f"a{i % 10}",
+            model="scripted",
+            input_tokens=300,
+            output_tokens=120,
+            cached_tokens=0,
+            cost=0.0,
+            latency_ms=1.0,
+            limits=limits,
+        )
     return (time.perf_counter() - start) / calls * 1e6
 
 
@@ -55,12 +84,23 @@ def step_cost(tmp: Path, rounds: int, runs: int) -> dict[str, float]:
     for label, budgeted in (("budgets off", False), ("budgets on", True)):
         workspace = Workspace(tmp / f"{label.replace(' ', '-')}.db")
         built = team(budgeted)
-        hierarchy = Hierarchy(board=workspace.board, events=workspace.events,
-                              guards=built.guards,
-                              ledger=workspace.ledger if budgeted else None)
+        hierarchy = Hierarchy(
+            board=workspace.board,
+            events=workspace.events,
+            guards=built.guards,
+            ledger=workspace.ledger if budgeted else None,
+        )
         graphs[label] = build_graph(built, None, CorralSaver(workspace.pool), hierarchy)
-    first = {"handoff": {"source": "input", "target": "a0", "schema": "Note",
-                         "payload": {"text": "hello"}}, "path": [], "output": None}
+    first = {
+        "handoff": {
+            "source": "input",
+            "target": "a0",
+            "schema": "Note",
+            "payload": {"text": "hello"},
+        },
+        "path": [],
+        "output": None,
+    }
     samples: dict[str, list[float]] = {k: [] for k in graphs}
     counter = 0
     for _ in range(rounds + 1):
@@ -68,8 +108,9 @@ def step_cost(tmp: Path, rounds: int, runs: int) -> dict[str, float]:
             start = time.perf_counter()
             for _ in range(runs):
                 counter += 1
-                graph.invoke(first, {"configurable": {"thread_id": f"{label}-{counter}"}},
-                             durability="sync")
+                graph.invoke(
+                    first, {"configurable": {"thread_id": f"{label}-{counter}"}}, durability="sync"
+                )
             samples[label].append((time.perf_counter() - start) / (runs * NODES) * 1e6)
     return {k: statistics.median(v[1:]) for k, v in samples.items()}
 
@@ -84,8 +125,10 @@ def main() -> None:
         print(f"reservation + settlement: {per_call:.1f} us per model call (all layers set)")
         steps = step_cost(tmp, args.rounds, 20)
         off, on = steps["budgets off"], steps["budgets on"]
-        print(f"agent step (scripted model, SQLite checkpoints): budgets off {off:.1f} us, "
-              f"budgets on {on:.1f} us: +{on - off:.1f} us ({on / off:.2f}x)")
+        print(
+            f"agent step (scripted model, SQLite checkpoints): budgets off {off:.1f} us, "
+            f"budgets on {on:.1f} us: +{on - off:.1f} us ({on / off:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

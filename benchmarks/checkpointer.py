@@ -47,10 +47,11 @@ def chain_graph(checkpointer: Any) -> Any:
     builder = StateGraph(Chain)
     ids = [f"n{i}" for i in range(NODES)]
     for node_id in ids:
+
         def step(state: Chain, _id: str = node_id) -> dict[str, Any]:
             payload = state["payload"]
-            return {"payload": {**payload, "step": payload["step"] + 1, "last": _id},
-                    "path": [_id]}
+            return {"payload": {**payload, "step": payload["step"] + 1, "last": _id}, "path": [_id]}
+
         builder.add_node(node_id, step)
     builder.add_edge(START, ids[0])
     for a, b in itertools.pairwise(ids):
@@ -69,8 +70,9 @@ def fanout_graph(checkpointer: Any, width: int) -> Any:
     builder.add_node("start", lambda _: {"results": []})
     builder.add_node("work", lambda item: {"results": [item["i"] * 2]})
     builder.add_edge(START, "start")
-    builder.add_conditional_edges("start", lambda _: [Send("work", {"i": i})
-                                                      for i in range(width)], ["work"])
+    builder.add_conditional_edges(
+        "start", lambda _: [Send("work", {"i": i}) for i in range(width)], ["work"]
+    )
     builder.add_edge("work", END)
     return builder.compile(checkpointer=checkpointer)
 
@@ -82,8 +84,9 @@ def sqlite_saver(path: Path, synchronous: str) -> SqliteSaver:
     return SqliteSaver(conn)
 
 
-async def async_sqlite_saver(path: Path, synchronous: str, stack: AsyncExitStack
-                             ) -> AsyncSqliteSaver:
+async def async_sqlite_saver(
+    path: Path, synchronous: str, stack: AsyncExitStack
+) -> AsyncSqliteSaver:
     conn = await stack.enter_async_context(aiosqlite.connect(path))
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -115,10 +118,12 @@ def median_of(rounds: int, fns: dict[str, Callable[[], float]]) -> dict[str, flo
 
 
 def sync_chain(tmp: Path, sync: str, rounds: int) -> dict[str, float]:
-    graphs = {"none": chain_graph(None),
-              "InMemorySaver": chain_graph(InMemorySaver()),
-              "SqliteSaver": chain_graph(sqlite_saver(tmp / "lg-sync.db", sync)),
-              "corral": chain_graph(CorralSaver(tmp / "corral-sync.db", synchronous=sync))}
+    graphs = {
+        "none": chain_graph(None),
+        "InMemorySaver": chain_graph(InMemorySaver()),
+        "SqliteSaver": chain_graph(sqlite_saver(tmp / "lg-sync.db", sync)),
+        "corral": chain_graph(CorralSaver(tmp / "corral-sync.db", synchronous=sync)),
+    }
 
     def timer(graph: Any, runs: int) -> Callable[[], float]:
         def measure() -> float:
@@ -126,19 +131,24 @@ def sync_chain(tmp: Path, sync: str, rounds: int) -> dict[str, float]:
             for _ in range(runs):
                 graph.invoke(START_CHAIN, config(), **durability(graph))
             return (time.perf_counter() - start) / (runs * NODES) * 1e6
+
         return measure
 
-    return median_of(rounds, {name: timer(g, 60 if name == "none" else 20)
-                              for name, g in graphs.items()})
+    return median_of(
+        rounds, {name: timer(g, 60 if name == "none" else 20) for name, g in graphs.items()}
+    )
 
 
 async def async_chain(tmp: Path, sync: str, rounds: int) -> dict[str, float]:
     async with AsyncExitStack() as stack:
-        graphs = {"none": chain_graph(None),
-                  "InMemorySaver": chain_graph(InMemorySaver()),
-                  "AsyncSqliteSaver": chain_graph(
-                      await async_sqlite_saver(tmp / "lg-async.db", sync, stack)),
-                  "corral": chain_graph(CorralSaver(tmp / "corral-async.db", synchronous=sync))}
+        graphs = {
+            "none": chain_graph(None),
+            "InMemorySaver": chain_graph(InMemorySaver()),
+            "AsyncSqliteSaver": chain_graph(
+                await async_sqlite_saver(tmp / "lg-async.db", sync, stack)
+            ),
+            "corral": chain_graph(CorralSaver(tmp / "corral-async.db", synchronous=sync)),
+        }
         samples: dict[str, list[float]] = {name: [] for name in graphs}
         for _ in range(rounds + 1):
             for name, graph in graphs.items():
@@ -151,11 +161,12 @@ async def async_chain(tmp: Path, sync: str, rounds: int) -> dict[str, float]:
 
 
 def fanout(tmp: Path, sync: str, rounds: int, width: int) -> dict[str, float]:
-    graphs = {"none": fanout_graph(None, width),
-              "InMemorySaver": fanout_graph(InMemorySaver(), width),
-              "SqliteSaver": fanout_graph(sqlite_saver(tmp / "lg-fan.db", sync), width),
-              "corral": fanout_graph(CorralSaver(tmp / "corral-fan.db", synchronous=sync),
-                                     width)}
+    graphs = {
+        "none": fanout_graph(None, width),
+        "InMemorySaver": fanout_graph(InMemorySaver(), width),
+        "SqliteSaver": fanout_graph(sqlite_saver(tmp / "lg-fan.db", sync), width),
+        "corral": fanout_graph(CorralSaver(tmp / "corral-fan.db", synchronous=sync), width),
+    }
 
     def timer(graph: Any) -> Callable[[], float]:
         def measure() -> float:
@@ -163,6 +174,7 @@ def fanout(tmp: Path, sync: str, rounds: int, width: int) -> dict[str, float]:
             result = graph.invoke({"results": []}, config(), **durability(graph))
             assert len(result["results"]) == width
             return (time.perf_counter() - start) * 1e3
+
         return measure
 
     return median_of(rounds, {name: timer(g) for name, g in graphs.items()})
@@ -170,16 +182,20 @@ def fanout(tmp: Path, sync: str, rounds: int, width: int) -> dict[str, float]:
 
 async def concurrent_runs(tmp: Path, sync: str, rounds: int, runs: int) -> dict[str, float]:
     async with AsyncExitStack() as stack:
-        graphs = {"none": chain_graph(None),
-                  "InMemorySaver": chain_graph(InMemorySaver()),
-                  "AsyncSqliteSaver": chain_graph(
-                      await async_sqlite_saver(tmp / "lg-many.db", sync, stack)),
-                  "corral": chain_graph(CorralSaver(tmp / "corral-many.db", synchronous=sync))}
+        graphs = {
+            "none": chain_graph(None),
+            "InMemorySaver": chain_graph(InMemorySaver()),
+            "AsyncSqliteSaver": chain_graph(
+                await async_sqlite_saver(tmp / "lg-many.db", sync, stack)
+            ),
+            "corral": chain_graph(CorralSaver(tmp / "corral-many.db", synchronous=sync)),
+        }
 
         async def once(graph: Any) -> float:
             start = time.perf_counter()
-            await asyncio.gather(*(graph.ainvoke(START_CHAIN, config(), **durability(graph))
-                                   for _ in range(runs)))
+            await asyncio.gather(
+                *(graph.ainvoke(START_CHAIN, config(), **durability(graph)) for _ in range(runs))
+            )
             return runs / (time.perf_counter() - start)
 
         samples: dict[str, list[float]] = {name: [] for name in graphs}
@@ -189,8 +205,9 @@ async def concurrent_runs(tmp: Path, sync: str, rounds: int, runs: int) -> dict[
         return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def show(title: str, unit: str, results: dict[str, float], baseline: str,
-         higher_is_better: bool = False) -> dict[str, Any]:
+def show(
+    title: str, unit: str, results: dict[str, float], baseline: str, higher_is_better: bool = False
+) -> dict[str, Any]:
     print(f"\n{title}")
     base = results[baseline]
     for name, value in results.items():
@@ -200,8 +217,9 @@ def show(title: str, unit: str, results: dict[str, float], baseline: str,
     for name, value in results.items():
         if name != "corral":
             speed = corral / value if higher_is_better else value / corral
-            print(f"  corral is {speed:.2f}x {'as many' if higher_is_better else 'as fast'} "
-                  f"as {name}")
+            print(
+                f"  corral is {speed:.2f}x {'as many' if higher_is_better else 'as fast'} as {name}"
+            )
     return {"title": title, "unit": unit, "results": results}
 
 
@@ -217,16 +235,39 @@ def main() -> None:
     out = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        out.append(show(f"10-node chain, sync, synchronous={sync}", "us/step",
-                        sync_chain(tmp, sync, rounds), "none"))
-        out.append(show(f"10-node chain, async, synchronous={sync}", "us/step",
-                        asyncio.run(async_chain(tmp, sync, rounds)), "none"))
-        out.append(show(f"fan-out of {args.width} Send branches with a reducer", "ms/run",
-                        fanout(tmp, sync, max(3, rounds // 2), args.width), "none"))
-        out.append(show(f"{args.runs} concurrent async runs (10-node chain)", "runs/s",
-                        asyncio.run(concurrent_runs(tmp, sync, max(3, rounds // 2),
-                                                    args.runs)),
-                        "AsyncSqliteSaver", higher_is_better=True))
+        out.append(
+            show(
+                f"10-node chain, sync, synchronous={sync}",
+                "us/step",
+                sync_chain(tmp, sync, rounds),
+                "none",
+            )
+        )
+        out.append(
+            show(
+                f"10-node chain, async, synchronous={sync}",
+                "us/step",
+                asyncio.run(async_chain(tmp, sync, rounds)),
+                "none",
+            )
+        )
+        out.append(
+            show(
+                f"fan-out of {args.width} Send branches with a reducer",
+                "ms/run",
+                fanout(tmp, sync, max(3, rounds // 2), args.width),
+                "none",
+            )
+        )
+        out.append(
+            show(
+                f"{args.runs} concurrent async runs (10-node chain)",
+                "runs/s",
+                asyncio.run(concurrent_runs(tmp, sync, max(3, rounds // 2), args.runs)),
+                "AsyncSqliteSaver",
+                higher_is_better=True,
+            )
+        )
     if args.json is not None:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
 

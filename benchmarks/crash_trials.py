@@ -52,6 +52,7 @@ def node(name: str) -> Any:
             f.write(f"run {name}\n")
         time.sleep(0.002)
         return {"log": work.log, "count": work.count + 1}
+
     return run
 
 
@@ -59,9 +60,12 @@ def team() -> Team:
     ids = [f"n{i}" for i in range(NODES)]
     edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in itertools.pairwise(ids)]
     edges.append(EdgeSpec(from_=ids[-1], to="END", schema_name="Work"))
-    return Team(name="crash", schemas={"Work": SchemaSpec(model=Work)},
-                agents=[AgentSpec(id=i, kind="function", function=node(i)) for i in ids],
-                flow=FlowSpec(entry="n0", input="Work", output="Work", edges=edges))
+    return Team(
+        name="crash",
+        schemas={"Work": SchemaSpec(model=Work)},
+        agents=[AgentSpec(id=i, kind="function", function=node(i)) for i in ids],
+        flow=FlowSpec(entry="n0", input="Work", output="Work", edges=edges),
+    )
 
 
 class KillingSaver(CorralSaver):
@@ -92,8 +96,7 @@ class KillingSaver(CorralSaver):
         return result
 
 
-def child_run(db: Path, log: Path, ack: Path, point: str, at_call: int, *,
-              resume: bool) -> None:
+def child_run(db: Path, log: Path, ack: Path, point: str, at_call: int, *, resume: bool) -> None:
     """In the forked child: run (or resume) the team, then exit."""
     app = team().compile(db=db)
     app.graph.checkpointer = KillingSaver(db, ack, point if not resume else "-", at_call)
@@ -102,7 +105,8 @@ def child_run(db: Path, log: Path, ack: Path, point: str, at_call: int, *,
     else:
         result = app.run({"log": str(log), "count": 0}, run_id="trial")
     (db.parent / ("resumed.json" if resume else "ran.json")).write_text(
-        json.dumps(result.to_dict()))
+        json.dumps(result.to_dict())
+    )
     os._exit(0)
 
 
@@ -178,8 +182,15 @@ def trial(workdir: Path, rng: random.Random, point: str, reference: int, report:
 
 
 def reference_output(workdir: Path) -> int:
-    pid = fork(child_run, workdir / "w.db", workdir / "nodes.log", workdir / "ack.log",
-               "-", 0, resume=False)
+    pid = fork(
+        child_run,
+        workdir / "w.db",
+        workdir / "nodes.log",
+        workdir / "ack.log",
+        "-",
+        0,
+        resume=False,
+    )
     os.waitpid(pid, 0)
     return int(json.loads((workdir / "ran.json").read_text())["output"]["count"])
 
@@ -194,8 +205,12 @@ def run_trials(trials: int, seed: int = 1, *, progress: bool = False) -> Report:
         with tempfile.TemporaryDirectory() as tmp:
             trial(Path(tmp), rng, POINTS[i % len(POINTS)], reference, report)
         if progress and (i + 1) % 50 == 0:
-            print(f"  {i + 1}/{trials} trials, {report.killed} killed, "
-                  f"{len(report.failures)} failures", file=sys.stderr, flush=True)
+            print(
+                f"  {i + 1}/{trials} trials, {report.killed} killed, "
+                f"{len(report.failures)} failures",
+                file=sys.stderr,
+                flush=True,
+            )
     return report
 
 
@@ -206,9 +221,11 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     report = run_trials(args.trials, args.seed, progress=True)
-    print(f"crash trials: {report.trials} run, {report.killed} killed mid-run "
-          f"({dict(report.by_point)}), {len(report.failures)} failures, "
-          f"{time.perf_counter() - start:.0f} s")
+    print(
+        f"crash trials: {report.trials} run, {report.killed} killed mid-run "
+        f"({dict(report.by_point)}), {len(report.failures)} failures, "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     for failure in report.failures[:20]:
         print("  " + failure)
     sys.exit(1 if report.failures else 0)

@@ -59,23 +59,39 @@ def double(n: Number) -> Number:
 
 
 def script(width: int) -> Script:
-    subtasks = tuple({"assignee": "worker", "instruction": "double it",
-                      "payload": {"value": i}} for i in range(width))
+    subtasks = tuple(
+        {"assignee": "worker", "instruction": "double it", "payload": {"value": i}}
+        for i in range(width)
+    )
     return Script(agents={"boss": (Reply(delegate=subtasks),)}, then="auto")
 
 
 def corral_team(width: int) -> Team:
     return Team(
-        name="fanout", schemas={"Number": SchemaSpec(model=Number),
-                                "Total": SchemaSpec(model=Total)},
+        name="fanout",
+        schemas={"Number": SchemaSpec(model=Number), "Total": SchemaSpec(model=Total)},
         models={"default": ModelSpec(use="scripted")},
-        agents=[AgentSpec(id="boss", role="Boss", output="Total"),
-                AgentSpec(id="worker", kind="function", function=double, reports_to="boss",
-                          input="Number", output="Number")],
-        flow=FlowSpec(entry="boss", input="Number", output="Total",
-                      edges=[EdgeSpec(from_="boss", to="END", schema_name="Total")]),
-        guards=GuardSpec(max_subtasks=width, max_pending_tasks=width * 1000,
-                         max_llm_calls_per_task=5))
+        agents=[
+            AgentSpec(id="boss", role="Boss", output="Total"),
+            AgentSpec(
+                id="worker",
+                kind="function",
+                function=double,
+                reports_to="boss",
+                input="Number",
+                output="Number",
+            ),
+        ],
+        flow=FlowSpec(
+            entry="boss",
+            input="Number",
+            output="Total",
+            edges=[EdgeSpec(from_="boss", to="END", schema_name="Total")],
+        ),
+        guards=GuardSpec(
+            max_subtasks=width, max_pending_tasks=width * 1000, max_llm_calls_per_task=5
+        ),
+    )
 
 
 class Fan(TypedDict):
@@ -96,12 +112,12 @@ def plain_graph(model: ScriptedChatModel) -> Any:
         return {}
 
     def plan(_: Fan) -> list[Send]:
-        answer = ask.invoke([HumanMessage("Input:\n```json\n{\"value\": 1}\n```")],
-                            {**meta, "metadata": {**meta["metadata"],
-                                                  "corral_run": uuid.uuid4().hex}})
+        answer = ask.invoke(
+            [HumanMessage('Input:\n```json\n{"value": 1}\n```')],
+            {**meta, "metadata": {**meta["metadata"], "corral_run": uuid.uuid4().hex}},
+        )
         subtasks = answer.tool_calls[0]["args"]["subtasks"]  # type: ignore[attr-defined]
-        return [Send("worker", Number.model_validate(s["payload"]).model_dump())
-                for s in subtasks]
+        return [Send("worker", Number.model_validate(s["payload"]).model_dump()) for s in subtasks]
 
     def worker(item: dict[str, Any]) -> dict[str, Any]:
         return {"results": [double(Number.model_validate(item)).value]}
@@ -109,7 +125,8 @@ def plain_graph(model: ScriptedChatModel) -> Any:
     def collect(state: Fan) -> dict[str, Any]:
         shown = json.dumps([{"value": v} for v in state["results"]])
         answer = model.with_structured_output(Total).invoke(
-            [HumanMessage(f"results: {shown}\n```json\n{{\"value\": 1}}\n```")])
+            [HumanMessage(f'results: {shown}\n```json\n{{"value": 1}}\n```')]
+        )
         return {"total": answer.value}  # type: ignore[union-attr]
 
     builder = StateGraph(Fan)
@@ -124,9 +141,9 @@ def plain_graph(model: ScriptedChatModel) -> Any:
 
 
 def fanout(width: int, rounds: int, tmp: Path) -> dict[str, float]:
-    app = corral_team(width).compile(db=tmp / "fan.db",
-                                     chat_models={"default": ScriptedChatModel(
-                                         script=script(width))})
+    app = corral_team(width).compile(
+        db=tmp / "fan.db", chat_models={"default": ScriptedChatModel(script=script(width))}
+    )
     plain = plain_graph(ScriptedChatModel(script=script(width)))
 
     def run_corral() -> float:
@@ -155,15 +172,25 @@ def fanout(width: int, rounds: int, tmp: Path) -> dict[str, float]:
 def guard_checks(n: int, tmp: Path, repeats: int = 5) -> dict[str, float]:
     """Creating ``n`` subtasks in rounds of 5, with and without the workspace limits;
     fresh files for both, interleaved, median of ``repeats``."""
-    limits = Limits(rate_count=10 * n, rate_seconds=3600, cooldown_seconds=60,
-                    max_pending=10 * n)
+    limits = Limits(rate_count=10 * n, rate_seconds=3600, cooldown_seconds=60, max_pending=10 * n)
     samples: dict[str, list[float]] = {"without guards": [], "with guards": []}
     for rep in range(repeats):
         for label, lim in (("without guards", None), ("with guards", limits)):
             board = TaskBoard(ConnectionPool(tmp / f"guards-{rep}-{label.replace(' ', '-')}.db"))
-            batches = [[NewTask(id=f"t{b}.{i}", run_id="r", assignee="w", depth=1,
-                                instruction="x", payload={"i": i}) for i in range(5)]
-                       for b in range(n // 5)]
+            batches = [
+                [
+                    NewTask(
+                        id=f"t{b}.{i}",
+                        run_id="r",
+                        assignee="w",
+                        depth=1,
+                        instruction="x",
+                        payload={"i": i},
+                    )
+                    for i in range(5)
+                ]
+                for b in range(n // 5)
+            ]
             start = time.perf_counter()
             for batch in batches:
                 board.create(batch, lim)
@@ -192,16 +219,22 @@ def main() -> None:
         tmp = Path(name)
         checks = guard_checks(2000, tmp)
         extra = checks["with guards"] - checks["without guards"]
-        print(f"task creation on the board: {checks['without guards']:.1f} us/subtask without "
-              f"guards, {checks['with guards']:.1f} with (guard checks: {extra:.1f} us/subtask)")
+        print(
+            f"task creation on the board: {checks['without guards']:.1f} us/subtask without "
+            f"guards, {checks['with guards']:.1f} with (guard checks: {extra:.1f} us/subtask)"
+        )
         fan = fanout(args.width, args.rounds, tmp)
         ratio = fan["corral"] / fan["plain LangGraph Send"]
-        print(f"fan-out of {args.width} subtasks: plain LangGraph Send "
-              f"{fan['plain LangGraph Send']:.1f} ms/run, corral {fan['corral']:.1f} ms/run, "
-              f"ratio {ratio:.2f}x")
+        print(
+            f"fan-out of {args.width} subtasks: plain LangGraph Send "
+            f"{fan['plain LangGraph Send']:.1f} ms/run, corral {fan['corral']:.1f} ms/run, "
+            f"ratio {ratio:.2f}x"
+        )
         halt_ms, created = time_to_halt(tmp)
-        print(f"runaway: halted {halt_ms:.1f} ms after its first guard tripped "
-              f"({created} tasks created, limit 50)")
+        print(
+            f"runaway: halted {halt_ms:.1f} ms after its first guard tripped "
+            f"({created} tasks created, limit 50)"
+        )
 
 
 if __name__ == "__main__":

@@ -51,9 +51,13 @@ class Work(BaseModel):
 
 def work(payload: Work) -> dict[str, Any]:
     """The node's work, identical on both sides."""
-    return {"ticket": payload.ticket, "step": payload.step + 1,
-            "score": payload.score * 1.01 + 1, "tags": [*payload.tags[-3:], str(payload.step)],
-            "done": payload.step + 1 >= NODES}
+    return {
+        "ticket": payload.ticket,
+        "step": payload.step + 1,
+        "score": payload.score * 1.01 + 1,
+        "tags": [*payload.tags[-3:], str(payload.step)],
+        "done": payload.step + 1 >= NODES,
+    }
 
 
 START_PAYLOAD = {"ticket": "T-1", "step": 0, "score": 1.0, "tags": ["a"], "done": False}
@@ -61,13 +65,20 @@ START_PAYLOAD = {"ticket": "T-1", "step": 0, "score": 1.0, "tags": ["a"], "done"
 
 def corral_team(kind: str) -> Team:
     ids = [f"n{i}" for i in range(NODES)]
-    agents = [AgentSpec(id=i, kind="function", function=work) if kind == "function"
-              else AgentSpec(id=i, role="Worker", instructions="Advance the work.")
-              for i in ids]
+    agents = [
+        AgentSpec(id=i, kind="function", function=work)
+        if kind == "function"
+        else AgentSpec(id=i, role="Worker", instructions="Advance the work.")
+        for i in ids
+    ]
     edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in itertools.pairwise(ids)]
     edges.append(EdgeSpec(from_=ids[-1], to="END", schema_name="Work"))
-    return Team(name=f"bench_{kind}", schemas={"Work": SchemaSpec(model=Work)}, agents=agents,
-                flow=FlowSpec(entry=ids[0], input="Work", output="Work", edges=edges))
+    return Team(
+        name=f"bench_{kind}",
+        schemas={"Work": SchemaSpec(model=Work)},
+        agents=agents,
+        flow=FlowSpec(entry=ids[0], input="Work", output="Work", edges=edges),
+    )
 
 
 class PlainState(TypedDict):
@@ -82,8 +93,10 @@ def plain_graph(kind: str, checkpointer: SqliteSaver | None) -> Any:
         return {"payload": work(Work.model_validate(state["payload"]))}
 
     def agent_node(state: PlainState) -> PlainState:
-        messages = [SystemMessage("You are Worker. Advance the work."),
-                    HumanMessage("Input:\n```json\n" + json.dumps(state["payload"]) + "\n```")]
+        messages = [
+            SystemMessage("You are Worker. Advance the work."),
+            HumanMessage("Input:\n```json\n" + json.dumps(state["payload"]) + "\n```"),
+        ]
         result = model.invoke(messages)
         assert isinstance(result, Work)
         return {"payload": result.model_dump(mode="json")}
@@ -112,8 +125,16 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
     team = corral_team(kind)
     if storage == "none":
         graph = build_graph(team)
-        first = {"handoff": {"source": "input", "target": "n0", "schema": "Work",
-                             "payload": START_PAYLOAD}, "path": [], "output": None}
+        first = {
+            "handoff": {
+                "source": "input",
+                "target": "n0",
+                "schema": "Work",
+                "payload": START_PAYLOAD,
+            },
+            "path": [],
+            "output": None,
+        }
         plain = plain_graph(kind, None)
 
         def run_corral(_: int) -> None:
@@ -134,9 +155,12 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
             assert result.ok
 
         def run_plain(i: int) -> None:
-            plain.invoke({"payload": START_PAYLOAD}, durability="sync",
-                         config={"configurable": {"thread_id": f"p-{prefix}-{i}-"
-                                                               f"{time.perf_counter_ns()}"}})
+            plain.invoke(
+                {"payload": START_PAYLOAD},
+                durability="sync",
+                config={"configurable": {"thread_id": f"p-{prefix}-{i}-{time.perf_counter_ns()}"}},
+            )
+
     run_corral(-1)
     run_plain(-1)
     corral_times, plain_times = [], []
@@ -144,8 +168,13 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
         plain_times.append(timed(run_plain, runs))
         corral_times.append(timed(run_corral, runs))
     p, c = statistics.median(plain_times), statistics.median(corral_times)
-    return {"scenario": kind, "checkpointer": storage, "plain_us": p * 1e6,
-            "corral_us": c * 1e6, "ratio": c / p}
+    return {
+        "scenario": kind,
+        "checkpointer": storage,
+        "plain_us": p * 1e6,
+        "corral_us": c * 1e6,
+        "ratio": c / p,
+    }
 
 
 def main() -> None:
@@ -159,9 +188,11 @@ def main() -> None:
             for storage in ("none", "sqlite"):
                 row = scenario(kind, storage, args.rounds, Path(tmp))
                 results.append(row)
-                print(f"{kind:9} {storage:7} plain {row['plain_us']:8.1f} us/step   "
-                      f"corral {row['corral_us']:8.1f} us/step   ratio {row['ratio']:.2f}x",
-                      flush=True)
+                print(
+                    f"{kind:9} {storage:7} plain {row['plain_us']:8.1f} us/step   "
+                    f"corral {row['corral_us']:8.1f} us/step   ratio {row['ratio']:.2f}x",
+                    flush=True,
+                )
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

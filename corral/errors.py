@@ -72,8 +72,12 @@ class RunError(CorralError):
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description, stored with the run and printed by the CLI."""
-        return {"type": type(self).__name__, "agent": self.agent, "message": str(self),
-                **{name: getattr(self, name) for name in self.details}}
+        return {
+            "type": type(self).__name__,
+            "agent": self.agent,
+            "message": str(self),
+            **{name: getattr(self, name) for name in self.details},
+        }
 
 
 class HandoffError(RunError):

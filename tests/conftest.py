@@ -69,12 +69,17 @@ class Cli:
         return json.loads(self.stdout.strip().splitlines()[-1])
 
 
-def run_cli(*args: str | Path, cwd: Path, stdin: str | None = None,
-            timeout: float = 120) -> Cli:
+def run_cli(*args: str | Path, cwd: Path, stdin: str | None = None, timeout: float = 120) -> Cli:
     """Run ``python -m corral ARGS`` in ``cwd`` and capture everything."""
-    proc = subprocess.run([sys.executable, "-m", "corral", *map(str, args)], cwd=cwd,
-                          input=stdin, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "corral", *map(str, args)],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return Cli(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -94,6 +99,7 @@ class SeenMessages(BaseCallbackHandler):
     def __init__(self) -> None:
         self.calls: list[list[BaseMessage]] = []
 
-    def on_chat_model_start(self, serialized: dict[str, Any],
-                            messages: list[list[BaseMessage]], **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kwargs: Any
+    ) -> None:
         self.calls.extend(messages)

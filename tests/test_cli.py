@@ -20,8 +20,15 @@ def test_run_json_contract_and_live_progress(cli: CliRunner) -> None:
     done = cli("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--db", "w.db", "--json")
     assert done.code == 0, done.stderr
     result = done.json
-    assert set(result) >= {"run_id", "status", "output", "usage", "tasks_created",
-                           "guards_tripped", "errors"}
+    assert set(result) >= {
+        "run_id",
+        "status",
+        "output",
+        "usage",
+        "tasks_created",
+        "guards_tripped",
+        "errors",
+    }
     assert result["status"] == "completed"
     assert set(result["usage"]) == {"input_tokens", "output_tokens", "llm_calls", "cost_usd"}
     assert result["usage"]["cost_usd"] == 0.0
@@ -53,10 +60,12 @@ def test_input_from_stdin(cli: CliRunner) -> None:
     assert done.json["status"] == "completed"
 
 
-def test_user_mistakes_exit_2_with_a_clear_message(cli: CliRunner,
-                                                   write: Callable[..., Path]) -> None:
-    bad = write("bad.yaml", SUPPORT_DESK.read_text().replace("reports_to: qa",
-                                                             "reports_to: nobody"))
+def test_user_mistakes_exit_2_with_a_clear_message(
+    cli: CliRunner, write: Callable[..., Path]
+) -> None:
+    bad = write(
+        "bad.yaml", SUPPORT_DESK.read_text().replace("reports_to: qa", "reports_to: nobody")
+    )
     line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "nobody" in t)
     cases = [
         (("validate", bad), f"{bad}:{line}"),
@@ -66,8 +75,10 @@ def test_user_mistakes_exit_2_with_a_clear_message(cli: CliRunner,
         (("run", SUPPORT_DESK, "--input", "[1]"), "must be a JSON object"),
         (("run", SUPPORT_DESK, "--input", "@missing.json"), "cannot read input file"),
         (("run", SUPPORT_DESK), "no input given"),
-        (("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--db", "/proc/none/w.db"),
-         "cannot create the workspace database"),
+        (
+            ("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--db", "/proc/none/w.db"),
+            "cannot create the workspace database",
+        ),
         (("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--run-id", "a b"), "is not allowed"),
         (("resume", "nothing-here"), "no run 'nothing-here'"),
         (("graph", SUPPORT_DESK, "--format", "gif"), "is not known; use one of mermaid"),
@@ -82,11 +93,16 @@ def test_user_mistakes_exit_2_with_a_clear_message(cli: CliRunner,
         assert "Traceback" not in done.stderr
 
 
-def test_failed_run_exits_1_and_resume_is_deterministic(cli: CliRunner,
-                                                        write: Callable[..., Path]) -> None:
+def test_failed_run_exits_1_and_resume_is_deterministic(
+    cli: CliRunner, write: Callable[..., Path]
+) -> None:
     write("script.yaml", "agents:\n  solver:\n    - raw: a\n    - raw: b\n    - raw: c\n")
-    team = write("mini.yaml", MINI.format(model="flaky").replace(
-        "schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}\nschemas:", 1))
+    team = write(
+        "mini.yaml",
+        MINI.format(model="flaky").replace(
+            "schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}\nschemas:", 1
+        ),
+    )
     failed = cli("run", team, "--input", '{"text": "q"}', "--run-id", "r1", "--json")
     assert failed.code == 1
     assert failed.json["errors"][0]["type"] == "HandoffError"
@@ -100,7 +116,9 @@ def test_failed_run_exits_1_and_resume_is_deterministic(cli: CliRunner,
 
 
 def test_step_limit_exits_3(cli: CliRunner, write: Callable[..., Path]) -> None:
-    team = write("loop.yaml", """\
+    team = write(
+        "loop.yaml",
+        """\
         version: 1
         name: loop
         schemas:
@@ -114,7 +132,8 @@ def test_step_limit_exits_3(cli: CliRunner, write: Callable[..., Path]) -> None:
             - {from: ping, to: ping, schema: Note, when: {field: again, equals: true}}
             - {from: ping, to: END, schema: Note}
         guards: {max_steps: 4}
-        """)
+        """,
+    )
     done = cli("run", team, "--input", '{"again": true}', "--json")
     assert done.code == 3
     assert [(g["guard"], g["limit"]) for g in done.json["guards_tripped"]] == [("max_steps", 4)]
@@ -134,9 +153,24 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_node_again(tmp_path: Path
     log = tmp_path / "log.txt"
     payload = json.dumps({"log": str(log), "pause": 0.4, "count": 0})
     child = subprocess.Popen(
-        [sys.executable, "-m", "corral", "run", str(CHAIN), "--input", payload,
-         "--db", "w.db", "--run-id", "k1"], cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "corral",
+            "run",
+            str(CHAIN),
+            "--input",
+            payload,
+            "--db",
+            "w.db",
+            "--run-id",
+            "k1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while "start c" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline, "the run never reached node c"
@@ -147,15 +181,24 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_node_again(tmp_path: Path
     assert child.returncode == -signal.SIGKILL
     assert "done c" not in log.read_text()
 
-    listed = subprocess.run([sys.executable, "-m", "corral", "runs", "--db", "w.db", "--json"],
-                            cwd=tmp_path, capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        [sys.executable, "-m", "corral", "runs", "--db", "w.db", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     (row,) = json.loads(listed.stdout)
     assert row["status"] == "running"
     assert row["crashed"] is True
 
-    resumed = subprocess.run([sys.executable, "-m", "corral", "resume", "k1", "--db", "w.db",
-                              "--json"], cwd=tmp_path, capture_output=True, text=True,
-                             check=False)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "corral", "resume", "k1", "--db", "w.db", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout.splitlines()[-1])
     assert result["status"] == "completed"

@@ -30,8 +30,13 @@ flow:
 """
 
 
-def team(write: Callable[..., Path], *, edge: str = ", review: true", extra: str = "",
-         script: str = "replies: []\n") -> Path:
+def team(
+    write: Callable[..., Path],
+    *,
+    edge: str = ", review: true",
+    extra: str = "",
+    script: str = "replies: []\n",
+) -> Path:
     write("script.yaml", script)
     return write("team.yaml", TEAM.format(edge=edge, extra=extra))
 
@@ -43,7 +48,8 @@ def start(cli: CliRunner, path: Path, run_id: str) -> Cli:
 
 
 def test_edge_review_pauses_and_every_decision_works_across_processes(
-        cli: CliRunner, write: Callable[..., Path]) -> None:
+    cli: CliRunner, write: Callable[..., Path]
+) -> None:
     path = team(write)
     paused = start(cli, path, "r1")
     assert paused.json["status"] == "paused"
@@ -63,8 +69,9 @@ def test_edge_review_pauses_and_every_decision_works_across_processes(
     assert "exactly one of approve, reject or edit" in undecided.stderr
     assert [r["run_id"] for r in cli("runs", "--pending", "--json").json] == ["r1"]
 
-    edited = cli("resume", "r1", "--edit", '{"text": "edited by a person", "confidence": 1}',
-                 "--json")
+    edited = cli(
+        "resume", "r1", "--edit", '{"text": "edited by a person", "confidence": 1}', "--json"
+    )
     assert edited.code == 0, edited.stderr
     assert edited.json["output"]["text"] == "edited by a person"  # the sender got the edit
     assert edited.json["path"] == ["drafter", "sender"]
@@ -72,8 +79,11 @@ def test_edge_review_pauses_and_every_decision_works_across_processes(
     start(cli, path, "r2")
     rejected = cli("resume", "r2", "--reject", "tone is wrong", "--json")
     assert rejected.code == 1
-    assert rejected.json["errors"][0] == {"type": "Rejected", "agent": None,
-                                          "message": "rejected by reviewer: tone is wrong"}
+    assert rejected.json["errors"][0] == {
+        "type": "Rejected",
+        "agent": None,
+        "message": "rejected by reviewer: tone is wrong",
+    }
 
     start(cli, path, "r3")
     approved = cli("resume", "r3", "--approve", "--json")
@@ -86,16 +96,23 @@ def test_edge_review_pauses_and_every_decision_works_across_processes(
 
 
 def test_a_failing_agent_escalates_to_a_person_who_supplies_its_answer(
-        cli: CliRunner, write: Callable[..., Path]) -> None:
-    path = team(write, edge="", extra=", on_failure: review",
-                script="agents:\n  drafter:\n    - {error: bad_request}\n")
+    cli: CliRunner, write: Callable[..., Path]
+) -> None:
+    path = team(
+        write,
+        edge="",
+        extra=", on_failure: review",
+        script="agents:\n  drafter:\n    - {error: bad_request}\n",
+    )
     paused = start(cli, path, "e1")
     review = paused.json["errors"][0]["review"]
-    assert (review["kind"], review["source"], review["schema"]) == ("escalation", "drafter",
-                                                                   "Draft")
+    assert (review["kind"], review["source"], review["schema"]) == (
+        "escalation",
+        "drafter",
+        "Draft",
+    )
     assert "HTTP 400" in review["reason"]
-    done = cli("resume", "e1", "--edit", '{"text": "written by hand", "confidence": 1}',
-               "--json")
+    done = cli("resume", "e1", "--edit", '{"text": "written by hand", "confidence": 1}', "--json")
     assert done.code == 0, done.stderr
     assert done.json["output"]["text"] == "written by hand"
     assert done.json["path"] == ["drafter", "sender"]  # the person answered for drafter

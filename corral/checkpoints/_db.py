@@ -82,8 +82,14 @@ class ConnectionPool:
             finally:
                 conn.execute("COMMIT")
 
-    def ensure(self, table: str, columns: dict[str, type], *, pk: str | tuple[str, ...],
-               indexes: Sequence[Sequence[str]] = ()) -> None:
+    def ensure(
+        self,
+        table: str,
+        columns: dict[str, type],
+        *,
+        pk: str | tuple[str, ...],
+        indexes: Sequence[Sequence[str]] = (),
+    ) -> None:
         """Create one of corral's tables (and its indexes) with sqlite-utils, if missing."""
         with self.write() as conn:
             found = sqlite_utils.Database(conn)[table]
@@ -91,8 +97,9 @@ class ConnectionPool:
             for index in indexes:
                 found.create_index(list(index), if_not_exists=True)  # type: ignore[union-attr]
 
-    def reading(self, conn: sqlite3.Connection | None
-                ) -> AbstractContextManager[sqlite3.Connection]:
+    def reading(
+        self, conn: sqlite3.Connection | None
+    ) -> AbstractContextManager[sqlite3.Connection]:
         """``conn`` if the caller already holds one (several reads, one snapshot), else a
         fresh read."""
         return nullcontext(conn) if conn is not None else self.read()
@@ -108,15 +115,20 @@ class ConnectionPool:
 
 def _open(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
     if path.is_dir():
-        raise InputError(f"workspace database {path} is a directory; pass a file path "
-                         "such as .corral/corral.db", field="db")
+        raise InputError(
+            f"workspace database {path} is a directory; pass a file path such as .corral/corral.db",
+            field="db",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+        )
     except (OSError, sqlite3.Error) as exc:
-        raise InputError(f"cannot create the workspace database {path}: {exc}; pass a "
-                         "writable path with --db", field="db") from None
+        raise InputError(
+            f"cannot create the workspace database {path}: {exc}; pass a writable path with --db",
+            field="db",
+        ) from None
     try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
@@ -125,6 +137,8 @@ def _open(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         conn.close()
-        raise InputError(f"cannot write the workspace database {path}: {exc}; pass a "
-                         "writable path with --db", field="db") from None
+        raise InputError(
+            f"cannot write the workspace database {path}: {exc}; pass a writable path with --db",
+            field="db",
+        ) from None
     return conn

@@ -61,19 +61,43 @@ class RunRegistry:
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
-        pool.ensure("runs", {"run_id": str, "team": str, "manifest": str, "status": str,
-                             "started_at": str, "updated_at": str, "pid": int, "input": str,
-                             "output": str, "errors": str, "usage": str, "path": str},
-                    pk="run_id", indexes=[("status",)])
+        pool.ensure(
+            "runs",
+            {
+                "run_id": str,
+                "team": str,
+                "manifest": str,
+                "status": str,
+                "started_at": str,
+                "updated_at": str,
+                "pid": int,
+                "input": str,
+                "output": str,
+                "errors": str,
+                "usage": str,
+                "path": str,
+            },
+            pk="run_id",
+            indexes=[("status",)],
+        )
 
-    def start(self, run_id: str, team: str, manifest: str | None,
-              input: dict[str, Any]) -> None:
+    def start(self, run_id: str, team: str, manifest: str | None, input: dict[str, Any]) -> None:
         """Record a new run as ``running`` in this process."""
         now = _now()
-        row = {"run_id": run_id, "team": team, "manifest": manifest, "status": "running",
-               "started_at": now, "updated_at": now, "pid": os.getpid(),
-               "input": json.dumps(input), "output": "null", "errors": "[]",
-               "usage": "{}", "path": "[]"}
+        row = {
+            "run_id": run_id,
+            "team": team,
+            "manifest": manifest,
+            "status": "running",
+            "started_at": now,
+            "updated_at": now,
+            "pid": os.getpid(),
+            "input": json.dumps(input),
+            "output": "null",
+            "errors": "[]",
+            "usage": "{}",
+            "path": "[]",
+        }
         with self._pool.write() as conn:
             sqlite_utils.Database(conn)["runs"].insert(row)  # type: ignore[union-attr]
 
@@ -98,9 +122,13 @@ class RunRegistry:
     def list(self, *, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
         """The most recent runs first (only those with ``status`` if given)."""
         with self._pool.read() as conn:
-            rows = _rows(conn.execute(
-                "SELECT * FROM runs WHERE (? IS NULL OR status = ?) ORDER BY started_at DESC "
-                "LIMIT ?", (status, status, limit)))
+            rows = _rows(
+                conn.execute(
+                    "SELECT * FROM runs WHERE (? IS NULL OR status = ?) ORDER BY started_at DESC "
+                    "LIMIT ?",
+                    (status, status, limit),
+                )
+            )
         return [_record(r) for r in rows]
 
 

@@ -55,9 +55,14 @@ class CheckpointError(RunError):
 class CorralSaver(BaseCheckpointSaver[int]):
     """LangGraph checkpointer on SQLite; see the module docstring."""
 
-    def __init__(self, where: str | Path | ConnectionPool, *,
-                 synchronous: Synchronous = "NORMAL", keep: int | None = None,
-                 allowed_msgpack_modules: Iterable[tuple[str, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        where: str | Path | ConnectionPool,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        keep: int | None = None,
+        allowed_msgpack_modules: Iterable[tuple[str, ...]] | None = None,
+    ) -> None:
         """Open (or share) a workspace file.
 
         Args:
@@ -67,12 +72,18 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 it goes, so a long run does not grow the file without bound.
             allowed_msgpack_modules: extra types checkpoint blobs may contain.
         """
-        super().__init__(serde=JsonPlusSerializer(
-            pickle_fallback=False, allowed_msgpack_modules=allowed_msgpack_modules))
+        super().__init__(
+            serde=JsonPlusSerializer(
+                pickle_fallback=False, allowed_msgpack_modules=allowed_msgpack_modules
+            )
+        )
         if keep is not None and keep < 1:
             raise ValueError("keep must be at least 1")
-        self.pool = where if isinstance(where, ConnectionPool) else ConnectionPool(
-            Path(where), synchronous=synchronous)
+        self.pool = (
+            where
+            if isinstance(where, ConnectionPool)
+            else ConnectionPool(Path(where), synchronous=synchronous)
+        )
         self.keep = keep
         self._allowed = allowed_types(allowed_msgpack_modules)
         self._held: dict[tuple[str, str, str], Rows] = {}
@@ -100,17 +111,24 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 row = conn.execute(
                     f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
                     "AND checkpoint_ns = ? AND checkpoint_id = ?",
-                    (thread_id, ns, checkpoint_id)).fetchone()
+                    (thread_id, ns, checkpoint_id),
+                ).fetchone()
             else:
                 row = conn.execute(
                     f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
                     "AND checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1",
-                    (thread_id, ns)).fetchone()
+                    (thread_id, ns),
+                ).fetchone()
             return None if row is None else self._tuple(conn, row)
 
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None,
-             limit: int | None = None) -> Iterator[CheckpointTuple]:
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
         where, params = [], []
         if config is not None:
             conf = config["configurable"]
@@ -125,12 +143,15 @@ class CorralSaver(BaseCheckpointSaver[int]):
         if before is not None and (before_id := get_checkpoint_id(before)):
             where.append("checkpoint_id < ?")
             params.append(before_id)
-        sql = (f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints"
-               + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC")
+        sql = (
+            f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC"
+        )
         if filter:  # LangGraph strips NUL from stored metadata strings; match alike
-            filter = {k: v.replace("\x00", "") if isinstance(v, str) else v
-                      for k, v in filter.items()}
+            filter = {
+                k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in filter.items()
+            }
         with self.pool.read() as conn:
             rows = conn.execute(sql, params).fetchall()
             found: list[CheckpointTuple] = []
@@ -145,8 +166,9 @@ class CorralSaver(BaseCheckpointSaver[int]):
             found.sort(key=lambda t: t.config["configurable"]["checkpoint_id"], reverse=True)
         yield from found
 
-    def _tuple(self, conn: sqlite3.Connection, row: tuple[Any, ...],
-               metadata: Any = None) -> CheckpointTuple:
+    def _tuple(
+        self, conn: sqlite3.Connection, row: tuple[Any, ...], metadata: Any = None
+    ) -> CheckpointTuple:
         thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta = row
         checkpoint: Checkpoint = self._load(type_, blob, thread_id, "checkpoint")
         versions = checkpoint.get("channel_versions", {})
@@ -156,14 +178,20 @@ class CorralSaver(BaseCheckpointSaver[int]):
             blobs = conn.execute(
                 "SELECT channel, type, blob FROM cp_blobs WHERE thread_id = ? AND "
                 "checkpoint_ns = ? AND (channel, version) IN (VALUES "
-                + ", ".join(["(?, ?)"] * len(pairs)) + ")",
-                [thread_id, ns, *(x for c, v in pairs for x in (c, str(v)))]).fetchall()
-            values = {channel: self._load(t, b, thread_id, f"channel {channel!r}")
-                      for channel, t, b in blobs if t != "empty"}
+                + ", ".join(["(?, ?)"] * len(pairs))
+                + ")",
+                [thread_id, ns, *(x for c, v in pairs for x in (c, str(v)))],
+            ).fetchall()
+            values = {
+                channel: self._load(t, b, thread_id, f"channel {channel!r}")
+                for channel, t, b in blobs
+                if t != "empty"
+            }
         committed = conn.execute(
             "SELECT task_id, idx, channel, type, blob, task_path FROM cp_writes WHERE "
             "thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
-            (thread_id, ns, checkpoint_id)).fetchall()
+            (thread_id, ns, checkpoint_id),
+        ).fetchall()
         merged = {(w[0], w[1]): w for w in committed}
         with self._held_lock:
             held = list(self._held.get((thread_id, ns, checkpoint_id), ()))
@@ -173,77 +201,139 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 merged[key] = (w[3], w[4], w[5], w[6], w[7], w[8])
         writes = sorted(merged.values(), key=lambda w: _writes_sort_key(w[5], w[0], w[1]))
         return CheckpointTuple(
-            config={"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                     "checkpoint_id": checkpoint_id}},
+            config={
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": ns,
+                    "checkpoint_id": checkpoint_id,
+                }
+            },
             checkpoint={**checkpoint, "channel_values": values},
-            metadata=metadata if metadata is not None else self._load(
-                meta_type, meta, thread_id, "metadata"),
-            parent_config={"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                            "checkpoint_id": parent_id}} if parent_id else None,
-            pending_writes=[(w[0], w[2], self._load(w[3], w[4], thread_id, f"write {w[2]!r}"))
-                            for w in writes],
+            metadata=metadata
+            if metadata is not None
+            else self._load(meta_type, meta, thread_id, "metadata"),
+            parent_config={
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": ns,
+                    "checkpoint_id": parent_id,
+                }
+            }
+            if parent_id
+            else None,
+            pending_writes=[
+                (w[0], w[2], self._load(w[3], w[4], thread_id, f"write {w[2]!r}")) for w in writes
+            ],
         )
 
     def _load(self, type_: str, blob: bytes | None, thread_id: str, what: str) -> Any:
         try:
             if type_ == "msgpack" and (blocked := blocked_types(blob or b"", self._allowed)):
-                raise ValueError(f"it would construct types that are not allowed: "
-                                 f"{', '.join(sorted(set(blocked)))}")
+                raise ValueError(
+                    f"it would construct types that are not allowed: "
+                    f"{', '.join(sorted(set(blocked)))}"
+                )
             return self.serde.loads_typed((type_, blob or b""))
         except Exception as exc:  # any decoding failure means the row cannot be trusted
             raise CheckpointError(
                 f"checkpoint data of run {thread_id!r} ({what}) cannot be decoded: "
                 f"{type(exc).__name__}: {exc}. It was not written by this version of "
                 "corral or was altered; delete the run (`corral runs delete`) or restore "
-                "the database from a backup") from None
+                "the database from a backup"
+            ) from None
 
     # -- writes --------------------------------------------------------------------
 
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint,
-            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         stored: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values")
-        blobs = [(thread_id, ns, channel, str(version),
-                  *(self.serde.dumps_typed(values[channel]) if channel in values
-                    else ("empty", None)))
-                 for channel, version in new_versions.items()]
+        blobs = [
+            (
+                thread_id,
+                ns,
+                channel,
+                str(version),
+                *(
+                    self.serde.dumps_typed(values[channel])
+                    if channel in values
+                    else ("empty", None)
+                ),
+            )
+            for channel, version in new_versions.items()
+        ]
         meta = get_checkpoint_metadata(config, metadata)
         run_id = meta.get("run_id")
         with self.pool.write() as conn:
             self._commit_held(conn, (thread_id, ns))
-            conn.executemany("INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)",
-                             blobs)
+            conn.executemany("INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)", blobs)
             conn.execute(
                 "INSERT OR REPLACE INTO cp_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"),
-                 str(run_id) if run_id is not None else None,
-                 *self.serde.dumps_typed(stored), *self.serde.dumps_typed(meta)))
+                (
+                    thread_id,
+                    ns,
+                    checkpoint["id"],
+                    conf.get("checkpoint_id"),
+                    str(run_id) if run_id is not None else None,
+                    *self.serde.dumps_typed(stored),
+                    *self.serde.dumps_typed(meta),
+                ),
+            )
         with self._held_lock:
             self._head[(thread_id, ns)] = checkpoint["id"]
         step = meta.get("step")
         if self.keep is not None and isinstance(step, int) and step % self.keep == 0:
             self.keep_last([thread_id], self.keep)
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                 "checkpoint_id": checkpoint["id"]}}
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
 
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
-                   task_id: str, task_path: str = "") -> None:
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         rows = self._hold(config, writes, task_id, task_path)
         if rows:
             self._commit_writes(rows)
 
-    def _hold(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-              task_path: str) -> Rows:
+    def _hold(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Rows:
         """Hold writes for the run's next checkpoint; return those to commit now."""
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = str(conf["checkpoint_id"])
         rows: Rows = [
-            (thread_id, ns, checkpoint_id, task_id, WRITES_IDX_MAP.get(channel, idx), channel,
-             *self.serde.dumps_typed(value), task_path)
-            for idx, (channel, value) in enumerate(writes)]
+            (
+                thread_id,
+                ns,
+                checkpoint_id,
+                task_id,
+                WRITES_IDX_MAP.get(channel, idx),
+                channel,
+                *self.serde.dumps_typed(value),
+                task_path,
+            )
+            for idx, (channel, value) in enumerate(writes)
+        ]
         ends_step = any(channel in WRITES_IDX_MAP for channel, _ in writes)
         with self._held_lock:
             if not ends_step and self._head.get((thread_id, ns)) == checkpoint_id:
@@ -282,7 +372,9 @@ class CorralSaver(BaseCheckpointSaver[int]):
             self._commit_held(conn, None)
             doomed = conn.execute(
                 "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
-                f"WHERE run_id IN ({marks})", [str(r) for r in run_ids]).fetchall()
+                f"WHERE run_id IN ({marks})",
+                [str(r) for r in run_ids],
+            ).fetchall()
             self._delete_checkpoints(conn, doomed)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -293,8 +385,11 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
                 listed = ", ".join(columns)
                 chosen = ", ".join("?" if c == "thread_id" else c for c in columns)
-                conn.execute(f"INSERT OR REPLACE INTO {table} ({listed}) SELECT {chosen} "
-                             f"FROM {table} WHERE thread_id = ?", (target, source))
+                conn.execute(
+                    f"INSERT OR REPLACE INTO {table} ({listed}) SELECT {chosen} "
+                    f"FROM {table} WHERE thread_id = ?",
+                    (target, source),
+                )
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         if strategy not in ("keep_latest", "delete"):
@@ -316,7 +411,8 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 rows = conn.execute(
                     "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
                     "WHERE thread_id = ? ORDER BY checkpoint_ns, checkpoint_id DESC",
-                    (thread_id,)).fetchall()
+                    (thread_id,),
+                ).fetchall()
                 seen: dict[str, int] = {}
                 doomed = []
                 for row in rows:
@@ -327,12 +423,18 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 self._delete_checkpoints(conn, doomed)
         return removed
 
-    def _delete_checkpoints(self, conn: sqlite3.Connection,
-                            doomed: Sequence[tuple[str, str, str]]) -> None:
-        conn.executemany("DELETE FROM cp_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
-                         "AND checkpoint_id = ?", doomed)
-        conn.executemany("DELETE FROM cp_writes WHERE thread_id = ? AND checkpoint_ns = ? "
-                         "AND checkpoint_id = ?", doomed)
+    def _delete_checkpoints(
+        self, conn: sqlite3.Connection, doomed: Sequence[tuple[str, str, str]]
+    ) -> None:
+        conn.executemany(
+            "DELETE FROM cp_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+            "AND checkpoint_id = ?",
+            doomed,
+        )
+        conn.executemany(
+            "DELETE FROM cp_writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+            doomed,
+        )
         for thread_id, ns in {(t, n) for t, n, _ in doomed}:
             self._collect_blobs(conn, thread_id, ns)
 
@@ -340,35 +442,56 @@ class CorralSaver(BaseCheckpointSaver[int]):
         """Delete the blobs of a run's namespace that no remaining checkpoint refers to."""
         used: set[tuple[str, str]] = set()
         for type_, blob in conn.execute(
-                "SELECT type, checkpoint FROM cp_checkpoints WHERE thread_id = ? AND "
-                "checkpoint_ns = ?", (thread_id, ns)):
+            "SELECT type, checkpoint FROM cp_checkpoints WHERE thread_id = ? AND checkpoint_ns = ?",
+            (thread_id, ns),
+        ):
             versions = self._load(type_, blob, thread_id, "checkpoint")["channel_versions"]
             used.update((c, str(v)) for c, v in versions.items())
-        stored = conn.execute("SELECT channel, version FROM cp_blobs WHERE thread_id = ? AND "
-                              "checkpoint_ns = ?", (thread_id, ns)).fetchall()
-        conn.executemany("DELETE FROM cp_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND "
-                         "channel = ? AND version = ?",
-                         [(thread_id, ns, c, v) for c, v in stored if (c, v) not in used])
+        stored = conn.execute(
+            "SELECT channel, version FROM cp_blobs WHERE thread_id = ? AND checkpoint_ns = ?",
+            (thread_id, ns),
+        ).fetchall()
+        conn.executemany(
+            "DELETE FROM cp_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND "
+            "channel = ? AND version = ?",
+            [(thread_id, ns, c, v) for c, v in stored if (c, v) not in used],
+        )
 
     # -- async: the same code on worker threads, each with its own connection ---------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await asyncio.to_thread(self.get_tuple, config)
 
-    async def alist(self, config: RunnableConfig | None, *,
-                    filter: dict[str, Any] | None = None, before: RunnableConfig | None = None,
-                    limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
         found = await asyncio.to_thread(
-            lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
         for item in found:
             yield item
 
-    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint,
-                   metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
 
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
-                          task_id: str, task_path: str = "") -> None:
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         rows = self._hold(config, writes, task_id, task_path)  # no I/O: stays on the loop
         if rows:
             await asyncio.to_thread(self._commit_writes, rows)

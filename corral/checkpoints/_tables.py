@@ -23,8 +23,9 @@ CREATE TABLE IF NOT EXISTS cp_writes (
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)) WITHOUT ROWID;
 """
 
-CHECKPOINT_COLUMNS = ("thread_id, checkpoint_ns, checkpoint_id, parent_id, type, checkpoint, "
-                       "meta_type, metadata")
+CHECKPOINT_COLUMNS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_id, type, checkpoint, meta_type, metadata"
+)
 TABLES = ("cp_checkpoints", "cp_blobs", "cp_writes")
 
 
@@ -34,7 +35,11 @@ Rows = list[WriteRow]  # (inside the class, ``list`` names the method)
 
 def insert_writes(conn: sqlite3.Connection, rows: Sequence[WriteRow]) -> None:
     """Special channels (errors, interrupts) replace; ordinary writes keep the first."""
-    conn.executemany("INSERT OR REPLACE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     [r for r in rows if r[4] < 0])
-    conn.executemany("INSERT OR IGNORE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     [r for r in rows if r[4] >= 0])
+    conn.executemany(
+        "INSERT OR REPLACE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [r for r in rows if r[4] < 0],
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO cp_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [r for r in rows if r[4] >= 0],
+    )

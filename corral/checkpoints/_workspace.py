@@ -18,8 +18,14 @@ from corral.observability._events import EventLog
 class Workspace:
     """One workspace file: its connections, checkpointer, runs, task board and events."""
 
-    def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL",
-                 keep: int | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        keep: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = Path(path)
         self.pool = ConnectionPool(self.path, synchronous=synchronous)
         self.saver = CorralSaver(self.pool, keep=keep)

@@ -27,8 +27,19 @@ class ToolCalls:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        self.pool.ensure("tool_calls", {"key": str, "run_id": str, "agent": str, "tool": str,
-                                        "args": str, "result": str, "at": float}, pk="key")
+        self.pool.ensure(
+            "tool_calls",
+            {
+                "key": str,
+                "run_id": str,
+                "agent": str,
+                "tool": str,
+                "args": str,
+                "result": str,
+                "at": float,
+            },
+            pk="key",
+        )
 
     def recorded(self, key: str) -> str | None:
         """The result of a call already made, if any."""
@@ -36,10 +47,12 @@ class ToolCalls:
             row = conn.execute("SELECT result FROM tool_calls WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def record(self, key: str, *, run_id: str, agent: str, tool: str, args: Any,
-               result: str) -> None:
+    def record(
+        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
+    ) -> None:
         """Remember a call's result (the first record wins)."""
         with self.pool.write() as conn:
-            conn.execute("INSERT OR IGNORE INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (key, run_id, agent, tool, json.dumps(args, default=str), result,
-                          self.clock()))
+            conn.execute(
+                "INSERT OR IGNORE INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, run_id, agent, tool, json.dumps(args, default=str), result, self.clock()),
+            )

@@ -42,14 +42,12 @@ class PermissionDenied(RunError):
 
     details = ("action", "scope", "target", "reason")
 
-    def __init__(self, *, agent: str, action: str, scope: str, target: str,
-                 reason: str) -> None:
+    def __init__(self, *, agent: str, action: str, scope: str, target: str, reason: str) -> None:
         self.action = action
         self.scope = scope
         self.target = target
         self.reason = reason
-        super().__init__(f"{agent!r} may not {action} {scope} {target!r}: {reason}",
-                         agent=agent)
+        super().__init__(f"{agent!r} may not {action} {scope} {target!r}: {reason}", agent=agent)
 
 
 @dataclass(frozen=True)
@@ -71,22 +69,48 @@ class AuditLog:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        self.pool.ensure("audit", {"id": int, "run_id": str, "at": float, "agent": str,
-                                   "action": str, "scope": str, "target": str, "verdict": str,
-                                   "reason": str}, pk="id", indexes=[("run_id",)])
+        self.pool.ensure(
+            "audit",
+            {
+                "id": int,
+                "run_id": str,
+                "at": float,
+                "agent": str,
+                "action": str,
+                "scope": str,
+                "target": str,
+                "verdict": str,
+                "reason": str,
+            },
+            pk="id",
+            indexes=[("run_id",)],
+        )
 
-    def record(self, run_id: str, agent: str, action: str, *, scope: str, target: str,
-               verdict: str, reason: str = "") -> None:
+    def record(
+        self,
+        run_id: str,
+        agent: str,
+        action: str,
+        *,
+        scope: str,
+        target: str,
+        verdict: str,
+        reason: str = "",
+    ) -> None:
         with self.pool.write() as conn:
-            conn.execute("INSERT INTO audit (run_id, at, agent, action, scope, target, verdict, "
-                         "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (run_id, self.clock(), agent, action, scope, target, verdict, reason))
+            conn.execute(
+                "INSERT INTO audit (run_id, at, agent, action, scope, target, verdict, "
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, self.clock(), agent, action, scope, target, verdict, reason),
+            )
 
     def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
         with self.pool.read() as conn:
-            cursor = conn.execute("SELECT run_id, agent, action, scope, target, verdict, reason "
-                                  "FROM audit WHERE (? IS NULL OR run_id = ?) ORDER BY id",
-                                  (run_id, run_id))
+            cursor = conn.execute(
+                "SELECT run_id, agent, action, scope, target, verdict, reason "
+                "FROM audit WHERE (? IS NULL OR run_id = ?) ORDER BY id",
+                (run_id, run_id),
+            )
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -94,11 +118,19 @@ class AuditLog:
 class ContextStore:
     """The three scopes of one team's context, with their rules."""
 
-    def __init__(self, path: Path, team: str, audit: AuditLog, *,
-                 clock: Callable[[], float] = time.time, note_ttl: float = NOTE_TTL,
-                 on_denied: Callable[[PermissionDenied, str], None] | None = None) -> None:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=60,
-                               isolation_level=None)  # the store opens its own transactions
+    def __init__(
+        self,
+        path: Path,
+        team: str,
+        audit: AuditLog,
+        *,
+        clock: Callable[[], float] = time.time,
+        note_ttl: float = NOTE_TTL,
+        on_denied: Callable[[PermissionDenied, str], None] | None = None,
+    ) -> None:
+        conn = sqlite3.connect(
+            path, check_same_thread=False, timeout=60, isolation_level=None
+        )  # the store opens its own transactions
         conn.execute("PRAGMA busy_timeout=60000")
         self.store = SqliteStore(conn)
         self.store.setup()
@@ -117,37 +149,51 @@ class ContextStore:
 
     # -- the rules ------------------------------------------------------------------
 
-    def _deny(self, run_id: str, who: Who, action: str, *, scope: str, target: str,
-              reason: str) -> PermissionDenied:
-        self.audit.record(run_id, who.agent, action, scope=scope, target=target,
-                          verdict="denied", reason=reason)
-        denied = PermissionDenied(agent=who.agent, action=action, scope=scope, target=target,
-                                  reason=reason)
+    def _deny(
+        self, run_id: str, who: Who, action: str, *, scope: str, target: str, reason: str
+    ) -> PermissionDenied:
+        self.audit.record(
+            run_id, who.agent, action, scope=scope, target=target, verdict="denied", reason=reason
+        )
+        denied = PermissionDenied(
+            agent=who.agent, action=action, scope=scope, target=target, reason=reason
+        )
         if self.on_denied is not None:
             self.on_denied(denied, run_id)
         return denied
 
     def _key(self, run_id: str, who: Who, action: str, scope: str, key: str) -> str:
         if not isinstance(key, str) or not KEY.fullmatch(key):
-            raise self._deny(run_id, who, action, scope=scope, target=str(key)[:100],
-                             reason="keys are 1-100 letters, digits, '.', '_' or '-'")
+            raise self._deny(
+                run_id,
+                who,
+                action,
+                scope=scope,
+                target=str(key)[:100],
+                reason="keys are 1-100 letters, digits, '.', '_' or '-'",
+            )
         return key
 
     def _readable_team(self, run_id: str, who: Who, team: str | None) -> str:
         team = team or who.team
         if team is None:
-            raise self._deny(run_id, who, "read", scope="team", target="",
-                             reason="the agent belongs to no team")
+            raise self._deny(
+                run_id, who, "read", scope="team", target="", reason="the agent belongs to no team"
+            )
         if team != who.team and team not in who.managed_teams:
-            raise self._deny(run_id, who, "read", scope="team", target=team,
-                             reason="only members of a team and their managers read its "
-                                    "context")
+            raise self._deny(
+                run_id,
+                who,
+                "read",
+                scope="team",
+                target=team,
+                reason="only members of a team and their managers read its context",
+            )
         return team
 
     # -- reads ----------------------------------------------------------------------
 
-    def read(self, run_id: str, who: Who, scope: Scope, key: str,
-             team: str | None = None) -> Any:
+    def read(self, run_id: str, who: Who, scope: Scope, key: str, team: str | None = None) -> Any:
         """One value the agent may read (``None`` if absent or expired)."""
         key = self._key(run_id, who, "read", scope, key)
         owner = self._owner(run_id, who, scope, team)
@@ -156,8 +202,9 @@ class ContextStore:
         self._audit_crossing(run_id, who, "read", scope=scope, owner=owner, key=key)
         return value
 
-    def entries(self, run_id: str, who: Who, scope: Scope,
-                team: str | None = None) -> dict[str, Any]:
+    def entries(
+        self, run_id: str, who: Who, scope: Scope, team: str | None = None
+    ) -> dict[str, Any]:
         """Every live entry of a scope the agent may read, oldest first."""
         owner = self._owner(run_id, who, scope, team)
         found = {}
@@ -172,8 +219,14 @@ class ContextStore:
     def _owner(self, run_id: str, who: Who, scope: Scope, team: str | None) -> str | None:
         if scope == "private":
             if team is not None:
-                raise self._deny(run_id, who, "read", scope="private", target=str(team)[:100],
-                                 reason="private notes are read by their own agent only")
+                raise self._deny(
+                    run_id,
+                    who,
+                    "read",
+                    scope="private",
+                    target=str(team)[:100],
+                    reason="private notes are read by their own agent only",
+                )
             return who.agent
         if scope == "team":
             return self._readable_team(run_id, who, team)
@@ -188,60 +241,113 @@ class ContextStore:
             return None
         return stored.get("value")
 
-    def _audit_crossing(self, run_id: str, who: Who, action: str, *, scope: str,
-                        owner: str | None, key: str) -> None:
+    def _audit_crossing(
+        self, run_id: str, who: Who, action: str, *, scope: str, owner: str | None, key: str
+    ) -> None:
         if scope == "global" or (scope == "team" and owner != who.team):
-            self.audit.record(run_id, who.agent, action, scope=scope,
-                              target=f"{owner}/{key}" if owner else key, verdict="allowed")
+            self.audit.record(
+                run_id,
+                who.agent,
+                action,
+                scope=scope,
+                target=f"{owner}/{key}" if owner else key,
+                verdict="allowed",
+            )
 
     # -- writes ---------------------------------------------------------------------
 
-    def _value(self, run_id: str, who: Who, action: str, *, scope: str, key: str,
-               value: Any, ttl: float | None) -> dict[str, Any]:
+    def _value(
+        self,
+        run_id: str,
+        who: Who,
+        action: str,
+        *,
+        scope: str,
+        key: str,
+        value: Any,
+        ttl: float | None,
+    ) -> dict[str, Any]:
         try:
             size = len(json.dumps(value))
         except (TypeError, ValueError):
-            raise self._deny(run_id, who, action, scope=scope, target=key,
-                             reason="values must be JSON data") from None
+            raise self._deny(
+                run_id, who, action, scope=scope, target=key, reason="values must be JSON data"
+            ) from None
         if size > MAX_VALUE_BYTES:
-            raise self._deny(run_id, who, action, scope=scope, target=key,
-                             reason=f"the value is {size} bytes; at most {MAX_VALUE_BYTES} fit")
-        return {"value": value, "by": who.agent, "at": self.clock(),
-                "expires_at": self.clock() + ttl if ttl is not None else None}
+            raise self._deny(
+                run_id,
+                who,
+                action,
+                scope=scope,
+                target=key,
+                reason=f"the value is {size} bytes; at most {MAX_VALUE_BYTES} fit",
+            )
+        return {
+            "value": value,
+            "by": who.agent,
+            "at": self.clock(),
+            "expires_at": self.clock() + ttl if ttl is not None else None,
+        }
 
-    def write_note(self, run_id: str, who: Who, key: str, value: Any,
-                   ttl: float | None = None) -> None:
+    def write_note(
+        self, run_id: str, who: Who, key: str, value: Any, ttl: float | None = None
+    ) -> None:
         """Write a private working note (expires after ``ttl`` or the default)."""
         key = self._key(run_id, who, "write", "private", key)
-        stored = self._value(run_id, who, "write", scope="private", key=key, value=value,
-                             ttl=ttl if ttl is not None else self.note_ttl)
+        stored = self._value(
+            run_id,
+            who,
+            "write",
+            scope="private",
+            key=key,
+            value=value,
+            ttl=ttl if ttl is not None else self.note_ttl,
+        )
         self.store.put(self._ns("private", who.agent), key, stored)
 
     def publish(self, run_id: str, who: Who, key: str, ttl: float | None = None) -> None:
         """Move one of the agent's own notes into its team's context (kept unless ``ttl``)."""
         key = self._key(run_id, who, "publish", "team", key)
         if who.team is None:
-            raise self._deny(run_id, who, "publish", scope="team", target=key,
-                             reason="the agent belongs to no team")
+            raise self._deny(
+                run_id,
+                who,
+                "publish",
+                scope="team",
+                target=key,
+                reason="the agent belongs to no team",
+            )
         note = self.read(run_id, who, "private", key)
         if note is None:
-            raise self._deny(run_id, who, "publish", scope="team", target=key,
-                             reason="there is no live private note with that key to publish")
+            raise self._deny(
+                run_id,
+                who,
+                "publish",
+                scope="team",
+                target=key,
+                reason="there is no live private note with that key to publish",
+            )
         stored = self._value(run_id, who, "publish", scope="team", key=key, value=note, ttl=ttl)
         self.store.put(self._ns("team", who.team), key, stored)
         self.store.delete(self._ns("private", who.agent), key)
 
-    def write_global(self, run_id: str, who: Who | None, key: str, value: Any,
-                     ttl: float | None = None) -> None:
+    def write_global(
+        self, run_id: str, who: Who | None, key: str, value: Any, ttl: float | None = None
+    ) -> None:
         """Write reference data; ``who=None`` is the operator."""
         actor = who or Who(agent="operator", team=None, supervisor=True)
         key = self._key(run_id, actor, "write", "global", key)
         if not (actor.supervisor or actor.can_write_global):
-            raise self._deny(run_id, actor, "write", scope="global", target=key,
-                             reason="only supervisors (or agents with can_write_global) write "
-                                    "global context")
-        stored = self._value(run_id, actor, "write", scope="global", key=key, value=value,
-                             ttl=ttl)
+            raise self._deny(
+                run_id,
+                actor,
+                "write",
+                scope="global",
+                target=key,
+                reason="only supervisors (or agents with can_write_global) write global context",
+            )
+        stored = self._value(run_id, actor, "write", scope="global", key=key, value=value, ttl=ttl)
         self.store.put(self._ns("global", None), key, stored)
-        self.audit.record(run_id, actor.agent, "write", scope="global", target=key,
-                          verdict="allowed")
+        self.audit.record(
+            run_id, actor.agent, "write", scope="global", target=key, verdict="allowed"
+        )

@@ -44,8 +44,7 @@ def context_tools(store: ContextStore, who: Who) -> dict[str, BaseTool]:
             return f"denied: {exc}"
         return done if done is not None else result
 
-    def read_context(scope: str, key: str, config: RunnableConfig,
-                     team: str | None = None) -> Any:
+    def read_context(scope: str, key: str, config: RunnableConfig, team: str | None = None) -> Any:
         """Read one value from your private notes, your team's context, or global context."""
         return guarded(lambda: store.read(run_of(config), who, scope, key, team))  # type: ignore[arg-type]
 

@@ -32,7 +32,6 @@ from corral.observability import Metrics, Trace, model_calls, recorded, steps, s
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
-
 class App:
     """A compiled team. ``graph`` is the LangGraph ``CompiledStateGraph`` itself.
 
@@ -40,15 +39,24 @@ class App:
     and LangGraph's own streaming work on corral runs.
     """
 
-    def __init__(self, team: Team, *, db: str | Path | None = None,
-                 chat_models: Mapping[str, BaseChatModel] | None = None,
-                 on_budget_alert: Callable[[Alert], None] | None = None,
-                 clock: Callable[[], float] = time.time,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        team: Team,
+        *,
+        db: str | Path | None = None,
+        chat_models: Mapping[str, BaseChatModel] | None = None,
+        on_budget_alert: Callable[[Alert], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.team = team
         self.db_path = _db_path(team, db)
-        self.workspace = Workspace(self.db_path, synchronous=team.checkpoint.synchronous,
-                                   keep=team.checkpoint.keep, clock=clock)
+        self.workspace = Workspace(
+            self.db_path,
+            synchronous=team.checkpoint.synchronous,
+            keep=team.checkpoint.keep,
+            clock=clock,
+        )
         self.checkpointer: CorralSaver = self.workspace.saver
         self.runs = self.workspace.runs
         self.board = self.workspace.board
@@ -57,18 +65,33 @@ class App:
         self.metrics = metrics or Metrics()
         self.audit = AuditLog(self.workspace.pool, clock=clock)
         self.context = ContextStore(
-            self.db_path, team.name, self.audit, clock=clock,
+            self.db_path,
+            team.name,
+            self.audit,
+            clock=clock,
             note_ttl=team.context.note_ttl_seconds,
             on_denied=lambda denied, run_id: self.events.record(
-                run_id, "permission_denied", denied.agent, denied.to_dict()))
+                run_id, "permission_denied", denied.agent, denied.to_dict()
+            ),
+        )
         self.ledger.publish_limits(_daily_limits(team))
         self.graph: CompiledTeam = build_graph(
-            team, chat_models, self.checkpointer,
-            Hierarchy(board=self.board, events=self.events, guards=team.guards,
-                      ledger=self.ledger, breakers=self.workspace.breakers,
-                      on_budget_alert=on_budget_alert, context=self.context,
-                      audit=self.audit, tool_calls=ToolCalls(self.workspace.pool, clock=clock),
-                      metrics=self.metrics))
+            team,
+            chat_models,
+            self.checkpointer,
+            Hierarchy(
+                board=self.board,
+                events=self.events,
+                guards=team.guards,
+                ledger=self.ledger,
+                breakers=self.workspace.breakers,
+                on_budget_alert=on_budget_alert,
+                context=self.context,
+                audit=self.audit,
+                tool_calls=ToolCalls(self.workspace.pool, clock=clock),
+                metrics=self.metrics,
+            ),
+        )
         self._active: set[str] = set()
 
     def __enter__(self) -> App:
@@ -84,12 +107,20 @@ class App:
 
     def config(self, run_id: str) -> RunnableConfig:
         """The LangGraph config of a run (its thread id is the run id)."""
-        return {"configurable": {"thread_id": run_id},
-                "recursion_limit": self.team.guards.max_steps,
-                "metadata": {"corral_team": self.team.name, "corral_run": run_id}}
+        return {
+            "configurable": {"thread_id": run_id},
+            "recursion_limit": self.team.guards.max_steps,
+            "metadata": {"corral_team": self.team.name, "corral_run": run_id},
+        }
 
-    def run(self, input: Mapping[str, Any] | BaseModel, *, run_id: str | None = None,
-            on_step: OnStep | None = None, config: RunnableConfig | None = None) -> RunResult:
+    def run(
+        self,
+        input: Mapping[str, Any] | BaseModel,
+        *,
+        run_id: str | None = None,
+        on_step: OnStep | None = None,
+        config: RunnableConfig | None = None,
+    ) -> RunResult:
         """Run the team on ``input`` (validated against the flow's input schema).
 
         Args:
@@ -101,16 +132,28 @@ class App:
         run_id, start = self._begin(input, run_id)
         return self._drive(run_id, start, on_step, config)
 
-    async def arun(self, input: Mapping[str, Any] | BaseModel, *, run_id: str | None = None,
-                   on_step: OnStep | None = None,
-                   config: RunnableConfig | None = None) -> RunResult:
+    async def arun(
+        self,
+        input: Mapping[str, Any] | BaseModel,
+        *,
+        run_id: str | None = None,
+        on_step: OnStep | None = None,
+        config: RunnableConfig | None = None,
+    ) -> RunResult:
         """``run`` for asyncio; concurrent calls in one process are safe."""
         run_id, start = self._begin(input, run_id)
         return await self._adrive(run_id, start, on_step, config)
 
-    def resume(self, run_id: str, *, approve: bool = False, reject: str | None = None,
-               edit: Mapping[str, Any] | None = None, on_step: OnStep | None = None,
-               config: RunnableConfig | None = None) -> RunResult:
+    def resume(
+        self,
+        run_id: str,
+        *,
+        approve: bool = False,
+        reject: str | None = None,
+        edit: Mapping[str, Any] | None = None,
+        on_step: OnStep | None = None,
+        config: RunnableConfig | None = None,
+    ) -> RunResult:
         """Continue a failed, crashed or paused run from its last checkpoint.
 
         A run paused for review needs one decision: ``approve=True``, ``reject="why"`` or
@@ -119,14 +162,23 @@ class App:
         out the workspace's cooldown: resumed before it ends, it says when it ends.
         """
         return self._cooling(run_id) or self._drive(
-            run_id, self._resume_input(run_id, approve, reject, edit), on_step, config)
+            run_id, self._resume_input(run_id, approve, reject, edit), on_step, config
+        )
 
-    async def aresume(self, run_id: str, *, approve: bool = False, reject: str | None = None,
-                      edit: Mapping[str, Any] | None = None, on_step: OnStep | None = None,
-                      config: RunnableConfig | None = None) -> RunResult:
+    async def aresume(
+        self,
+        run_id: str,
+        *,
+        approve: bool = False,
+        reject: str | None = None,
+        edit: Mapping[str, Any] | None = None,
+        on_step: OnStep | None = None,
+        config: RunnableConfig | None = None,
+    ) -> RunResult:
         """``resume`` for asyncio."""
         return self._cooling(run_id) or await self._adrive(
-            run_id, self._resume_input(run_id, approve, reject, edit), on_step, config)
+            run_id, self._resume_input(run_id, approve, reject, edit), on_step, config
+        )
 
     def pending(self) -> list[dict[str, Any]]:
         """Runs waiting for a person: run id, kind, source, target, schema, payload, reason."""
@@ -141,8 +193,9 @@ class App:
         interrupts = self.graph.get_state(self.config(run_id)).interrupts
         return dict(interrupts[0].value) if interrupts else None
 
-    def _status(self, run_id: str, error: BaseException | None, snapshot: Any,
-                values: dict[str, Any]) -> tuple[RunStatus, list[dict[str, Any]]]:
+    def _status(
+        self, run_id: str, error: BaseException | None, snapshot: Any, values: dict[str, Any]
+    ) -> tuple[RunStatus, list[dict[str, Any]]]:
         """How a run ended, and why when it did not complete."""
         status: RunStatus
         errors: list[dict[str, Any]] = []
@@ -150,37 +203,63 @@ class App:
         if isinstance(error, GraphRecursionError):
             status = "halted"
             limit = self.team.guards.max_steps
-            self.events.record(run_id, "guard_trip", None, {
-                "guard": "max_steps", "limit": limit, "policy": "halt"})
+            self.events.record(
+                run_id, "guard_trip", None, {"guard": "max_steps", "limit": limit, "policy": "halt"}
+            )
             self.metrics.guard_trips.labels("max_steps").inc()
-            errors.append({"type": "StepLimit", "agent": None, "message":
-                           f"the run took more than guards.max_steps={limit} steps; the flow "
-                           "may loop: check its routing or raise max_steps"})
+            errors.append(
+                {
+                    "type": "StepLimit",
+                    "agent": None,
+                    "message": f"the run took more than guards.max_steps={limit} steps; the flow "
+                    "may loop: check its routing or raise max_steps",
+                }
+            )
         elif isinstance(error, GuardTripped):
             status = "halted"
             errors.append(error.to_dict())
-            halts = [e for e in self.events.list(run_id, "guard_trip")
-                     if e.get("policy") == "halt"]
+            halts = [e for e in self.events.list(run_id, "guard_trip") if e.get("policy") == "halt"]
             # A cooldown follows a rate trip, and concurrent subtasks can record it first.
-            first = next((e for e in halts if e["guard"] != "cooldown"),
-                         halts[0] if halts else None)
+            first = next(
+                (e for e in halts if e["guard"] != "cooldown"), halts[0] if halts else None
+            )
             if first is not None and first.get("message") != str(error):
                 # Concurrent subtasks can trip after the cause; name the cause first.
-                errors.insert(0, {"type": "GuardTripped", "agent": first["agent"],
-                                  "message": first["message"], "guard": first["guard"],
-                                  "limit": first["limit"], "seen": first.get("seen"),
-                                  "until": first.get("until")})
+                errors.insert(
+                    0,
+                    {
+                        "type": "GuardTripped",
+                        "agent": first["agent"],
+                        "message": first["message"],
+                        "guard": first["guard"],
+                        "limit": first["limit"],
+                        "seen": first.get("seen"),
+                        "until": first.get("until"),
+                    },
+                )
         elif error is not None:
             status = "failed"
-            errors.append(error.to_dict() if isinstance(error, RunError) else
-                          {"type": type(error).__name__, "agent": None,
-                           "message": str(error) or type(error).__name__})
+            errors.append(
+                error.to_dict()
+                if isinstance(error, RunError)
+                else {
+                    "type": type(error).__name__,
+                    "agent": None,
+                    "message": str(error) or type(error).__name__,
+                }
+            )
         elif snapshot is not None and snapshot.interrupts:
             status = "paused"
             request = snapshot.interrupts[0].value
-            errors.append({"type": "ReviewPending", "agent": request.get("source"),
-                           "message": f"waiting for a person ({request.get('kind')}): "
-                                      f"{request.get('reason')}", "review": request})
+            errors.append(
+                {
+                    "type": "ReviewPending",
+                    "agent": request.get("source"),
+                    "message": f"waiting for a person ({request.get('kind')}): "
+                    f"{request.get('reason')}",
+                    "review": request,
+                }
+            )
         elif values.get("rejected"):
             status = "failed"
             errors.append({"type": "Rejected", "agent": None, "message": values["rejected"]})
@@ -190,8 +269,9 @@ class App:
             status = "completed"
         else:
             status = "failed"
-            errors.append({"type": "NoOutput", "agent": None,
-                           "message": "the run ended without reaching END"})
+            errors.append(
+                {"type": "NoOutput", "agent": None, "message": "the run ended without reaching END"}
+            )
         return status, errors
 
     def _cooling(self, run_id: str) -> RunResult | None:
@@ -201,23 +281,37 @@ class App:
             return None
         when = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
         left = until - time.time()
-        message = (f"the workspace is cooling down after the task creation rate was reached; "
-                   f"resume after {when} (in {left:.0f} s)")
-        return RunResult(run_id=run_id, status="halted", output=record.output,
-                         path=record.path, usage=record.usage or NO_USAGE,  # type: ignore[arg-type]
-                         errors=[{"type": "Cooldown", "agent": None, "message": message,
-                                  "until": until}])
+        message = (
+            f"the workspace is cooling down after the task creation rate was reached; "
+            f"resume after {when} (in {left:.0f} s)"
+        )
+        return RunResult(
+            run_id=run_id,
+            status="halted",
+            output=record.output,
+            path=record.path,
+            usage=record.usage or NO_USAGE,  # type: ignore[arg-type]
+            errors=[{"type": "Cooldown", "agent": None, "message": message, "until": until}],
+        )
 
     def _run_config(self, run_id: str, extra: RunnableConfig | None) -> RunnableConfig:
         return merge_configs(self.config(run_id), extra) if extra else self.config(run_id)
 
-    def _drive(self, run_id: str, start: TeamState | Command[Any] | None, on_step: OnStep | None,
-               extra: RunnableConfig | None) -> RunResult:
+    def _drive(
+        self,
+        run_id: str,
+        start: TeamState | Command[Any] | None,
+        on_step: OnStep | None,
+        extra: RunnableConfig | None,
+    ) -> RunResult:
         progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
         try:
-            for chunk in self.graph.stream(start, self._run_config(run_id, extra),
-                                           stream_mode="updates",
-                                           durability=self.team.checkpoint.durability):
+            for chunk in self.graph.stream(
+                start,
+                self._run_config(run_id, extra),
+                stream_mode="updates",
+                durability=self.team.checkpoint.durability,
+            ):
                 progress(chunk)
         except Exception as exc:
             return self._end(run_id, exc, progress)
@@ -226,14 +320,21 @@ class App:
             raise
         return self._end(run_id, None, progress)
 
-    async def _adrive(self, run_id: str, start: TeamState | Command[Any] | None,
-                      on_step: OnStep | None,
-                      extra: RunnableConfig | None) -> RunResult:
+    async def _adrive(
+        self,
+        run_id: str,
+        start: TeamState | Command[Any] | None,
+        on_step: OnStep | None,
+        extra: RunnableConfig | None,
+    ) -> RunResult:
         progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
         try:
-            async for chunk in self.graph.astream(start, self._run_config(run_id, extra),
-                                                  stream_mode="updates",
-                                                  durability=self.team.checkpoint.durability):
+            async for chunk in self.graph.astream(
+                start,
+                self._run_config(run_id, extra),
+                stream_mode="updates",
+                durability=self.team.checkpoint.durability,
+            ):
                 progress(chunk)
         except Exception as exc:
             return self._end(run_id, exc, progress)
@@ -242,20 +343,26 @@ class App:
             raise
         return self._end(run_id, None, progress)
 
-    def _begin(self, input: Mapping[str, Any] | BaseModel,
-               run_id: str | None) -> tuple[str, TeamState]:
+    def _begin(
+        self, input: Mapping[str, Any] | BaseModel, run_id: str | None
+    ) -> tuple[str, TeamState]:
         run_id = check_run_id(run_id) if run_id is not None else new_run_id()
         existing = self.runs.get(run_id)
         if existing is not None:
-            raise InputError(f"run {run_id!r} already exists ({existing.status}); resume it "
-                             f"with `corral resume {run_id}` or choose another run id",
-                             field="run_id")
+            raise InputError(
+                f"run {run_id!r} already exists ({existing.status}); resume it "
+                f"with `corral resume {run_id}` or choose another run id",
+                field="run_id",
+            )
         flow = self.team.flow
         payload, errors = validate(self.team.resolved.schemas[flow.input], input)
         if payload is None:
-            raise InputError(f"input is not a valid {flow.input}: " + "; ".join(errors)
-                             + f". Fix the input to match the {flow.input} schema",
-                             field=errors[0].split(":")[0])
+            raise InputError(
+                f"input is not a valid {flow.input}: "
+                + "; ".join(errors)
+                + f". Fix the input to match the {flow.input} schema",
+                field=errors[0].split(":")[0],
+            )
         manifest = str(self.team.source) if self.team.source is not None else None
         self.runs.start(run_id, self.team.name, manifest, payload)
         self._active.add(run_id)
@@ -263,34 +370,56 @@ class App:
 
     def _first_state(self, payload: dict[str, Any]) -> TeamState:
         flow = self.team.flow
-        return {"handoff": Handoff(source="input", target=flow.entry, schema=flow.input,
-                                   payload=payload),
-                "path": [], "usage": NO_USAGE, "output": None}
+        return {
+            "handoff": Handoff(
+                source="input", target=flow.entry, schema=flow.input, payload=payload
+            ),
+            "path": [],
+            "usage": NO_USAGE,
+            "output": None,
+        }
 
-    def _decision(self, run_id: str, approve: bool, reject: str | None,
-                  edit: Mapping[str, Any] | None) -> Command[Any] | None:
+    def _decision(
+        self, run_id: str, approve: bool, reject: str | None, edit: Mapping[str, Any] | None
+    ) -> Command[Any] | None:
         """The resume command for a review decision (``None`` if none was given)."""
-        given = [name for name, value in (("approve", approve), ("reject", reject),
-                                          ("edit", edit)) if value not in (False, None)]
+        given = [
+            name
+            for name, value in (("approve", approve), ("reject", reject), ("edit", edit))
+            if value not in (False, None)
+        ]
         request = self._review_of(run_id)
         if request is None:
             if given:
-                raise InputError(f"run {run_id!r} is not waiting for a review; resume it "
-                                 f"without --{given[0]}", field=given[0])
+                raise InputError(
+                    f"run {run_id!r} is not waiting for a review; resume it without --{given[0]}",
+                    field=given[0],
+                )
             return None
         if len(given) != 1:
-            raise InputError(f"run {run_id!r} waits for a review ({request['reason']}); "
-                             "decide with exactly one of approve, reject or edit",
-                             field="decision")
+            raise InputError(
+                f"run {run_id!r} waits for a review ({request['reason']}); "
+                "decide with exactly one of approve, reject or edit",
+                field="decision",
+            )
         if edit is not None:
             _, errors = validate(self._review_schema(request["schema"]), edit)
             if errors:
-                raise InputError(f"the edit is not a valid {request['schema']}: "
-                                 + "; ".join(errors) + ". The run is still waiting for a "
-                                 "review", field=errors[0].split(":")[0])
+                raise InputError(
+                    f"the edit is not a valid {request['schema']}: "
+                    + "; ".join(errors)
+                    + ". The run is still waiting for a "
+                    "review",
+                    field=errors[0].split(":")[0],
+                )
         action = given[0]
-        return Command(resume={"action": action, "reason": reject,
-                               "payload": dict(edit) if edit is not None else None})
+        return Command(
+            resume={
+                "action": action,
+                "reason": reject,
+                "payload": dict(edit) if edit is not None else None,
+            }
+        )
 
     def _review_schema(self, name: str) -> type[BaseModel]:
         """The schema an edit must fit: a payload schema, or a tool's arguments."""
@@ -301,19 +430,31 @@ class App:
             return schema
         return self.team.resolved.schemas[name]
 
-    def _resume_input(self, run_id: str, approve: bool = False, reject: str | None = None,
-                      edit: Mapping[str, Any] | None = None) -> TeamState | Command[Any] | None:
+    def _resume_input(
+        self,
+        run_id: str,
+        approve: bool = False,
+        reject: str | None = None,
+        edit: Mapping[str, Any] | None = None,
+    ) -> TeamState | Command[Any] | None:
         record = self.runs.get(run_id)
         if record is None:
-            raise InputError(f"no run {run_id!r} in {self.db_path}; `corral runs` lists the "
-                             "runs there", field="run_id")
+            raise InputError(
+                f"no run {run_id!r} in {self.db_path}; `corral runs` lists the runs there",
+                field="run_id",
+            )
         if record.team != self.team.name:
-            raise InputError(f"run {run_id!r} belongs to team {record.team!r}, not "
-                             f"{self.team.name!r}; resume it with its own team file",
-                             field="run_id")
+            raise InputError(
+                f"run {run_id!r} belongs to team {record.team!r}, not "
+                f"{self.team.name!r}; resume it with its own team file",
+                field="run_id",
+            )
         if record.status == "running" and (run_id in self._active or not record.stale):
-            raise InputError(f"run {run_id!r} is still running (process {record.pid}); wait "
-                             "for it to end before resuming", field="run_id")
+            raise InputError(
+                f"run {run_id!r} is still running (process {record.pid}); wait "
+                "for it to end before resuming",
+                field="run_id",
+            )
         decision = self._decision(run_id, approve, reject, edit)
         self.runs.update(run_id, "running")
         self._active.add(run_id)
@@ -346,9 +487,17 @@ class App:
             trips = self.events.list(run_id, "guard_trip", conn=conn)
             created = self.board.created(run_id, conn=conn)
         guards = [{k: v for k, v in e.items() if k not in ("kind", "at")} for e in trips]
-        return RunResult(run_id=run_id, status=status, output=output, path=path, usage=usage,
-                         errors=errors, guards_tripped=guards, tasks_created=created,
-                         cost_usd=cost)
+        return RunResult(
+            run_id=run_id,
+            status=status,
+            output=output,
+            path=path,
+            usage=usage,
+            errors=errors,
+            guards_tripped=guards,
+            tasks_created=created,
+            cost_usd=cost,
+        )
 
     def trace(self, run_id: str) -> Trace:
         """Everything the run did, in order: each agent's input, output and decision, model
@@ -356,9 +505,13 @@ class App:
         if self.runs.get(run_id) is None:
             raise InputError(f"no run {run_id!r} in {self.db_path}", field="run_id")
         history = list(self.graph.get_state_history(self.config(run_id)))
-        return Trace(run_id, steps(history) + model_calls(self.ledger.calls(run_id))
-                     + recorded(self.events.list(run_id)) + subtasks(self.board.tasks(
-                         run_id=run_id)))
+        return Trace(
+            run_id,
+            steps(history)
+            + model_calls(self.ledger.calls(run_id))
+            + recorded(self.events.list(run_id))
+            + subtasks(self.board.tasks(run_id=run_id)),
+        )
 
     def list_runs(self, *, limit: int = 100) -> list[RunRecord]:
         """The most recent runs in this workspace."""
@@ -370,19 +523,24 @@ def _daily_limits(team: Team) -> dict[str, tuple[int | None, float | None, float
     for agent in team.agents:
         budget = team.budget_of(agent)
         if budget is not None and (budget.daily_tokens or budget.daily_cost_usd):
-            limits[agent.id] = (budget.daily_tokens, budget.daily_cost_usd,
-                                budget.alert_threshold)
+            limits[agent.id] = (budget.daily_tokens, budget.daily_cost_usd, budget.alert_threshold)
     if team.budget is not None:
-        limits[TEAM] = (team.budget.daily_tokens, team.budget.daily_cost_usd,
-                        team.budget.alert_threshold)
+        limits[TEAM] = (
+            team.budget.daily_tokens,
+            team.budget.daily_cost_usd,
+            team.budget.alert_threshold,
+        )
     return limits
 
 
 def check_run_id(run_id: str) -> str:
     """``run_id`` if well formed, else ``InputError`` saying what is allowed."""
     if not _RUN_ID.fullmatch(run_id):
-        raise InputError(f"run id {run_id[:60]!r} is not allowed: use 1-128 letters, digits, "
-                         "'.', '_', ':' or '-', starting with a letter or digit", field="run_id")
+        raise InputError(
+            f"run id {run_id[:60]!r} is not allowed: use 1-128 letters, digits, "
+            "'.', '_', ':' or '-', starting with a letter or digit",
+            field="run_id",
+        )
     return run_id
 
 

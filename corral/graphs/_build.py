@@ -35,9 +35,12 @@ from corral.nodes._meter import Meter
 CompiledTeam = CompiledStateGraph[TeamState, None, TeamState, TeamState]
 
 
-def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = None,
-                checkpointer: BaseCheckpointSaver[Any] | None = None,
-                hierarchy: Hierarchy | None = None) -> CompiledTeam:
+def build_graph(
+    team: Team,
+    chat_models: Mapping[str, BaseChatModel] | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    hierarchy: Hierarchy | None = None,
+) -> CompiledTeam:
     """Compile ``team``; ``chat_models`` overrides models by name (``default`` for all).
 
     ``hierarchy`` carries the workspace's task board and events; without one (a drawing,
@@ -55,14 +58,21 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
         hierarchy.inputs[agent.id] = inbound_schema(team, agent.id)
         if agent.kind == "function":
             hierarchy.runners[agent.id] = FunctionRunner(
-                plan, resolved.functions[agent.id],
-                resolved.schemas[hierarchy.inputs[agent.id]])
+                plan, resolved.functions[agent.id], resolved.schemas[hierarchy.inputs[agent.id]]
+            )
             continue
         delegation = None
         if agent.id in managers:
-            reports = {r.id: Report(r.id, r.role, inbound_schema(team, r.id),
-                                    resolved.schemas[inbound_schema(team, r.id)])
-                       for r in team.agents if r.reports_to == agent.id}
+            reports = {
+                r.id: Report(
+                    r.id,
+                    r.role,
+                    inbound_schema(team, r.id),
+                    resolved.schemas[inbound_schema(team, r.id)],
+                )
+                for r in team.agents
+                if r.reports_to == agent.id
+            }
             delegation = Delegation(agent, reports, hierarchy)
         model = models.get(agent)
         tools = {name: resolved.tools[name] for name in agent.tools}
@@ -70,17 +80,26 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
         if who is not None and hierarchy.context is not None:
             tools |= context_tools(hierarchy.context, who)
         runner = AgentRunner(
-            plan, model, tools=tools, delegation=delegation, hierarchy=hierarchy,
-            meter=_meter(team, agent, model, hierarchy))
+            plan,
+            model,
+            tools=tools,
+            delegation=delegation,
+            hierarchy=hierarchy,
+            meter=_meter(team, agent, model, hierarchy),
+        )
         runner.who = who
         fallback = agent.fallback
         if fallback is not None and fallback.model is not None:
             other = models.get(agent.model_copy(update={"model": fallback.model}))
-            runner.fallback = AgentRunner(plan, other, hierarchy=hierarchy,
-                                          meter=_meter(team, agent, other, hierarchy))
+            runner.fallback = AgentRunner(
+                plan, other, hierarchy=hierarchy, meter=_meter(team, agent, other, hierarchy)
+            )
         elif fallback is not None:
-            runner.fallback = FunctionRunner(plan, resolved.functions[f"{agent.id}:fallback"],
-                                             resolved.schemas[hierarchy.inputs[agent.id]])
+            runner.fallback = FunctionRunner(
+                plan,
+                resolved.functions[f"{agent.id}:fallback"],
+                resolved.schemas[hierarchy.inputs[agent.id]],
+            )
         hierarchy.runners[agent.id] = runner
     hierarchy.build_round_graph()
     builder = StateGraph(TeamState)
@@ -91,20 +110,26 @@ def build_graph(team: Team, chat_models: Mapping[str, BaseChatModel] | None = No
             continue  # a worker reached only by delegation runs inside its manager's rounds
         labels: dict[str, list[str]] = {}
         for edge in plans[agent.id].edges:
-            labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(
-                edge_label(edge))
+            labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(edge_label(edge))
         on_failure = agent.on_failure or team.guards.on_failure
-        if on_failure == "review" or agent.min_confidence is not None or any(
-                e.review or e.min_confidence is not None for e in plans[agent.id].edges):
+        if (
+            on_failure == "review"
+            or agent.min_confidence is not None
+            or any(e.review or e.min_confidence is not None for e in plans[agent.id].edges)
+        ):
             labels[REVIEW] = ["for review"]
             reviews = True
-        builder.add_node(agent.id, FlowNode(plans[agent.id], hierarchy.runners[agent.id],
-                                            on_failure, hierarchy.metrics),
-                         destinations={k: " | ".join(v) for k, v in labels.items()})
+        builder.add_node(
+            agent.id,
+            FlowNode(plans[agent.id], hierarchy.runners[agent.id], on_failure, hierarchy.metrics),
+            destinations={k: " | ".join(v) for k, v in labels.items()},
+        )
     if reviews:
-        builder.add_node(REVIEW, ReviewNode(plans, resolved.schemas),
-                         destinations=dict.fromkeys([*sorted(flow_agents), GRAPH_END],
-                                                    "reviewed"))
+        builder.add_node(
+            REVIEW,
+            ReviewNode(plans, resolved.schemas),
+            destinations=dict.fromkeys([*sorted(flow_agents), GRAPH_END], "reviewed"),
+        )
     builder.add_edge(START, team.flow.entry)
     return builder.compile(checkpointer=checkpointer, name=team.name)
 
@@ -115,12 +140,18 @@ def _who(team: Team, agent: AgentSpec, managers: set[str]) -> Who:
     tree.add_edges_from((a.reports_to, a.id) for a in team.agents if a.reports_to)
     below = nx.descendants(tree, agent.id) if agent.id in tree else set()
     teams = frozenset(a.team for a in team.agents if a.id in below and a.team is not None)
-    return Who(agent=agent.id, team=agent.team, supervisor=agent.id in managers,
-               can_write_global=agent.permissions.can_write_global, managed_teams=teams)
+    return Who(
+        agent=agent.id,
+        team=agent.team,
+        supervisor=agent.id in managers,
+        can_write_global=agent.permissions.can_write_global,
+        managed_teams=teams,
+    )
 
 
-def _meter(team: Team, agent: AgentSpec, model: BaseChatModel,
-           hierarchy: Hierarchy) -> Meter | None:
+def _meter(
+    team: Team, agent: AgentSpec, model: BaseChatModel, hierarchy: Hierarchy
+) -> Meter | None:
     """The agent's budget meter, when the graph has a workspace ledger."""
     if hierarchy.ledger is None:
         return None
@@ -136,12 +167,19 @@ def _meter(team: Team, agent: AgentSpec, model: BaseChatModel,
         hard_stop=budget.hard_stop if budget else True,
         team_hard_stop=whole.hard_stop if whole else True,
         alert_threshold=budget.alert_threshold if budget else 0.8,
-        team_alert_threshold=whole.alert_threshold if whole else 0.8)
+        team_alert_threshold=whole.alert_threshold if whole else 0.8,
+    )
     policy = hierarchy.guards.policy("budget")
-    return Meter(agent=agent.id, model_label=model_label(model, team.model_spec(agent).use),
-                 ledger=hierarchy.ledger, limits=limits, budget=budget,
-                 on_trip=lambda work, exc: hierarchy.record_trip(work, exc, policy),
-                 on_alert=hierarchy.record_alert, metrics=hierarchy.metrics)
+    return Meter(
+        agent=agent.id,
+        model_label=model_label(model, team.model_spec(agent).use),
+        ledger=hierarchy.ledger,
+        limits=limits,
+        budget=budget,
+        on_trip=lambda work, exc: hierarchy.record_trip(work, exc, policy),
+        on_alert=hierarchy.record_alert,
+        metrics=hierarchy.metrics,
+    )
 
 
 def model_label(model: BaseChatModel, declared: str) -> str:
@@ -160,11 +198,16 @@ def model_label(model: BaseChatModel, declared: str) -> str:
 def _plan(team: Team, agent: AgentSpec) -> NodePlan:
     edges = tuple(e for e in team.flow.edges if e.from_ == agent.id)
     out_name = agent.output or edges[0].schema_name
-    return NodePlan(agent=agent, team=team.name, out_name=out_name,
-                    out_schema=team.resolved.schemas[out_name], edges=edges,
-                    retries=_retries(team, agent), tool_rounds=team.guards.max_tool_rounds,
-                    max_calls=agent.guards.max_llm_calls_per_task
-                    or team.guards.max_llm_calls_per_task)
+    return NodePlan(
+        agent=agent,
+        team=team.name,
+        out_name=out_name,
+        out_schema=team.resolved.schemas[out_name],
+        edges=edges,
+        retries=_retries(team, agent),
+        tool_rounds=team.guards.max_tool_rounds,
+        max_calls=agent.guards.max_llm_calls_per_task or team.guards.max_llm_calls_per_task,
+    )
 
 
 def inbound_schema(team: Team, agent_id: str) -> str:
@@ -197,6 +240,5 @@ class _Models:
                 name = "scripted"
             spec = self.team.model_spec(agent)
             if name not in self.cache:
-                self.cache[name] = resolve_model(name, spec,
-                                                 self.team.resolved.scripts.get(name))
+                self.cache[name] = resolve_model(name, spec, self.team.resolved.scripts.get(name))
         return self.cache[name]

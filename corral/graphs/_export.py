@@ -49,16 +49,28 @@ def team_graph(team: Team) -> nx.MultiDiGraph[str]:
     graph.add_node("START", kind="start")
     graph.add_node(END, kind="end")
     for agent in team.agents:
-        graph.add_node(agent.id, kind=agent.kind, role=agent.role, team=agent.team or "",
-                       marks=", ".join(marks(team, agent.id)))
+        graph.add_node(
+            agent.id,
+            kind=agent.kind,
+            role=agent.role,
+            team=agent.team or "",
+            marks=", ".join(marks(team, agent.id)),
+        )
     graph.add_edge("START", team.flow.entry, kind="flow", schema=team.flow.input, label="")
     for edge in team.flow.edges:
-        graph.add_edge(edge.from_, edge.to, kind="flow", schema=edge.schema_name,
-                       label=edge_label(edge), review=edge.review)
+        graph.add_edge(
+            edge.from_,
+            edge.to,
+            kind="flow",
+            schema=edge.schema_name,
+            label=edge_label(edge),
+            review=edge.review,
+        )
     for agent in team.agents:
         if agent.reports_to is not None:
-            graph.add_edge(agent.reports_to, agent.id, kind="delegates", schema="",
-                           label="delegates")
+            graph.add_edge(
+                agent.reports_to, agent.id, kind="delegates", schema="", label="delegates"
+            )
     return graph
 
 
@@ -67,8 +79,9 @@ def to_mermaid(team: Team, highlight: Sequence[str] = ()) -> str:
     drawn = build_graph(team).get_graph().draw_mermaid()
     flow = {e.from_ for e in team.flow.edges} | {team.flow.entry}
     lines = [f"\t{a.id}({a.id}):::worker" for a in team.agents if a.id not in flow]
-    lines += [f"\t{a.reports_to} ==>|delegates| {a.id};" for a in team.agents
-              if a.reports_to is not None]
+    lines += [
+        f"\t{a.reports_to} ==>|delegates| {a.id};" for a in team.agents if a.reports_to is not None
+    ]
     for agent in team.agents:
         extra = marks(team, agent.id)
         if extra:
@@ -97,8 +110,10 @@ def to_dot(team: Team, highlight: Sequence[str] = ()) -> str:
         out.append(f"  {json.dumps(node)} [label={json.dumps(label)}{shape}{style}];")
     for a, b, data in graph.edges(data=True):
         style = "bold" if data["kind"] == "delegates" else "dashed"
-        out.append(f"  {json.dumps(a)} -> {json.dumps(b)} "
-                   f"[label={json.dumps(data['label'])}, style={style}];")
+        out.append(
+            f"  {json.dumps(a)} -> {json.dumps(b)} "
+            f"[label={json.dumps(data['label'])}, style={style}];"
+        )
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -124,5 +139,8 @@ def render(team: Team, fmt: str, highlight: Sequence[str] = ()) -> str | bytes:
 
 def mimebundle(team: Team) -> dict[str, Any]:
     """What a notebook shows for a team: the SVG drawing and its Mermaid source."""
-    return {"image/svg+xml": render(team, "svg"), "text/vnd.mermaid": to_mermaid(team),
-            "text/plain": f"Team {team.name!r}: {len(team.agents)} agents"}
+    return {
+        "image/svg+xml": render(team, "svg"),
+        "text/vnd.mermaid": to_mermaid(team),
+        "text/plain": f"Team {team.name!r}: {len(team.agents)} agents",
+    }

@@ -52,16 +52,23 @@ class RunResult:
         """Return ``self`` if completed, else raise ``RunError`` with the first error."""
         if not self.ok:
             first = self.errors[0] if self.errors else {"message": self.status}
-            raise RunError(f"run {self.run_id} {self.status}: {first.get('message')}",
-                           agent=first.get("agent"))
+            raise RunError(
+                f"run {self.run_id} {self.status}: {first.get('message')}", agent=first.get("agent")
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` object."""
-        return {"run_id": self.run_id, "status": self.status, "output": self.output,
-                "usage": {**self.usage, "cost_usd": self.cost_usd},
-                "tasks_created": self.tasks_created, "guards_tripped": self.guards_tripped,
-                "errors": self.errors, "path": self.path}
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "output": self.output,
+            "usage": {**self.usage, "cost_usd": self.cost_usd},
+            "tasks_created": self.tasks_created,
+            "guards_tripped": self.guards_tripped,
+            "errors": self.errors,
+            "path": self.path,
+        }
 
 
 class Progress:
@@ -90,6 +97,14 @@ class Progress:
                     self.values[key] = update[key]
             if self.on_step is not None and "handoff" in update:
                 handoff = update["handoff"]
-                self.on_step(StepEvent(self.run_id, agent, handoff["target"], handoff["schema"],
-                                       update.get("usage") or NO_USAGE, now - self.last))
+                self.on_step(
+                    StepEvent(
+                        self.run_id,
+                        agent,
+                        handoff["target"],
+                        handoff["schema"],
+                        update.get("usage") or NO_USAGE,
+                        now - self.last,
+                    )
+                )
         self.last = now

@@ -30,9 +30,11 @@ def add_usage(left: Usage | None, right: Usage | None) -> Usage:
         return right or Usage(input_tokens=0, output_tokens=0, llm_calls=0)
     if not right:
         return left
-    return Usage(input_tokens=left["input_tokens"] + right["input_tokens"],
-                 output_tokens=left["output_tokens"] + right["output_tokens"],
-                 llm_calls=left["llm_calls"] + right["llm_calls"])
+    return Usage(
+        input_tokens=left["input_tokens"] + right["input_tokens"],
+        output_tokens=left["output_tokens"] + right["output_tokens"],
+        llm_calls=left["llm_calls"] + right["llm_calls"],
+    )
 
 
 class ReviewRequest(TypedDict):

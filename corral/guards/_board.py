@@ -88,14 +88,32 @@ class TaskBoard:
 
     def __post_init__(self) -> None:
         self.pool.ensure(
-            "tasks", {"id": str, "run_id": str, "parent_id": str, "assignee": str, "depth": int,
-                      "status": str, "instruction": str, "payload": str, "result": str,
-                      "error": str, "impact": float, "modifier": float, "blocked": int,
-                      "created_at": float, "claimed_at": float, "claimer": str,
-                      "lease_until": float, "finished_at": float, "attempts": int,
-                      "rank": float},
-            pk="id", indexes=[("status", "rank"), ("status", "lease_until"), ("run_id",),
-                              ("created_at",)])
+            "tasks",
+            {
+                "id": str,
+                "run_id": str,
+                "parent_id": str,
+                "assignee": str,
+                "depth": int,
+                "status": str,
+                "instruction": str,
+                "payload": str,
+                "result": str,
+                "error": str,
+                "impact": float,
+                "modifier": float,
+                "blocked": int,
+                "created_at": float,
+                "claimed_at": float,
+                "claimer": str,
+                "lease_until": float,
+                "finished_at": float,
+                "attempts": int,
+                "rank": float,
+            },
+            pk="id",
+            indexes=[("status", "rank"), ("status", "lease_until"), ("run_id",), ("created_at",)],
+        )
         self.pool.ensure("guard_state", {"key": str, "value": float}, pk="key")
 
     def create(self, tasks: Sequence[NewTask], limits: Limits | None = None) -> list[Task]:
@@ -110,16 +128,27 @@ class TaskBoard:
         except GuardTripped as trip:
             if trip.guard == "task_rate" and trip.until is not None:
                 with self.pool.write() as conn:  # the tasks were rolled back; the cooldown stays
-                    conn.execute("INSERT OR REPLACE INTO guard_state VALUES "
-                                 "('cooldown_until', ?)", (trip.until,))
+                    conn.execute(
+                        "INSERT OR REPLACE INTO guard_state VALUES ('cooldown_until', ?)",
+                        (trip.until,),
+                    )
             raise
 
     def _create(self, tasks: Sequence[NewTask], limits: Limits | None, now: float) -> list[Task]:
         with self.pool.write() as conn:
             # A task refused earlier (say, during a cooldown) may be asked for again.
-            known = {r[0] for r in conn.execute(
-                f"SELECT id FROM tasks WHERE id IN ({', '.join('?' * len(tasks))}) "
-                "AND status != 'refused'", [t.id for t in tasks])} if tasks else set()
+            known = (
+                {
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id FROM tasks WHERE id IN ({', '.join('?' * len(tasks))}) "
+                        "AND status != 'refused'",
+                        [t.id for t in tasks],
+                    )
+                }
+                if tasks
+                else set()
+            )
             new = [t for t in tasks if t.id not in known]
             if new and limits is not None:
                 self._check(conn, limits, len(new), now)
@@ -127,43 +156,69 @@ class TaskBoard:
                 "INSERT OR REPLACE INTO tasks (id, run_id, parent_id, assignee, depth, status, "
                 "instruction, payload, impact, modifier, blocked, created_at, attempts, rank) "
                 "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, 0, 0)",
-                [(t.id, t.run_id, t.parent_id, t.assignee, t.depth, t.instruction,
-                  json.dumps(t.payload), max(0.0, min(t.impact, 500.0)),
-                  max(-MODIFIER_LIMIT, min(t.modifier, MODIFIER_LIMIT)), max(0, t.blocked),
-                  now) for t in new])
+                [
+                    (
+                        t.id,
+                        t.run_id,
+                        t.parent_id,
+                        t.assignee,
+                        t.depth,
+                        t.instruction,
+                        json.dumps(t.payload),
+                        max(0.0, min(t.impact, 500.0)),
+                        max(-MODIFIER_LIMIT, min(t.modifier, MODIFIER_LIMIT)),
+                        max(0, t.blocked),
+                        now,
+                    )
+                    for t in new
+                ],
+            )
             if new:
-                conn.executemany(f"UPDATE tasks SET rank = {_RANK} WHERE id = ?",
-                                 [(t.id,) for t in new])
+                conn.executemany(
+                    f"UPDATE tasks SET rank = {_RANK} WHERE id = ?", [(t.id,) for t in new]
+                )
             return self._get_many(conn, [t.id for t in tasks])  # type: ignore[return-value]
 
     def _check(self, conn: sqlite3.Connection, limits: Limits, adding: int, now: float) -> None:
-        row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'"
-                           ).fetchone()
+        row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'").fetchone()
         if row is not None and row[0] > now:
-            raise GuardTripped("cooldown", limit=limits.cooldown_seconds,
-                               seen=round(row[0] - now, 1), until=row[0],
-                               message=f"task creation is cooling down for {row[0] - now:.0f} "
-                                       "more seconds after the creation rate was reached")
+            raise GuardTripped(
+                "cooldown",
+                limit=limits.cooldown_seconds,
+                seen=round(row[0] - now, 1),
+                until=row[0],
+                message=f"task creation is cooling down for {row[0] - now:.0f} "
+                "more seconds after the creation rate was reached",
+            )
         if limits.rate_count is not None:
             recent = conn.execute(
                 "SELECT count(*) FROM tasks WHERE created_at > ? AND status != 'refused'",
-                (now - limits.rate_seconds,)).fetchone()[0]
+                (now - limits.rate_seconds,),
+            ).fetchone()[0]
             if recent + adding > limits.rate_count:
                 until = now + limits.cooldown_seconds
-                raise GuardTripped("task_rate", limit=limits.rate_count, seen=recent + adding,
-                                   until=until if limits.cooldown_seconds else None,
-                                   message=f"{recent} tasks were created in the last "
-                                           f"{limits.rate_seconds:.0f} s and {adding} more "
-                                           f"would pass the limit of {limits.rate_count}")
+                raise GuardTripped(
+                    "task_rate",
+                    limit=limits.rate_count,
+                    seen=recent + adding,
+                    until=until if limits.cooldown_seconds else None,
+                    message=f"{recent} tasks were created in the last "
+                    f"{limits.rate_seconds:.0f} s and {adding} more "
+                    f"would pass the limit of {limits.rate_count}",
+                )
         if limits.max_pending is not None:
-            pending = conn.execute("SELECT count(*) FROM tasks WHERE status IN (?, ?)",
-                                   _OPEN).fetchone()[0]
+            pending = conn.execute(
+                "SELECT count(*) FROM tasks WHERE status IN (?, ?)", _OPEN
+            ).fetchone()[0]
             if pending + adding > limits.max_pending:
-                raise GuardTripped("max_pending_tasks", limit=limits.max_pending,
-                                   seen=pending + adding,
-                                   message=f"{pending} tasks are pending in the workspace and "
-                                           f"{adding} more would pass the limit of "
-                                           f"{limits.max_pending}")
+                raise GuardTripped(
+                    "max_pending_tasks",
+                    limit=limits.max_pending,
+                    seen=pending + adding,
+                    message=f"{pending} tasks are pending in the workspace and "
+                    f"{adding} more would pass the limit of "
+                    f"{limits.max_pending}",
+                )
 
     def refuse(self, tasks: Sequence[NewTask], reason: str) -> None:
         """Record delegations that were refused (they never run and count toward no limit)."""
@@ -173,11 +228,25 @@ class TaskBoard:
                 "INSERT OR IGNORE INTO tasks (id, run_id, parent_id, assignee, depth, status, "
                 "instruction, payload, error, impact, modifier, blocked, created_at, attempts) "
                 "VALUES (?, ?, ?, ?, ?, 'refused', ?, ?, ?, 0, 0, 0, ?, 0)",
-                [(t.id, t.run_id, t.parent_id, t.assignee, t.depth, t.instruction,
-                  json.dumps(t.payload), reason, now) for t in tasks])
+                [
+                    (
+                        t.id,
+                        t.run_id,
+                        t.parent_id,
+                        t.assignee,
+                        t.depth,
+                        t.instruction,
+                        json.dumps(t.payload),
+                        reason,
+                        now,
+                    )
+                    for t in tasks
+                ],
+            )
 
-    def claim_many(self, task_ids: Sequence[str], claimer: str,
-                   lease_seconds: float) -> list[Task | None]:
+    def claim_many(
+        self, task_ids: Sequence[str], claimer: str, lease_seconds: float
+    ) -> list[Task | None]:
         """``claim`` for several tasks in one transaction (each is its own compare-and-set)."""
         now = self.clock()
         with self.pool.write() as conn:
@@ -186,10 +255,16 @@ class TaskBoard:
                 "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status IN "
                 "('pending', 'failed') OR (status = 'claimed' AND (lease_until < ? OR "
                 "claimer = ?)))",
-                [(claimer, now, now + lease_seconds, i, now, claimer) for i in task_ids])
+                [(claimer, now, now + lease_seconds, i, now, claimer) for i in task_ids],
+            )
             found = self._get_many(conn, task_ids)
-        return [t if t is not None and (t.status == "done" or (
-            t.status == "claimed" and t.claimer == claimer)) else None for t in found]
+        return [
+            t
+            if t is not None
+            and (t.status == "done" or (t.status == "claimed" and t.claimer == claimer))
+            else None
+            for t in found
+        ]
 
     def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
         """Claim one task by compare-and-set: pending, failed (a retry), claimed with an
@@ -205,32 +280,41 @@ class TaskBoard:
                 "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status IN "
                 "('pending', 'failed') OR (status = 'claimed' AND (lease_until < ? OR "
                 "claimer = ?))) RETURNING id",
-                (claimer, now, now + lease_seconds, task_id, now, claimer)).fetchone()
+                (claimer, now, now + lease_seconds, task_id, now, claimer),
+            ).fetchone()
             task = self._get(conn, task_id)
         if task is None or (row is None and task.status != "done"):
             return None
         return task
 
-    def claim_next(self, claimer: str, lease_seconds: float, *,
-                   run_id: str | None = None) -> Task | None:
+    def claim_next(
+        self, claimer: str, lease_seconds: float, *, run_id: str | None = None
+    ) -> Task | None:
         """Claim the open task with the best rank (optionally of one run), or ``None``.
 
         A claim whose lease expired is taken back first: its claimer died or stalled.
         """
         now = self.clock()
         with self.pool.write() as conn:
-            found = conn.execute(
-                "SELECT id FROM tasks WHERE status = 'claimed' AND lease_until < ? AND "
-                "(? IS NULL OR run_id = ?) ORDER BY lease_until LIMIT 1",
-                (now, run_id, run_id)).fetchone() or conn.execute(
-                "SELECT id FROM tasks WHERE status = 'pending' AND (? IS NULL OR run_id = ?) "
-                "ORDER BY rank DESC, id LIMIT 1", (run_id, run_id)).fetchone()
+            found = (
+                conn.execute(
+                    "SELECT id FROM tasks WHERE status = 'claimed' AND lease_until < ? AND "
+                    "(? IS NULL OR run_id = ?) ORDER BY lease_until LIMIT 1",
+                    (now, run_id, run_id),
+                ).fetchone()
+                or conn.execute(
+                    "SELECT id FROM tasks WHERE status = 'pending' AND (? IS NULL OR run_id = ?) "
+                    "ORDER BY rank DESC, id LIMIT 1",
+                    (run_id, run_id),
+                ).fetchone()
+            )
             if found is None:
                 return None
             conn.execute(
                 "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, "
                 "lease_until = ?, attempts = attempts + 1 WHERE id = ?",
-                (claimer, now, now + lease_seconds, found[0]))
+                (claimer, now, now + lease_seconds, found[0]),
+            )
             return self._get(conn, found[0])
 
     def finish_many(self, claimer: str, outcomes: Sequence[tuple[str, TaskStatus, Any]]) -> int:
@@ -243,8 +327,14 @@ class TaskBoard:
                 taken += conn.execute(
                     "UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, "
                     "lease_until = NULL WHERE id = ? AND status = 'claimed' AND claimer = ?",
-                    (status, json.dumps(value) if status == "done" else None,
-                     None if status == "done" else str(value), now, task_id, claimer)
+                    (
+                        status,
+                        json.dumps(value) if status == "done" else None,
+                        None if status == "done" else str(value),
+                        now,
+                        task_id,
+                        claimer,
+                    ),
                 ).rowcount
         return taken
 
@@ -256,21 +346,30 @@ class TaskBoard:
         """Record a failure if ``claimer`` still holds the task."""
         return self._finish(task_id, claimer, "failed", error=error)
 
-    def _finish(self, task_id: str, claimer: str, status: TaskStatus, *,
-                result: str | None = None, error: str | None = None) -> bool:
+    def _finish(
+        self,
+        task_id: str,
+        claimer: str,
+        status: TaskStatus,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> bool:
         with self.pool.write() as conn:
             row = conn.execute(
                 "UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, "
                 "lease_until = NULL WHERE id = ? AND status = 'claimed' AND claimer = ? "
-                "RETURNING id", (status, result, error, self.clock(), task_id, claimer)
+                "RETURNING id",
+                (status, result, error, self.clock(), task_id, claimer),
             ).fetchone()
         return row is not None
 
     def priority(self, task_id: str) -> float | None:
         """The task's score now (what ``claim_next`` orders by)."""
         with self.pool.read() as conn:
-            row = conn.execute(f"SELECT {_SCORE} FROM tasks WHERE id = ?",
-                               (PRIORITY_CAP, self.clock(), task_id)).fetchone()
+            row = conn.execute(
+                f"SELECT {_SCORE} FROM tasks WHERE id = ?", (PRIORITY_CAP, self.clock(), task_id)
+            ).fetchone()
         return None if row is None else float(row[0])
 
     def get(self, task_id: str) -> Task | None:
@@ -281,29 +380,41 @@ class TaskBoard:
     def tasks(self, *, run_id: str | None = None) -> list[Task]:
         """Every task (of one run), oldest first."""
         with self.pool.read() as conn:
-            ids = [r[0] for r in conn.execute(
-                "SELECT id FROM tasks WHERE (? IS NULL OR run_id = ?) ORDER BY created_at, id",
-                (run_id, run_id))]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM tasks WHERE (? IS NULL OR run_id = ?) ORDER BY created_at, id",
+                    (run_id, run_id),
+                )
+            ]
             return [t for t in self._get_many(conn, ids) if t is not None]
 
     def created(self, run_id: str, *, conn: sqlite3.Connection | None = None) -> int:
         """Tasks a run created (refused delegations are not counted)."""
         with self.pool.reading(conn) as db:
-            return int(db.execute("SELECT count(*) FROM tasks WHERE run_id = ? AND "
-                                    "status != 'refused'", (run_id,)).fetchone()[0])
+            return int(
+                db.execute(
+                    "SELECT count(*) FROM tasks WHERE run_id = ? AND status != 'refused'", (run_id,)
+                ).fetchone()[0]
+            )
 
     def count(self, *, run_id: str | None = None, status: TaskStatus | None = None) -> int:
         """How many tasks (of one run, with one status)."""
         with self.pool.read() as conn:
-            return int(conn.execute(
-                "SELECT count(*) FROM tasks WHERE (? IS NULL OR run_id = ?) AND "
-                "(? IS NULL OR status = ?)", (run_id, run_id, status, status)).fetchone()[0])
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM tasks WHERE (? IS NULL OR run_id = ?) AND "
+                    "(? IS NULL OR status = ?)",
+                    (run_id, run_id, status, status),
+                ).fetchone()[0]
+            )
 
     def cooldown_until(self) -> float | None:
         """When the workspace's creation cooldown ends, if one is in force."""
         with self.pool.read() as conn:
-            row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'"
-                               ).fetchone()
+            row = conn.execute(
+                "SELECT value FROM guard_state WHERE key = 'cooldown_until'"
+            ).fetchone()
         return float(row[0]) if row is not None and row[0] > self.clock() else None
 
     @classmethod
@@ -315,12 +426,27 @@ class TaskBoard:
         """Tasks by id, in the order asked (``None`` where there is none)."""
         found: dict[str, Task] = {}
         for start in range(0, len(task_ids), 500):
-            chunk = task_ids[start:start + 500]
+            chunk = task_ids[start : start + 500]
             for row in conn.execute(
-                    "SELECT id, run_id, parent_id, assignee, depth, status, instruction, "
-                    "payload, result, error, claimer, lease_until, created_at, attempts FROM "
-                    f"tasks WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
-                found[row[0]] = Task(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-                                     json.loads(row[7]), json.loads(row[8]) if row[8] else None,
-                                     row[9], row[10], row[11], row[12], row[13])
+                "SELECT id, run_id, parent_id, assignee, depth, status, instruction, "
+                "payload, result, error, claimer, lease_until, created_at, attempts FROM "
+                f"tasks WHERE id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[row[0]] = Task(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    row[6],
+                    json.loads(row[7]),
+                    json.loads(row[8]) if row[8] else None,
+                    row[9],
+                    row[10],
+                    row[11],
+                    row[12],
+                    row[13],
+                )
         return [found.get(i) for i in task_ids]

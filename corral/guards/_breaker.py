@@ -28,15 +28,25 @@ class Breakers:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        self.pool.ensure("breakers", {"agent": str, "state": str, "failures": int,
-                                      "first_failure": float, "open_until": float}, pk="agent")
+        self.pool.ensure(
+            "breakers",
+            {
+                "agent": str,
+                "state": str,
+                "failures": int,
+                "first_failure": float,
+                "open_until": float,
+            },
+            pk="agent",
+        )
 
     def admit(self, agent: str) -> Verdict:
         """May a call of ``agent`` go through? ``probe``: yes, as the half-open probe."""
         now = self.clock()
         with self.pool.write() as conn:
-            row = conn.execute("SELECT state, open_until FROM breakers WHERE agent = ?",
-                               (agent,)).fetchone()
+            row = conn.execute(
+                "SELECT state, open_until FROM breakers WHERE agent = ?", (agent,)
+            ).fetchone()
             if row is None or row[0] == "closed":
                 return "closed"
             if row[0] == "open" and row[1] <= now:
@@ -47,32 +57,45 @@ class Breakers:
     def succeeded(self, agent: str) -> bool:
         """Record a success; True if this closed an open (probing) breaker."""
         with self.pool.write() as conn:
-            row = conn.execute("UPDATE breakers SET state = 'closed', failures = 0 WHERE "
-                               "agent = ? AND (state != 'closed' OR failures > 0) "
-                               "RETURNING 1", (agent,)).fetchone()
+            row = conn.execute(
+                "UPDATE breakers SET state = 'closed', failures = 0 WHERE "
+                "agent = ? AND (state != 'closed' OR failures > 0) "
+                "RETURNING 1",
+                (agent,),
+            ).fetchone()
         return row is not None
 
     def failed(self, agent: str, spec: BreakerSpec) -> bool:
         """Record a failure; True if this opened the breaker."""
         now = self.clock()
         with self.pool.write() as conn:
-            row = conn.execute("SELECT state, failures, first_failure FROM breakers WHERE "
-                               "agent = ?", (agent,)).fetchone()
+            row = conn.execute(
+                "SELECT state, failures, first_failure FROM breakers WHERE agent = ?", (agent,)
+            ).fetchone()
             state, failures, first = row if row else ("closed", 0, now)
-            if state == "probing" or (state == "closed" and failures + 1 >= spec.failures
-                                      and now - first <= spec.window_seconds):
-                conn.execute("INSERT OR REPLACE INTO breakers VALUES (?, 'open', ?, ?, ?)",
-                             (agent, failures + 1, first, now + spec.cooldown_seconds))
+            if state == "probing" or (
+                state == "closed"
+                and failures + 1 >= spec.failures
+                and now - first <= spec.window_seconds
+            ):
+                conn.execute(
+                    "INSERT OR REPLACE INTO breakers VALUES (?, 'open', ?, ?, ?)",
+                    (agent, failures + 1, first, now + spec.cooldown_seconds),
+                )
                 return True
             if state == "closed":
                 fresh = failures == 0 or now - first > spec.window_seconds
-                conn.execute("INSERT OR REPLACE INTO breakers VALUES (?, 'closed', ?, ?, 0)",
-                             (agent, 1 if fresh else failures + 1, now if fresh else first))
+                conn.execute(
+                    "INSERT OR REPLACE INTO breakers VALUES (?, 'closed', ?, ?, 0)",
+                    (agent, 1 if fresh else failures + 1, now if fresh else first),
+                )
             return False
 
     def states(self) -> dict[str, dict[str, float | str]]:
         """Every breaker that is not closed and clean: agent -> state, failures, until."""
         with self.pool.read() as conn:
-            rows = conn.execute("SELECT agent, state, failures, open_until FROM breakers WHERE "
-                                "state != 'closed' OR failures > 0").fetchall()
+            rows = conn.execute(
+                "SELECT agent, state, failures, open_until FROM breakers WHERE "
+                "state != 'closed' OR failures > 0"
+            ).fetchall()
         return {a: {"state": s, "failures": f, "open_until": u} for a, s, f, u in rows}

@@ -70,17 +70,42 @@ class Ledger:
 
     def __post_init__(self) -> None:
         ensure = self.pool.ensure
-        ensure("usage", {"id": int, "run_id": str, "task_key": str, "agent": str, "model": str,
-                         "day": str, "status": str, "reserved": int, "reserved_cost": float,
-                         "input_tokens": int, "output_tokens": int, "cached_tokens": int,
-                         "cost_usd": float, "cost_known": int, "latency_ms": float, "at": float},
-               pk="id", indexes=[("agent", "day"), ("day",), ("task_key",), ("run_id",)])
-        ensure("usage_totals", {"scope": str, "key": str, "day": str, "tokens": int,
-                                "cost": float, "calls": int}, pk=("scope", "key", "day"))
-        ensure("budget_alerts", {"agent": str, "day": str, "layer": str},
-               pk=("agent", "day", "layer"))
-        ensure("budget_limits", {"agent": str, "daily_tokens": int, "daily_cost_usd": float,
-                                 "alert_threshold": float}, pk="agent")
+        ensure(
+            "usage",
+            {
+                "id": int,
+                "run_id": str,
+                "task_key": str,
+                "agent": str,
+                "model": str,
+                "day": str,
+                "status": str,
+                "reserved": int,
+                "reserved_cost": float,
+                "input_tokens": int,
+                "output_tokens": int,
+                "cached_tokens": int,
+                "cost_usd": float,
+                "cost_known": int,
+                "latency_ms": float,
+                "at": float,
+            },
+            pk="id",
+            indexes=[("agent", "day"), ("day",), ("task_key",), ("run_id",)],
+        )
+        ensure(
+            "usage_totals",
+            {"scope": str, "key": str, "day": str, "tokens": int, "cost": float, "calls": int},
+            pk=("scope", "key", "day"),
+        )
+        ensure(
+            "budget_alerts", {"agent": str, "day": str, "layer": str}, pk=("agent", "day", "layer")
+        )
+        ensure(
+            "budget_limits",
+            {"agent": str, "daily_tokens": int, "daily_cost_usd": float, "alert_threshold": float},
+            pk="agent",
+        )
 
     def day(self) -> str:
         """Today (UTC), the unit of the daily budgets."""
@@ -89,11 +114,22 @@ class Ledger:
     def publish_limits(self, limits: dict[str, tuple[int | None, float | None, float]]) -> None:
         """Record the daily limits (agent -> tokens, cost, threshold) for ``corral budget``."""
         with self.pool.write() as conn:
-            conn.executemany("INSERT OR REPLACE INTO budget_limits VALUES (?, ?, ?, ?)",
-                             [(a, t, c, th) for a, (t, c, th) in limits.items()])
+            conn.executemany(
+                "INSERT OR REPLACE INTO budget_limits VALUES (?, ?, ?, ?)",
+                [(a, t, c, th) for a, (t, c, th) in limits.items()],
+            )
 
-    def reserve(self, *, run_id: str, task_key: str, agent: str, model: str, tokens: int,
-                cost: float, limits: BudgetLimits) -> int:
+    def reserve(
+        self,
+        *,
+        run_id: str,
+        task_key: str,
+        agent: str,
+        model: str,
+        tokens: int,
+        cost: float,
+        limits: BudgetLimits,
+    ) -> int:
         """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
         day = self.day()
         scopes = (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day))
@@ -104,25 +140,50 @@ class Ledger:
                 ("task_calls", limits.task_calls, task[2], 1, True),
                 ("daily_tokens", limits.daily_tokens, mine[0], tokens, limits.hard_stop),
                 ("daily_cost_usd", limits.daily_cost, mine[1], cost, limits.hard_stop),
-                ("team_daily_tokens", limits.team_daily_tokens, team[0], tokens,
-                 limits.team_hard_stop),
-                ("team_daily_cost_usd", limits.team_daily_cost, team[1], cost,
-                 limits.team_hard_stop)]
+                (
+                    "team_daily_tokens",
+                    limits.team_daily_tokens,
+                    team[0],
+                    tokens,
+                    limits.team_hard_stop,
+                ),
+                (
+                    "team_daily_cost_usd",
+                    limits.team_daily_cost,
+                    team[1],
+                    cost,
+                    limits.team_hard_stop,
+                ),
+            ]
             for layer, limit, used, wanted, hard in checks:
                 if hard and limit is not None and used + wanted > limit:
-                    raise BudgetExceeded(agent=agent, layer=layer, limit=limit, used=used,
-                                         requested=wanted)
+                    raise BudgetExceeded(
+                        agent=agent, layer=layer, limit=limit, used=used, requested=wanted
+                    )
             _add(conn, scopes, tokens, cost, 1)
-            return int(conn.execute(
-                "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
-                "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
-                "cost_known, latency_ms, at) VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, 0, "
-                "0, 1, 0, ?) RETURNING id",
-                (run_id, task_key, agent, model, day, tokens, cost, self.clock())).fetchone()[0])
+            return int(
+                conn.execute(
+                    "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
+                    "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
+                    "cost_known, latency_ms, at) VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, 0, "
+                    "0, 1, 0, ?) RETURNING id",
+                    (run_id, task_key, agent, model, day, tokens, cost, self.clock()),
+                ).fetchone()[0]
+            )
 
-    def record(self, *, run_id: str, task_key: str, agent: str, model: str, input_tokens: int,
-               output_tokens: int, cached_tokens: int, cost: float | None,
-               latency_ms: float) -> None:
+    def record(
+        self,
+        *,
+        run_id: str,
+        task_key: str,
+        agent: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int,
+        cost: float | None,
+        latency_ms: float,
+    ) -> None:
         """Record a call that had no limit to reserve against (one transaction)."""
         day = self.day()
         with self.pool.write() as conn:
@@ -130,40 +191,94 @@ class Ledger:
                 "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
                 "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
                 "cost_known, latency_ms, at) VALUES (?, ?, ?, ?, ?, 'settled', 0, 0, ?, ?, ?, ?, "
-                "?, ?, ?)", (run_id, task_key, agent, model, day, input_tokens, output_tokens,
-                             cached_tokens, cost or 0.0, int(cost is not None), latency_ms,
-                             self.clock()))
-            _add(conn, (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
-                 input_tokens + output_tokens, cost or 0.0, 1)
+                "?, ?, ?)",
+                (
+                    run_id,
+                    task_key,
+                    agent,
+                    model,
+                    day,
+                    input_tokens,
+                    output_tokens,
+                    cached_tokens,
+                    cost or 0.0,
+                    int(cost is not None),
+                    latency_ms,
+                    self.clock(),
+                ),
+            )
+            _add(
+                conn,
+                (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                input_tokens + output_tokens,
+                cost or 0.0,
+                1,
+            )
 
-    def settle(self, row: int, *, agent: str, model: str, input_tokens: int, output_tokens: int,
-               cached_tokens: int, cost: float | None, latency_ms: float,
-               limits: BudgetLimits) -> Settled:
+    def settle(
+        self,
+        row: int,
+        *,
+        agent: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int,
+        cost: float | None,
+        latency_ms: float,
+        limits: BudgetLimits,
+    ) -> Settled:
         """Record a call's real usage; the alerts this crossed (each once a day)."""
         with self.pool.write() as conn:
             day, task_key, reserved, reserved_cost = conn.execute(
                 "UPDATE usage SET status = 'settled', model = ?, input_tokens = ?, "
                 "output_tokens = ?, cached_tokens = ?, cost_usd = ?, cost_known = ?, "
                 "latency_ms = ? WHERE id = ? RETURNING day, task_key, reserved, reserved_cost",
-                (model, input_tokens, output_tokens, cached_tokens, cost or 0.0,
-                 int(cost is not None), latency_ms, row)).fetchone()
-            _add(conn, (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
-                 input_tokens + output_tokens - reserved, (cost or 0.0) - reserved_cost, 0)
+                (
+                    model,
+                    input_tokens,
+                    output_tokens,
+                    cached_tokens,
+                    cost or 0.0,
+                    int(cost is not None),
+                    latency_ms,
+                    row,
+                ),
+            ).fetchone()
+            _add(
+                conn,
+                (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                input_tokens + output_tokens - reserved,
+                (cost or 0.0) - reserved_cost,
+                0,
+            )
             alerts, agent_tokens = [], None
             for who, tokens_limit, cost_limit, threshold in (
-                    (agent, limits.daily_tokens, limits.daily_cost, limits.alert_threshold),
-                    (TEAM, limits.team_daily_tokens, limits.team_daily_cost,
-                     limits.team_alert_threshold)):
+                (agent, limits.daily_tokens, limits.daily_cost, limits.alert_threshold),
+                (
+                    TEAM,
+                    limits.team_daily_tokens,
+                    limits.team_daily_cost,
+                    limits.team_alert_threshold,
+                ),
+            ):
                 if tokens_limit is None and cost_limit is None:
                     continue
                 used = _totals(conn, "team" if who == TEAM else "agent", who, day)
                 if who == agent and tokens_limit is not None:
                     agent_tokens = used[0]
-                for layer, limit, spent in (("daily_tokens", tokens_limit, used[0]),
-                                            ("daily_cost_usd", cost_limit, used[1])):
-                    if limit is not None and spent >= threshold * limit and conn.execute(
+                for layer, limit, spent in (
+                    ("daily_tokens", tokens_limit, used[0]),
+                    ("daily_cost_usd", cost_limit, used[1]),
+                ):
+                    if (
+                        limit is not None
+                        and spent >= threshold * limit
+                        and conn.execute(
                             "INSERT OR IGNORE INTO budget_alerts VALUES (?, ?, ?)",
-                            (who, day, layer)).rowcount:
+                            (who, day, layer),
+                        ).rowcount
+                    ):
                         alerts.append(Alert(who, day, layer, spent, limit, threshold))
         return Settled(alerts, agent_tokens)
 
@@ -172,27 +287,40 @@ class Ledger:
         with self.pool.write() as conn:
             found = conn.execute(
                 "UPDATE usage SET status = 'released' WHERE id = ? AND status = 'reserved' "
-                "RETURNING agent, day, task_key, reserved, reserved_cost", (row,)).fetchone()
+                "RETURNING agent, day, task_key, reserved, reserved_cost",
+                (row,),
+            ).fetchone()
             if found is not None:
                 agent, day, task_key, reserved, reserved_cost = found
-                _add(conn, (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
-                     -reserved, -reserved_cost, -1)
+                _add(
+                    conn,
+                    (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                    -reserved,
+                    -reserved_cost,
+                    -1,
+                )
 
-    def run_cost(self, run_id: str, *, conn: sqlite3.Connection | None = None
-                 ) -> tuple[float | None, int]:
+    def run_cost(
+        self, run_id: str, *, conn: sqlite3.Connection | None = None
+    ) -> tuple[float | None, int]:
         """A run's total cost (``None`` if any call's price is unknown) and its call count."""
         with self.pool.reading(conn) as db:
             cost, unknown, calls = db.execute(
                 "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(1 - cost_known), 0), count(*) "
-                "FROM usage WHERE run_id = ? AND status = 'settled'", (run_id,)).fetchone()
+                "FROM usage WHERE run_id = ? AND status = 'settled'",
+                (run_id,),
+            ).fetchone()
         return (None if unknown else float(cost)), int(calls)
 
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         """A run's model calls, oldest first."""
         with self.pool.read() as conn:
-            cursor = conn.execute("SELECT agent, model, status, input_tokens, output_tokens, "
-                                  "cached_tokens, cost_usd, cost_known, latency_ms, at, task_key "
-                                  "FROM usage WHERE run_id = ? ORDER BY id", (run_id,))
+            cursor = conn.execute(
+                "SELECT agent, model, status, input_tokens, output_tokens, "
+                "cached_tokens, cost_usd, cost_known, latency_ms, at, task_key "
+                "FROM usage WHERE run_id = ? ORDER BY id",
+                (run_id,),
+            )
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -203,38 +331,63 @@ class Ledger:
                 "SELECT agent, COALESCE(SUM(input_tokens + output_tokens), 0), "
                 "COALESCE(SUM(cost_usd), 0), SUM(1 - cost_known), count(*) FROM usage "
                 "WHERE day = ? AND status = 'settled' GROUP BY agent ORDER BY agent",
-                (day,)).fetchall()
+                (day,),
+            ).fetchall()
             limits = {r[0]: r[1:] for r in conn.execute("SELECT * FROM budget_limits")}
-        out = [_line(agent, tokens, cost, unknown, calls, limit=limits.get(agent))
-               for agent, tokens, cost, unknown, calls in rows]
-        out.append(_line("team", sum(r[1] for r in rows), sum(r[2] for r in rows),
-                         sum(r[3] for r in rows), sum(r[4] for r in rows),
-                         limit=limits.get(TEAM)))
+        out = [
+            _line(agent, tokens, cost, unknown, calls, limit=limits.get(agent))
+            for agent, tokens, cost, unknown, calls in rows
+        ]
+        out.append(
+            _line(
+                "team",
+                sum(r[1] for r in rows),
+                sum(r[2] for r in rows),
+                sum(r[3] for r in rows),
+                sum(r[4] for r in rows),
+                limit=limits.get(TEAM),
+            )
+        )
         return out
 
 
 def _totals(conn: sqlite3.Connection, scope: str, key: str, day: str) -> tuple[int, float, int]:
     """Tokens, cost and calls so far (reservations included) of one scope."""
-    row = conn.execute("SELECT tokens, cost, calls FROM usage_totals WHERE scope = ? AND "
-                       "key = ? AND day = ?", (scope, key, day)).fetchone()
+    row = conn.execute(
+        "SELECT tokens, cost, calls FROM usage_totals WHERE scope = ? AND key = ? AND day = ?",
+        (scope, key, day),
+    ).fetchone()
     return (int(row[0]), float(row[1]), int(row[2])) if row else (0, 0.0, 0)
 
 
-def _add(conn: sqlite3.Connection, scopes: tuple[tuple[str, str, str], ...], tokens: int,
-         cost: float, calls: int) -> None:
+def _add(
+    conn: sqlite3.Connection,
+    scopes: tuple[tuple[str, str, str], ...],
+    tokens: int,
+    cost: float,
+    calls: int,
+) -> None:
     """Move the running totals of every scope by the same amounts."""
     conn.executemany(
         "INSERT INTO usage_totals VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key, day) DO "
         "UPDATE SET tokens = tokens + excluded.tokens, cost = cost + excluded.cost, "
-        "calls = calls + excluded.calls", [(*scope, tokens, cost, calls) for scope in scopes])
+        "calls = calls + excluded.calls",
+        [(*scope, tokens, cost, calls) for scope in scopes],
+    )
 
 
-def _line(agent: str, tokens: int, cost: float, unknown: int, calls: int, *,
-          limit: tuple[Any, ...] | None) -> dict[str, Any]:
+def _line(
+    agent: str, tokens: int, cost: float, unknown: int, calls: int, *, limit: tuple[Any, ...] | None
+) -> dict[str, Any]:
     token_limit = limit[0] if limit else None
     cost_limit = limit[1] if limit else None
-    return {"agent": agent, "calls": calls, "tokens": tokens, "token_limit": token_limit,
-            "token_pct": round(100 * tokens / token_limit, 1) if token_limit else None,
-            "cost_usd": None if unknown else round(cost, 6), "cost_limit": cost_limit,
-            "cost_pct": round(100 * cost / cost_limit, 1) if cost_limit and not unknown
-            else None}
+    return {
+        "agent": agent,
+        "calls": calls,
+        "tokens": tokens,
+        "token_limit": token_limit,
+        "token_pct": round(100 * tokens / token_limit, 1) if token_limit else None,
+        "cost_usd": None if unknown else round(cost, 6),
+        "cost_limit": cost_limit,
+        "cost_pct": round(100 * cost / cost_limit, 1) if cost_limit and not unknown else None,
+    }

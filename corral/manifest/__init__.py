@@ -37,15 +37,22 @@ def load_team(path: str | Path) -> Team:
         ManifestError: listing every problem found, each with ``file:line`` and a fix.
     """
     source = Path(path)
-    return validate_located(Team, load_yaml(source), source=source.resolve(),
-                            more=lambda data, found: salvage_problems(Team, data, found))
+    return validate_located(
+        Team,
+        load_yaml(source),
+        source=source.resolve(),
+        more=lambda data, found: salvage_problems(Team, data, found),
+    )
 
 
 def manifest_json_schema() -> dict[str, Any]:
     """The JSON Schema of a team file, for editors (``yaml-language-server``)."""
     schema = Team.model_json_schema(by_alias=True, mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema,
-            "title": "Corral team"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "Corral team",
+    }
 
 
 __all__ = [

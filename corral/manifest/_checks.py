@@ -48,19 +48,28 @@ def _budgets(team: Team) -> list[Problem]:
             continue
         b = agent.budget
         per_call = (b.max_input_tokens or 0) + (b.max_output_tokens or 0)
-        for layer, limit in (("daily_tokens", b.daily_tokens), ("max_task_tokens",
-                                                                 b.max_task_tokens)):
+        for layer, limit in (
+            ("daily_tokens", b.daily_tokens),
+            ("max_task_tokens", b.max_task_tokens),
+        ):
             if limit is not None and per_call > limit:
-                problems.append(Problem(
-                    f"one call of agent {agent.id!r} may use {per_call} tokens (max input + "
-                    f"max output) but its {layer} is {limit}",
-                    f"lower max_input_tokens/max_output_tokens or raise {layer}",
-                    ("agents", i, "budget", layer)))
+                problems.append(
+                    Problem(
+                        f"one call of agent {agent.id!r} may use {per_call} tokens (max input + "
+                        f"max output) but its {layer} is {limit}",
+                        f"lower max_input_tokens/max_output_tokens or raise {layer}",
+                        ("agents", i, "budget", layer),
+                    )
+                )
         if b.daily_tokens is not None and team_daily is not None and b.daily_tokens > team_daily:
-            problems.append(Problem(
-                f"agent {agent.id!r} may use {b.daily_tokens} tokens a day, more than the "
-                f"team's {team_daily}", "keep each agent's daily_tokens within the team's",
-                ("agents", i, "budget", "daily_tokens")))
+            problems.append(
+                Problem(
+                    f"agent {agent.id!r} may use {b.daily_tokens} tokens a day, more than the "
+                    f"team's {team_daily}",
+                    "keep each agent's daily_tokens within the team's",
+                    ("agents", i, "budget", "daily_tokens"),
+                )
+            )
     return problems
 
 
@@ -69,9 +78,13 @@ def _duplicate_ids(team: Team) -> list[Problem]:
     problems = []
     for i, agent in enumerate(team.agents):
         if agent.id in seen:
-            problems.append(Problem(
-                f"duplicate agent id {agent.id!r} (first used by agents[{seen[agent.id]}])",
-                "give every agent a unique id", ("agents", i, "id")))
+            problems.append(
+                Problem(
+                    f"duplicate agent id {agent.id!r} (first used by agents[{seen[agent.id]}])",
+                    "give every agent a unique id",
+                    ("agents", i, "id"),
+                )
+            )
         seen.setdefault(agent.id, i)
     return problems
 
@@ -81,38 +94,63 @@ def _references(team: Team) -> list[Problem]:
     problems = []
     for i, agent in enumerate(team.agents):
         if agent.reports_to is not None and agent.reports_to not in ids:
-            problems.append(Problem(
-                f"agent {agent.id!r} reports to unknown agent {agent.reports_to!r}",
-                f"use an existing agent id; {suggest(agent.reports_to, ids)}",
-                ("agents", i, "reports_to")))
+            problems.append(
+                Problem(
+                    f"agent {agent.id!r} reports to unknown agent {agent.reports_to!r}",
+                    f"use an existing agent id; {suggest(agent.reports_to, ids)}",
+                    ("agents", i, "reports_to"),
+                )
+            )
         for j, tool in enumerate(agent.tools):
             if tool not in team.tools:
-                problems.append(Problem(
-                    f"agent {agent.id!r} uses unknown tool {tool!r}",
-                    f"declare it under `tools:` or remove it; {suggest(tool, team.tools)}",
-                    ("agents", i, "tools", j)))
+                problems.append(
+                    Problem(
+                        f"agent {agent.id!r} uses unknown tool {tool!r}",
+                        f"declare it under `tools:` or remove it; {suggest(tool, team.tools)}",
+                        ("agents", i, "tools", j),
+                    )
+                )
         for key in ("input", "output"):
             name = getattr(agent, key)
             if name is not None and name not in team.schemas:
                 problems.append(_unknown_schema(name, team, ("agents", i, key)))
         fallback = agent.fallback.model if agent.fallback is not None else None
-        for model, loc in ((agent.model, ("agents", i, "model")),
-                           (fallback, ("agents", i, "fallback", "model"))):
-            if model is not None and model not in team.models and model != "scripted" \
-                    and ":" not in model:
-                problems.append(Problem(
-                    f"agent {agent.id!r} uses unknown model {model!r}",
-                    "name a model declared under `models:`, 'scripted', or a 'provider:model' "
-                    f"string; {suggest(model, [*team.models, 'scripted'])}", loc))
+        for model, loc in (
+            (agent.model, ("agents", i, "model")),
+            (fallback, ("agents", i, "fallback", "model")),
+        ):
+            if (
+                model is not None
+                and model not in team.models
+                and model != "scripted"
+                and ":" not in model
+            ):
+                problems.append(
+                    Problem(
+                        f"agent {agent.id!r} uses unknown model {model!r}",
+                        "name a model declared under `models:`, 'scripted', or a 'provider:model' "
+                        f"string; {suggest(model, [*team.models, 'scripted'])}",
+                        loc,
+                    )
+                )
         if agent.kind == "function" and agent.fallback is not None:
-            problems.append(Problem(
-                f"function node {agent.id!r} has a fallback", "fallbacks are for model-driven "
-                "agents; make the function handle its own failures", ("agents", i, "fallback")))
+            problems.append(
+                Problem(
+                    f"function node {agent.id!r} has a fallback",
+                    "fallbacks are for model-driven "
+                    "agents; make the function handle its own failures",
+                    ("agents", i, "fallback"),
+                )
+            )
     flow = team.flow
     if flow.entry not in ids:
-        problems.append(Problem(
-            f"flow entry {flow.entry!r} is not an agent",
-            f"set `entry` to an agent id; {suggest(flow.entry, ids)}", ("flow", "entry")))
+        problems.append(
+            Problem(
+                f"flow entry {flow.entry!r} is not an agent",
+                f"set `entry` to an agent id; {suggest(flow.entry, ids)}",
+                ("flow", "entry"),
+            )
+        )
     for key in ("input", "output"):
         name = getattr(flow, key)
         if name not in team.schemas:
@@ -120,33 +158,46 @@ def _references(team: Team) -> list[Problem]:
     for k, edge in enumerate(flow.edges):
         for key, end in (("from", edge.from_), ("to", edge.to)):
             if end != END and end not in ids:
-                problems.append(Problem(
-                    f"edge {key} unknown agent {end!r}",
-                    f"use an agent id{' or END' if key == 'to' else ''}; {suggest(end, ids)}",
-                    ("flow", "edges", k, key)))
+                problems.append(
+                    Problem(
+                        f"edge {key} unknown agent {end!r}",
+                        f"use an agent id{' or END' if key == 'to' else ''}; {suggest(end, ids)}",
+                        ("flow", "edges", k, key),
+                    )
+                )
         if edge.schema_name not in team.schemas:
             problems.append(_unknown_schema(edge.schema_name, team, ("flow", "edges", k, "schema")))
     return problems
 
 
 def _unknown_schema(name: str, team: Team, loc: tuple[str | int, ...]) -> Problem:
-    return Problem(f"unknown schema {name!r}",
-                   f"declare it under `schemas:`; {suggest(name, team.schemas)}", loc)
+    return Problem(
+        f"unknown schema {name!r}",
+        f"declare it under `schemas:`; {suggest(name, team.schemas)}",
+        loc,
+    )
 
 
 def _hierarchy(team: Team) -> list[Problem]:
     tree: nx.DiGraph[str] = nx.DiGraph()
     index = {a.id: i for i, a in enumerate(team.agents)}
-    tree.add_edges_from((a.id, a.reports_to) for a in team.agents
-                        if a.reports_to is not None and a.reports_to in index)
+    tree.add_edges_from(
+        (a.id, a.reports_to)
+        for a in team.agents
+        if a.reports_to is not None and a.reports_to in index
+    )
     problems = []
     for cycle in nx.simple_cycles(tree):
         first = min(cycle, key=lambda agent_id: index[agent_id])
         loop = " -> ".join([*cycle, cycle[0]])
-        problems.append(Problem(
-            f"reports_to forms a cycle: {loop}",
-            "the reports-to graph must be a tree; make one agent in the loop report to "
-            "no one or to an agent outside it", ("agents", index[first], "reports_to")))
+        problems.append(
+            Problem(
+                f"reports_to forms a cycle: {loop}",
+                "the reports-to graph must be a tree; make one agent in the loop report to "
+                "no one or to an agent outside it",
+                ("agents", index[first], "reports_to"),
+            )
+        )
     return problems
 
 
@@ -158,25 +209,37 @@ def _edges(team: Team) -> list[Problem]:
     entry_agent = next((i for i, a in enumerate(team.agents) if a.id == flow.entry), None)
     declared = team.agents[entry_agent].input if entry_agent is not None else None
     if declared is not None and declared != flow.input:
-        problems.append(Problem(
-            f"entry agent {flow.entry!r} expects {declared} but the flow input is {flow.input}",
-            "make `flow.input` and the entry agent's `input` the same schema",
-            ("agents", entry_agent, "input")))  # type: ignore[arg-type]
+        problems.append(
+            Problem(
+                f"entry agent {flow.entry!r} expects {declared} but the flow input is {flow.input}",
+                "make `flow.input` and the entry agent's `input` the same schema",
+                ("agents", entry_agent, "input"),
+            )
+        )  # type: ignore[arg-type]
     out_schema: dict[str, tuple[str, int]] = {}
     in_schema: dict[str, tuple[str, int]] = {}
     for k, edge in enumerate(flow.edges):
         loc = ("flow", "edges", k, "schema")
         first = out_schema.setdefault(edge.from_, (edge.schema_name, k))
         if first[0] != edge.schema_name:
-            problems.append(Problem(
-                f"agent {edge.from_!r} hands on {edge.schema_name} here but {first[0]} on "
-                f"edge {first[1]}", "an agent has one output schema: use the same schema on "
-                "all edges leaving it", loc))
+            problems.append(
+                Problem(
+                    f"agent {edge.from_!r} hands on {edge.schema_name} here but {first[0]} on "
+                    f"edge {first[1]}",
+                    "an agent has one output schema: use the same schema on all edges leaving it",
+                    loc,
+                )
+            )
         if edge.to == END:
             if edge.schema_name != flow.output:
-                problems.append(Problem(
-                    f"terminal edge carries {edge.schema_name} but the flow output is "
-                    f"{flow.output}", "make the edge to END carry `flow.output`", loc))
+                problems.append(
+                    Problem(
+                        f"terminal edge carries {edge.schema_name} but the flow output is "
+                        f"{flow.output}",
+                        "make the edge to END carry `flow.output`",
+                        loc,
+                    )
+                )
             continue
         expected = inputs.get(edge.to)
         if expected is None:
@@ -185,10 +248,14 @@ def _edges(team: Team) -> list[Problem]:
         else:
             where = "its `input`"
         if expected != edge.schema_name:
-            problems.append(Problem(
-                f"edge to {edge.to!r} carries {edge.schema_name} but {edge.to!r} expects "
-                f"{expected} (from {where})",
-                f"carry {expected} on this edge, or change what {edge.to!r} expects", loc))
+            problems.append(
+                Problem(
+                    f"edge to {edge.to!r} carries {edge.schema_name} but {edge.to!r} expects "
+                    f"{expected} (from {where})",
+                    f"carry {expected} on this edge, or change what {edge.to!r} expects",
+                    loc,
+                )
+            )
     problems += _edge_order(team)
     return problems
 
@@ -198,11 +265,15 @@ def _edge_order(team: Team) -> list[Problem]:
     unconditional: dict[str, int] = {}
     for k, edge in enumerate(team.flow.edges):
         if edge.from_ in unconditional:
-            problems.append(Problem(
-                f"edge {k} from {edge.from_!r} can never be taken: edge "
-                f"{unconditional[edge.from_]} has no `when` and matches first",
-                "put the edge without `when` last among the edges of this agent, and keep "
-                "only one", ("flow", "edges", k)))
+            problems.append(
+                Problem(
+                    f"edge {k} from {edge.from_!r} can never be taken: edge "
+                    f"{unconditional[edge.from_]} has no `when` and matches first",
+                    "put the edge without `when` last among the edges of this agent, and keep "
+                    "only one",
+                    ("flow", "edges", k),
+                )
+            )
         elif edge.when is None:
             unconditional[edge.from_] = k
     return problems
@@ -217,36 +288,57 @@ def _reachability(team: Team) -> list[Problem]:
         return []
     reaches_end = END in nx.descendants(graph, flow.entry)
     # Work also reaches an agent by delegation, from its manager down.
-    graph.add_edges_from((a.reports_to, a.id) for a in team.agents
-                         if a.reports_to is not None and a.reports_to in graph)
+    graph.add_edges_from(
+        (a.reports_to, a.id)
+        for a in team.agents
+        if a.reports_to is not None and a.reports_to in graph
+    )
     reachable = nx.descendants(graph, flow.entry) | {flow.entry}
     targets = {e.to for e in flow.edges} | {flow.entry}
     problems = []
     for i, agent in enumerate(team.agents):
         outgoing = [e for e in flow.edges if e.from_ == agent.id]
         if agent.id not in reachable:
-            problems.append(Problem(
-                f"agent {agent.id!r} is unreachable from the entry {flow.entry!r}",
-                "add an edge that leads to it, make it report to a reachable agent, or "
-                "remove the agent", ("agents", i, "id")))
+            problems.append(
+                Problem(
+                    f"agent {agent.id!r} is unreachable from the entry {flow.entry!r}",
+                    "add an edge that leads to it, make it report to a reachable agent, or "
+                    "remove the agent",
+                    ("agents", i, "id"),
+                )
+            )
         elif not outgoing and (agent.output is None or agent.reports_to is None):
-            problems.append(Problem(
-                f"agent {agent.id!r} has no outgoing edge, so a run reaching it cannot end",
-                f"add an edge from {agent.id!r} to another agent or to END, or give it "
-                "`reports_to` and `output` to make it a worker its manager delegates to",
-                ("agents", i, "id")))
+            problems.append(
+                Problem(
+                    f"agent {agent.id!r} has no outgoing edge, so a run reaching it cannot end",
+                    f"add an edge from {agent.id!r} to another agent or to END, or give it "
+                    "`reports_to` and `output` to make it a worker its manager delegates to",
+                    ("agents", i, "id"),
+                )
+            )
         elif outgoing and agent.output is not None and agent.output != outgoing[0].schema_name:
-            problems.append(Problem(
-                f"agent {agent.id!r} declares output {agent.output} but its edges carry "
-                f"{outgoing[0].schema_name}", "make `output` match its edges, or remove it",
-                ("agents", i, "output")))
+            problems.append(
+                Problem(
+                    f"agent {agent.id!r} declares output {agent.output} but its edges carry "
+                    f"{outgoing[0].schema_name}",
+                    "make `output` match its edges, or remove it",
+                    ("agents", i, "output"),
+                )
+            )
         if agent.id not in targets and agent.input is None:
-            problems.append(Problem(
-                f"agent {agent.id!r} receives work only by delegation but declares no input",
-                "declare `input: SchemaName` so delegated payloads can be checked",
-                ("agents", i, "id")))
+            problems.append(
+                Problem(
+                    f"agent {agent.id!r} receives work only by delegation but declares no input",
+                    "declare `input: SchemaName` so delegated payloads can be checked",
+                    ("agents", i, "id"),
+                )
+            )
     if not reaches_end:
-        problems.append(Problem(
-            "no path from the entry reaches END", "add a terminal edge (`to: END`)",
-            ("flow", "edges")))
+        problems.append(
+            Problem(
+                "no path from the entry reaches END",
+                "add a terminal edge (`to: END`)",
+                ("flow", "edges"),
+            )
+        )
     return problems

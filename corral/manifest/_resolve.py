@@ -60,16 +60,24 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
             continue
         found = _import(agent.function, base_dir, ("agents", i, "function"), problems)
         if found is not None and not callable(found):
-            problems.append(Problem(f"{agent.function!r} is not callable",
-                                    "point `function` at a function", ("agents", i, "function")))
+            problems.append(
+                Problem(
+                    f"{agent.function!r} is not callable",
+                    "point `function` at a function",
+                    ("agents", i, "function"),
+                )
+            )
         elif found is not None:
             functions[agent.id] = found
     for i, agent in enumerate(team.agents):
         fallback = agent.fallback.function if agent.fallback is not None else None
         if fallback is None:
             continue
-        found = fallback if callable(fallback) else _import(
-            fallback, base_dir, ("agents", i, "fallback", "function"), problems)
+        found = (
+            fallback
+            if callable(fallback)
+            else _import(fallback, base_dir, ("agents", i, "fallback", "function"), problems)
+        )
         if found is not None:
             functions[f"{agent.id}:fallback"] = found
     tools = _resolve_tools(team, base_dir, problems)
@@ -89,10 +97,13 @@ def _import(path: str, base_dir: Path, loc: Loc, problems: list[Problem]) -> Any
         for part in attr.split("."):
             target = getattr(target, part)
     except Exception as exc:  # an import runs user code: any error is the user's to see
-        problems.append(Problem(
-            f"cannot import {path!r} ({type(exc).__name__}: {exc})",
-            f"check the path; modules are looked up in {base_dir} first, then on sys.path",
-            loc))
+        problems.append(
+            Problem(
+                f"cannot import {path!r} ({type(exc).__name__}: {exc})",
+                f"check the path; modules are looked up in {base_dir} first, then on sys.path",
+                loc,
+            )
+        )
         return None
     return target
 
@@ -119,8 +130,9 @@ def _load_module(name: str, base_dir: Path) -> ModuleType:
     return module
 
 
-def _build_schemas(team: Team, base_dir: Path,
-                   problems: list[Problem]) -> dict[str, type[BaseModel]]:
+def _build_schemas(
+    team: Team, base_dir: Path, problems: list[Problem]
+) -> dict[str, type[BaseModel]]:
     built: dict[str, type[BaseModel]] = {}
     order: nx.DiGraph[str] = nx.DiGraph()
     for name, spec in team.schemas.items():
@@ -130,19 +142,27 @@ def _build_schemas(team: Team, base_dir: Path,
                 if ref in team.schemas:
                     order.add_edge(ref, name)
                 else:
-                    problems.append(Problem(
-                        f"field {fname!r} of schema {name} has unknown type {ref!r}",
-                        "use str, int, float, bool, list[T], dict[str, T] or a schema name; "
-                        + suggest(ref, team.schemas),
-                        ("schemas", name, "fields", fname, "type")))
+                    problems.append(
+                        Problem(
+                            f"field {fname!r} of schema {name} has unknown type {ref!r}",
+                            "use str, int, float, bool, list[T], dict[str, T] or a schema name; "
+                            + suggest(ref, team.schemas),
+                            ("schemas", name, "fields", fname, "type"),
+                        )
+                    )
     try:
         names = list(nx.topological_sort(order))
     except nx.NetworkXUnfeasible:
         cycle = nx.find_cycle(order)
-        problems.append(Problem(
-            "schemas refer to each other in a loop: "
-            + " -> ".join(a for a, _ in cycle) + f" -> {cycle[0][0]}",
-            "break the loop; a payload schema cannot contain itself", ("schemas", cycle[0][1])))
+        problems.append(
+            Problem(
+                "schemas refer to each other in a loop: "
+                + " -> ".join(a for a, _ in cycle)
+                + f" -> {cycle[0][0]}",
+                "break the loop; a payload schema cannot contain itself",
+                ("schemas", cycle[0][1]),
+            )
+        )
         return built
     for name in names:
         model = _schema_class(name, team.schemas[name], built, base_dir, problems)
@@ -151,16 +171,25 @@ def _build_schemas(team: Team, base_dir: Path,
     return built
 
 
-def _schema_class(name: str, spec: SchemaSpec, built: dict[str, type[BaseModel]],
-                  base_dir: Path, problems: list[Problem]) -> type[BaseModel] | None:
+def _schema_class(
+    name: str,
+    spec: SchemaSpec,
+    built: dict[str, type[BaseModel]],
+    base_dir: Path,
+    problems: list[Problem],
+) -> type[BaseModel] | None:
     if spec.model is not None:
         return spec.model
     if spec.import_ is not None:
         found = _import(spec.import_, base_dir, ("schemas", name, "import"), problems)
         if found is not None and not (isinstance(found, type) and issubclass(found, BaseModel)):
-            problems.append(Problem(f"{spec.import_!r} is not a pydantic model class",
-                                    "point `import` at a pydantic BaseModel subclass",
-                                    ("schemas", name, "import")))
+            problems.append(
+                Problem(
+                    f"{spec.import_!r} is not a pydantic model class",
+                    "point `import` at a pydantic BaseModel subclass",
+                    ("schemas", name, "import"),
+                )
+            )
             return None
         return found
     fields: dict[str, Any] = {}
@@ -168,25 +197,38 @@ def _schema_class(name: str, spec: SchemaSpec, built: dict[str, type[BaseModel]]
         try:
             fields[fname] = _field(fspec, built)
         except (ValueError, TypeError, KeyError) as exc:
-            problems.append(Problem(f"field {fname!r} of schema {name}: {exc}",
-                                    "fix the field's type or constraints",
-                                    ("schemas", name, "fields", fname)))
+            problems.append(
+                Problem(
+                    f"field {fname!r} of schema {name}: {exc}",
+                    "fix the field's type or constraints",
+                    ("schemas", name, "fields", fname),
+                )
+            )
     try:
-        return create_model(name, __config__=ConfigDict(extra="forbid"),
-                            __doc__=spec.description, **fields)
+        return create_model(
+            name, __config__=ConfigDict(extra="forbid"), __doc__=spec.description, **fields
+        )
     except Exception as exc:  # pydantic rejects a constraint that does not fit the type
-        problems.append(Problem(f"schema {name} cannot be built: {exc}".split("\n")[0],
-                                "use constraints that fit each field's type "
-                                "(min_length for text and lists, ge/le for numbers)",
-                                ("schemas", name)))
+        problems.append(
+            Problem(
+                f"schema {name} cannot be built: {exc}".split("\n")[0],
+                "use constraints that fit each field's type "
+                "(min_length for text and lists, ge/le for numbers)",
+                ("schemas", name),
+            )
+        )
         return None
 
 
 def _field(spec: FieldSpec, built: dict[str, type[BaseModel]]) -> tuple[Any, Any]:
     annotation: Any = Literal[spec.enum] if spec.enum else _parse_type(spec.type, built)
-    constraints = {k: v for k, v in spec.model_dump(
-        include={"min_length", "max_length", "ge", "le", "gt", "lt", "pattern"}).items()
-        if v is not None}
+    constraints = {
+        k: v
+        for k, v in spec.model_dump(
+            include={"min_length", "max_length", "ge", "le", "gt", "lt", "pattern"}
+        ).items()
+        if v is not None
+    }
     if not spec.required:
         annotation = annotation | None
     default: Any = spec.default if (spec.default is not None or not spec.required) else ...
@@ -205,24 +247,34 @@ def _parse_type(text: str, built: dict[str, type[BaseModel]]) -> Any:
         return list[_parse_type(m.group(1), built)]  # type: ignore[misc]
     if (m := re.fullmatch(r"dict\[\s*str\s*,(.+)\]", text)) is not None:
         return dict[str, _parse_type(m.group(1), built)]  # type: ignore[misc]
-    raise ValueError(f"unknown type {text!r} (use str, int, float, bool, list[T], "
-                     "dict[str, T] or a schema name)")
+    raise ValueError(
+        f"unknown type {text!r} (use str, int, float, bool, list[T], dict[str, T] or a schema name)"
+    )
 
 
 def _resolve_tools(team: Team, base_dir: Path, problems: list[Problem]) -> dict[str, BaseTool]:
     tools: dict[str, BaseTool] = {}
     for name, spec in team.tools.items():
         loc: Loc = ("tools", name, "import")
-        found = spec.tool if spec.tool is not None else _import(
-            spec.import_ or "", base_dir, loc, problems)
+        found = (
+            spec.tool
+            if spec.tool is not None
+            else _import(spec.import_ or "", base_dir, loc, problems)
+        )
         if isinstance(found, BaseTool):
             tools[name] = found
         elif callable(found):
-            tools[name] = StructuredTool.from_function(found, name=name,
-                                                       description=spec.description)
+            tools[name] = StructuredTool.from_function(
+                found, name=name, description=spec.description
+            )
         elif found is not None:
-            problems.append(Problem(f"tool {name!r} is neither a LangChain tool nor callable",
-                                    "point `import` at a @tool function or a BaseTool", loc))
+            problems.append(
+                Problem(
+                    f"tool {name!r} is neither a LangChain tool nor callable",
+                    "point `import` at a @tool function or a BaseTool",
+                    loc,
+                )
+            )
     return tools
 
 
@@ -235,9 +287,13 @@ def _load_scripts(team: Team, base_dir: Path, problems: list[Problem]) -> dict[s
             continue
         path = base_dir / spec.script
         if not path.is_file():
-            problems.append(Problem(f"script file {spec.script!r} does not exist (looked in "
-                                    f"{base_dir})", "give a path relative to the manifest",
-                                    ("models", name, "script")))
+            problems.append(
+                Problem(
+                    f"script file {spec.script!r} does not exist (looked in {base_dir})",
+                    "give a path relative to the manifest",
+                    ("models", name, "script"),
+                )
+            )
             continue
         try:
             scripts[name] = load_script(path)
@@ -258,22 +314,29 @@ def check_routes(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Proble
         info = model.model_fields.get(edge.when.field)
         loc: Loc = ("flow", "edges", k, "when", "field")
         if info is None:
-            problems.append(Problem(
-                f"{edge.schema_name} has no field {edge.when.field!r} to route on",
-                f"route on one of its fields; {suggest(edge.when.field, model.model_fields)}",
-                loc))
+            problems.append(
+                Problem(
+                    f"{edge.schema_name} has no field {edge.when.field!r} to route on",
+                    f"route on one of its fields; {suggest(edge.when.field, model.model_fields)}",
+                    loc,
+                )
+            )
             continue
-        annotation: Any = Annotated[info.annotation, *info.metadata] if info.metadata else \
-            info.annotation
+        annotation: Any = (
+            Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        )
         adapter: TypeAdapter[Any] = TypeAdapter(annotation)
         for value in edge.when.values:
             try:
                 adapter.validate_python(value)
             except ValidationError as exc:
-                problems.append(Problem(
-                    f"{edge.when.field!r} can never be {value!r}: "
-                    + exc.errors()[0]["msg"], "route on a value the field can take",
-                    ("flow", "edges", k, "when")))
+                problems.append(
+                    Problem(
+                        f"{edge.when.field!r} can never be {value!r}: " + exc.errors()[0]["msg"],
+                        "route on a value the field can take",
+                        ("flow", "edges", k, "when"),
+                    )
+                )
         routed.setdefault((edge.from_, edge.when.field), set()).update(edge.when.values)
     for (source, fname), values in routed.items():
         if source in has_default:
@@ -285,17 +348,23 @@ def check_routes(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Proble
         elif get_origin(annotation) is Literal:
             choices = get_args(annotation)
         else:
-            problems.append(Problem(
-                f"{source!r} routes on {fname!r}, which can take values no edge names",
-                "add a last edge without `when` as the default, or make the field an enum",
-                ("flow", "edges", k)))
+            problems.append(
+                Problem(
+                    f"{source!r} routes on {fname!r}, which can take values no edge names",
+                    "add a last edge without `when` as the default, or make the field an enum",
+                    ("flow", "edges", k),
+                )
+            )
             continue
         missing = [v for v in choices if v not in values]
         if missing:
-            problems.append(Problem(
-                f"{source!r} routes on {fname!r} but sends {missing} nowhere",
-                "add edges for those values, or a last edge without `when` as the default",
-                ("flow", "edges", k)))
+            problems.append(
+                Problem(
+                    f"{source!r} routes on {fname!r} but sends {missing} nowhere",
+                    "add edges for those values, or a last edge without `when` as the default",
+                    ("flow", "edges", k),
+                )
+            )
     return problems
 
 
@@ -304,17 +373,24 @@ def check_confidence(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Pr
     problems: list[Problem] = []
     wanted: list[tuple[str, str, Loc]] = [
         (e.schema_name, e.confidence_field, ("flow", "edges", k, "min_confidence"))
-        for k, e in enumerate(team.flow.edges) if e.min_confidence is not None]
+        for k, e in enumerate(team.flow.edges)
+        if e.min_confidence is not None
+    ]
     for i, agent in enumerate(team.agents):
         if agent.min_confidence is not None:
-            out = agent.output or next(e.schema_name for e in team.flow.edges
-                                       if e.from_ == agent.id)
+            out = agent.output or next(
+                e.schema_name for e in team.flow.edges if e.from_ == agent.id
+            )
             wanted.append((out, agent.confidence_field, ("agents", i, "min_confidence")))
     for schema, name, loc in wanted:
         info = schemas[schema].model_fields.get(name)
         if info is None or info.annotation not in (float, int):
-            problems.append(Problem(
-                f"min_confidence reads field {name!r} of {schema}, which "
-                + ("it does not have" if info is None else "is not a number"),
-                "set `confidence_field` to a float field of the payload, or add one", loc))
+            problems.append(
+                Problem(
+                    f"min_confidence reads field {name!r} of {schema}, which "
+                    + ("it does not have" if info is None else "is not a number"),
+                    "set `confidence_field` to a float field of the payload, or add one",
+                    loc,
+                )
+            )
     return problems

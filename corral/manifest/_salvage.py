@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 _MISSING = "\x00missing"  # a placeholder no real id or name can equal
 
 
-def salvage_problems(team_class: type[Team], data: Any,
-                     structural: list[Problem]) -> list[Problem]:
+def salvage_problems(team_class: type[Team], data: Any, structural: list[Problem]) -> list[Problem]:
     """Cross-reference problems of ``data`` not already covered by ``structural``."""
     data = _plain(data)
     if not isinstance(data, dict):
@@ -70,15 +69,21 @@ def _salvage(team_class: type[Team], data: dict[str, Any]) -> Team:
     flow_raw = data.get("flow") if isinstance(data.get("flow"), dict) else {}
     assert isinstance(flow_raw, dict)
     flow = FlowSpec.model_construct(
-        entry=_text(flow_raw.get("entry")), input=_text(flow_raw.get("input")),
+        entry=_text(flow_raw.get("entry")),
+        input=_text(flow_raw.get("input")),
         output=_text(flow_raw.get("output")),
-        edges=tuple(_edge(raw) for raw in _items(flow_raw.get("edges"))))
+        edges=tuple(_edge(raw) for raw in _items(flow_raw.get("edges"))),
+    )
     return team_class.model_construct(
         name=_text(data.get("name")),
         schemas={n: SchemaSpec.model_construct() for n in _names(data, "schemas")},
         models=dict.fromkeys(_names(data, "models"), "scripted"),
         tools={n: ToolSpec.model_construct() for n in _names(data, "tools")},
-        agents=agents, flow=flow, guards=GuardSpec(), checkpoint=CheckpointSpec())
+        agents=agents,
+        flow=flow,
+        guards=GuardSpec(),
+        checkpoint=CheckpointSpec(),
+    )
 
 
 def _names(data: dict[str, Any], section: str) -> list[str]:
@@ -112,8 +117,12 @@ def _agent(raw: Any) -> AgentSpec:
     raw = raw if isinstance(raw, dict) else {}
     tools = tuple(t for t in _items(raw.get("tools")) if isinstance(t, str))
     return AgentSpec.model_construct(
-        id=_text(raw.get("id")), reports_to=_optional(raw.get("reports_to")), tools=tools,
-        input=_optional(raw.get("input")), model=_optional(raw.get("model")))
+        id=_text(raw.get("id")),
+        reports_to=_optional(raw.get("reports_to")),
+        tools=tools,
+        input=_optional(raw.get("input")),
+        model=_optional(raw.get("model")),
+    )
 
 
 def _edge(raw: Any) -> EdgeSpec:
@@ -122,5 +131,8 @@ def _edge(raw: Any) -> EdgeSpec:
         return found  # type: ignore[no-any-return]
     raw = raw if isinstance(raw, dict) else {}
     return EdgeSpec.model_construct(
-        from_=_text(raw.get("from")), to=_text(raw.get("to")),
-        schema_name=_text(raw.get("schema")), when=_valid(WhenSpec, raw.get("when")))
+        from_=_text(raw.get("from")),
+        to=_text(raw.get("to")),
+        schema_name=_text(raw.get("schema")),
+        when=_valid(WhenSpec, raw.get("when")),
+    )

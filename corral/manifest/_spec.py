@@ -90,8 +90,11 @@ class SchemaSpec(_Spec):
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> SchemaSpec:
-        given = [n for n, v in (("fields", self.fields), ("import", self.import_),
-                                ("model", self.model)) if v is not None]
+        given = [
+            n
+            for n, v in (("fields", self.fields), ("import", self.import_), ("model", self.model))
+            if v is not None
+        ]
         if len(given) != 1:
             raise ValueError(
                 "a schema needs exactly one of `fields` (inline) or `import` "
@@ -197,12 +200,23 @@ class RateSpec(_Spec):
     per_seconds: float = Field(gt=0)
 
 
-GuardName = Literal["max_delegation_depth", "max_subtasks", "task_rate", "max_pending_tasks",
-                    "max_llm_calls_per_task", "budget"]
+GuardName = Literal[
+    "max_delegation_depth",
+    "max_subtasks",
+    "task_rate",
+    "max_pending_tasks",
+    "max_llm_calls_per_task",
+    "budget",
+]
 Policy = Literal["halt", "escalate"]
 DEFAULT_POLICY: dict[str, Policy] = {
-    "max_delegation_depth": "escalate", "max_subtasks": "escalate", "task_rate": "halt",
-    "max_pending_tasks": "halt", "max_llm_calls_per_task": "halt", "budget": "halt"}
+    "max_delegation_depth": "escalate",
+    "max_subtasks": "escalate",
+    "task_rate": "halt",
+    "max_pending_tasks": "halt",
+    "max_llm_calls_per_task": "halt",
+    "budget": "halt",
+}
 
 
 class RetrySpec(_Spec):

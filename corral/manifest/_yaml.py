@@ -22,8 +22,9 @@ from corral.errors import ManifestError, Problem
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
 _MERGE = "tag:yaml.org,2002:merge"
-_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
-                        ("map", "seq", "str", "int", "float", "bool", "null"))
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")
+)
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,8 +49,10 @@ class Located:
 
     def locate(self, problems: list[Problem]) -> list[Problem]:
         """The same problems with this file and the right line attached."""
-        return [Problem(p.message, p.fix, p.loc, self.file, p.line or self.line(p.loc))
-                for p in problems]
+        return [
+            Problem(p.message, p.fix, p.loc, self.file, p.line or self.line(p.loc))
+            for p in problems
+        ]
 
 
 def load_yaml(path: Path) -> Located:
@@ -58,14 +61,28 @@ def load_yaml(path: Path) -> Located:
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise ManifestError([Problem(f"file is {size:,} bytes, over the {MAX_BYTES:,} limit",
-                                         "split the file or remove unused parts",
-                                         file=shown, line=1)])
+            raise ManifestError(
+                [
+                    Problem(
+                        f"file is {size:,} bytes, over the {MAX_BYTES:,} limit",
+                        "split the file or remove unused parts",
+                        file=shown,
+                        line=1,
+                    )
+                ]
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError([Problem(f"cannot read the file ({exc})",
-                                     "check the path and that it is UTF-8 text",
-                                     file=shown, line=1)]) from None
+        raise ManifestError(
+            [
+                Problem(
+                    f"cannot read the file ({exc})",
+                    "check the path and that it is UTF-8 text",
+                    file=shown,
+                    line=1,
+                )
+            ]
+        ) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -73,16 +90,25 @@ def load_yaml(path: Path) -> Located:
         # where the parser gave up, often a line later.
         mark = exc.context_mark or exc.problem_mark
         noticed = f" (noticed at line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
-        raise ManifestError([Problem(f"not valid YAML: {exc.problem or exc.context}{noticed}",
-                                     "fix the YAML syntax at that line",
-                                     file=shown, line=mark.line + 1 if mark else 1)]) from None
+        raise ManifestError(
+            [
+                Problem(
+                    f"not valid YAML: {exc.problem or exc.context}{noticed}",
+                    "fix the YAML syntax at that line",
+                    file=shown,
+                    line=mark.line + 1 if mark else 1,
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
-        raise ManifestError([Problem(f"not valid YAML: {exc}", "fix the YAML syntax",
-                                     file=shown, line=1)]) from None
+        raise ManifestError(
+            [Problem(f"not valid YAML: {exc}", "fix the YAML syntax", file=shown, line=1)]
+        ) from None
     located = Located(shown, None)
     if root is None:
-        raise ManifestError([Problem("the file is empty", "write a team definition",
-                                     file=shown, line=1)])
+        raise ManifestError(
+            [Problem("the file is empty", "write a team definition", file=shown, line=1)]
+        )
     builder = _Builder(located)
     located.data = builder.build(root, ())
     if builder.problems:
@@ -101,33 +127,46 @@ class _Builder:
         self.count += 1
         if self.count > MAX_NODES:
             if self.count == MAX_NODES + 1:
-                self.problems.append(Problem(
-                    f"the document expands to over {MAX_NODES:,} values (aliases?)",
-                    "write the data out instead of nesting aliases", loc,
-                    self.located.file, node.start_mark.line + 1))
+                self.problems.append(
+                    Problem(
+                        f"the document expands to over {MAX_NODES:,} values (aliases?)",
+                        "write the data out instead of nesting aliases",
+                        loc,
+                        self.located.file,
+                        node.start_mark.line + 1,
+                    )
+                )
             return None
         self.located.lines.setdefault(loc, node.start_mark.line + 1)
         if node.tag not in _PLAIN_TAGS:
-            self._problem(f"YAML tag {node.tag!r} is not allowed", "use plain YAML data "
-                          "(text, numbers, booleans, lists, mappings)", loc,
-                          node.start_mark.line + 1)
+            self._problem(
+                f"YAML tag {node.tag!r} is not allowed",
+                "use plain YAML data (text, numbers, booleans, lists, mappings)",
+                loc,
+                node.start_mark.line + 1,
+            )
             return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 line = key_node.start_mark.line + 1
                 if key_node.tag == _MERGE:
-                    self._problem("YAML merge keys (<<) are not supported",
-                                  "write the keys out", loc, line)
+                    self._problem(
+                        "YAML merge keys (<<) are not supported", "write the keys out", loc, line
+                    )
                     continue
                 key = self.build(key_node, loc) if key_node.tag in _PLAIN_TAGS else None
                 if not isinstance(key, str | int):
                     self._problem(f"key {key!r} is not text", "use a text key", loc, line)
                     continue
                 if key in out:
-                    self._problem(f"duplicate key {key!r} (first at line "
-                                  f"{self.located.lines.get((*loc, key), '?')})",
-                                  "keep one of them", (*loc, key), line)
+                    self._problem(
+                        f"duplicate key {key!r} (first at line "
+                        f"{self.located.lines.get((*loc, key), '?')})",
+                        "keep one of them",
+                        (*loc, key),
+                        line,
+                    )
                     continue
                 self.located.lines[(*loc, key)] = line
                 out[key] = self.build(value_node, (*loc, key))
@@ -144,8 +183,9 @@ class _Builder:
 More = Callable[[Any, list[Problem]], list[Problem]]
 
 
-def validate_located(model: type[M], located: Located, *, more: More | None = None,
-                     **context: Any) -> M:
+def validate_located(
+    model: type[M], located: Located, *, more: More | None = None, **context: Any
+) -> M:
     """Validate YAML data into ``model``; every problem comes back with ``file:line``.
 
     ``more`` finds further problems in data whose structure did not validate, so
@@ -187,15 +227,22 @@ def pydantic_problem(err: Mapping[str, Any], model: type[BaseModel], data: Any) 
 def _fix_for(kind: str) -> str:
     fixes = {
         "string_pattern_mismatch": "ids are lower_snake_case (agents, teams, models, tools); "
-                                   "schema names are CapWords",
+        "schema names are CapWords",
         "literal_error": "use one of the listed values",
-        "int_parsing": "give a whole number", "int_type": "give a whole number",
-        "float_parsing": "give a number", "bool_parsing": "give true or false",
-        "greater_than": "give a larger value", "greater_than_equal": "give a larger value",
-        "less_than_equal": "give a smaller value", "less_than": "give a smaller value",
-        "too_short": "add at least one entry", "dict_type": "give a mapping (key: value)",
-        "tuple_type": "give a list (- item)", "list_type": "give a list (- item)",
-        "string_type": "give text", "value_error": "change the value as described",
+        "int_parsing": "give a whole number",
+        "int_type": "give a whole number",
+        "float_parsing": "give a number",
+        "bool_parsing": "give true or false",
+        "greater_than": "give a larger value",
+        "greater_than_equal": "give a larger value",
+        "less_than_equal": "give a smaller value",
+        "less_than": "give a smaller value",
+        "too_short": "add at least one entry",
+        "dict_type": "give a mapping (key: value)",
+        "tuple_type": "give a list (- item)",
+        "list_type": "give a list (- item)",
+        "string_type": "give text",
+        "value_error": "change the value as described",
     }
     return fixes.get(kind, "change the value to the expected type")
 
@@ -206,7 +253,8 @@ def _data_loc(loc: tuple[str | int, ...], data: Any, *, keep_last: bool) -> Loc:
     current = data
     for i, part in enumerate(loc):
         found = (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current))
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        )
         if found:
             current = current[part]
         elif not (keep_last and i == len(loc) - 1):

@@ -78,8 +78,10 @@ class _Deriver:
 
     def _object(self, schema: dict[str, Any], given: Any) -> dict[str, Any]:
         values = given if isinstance(given, dict) else self.source
-        return {key: self.value(sub, key, values.get(key))
-                for key, sub in schema.get("properties", {}).items()}
+        return {
+            key: self.value(sub, key, values.get(key))
+            for key, sub in schema.get("properties", {}).items()
+        }
 
     def _array(self, schema: dict[str, Any], name: str, given: Any) -> list[Any]:
         items = schema.get("items", {})
@@ -95,8 +97,11 @@ class _Deriver:
     def _choice(self, choices: list[Any], name: str, given: Any) -> Any:
         if given in choices:
             return given
-        mentioned = [c for c in choices if isinstance(c, str)
-                     and re.search(rf"\b{re.escape(c.lower())}\b", self.text)]
+        mentioned = [
+            c
+            for c in choices
+            if isinstance(c, str) and re.search(rf"\b{re.escape(c.lower())}\b", self.text)
+        ]
         if mentioned:
             return mentioned[0]
         return choices[_stable(self.seed, name) % len(choices)]
@@ -109,8 +114,10 @@ class _Deriver:
         else:
             value = low + (_stable(self.seed, name) % 1000) / 1000 * (high - low)
         step = 1 if integer else 0.01
-        value = min(max(value, low + step if "exclusiveMinimum" in schema else low),
-                    high - step if "exclusiveMaximum" in schema else high)
+        value = min(
+            max(value, low + step if "exclusiveMinimum" in schema else low),
+            high - step if "exclusiveMaximum" in schema else high,
+        )
         return int(value) if integer else round(value, 2)
 
     def _gist(self) -> str:
@@ -129,7 +136,8 @@ class _Deriver:
             if pattern is not None and not re.search(pattern, text):
                 raise ValueError(
                     f"the scripted model cannot derive a value for {name!r} matching "
-                    f"pattern {pattern!r}; give this agent a scripted `output` reply")
+                    f"pattern {pattern!r}; give this agent a scripted `output` reply"
+                )
         low, high = schema.get("minLength", 0), schema.get("maxLength")
         if len(text) < low:
             text = text + "." * (low - len(text))

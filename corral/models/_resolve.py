@@ -23,18 +23,36 @@ def resolve_model(name: str, spec: ModelSpec, script: Script | None) -> BaseChat
     try:
         from langchain.chat_models import init_chat_model
     except ImportError:
-        raise ManifestError([Problem(
-            f"model {name!r} ({spec.use}) needs LangChain's model resolver",
-            "pip install 'corral[providers]' and the provider's package "
-            "(for example langchain-openai), or use 'scripted'", ("models", name))]) from None
+        raise ManifestError(
+            [
+                Problem(
+                    f"model {name!r} ({spec.use}) needs LangChain's model resolver",
+                    "pip install 'corral[providers]' and the provider's package "
+                    "(for example langchain-openai), or use 'scripted'",
+                    ("models", name),
+                )
+            ]
+        ) from None
     try:
         model: Any = init_chat_model(spec.use, **spec.params)
     except Exception as exc:  # provider packages raise many kinds (ImportError, ValueError)
-        raise ManifestError([Problem(
-            f"model {name!r} ({spec.use}) cannot be created: {exc}",
-            "install the provider's package and set its API key, or use 'scripted'",
-            ("models", name))]) from None
+        raise ManifestError(
+            [
+                Problem(
+                    f"model {name!r} ({spec.use}) cannot be created: {exc}",
+                    "install the provider's package and set its API key, or use 'scripted'",
+                    ("models", name),
+                )
+            ]
+        ) from None
     if not isinstance(model, BaseChatModel):
-        raise ManifestError([Problem(f"model {name!r} ({spec.use}) is not a chat model",
-                                     "use a chat model", ("models", name))])
+        raise ManifestError(
+            [
+                Problem(
+                    f"model {name!r} ({spec.use}) is not a chat model",
+                    "use a chat model",
+                    ("models", name),
+                )
+            ]
+        )
     return model

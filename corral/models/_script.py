@@ -54,12 +54,16 @@ class Reply(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Reply:
-        kinds = [k for k in ("raw", "output", "tool", "delegate", "error", "auto")
-                 if getattr(self, k) is not None]
+        kinds = [
+            k
+            for k in ("raw", "output", "tool", "delegate", "error", "auto")
+            if getattr(self, k) is not None
+        ]
         if len(kinds) != 1:
-            raise ValueError("a reply needs exactly one of raw, output, tool, delegate, error or "
-                             "auto; got "
-                             + (", ".join(kinds) or "none"))
+            raise ValueError(
+                "a reply needs exactly one of raw, output, tool, delegate, error or "
+                "auto; got " + (", ".join(kinds) or "none")
+            )
         return self
 
 

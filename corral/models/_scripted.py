@@ -45,13 +45,15 @@ RUN_KEY = "corral_run"
 class ScriptedProviderError(Exception):
     """An error a real provider would raise, injected by a script (``status_code`` set)."""
 
-    def __init__(self, kind: str, status_code: int | None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, kind: str, status_code: int | None, retry_after: float | None = None
+    ) -> None:
         self.kind = kind
         self.status_code = status_code
         self.retry_after = retry_after
-        super().__init__(f"scripted {kind} error" + (f" (HTTP {status_code})" if status_code
-                                                     else ""))
+        super().__init__(
+            f"scripted {kind} error" + (f" (HTTP {status_code})" if status_code else "")
+        )
 
 
 class ScriptedTimeoutError(ScriptedProviderError, TimeoutError):
@@ -62,14 +64,20 @@ class ScriptedConnectionError(ScriptedProviderError, ConnectionError):
     """A scripted dropped connection."""
 
 
-_ERRORS: dict[str, int | None] = {"rate_limit": 429, "server": 503, "bad_request": 400,
-                                  "timeout": None, "connection": None}
+_ERRORS: dict[str, int | None] = {
+    "rate_limit": 429,
+    "server": 503,
+    "bad_request": 400,
+    "timeout": None,
+    "connection": None,
+}
 
 
 def _raise(reply: Reply) -> None:
     kind = reply.error or ""
     cls = {"timeout": ScriptedTimeoutError, "connection": ScriptedConnectionError}.get(
-        kind, ScriptedProviderError)
+        kind, ScriptedProviderError
+    )
     raise cls(kind, _ERRORS[kind], reply.retry_after)
 
 
@@ -122,9 +130,14 @@ class ScriptedChatModel(BaseChatModel):
             self._calls[key] = index + 1
         return self.script.reply(agent, index)
 
-    def _answer(self, messages: list[BaseMessage], reply: Reply | None,
-                tools: list[dict[str, Any]] | None, tool_choice: Any = None,
-                max_tokens: int | None = None) -> AIMessage:
+    def _answer(
+        self,
+        messages: list[BaseMessage],
+        reply: Reply | None,
+        tools: list[dict[str, Any]] | None,
+        tool_choice: Any = None,
+        max_tokens: int | None = None,
+    ) -> AIMessage:
         """The reply as a message: a tool call when tools are bound and not yet answered.
 
         With ``tool_choice`` "any" (structured output) it always calls the first tool;
@@ -140,40 +153,72 @@ class ScriptedChatModel(BaseChatModel):
         if reply.raw is not None:
             content = reply.raw
         elif reply.tool is not None:
-            tool_calls.append(ToolCall(name=reply.tool.name, args=dict(reply.tool.args),
-                                       id=f"call_{len(messages)}", type="tool_call"))
+            tool_calls.append(
+                ToolCall(
+                    name=reply.tool.name,
+                    args=dict(reply.tool.args),
+                    id=f"call_{len(messages)}",
+                    type="tool_call",
+                )
+            )
         elif reply.delegate is not None:
-            tool_calls.append(ToolCall(name="delegate", args={"subtasks": list(reply.delegate)},
-                                       id=f"call_{len(messages)}", type="tool_call"))
+            tool_calls.append(
+                ToolCall(
+                    name="delegate",
+                    args={"subtasks": list(reply.delegate)},
+                    id=f"call_{len(messages)}",
+                    type="tool_call",
+                )
+            )
         elif tools and (tool_choice in ("any", "required") or not _tools_answered(messages)):
             function = tools[0]["function"]
-            args = reply.output if reply.output is not None else derive_value(
-                function.get("parameters", {}), find_payload(messages))
-            tool_calls.append(ToolCall(name=function["name"], args=args,
-                                       id=f"call_{len(messages)}", type="tool_call"))
+            args = (
+                reply.output
+                if reply.output is not None
+                else derive_value(function.get("parameters", {}), find_payload(messages))
+            )
+            tool_calls.append(
+                ToolCall(
+                    name=function["name"], args=args, id=f"call_{len(messages)}", type="tool_call"
+                )
+            )
         else:
-            content = json.dumps(reply.output) if reply.output is not None else \
-                "Understood: " + _text(messages[-1])[:200] if messages else "Understood."
-        in_tokens = count_tokens("".join(_text(m) for m in messages)
-                                 + (json.dumps(tools) if tools else ""))
+            content = (
+                json.dumps(reply.output)
+                if reply.output is not None
+                else "Understood: " + _text(messages[-1])[:200]
+                if messages
+                else "Understood."
+            )
+        in_tokens = count_tokens(
+            "".join(_text(m) for m in messages) + (json.dumps(tools) if tools else "")
+        )
         answer = content + json.dumps([c["args"] for c in tool_calls])
         out_tokens = count_tokens(answer)
         metadata: dict[str, Any] = {"model_name": self.model_name, "finish_reason": "stop"}
         if max_tokens is not None and out_tokens > max_tokens:
             # Like a provider at its output limit: the answer is cut off mid-way.
-            content, tool_calls, out_tokens = answer[:4 * max_tokens], [], max_tokens
+            content, tool_calls, out_tokens = answer[: 4 * max_tokens], [], max_tokens
             metadata["finish_reason"] = "length"
-        usage = UsageMetadata(input_tokens=in_tokens, output_tokens=out_tokens,
-                              total_tokens=in_tokens + out_tokens)
-        return AIMessage(content=content, tool_calls=tool_calls, usage_metadata=usage,
-                         response_metadata=metadata)
+        usage = UsageMetadata(
+            input_tokens=in_tokens, output_tokens=out_tokens, total_tokens=in_tokens + out_tokens
+        )
+        return AIMessage(
+            content=content, tool_calls=tool_calls, usage_metadata=usage, response_metadata=metadata
+        )
 
-    def _prepare(self, messages: list[BaseMessage], metadata: dict[str, Any] | None,
-                 kwargs: dict[str, Any]) -> tuple[AIMessage, float]:
+    def _prepare(
+        self, messages: list[BaseMessage], metadata: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> tuple[AIMessage, float]:
         reply = self._next_reply(messages, metadata or {})
         delay = self.latency + (reply.delay if reply is not None else 0.0)
-        return self._answer(messages, reply, kwargs.get("tools"), kwargs.get("tool_choice"),
-                            kwargs.get("max_tokens")), delay
+        return self._answer(
+            messages,
+            reply,
+            kwargs.get("tools"),
+            kwargs.get("tool_choice"),
+            kwargs.get("max_tokens"),
+        ), delay
 
     def _generate(
         self,
@@ -182,8 +227,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        message, delay = self._prepare(messages, run_manager.metadata if run_manager else None,
-                                       kwargs)
+        message, delay = self._prepare(
+            messages, run_manager.metadata if run_manager else None, kwargs
+        )
         if delay:
             time.sleep(delay)
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -195,8 +241,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        message, delay = self._prepare(messages, run_manager.metadata if run_manager else None,
-                                       kwargs)
+        message, delay = self._prepare(
+            messages, run_manager.metadata if run_manager else None, kwargs
+        )
         if delay:
             await asyncio.sleep(delay)
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -229,15 +276,24 @@ def _chunks(message: BaseMessage) -> Iterator[ChatGenerationChunk]:
     words = str(message.content).split(" ") if message.content else []
     for word in words[:-1]:
         yield ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
-    yield ChatGenerationChunk(message=AIMessageChunk(
-        content=words[-1] if words else "",
-        tool_call_chunks=[{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"],
-                           "index": i, "type": "tool_call_chunk"}
-                          for i, c in enumerate(message.tool_calls)],
-        usage_metadata=message.usage_metadata,
-        response_metadata=message.response_metadata,
-        chunk_position="last",
-    ))
+    yield ChatGenerationChunk(
+        message=AIMessageChunk(
+            content=words[-1] if words else "",
+            tool_call_chunks=[
+                {
+                    "name": c["name"],
+                    "args": json.dumps(c["args"]),
+                    "id": c["id"],
+                    "index": i,
+                    "type": "tool_call_chunk",
+                }
+                for i, c in enumerate(message.tool_calls)
+            ],
+            usage_metadata=message.usage_metadata,
+            response_metadata=message.response_metadata,
+            chunk_position="last",
+        )
+    )
 
 
 def _tools_answered(messages: list[BaseMessage]) -> bool:

@@ -126,8 +126,7 @@ class Node(Runnable[Any, Any]):
     def steps(self, state: Any, config: RunnableConfig) -> Steps:
         """The node's logic: yield ``Call``s, return the node's update."""
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None,
-               **kwargs: Any) -> Any:
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         steps = self.steps(input, config or {})
         step = _advance(steps, None)
         while isinstance(step, Call):
@@ -139,8 +138,7 @@ class Node(Runnable[Any, Any]):
             step = _advance(steps, result)
         return step
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None,
-                      **kwargs: Any) -> Any:
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         steps = self.steps(input, config or {})
         step = _advance(steps, None)
         while isinstance(step, Call):

@@ -20,8 +20,13 @@ from corral.observability import Metrics
 class FlowNode(Node):
     """One agent of the flow: answer, validate, route, hand on."""
 
-    def __init__(self, plan: NodePlan, runner: Runner, on_failure: str = "fail",
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        plan: NodePlan,
+        runner: Runner,
+        on_failure: str = "fail",
+        metrics: Metrics | None = None,
+    ) -> None:
         self.plan = plan
         self.runner = runner
         self.on_failure = on_failure
@@ -36,8 +41,9 @@ class FlowNode(Node):
         if not isinstance(self.runner, FunctionRunner):  # only model calls need the metadata
             config = call_config(config, agent, run_id)
         work = Work(run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0, config=config)
-        inbound = Inbound(schema=handoff["schema"], source=handoff["source"],
-                          payload=handoff["payload"])
+        inbound = Inbound(
+            schema=handoff["schema"], source=handoff["source"], payload=handoff["payload"]
+        )
         started = time.perf_counter()
         try:
             payload, usage = yield from self.runner.answer(inbound, work)
@@ -47,11 +53,15 @@ class FlowNode(Node):
             if self.on_failure != "review":
                 raise
             # No supervisor above a flow step: a person decides what happens next.
-            request = ReviewRequest(kind="escalation", source=agent, target=None,
-                                    schema=self.plan.out_name, payload=handoff["payload"],
-                                    reason=str(exc))
+            request = ReviewRequest(
+                kind="escalation",
+                source=agent,
+                target=None,
+                schema=self.plan.out_name,
+                payload=handoff["payload"],
+                reason=str(exc),
+            )
             return Command(goto=REVIEW, update={"review": request})
         if self.metrics is not None:
             self.metrics.node_seconds.labels(agent).observe(time.perf_counter() - started)
         return hand_on(self.plan, payload, usage, degraded=bool(work.flags.get("degraded")))
-

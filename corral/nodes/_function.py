@@ -16,8 +16,9 @@ from corral.nodes._handoff import NodePlan, validate
 class FunctionRunner:
     """Calls ``function(payload)`` with the typed inbound payload; validates what it returns."""
 
-    def __init__(self, plan: NodePlan, function: Callable[..., Any],
-                 in_schema: type[BaseModel]) -> None:
+    def __init__(
+        self, plan: NodePlan, function: Callable[..., Any], in_schema: type[BaseModel]
+    ) -> None:
         self.plan = plan
         self.function = function
         self.in_schema = in_schema
@@ -30,8 +31,9 @@ class FunctionRunner:
         except CorralError:
             raise
         except Exception as exc:
-            raise NodeError(f"function node {agent!r} raised {type(exc).__name__}: {exc}",
-                            agent=agent) from exc
+            raise NodeError(
+                f"function node {agent!r} raised {type(exc).__name__}: {exc}", agent=agent
+            ) from exc
         payload, errors = validate(self.plan.out_schema, value)
         if payload is None:
             raise HandoffError(agent=agent, schema=self.plan.out_name, errors=errors, attempts=1)

@@ -48,8 +48,7 @@ def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None
 
 def error_lines(exc: ValidationError) -> list[str]:
     """Pydantic errors as ``field: message`` lines a model (or a person) can act on."""
-    return [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-            for e in exc.errors()]
+    return [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
 
 
 def route(plan: NodePlan, payload: dict[str, Any]) -> EdgeSpec:
@@ -59,16 +58,25 @@ def route(plan: NodePlan, payload: dict[str, Any]) -> EdgeSpec:
             return edge
     fields = sorted({e.when.field for e in plan.edges if e.when is not None})
     seen = {f: payload.get(f) for f in fields}
-    raise RoutingError(f"no edge from {plan.agent.id!r} matches {seen}; add an edge for this "
-                       "value or a default edge without `when`", agent=plan.agent.id)
+    raise RoutingError(
+        f"no edge from {plan.agent.id!r} matches {seen}; add an edge for this "
+        "value or a default edge without `when`",
+        agent=plan.agent.id,
+    )
 
 
 REVIEW = "__review__"
 """The node where work waits for a person."""
 
 
-def hand_on(plan: NodePlan, payload: dict[str, Any], usage: Usage, *,
-            degraded: bool = False, reviewed: bool = False) -> Command[str]:
+def hand_on(
+    plan: NodePlan,
+    payload: dict[str, Any],
+    usage: Usage,
+    *,
+    degraded: bool = False,
+    reviewed: bool = False,
+) -> Command[str]:
     """The ``Command`` that moves a validated payload along its routed edge, or to review.
 
     Review comes first when the edge asks for it, or when the payload's confidence is
@@ -78,13 +86,19 @@ def hand_on(plan: NodePlan, payload: dict[str, Any], usage: Usage, *,
     edge = route(plan, payload)
     reason = None if reviewed else review_reason(plan, edge, payload)
     if reason is not None:
-        request = ReviewRequest(kind=reason[0], source=plan.agent.id, target=edge.to,
-                                schema=plan.out_name, payload=payload, reason=reason[1])
-        return Command(goto=REVIEW, update={"review": request, "path": [plan.agent.id],
-                                            "usage": usage})
+        request = ReviewRequest(
+            kind=reason[0],
+            source=plan.agent.id,
+            target=edge.to,
+            schema=plan.out_name,
+            payload=payload,
+            reason=reason[1],
+        )
+        return Command(
+            goto=REVIEW, update={"review": request, "path": [plan.agent.id], "usage": usage}
+        )
     target = GRAPH_END if edge.to == END else edge.to
-    handoff = Handoff(source=plan.agent.id, target=edge.to, schema=plan.out_name,
-                      payload=payload)
+    handoff = Handoff(source=plan.agent.id, target=edge.to, schema=plan.out_name, payload=payload)
     if degraded:
         handoff["degraded"] = True
     update: TeamState = {"handoff": handoff, "path": [plan.agent.id], "usage": usage}
@@ -93,14 +107,19 @@ def hand_on(plan: NodePlan, payload: dict[str, Any], usage: Usage, *,
     return Command(goto=target, update=update)
 
 
-def review_reason(plan: NodePlan, edge: EdgeSpec, payload: dict[str, Any]
-                  ) -> tuple[str, str] | None:
+def review_reason(
+    plan: NodePlan, edge: EdgeSpec, payload: dict[str, Any]
+) -> tuple[str, str] | None:
     """(kind, reason) if this payload must wait for a person before going along ``edge``."""
-    for field, floor in ((edge.confidence_field, edge.min_confidence),
-                         (plan.agent.confidence_field, plan.agent.min_confidence)):
+    for field, floor in (
+        (edge.confidence_field, edge.min_confidence),
+        (plan.agent.confidence_field, plan.agent.min_confidence),
+    ):
         if floor is not None and float(payload.get(field, 0.0)) < floor:
-            return "confidence", (f"{plan.agent.id!r} is {payload.get(field)} confident "
-                                  f"({field}), below the {floor} required")
+            return "confidence", (
+                f"{plan.agent.id!r} is {payload.get(field)} confident "
+                f"({field}), below the {floor} required"
+            )
     if edge.review:
         return "edge", f"the edge {plan.agent.id} -> {edge.to} is a review point"
     return None
@@ -110,8 +129,11 @@ def edge_label(edge: EdgeSpec) -> str:
     """How an edge is labelled in drawings: its schema and its condition."""
     if edge.when is None:
         return edge.schema_name
-    test = f"= {edge.when.equals}" if edge.when.in_ is None else \
-        f"in {', '.join(str(v) for v in edge.when.in_)}"
+    test = (
+        f"= {edge.when.equals}"
+        if edge.when.in_ is None
+        else f"in {', '.join(str(v) for v in edge.when.in_)}"
+    )
     return f"{edge.schema_name} [{edge.when.field} {test}]"
 
 

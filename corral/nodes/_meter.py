@@ -33,11 +33,18 @@ DEFAULT_OUTPUT_RESERVE = 1024
 class Meter:
     """Budget checks and ledger rows for one agent's model calls."""
 
-    def __init__(self, *, agent: str, model_label: str, ledger: Ledger,
-                 limits: BudgetLimits, budget: BudgetSpec | None,
-                 on_trip: Callable[[Work, BudgetExceeded], None],
-                 on_alert: Callable[[Work, Alert], None],
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        agent: str,
+        model_label: str,
+        ledger: Ledger,
+        limits: BudgetLimits,
+        budget: BudgetSpec | None,
+        on_trip: Callable[[Work, BudgetExceeded], None],
+        on_alert: Callable[[Work, Alert], None],
+        metrics: Metrics | None = None,
+    ) -> None:
         self.agent = agent
         self.model_label = model_label
         self.ledger = ledger
@@ -48,12 +55,24 @@ class Meter:
         self.metrics = metrics
         self._warned: set[str] = set()
         self.limited = self.budget.max_input_tokens is not None or any(
-            value is not None for value in (
-                limits.task_tokens, limits.task_calls, limits.daily_tokens, limits.daily_cost,
-                limits.team_daily_tokens, limits.team_daily_cost))
+            value is not None
+            for value in (
+                limits.task_tokens,
+                limits.task_calls,
+                limits.daily_tokens,
+                limits.daily_cost,
+                limits.team_daily_tokens,
+                limits.team_daily_cost,
+            )
+        )
 
-    def call(self, model: Runnable[Any, Any], messages: list[BaseMessage],
-             work: Work, timeout: float | None = None) -> Generator[Call, Any, Any]:
+    def call(
+        self,
+        model: Runnable[Any, Any],
+        messages: list[BaseMessage],
+        work: Work,
+        timeout: float | None = None,
+    ) -> Generator[Call, Any, Any]:
         """Reserve, call, settle (or release if the call fails). With no limit to check
         (and no per-call input limit), the call is only recorded afterwards."""
         if not self.limited:
@@ -66,9 +85,15 @@ class Meter:
         out = self.budget.max_output_tokens or DEFAULT_OUTPUT_RESERVE
         estimate = price(self.model_label, tokens, out)
         try:
-            row = self.ledger.reserve(run_id=work.run_id, task_key=work.key, agent=self.agent,
-                                      model=self.model_label, tokens=tokens + out,
-                                      cost=estimate or 0.0, limits=self.limits)
+            row = self.ledger.reserve(
+                run_id=work.run_id,
+                task_key=work.key,
+                agent=self.agent,
+                model=self.model_label,
+                tokens=tokens + out,
+                cost=estimate or 0.0,
+                limits=self.limits,
+            )
         except BudgetExceeded as exc:
             self.on_trip(work, exc)
             raise
@@ -81,8 +106,9 @@ class Meter:
         self._settle(row, raw, (time.perf_counter() - started) * 1e3, work)
         return raw
 
-    def _input(self, chat: BaseChatModel | None, tools: Any, messages: list[BaseMessage],
-               work: Work) -> tuple[list[BaseMessage], int]:
+    def _input(
+        self, chat: BaseChatModel | None, tools: Any, messages: list[BaseMessage], work: Work
+    ) -> tuple[list[BaseMessage], int]:
         limit = self.budget.max_input_tokens
         tokens = self._count(chat, tools, messages, exact=limit is not None)
         if limit is None or tokens <= limit:
@@ -92,20 +118,24 @@ class Meter:
             tokens = self._count(chat, tools, trimmed, exact=True)
             if tokens <= limit:
                 return trimmed, tokens
-        exc = BudgetExceeded(agent=self.agent, layer="max_input_tokens", limit=limit, used=0,
-                             requested=tokens)
+        exc = BudgetExceeded(
+            agent=self.agent, layer="max_input_tokens", limit=limit, used=0, requested=tokens
+        )
         self.on_trip(work, exc)
         raise exc
 
-    def _count(self, chat: BaseChatModel | None, tools: Any, messages: list[BaseMessage],
-               *, exact: bool) -> int:
+    def _count(
+        self, chat: BaseChatModel | None, tools: Any, messages: list[BaseMessage], *, exact: bool
+    ) -> int:
         if chat is not None and (exact or isinstance(chat, ScriptedChatModel)):
             try:
                 return int(chat.get_num_tokens_from_messages(messages, tools=tools))
             except Exception as exc:  # a counter may need data it cannot fetch offline
-                self._warn(f"count:{type(chat).__name__}",
-                           f"{type(chat).__name__} cannot count tokens here ({exc}); "
-                           "estimating at 4 characters a token")
+                self._warn(
+                    f"count:{type(chat).__name__}",
+                    f"{type(chat).__name__} cannot count tokens here ({exc}); "
+                    "estimating at 4 characters a token",
+                )
         text = "".join(str(m.content) for m in messages) + (json.dumps(tools) if tools else "")
         return count_tokens(text)
 
@@ -121,24 +151,42 @@ class Meter:
         cached = int((meta.get("input_token_details") or {}).get("cache_read", 0) or 0)
         cost = price(model, used_in, used_out, cached)
         if cost is None:
-            self._warn(f"price:{model}", f"no price known for model {model!r}; its cost is "
-                                         "recorded as unknown")
+            self._warn(
+                f"price:{model}",
+                f"no price known for model {model!r}; its cost is recorded as unknown",
+            )
         settled = Settled([], None)
         if row is None:
-            self.ledger.record(run_id=work.run_id, task_key=work.key, agent=self.agent,
-                               model=model, input_tokens=used_in, output_tokens=used_out,
-                               cached_tokens=cached, cost=cost, latency_ms=latency_ms)
+            self.ledger.record(
+                run_id=work.run_id,
+                task_key=work.key,
+                agent=self.agent,
+                model=model,
+                input_tokens=used_in,
+                output_tokens=used_out,
+                cached_tokens=cached,
+                cost=cost,
+                latency_ms=latency_ms,
+            )
         else:
-            settled = self.ledger.settle(row, agent=self.agent, model=model,
-                                        input_tokens=used_in, output_tokens=used_out,
-                                        cached_tokens=cached, cost=cost, latency_ms=latency_ms,
-                                        limits=self.limits)
+            settled = self.ledger.settle(
+                row,
+                agent=self.agent,
+                model=model,
+                input_tokens=used_in,
+                output_tokens=used_out,
+                cached_tokens=cached,
+                cost=cost,
+                latency_ms=latency_ms,
+                limits=self.limits,
+            )
         self._observe(model, used_in, used_out, cost, settled.agent_tokens_today)
         for alert in settled.alerts:
             self.on_alert(work, alert)
 
-    def _observe(self, model: str, used_in: int, used_out: int, cost: float | None,
-                 tokens_today: int | None) -> None:
+    def _observe(
+        self, model: str, used_in: int, used_out: int, cost: float | None, tokens_today: int | None
+    ) -> None:
         if self.metrics is None:
             return
         m = self.metrics
@@ -176,6 +224,7 @@ def _trim(messages: list[BaseMessage], excess: int) -> list[BaseMessage]:
     last = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
     text = str(messages[last].content)
     keep = max(0, len(text) - 4 * excess - 64)
-    cut = HumanMessage(text[:keep] + f"\n[... {len(text) - keep} characters trimmed to fit "
-                                     "the input budget]")
-    return [*messages[:last], cut, *messages[last + 1:]]
+    cut = HumanMessage(
+        text[:keep] + f"\n[... {len(text) - keep} characters trimmed to fit the input budget]"
+    )
+    return [*messages[:last], cut, *messages[last + 1 :]]

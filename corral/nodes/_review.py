@@ -42,21 +42,28 @@ class ReviewNode(Node):
         action = decision.get("action")
         if action == "reject":
             reason = decision.get("reason") or "no reason given"
-            return Command(goto=GRAPH_END, update={
-                "review": None, "rejected": f"rejected by reviewer: {reason}"})
+            return Command(
+                goto=GRAPH_END,
+                update={"review": None, "rejected": f"rejected by reviewer: {reason}"},
+            )
         payload = request["payload"] if action == "approve" else decision.get("payload")
         checked, errors = validate(self.schemas[request["schema"]], payload)
         if checked is None:  # the App checks edits first; this keeps state clean regardless
-            raise RunError(f"the reviewed payload is not a valid {request['schema']}: "
-                           + "; ".join(errors), agent=request["source"])
+            raise RunError(
+                f"the reviewed payload is not a valid {request['schema']}: " + "; ".join(errors),
+                agent=request["source"],
+            )
         if request["kind"] == "escalation":
             if action == "approve":  # try the agent again on the same input
                 return Command(goto=request["source"], update={"review": None})
             return hand_on(self.plans[request["source"]], checked, _NO_USAGE, reviewed=True)
         target = request["target"] or END
-        update: TeamState = {"review": None, "handoff": Handoff(
-            source=request["source"], target=target, schema=request["schema"],
-            payload=checked)}
+        update: TeamState = {
+            "review": None,
+            "handoff": Handoff(
+                source=request["source"], target=target, schema=request["schema"], payload=checked
+            ),
+        }
         if target == END:
             update["output"] = checked
         return Command(goto=GRAPH_END if target == END else target, update=update)

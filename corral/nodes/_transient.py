@@ -16,9 +16,19 @@ from typing import Any
 from corral.manifest._spec import RetrySpec
 
 _TRANSIENT_STATUS = {408, 409, 425, 429}
-_TRANSIENT_NAMES = ("Timeout", "ConnectError", "ConnectionError", "RemoteProtocolError",
-                    "ReadError", "WriteError", "ServiceUnavailable", "Overloaded",
-                    "RateLimit", "InternalServerError", "APIConnectionError")
+_TRANSIENT_NAMES = (
+    "Timeout",
+    "ConnectError",
+    "ConnectionError",
+    "RemoteProtocolError",
+    "ReadError",
+    "WriteError",
+    "ServiceUnavailable",
+    "Overloaded",
+    "RateLimit",
+    "InternalServerError",
+    "APIConnectionError",
+)
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -52,8 +62,9 @@ def retry_after(exc: BaseException) -> float | None:
         return None
 
 
-def backoff(spec: RetrySpec, attempt: int, exc: BaseException,
-            rng: random.Random | None = None) -> float:
+def backoff(
+    spec: RetrySpec, attempt: int, exc: BaseException, rng: random.Random | None = None
+) -> float:
     """The wait before retry number ``attempt`` (1 = the first retry)."""
     wait = min(spec.max_interval, spec.initial_interval * spec.backoff_factor ** (attempt - 1))
     if spec.jitter:

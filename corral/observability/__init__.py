@@ -5,5 +5,15 @@ from corral.observability._logs import JsonFormatter, log_json
 from corral.observability._metrics import Metrics
 from corral.observability._trace import Trace, TraceEvent, model_calls, recorded, steps, subtasks
 
-__all__ = ["EventLog", "JsonFormatter", "Metrics", "Trace", "TraceEvent", "log_json",
-           "model_calls", "recorded", "steps", "subtasks"]
+__all__ = [
+    "EventLog",
+    "JsonFormatter",
+    "Metrics",
+    "Trace",
+    "TraceEvent",
+    "log_json",
+    "model_calls",
+    "recorded",
+    "steps",
+    "subtasks",
+]

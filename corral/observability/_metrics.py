@@ -29,24 +29,37 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.tokens = Counter("corral_llm_tokens_total", "Model tokens used.",
-                              ["agent", "model", "type"], registry=r)
-        self.cost = Counter("corral_llm_cost_usd_total", "Model cost in USD (known prices).",
-                            ["agent", "model"], registry=r)
-        self.calls = Counter("corral_llm_calls_total", "Model calls made.", ["agent", "model"],
-                             registry=r)
-        self.node_seconds = Histogram("corral_node_duration_seconds",
-                                      "Time an agent took for one piece of work.", ["agent"],
-                                      registry=r)
-        self.guard_trips = Counter("corral_guard_trips_total", "Guard trips, by guard.",
-                                   ["guard"], registry=r)
-        self.tasks_created = Counter("corral_tasks_created_total", "Subtasks created.",
-                                     registry=r)
-        self.budget_used = Gauge("corral_budget_used_ratio",
-                                 "Share of an agent's daily token budget used today.",
-                                 ["agent"], registry=r)
-        self.runs = Counter("corral_runs_total", "Runs ended, by team and status.",
-                            ["team", "status"], registry=r)
+        self.tokens = Counter(
+            "corral_llm_tokens_total", "Model tokens used.", ["agent", "model", "type"], registry=r
+        )
+        self.cost = Counter(
+            "corral_llm_cost_usd_total",
+            "Model cost in USD (known prices).",
+            ["agent", "model"],
+            registry=r,
+        )
+        self.calls = Counter(
+            "corral_llm_calls_total", "Model calls made.", ["agent", "model"], registry=r
+        )
+        self.node_seconds = Histogram(
+            "corral_node_duration_seconds",
+            "Time an agent took for one piece of work.",
+            ["agent"],
+            registry=r,
+        )
+        self.guard_trips = Counter(
+            "corral_guard_trips_total", "Guard trips, by guard.", ["guard"], registry=r
+        )
+        self.tasks_created = Counter("corral_tasks_created_total", "Subtasks created.", registry=r)
+        self.budget_used = Gauge(
+            "corral_budget_used_ratio",
+            "Share of an agent's daily token budget used today.",
+            ["agent"],
+            registry=r,
+        )
+        self.runs = Counter(
+            "corral_runs_total", "Runs ended, by team and status.", ["team", "status"], registry=r
+        )
 
     def text(self) -> bytes:
         """The Prometheus text format."""

@@ -50,10 +50,13 @@ class Trace(list[TraceEvent]):
         rows = "".join(
             f"<tr><td>{e.at - start:+.3f}s</td><td>{html.escape(e.kind)}</td>"
             f"<td>{html.escape(e.agent or '')}</td><td>{html.escape(e.summary)}</td></tr>"
-            for e in self)
-        return (f"<table><caption>trace of run {html.escape(self.run_id)}</caption>"
-                "<tr><th>t</th><th>kind</th><th>agent</th><th>what</th></tr>"
-                f"{rows}</table>")
+            for e in self
+        )
+        return (
+            f"<table><caption>trace of run {html.escape(self.run_id)}</caption>"
+            "<tr><th>t</th><th>kind</th><th>agent</th><th>what</th></tr>"
+            f"{rows}</table>"
+        )
 
 
 _ORDER = {"step": 0, "subtask": 1, "llm_call": 2}
@@ -95,29 +98,48 @@ def steps(history: list[Any]) -> list[TraceEvent]:
                 decision = "paused" if task.interrupts else "no output"
             usage = result.get("usage") or {}
             if task.name == "__start__":
-                found.append(TraceEvent(at=started, kind="input", agent=None,
-                                        summary=f"input {decision}",
-                                        detail={"input": shown(handoff.get("payload"))}))
+                found.append(
+                    TraceEvent(
+                        at=started,
+                        kind="input",
+                        agent=None,
+                        summary=f"input {decision}",
+                        detail={"input": shown(handoff.get("payload"))},
+                    )
+                )
                 continue
-            found.append(TraceEvent(
-                at=started, kind="step", agent=task.name,
-                summary=decision + (" [degraded]" if handoff.get("degraded") else ""),
-                detail={"inbound_schema": inbound.get("schema"),
+            found.append(
+                TraceEvent(
+                    at=started,
+                    kind="step",
+                    agent=task.name,
+                    summary=decision + (" [degraded]" if handoff.get("degraded") else ""),
+                    detail={
+                        "inbound_schema": inbound.get("schema"),
                         "inbound": shown(inbound.get("payload")),
                         "output": shown(handoff.get("payload")) if handoff else None,
-                        "decision": decision, "usage": usage,
-                        "seconds": round(ended - started, 6)}))
+                        "decision": decision,
+                        "usage": usage,
+                        "seconds": round(ended - started, 6),
+                    },
+                )
+            )
     return found
 
 
 def model_calls(rows: list[dict[str, Any]]) -> list[TraceEvent]:
     """Events for the ledger's rows of one run."""
-    return [TraceEvent(
-        at=float(r["at"]), kind="llm_call", agent=r["agent"],
-        summary=f"{r['model']}: {r['input_tokens']} in / {r['output_tokens']} out tokens, "
-                f"{r['latency_ms']:.0f} ms" + ("" if r["status"] == "settled"
-                                               else f" ({r['status']})"),
-        detail=r) for r in rows]
+    return [
+        TraceEvent(
+            at=float(r["at"]),
+            kind="llm_call",
+            agent=r["agent"],
+            summary=f"{r['model']}: {r['input_tokens']} in / {r['output_tokens']} out tokens, "
+            f"{r['latency_ms']:.0f} ms" + ("" if r["status"] == "settled" else f" ({r['status']})"),
+            detail=r,
+        )
+        for r in rows
+    ]
 
 
 def recorded(rows: list[dict[str, Any]]) -> list[TraceEvent]:
@@ -125,18 +147,39 @@ def recorded(rows: list[dict[str, Any]]) -> list[TraceEvent]:
     out = []
     for row in rows:
         detail = {k: v for k, v in row.items() if k not in ("kind", "agent", "at")}
-        text = detail.get("message") or detail.get("reason") or ", ".join(
-            f"{k}={v}" for k, v in detail.items() if not isinstance(v, list | dict))
-        out.append(TraceEvent(at=_epoch(row["at"]), kind=row["kind"], agent=row["agent"],
-                              summary=str(text)[:300], detail=detail))
+        text = (
+            detail.get("message")
+            or detail.get("reason")
+            or ", ".join(f"{k}={v}" for k, v in detail.items() if not isinstance(v, list | dict))
+        )
+        out.append(
+            TraceEvent(
+                at=_epoch(row["at"]),
+                kind=row["kind"],
+                agent=row["agent"],
+                summary=str(text)[:300],
+                detail=detail,
+            )
+        )
     return out
 
 
 def subtasks(tasks: list[Any]) -> list[TraceEvent]:
     """Events for the run's tasks on the board."""
-    return [TraceEvent(
-        at=t.created_at, kind="subtask", agent=t.assignee,
-        summary=f"depth {t.depth} {t.status}: {t.instruction[:120]}",
-        detail={"task_id": t.id, "parent": t.parent_id, "status": t.status,
-                "payload": shown(t.payload), "result": shown(t.result),
-                "error": t.error}) for t in tasks]
+    return [
+        TraceEvent(
+            at=t.created_at,
+            kind="subtask",
+            agent=t.assignee,
+            summary=f"depth {t.depth} {t.status}: {t.instruction[:120]}",
+            detail={
+                "task_id": t.id,
+                "parent": t.parent_id,
+                "status": t.status,
+                "payload": shown(t.payload),
+                "result": shown(t.result),
+                "error": t.error,
+            },
+        )
+        for t in tasks
+    ]

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_trials() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("crash_trials",
-                                                  ROOT / "benchmarks" / "crash_trials.py")
+    spec = importlib.util.spec_from_file_location(
+        "crash_trials", ROOT / "benchmarks" / "crash_trials.py"
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

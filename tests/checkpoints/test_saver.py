@@ -38,8 +38,12 @@ def test_hostile_ids_namespaces_and_filters_are_only_data(tmp_path: Path) -> Non
     saver.put(bystander, checkpoint({"v": 0}, {"v": 1}), {"who": "bystander"}, {"v": 1})
     for i, hostile in enumerate(HOSTILE):
         config = {"configurable": {"thread_id": hostile or "empty", "checkpoint_ns": hostile}}
-        stored = saver.put(config, checkpoint({"v": hostile}, {"v": 1}),
-                           {hostile or "k": hostile, "i": i}, {"v": 1})
+        stored = saver.put(
+            config,
+            checkpoint({"v": hostile}, {"v": 1}),
+            {hostile or "k": hostile, "i": i},
+            {"v": 1},
+        )
         saver.put_writes(stored, [("v", hostile)], task_id=hostile or "task")
         found = saver.get_tuple(stored)
         assert found is not None
@@ -64,13 +68,16 @@ def test_tampered_blobs_are_refused_not_executed(tmp_path: Path, tamper: str) ->
     command = f"touch {marker}"
     blob, kind = {
         "pickle": (pickle.dumps(_Boom(command)), "pickle"),
-        "ext": (ormsgpack.packb(ormsgpack.Ext(1, ormsgpack.packb(["os", "system", [command]]))),
-                "msgpack"),
+        "ext": (
+            ormsgpack.packb(ormsgpack.Ext(1, ormsgpack.packb(["os", "system", [command]]))),
+            "msgpack",
+        ),
         "garbage": (b"\xc1\xff\x00 not msgpack", "msgpack"),
     }[tamper]
     with sqlite3.connect(tmp_path / "w.db") as conn:
-        conn.execute("UPDATE cp_blobs SET type = ?, blob = ? WHERE thread_id = 'victim'",
-                     (kind, blob))
+        conn.execute(
+            "UPDATE cp_blobs SET type = ?, blob = ? WHERE thread_id = 'victim'", (kind, blob)
+        )
     with pytest.raises(CheckpointError, match=r"run 'victim' \(channel 'v'\) cannot be decoded"):
         saver.get_tuple(stored)
     assert not marker.exists()
@@ -83,6 +90,7 @@ class _Boom:
 
     def __reduce__(self) -> Any:
         import os
+
         return (os.system, (self.command,))
 
 
@@ -91,8 +99,10 @@ def test_error_names_the_blocked_type(tmp_path: Path) -> None:
     config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
     stored = saver.put(config, checkpoint({"v": 1}, {"v": 1}), {}, {"v": 1})
     with sqlite3.connect(tmp_path / "w.db") as conn:
-        conn.execute("UPDATE cp_blobs SET blob = ?", (ormsgpack.packb(
-            ormsgpack.Ext(1, ormsgpack.packb(["subprocess", "run", ["x"]]))),))
+        conn.execute(
+            "UPDATE cp_blobs SET blob = ?",
+            (ormsgpack.packb(ormsgpack.Ext(1, ormsgpack.packb(["subprocess", "run", ["x"]]))),),
+        )
     with pytest.raises(CheckpointError, match=r"not allowed: subprocess\.run"):
         saver.get_tuple(stored)
 
@@ -104,16 +114,18 @@ def test_threads_and_tasks_share_a_workspace(tmp_path: Path) -> None:
 
         def worker(k: int) -> None:
             for i in range(6):
-                results.append(app.run({"log": str(log), "pause": 0, "count": 0},
-                                       run_id=f"thread-{k}-{i}"))
+                results.append(
+                    app.run({"log": str(log), "pause": 0, "count": 0}, run_id=f"thread-{k}-{i}")
+                )
 
         threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
         for t in threads:
             t.start()
 
         async def many() -> list[Any]:
-            return await asyncio.gather(*(app.arun({"log": str(log), "pause": 0, "count": 0})
-                                          for _ in range(40)))
+            return await asyncio.gather(
+                *(app.arun({"log": str(log), "pause": 0, "count": 0}) for _ in range(40))
+            )
 
         results.extend(asyncio.run(many()))
         for t in threads:
@@ -134,16 +146,24 @@ def test_processes_share_a_workspace_without_lock_errors(tmp_path: Path) -> None
                 assert r.status == "completed", r
         print("ok")
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(k)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for k in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(k)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(4)
+    ]
     outputs = [p.communicate(timeout=180) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "database is locked" not in err
         assert out.strip() == "ok"
     with sqlite3.connect(tmp_path / "w.db") as conn:
-        assert conn.execute("SELECT count(*) FROM runs WHERE status = 'completed'"
-                            ).fetchone()[0] == 60
+        assert (
+            conn.execute("SELECT count(*) FROM runs WHERE status = 'completed'").fetchone()[0] == 60
+        )
 
 
 class Big(TypedDict):
@@ -166,8 +186,9 @@ def test_unchanged_channels_are_not_rewritten(tmp_path: Path) -> None:
     assert graph.invoke({"big": "x" * 100_000, "n": 0}, config)["n"] == 30
     with sqlite3.connect(tmp_path / "w.db") as conn:
         checkpoints = conn.execute("SELECT count(*) FROM cp_checkpoints").fetchone()[0]
-        big_blobs = conn.execute("SELECT count(*) FROM cp_blobs WHERE channel = 'big'"
-                                 ).fetchone()[0]
+        big_blobs = conn.execute("SELECT count(*) FROM cp_blobs WHERE channel = 'big'").fetchone()[
+            0
+        ]
         n_blobs = conn.execute("SELECT count(*) FROM cp_blobs WHERE channel = 'n'").fetchone()[0]
     assert checkpoints >= 30
     assert big_blobs == 1  # written once, referenced by every checkpoint

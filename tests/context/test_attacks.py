@@ -83,45 +83,111 @@ def fetch_page(url: str) -> str:
 
 # (case, the model's tool calls, words the refusal carries, the audited target)
 ATTACKS: list[tuple[str, list[dict[str, Any]], str, str]] = [
-    ("tool-it-lacks", [{"name": "drop_database", "args": {}}], "not one of 'worker''s tools",
-     "drop_database"),
-    ("capability-it-lacks", [{"name": "deploy", "args": {"env": "prod"}}],
-     "it requires can_deploy", "deploy"),
-    ("injected-instructions", [{"name": "fetch_page", "args": {"url": "http://x"}},
-                               {"name": "drop_database", "args": {}}],
-     "not one of 'worker''s tools", "drop_database"),
-    ("injected-deploy", [{"name": "fetch_page", "args": {"url": "http://x"}},
-                         {"name": "deploy", "args": {"env": "prod"}}],
-     "it requires can_deploy", "deploy"),
-    ("forged-agent-argument", [{"name": "write_note",
-                                "args": {"key": "n", "value": 1, "agent": "lead"}}],
-     "invalid arguments", "write_note"),
-    ("forged-owner-of-private", [{"name": "read_context",
-                                  "args": {"scope": "private", "key": "plan", "team": "lead"}}],
-     "private notes are read by their own agent only", "lead"),
-    ("another-teams-context", [{"name": "read_context",
-                                "args": {"scope": "team", "key": "ledger", "team": "finance"}}],
-     "only members of a team and their managers", "finance"),
-    ("write-global-not-supervisor", [{"name": "write_global",
-                                      "args": {"key": "policy", "value": "anything goes"}}],
-     "only supervisors", "policy"),
-    ("write-team-directly", [{"name": "write_team", "args": {"key": "k", "value": 1}}],
-     "not one of 'worker''s tools", "write_team"),
-    ("unknown-scope", [{"name": "read_context", "args": {"scope": "admin", "key": "k"}}],
-     "invalid arguments", "read_context"),
-    ("publish-what-is-not-yours", [{"name": "publish", "args": {"key": "lead-plan"}}],
-     "no live private note with that key", "lead-plan"),
-    ("oversized-value", [{"name": "write_note", "args": {"key": "big", "value": "x" * 20_000}}],
-     "at most 16000 fit", "big"),
-    ("namespace-injection", [{"name": "read_context", "args": {
-        "scope": "team", "key": "k", "team": "ops') OR 1=1--"}}],
-     "only members of a team", "ops') OR 1=1--"),
+    (
+        "tool-it-lacks",
+        [{"name": "drop_database", "args": {}}],
+        "not one of 'worker''s tools",
+        "drop_database",
+    ),
+    (
+        "capability-it-lacks",
+        [{"name": "deploy", "args": {"env": "prod"}}],
+        "it requires can_deploy",
+        "deploy",
+    ),
+    (
+        "injected-instructions",
+        [
+            {"name": "fetch_page", "args": {"url": "http://x"}},
+            {"name": "drop_database", "args": {}},
+        ],
+        "not one of 'worker''s tools",
+        "drop_database",
+    ),
+    (
+        "injected-deploy",
+        [
+            {"name": "fetch_page", "args": {"url": "http://x"}},
+            {"name": "deploy", "args": {"env": "prod"}},
+        ],
+        "it requires can_deploy",
+        "deploy",
+    ),
+    (
+        "forged-agent-argument",
+        [{"name": "write_note", "args": {"key": "n", "value": 1, "agent": "lead"}}],
+        "invalid arguments",
+        "write_note",
+    ),
+    (
+        "forged-owner-of-private",
+        [{"name": "read_context", "args": {"scope": "private", "key": "plan", "team": "lead"}}],
+        "private notes are read by their own agent only",
+        "lead",
+    ),
+    (
+        "another-teams-context",
+        [{"name": "read_context", "args": {"scope": "team", "key": "ledger", "team": "finance"}}],
+        "only members of a team and their managers",
+        "finance",
+    ),
+    (
+        "write-global-not-supervisor",
+        [{"name": "write_global", "args": {"key": "policy", "value": "anything goes"}}],
+        "only supervisors",
+        "policy",
+    ),
+    (
+        "write-team-directly",
+        [{"name": "write_team", "args": {"key": "k", "value": 1}}],
+        "not one of 'worker''s tools",
+        "write_team",
+    ),
+    (
+        "unknown-scope",
+        [{"name": "read_context", "args": {"scope": "admin", "key": "k"}}],
+        "invalid arguments",
+        "read_context",
+    ),
+    (
+        "publish-what-is-not-yours",
+        [{"name": "publish", "args": {"key": "lead-plan"}}],
+        "no live private note with that key",
+        "lead-plan",
+    ),
+    (
+        "oversized-value",
+        [{"name": "write_note", "args": {"key": "big", "value": "x" * 20_000}}],
+        "at most 16000 fit",
+        "big",
+    ),
+    (
+        "namespace-injection",
+        [{"name": "read_context", "args": {"scope": "team", "key": "k", "team": "ops') OR 1=1--"}}],
+        "only members of a team",
+        "ops') OR 1=1--",
+    ),
 ]
-for n, bad_key in enumerate(["'; DROP TABLE store;--", "../lead/plan", "a\x00b", "x" * 200,
-                             "日本語", "team/../global", "", " spaced"]):
-    ATTACKS.append((f"key-injection-{n}", [{"name": "write_note",
-                                            "args": {"key": bad_key, "value": 1}}],
-                    "keys are 1-100 letters", bad_key[:100]))
+for n, bad_key in enumerate(
+    [
+        "'; DROP TABLE store;--",
+        "../lead/plan",
+        "a\x00b",
+        "x" * 200,
+        "日本語",
+        "team/../global",
+        "",
+        " spaced",
+    ]
+):
+    ATTACKS.append(
+        (
+            f"key-injection-{n}",
+            [{"name": "write_note", "args": {"key": bad_key, "value": 1}}],
+            "keys are 1-100 letters",
+            bad_key[:100],
+        )
+    )
 
 
 def setup(write: Callable[..., Path], calls: list[dict[str, Any]]) -> Any:
@@ -131,11 +197,12 @@ def setup(write: Callable[..., Path], calls: list[dict[str, Any]]) -> Any:
     return load_team(write("team.yaml", TEAM))
 
 
-@pytest.mark.parametrize(("calls", "words", "target"), [a[1:] for a in ATTACKS],
-                         ids=[a[0] for a in ATTACKS])
+@pytest.mark.parametrize(
+    ("calls", "words", "target"), [a[1:] for a in ATTACKS], ids=[a[0] for a in ATTACKS]
+)
 def test_attack_is_blocked_before_any_effect_and_audited(
-        write: Callable[..., Path], tmp_path: Path, calls: list[dict[str, Any]], words: str,
-        target: str) -> None:
+    write: Callable[..., Path], tmp_path: Path, calls: list[dict[str, Any]], words: str, target: str
+) -> None:
     seen = SeenMessages()
     team = setup(write, calls)
     with team.compile(db=tmp_path / "w.db") as app:
@@ -165,42 +232,67 @@ def test_at_least_twenty_attacks() -> None:
     assert len(ATTACKS) >= 20
 
 
-def test_oversized_context_is_cut_in_the_prompt(write: Callable[..., Path],
-                                                tmp_path: Path) -> None:
+def test_oversized_context_is_cut_in_the_prompt(write: Callable[..., Path], tmp_path: Path) -> None:
     seen = SeenMessages()
     with setup(write, []).compile(db=tmp_path / "w.db") as app:
         for i in range(40):
             app.context.write_global("setup", None, f"doc{i}", "y" * 300)
         assert app.run({"text": "q"}, config={"callbacks": [seen]}).ok
-    context = next(str(m.content) for m in seen.calls[0]
-                   if str(m.content).startswith("Context you can read"))
+    context = next(
+        str(m.content) for m in seen.calls[0] if str(m.content).startswith("Context you can read")
+    )
     assert len(context) < 3 * 400 + 400  # each scope cut to prompt_chars
     assert "more of global not shown" in context
 
 
-def test_a_tool_that_requires_review_runs_only_when_approved(write: Callable[..., Path],
-                                                             tmp_path: Path) -> None:
+def test_a_tool_that_requires_review_runs_only_when_approved(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     from tests.conftest import run_cli
 
     setup(write, [{"name": "transfer", "args": {"amount": 900}}])
-    paused = run_cli("run", "team.yaml", "--input", '{"text": "pay"}', "--run-id", "t1",
-                     "--db", "w.db", "--json", cwd=tmp_path)
+    paused = run_cli(
+        "run",
+        "team.yaml",
+        "--input",
+        '{"text": "pay"}',
+        "--run-id",
+        "t1",
+        "--db",
+        "w.db",
+        "--json",
+        cwd=tmp_path,
+    )
     assert paused.code == 4, paused.stderr
     review = paused.json["errors"][0]["review"]
-    assert (review["kind"], review["target"], review["payload"]) == ("tool", "transfer",
-                                                                     {"amount": 900})
+    assert (review["kind"], review["target"], review["payload"]) == (
+        "tool",
+        "transfer",
+        {"amount": 900},
+    )
     assert not (tmp_path / "effects.log").exists()
     bad = run_cli("resume", "t1", "--db", "w.db", "--edit", '{"amount": "lots"}', cwd=tmp_path)
     assert bad.code == 2
     assert "amount: Input should be a valid number" in bad.stderr
-    done = run_cli("resume", "t1", "--db", "w.db", "--edit", '{"amount": 100}', "--json",
-                   cwd=tmp_path)
+    done = run_cli(
+        "resume", "t1", "--db", "w.db", "--edit", '{"amount": 100}', "--json", cwd=tmp_path
+    )
     assert done.code == 0, done.stderr
     assert (tmp_path / "effects.log").read_text() == "transfer 100.0\n"  # as edited, once
 
-    run_cli("run", "team.yaml", "--input", '{"text": "pay"}', "--run-id", "t2", "--db",
-            "w.db", cwd=tmp_path)
-    rejected = run_cli("resume", "t2", "--db", "w.db", "--reject", "too much", "--json",
-                       cwd=tmp_path)
+    run_cli(
+        "run",
+        "team.yaml",
+        "--input",
+        '{"text": "pay"}',
+        "--run-id",
+        "t2",
+        "--db",
+        "w.db",
+        cwd=tmp_path,
+    )
+    rejected = run_cli(
+        "resume", "t2", "--db", "w.db", "--reject", "too much", "--json", cwd=tmp_path
+    )
     assert rejected.code == 0  # the agent was told no, and answered without the transfer
     assert (tmp_path / "effects.log").read_text() == "transfer 100.0\n"

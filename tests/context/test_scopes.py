@@ -39,7 +39,8 @@ def store(tmp_path: Path) -> tuple[ContextStore, Clock, AuditLog]:
 
 
 def test_notes_expire_on_read_and_published_results_persist(
-        store: tuple[ContextStore, Clock, AuditLog]) -> None:
+    store: tuple[ContextStore, Clock, AuditLog],
+) -> None:
     context, clock, _ = store
     context.write_note("r", RED, "draft", {"v": 1})
     context.write_note("r", RED, "keep", {"v": 2})
@@ -54,8 +55,7 @@ def test_notes_expire_on_read_and_published_results_persist(
     assert context.read("r", RED, "private", "short") is None
 
 
-def test_publish_moves_a_note_to_the_team_only(store: tuple[ContextStore, Clock, AuditLog]
-                                               ) -> None:
+def test_publish_moves_a_note_to_the_team_only(store: tuple[ContextStore, Clock, AuditLog]) -> None:
     context, _, audit = store
     context.write_note("r", RED, "finding", "the cache is stale")
     assert context.read("r", RED_TOO, "private", "finding") is None  # private stays private
@@ -71,7 +71,8 @@ def test_publish_moves_a_note_to_the_team_only(store: tuple[ContextStore, Clock,
 
 
 def test_global_is_written_by_supervisors_and_the_operator(
-        store: tuple[ContextStore, Clock, AuditLog]) -> None:
+    store: tuple[ContextStore, Clock, AuditLog],
+) -> None:
     context, _, audit = store
     context.write_global("r", None, "style", "be brief")
     context.write_global("r", BOSS, "tone", "kind")
@@ -98,17 +99,32 @@ flow:
 
 
 def test_two_teams_running_concurrently_never_see_each_other(tmp_path: Path) -> None:
-    (tmp_path / "script.yaml").write_text(json.dumps({"agents": {"scribe": [
-        {"tool": {"name": "write_note", "args": {"key": "secret", "value": "mine"}}},
-        {"tool": {"name": "publish", "args": {"key": "secret"}}}]}}))
+    (tmp_path / "script.yaml").write_text(
+        json.dumps(
+            {
+                "agents": {
+                    "scribe": [
+                        {
+                            "tool": {
+                                "name": "write_note",
+                                "args": {"key": "secret", "value": "mine"},
+                            }
+                        },
+                        {"tool": {"name": "publish", "args": {"key": "secret"}}},
+                    ]
+                }
+            }
+        )
+    )
     apps = []
     for name in ("north", "south"):
         (tmp_path / f"{name}.yaml").write_text(TEAM.format(name=name))
         apps.append(load_team(tmp_path / f"{name}.yaml").compile(db=tmp_path / "w.db"))
 
     async def both() -> list[Any]:
-        return await asyncio.gather(*(app.arun({"text": app.team.name}) for app in apps
-                                      for _ in range(5)))
+        return await asyncio.gather(
+            *(app.arun({"text": app.team.name}) for app in apps for _ in range(5))
+        )
 
     results = asyncio.run(both())
     assert {r.status for r in results} == {"completed"}
@@ -151,17 +167,41 @@ def pay(amount: float) -> str:
 '''
 
 
-def test_a_side_effecting_tool_runs_exactly_once_across_sigkill_and_resume(
-        tmp_path: Path) -> None:
+def test_a_side_effecting_tool_runs_exactly_once_across_sigkill_and_resume(tmp_path: Path) -> None:
     (tmp_path / "tools.py").write_text(PAY)
     (tmp_path / "team.yaml").write_text(EFFECT_TEAM)
     # The tool is called, then the model's next answer is slow: the kill lands there.
-    (tmp_path / "script.yaml").write_text(json.dumps({"agents": {"cashier": [
-        {"tool": {"name": "pay", "args": {"amount": 250}}}, {"auto": True, "delay": 5}]}}))
+    (tmp_path / "script.yaml").write_text(
+        json.dumps(
+            {
+                "agents": {
+                    "cashier": [
+                        {"tool": {"name": "pay", "args": {"amount": 250}}},
+                        {"auto": True, "delay": 5},
+                    ]
+                }
+            }
+        )
+    )
     payments = tmp_path / "payments.log"
-    child = subprocess.Popen([sys.executable, "-m", "corral", "run", "team.yaml", "--input",
-                              '{"text": "pay rent"}', "--db", "w.db", "--run-id", "pay1"],
-                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "corral",
+            "run",
+            "team.yaml",
+            "--input",
+            '{"text": "pay rent"}',
+            "--db",
+            "w.db",
+            "--run-id",
+            "pay1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not payments.exists():
         assert time.monotonic() < deadline
@@ -170,11 +210,22 @@ def test_a_side_effecting_tool_runs_exactly_once_across_sigkill_and_resume(
     time.sleep(0.3)  # the call is recorded right after the tool returns
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    (tmp_path / "script.yaml").write_text(json.dumps({"agents": {"cashier": [
-        {"tool": {"name": "pay", "args": {"amount": 250}}}, {"auto": True}]}}))
-    resumed = subprocess.run([sys.executable, "-m", "corral", "resume", "pay1", "--db", "w.db",
-                              "--json"], cwd=tmp_path, capture_output=True, text=True,
-                             check=False)
+    (tmp_path / "script.yaml").write_text(
+        json.dumps(
+            {
+                "agents": {
+                    "cashier": [{"tool": {"name": "pay", "args": {"amount": 250}}}, {"auto": True}]
+                }
+            }
+        )
+    )
+    resumed = subprocess.run(
+        [sys.executable, "-m", "corral", "resume", "pay1", "--db", "w.db", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout.splitlines()[-1])["status"] == "completed"
     assert payments.read_text() == "250.0\n"  # the node ran again; the payment did not

@@ -46,21 +46,32 @@ def simple(question):
 """
 
 
-def fragile(write: Callable[..., Path], script: str, *, extra: str = "", edge: str = "",
-            guards: str = "", timeout: str = "") -> Any:
+def fragile(
+    write: Callable[..., Path],
+    script: str,
+    *,
+    extra: str = "",
+    edge: str = "",
+    guards: str = "",
+    timeout: str = "",
+) -> Any:
     write("rules.py", RULES)
     write("script.yaml", script)
-    return load_team(write("team.yaml", TEAM.format(extra=extra, edge=edge, guards=guards,
-                                                    timeout=timeout)))
+    return load_team(
+        write("team.yaml", TEAM.format(extra=extra, edge=edge, guards=guards, timeout=timeout))
+    )
 
 
 def failures(app: Any, run_id: str) -> list[tuple[int, str, str]]:
-    return [(e["attempt"], e["error"], e["then"].split(" in ")[0])
-            for e in app.events.list(run_id, "failure")]
+    return [
+        (e["attempt"], e["error"], e["then"].split(" in ")[0])
+        for e in app.events.list(run_id, "failure")
+    ]
 
 
-def test_rate_limit_storm_is_retried_within_the_attempts(write: Callable[..., Path],
-                                                         tmp_path: Path) -> None:
+def test_rate_limit_storm_is_retried_within_the_attempts(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     storm = "agents:\n  solver:\n    - {error: rate_limit}\n    - {error: server}\n"
     seen = SeenMessages()
     with fragile(write, storm).compile(db=tmp_path / "w.db") as app:
@@ -73,8 +84,7 @@ def test_rate_limit_storm_is_retried_within_the_attempts(write: Callable[..., Pa
     assert len(seen.calls) == 3
 
 
-def test_a_longer_storm_gives_up_at_the_maximum(write: Callable[..., Path],
-                                               tmp_path: Path) -> None:
+def test_a_longer_storm_gives_up_at_the_maximum(write: Callable[..., Path], tmp_path: Path) -> None:
     storm = "agents:\n  solver:\n" + "    - {error: rate_limit}\n" * 5
     seen = SeenMessages()
     with fragile(write, storm).compile(db=tmp_path / "w.db") as app:
@@ -89,15 +99,15 @@ def test_a_longer_storm_gives_up_at_the_maximum(write: Callable[..., Path],
 def test_client_errors_are_not_retried(write: Callable[..., Path], tmp_path: Path) -> None:
     seen = SeenMessages()
     with fragile(write, "agents:\n  solver:\n    - {error: bad_request}\n").compile(
-            db=tmp_path / "w.db") as app:
+        db=tmp_path / "w.db"
+    ) as app:
         result = app.run({"text": "q"}, config={"callbacks": [seen]})
     assert result.status == "failed"
     assert len(seen.calls) == 1
     assert "not retryable" in result.errors[0]["message"]
 
 
-def test_timeouts_real_and_reported_are_retried(write: Callable[..., Path],
-                                                tmp_path: Path) -> None:
+def test_timeouts_real_and_reported_are_retried(write: Callable[..., Path], tmp_path: Path) -> None:
     script = "agents:\n  solver:\n    - {auto: true, delay: 1.0}\n    - {error: timeout}\n"
     with fragile(write, script, timeout=", timeout: 0.2").compile(db=tmp_path / "w.db") as app:
         result = app.run({"text": "q"})
@@ -107,7 +117,8 @@ def test_timeouts_real_and_reported_are_retried(write: Callable[..., Path],
 
 
 def test_garbage_output_falls_back_to_a_simpler_answer_flagged_degraded(
-        write: Callable[..., Path], tmp_path: Path) -> None:
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     garbage = "agents:\n  solver:\n" + "    - {raw: 'not json at all'}\n" * 3
     extra = "    fallback: {function: 'rules:simple'}"
     with fragile(write, garbage, extra=extra).compile(db=tmp_path / "w.db") as app:
@@ -120,16 +131,18 @@ def test_garbage_output_falls_back_to_a_simpler_answer_flagged_degraded(
     assert state["path"] == ["solver", "reporter"]
 
 
-def test_fallback_model_answers_when_the_agent_keeps_failing(write: Callable[..., Path],
-                                                             tmp_path: Path) -> None:
-    script = ("agents:\n  solver:\n" + "    - {error: server}\n" * 3)
+def test_fallback_model_answers_when_the_agent_keeps_failing(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    script = "agents:\n  solver:\n" + "    - {error: server}\n" * 3
     extra = "    model: flaky\n    fallback: {model: steady}"
-    text = TEAM.replace("  default: {{use: scripted, script: script.yaml}}",
-                        "  flaky: {{use: scripted, script: script.yaml}}\n  steady: scripted")
+    text = TEAM.replace(
+        "  default: {{use: scripted, script: script.yaml}}",
+        "  flaky: {{use: scripted, script: script.yaml}}\n  steady: scripted",
+    )
     write("rules.py", RULES)
     write("script.yaml", script)
-    team = load_team(write("team.yaml", text.format(extra=extra, edge="", guards="",
-                                                    timeout="")))
+    team = load_team(write("team.yaml", text.format(extra=extra, edge="", guards="", timeout="")))
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"text": "q"})
     assert result.status == "completed"
@@ -154,7 +167,8 @@ def test_low_confidence_waits_for_a_person(write: Callable[..., Path], tmp_path:
 
 
 def test_circuit_breaker_opens_skips_the_agent_and_closes_after_a_probe(
-        write: Callable[..., Path], tmp_path: Path) -> None:
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     class Clock:
         now = 1_000_000.0
 
@@ -168,18 +182,24 @@ def test_circuit_breaker_opens_skips_the_agent_and_closes_after_a_probe(
     seen = SeenMessages()
     team = fragile(write, script, extra=extra, guards=guards)
     with team.compile(db=tmp_path / "w.db", clock=clock) as app:
-        runs = [app.run({"text": "q"}, run_id=f"r{i}", config={"callbacks": [seen]})
-                for i in range(3)]
+        runs = [
+            app.run({"text": "q"}, run_id=f"r{i}", config={"callbacks": [seen]}) for i in range(3)
+        ]
         calls_while_open = len(seen.calls)
         opened = app.workspace.breakers.states()["solver"]["state"]
     clock.now += 31
     # Another app on the same workspace (the breaker is shared), with a working model.
-    with team.compile(db=tmp_path / "w.db", clock=clock,
-                      chat_models={"default": ScriptedChatModel()}) as app:
+    with team.compile(
+        db=tmp_path / "w.db", clock=clock, chat_models={"default": ScriptedChatModel()}
+    ) as app:
         probe = app.run({"text": "q"}, run_id="r3", config={"callbacks": [seen]})
         closed = app.workspace.breakers.states()
-        events = [e["kind"] for r in ("r1", "r2", "r3") for e in app.events.list(r)
-                  if e["kind"].startswith("breaker")]
+        events = [
+            e["kind"]
+            for r in ("r1", "r2", "r3")
+            for e in app.events.list(r)
+            if e["kind"].startswith("breaker")
+        ]
     # Each run has its own script position: runs 0 and 1 fail on their first call.
     assert [r.output["text"] for r in runs] == ["fallback: q"] * 3
     assert opened == "open"
@@ -203,16 +223,25 @@ def test_runs_shows_an_open_breaker(write: Callable[..., Path], tmp_path: Path) 
     assert "circuit breaker of solver: open after 1 failures" in listed.stdout
 
 
-def test_twelve_agents_one_always_failing_still_complete(write: Callable[..., Path],
-                                                         tmp_path: Path) -> None:
+def test_twelve_agents_one_always_failing_still_complete(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     write("rules.py", "def simple(note):\n    return {'text': 'degraded: ' + note.text}\n")
     write("script.yaml", "agents:\n  a6:\n    - {error: bad_request}\nthen: repeat\n")
-    agents = "\n".join(f"  - {{id: a{i}, role: Step {i}"
-                       + (", fallback: {function: 'rules:simple'}" if i == 6 else "") + "}"
-                       for i in range(12))
-    edges = "\n".join(f"    - {{from: a{i}, to: {'END' if i == 11 else f'a{i + 1}'}, "
-                      "schema: Note}" for i in range(12))
-    team = load_team(write("twelve.yaml", f"""\
+    agents = "\n".join(
+        f"  - {{id: a{i}, role: Step {i}"
+        + (", fallback: {function: 'rules:simple'}" if i == 6 else "")
+        + "}"
+        for i in range(12)
+    )
+    edges = "\n".join(
+        f"    - {{from: a{i}, to: {'END' if i == 11 else f'a{i + 1}'}, schema: Note}}"
+        for i in range(12)
+    )
+    team = load_team(
+        write(
+            "twelve.yaml",
+            f"""\
 version: 1
 name: twelve
 models: {{default: {{use: scripted, script: script.yaml}}}}
@@ -226,12 +255,17 @@ flow:
   output: Note
   edges:
 {edges}
-"""))
+""",
+        )
+    )
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"text": "start"})
         trace = [(e["kind"], e["agent"], e.get("then")) for e in app.events.list(result.run_id)]
-        handoffs = [s.values["handoff"] for s in app.graph.get_state_history(
-            app.config(result.run_id)) if s.values.get("handoff")]
+        handoffs = [
+            s.values["handoff"]
+            for s in app.graph.get_state_history(app.config(result.run_id))
+            if s.values.get("handoff")
+        ]
     assert result.status == "completed"
     assert result.path == [f"a{i}" for i in range(12)]
     assert trace == [("failure", "a6", "give up"), ("failure", "a6", "fallback")]

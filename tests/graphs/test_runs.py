@@ -24,8 +24,9 @@ def mini(write: Callable[..., Path], script: str | None = None) -> Team:
         model = "flaky"
     text = MINI.format(model=model)
     if script is not None:
-        text = text.replace("schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}"
-                            "\nschemas:", 1)
+        text = text.replace(
+            "schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}\nschemas:", 1
+        )
     return load_team(write("mini.yaml", text))
 
 
@@ -45,19 +46,28 @@ def test_support_desk_routes_by_payload_and_returns_a_valid_reply(tmp_path: Path
 
 def test_technical_tickets_take_the_technical_path(tmp_path: Path) -> None:
     with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
-        result = app.run({"customer": "Bo", "subject": "App crashes",
-                          "body": "A technical fault: the app crashes on start."})
+        result = app.run(
+            {
+                "customer": "Bo",
+                "subject": "App crashes",
+                "body": "A technical fault: the app crashes on start.",
+            }
+        )
     assert result.path == ["intake", "triage", "technical", "qa", "writer"]
 
 
-def test_invalid_output_is_retried_with_feedback(write: Callable[..., Path],
-                                                tmp_path: Path) -> None:
-    team = mini(write, f"""
+def test_invalid_output_is_retried_with_feedback(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    team = mini(
+        write,
+        f"""
         agents:
           solver:
             - raw: "{INVALID} not json"
             - output: {{text: "{INVALID}", score: 99}}
-        """)
+        """,
+    )
     seen = SeenMessages()
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"text": "what is 2+2?"}, config={"callbacks": [seen]})
@@ -72,14 +82,18 @@ def test_invalid_output_is_retried_with_feedback(write: Callable[..., Path],
 
 
 def test_retries_exhausted_fail_clearly_and_nothing_invalid_is_checkpointed(
-        write: Callable[..., Path], tmp_path: Path) -> None:
-    team = mini(write, f"""
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    team = mini(
+        write,
+        f"""
         agents:
           solver:
             - output: {{text: "{INVALID}", score: 99}}
             - output: {{text: "{INVALID}", score: -1}}
             - raw: "{INVALID}"
-        """)
+        """,
+    )
     db = tmp_path / "w.db"
     with team.compile(db=db) as app:
         result = app.run({"text": "q"}, run_id="bad-run")
@@ -98,19 +112,23 @@ def test_retries_exhausted_fail_clearly_and_nothing_invalid_is_checkpointed(
         if handoff is not None:
             team.resolved.schemas[handoff["schema"]].model_validate(handoff["payload"])
     with sqlite3.connect(db) as conn:
-        for table, column in (("cp_checkpoints", "checkpoint"), ("cp_blobs", "blob"),
-                              ("cp_writes", "blob")):
-            blobs = [bytes(row[0] or b"") for row in conn.execute(
-                f"SELECT {column} FROM {table}")]
+        for table, column in (
+            ("cp_checkpoints", "checkpoint"),
+            ("cp_blobs", "blob"),
+            ("cp_writes", "blob"),
+        ):
+            blobs = [bytes(row[0] or b"") for row in conn.execute(f"SELECT {column} FROM {table}")]
             assert blobs, table
             assert not any(INVALID.encode() in blob for blob in blobs)
 
 
-def test_failed_run_resumes_without_rerunning_completed_nodes(tmp_path: Path,
-                                                              write: Callable[..., Path]) -> None:
+def test_failed_run_resumes_without_rerunning_completed_nodes(
+    tmp_path: Path, write: Callable[..., Path]
+) -> None:
     write("script.yaml", "agents:\n  qa:\n    - error: bad_request\n")
     text = SUPPORT_DESK.read_text().replace(
-        "  default: scripted", "  default: {use: scripted, script: script.yaml}")
+        "  default: scripted", "  default: {use: scripted, script: script.yaml}"
+    )
     (tmp_path / "rules.py").write_text((SUPPORT_DESK.parent / "rules.py").read_text())
     team = load_team(write("team.yaml", text))
     seen = SeenMessages()
@@ -129,8 +147,11 @@ def test_failed_run_resumes_without_rerunning_completed_nodes(tmp_path: Path,
 
 
 def test_function_node_errors_are_recorded(tmp_path: Path, write: Callable[..., Path]) -> None:
-    write("rules.py", "def boom(x):\n    raise ValueError('bad rule')\n"
-                      "def wrong(x):\n    return {'value': 'not a number'}\n")
+    write(
+        "rules.py",
+        "def boom(x):\n    raise ValueError('bad rule')\n"
+        "def wrong(x):\n    return {'value': 'not a number'}\n",
+    )
     base = """\
         version: 1
         name: fn
@@ -144,8 +165,10 @@ def test_function_node_errors_are_recorded(tmp_path: Path, write: Callable[..., 
           output: Number
           edges: [{from: step, to: END, schema: Number}]
         """
-    for func, kind, words in (("boom", "NodeError", "raised ValueError: bad rule"),
-                              ("wrong", "HandoffError", "value: Input should be a valid integer")):
+    for func, kind, words in (
+        ("boom", "NodeError", "raised ValueError: bad rule"),
+        ("wrong", "HandoffError", "value: Input should be a valid integer"),
+    ):
         team = load_team(write(f"{func}.yaml", base.replace("FUNC", func)))
         with team.compile(db=tmp_path / f"{func}.db") as app:
             result = app.run({"value": 1})
@@ -159,8 +182,7 @@ def test_concurrent_async_runs_are_safe(tmp_path: Path) -> None:
     ticket = json.loads(TICKET.read_text())
 
     async def many(app: App) -> list[Any]:
-        return await asyncio.gather(*(app.arun({**ticket, "customer": f"c{i}"})
-                                      for i in range(24)))
+        return await asyncio.gather(*(app.arun({**ticket, "customer": f"c{i}"}) for i in range(24)))
 
     with team.compile(db=tmp_path / "w.db") as app:
         results = asyncio.run(many(app))
@@ -171,8 +193,7 @@ def test_concurrent_async_runs_are_safe(tmp_path: Path) -> None:
         assert len(app.list_runs()) == 24
 
 
-def test_bad_inputs_and_run_ids_are_user_errors(write: Callable[..., Path],
-                                                tmp_path: Path) -> None:
+def test_bad_inputs_and_run_ids_are_user_errors(write: Callable[..., Path], tmp_path: Path) -> None:
     with mini(write).compile(db=tmp_path / "w.db") as app:
         with pytest.raises(InputError, match="text: String should have at least 1") as caught:
             app.run({"text": ""})
@@ -187,8 +208,7 @@ def test_bad_inputs_and_run_ids_are_user_errors(write: Callable[..., Path],
         assert app.resume("once").status == "completed"  # resuming a finished run is a no-op
 
 
-def test_unwritable_workspace_is_a_user_error(write: Callable[..., Path],
-                                              tmp_path: Path) -> None:
+def test_unwritable_workspace_is_a_user_error(write: Callable[..., Path], tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(InputError, match="is a directory"):
         mini(write).compile(db=tmp_path / "dir.db")
@@ -198,7 +218,10 @@ def test_unwritable_workspace_is_a_user_error(write: Callable[..., Path],
 
 
 def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_path: Path) -> None:
-    team = load_team(write("loop.yaml", """\
+    team = load_team(
+        write(
+            "loop.yaml",
+            """\
         version: 1
         name: loop
         schemas:
@@ -213,10 +236,13 @@ def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_pat
             - {from: pong, to: ping, schema: Note, when: {field: again, equals: true}}
             - {from: pong, to: END, schema: Note, when: {field: again, equals: false}}
         guards: {max_steps: 6}
-        """))
+        """,
+        )
+    )
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"again": True, "text": "x"})
     assert result.status == "halted"
     assert [(g["guard"], g["limit"], g["policy"]) for g in result.guards_tripped] == [
-        ("max_steps", 6, "halt")]
+        ("max_steps", 6, "halt")
+    ]
     assert "max_steps=6" in result.errors[0]["message"]

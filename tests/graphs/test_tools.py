@@ -47,8 +47,9 @@ def invoice_status(invoice_id: str) -> str:
 '''
 
 
-def run(write: Callable[..., Path], tmp_path: Path, script: str, invoice: str = "INV-7",
-        rounds: int = 5) -> tuple[Any, SeenMessages, list[str]]:
+def run(
+    write: Callable[..., Path], tmp_path: Path, script: str, invoice: str = "INV-7", rounds: int = 5
+) -> tuple[Any, SeenMessages, list[str]]:
     write("tools.py", TOOLS)
     write("script.yaml", script)
     team = load_team(write("team.yaml", TEAM.format(rounds=rounds)))
@@ -64,8 +65,9 @@ def tool_results(seen: SeenMessages) -> list[ToolMessage]:
     return [m for m in seen.calls[-1] if isinstance(m, ToolMessage)]
 
 
-def test_tool_result_reaches_the_structured_answer(write: Callable[..., Path],
-                                                   tmp_path: Path) -> None:
+def test_tool_result_reaches_the_structured_answer(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     result, seen, calls = run(write, tmp_path, "replies: []\n")
     assert result.status == "completed"
     assert calls == ["INV-7"]
@@ -73,8 +75,9 @@ def test_tool_result_reaches_the_structured_answer(write: Callable[..., Path],
     assert result.usage["llm_calls"] == 3  # call the tool, answer in text, then structured
 
 
-def test_a_tool_the_agent_lacks_is_refused_and_said_so(write: Callable[..., Path],
-                                                        tmp_path: Path) -> None:
+def test_a_tool_the_agent_lacks_is_refused_and_said_so(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     script = "agents:\n  clerk:\n    - tool: {name: delete_invoice, args: {invoice_id: x}}\n"
     result, seen, calls = run(write, tmp_path, script)
     assert result.status == "completed"

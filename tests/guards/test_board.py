@@ -30,8 +30,15 @@ def board(tmp_path: Path, clock: Clock | None = None) -> TaskBoard:
 
 
 def task(i: int | str, **kw: object) -> NewTask:
-    return NewTask(id=f"t{i}", run_id="r", assignee="worker", depth=1,
-                   instruction="do it", payload={"i": i}, **kw)  # type: ignore[arg-type]
+    return NewTask(
+        id=f"t{i}",
+        run_id="r",
+        assignee="worker",
+        depth=1,
+        instruction="do it",
+        payload={"i": i},
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_claim_is_compare_and_set_and_done_tasks_never_rerun(tmp_path: Path) -> None:
@@ -70,8 +77,9 @@ def test_expired_lease_is_reclaimed_and_the_old_holder_cannot_finish(tmp_path: P
 def test_priority_is_objective_and_the_model_modifier_is_bounded(tmp_path: Path) -> None:
     clock = Clock()
     b = board(tmp_path, clock)
-    b.create([task("loud", modifier=1e9), task("blocking", blocked=2),
-              task("important", impact=120)])
+    b.create(
+        [task("loud", modifier=1e9), task("blocking", blocked=2), task("important", impact=120)]
+    )
     clock.now += 60
     b.create([task("new")])
     order = [b.claim_next("w", 60).id for _ in range(4)]  # type: ignore[union-attr]
@@ -81,8 +89,7 @@ def test_priority_is_objective_and_the_model_modifier_is_bounded(tmp_path: Path)
     assert b.priority("thuge") == 1000.0  # the score is capped
 
 
-def test_rate_limit_cooldown_and_pending_cap_create_nothing_when_tripped(
-        tmp_path: Path) -> None:
+def test_rate_limit_cooldown_and_pending_cap_create_nothing_when_tripped(tmp_path: Path) -> None:
     clock = Clock()
     b = board(tmp_path, clock)
     limits = Limits(rate_count=5, rate_seconds=3600, cooldown_seconds=600, max_pending=100)
@@ -122,20 +129,26 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_four_competing_workers_complete_each_of_10000_tasks_exactly_once(
-        tmp_path: Path) -> None:
+def test_four_competing_workers_complete_each_of_10000_tasks_exactly_once(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     b = TaskBoard(ConnectionPool(db))
     b.create([task(i) for i in range(10_000)])
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE completions (task_id TEXT PRIMARY KEY, worker TEXT)")
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), f"w{k}",
-                                 "0.3" if k == 0 else "0"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for k in range(4)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(db), f"w{k}", "0.3" if k == 0 else "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(4)
+    ]
     deadline = time.monotonic() + 60
     with sqlite3.connect(db, timeout=60) as watch:
-        while not watch.execute("SELECT count(*) FROM tasks WHERE claimer = 'w0' AND "
-                                "status = 'claimed'").fetchone()[0]:
+        while not watch.execute(
+            "SELECT count(*) FROM tasks WHERE claimer = 'w0' AND status = 'claimed'"
+        ).fetchone()[0]:
             assert time.monotonic() < deadline, "w0 never held a task"
             time.sleep(0.01)
     os.kill(workers[0].pid, signal.SIGKILL)  # dies holding a claimed task
@@ -149,7 +162,8 @@ def test_four_competing_workers_complete_each_of_10000_tasks_exactly_once(
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM completions").fetchone()[0] == 10_000
         reclaimed = conn.execute("SELECT count(*) FROM tasks WHERE attempts > 1").fetchone()[0]
-        by_worker = dict(conn.execute(
-            "SELECT worker, count(*) FROM completions GROUP BY worker").fetchall())
+        by_worker = dict(
+            conn.execute("SELECT worker, count(*) FROM completions GROUP BY worker").fetchall()
+        )
     assert reclaimed >= 1  # the killed worker's task was taken back after its lease
     assert set(by_worker) >= {"w1", "w2", "w3"}

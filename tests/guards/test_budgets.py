@@ -54,8 +54,9 @@ def team(write: Callable[..., Path], budget: str, script: str = "replies: []\n")
 
 def rows(db: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT status, input_tokens, output_tokens, reserved, day "
-                            "FROM usage ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT status, input_tokens, output_tokens, reserved, day FROM usage ORDER BY id"
+        ).fetchall()
 
 
 def one_call(write: Callable[..., Path], tmp_path: Path) -> tuple[int, int]:
@@ -66,8 +67,7 @@ def one_call(write: Callable[..., Path], tmp_path: Path) -> tuple[int, int]:
     return used_in, used_out
 
 
-def test_daily_tokens_trip_exactly_at_the_limit(write: Callable[..., Path],
-                                                tmp_path: Path) -> None:
+def test_daily_tokens_trip_exactly_at_the_limit(write: Callable[..., Path], tmp_path: Path) -> None:
     used_in, used_out = one_call(write, tmp_path)
     limit = 3 * (used_in + used_out) + used_in + 100  # room for exactly 4 calls
     db = tmp_path / "w.db"
@@ -86,7 +86,9 @@ def test_call_and_task_layers(write: Callable[..., Path], tmp_path: Path) -> Non
         refused = app.run(QUESTION)
     assert refused.status == "halted"
     assert (refused.errors[0]["layer"], refused.errors[0]["requested"]) == (
-        "max_input_tokens", used_in)
+        "max_input_tokens",
+        used_in,
+    )
     trimmed = team(write, f"{{max_input_tokens: {used_in - 5}, trim_input: true}}")
     with trimmed.compile(db=tmp_path / "b.db") as app:
         assert app.run(QUESTION).status == "completed"
@@ -96,7 +98,10 @@ def test_call_and_task_layers(write: Callable[..., Path], tmp_path: Path) -> Non
     with team(write, "{max_task_calls: 2}", bad).compile(db=tmp_path / "c.db") as app:
         capped = app.run(QUESTION)
     assert (capped.status, capped.errors[0]["layer"], capped.errors[0]["used"]) == (
-        "halted", "task_calls", 2)
+        "halted",
+        "task_calls",
+        2,
+    )
 
     with team(write, "{max_output_tokens: 5}").compile(db=tmp_path / "d.db") as app:
         cut = app.run(QUESTION)
@@ -104,22 +109,23 @@ def test_call_and_task_layers(write: Callable[..., Path], tmp_path: Path) -> Non
     assert {r[2] for r in rows(tmp_path / "d.db")} == {5}
 
 
-def test_alert_fires_once_at_the_threshold(write: Callable[..., Path], tmp_path: Path,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_alert_fires_once_at_the_threshold(
+    write: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     used_in, used_out = one_call(write, tmp_path)
     per_run = used_in + used_out
     limit = 10 * per_run
     alerts: list[Alert] = []
     budget = f"{{max_output_tokens: 100, daily_tokens: {limit}, alert_threshold: 0.25}}"
-    with caplog.at_level(logging.WARNING, logger="corral.budget"), \
-            team(write, budget).compile(db=tmp_path / "w.db",
-                                        on_budget_alert=alerts.append) as app:
+    with (
+        caplog.at_level(logging.WARNING, logger="corral.budget"),
+        team(write, budget).compile(db=tmp_path / "w.db", on_budget_alert=alerts.append) as app,
+    ):
         for _ in range(5):
             assert app.run(QUESTION).ok
         events = [e for r in app.list_runs() for e in app.events.list(r.run_id, "budget_alert")]
     assert len(alerts) == 1
-    assert (alerts[0].agent, alerts[0].layer, alerts[0].limit) == ("solver", "daily_tokens",
-                                                                   limit)
+    assert (alerts[0].agent, alerts[0].layer, alerts[0].limit) == ("solver", "daily_tokens", limit)
     assert alerts[0].used == 3 * per_run  # the first run at or over 25%
     assert len(events) == 1
     assert sum("budget alert: solver" in r.message for r in caplog.records) == 1
@@ -135,7 +141,8 @@ def test_soft_budget_only_alerts(write: Callable[..., Path], tmp_path: Path) -> 
 
 
 def test_days_reset_and_a_halted_run_resumes_when_the_budget_allows(
-        write: Callable[..., Path], tmp_path: Path) -> None:
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     used_in, used_out = one_call(write, tmp_path)
     clock = Clock()
     budget = f"{{max_output_tokens: 100, daily_tokens: {used_in + used_out + used_in + 100}}}"
@@ -148,13 +155,20 @@ def test_days_reset_and_a_halted_run_resumes_when_the_budget_allows(
         clock.now += 86_400
         assert app.resume("late").status == "completed"
     assert [r[4] for r in rows(tmp_path / "w.db") if r[0] == "settled"] == [
-        "2027-01-15", "2027-01-15", "2027-01-16"]
+        "2027-01-15",
+        "2027-01-15",
+        "2027-01-16",
+    ]
 
 
-def test_team_budget_and_escalation_to_the_supervisor(write: Callable[..., Path],
-                                                      tmp_path: Path) -> None:
-    write("script.yaml", "agents:\n  lead:\n    - delegate: [{assignee: worker, "
-                         "instruction: go, payload: {text: x}}]\n")
+def test_team_budget_and_escalation_to_the_supervisor(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write(
+        "script.yaml",
+        "agents:\n  lead:\n    - delegate: [{assignee: worker, "
+        "instruction: go, payload: {text: x}}]\n",
+    )
     text = """\
         version: 1
         name: pair
@@ -194,14 +208,21 @@ PROCESS = textwrap.dedent("""
 """)
 
 
-def test_no_overshoot_with_4_processes_of_25_concurrent_runs(write: Callable[..., Path],
-                                                             tmp_path: Path) -> None:
+def test_no_overshoot_with_4_processes_of_25_concurrent_runs(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     used_in, used_out = one_call(write, tmp_path)
     limit = 30 * (used_in + used_out)
     path = team(write, f"{{max_output_tokens: 100, daily_tokens: {limit}}}").source
-    procs = [subprocess.Popen([sys.executable, "-c", PROCESS, str(path), str(tmp_path / "w.db")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROCESS, str(path), str(tmp_path / "w.db")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outputs = [p.communicate(timeout=240) for p in procs]
     done = halted = 0
     for proc, (out, err) in zip(procs, outputs, strict=True):
@@ -218,14 +239,18 @@ def test_no_overshoot_with_4_processes_of_25_concurrent_runs(write: Callable[...
     assert halted >= 100 - 30
 
 
-def test_concurrent_runs_in_one_process_share_the_budget(write: Callable[..., Path],
-                                                         tmp_path: Path) -> None:
+def test_concurrent_runs_in_one_process_share_the_budget(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     used_in, used_out = one_call(write, tmp_path)
     limit = 7 * (used_in + used_out)
     with team(write, f"{{max_output_tokens: 100, daily_tokens: {limit}}}").compile(
-            db=tmp_path / "w.db") as app:
+        db=tmp_path / "w.db"
+    ) as app:
+
         async def many() -> list[Any]:
             return await asyncio.gather(*(app.arun(QUESTION) for _ in range(20)))
+
         results = asyncio.run(many())
     assert limit // (used_in + 100) <= sum(r.ok for r in results) <= 7
     assert {r.status for r in results} == {"completed", "halted"}

@@ -57,7 +57,8 @@ def results_seen(seen: SeenMessages, agent_role: str) -> list[list[dict[str, Any
 
 
 def test_delegation_outside_the_tree_is_refused_before_anything_runs(
-        write: Callable[..., Path], tmp_path: Path) -> None:
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     team = org(write, f"agents:\n  lead:\n    - delegate: [{sub('clerk')}]\n")
     seen = SeenMessages()
     with team.compile(db=tmp_path / "w.db") as app:
@@ -74,18 +75,24 @@ def test_delegation_outside_the_tree_is_refused_before_anything_runs(
 
 
 def test_cross_team_work_goes_through_managers_and_results_flow_up(
-        write: Callable[..., Path], tmp_path: Path) -> None:
-    script = (f"agents:\n  lead:\n    - delegate: [{sub('billing_mgr')}, {sub('tech_mgr')}]\n"
-              f"  billing_mgr:\n    - delegate: [{sub('clerk', 'refund')}]\n"
-              f"  tech_mgr:\n    - delegate: [{sub('dev', 'crash')}]\n")
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    script = (
+        f"agents:\n  lead:\n    - delegate: [{sub('billing_mgr')}, {sub('tech_mgr')}]\n"
+        f"  billing_mgr:\n    - delegate: [{sub('clerk', 'refund')}]\n"
+        f"  tech_mgr:\n    - delegate: [{sub('dev', 'crash')}]\n"
+    )
     seen = SeenMessages()
     with org(write, script).compile(db=tmp_path / "w.db") as app:
         result = app.run({"question": "refund and crash"}, config={"callbacks": [seen]})
         tasks = app.board.tasks(run_id=result.run_id)
     assert result.status == "completed"
     assert sorted((t.assignee, t.depth, t.status) for t in tasks) == [
-        ("billing_mgr", 1, "done"), ("clerk", 2, "done"), ("dev", 2, "done"),
-        ("tech_mgr", 1, "done")]
+        ("billing_mgr", 1, "done"),
+        ("clerk", 2, "done"),
+        ("dev", 2, "done"),
+        ("tech_mgr", 1, "done"),
+    ]
     parents = {t.assignee: t.parent_id for t in tasks}
     by_id = {t.id: t.assignee for t in tasks}
     assert by_id[parents["clerk"]] == "billing_mgr"
@@ -97,10 +104,13 @@ def test_cross_team_work_goes_through_managers_and_results_flow_up(
     assert result.usage["llm_calls"] == 2 + 2 * 2 + 2  # lead, managers, workers
 
 
-def test_a_round_joins_before_the_supervisor_reads_it(write: Callable[..., Path],
-                                                     tmp_path: Path) -> None:
-    script = (f"agents:\n  lead:\n    - delegate: [{sub('billing_mgr')}, {sub('tech_mgr')}]\n"
-              f"    - delegate: [{sub('tech_mgr', 'again')}]\n")
+def test_a_round_joins_before_the_supervisor_reads_it(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    script = (
+        f"agents:\n  lead:\n    - delegate: [{sub('billing_mgr')}, {sub('tech_mgr')}]\n"
+        f"    - delegate: [{sub('tech_mgr', 'again')}]\n"
+    )
     seen = SeenMessages()
     with org(write, script).compile(db=tmp_path / "w.db") as app:
         result = app.run({"question": "two rounds"}, config={"callbacks": [seen]})
@@ -112,8 +122,9 @@ def test_a_round_joins_before_the_supervisor_reads_it(write: Callable[..., Path]
     assert [len(r) for r in rounds] == [2, 2, 1]
 
 
-def test_done_subtasks_are_reused_on_resume_not_run_again(write: Callable[..., Path],
-                                                          tmp_path: Path) -> None:
+def test_done_subtasks_are_reused_on_resume_not_run_again(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     again = f"    - delegate: [{sub('billing_mgr')}, {sub('tech_mgr')}]\n"
     script = f"agents:\n  lead:\n{again}    - error: bad_request\n{again}"
     seen = SeenMessages()
@@ -129,22 +140,28 @@ def test_done_subtasks_are_reused_on_resume_not_run_again(write: Callable[..., P
     assert resumed.tasks_created == 2
 
 
-def test_depth_limit_escalates_back_to_the_delegator(write: Callable[..., Path],
-                                                    tmp_path: Path) -> None:
-    script = (f"agents:\n  lead:\n    - delegate: [{sub('billing_mgr')}]\n"
-              f"  billing_mgr:\n    - delegate: [{sub('clerk')}]\n")
+def test_depth_limit_escalates_back_to_the_delegator(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    script = (
+        f"agents:\n  lead:\n    - delegate: [{sub('billing_mgr')}]\n"
+        f"  billing_mgr:\n    - delegate: [{sub('clerk')}]\n"
+    )
     with org(write, script, depth=1).compile(db=tmp_path / "w.db") as app:
         result = app.run({"question": "q"})
         tasks = app.board.tasks(run_id=result.run_id)
     assert result.status == "completed"  # escalate: billing_mgr was refused and answered
     trips = [(g["guard"], g["limit"], g["seen"], g["policy"]) for g in result.guards_tripped]
     assert trips == [("max_delegation_depth", 1, 2, "escalate")]
-    assert sorted((t.assignee, t.status) for t in tasks) == [("billing_mgr", "done"),
-                                                             ("clerk", "refused")]
+    assert sorted((t.assignee, t.status) for t in tasks) == [
+        ("billing_mgr", "done"),
+        ("clerk", "refused"),
+    ]
 
 
-def test_each_round_gets_its_own_results_after_resume(write: Callable[..., Path],
-                                                      tmp_path: Path) -> None:
+def test_each_round_gets_its_own_results_after_resume(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     one = f"    - delegate: [{sub('billing_mgr', 'first')}]\n"
     two = f"    - delegate: [{sub('tech_mgr', 'second')}]\n"
     script = f"agents:\n  lead:\n{one}{two}    - error: bad_request\n{one}{two}"
@@ -155,21 +172,25 @@ def test_each_round_gets_its_own_results_after_resume(write: Callable[..., Path]
     assert resumed.status == "completed"
     rounds = results_seen(seen, "You are Lead")
     assert [[r["assignee"] for r in one_round] for one_round in rounds] == [
-        ["billing_mgr"], ["billing_mgr"], ["tech_mgr"]]
+        ["billing_mgr"],
+        ["billing_mgr"],
+        ["tech_mgr"],
+    ]
     assert all(r.get("reused") for one_round in rounds for r in one_round)
 
 
-def test_model_calls_per_task_cap_every_agent(write: Callable[..., Path],
-                                              tmp_path: Path) -> None:
+def test_model_calls_per_task_cap_every_agent(write: Callable[..., Path], tmp_path: Path) -> None:
     from tests.conftest import MINI
 
     write("script.yaml", "agents:\n  solver:\n    - raw: a\n    - raw: b\n    - raw: c\n")
     text = MINI.format(model="flaky").replace(
-        "schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}\nschemas:", 1)
+        "schemas:", "models:\n  flaky: {use: scripted, script: script.yaml}\nschemas:", 1
+    )
     team = load_team(write("mini.yaml", text + "guards: {max_llm_calls_per_task: 2}\n"))
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"text": "q"})
     assert result.status == "halted"
     assert result.errors[0]["guard"] == "max_llm_calls_per_task"
     assert [(g["guard"], g["limit"], g["seen"]) for g in result.guards_tripped] == [
-        ("max_llm_calls_per_task", 2, 3)]
+        ("max_llm_calls_per_task", 2, 3)
+    ]

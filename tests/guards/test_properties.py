@@ -22,32 +22,47 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(2, 7))
     parents = [None] + [draw(st.integers(0, i - 1)) for i in range(1, n)]
     agents = [f"a{i}" for i in range(n)]
-    limits = {"max_delegation_depth": draw(st.integers(1, 3)),
-              "max_subtasks": draw(st.integers(1, 4)),
-              "task_rate": {"count": draw(st.integers(1, 8)), "per_seconds": 3600},
-              "cooldown_seconds": draw(st.sampled_from([0, 60])),
-              "max_pending_tasks": draw(st.integers(1, 10)),
-              "max_llm_calls_per_task": draw(st.integers(2, 6)),
-              "on_trip": {g: draw(POLICY) for g in
-                          ("max_delegation_depth", "max_subtasks", "task_rate",
-                           "max_pending_tasks")}}
+    limits = {
+        "max_delegation_depth": draw(st.integers(1, 3)),
+        "max_subtasks": draw(st.integers(1, 4)),
+        "task_rate": {"count": draw(st.integers(1, 8)), "per_seconds": 3600},
+        "cooldown_seconds": draw(st.sampled_from([0, 60])),
+        "max_pending_tasks": draw(st.integers(1, 10)),
+        "max_llm_calls_per_task": draw(st.integers(2, 6)),
+        "on_trip": {
+            g: draw(POLICY)
+            for g in ("max_delegation_depth", "max_subtasks", "task_rate", "max_pending_tasks")
+        },
+    }
     script: dict[str, list[dict[str, Any]]] = {}
-    reports = {a: [b for b, p in zip(agents, parents, strict=True)
-                   if p is not None and agents[p] == a] for a in agents}
+    reports = {
+        a: [b for b, p in zip(agents, parents, strict=True) if p is not None and agents[p] == a]
+        for a in agents
+    }
     for agent in agents:
         replies = []
         for _ in range(draw(st.integers(1, 4))):
             if draw(st.integers(0, 4)) > 0:  # mostly delegate, mostly to real reports
-                pool = reports[agent] if reports[agent] and draw(st.integers(0, 5)) > 0 \
-                    else agents
+                pool = reports[agent] if reports[agent] and draw(st.integers(0, 5)) > 0 else agents
                 targets = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4))
-                replies.append({"delegate": [{"assignee": t, "instruction": "work",
-                                              "payload": {"question": "q"}} for t in targets]})
+                replies.append(
+                    {
+                        "delegate": [
+                            {"assignee": t, "instruction": "work", "payload": {"question": "q"}}
+                            for t in targets
+                        ]
+                    }
+                )
             else:
                 replies.append({"auto": True})
         script[agent] = replies
-    return {"agents": agents, "parents": parents, "limits": limits, "script": script,
-            "then": draw(st.sampled_from(["auto", "repeat"]))}
+    return {
+        "agents": agents,
+        "parents": parents,
+        "limits": limits,
+        "script": script,
+        "then": draw(st.sampled_from(["auto", "repeat"])),
+    }
 
 
 def team_file(root: Path, s: dict[str, Any]) -> Path:
@@ -57,13 +72,20 @@ def team_file(root: Path, s: dict[str, Any]) -> Path:
         if parent is not None:
             spec |= {"reports_to": s["agents"][parent], "input": "Ask"}
         agents.append(spec)
-    manifest = {"version": 1, "name": "random", "models": {
-        "default": {"use": "scripted", "script": "script.yaml"}},
+    manifest = {
+        "version": 1,
+        "name": "random",
+        "models": {"default": {"use": "scripted", "script": "script.yaml"}},
         "schemas": {"Ask": {"fields": {"question": "str"}}, "Note": {"fields": {"text": "str"}}},
         "agents": agents,
-        "flow": {"entry": "a0", "input": "Ask", "output": "Note",
-                 "edges": [{"from": "a0", "to": "END", "schema": "Note"}]},
-        "guards": s["limits"]}
+        "flow": {
+            "entry": "a0",
+            "input": "Ask",
+            "output": "Note",
+            "edges": [{"from": "a0", "to": "END", "schema": "Note"}],
+        },
+        "guards": s["limits"],
+    }
     (root / "script.yaml").write_text(yaml.safe_dump({"agents": s["script"], "then": s["then"]}))
     path = root / "team.yaml"
     path.write_text(yaml.safe_dump(manifest))
@@ -73,8 +95,13 @@ def team_file(root: Path, s: dict[str, Any]) -> Path:
 SEEN: dict[str, int] = {}
 
 
-@settings(max_examples=80, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(s=scenarios())
 def check_no_guard_is_ever_exceeded(s: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,10 +111,12 @@ def check_no_guard_is_ever_exceeded(s: dict[str, Any]) -> None:
         with sqlite3.connect(root / "w.db") as conn:
             rows = conn.execute(
                 "SELECT id, parent_id, assignee, depth, attempts, created_at, finished_at "
-                "FROM tasks WHERE status != 'refused'").fetchall()
+                "FROM tasks WHERE status != 'refused'"
+            ).fetchall()
     limits = s["limits"]
-    manager = {a: s["agents"][p] for a, p in zip(s["agents"], s["parents"], strict=True)
-               if p is not None}
+    manager = {
+        a: s["agents"][p] for a, p in zip(s["agents"], s["parents"], strict=True) if p is not None
+    }
     by_id = {r[0]: r for r in rows}
     assert result.status in ("completed", "halted", "failed")
     assert len(rows) <= limits["task_rate"]["count"]
@@ -117,6 +146,11 @@ def test_no_guard_is_ever_exceeded() -> None:
     check_no_guard_is_ever_exceeded()
     # The examples really delegate and really meet the limits (not a vacuous pass).
     assert SEEN["delegating runs"] * 4 >= SEEN["runs"], SEEN
-    for guard in ("max_delegation_depth", "max_subtasks", "task_rate", "max_pending_tasks",
-                  "max_llm_calls_per_task"):
+    for guard in (
+        "max_delegation_depth",
+        "max_subtasks",
+        "task_rate",
+        "max_pending_tasks",
+        "max_llm_calls_per_task",
+    ):
         assert SEEN.get(guard, 0) > 0, (guard, SEEN)

@@ -16,13 +16,13 @@ GOAL = ROOT / "examples" / "runaway" / "goal.json"
 
 def created(db: Path) -> list[tuple[str, int]]:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT assignee, depth FROM tasks WHERE status != 'refused'"
-                            ).fetchall()
+        return conn.execute(
+            "SELECT assignee, depth FROM tasks WHERE status != 'refused'"
+        ).fetchall()
 
 
 def test_runaway_halts_within_the_limits(tmp_path: Path) -> None:
-    done = run_cli("run", RUNAWAY, "--input", f"@{GOAL}", "--db", "w.db", "--json",
-                   cwd=tmp_path)
+    done = run_cli("run", RUNAWAY, "--input", f"@{GOAL}", "--db", "w.db", "--json", cwd=tmp_path)
     assert done.code == 3, done.stderr
     result = done.json
     assert result["status"] == "halted"
@@ -45,10 +45,27 @@ def test_runaway_halts_within_the_limits(tmp_path: Path) -> None:
 
 
 def test_four_processes_together_stay_within_the_rate(tmp_path: Path) -> None:
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "corral", "run", str(RUNAWAY), "--input", f"@{GOAL}",
-         "--db", "w.db", "--json"], cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "corral",
+                "run",
+                str(RUNAWAY),
+                "--input",
+                f"@{GOAL}",
+                "--db",
+                "w.db",
+                "--json",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outputs = [p.communicate(timeout=240) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 3, err
@@ -63,16 +80,19 @@ def test_after_the_cooldown_a_resumed_run_goes_on(tmp_path: Path) -> None:
 
     from corral import load_team
 
-    text = RUNAWAY.read_text().replace(
-        "task_rate: {count: 50, per_seconds: 3600}", "task_rate: {count: 10, per_seconds: 1}"
-    ).replace("cooldown_seconds: 600", "cooldown_seconds: 1")
+    text = (
+        RUNAWAY.read_text()
+        .replace(
+            "task_rate: {count: 50, per_seconds: 3600}", "task_rate: {count: 10, per_seconds: 1}"
+        )
+        .replace("cooldown_seconds: 600", "cooldown_seconds: 1")
+    )
     (tmp_path / "script.yaml").write_text((RUNAWAY.parent / "script.yaml").read_text())
     (tmp_path / "team.yaml").write_text(text)
     with load_team(tmp_path / "team.yaml").compile(db=tmp_path / "w.db") as app:
         first = app.run({"goal": "g"}, run_id="cool")
         assert first.status == "halted"
-        before = app.board.count(run_id="cool") - app.board.count(run_id="cool",
-                                                                   status="refused")
+        before = app.board.count(run_id="cool") - app.board.count(run_id="cool", status="refused")
         assert 0 < before <= 10
         waiting = app.resume("cool")
         assert waiting.status == "halted"

@@ -46,73 +46,206 @@ flow:
 # (case id, text replaced in BASE, replacement with the faulty line marked "#!",
 #  words the message must contain, words the fix must contain)
 CASES = [
-    ("unknown-key", "    role: First\n", "    role: First\n    rol: typo  #!\n",
-     "unknown key 'rol'", "did you mean 'role'"),
-    ("wrong-type", "    role: Second\n", "    role: Second\n    budget: {daily_tokens: lots}  #!\n",
-     "valid integer", "whole number"),
-    ("unknown-reports-to", "    reports_to: first\n  - id: third",
-     "    reports_to: boss  #!\n  - id: third", "unknown agent 'boss'", "existing agent id"),
-    ("reports-to-cycle", "    role: First\n", "    role: First\n    reports_to: second  #!\n",
-     "cycle", "must be a tree"),
-    ("unknown-schema", "{from: first, to: second, schema: Mid,",
-     "{from: first, to: second, schema: Mdi,", "unknown schema 'Mdi'", "did you mean 'Mid'"),
-    ("unknown-tool", "    role: Third\n", "    role: Third\n    tools: [search]  #!\n",
-     "unknown tool 'search'", "declare it under `tools:`"),
-    ("unreachable", "flow:\n", "  - id: orphan  #!\n    role: Orphan\nflow:\n",
-     "unreachable from the entry", "add an edge"),
-    ("schema-mismatch", "    role: Second\n", "    role: Second\n    input: In\n",
-     "but 'second' expects In", "carry In on this edge"),
-    ("duplicate-id", "  - id: third\n", "  - id: second  #!\n", "duplicate agent id 'second'",
-     "unique id"),
-    ("unknown-entry", "  entry: first\n", "  entry: frist  #!\n", "flow entry 'frist'",
-     "did you mean 'first'"),
+    (
+        "unknown-key",
+        "    role: First\n",
+        "    role: First\n    rol: typo  #!\n",
+        "unknown key 'rol'",
+        "did you mean 'role'",
+    ),
+    (
+        "wrong-type",
+        "    role: Second\n",
+        "    role: Second\n    budget: {daily_tokens: lots}  #!\n",
+        "valid integer",
+        "whole number",
+    ),
+    (
+        "unknown-reports-to",
+        "    reports_to: first\n  - id: third",
+        "    reports_to: boss  #!\n  - id: third",
+        "unknown agent 'boss'",
+        "existing agent id",
+    ),
+    (
+        "reports-to-cycle",
+        "    role: First\n",
+        "    role: First\n    reports_to: second  #!\n",
+        "cycle",
+        "must be a tree",
+    ),
+    (
+        "unknown-schema",
+        "{from: first, to: second, schema: Mid,",
+        "{from: first, to: second, schema: Mdi,",
+        "unknown schema 'Mdi'",
+        "did you mean 'Mid'",
+    ),
+    (
+        "unknown-tool",
+        "    role: Third\n",
+        "    role: Third\n    tools: [search]  #!\n",
+        "unknown tool 'search'",
+        "declare it under `tools:`",
+    ),
+    (
+        "unreachable",
+        "flow:\n",
+        "  - id: orphan  #!\n    role: Orphan\nflow:\n",
+        "unreachable from the entry",
+        "add an edge",
+    ),
+    (
+        "schema-mismatch",
+        "    role: Second\n",
+        "    role: Second\n    input: In\n",
+        "but 'second' expects In",
+        "carry In on this edge",
+    ),
+    (
+        "duplicate-id",
+        "  - id: third\n",
+        "  - id: second  #!\n",
+        "duplicate agent id 'second'",
+        "unique id",
+    ),
+    (
+        "unknown-entry",
+        "  entry: first\n",
+        "  entry: frist  #!\n",
+        "flow entry 'frist'",
+        "did you mean 'first'",
+    ),
     ("yaml-syntax", "name: desk\n", "name: [desk  #!\n", "not valid YAML", "YAML syntax"),
-    ("duplicate-yaml-key", "schemas:\n", "name: other  #!\nschemas:\n", "duplicate key 'name'",
-     "keep one"),
-    ("bad-id", "  - id: first\n", "  - id: First-Agent  #!\n", "should match pattern",
-     "lower_snake_case"),
-    ("route-field", "when: {field: kind, equals: a}", "when: {field: kidn, equals: a}",
-     "no field 'kidn'", "did you mean 'kind'"),
-    ("route-value", "when: {field: kind, equals: b}", "when: {field: kind, equals: c}",
-     "can never be 'c'", "value the field can take"),
-    ("unrouted-enum", "to: third, schema: Mid, when: {field: kind, equals: b}}",
-     "to: third, schema: Mid, when: {field: kind, equals: a}}", "sends ['b'] nowhere",
-     "default"),
-    ("shadowed-edge",
-     "    - {from: first, to: second, schema: Mid, when: {field: kind, equals: a}}",
-     "    - {from: first, to: third, schema: Mid}\n"
-     "    - {from: first, to: second, schema: Mid, when: {field: kind, equals: a}}  #!",
-     "can never be taken", "put the edge without `when` last"),
+    (
+        "duplicate-yaml-key",
+        "schemas:\n",
+        "name: other  #!\nschemas:\n",
+        "duplicate key 'name'",
+        "keep one",
+    ),
+    (
+        "bad-id",
+        "  - id: first\n",
+        "  - id: First-Agent  #!\n",
+        "should match pattern",
+        "lower_snake_case",
+    ),
+    (
+        "route-field",
+        "when: {field: kind, equals: a}",
+        "when: {field: kidn, equals: a}",
+        "no field 'kidn'",
+        "did you mean 'kind'",
+    ),
+    (
+        "route-value",
+        "when: {field: kind, equals: b}",
+        "when: {field: kind, equals: c}",
+        "can never be 'c'",
+        "value the field can take",
+    ),
+    (
+        "unrouted-enum",
+        "to: third, schema: Mid, when: {field: kind, equals: b}}",
+        "to: third, schema: Mid, when: {field: kind, equals: a}}",
+        "sends ['b'] nowhere",
+        "default",
+    ),
+    (
+        "shadowed-edge",
+        "    - {from: first, to: second, schema: Mid, when: {field: kind, equals: a}}",
+        "    - {from: first, to: third, schema: Mid}\n"
+        "    - {from: first, to: second, schema: Mid, when: {field: kind, equals: a}}  #!",
+        "can never be taken",
+        "put the edge without `when` last",
+    ),
     ("missing-key", "  entry: first\n", "", "missing required key 'entry'", "add `entry:`"),
-    ("terminal-schema", "{from: second, to: END, schema: Out}",
-     "{from: second, to: END, schema: Mid}", "terminal edge carries Mid", "flow.output"),
-    ("bad-import", "  Out:\n    fields:\n      text: str\n",
-     "  Out:\n    import: nowhere_at_all:Thing  #!\n", "cannot import 'nowhere_at_all:Thing'",
-     "check the path"),
-    ("unknown-field-type", "      kind: {enum: [a, b]}\n      text: str\n",
-     "      kind: {enum: [a, b]}\n      text: strr  #!\n", "unknown type 'strr'",
-     "fix the field's type"),
-    ("unknown-model", "    role: Third\n", "    role: Third\n    model: gpt4  #!\n",
-     "unknown model 'gpt4'", "provider:model"),
-    ("out-of-range", "flow:\n", "guards: {max_validation_retries: 99}  #!\nflow:\n",
-     "less than or equal to 10", "smaller value"),
-    ("dead-end", "    - {from: third, to: END, schema: Out}\n", "",
-     "'third' has no outgoing edge", "add an edge from 'third'"),
-    ("worker-without-input", "flow:\n",
-     "  - {id: helper, role: Helper, reports_to: first, output: Out}  #!\nflow:\n",
-     "receives work only by delegation but declares no input", "declare `input"),
-    ("output-mismatch", "    role: Second\n", "    role: Second\n    output: Mid  #!\n",
-     "declares output Mid but its edges carry Out", "make `output` match"),
-    ("budget-negative", "    role: Second\n",
-     "    role: Second\n    budget: {daily_tokens: -5}  #!\n", "greater than 0", "larger value"),
-    ("budget-threshold", "    role: Second\n",
-     "    role: Second\n    budget: {alert_threshold: 1.5}  #!\n", "less than or equal to 1",
-     "smaller value"),
-    ("budget-call-above-daily", "    role: Second\n",
-     "    role: Second\n    budget: {max_input_tokens: 900, max_output_tokens: 200, "
-     "daily_tokens: 1000}  #!\n", "may use 1100 tokens", "lower max_input_tokens"),
-    ("schema-without-source", "  Out:\n    fields:\n      text: str\n",
-     "  Out:  #!\n    description: nothing\n", "exactly one of `fields`", "as described"),
+    (
+        "terminal-schema",
+        "{from: second, to: END, schema: Out}",
+        "{from: second, to: END, schema: Mid}",
+        "terminal edge carries Mid",
+        "flow.output",
+    ),
+    (
+        "bad-import",
+        "  Out:\n    fields:\n      text: str\n",
+        "  Out:\n    import: nowhere_at_all:Thing  #!\n",
+        "cannot import 'nowhere_at_all:Thing'",
+        "check the path",
+    ),
+    (
+        "unknown-field-type",
+        "      kind: {enum: [a, b]}\n      text: str\n",
+        "      kind: {enum: [a, b]}\n      text: strr  #!\n",
+        "unknown type 'strr'",
+        "fix the field's type",
+    ),
+    (
+        "unknown-model",
+        "    role: Third\n",
+        "    role: Third\n    model: gpt4  #!\n",
+        "unknown model 'gpt4'",
+        "provider:model",
+    ),
+    (
+        "out-of-range",
+        "flow:\n",
+        "guards: {max_validation_retries: 99}  #!\nflow:\n",
+        "less than or equal to 10",
+        "smaller value",
+    ),
+    (
+        "dead-end",
+        "    - {from: third, to: END, schema: Out}\n",
+        "",
+        "'third' has no outgoing edge",
+        "add an edge from 'third'",
+    ),
+    (
+        "worker-without-input",
+        "flow:\n",
+        "  - {id: helper, role: Helper, reports_to: first, output: Out}  #!\nflow:\n",
+        "receives work only by delegation but declares no input",
+        "declare `input",
+    ),
+    (
+        "output-mismatch",
+        "    role: Second\n",
+        "    role: Second\n    output: Mid  #!\n",
+        "declares output Mid but its edges carry Out",
+        "make `output` match",
+    ),
+    (
+        "budget-negative",
+        "    role: Second\n",
+        "    role: Second\n    budget: {daily_tokens: -5}  #!\n",
+        "greater than 0",
+        "larger value",
+    ),
+    (
+        "budget-threshold",
+        "    role: Second\n",
+        "    role: Second\n    budget: {alert_threshold: 1.5}  #!\n",
+        "less than or equal to 1",
+        "smaller value",
+    ),
+    (
+        "budget-call-above-daily",
+        "    role: Second\n",
+        "    role: Second\n    budget: {max_input_tokens: 900, max_output_tokens: 200, "
+        "daily_tokens: 1000}  #!\n",
+        "may use 1100 tokens",
+        "lower max_input_tokens",
+    ),
+    (
+        "schema-without-source",
+        "  Out:\n    fields:\n      text: str\n",
+        "  Out:  #!\n    description: nothing\n",
+        "exactly one of `fields`",
+        "as described",
+    ),
 ]
 
 
@@ -121,10 +254,12 @@ def _marked_line(text: str) -> int:
     return lines[0] if lines else 0
 
 
-@pytest.mark.parametrize(("old", "new", "message", "fix"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_mistake_names_file_line_and_fix(write: Callable[..., Path], old: str, new: str,
-                                         message: str, fix: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "message", "fix"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_mistake_names_file_line_and_fix(
+    write: Callable[..., Path], old: str, new: str, message: str, fix: str
+) -> None:
     assert old in BASE
     text = BASE.replace(old, new, 1)
     path = write("team.yaml", text)
@@ -145,8 +280,9 @@ def test_mistake_names_file_line_and_fix(write: Callable[..., Path], old: str, n
 
 
 def test_located_line_of_changed_edge(write: Callable[..., Path]) -> None:
-    text = BASE.replace("{from: first, to: second, schema: Mid,",
-                        "{from: first, to: second, schema: Mdi,")
+    text = BASE.replace(
+        "{from: first, to: second, schema: Mid,", "{from: first, to: second, schema: Mdi,"
+    )
     path = write("team.yaml", text)
     with pytest.raises(ManifestError) as caught:
         load_team(path)
@@ -155,9 +291,11 @@ def test_located_line_of_changed_edge(write: Callable[..., Path]) -> None:
 
 
 def test_every_problem_reported_at_once(write: Callable[..., Path]) -> None:
-    text = (BASE.replace("  entry: first\n", "  entry: frist\n")
-            .replace("reports_to: first\n  - id: third", "reports_to: boss\n  - id: third")
-            .replace("    role: Third\n", "    role: Third\n    tools: [search]\n"))
+    text = (
+        BASE.replace("  entry: first\n", "  entry: frist\n")
+        .replace("reports_to: first\n  - id: third", "reports_to: boss\n  - id: third")
+        .replace("    role: Third\n", "    role: Third\n    tools: [search]\n")
+    )
     with pytest.raises(ManifestError) as caught:
         load_team(write("team.yaml", text))
     found = str(caught.value)
@@ -172,10 +310,12 @@ def test_the_base_manifest_is_valid(write: Callable[..., Path]) -> None:
 
 
 def test_structural_and_reference_mistakes_come_together(write: Callable[..., Path]) -> None:
-    text = (BASE.replace("    role: First\n", "    role: First\n    rol: typo\n")
-            .replace("    role: Second\n", "    role: Second\n    budget: {daily_tokens: lots}\n")
-            .replace("  entry: first\n", "  entry: frist\n")
-            .replace("reports_to: first\n  - id: third", "reports_to: boss\n  - id: third"))
+    text = (
+        BASE.replace("    role: First\n", "    role: First\n    rol: typo\n")
+        .replace("    role: Second\n", "    role: Second\n    budget: {daily_tokens: lots}\n")
+        .replace("  entry: first\n", "  entry: frist\n")
+        .replace("reports_to: first\n  - id: third", "reports_to: boss\n  - id: third")
+    )
     path = write("team.yaml", text)
     with pytest.raises(ManifestError) as caught:
         load_team(path)
@@ -195,10 +335,17 @@ def test_python_structural_and_reference_mistakes_come_together() -> None:
     from corral import AgentSpec, FlowSpec, SchemaSpec, Team
 
     with pytest.raises(ManifestError) as caught:
-        Team(name="t", schemas={"In": SchemaSpec(fields={"x": "str"})},
-             agents=[AgentSpec(id="a"), {"id": "b", "oops": 1}],
-             flow=FlowSpec(entry="zz", input="In", output="In",
-                           edges=[{"from": "a", "to": "END", "schema": "In"}]))
+        Team(
+            name="t",
+            schemas={"In": SchemaSpec(fields={"x": "str"})},
+            agents=[AgentSpec(id="a"), {"id": "b", "oops": 1}],
+            flow=FlowSpec(
+                entry="zz",
+                input="In",
+                output="In",
+                edges=[{"from": "a", "to": "END", "schema": "In"}],
+            ),
+        )
     messages = [p.message for p in caught.value.problems]
     assert any("unknown key 'oops'" in m for m in messages)
     assert any("flow entry 'zz'" in m for m in messages)

@@ -53,14 +53,25 @@ def python_team() -> Team:
             "Question": SchemaSpec(fields={"text": {"type": "str", "min_length": 1}}),
             "Verdict": SchemaSpec(fields={"kind": {"enum": ["easy", "hard"]}, "text": "str"}),
         },
-        agents=[AgentSpec(id="asker", role="Asker"),
-                AgentSpec(id="expert", role="Expert", reports_to="asker")],
-        flow=FlowSpec(entry="asker", input="Question", output="Verdict", edges=[
-            EdgeSpec(from_="asker", to="expert", schema_name="Verdict",
-                     when=WhenSpec(field="kind", equals="hard")),
-            EdgeSpec(from_="asker", to="END", schema_name="Verdict"),
-            EdgeSpec(from_="expert", to="END", schema_name="Verdict"),
-        ]),
+        agents=[
+            AgentSpec(id="asker", role="Asker"),
+            AgentSpec(id="expert", role="Expert", reports_to="asker"),
+        ],
+        flow=FlowSpec(
+            entry="asker",
+            input="Question",
+            output="Verdict",
+            edges=[
+                EdgeSpec(
+                    from_="asker",
+                    to="expert",
+                    schema_name="Verdict",
+                    when=WhenSpec(field="kind", equals="hard"),
+                ),
+                EdgeSpec(from_="asker", to="END", schema_name="Verdict"),
+                EdgeSpec(from_="expert", to="END", schema_name="Verdict"),
+            ],
+        ),
     )
 
 
@@ -75,10 +86,17 @@ def test_python_team_accepts_pydantic_models_and_functions(tmp_path: Path) -> No
     def double(n: Number) -> Number:
         return Number(value=n.value * 2)
 
-    team = Team(name="calc", schemas={"Number": SchemaSpec(model=Number)},
-                agents=[AgentSpec(id="doubler", kind="function", function=double)],
-                flow=FlowSpec(entry="doubler", input="Number", output="Number",
-                              edges=[EdgeSpec(from_="doubler", to="END", schema_name="Number")]))
+    team = Team(
+        name="calc",
+        schemas={"Number": SchemaSpec(model=Number)},
+        agents=[AgentSpec(id="doubler", kind="function", function=double)],
+        flow=FlowSpec(
+            entry="doubler",
+            input="Number",
+            output="Number",
+            edges=[EdgeSpec(from_="doubler", to="END", schema_name="Number")],
+        ),
+    )
     with team.compile(db=tmp_path / "w.db") as app:
         assert app.run({"value": 21}).output == {"value": 42}
 
@@ -140,4 +158,5 @@ def test_empty_and_missing_files(write: Callable[..., Path], tmp_path: Path) -> 
 def test_committed_json_schema_is_current() -> None:
     committed = Path(__file__).resolve().parents[2] / "corral-team.schema.json"
     assert json.loads(committed.read_text()) == manifest_json_schema(), (
-        "corral-team.schema.json is stale: run `make schema`")
+        "corral-team.schema.json is stale: run `make schema`"
+    )

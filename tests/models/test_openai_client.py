@@ -46,13 +46,27 @@ class Server:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
-                reply = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
-                         "model": outer.model,
-                         "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                             "role": "assistant",
-                             "content": json.dumps({"text": "forty-two", "score": 7})}}],
-                         "usage": {"prompt_tokens": 1000, "completion_tokens": 200,
-                                   "total_tokens": 1200}}
+                reply = {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": outer.model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {
+                                "role": "assistant",
+                                "content": json.dumps({"text": "forty-two", "score": 7}),
+                            },
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": 1000,
+                        "completion_tokens": 200,
+                        "total_tokens": 1200,
+                    },
+                }
                 data = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -76,9 +90,15 @@ def server() -> Iterator[Server]:
 
 
 def test_real_client_usage_is_metered_priced_and_enforced(
-        server: Server, write: Callable[..., Path], tmp_path: Path) -> None:
-    client = ChatOpenAI(model="gpt-4o-mini", base_url=server.url, api_key="sk-test",  # type: ignore[arg-type]
-                        max_retries=0, http_client=httpx.Client(trust_env=False))
+    server: Server, write: Callable[..., Path], tmp_path: Path
+) -> None:
+    client = ChatOpenAI(
+        model="gpt-4o-mini",
+        base_url=server.url,
+        api_key="sk-test",  # type: ignore[arg-type]
+        max_retries=0,
+        http_client=httpx.Client(trust_env=False),
+    )
     team = load_team(write("team.yaml", TEAM))
     with team.compile(db=tmp_path / "w.db", chat_models={"default": client}) as app:
         first, second, third = (app.run({"text": "question"}) for _ in range(3))
@@ -94,23 +114,31 @@ def test_real_client_usage_is_metered_priced_and_enforced(
     assert third.status == "halted"
     assert (third.errors[0]["layer"], third.errors[0]["used"]) == ("daily_tokens", 2400)
     assert len(server.requests) == 2  # the refused call never reached the server
-    assert server.requests[0].get("max_tokens", server.requests[0].get(
-        "max_completion_tokens")) == 50  # the per-call output bound reached the provider
+    assert (
+        server.requests[0].get("max_tokens", server.requests[0].get("max_completion_tokens")) == 50
+    )  # the per-call output bound reached the provider
     solver = next(line for line in report if line["agent"] == "solver")
     assert (solver["calls"], solver["tokens"], solver["token_limit"]) == (2, 2400, 2500)
     assert solver["cost_usd"] == pytest.approx(2 * first.cost_usd)
 
 
 def test_an_unknown_price_is_recorded_as_unknown_never_invented(
-        write: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     mystery = Server(model="mystery-model-9000")
     try:
-        client = ChatOpenAI(model="mystery-model-9000", base_url=mystery.url,  # type: ignore[arg-type]
-                            api_key="sk-test", max_retries=0,  # type: ignore[arg-type]
-                            http_client=httpx.Client(trust_env=False))
+        client = ChatOpenAI(
+            model="mystery-model-9000",
+            base_url=mystery.url,  # type: ignore[arg-type]
+            api_key="sk-test",
+            max_retries=0,  # type: ignore[arg-type]
+            http_client=httpx.Client(trust_env=False),
+        )
         team = load_team(write("team.yaml", TEAM))
-        with caplog.at_level("WARNING", logger="corral.budget"), \
-                team.compile(db=tmp_path / "w.db", chat_models={"default": client}) as app:
+        with (
+            caplog.at_level("WARNING", logger="corral.budget"),
+            team.compile(db=tmp_path / "w.db", chat_models={"default": client}) as app,
+        ):
             result = app.run({"text": "question"})
             report = app.ledger.report(app.ledger.day())
     finally:
@@ -119,8 +147,9 @@ def test_an_unknown_price_is_recorded_as_unknown_never_invented(
     assert result.usage["input_tokens"] == 1000
     assert result.cost_usd is None
     assert next(line for line in report if line["agent"] == "solver")["cost_usd"] is None
-    assert any("no price known for model 'openai:mystery-model-9000'" in r.message
-               for r in caplog.records)
+    assert any(
+        "no price known for model 'openai:mystery-model-9000'" in r.message for r in caplog.records
+    )
 
 
 class Throttling(Server):
@@ -151,14 +180,21 @@ class Throttling(Server):
         self.httpd.RequestHandlerClass.do_POST = do_post  # type: ignore[attr-defined]
 
 
-def test_real_client_429_with_retry_after_then_success(write: Callable[..., Path],
-                                                       tmp_path: Path) -> None:
+def test_real_client_429_with_retry_after_then_success(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
     server = Throttling(limit=2, wait=0.3)
     try:
-        client = ChatOpenAI(model="gpt-4o-mini", base_url=server.url, api_key="sk-test",  # type: ignore[arg-type]
-                            max_retries=0, http_client=httpx.Client(trust_env=False))
-        text = TEAM.replace("guards", "x") + ("guards: {retry: {max_attempts: 4, "
-                                              "initial_interval: 0.01, jitter: false}}\n")
+        client = ChatOpenAI(
+            model="gpt-4o-mini",
+            base_url=server.url,
+            api_key="sk-test",  # type: ignore[arg-type]
+            max_retries=0,
+            http_client=httpx.Client(trust_env=False),
+        )
+        text = TEAM.replace("guards", "x") + (
+            "guards: {retry: {max_attempts: 4, initial_interval: 0.01, jitter: false}}\n"
+        )
         team = load_team(write("team.yaml", text))
         with team.compile(db=tmp_path / "w.db", chat_models={"default": client}) as app:
             result = app.run({"text": "question"})

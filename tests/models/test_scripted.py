@@ -46,8 +46,9 @@ def test_usage_is_reported_and_counted_by_langchain_callbacks() -> None:
     assert message.usage_metadata is not None
     assert message.usage_metadata["input_tokens"] == 3  # ceil(len("hello there") / 4)
     assert message.response_metadata["model_name"] == "scripted"
-    assert handler.usage_metadata["scripted"]["total_tokens"] == message.usage_metadata[
-        "total_tokens"]
+    assert (
+        handler.usage_metadata["scripted"]["total_tokens"] == message.usage_metadata["total_tokens"]
+    )
 
 
 def test_streaming_reports_usage_and_tool_calls() -> None:
@@ -61,8 +62,9 @@ def test_streaming_reports_usage_and_tool_calls() -> None:
     assert total.tool_calls[0]["name"] == "Triage"
     Triage.model_validate(total.tool_calls[0]["args"])
     assert total.usage_metadata is not None
-    assert handler.usage_metadata["scripted"]["output_tokens"] == total.usage_metadata[
-        "output_tokens"]
+    assert (
+        handler.usage_metadata["scripted"]["output_tokens"] == total.usage_metadata["output_tokens"]
+    )
 
 
 def test_plain_tools_are_called_with_valid_arguments() -> None:
@@ -79,10 +81,22 @@ def test_plain_tools_are_called_with_valid_arguments() -> None:
 
 
 def test_script_replies_in_order_per_agent_and_run() -> None:
-    script = Script(agents={"triage": (Reply(raw="not json"),
-                                       Reply(output={"category": "account", "urgency": "low",
-                                                     "summary": "fixed!", "score": 2}),
-                                       Reply(error="rate_limit"))})
+    script = Script(
+        agents={
+            "triage": (
+                Reply(raw="not json"),
+                Reply(
+                    output={
+                        "category": "account",
+                        "urgency": "low",
+                        "summary": "fixed!",
+                        "score": 2,
+                    }
+                ),
+                Reply(error="rate_limit"),
+            )
+        }
+    )
     model = ScriptedChatModel(script=script).with_structured_output(Triage, include_raw=True)
     config = {"metadata": {AGENT_KEY: "triage", RUN_KEY: "r1"}}
     first = model.invoke(PROMPT, config=config)
@@ -123,27 +137,43 @@ def test_script_files_are_validated_with_lines(write: Callable[..., Path]) -> No
 
 
 _FIELD = st.one_of(
-    st.builds(lambda lo, span: (str, Field(min_length=lo, max_length=lo + span)),
-              st.integers(0, 20), st.integers(0, 30)),
-    st.builds(lambda lo, span: (int, Field(ge=lo, le=lo + span)),
-              st.integers(-1000, 1000), st.integers(0, 1000)),
-    st.builds(lambda lo, span: (float, Field(gt=lo, lt=lo + span)),
-              st.floats(-1e3, 1e3), st.floats(0.1, 1e3)),
+    st.builds(
+        lambda lo, span: (str, Field(min_length=lo, max_length=lo + span)),
+        st.integers(0, 20),
+        st.integers(0, 30),
+    ),
+    st.builds(
+        lambda lo, span: (int, Field(ge=lo, le=lo + span)),
+        st.integers(-1000, 1000),
+        st.integers(0, 1000),
+    ),
+    st.builds(
+        lambda lo, span: (float, Field(gt=lo, lt=lo + span)),
+        st.floats(-1e3, 1e3),
+        st.floats(0.1, 1e3),
+    ),
     st.just((bool, ...)),
     st.builds(lambda n: (list[str], Field(min_length=n)), st.integers(0, 4)),
-    st.lists(st.text("abcxyz", min_size=1, max_size=5), min_size=1, max_size=4, unique=True)
-    .map(lambda values: (Literal[tuple(values)], ...)),  # type: ignore[misc]
+    st.lists(st.text("abcxyz", min_size=1, max_size=5), min_size=1, max_size=4, unique=True).map(
+        lambda values: (Literal[tuple(values)], ...)
+    ),  # type: ignore[misc]
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(fields=st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True), _FIELD,
-                              min_size=1, max_size=6),
-       source=st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True),
-                              st.one_of(st.text(max_size=40), st.integers(), st.booleans()),
-                              max_size=6))
-def test_derived_values_are_valid_for_any_schema(fields: dict[str, tuple[object, object]],
-                                                 source: dict[str, object]) -> None:
+@given(
+    fields=st.dictionaries(
+        st.from_regex(r"[a-z]{1,8}", fullmatch=True), _FIELD, min_size=1, max_size=6
+    ),
+    source=st.dictionaries(
+        st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+        st.one_of(st.text(max_size=40), st.integers(), st.booleans()),
+        max_size=6,
+    ),
+)
+def test_derived_values_are_valid_for_any_schema(
+    fields: dict[str, tuple[object, object]], source: dict[str, object]
+) -> None:
     model = create_model("Generated", **fields)  # type: ignore[call-overload]
     value = derive_value(model.model_json_schema(), source)
     model.model_validate(value)

@@ -46,29 +46,46 @@ def test_trace_shows_guard_verdicts_and_subtasks(tmp_path: Path) -> None:
     kinds = {e.kind for e in trace}
     assert {"step", "subtask", "guard_trip", "tasks_created", "llm_call"} <= kinds
     assert len(trace.of("subtask")) == result.tasks_created + sum(
-        1 for e in trace.of("subtask") if e.detail["status"] == "refused")
+        1 for e in trace.of("subtask") if e.detail["status"] == "refused"
+    )
     assert any(e.detail.get("guard") == "task_rate" for e in trace.of("guard_trip"))
 
 
 def test_metrics_move_with_the_run_and_are_served(tmp_path: Path) -> None:
     with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
         registry = app.metrics.registry
-        before = registry.get_sample_value("corral_llm_calls_total",
-                                           {"agent": "triage", "model": "scripted"})
+        before = registry.get_sample_value(
+            "corral_llm_calls_total", {"agent": "triage", "model": "scripted"}
+        )
         result = app.run(json.loads(TICKET.read_text()))
-        tokens = sum(registry.get_sample_value(
-            "corral_llm_tokens_total", {"agent": a, "model": "scripted", "type": t}) or 0
-                     for a in ("triage", "billing", "qa", "writer") for t in ("input", "output"))
+        tokens = sum(
+            registry.get_sample_value(
+                "corral_llm_tokens_total", {"agent": a, "model": "scripted", "type": t}
+            )
+            or 0
+            for a in ("triage", "billing", "qa", "writer")
+            for t in ("input", "output")
+        )
         assert before is None
         assert tokens == result.usage["input_tokens"] + result.usage["output_tokens"]
-        assert registry.get_sample_value("corral_node_duration_seconds_count",
-                                         {"agent": "intake"}) == 1
-        assert registry.get_sample_value("corral_runs_total",
-                                         {"team": "support_desk", "status": "completed"}) == 1
+        assert (
+            registry.get_sample_value("corral_node_duration_seconds_count", {"agent": "intake"})
+            == 1
+        )
+        assert (
+            registry.get_sample_value(
+                "corral_runs_total", {"team": "support_desk", "status": "completed"}
+            )
+            == 1
+        )
         ratio = registry.get_sample_value("corral_budget_used_ratio", {"agent": "billing"})
-        billing = sum(registry.get_sample_value(
-            "corral_llm_tokens_total", {"agent": "billing", "model": "scripted", "type": t}) or 0
-                      for t in ("input", "output"))
+        billing = sum(
+            registry.get_sample_value(
+                "corral_llm_tokens_total", {"agent": "billing", "model": "scripted", "type": t}
+            )
+            or 0
+            for t in ("input", "output")
+        )
         assert ratio == pytest.approx(billing / 200_000)
         server, _ = app.metrics.serve(0)
         try:
@@ -81,8 +98,12 @@ def test_metrics_move_with_the_run_and_are_served(tmp_path: Path) -> None:
     assert "run_id" not in body  # never a label
     with load_team(RUNAWAY).compile(db=tmp_path / "r.db") as app:
         app.run({"goal": "g"})
-        assert app.metrics.registry.get_sample_value("corral_guard_trips_total",
-                                                     {"guard": "task_rate"}) >= 1
+        assert (
+            app.metrics.registry.get_sample_value(
+                "corral_guard_trips_total", {"guard": "task_rate"}
+            )
+            >= 1
+        )
         assert app.metrics.registry.get_sample_value("corral_tasks_created_total") >= 4
 
 
@@ -124,8 +145,9 @@ def test_every_export_format_is_made_offline_and_parses(no_network: None) -> Non
 def test_mermaid_snapshot_of_the_runaway_team() -> None:
     drawn = str(load_team(RUNAWAY).draw("mermaid", highlight=["director"]))
     snapshot = Path(__file__).with_name("runaway.mermaid")
-    assert drawn == snapshot.read_text(), "the drawing changed; if on purpose, update " + \
-        str(snapshot)
+    assert drawn == snapshot.read_text(), "the drawing changed; if on purpose, update " + str(
+        snapshot
+    )
 
 
 def test_runs_show_prints_the_tree_json_and_the_path_picture(tmp_path: Path) -> None:
@@ -138,7 +160,13 @@ def test_runs_show_prints_the_tree_json_and_the_path_picture(tmp_path: Path) -> 
     assert "llm_call" in tree.stdout
     as_json = run_cli("runs", "show", "t1", "--json", cwd=tmp_path)
     assert [e["agent"] for e in as_json.json if e["kind"] == "step"] == [
-        "intake", "triage", "billing", "refund_policy", "qa", "writer"]
+        "intake",
+        "triage",
+        "billing",
+        "refund_policy",
+        "qa",
+        "writer",
+    ]
     picture = run_cli("runs", "show", "t1", "--format", "svg", "-o", "t1.svg", cwd=tmp_path)
     assert picture.code == 0, picture.stderr
     svg = (tmp_path / "t1.svg").read_text()
@@ -149,9 +177,12 @@ def test_runs_show_prints_the_tree_json_and_the_path_picture(tmp_path: Path) -> 
 
 def test_json_logs_carry_budget_alerts(tmp_path: Path) -> None:
     team = tmp_path / "team.yaml"
-    team.write_text(SUPPORT_DESK.read_text().replace(
-        "budget: {max_output_tokens: 800, max_task_calls: 4, daily_tokens: 200000}",
-        "budget: {max_output_tokens: 200, daily_tokens: 1000, alert_threshold: 0.5}"))
+    team.write_text(
+        SUPPORT_DESK.read_text().replace(
+            "budget: {max_output_tokens: 800, max_task_calls: 4, daily_tokens: 200000}",
+            "budget: {max_output_tokens: 200, daily_tokens: 1000, alert_threshold: 0.5}",
+        )
+    )
     (tmp_path / "rules.py").write_text((SUPPORT_DESK.parent / "rules.py").read_text())
     ran = run_cli("--log-json", "run", team, "--input", f"@{TICKET}", cwd=tmp_path)
     assert ran.code == 0, ran.stderr
