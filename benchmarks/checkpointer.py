@@ -32,7 +32,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from corral.checkpoints import CorralSaver
+from corral.workspace import CorralSaver
 
 NODES = 10
 

@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec, Team
-from corral.checkpoints import CorralSaver
+from corral.workspace import CorralSaver
 
 NODES = 6
 POINTS = ("random", "before_writes", "between", "after_checkpoint")

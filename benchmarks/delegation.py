@@ -39,9 +39,8 @@ from corral import (
     Team,
     load_team,
 )
-from corral.checkpoints import ConnectionPool
-from corral.guards import Limits, NewTask, TaskBoard
 from corral.models import Reply, Script, ScriptedChatModel
+from corral.workspace import Limits, NewTask, open_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,7 +101,7 @@ class Fan(TypedDict):
 
 def plain_graph(model: ScriptedChatModel) -> Any:
     """The same fan-out written directly with LangGraph Send."""
-    from corral.nodes._delegation import Subtask
+    from corral.nodes import Subtask
 
     delegate = type("delegate", (BaseModel,), {"__annotations__": {"subtasks": list[Subtask]}})
     ask = model.bind_tools([Total, delegate], tool_choice="any")
@@ -176,7 +175,8 @@ def guard_checks(n: int, tmp: Path, repeats: int = 5) -> dict[str, float]:
     samples: dict[str, list[float]] = {"without guards": [], "with guards": []}
     for rep in range(repeats):
         for label, lim in (("without guards", None), ("with guards", limits)):
-            board = TaskBoard(ConnectionPool(tmp / f"guards-{rep}-{label.replace(' ', '-')}.db"))
+            workspace = open_workspace(tmp / f"guards-{rep}-{label.replace(' ', '-')}.db")
+            board = workspace.board
             batches = [
                 [
                     NewTask(
@@ -195,7 +195,7 @@ def guard_checks(n: int, tmp: Path, repeats: int = 5) -> dict[str, float]:
             for batch in batches:
                 board.create(batch, lim)
             samples[label].append((time.perf_counter() - start) / n * 1e6)
-            board.pool.close()
+            workspace.close()
     return {k: statistics.median(v) for k, v in samples.items()}
 
 

@@ -34,7 +34,7 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
 from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec, ScriptedChatModel, Team
-from corral.graphs import build_graph
+from corral.graphs import build_graph, wire
 
 NODES = 10
 
@@ -124,7 +124,7 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
     runs = {"none": 60 if kind == "function" else 30, "sqlite": 15}[storage]
     team = corral_team(kind)
     if storage == "none":
-        graph = build_graph(team)
+        graph = build_graph(team.plan, wire(team.plan))
         first = {
             "handoff": {
                 "source": "input",

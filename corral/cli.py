@@ -21,10 +21,10 @@ from rich.table import Table
 from rich.tree import Tree
 
 from corral import observability
-from corral.checkpoints import DEFAULT_DB, Workspace
 from corral.errors import InputError, UserError
-from corral.graphs import FORMATS, App, RunResult, StepEvent, render
-from corral.manifest import Team, load_team, manifest_json_schema
+from corral.graphs import FORMATS, App, RunResult, StepEvent, Team, load_team, render
+from corral.manifest import manifest_json_schema
+from corral.workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
 
 EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
 USER_ERROR = 2
@@ -106,7 +106,7 @@ def graph(
     output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
 ) -> None:
     """Draw the team's graph, offline."""
-    _emit(render(_format(load_team(file), format), format), output, format)
+    _emit(render(_format(load_team(file), format).plan, format), output, format)
 
 
 def _format(team: Team, fmt: str) -> Team:
@@ -300,7 +300,7 @@ def runs_show(
         raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
     team = load_team(manifest)
     if format is not None:
-        _emit(render(_format(team, format), format, record.path), output, format)
+        _emit(render(_format(team, format).plan, format, record.path), output, format)
         return
     with _compile(team, path) as compiled:
         trace = compiled.trace(run_id)
@@ -358,8 +358,8 @@ def runs_delete(
 
 
 @contextmanager
-def _workspace(path: Path) -> Iterator[Workspace]:
-    workspace = Workspace(path)
+def _workspace(path: Path) -> Iterator[SqliteWorkspace]:
+    workspace = open_workspace(path)
     try:
         yield workspace
     finally:
@@ -443,8 +443,8 @@ def _finish(compiled: App, result: RunResult, json_out: bool) -> None:
             f"{u['llm_calls']} model calls, cost {cost}"
         )
     for error in result.errors:
-        agent = f" ({error['agent']})" if error.get("agent") else ""
-        err.print(f"[red]{error['type']}{agent}:[/] {error['message']}")
+        agent = f" ({error.agent})" if error.agent else ""
+        err.print(f"[red]{type(error).__name__}{agent}:[/] {escape(str(error))}")
     if result.status == "paused":
         err.print(
             f"waiting for a person; decide with: corral resume {result.run_id} --db {db} "

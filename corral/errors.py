@@ -1,9 +1,34 @@
-"""Corral's one error hierarchy.
+"""Every exception corral raises, in one tree.
 
-``CorralError`` is the root. User mistakes (a bad manifest, a bad run input, a bad
-workspace path) and run-time failures (an invalid handoff after retries, no route,
-a failing node) are separate branches, so callers can tell "change what you gave
-me" from "the run went wrong".
+User mistakes ("change what you gave me") and run-time failures ("the run went
+wrong") are separate branches, so callers can tell them apart::
+
+    CorralError
+    ├── UserError                 something the caller gave is wrong; changing it fixes it
+    │   ├── ManifestError         a team definition is invalid (every Problem, with file:line)
+    │   └── InputError            a run input, run id, workspace path or review decision
+    └── RunError                  a run could not go on (``agent`` names the node at fault)
+        ├── HandoffError          a payload stayed invalid for its edge schema after retries
+        ├── RoutingError          no outgoing edge matched a valid payload
+        ├── NodeError             a function node or a model call raised (the cause is kept)
+        ├── BreakerOpen           an agent's circuit breaker is open; its calls are skipped
+        ├── CheckpointError       a stored checkpoint cannot be decoded
+        ├── PermissionDenied      an agent tried what its place in the team does not allow
+        ├── GuardTripped          a guard refused work (guard, limit, value seen)
+        │   ├── BudgetExceeded    a model call would pass a budget layer
+        │   ├── StepLimitExceeded the run took more than ``guards.max_steps`` steps
+        │   └── CooldownActive    the workspace cools down after the task creation rate
+        ├── ReviewPending         the run waits for a person (it is paused, not failed)
+        ├── Rejected              a person rejected the run's work
+        └── NoOutput              the run ended without reaching END
+
+    ScriptedProviderError         what a provider would raise, injected by a script; not a
+    ├── ScriptedTimeoutError      CorralError, so corral treats it like a real provider's
+    └── ScriptedConnectionError   error (classified, retried, recorded)
+    CallTimeout                   a call outlived its ``retry.timeout`` (a ``TimeoutError``)
+
+``RunError.to_dict()`` is the JSON form stored with a run; ``RunError.from_dict()``
+rebuilds the typed error from it.
 """
 
 from __future__ import annotations
@@ -53,7 +78,7 @@ class ManifestError(UserError):
 
 
 class InputError(UserError):
-    """A run input, run id, or workspace path passed by the caller is invalid."""
+    """A run input, run id, workspace path or review decision passed by the caller is invalid."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
@@ -70,6 +95,11 @@ class RunError(CorralError):
         self.agent = agent
         super().__init__(message)
 
+    @property
+    def message(self) -> str:
+        """The error's text."""
+        return str(self)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description, stored with the run and printed by the CLI."""
         return {
@@ -78,6 +108,17 @@ class RunError(CorralError):
             "message": str(self),
             **{name: getattr(self, name) for name in self.details},
         }
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> RunError:
+        """The typed error ``to_dict`` described (a plain ``RunError`` for unknown types)."""
+        kind = _KINDS.get(str(data.get("type")), RunError)
+        error = RunError.__new__(kind)
+        Exception.__init__(error, str(data.get("message", "")))
+        error.agent = data.get("agent")
+        for name in kind.details:
+            setattr(error, name, data.get(name))
+        return error
 
 
 class HandoffError(RunError):
@@ -102,3 +143,185 @@ class RoutingError(RunError):
 
 class NodeError(RunError):
     """A function node or a model call raised; the original error is the cause."""
+
+
+class BreakerOpen(RunError):
+    """The agent's circuit breaker is open: its calls are skipped for now."""
+
+
+class CheckpointError(RunError):
+    """A stored checkpoint could not be decoded (corrupt or tampered with)."""
+
+
+class PermissionDenied(RunError):
+    """An agent tried something its place in the team does not allow."""
+
+    details = ("action", "scope", "target", "reason")
+
+    def __init__(self, *, agent: str, action: str, scope: str, target: str, reason: str) -> None:
+        self.action = action
+        self.scope = scope
+        self.target = target
+        self.reason = reason
+        super().__init__(f"{agent!r} may not {action} {scope} {target!r}: {reason}", agent=agent)
+
+
+class GuardTripped(RunError):
+    """A guard refused work. Under the ``halt`` policy it ends the run (status halted)."""
+
+    details: ClassVar[tuple[str, ...]] = ("guard", "limit", "seen", "until")
+
+    def __init__(
+        self,
+        guard: str,
+        *,
+        limit: float,
+        seen: float,
+        message: str,
+        agent: str | None = None,
+        until: float | None = None,
+    ) -> None:
+        self.guard = guard
+        self.limit = limit
+        self.seen = seen
+        self.until = until
+        super().__init__(
+            f"guard {guard} tripped (limit {limit:g}, seen {seen:g}): {message}", agent=agent
+        )
+
+    def with_agent(self, agent: str) -> GuardTripped:
+        """The same trip, naming the agent whose work it stopped."""
+        message = str(self).split(": ", 1)[1]
+        return GuardTripped(
+            self.guard,
+            limit=self.limit,
+            seen=self.seen,
+            message=message,
+            agent=agent,
+            until=self.until,
+        )
+
+
+class BudgetExceeded(GuardTripped):
+    """A model call would pass a budget layer: which agent, layer, limit, used, requested."""
+
+    details = (*GuardTripped.details, "layer", "used", "requested")
+
+    def __init__(
+        self, *, agent: str, layer: str, limit: float, used: float, requested: float
+    ) -> None:
+        self.layer = layer
+        self.used = used
+        self.requested = requested
+        super().__init__(
+            "budget",
+            limit=limit,
+            seen=used + requested,
+            agent=agent,
+            message=f"agent {agent!r} has used {used:g} of its {layer} budget of "
+            f"{limit:g} and this call needs {requested:g} more",
+        )
+
+    def with_agent(self, agent: str) -> BudgetExceeded:
+        return BudgetExceeded(
+            agent=agent,
+            layer=self.layer,
+            limit=self.limit,
+            used=self.used,
+            requested=self.requested,
+        )
+
+
+class StepLimitExceeded(GuardTripped):
+    """The run took more than ``guards.max_steps`` node executions; the flow may loop."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "max_steps",
+            limit=limit,
+            seen=limit + 1,
+            message=f"the run took more than guards.max_steps={limit} steps; the flow may "
+            "loop: check its routing or raise max_steps",
+        )
+
+
+class CooldownActive(GuardTripped):
+    """Task creation is cooling down after the workspace's creation rate was reached."""
+
+    def __init__(self, *, until: float, seconds_left: float, when: str) -> None:
+        super().__init__(
+            "cooldown",
+            limit=0,
+            seen=round(seconds_left, 1),
+            until=until,
+            message="the workspace is cooling down after the task creation rate was "
+            f"reached; resume after {when} (in {seconds_left:.0f} s)",
+        )
+
+
+class ReviewPending(RunError):
+    """The run waits for a person's decision on ``review`` (the run is paused)."""
+
+    details = ("review",)
+
+    def __init__(self, review: dict[str, Any]) -> None:
+        self.review = review
+        super().__init__(
+            f"waiting for a person ({review.get('kind')}): {review.get('reason')}",
+            agent=review.get("source"),
+        )
+
+
+class Rejected(RunError):
+    """A person rejected the run's work; the run failed with their reason."""
+
+
+class NoOutput(RunError):
+    """The run ended without reaching END."""
+
+
+class ScriptedProviderError(Exception):
+    """An error a real provider would raise, injected by a script (``status_code`` set)."""
+
+    def __init__(
+        self, kind: str, status_code: int | None, retry_after: float | None = None
+    ) -> None:
+        self.kind = kind
+        self.status_code = status_code
+        self.retry_after = retry_after
+        super().__init__(
+            f"scripted {kind} error" + (f" (HTTP {status_code})" if status_code else "")
+        )
+
+
+class ScriptedTimeoutError(ScriptedProviderError, TimeoutError):
+    """A scripted request timeout."""
+
+
+class ScriptedConnectionError(ScriptedProviderError, ConnectionError):
+    """A scripted dropped connection."""
+
+
+class CallTimeout(TimeoutError):
+    """A call took longer than its timeout (retried like a provider's timeout)."""
+
+
+_KINDS: dict[str, type[RunError]] = {
+    cls.__name__: cls
+    for cls in (
+        RunError,
+        HandoffError,
+        RoutingError,
+        NodeError,
+        BreakerOpen,
+        CheckpointError,
+        PermissionDenied,
+        GuardTripped,
+        BudgetExceeded,
+        StepLimitExceeded,
+        CooldownActive,
+        ReviewPending,
+        Rejected,
+        NoOutput,
+    )
+}

@@ -1,27 +1,53 @@
-"""The public API is deliberate: this test pins it."""
+"""The public API is deliberate: this test pins it. Every exception lives in errors.py."""
+
+import importlib
+import inspect
+import pkgutil
 
 import corral
+import corral.errors
 
 PUBLIC = {
     "END",
+    "AgentGuards",
+    "AgentPlan",
     "AgentSpec",
+    "Alert",
     "App",
+    "BreakerOpen",
+    "BreakerSpec",
+    "BudgetExceeded",
+    "BudgetLimits",
     "BudgetSpec",
+    "CheckpointError",
     "CheckpointSpec",
+    "ContextSpec",
+    "CooldownActive",
     "CorralError",
+    "CorralSaver",
     "EdgeSpec",
+    "FallbackSpec",
     "FieldSpec",
     "FlowSpec",
     "GuardSpec",
+    "GuardTripped",
     "HandoffError",
     "InputError",
+    "Limits",
     "ManifestError",
+    "Metrics",
     "ModelSpec",
+    "NewTask",
+    "NoOutput",
     "NodeError",
+    "PermissionDenied",
     "PermissionsSpec",
     "Problem",
     "RateSpec",
+    "Rejected",
     "Reply",
+    "RetrySpec",
+    "ReviewPending",
     "RoutingError",
     "RunError",
     "RunRecord",
@@ -31,22 +57,24 @@ PUBLIC = {
     "ScriptedChatModel",
     "ScriptedProviderError",
     "StepEvent",
-    "Team",
-    "ToolSpec",
-    "UserError",
-    "WhenSpec",
-    "__version__",
-    "load_team",
-    "manifest_json_schema",
-    "AgentGuards",
-    "CheckpointError",
-    "CorralSaver",
-    "GuardTripped",
-    "Limits",
-    "NewTask",
+    "StepLimitExceeded",
     "Task",
     "TaskBoard",
+    "Team",
+    "TeamBudgetSpec",
+    "TeamPlan",
+    "TeamSpec",
+    "ToolSpec",
+    "Trace",
+    "TraceEvent",
+    "UserError",
+    "WhenSpec",
     "Workspace",
+    "__version__",
+    "load_team",
+    "log_json",
+    "manifest_json_schema",
+    "open_workspace",
 }
 
 
@@ -72,3 +100,31 @@ def test_one_error_hierarchy() -> None:
     assert issubclass(corral.ManifestError, corral.UserError)
     assert issubclass(corral.InputError, corral.UserError)
     assert not issubclass(corral.RunError, corral.UserError)
+    for name in ("BudgetExceeded", "StepLimitExceeded", "CooldownActive"):
+        assert issubclass(getattr(corral, name), corral.GuardTripped)
+
+
+def test_every_exception_is_defined_in_errors_py() -> None:
+    elsewhere = []
+    for info in pkgutil.walk_packages(corral.__path__, "corral."):
+        if info.name == "corral.__main__":  # importing it runs the command line
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__ == info.name
+                and info.name != "corral.errors"
+            ):
+                elsewhere.append(f"{info.name}.{name}")
+    assert elsewhere == []
+
+
+def test_stored_errors_come_back_typed() -> None:
+    trip = corral.BudgetExceeded(agent="a", layer="daily_tokens", limit=10, used=8, requested=5)
+    again = corral.RunError.from_dict(trip.to_dict())
+    assert type(again) is corral.BudgetExceeded
+    assert (again.agent, again.layer, again.used, str(again)) == ("a", "daily_tokens", 8, str(trip))
+    unknown = corral.RunError.from_dict({"type": "Mystery", "message": "m", "agent": None})
+    assert type(unknown) is corral.RunError

@@ -1,4 +1,4 @@
-"""Scoped context over LangGraph's ``SqliteStore`` in the workspace file.
+"""Scoped context over the workspace's LangGraph ``BaseStore``.
 
 Three scopes, each a store namespace under the team's name:
 
@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from langgraph.store.sqlite import SqliteStore
+from langgraph.store.base import BaseStore
 
-from corral.checkpoints import ConnectionPool
-from corral.errors import RunError
+from corral.errors import PermissionDenied
+from corral.manifest import Who
+from corral.workspace import AuditLog
 
 Scope = Literal["private", "team", "global"]
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -37,90 +35,12 @@ MAX_VALUE_BYTES = 16_000
 NOTE_TTL = 24 * 3600.0
 
 
-class PermissionDenied(RunError):
-    """An agent tried something its place in the team does not allow."""
-
-    details = ("action", "scope", "target", "reason")
-
-    def __init__(self, *, agent: str, action: str, scope: str, target: str, reason: str) -> None:
-        self.action = action
-        self.scope = scope
-        self.target = target
-        self.reason = reason
-        super().__init__(f"{agent!r} may not {action} {scope} {target!r}: {reason}", agent=agent)
-
-
-@dataclass(frozen=True)
-class Who:
-    """An agent as the context rules see it: its team, what it may write, whom it manages."""
-
-    agent: str
-    team: str | None
-    supervisor: bool = False
-    can_write_global: bool = False
-    managed_teams: frozenset[str] = frozenset()
-
-
-@dataclass
-class AuditLog:
-    """The ``audit`` table: who did what to which context, when, and the verdict."""
-
-    pool: ConnectionPool
-    clock: Callable[[], float] = field(default=time.time)
-
-    def __post_init__(self) -> None:
-        self.pool.ensure(
-            "audit",
-            {
-                "id": int,
-                "run_id": str,
-                "at": float,
-                "agent": str,
-                "action": str,
-                "scope": str,
-                "target": str,
-                "verdict": str,
-                "reason": str,
-            },
-            pk="id",
-            indexes=[("run_id",)],
-        )
-
-    def record(
-        self,
-        run_id: str,
-        agent: str,
-        action: str,
-        *,
-        scope: str,
-        target: str,
-        verdict: str,
-        reason: str = "",
-    ) -> None:
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO audit (run_id, at, agent, action, scope, target, verdict, "
-                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, self.clock(), agent, action, scope, target, verdict, reason),
-            )
-
-    def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        with self.pool.read() as conn:
-            cursor = conn.execute(
-                "SELECT run_id, agent, action, scope, target, verdict, reason "
-                "FROM audit WHERE (? IS NULL OR run_id = ?) ORDER BY id",
-                (run_id, run_id),
-            )
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 class ContextStore:
     """The three scopes of one team's context, with their rules."""
 
     def __init__(
         self,
-        path: Path,
+        store: BaseStore,
         team: str,
         audit: AuditLog,
         *,
@@ -128,21 +48,12 @@ class ContextStore:
         note_ttl: float = NOTE_TTL,
         on_denied: Callable[[PermissionDenied, str], None] | None = None,
     ) -> None:
-        conn = sqlite3.connect(
-            path, check_same_thread=False, timeout=60, isolation_level=None
-        )  # the store opens its own transactions
-        conn.execute("PRAGMA busy_timeout=60000")
-        self.store = SqliteStore(conn)
-        self.store.setup()
+        self.store = store
         self.team = team
         self.audit = audit
         self.clock = clock
         self.note_ttl = note_ttl
         self.on_denied = on_denied
-
-    def close(self) -> None:
-        """Close the store's connection."""
-        self.store.conn.close()
 
     def _ns(self, scope: Scope, owner: str | None) -> tuple[str, ...]:
         return ("corral", self.team, scope, *([owner] if owner else []))

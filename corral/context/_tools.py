@@ -9,8 +9,10 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field
 
-from corral.context._store import ContextStore, PermissionDenied, Who
-from corral.models import RUN_KEY
+from corral.context._store import ContextStore
+from corral.errors import PermissionDenied
+from corral.keys import RUN_KEY
+from corral.manifest import Who
 
 
 class _ReadArgs(BaseModel):

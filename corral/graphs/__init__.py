@@ -1,27 +1,30 @@
-"""Teams as LangGraph graphs: state, building, the compiled ``App``, drawings."""
+"""Teams as LangGraph graphs: the ``Team`` builder, the compiled ``App``, drawings."""
 
-from corral.graphs._app import App, check_run_id, new_run_id
-from corral.graphs._build import CompiledTeam, build_graph, inbound_schema
+from corral.graphs._app import App, stored_errors
+from corral.graphs._build import CompiledTeam, build_graph, draw_graph, wire
 from corral.graphs._export import FORMATS, mimebundle, render, team_graph, to_dot, to_mermaid
+from corral.graphs._ids import check_run_id, db_path, new_run_id
 from corral.graphs._result import RunResult, StepEvent
-from corral.graphs._state import Handoff, TeamState, Usage
+from corral.graphs._team import Team, load_team
 
 __all__ = [
     "FORMATS",
     "App",
     "CompiledTeam",
-    "Handoff",
     "RunResult",
     "StepEvent",
-    "TeamState",
-    "Usage",
+    "Team",
     "build_graph",
     "check_run_id",
-    "inbound_schema",
+    "db_path",
+    "draw_graph",
+    "load_team",
     "mimebundle",
     "new_run_id",
     "render",
+    "stored_errors",
     "team_graph",
     "to_dot",
     "to_mermaid",
+    "wire",
 ]

@@ -15,49 +15,29 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from corral.graphs._build import build_graph
-from corral.manifest._spec import END
-from corral.manifest._team import Team
+from corral.graphs._build import draw_graph
+from corral.manifest import END, TeamPlan
 from corral.nodes import edge_label
 
 Format = Literal["mermaid", "dot", "svg", "png", "json", "graphml"]
 FORMATS: tuple[str, ...] = ("mermaid", "dot", "svg", "png", "json", "graphml")
 
 
-def marks(team: Team, agent_id: str) -> list[str]:
-    """Short marks for an agent's guards and roles."""
-    agent = team.agent(agent_id)
-    found = []
-    if any(a.reports_to == agent_id for a in team.agents):
-        found.append("supervisor")
-    if agent.kind == "function":
-        found.append("function")
-    if team.budget_of(agent) is not None:
-        found.append("budget")
-    if agent.fallback is not None:
-        found.append("fallback")
-    if agent.min_confidence is not None or agent.on_failure == "review":
-        found.append("review")
-    if agent.tools:
-        found.append(f"tools: {', '.join(agent.tools)}")
-    return found
-
-
-def team_graph(team: Team) -> nx.MultiDiGraph[str]:
+def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
     """The team as a networkx graph: agents and START/END, flow and delegates edges."""
     graph: nx.MultiDiGraph[str] = nx.MultiDiGraph(name=team.name)
     graph.add_node("START", kind="start")
     graph.add_node(END, kind="end")
-    for agent in team.agents:
+    for agent in team.agents.values():
         graph.add_node(
             agent.id,
-            kind=agent.kind,
-            role=agent.role,
-            team=agent.team or "",
-            marks=", ".join(marks(team, agent.id)),
+            kind=agent.spec.kind,
+            role=agent.spec.role,
+            team=agent.spec.team or "",
+            marks=", ".join(agent.marks),
         )
-    graph.add_edge("START", team.flow.entry, kind="flow", schema=team.flow.input, label="")
-    for edge in team.flow.edges:
+    graph.add_edge("START", team.entry, kind="flow", schema=team.input_name, label="")
+    for edge in team.edges:
         graph.add_edge(
             edge.from_,
             edge.to,
@@ -66,32 +46,32 @@ def team_graph(team: Team) -> nx.MultiDiGraph[str]:
             label=edge_label(edge),
             review=edge.review,
         )
-    for agent in team.agents:
-        if agent.reports_to is not None:
+    for agent in team.agents.values():
+        if agent.spec.reports_to is not None:
             graph.add_edge(
-                agent.reports_to, agent.id, kind="delegates", schema="", label="delegates"
+                agent.spec.reports_to, agent.id, kind="delegates", schema="", label="delegates"
             )
     return graph
 
 
-def to_mermaid(team: Team, highlight: Sequence[str] = ()) -> str:
+def to_mermaid(team: TeamPlan, highlight: Sequence[str] = ()) -> str:
     """Mermaid source of the compiled graph, with marks, delegates lines and a run's path."""
-    drawn = build_graph(team).get_graph().draw_mermaid()
-    flow = {e.from_ for e in team.flow.edges} | {team.flow.entry}
-    lines = [f"\t{a.id}({a.id}):::worker" for a in team.agents if a.id not in flow]
+    drawn = draw_graph(team).get_graph().draw_mermaid()
+    agents = [a.spec for a in team.agents.values()]
+    lines = [f"\t{a.id}({a.id}):::worker" for a in team.agents.values() if not a.in_flow]
     lines += [
-        f"\t{a.reports_to} ==>|delegates| {a.id};" for a in team.agents if a.reports_to is not None
+        f"\t{a.reports_to} ==>|delegates| {a.id};" for a in agents if a.reports_to is not None
     ]
-    for agent in team.agents:
-        extra = marks(team, agent.id)
+    for agent in team.agents.values():
+        extra = agent.marks
         if extra:
             lines.append(f'\t{agent.id}["{agent.id}<br/><small>{" · ".join(extra)}</small>"]')
-    supervisors = [a.id for a in team.agents if "supervisor" in marks(team, a.id)]
+    supervisors = [a.id for a in team.agents.values() if a.supervisor]
     lines.append("\tclassDef worker fill:#fff7e0")
     lines.append("\tclassDef supervisor stroke:#7a3e00,stroke-width:3px")
     if supervisors:
         lines.append(f"\tclass {','.join(supervisors)} supervisor")
-    visited = [a for a in dict.fromkeys(highlight) if a in {x.id for x in team.agents}]
+    visited = [a for a in dict.fromkeys(highlight) if a in team.agents]
     if visited:
         lines.append("\tclassDef visited fill:#c8f7c5,stroke:#2e7d32,stroke-width:2px")
         lines.append(f"\tclass {','.join(visited)} visited")
@@ -99,7 +79,7 @@ def to_mermaid(team: Team, highlight: Sequence[str] = ()) -> str:
     return drawn[:cut] + "\n".join(lines) + "\n" + drawn[cut:]
 
 
-def to_dot(team: Team, highlight: Sequence[str] = ()) -> str:
+def to_dot(team: TeamPlan, highlight: Sequence[str] = ()) -> str:
     """Graphviz DOT: flow edges dashed with labels, delegates edges bold."""
     graph = team_graph(team)
     out = [f"digraph {json.dumps(team.name)} {{", "  rankdir=TB;", "  node [shape=box];"]
@@ -118,7 +98,7 @@ def to_dot(team: Team, highlight: Sequence[str] = ()) -> str:
     return "\n".join(out) + "\n"
 
 
-def render(team: Team, fmt: str, highlight: Sequence[str] = ()) -> str | bytes:
+def render(team: TeamPlan, fmt: str, highlight: Sequence[str] = ()) -> str | bytes:
     """The team drawn in ``fmt`` (text for text formats, bytes for PNG)."""
     if fmt == "mermaid":
         return to_mermaid(team, highlight)
@@ -137,7 +117,7 @@ def render(team: Team, fmt: str, highlight: Sequence[str] = ()) -> str | bytes:
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-def mimebundle(team: Team) -> dict[str, Any]:
+def mimebundle(team: TeamPlan) -> dict[str, Any]:
     """What a notebook shows for a team: the SVG drawing and its Mermaid source."""
     return {
         "image/svg+xml": render(team, "svg"),

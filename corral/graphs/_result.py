@@ -7,11 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.checkpoints import RunStatus
 from corral.errors import RunError
-from corral.graphs._state import Usage, add_usage
-
-NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+from corral.nodes import NO_USAGE, Usage, add_usage
+from corral.workspace import RunStatus
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,8 @@ class RunResult:
     output: dict[str, Any] | None
     path: list[str]
     usage: Usage
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[RunError] = field(default_factory=list)
+    """Why the run did not complete, the cause first (typed; ``to_dict`` for JSON)."""
     guards_tripped: list[dict[str, Any]] = field(default_factory=list)
     tasks_created: int = 0
     cost_usd: float | None = None
@@ -49,12 +48,10 @@ class RunResult:
         return self.status == "completed"
 
     def raise_for_status(self) -> RunResult:
-        """Return ``self`` if completed, else raise ``RunError`` with the first error."""
+        """Return ``self`` if completed, else raise the run's first error (typed: a
+        ``GuardTripped``, ``HandoffError``, ``ReviewPending``, ...)."""
         if not self.ok:
-            first = self.errors[0] if self.errors else {"message": self.status}
-            raise RunError(
-                f"run {self.run_id} {self.status}: {first.get('message')}", agent=first.get("agent")
-            )
+            raise self.errors[0] if self.errors else RunError(f"run {self.run_id} {self.status}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,7 +63,7 @@ class RunResult:
             "usage": {**self.usage, "cost_usd": self.cost_usd},
             "tasks_created": self.tasks_created,
             "guards_tripped": self.guards_tripped,
-            "errors": self.errors,
+            "errors": [e.to_dict() for e in self.errors],
             "path": self.path,
         }
 

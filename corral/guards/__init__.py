@@ -1,21 +1,17 @@
-"""Runaway guards, the task board and the budget ledger."""
+"""Guards and budgets: the budget meter, call and delegation limits, retries, verdicts."""
 
-from corral.guards._board import Limits, NewTask, Task, TaskBoard, TaskStatus
-from corral.guards._breaker import Breakers
-from corral.guards._ledger import Alert, BudgetLimits, Ledger, Settled
-from corral.guards._trip import BudgetExceeded, GuardTripped
+from corral.guards._limits import calls_trip, delegation_trip
+from corral.guards._meter import Meter
+from corral.guards._retry import backoff, is_transient, retry_after, status_of
+from corral.guards._verdicts import Verdicts
 
 __all__ = [
-    "Alert",
-    "Breakers",
-    "BudgetExceeded",
-    "BudgetLimits",
-    "GuardTripped",
-    "Ledger",
-    "Limits",
-    "NewTask",
-    "Settled",
-    "Task",
-    "TaskBoard",
-    "TaskStatus",
+    "Meter",
+    "Verdicts",
+    "backoff",
+    "calls_trip",
+    "delegation_trip",
+    "is_transient",
+    "retry_after",
+    "status_of",
 ]

@@ -1,11 +1,14 @@
-"""Team definitions: YAML or Python to a validated, resolved ``Team``."""
+"""Team definitions: YAML or Python -> a frozen ``TeamSpec`` -> a compiled ``TeamPlan``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from corral.manifest._compile import inbound_schema
+from corral.manifest._plan import AgentPlan, ModelPlan, ReportPlan, TeamPlan, ToolPlan, Who
 from corral.manifest._salvage import salvage_problems
+from corral.manifest._scripts import load_script
 from corral.manifest._spec import (
     END,
     AgentGuards,
@@ -13,6 +16,7 @@ from corral.manifest._spec import (
     BreakerSpec,
     BudgetSpec,
     CheckpointSpec,
+    ContextSpec,
     EdgeSpec,
     FallbackSpec,
     FieldSpec,
@@ -20,34 +24,38 @@ from corral.manifest._spec import (
     GuardSpec,
     ModelSpec,
     PermissionsSpec,
+    Policy,
     RateSpec,
     RetrySpec,
     SchemaSpec,
+    TeamBudgetSpec,
     ToolSpec,
     WhenSpec,
 )
-from corral.manifest._team import Team
+from corral.manifest._team import TeamSpec
 from corral.manifest._yaml import load_yaml, validate_located
 
+T = TypeVar("T", bound=TeamSpec)
 
-def load_team(path: str | Path) -> Team:
-    """Load, validate and resolve a team file.
+
+def load_team(path: str | Path, cls: type[T] = TeamSpec) -> T:  # type: ignore[assignment]
+    """Load, validate and resolve a team file into ``cls`` (a ``TeamSpec`` or subclass).
 
     Raises:
         ManifestError: listing every problem found, each with ``file:line`` and a fix.
     """
     source = Path(path)
     return validate_located(
-        Team,
+        cls,
         load_yaml(source),
         source=source.resolve(),
-        more=lambda data, found: salvage_problems(Team, data, found),
+        more=lambda data, found: salvage_problems(cls, data, found),
     )
 
 
 def manifest_json_schema() -> dict[str, Any]:
     """The JSON Schema of a team file, for editors (``yaml-language-server``)."""
-    schema = Team.model_json_schema(by_alias=True, mode="validation")
+    schema = TeamSpec.model_json_schema(by_alias=True, mode="validation")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         **schema,
@@ -58,23 +66,34 @@ def manifest_json_schema() -> dict[str, Any]:
 __all__ = [
     "END",
     "AgentGuards",
+    "AgentPlan",
     "AgentSpec",
     "BreakerSpec",
     "BudgetSpec",
     "CheckpointSpec",
+    "ContextSpec",
     "EdgeSpec",
     "FallbackSpec",
     "FieldSpec",
     "FlowSpec",
     "GuardSpec",
+    "ModelPlan",
     "ModelSpec",
     "PermissionsSpec",
+    "Policy",
     "RateSpec",
+    "ReportPlan",
     "RetrySpec",
     "SchemaSpec",
-    "Team",
+    "TeamBudgetSpec",
+    "TeamPlan",
+    "TeamSpec",
+    "ToolPlan",
     "ToolSpec",
     "WhenSpec",
+    "Who",
+    "inbound_schema",
+    "load_script",
     "load_team",
     "manifest_json_schema",
 ]

@@ -16,7 +16,7 @@ from corral.errors import Problem
 from corral.manifest._spec import END
 
 if TYPE_CHECKING:
-    from corral.manifest._team import Team
+    from corral.manifest._team import TeamSpec as Team
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
@@ -213,9 +213,9 @@ def _edges(team: Team) -> list[Problem]:
             Problem(
                 f"entry agent {flow.entry!r} expects {declared} but the flow input is {flow.input}",
                 "make `flow.input` and the entry agent's `input` the same schema",
-                ("agents", entry_agent, "input"),
+                ("agents", entry_agent, "input"),  # type: ignore[arg-type]
             )
-        )  # type: ignore[arg-type]
+        )
     out_schema: dict[str, tuple[str, int]] = {}
     in_schema: dict[str, tuple[str, int]] = {}
     for k, edge in enumerate(flow.edges):

@@ -24,10 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from corral.errors import ManifestError, Problem
 from corral.manifest._checks import suggest
+from corral.manifest._scripts import load_script
 from corral.manifest._spec import FieldSpec, SchemaSpec
 
 if TYPE_CHECKING:
-    from corral.manifest._team import Team
+    from corral.manifest._team import TeamSpec as Team
     from corral.models import Script
 
 _SIMPLE: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
@@ -279,8 +280,6 @@ def _resolve_tools(team: Team, base_dir: Path, problems: list[Problem]) -> dict[
 
 
 def _load_scripts(team: Team, base_dir: Path, problems: list[Problem]) -> dict[str, Script]:
-    from corral.models import load_script
-
     scripts: dict[str, Script] = {}
     for name, spec in team.models.items():
         if isinstance(spec, str) or spec.script is None:

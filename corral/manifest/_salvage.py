@@ -26,7 +26,7 @@ from corral.manifest._spec import (
 )
 
 if TYPE_CHECKING:
-    from corral.manifest._team import Team
+    from corral.manifest._team import TeamSpec as Team
 
 _MISSING = "\x00missing"  # a placeholder no real id or name can equal
 

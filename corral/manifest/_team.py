@@ -1,8 +1,7 @@
-"""``Team``: the whole team definition, validated at construction, compiled on demand."""
+"""``TeamSpec``: the whole team definition, validated at construction, planned on demand."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,12 +27,12 @@ from corral.manifest._spec import (
 from corral.manifest._yaml import pydantic_problem
 
 if TYPE_CHECKING:
-    from corral.graphs import App
+    from corral.manifest._plan import TeamPlan
     from corral.manifest._resolve import Resolved
 
 
-class Team(_Spec):
-    """A team of agents: the builder. ``compile()`` turns it into a runnable ``App``.
+class TeamSpec(_Spec):
+    """A team of agents as a frozen spec. ``plan`` is its compiled form (the runtime's input).
 
     Built from YAML by ``load_team(path)`` or directly in Python; both give an equal
     object. Construction checks the whole team and raises ``ManifestError`` listing
@@ -41,20 +40,33 @@ class Team(_Spec):
     """
 
     version: Literal[1] = 1
+    """Version of the team-file format; only 1."""
     name: Identifier
+    """The team's name; it names the graph and the team's shared context."""
     description: str = ""
+    """What the team is for."""
     models: dict[Identifier, ModelSpec | str] = Field(default_factory=dict)
+    """Chat models by name (a spec or a ``use`` string); ``default`` serves agents naming none."""
     schemas: dict[SchemaName, SchemaSpec] = Field(min_length=1)
+    """Payload schemas by name, used by agents and edges."""
     tools: dict[Identifier, ToolSpec] = Field(default_factory=dict)
+    """Tools agents may be given, by name."""
     agents: tuple[AgentSpec, ...] = Field(min_length=1)
+    """The agents: the team's nodes."""
     flow: FlowSpec
+    """Where a run starts, what it takes and returns, and the edges between agents."""
     guards: GuardSpec = GuardSpec()
+    """Team-wide limits and failure handling."""
     budget: TeamBudgetSpec | None = None
+    """The team's daily budget and its agents' default budgets; unset: none."""
     context: ContextSpec = ContextSpec()
+    """Settings of scoped shared context."""
     checkpoint: CheckpointSpec = CheckpointSpec()
+    """Checkpoint settings: the workspace file, durability, and how much history runs keep."""
     source: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
     _resolved: Resolved | None = PrivateAttr(default=None)
+    _plan: TeamPlan | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -62,11 +74,11 @@ class Team(_Spec):
         except ValidationError as exc:  # one error hierarchy for YAML and Python alike
             from corral.manifest._salvage import salvage_problems
 
-            problems = [pydantic_problem(e, Team, data) for e in exc.errors()]
-            raise ManifestError(problems + salvage_problems(Team, data, problems)) from None
+            problems = [pydantic_problem(e, type(self), data) for e in exc.errors()]
+            raise ManifestError(problems + salvage_problems(type(self), data, problems)) from None
 
     @model_validator(mode="after")
-    def _check_whole_team(self) -> Team:
+    def _check_whole_team(self) -> TeamSpec:
         from corral.manifest._checks import check_team
         from corral.manifest._resolve import resolve
 
@@ -79,7 +91,7 @@ class Team(_Spec):
         return self
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Team):
+        if not isinstance(other, TeamSpec):
             return NotImplemented
         return self.model_dump() == other.model_dump()
 
@@ -113,25 +125,11 @@ class Team(_Spec):
             return defaults
         return agent.budget.over(defaults)
 
-    def draw(self, format: str = "mermaid", *, highlight: Sequence[str] = ()) -> str | bytes:
-        """The team drawn offline: mermaid, dot, svg, png (bytes), json or graphml."""
-        from corral.graphs import render
+    @property
+    def plan(self) -> TeamPlan:
+        """The compiled plan: every effective per-agent setting, resolved once."""
+        if self._plan is None:
+            from corral.manifest._compile import compile_plan
 
-        return render(self, format, highlight)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from corral.graphs import mimebundle
-
-        return mimebundle(self)
-
-    def compile(self, *, db: str | Path | None = None, **options: Any) -> App:
-        """Build the LangGraph graph and open the workspace database.
-
-        Args:
-            db: SQLite file for checkpoints and run records. Defaults to the
-                manifest's ``checkpoint.db``, else ``.corral/corral.db``.
-            **options: passed to ``App`` (for example ``chat_models`` overrides).
-        """
-        from corral.graphs import App
-
-        return App(self, db=db, **options)
+            self._plan = compile_plan(self)
+        return self._plan

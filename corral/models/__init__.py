@@ -1,25 +1,18 @@
-"""Chat models: the deterministic scripted model, its scripts, and model resolution."""
+"""Chat models: the deterministic scripted model, its scripts, prices, model resolution."""
 
 from corral.models._derive import derive_value
-from corral.models._resolve import resolve_model
-from corral.models._script import Reply, Script, load_script
-from corral.models._scripted import (
-    AGENT_KEY,
-    RUN_KEY,
-    ScriptedChatModel,
-    ScriptedProviderError,
-    count_tokens,
-)
+from corral.models._prices import price
+from corral.models._resolve import model_label, resolve_model
+from corral.models._script import Reply, Script
+from corral.models._scripted import ScriptedChatModel, count_tokens
 
 __all__ = [
-    "AGENT_KEY",
-    "RUN_KEY",
     "Reply",
     "Script",
     "ScriptedChatModel",
-    "ScriptedProviderError",
     "count_tokens",
     "derive_value",
-    "load_script",
+    "model_label",
+    "price",
     "resolve_model",
 ]

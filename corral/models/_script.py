@@ -18,12 +18,9 @@ A script gives, per agent (or for any agent), the replies to return in order::
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
-
-from corral.manifest._yaml import load_yaml, validate_located
 
 ErrorKind = Literal["rate_limit", "timeout", "server", "bad_request", "connection"]
 
@@ -87,8 +84,3 @@ class Script(BaseModel):
         if self.then == "repeat" and replies:
             return replies[-1]
         return AUTO if self.then in ("auto", "repeat") else None
-
-
-def load_script(path: Path) -> Script:
-    """Load and validate a script file; ``ManifestError`` with ``file:line`` on mistakes."""
-    return validate_located(Script, load_yaml(path))

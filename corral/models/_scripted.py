@@ -35,34 +35,10 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from corral.errors import ScriptedConnectionError, ScriptedProviderError, ScriptedTimeoutError
+from corral.keys import AGENT_KEY, RUN_KEY
 from corral.models._derive import derive_value, find_payload
 from corral.models._script import Reply, Script
-
-AGENT_KEY = "corral_agent"
-RUN_KEY = "corral_run"
-
-
-class ScriptedProviderError(Exception):
-    """An error a real provider would raise, injected by a script (``status_code`` set)."""
-
-    def __init__(
-        self, kind: str, status_code: int | None, retry_after: float | None = None
-    ) -> None:
-        self.kind = kind
-        self.status_code = status_code
-        self.retry_after = retry_after
-        super().__init__(
-            f"scripted {kind} error" + (f" (HTTP {status_code})" if status_code else "")
-        )
-
-
-class ScriptedTimeoutError(ScriptedProviderError, TimeoutError):
-    """A scripted request timeout."""
-
-
-class ScriptedConnectionError(ScriptedProviderError, ConnectionError):
-    """A scripted dropped connection."""
-
 
 _ERRORS: dict[str, int | None] = {
     "rate_limit": 429,

@@ -1,29 +1,38 @@
-"""What runs inside a node: agents, function nodes, delegation, the flow node."""
+"""What runs inside a node: agents, function nodes, delegation rounds, the flow node,
+typed handoffs, and the services a node may use."""
 
-from corral.nodes._agent import AgentRunner
+from corral.nodes._agent import AgentRunner, Runner
 from corral.nodes._base import Call, Inbound, Node, Work
-from corral.nodes._delegation import Delegation, Hierarchy, Report, Runner, TaskNode
+from corral.nodes._delegation import Delegation, Subtask
 from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
-from corral.nodes._handoff import REVIEW, NodePlan, edge_label, validate
+from corral.nodes._handoff import REVIEW, edge_label, validate
 from corral.nodes._review import ReviewNode
+from corral.nodes._round import round_graph
+from corral.nodes._services import Services
+from corral.nodes._state import NO_USAGE, Handoff, ReviewRequest, TeamState, Usage, add_usage
 
 __all__ = [
+    "NO_USAGE",
     "REVIEW",
     "AgentRunner",
     "Call",
     "Delegation",
     "FlowNode",
     "FunctionRunner",
-    "Hierarchy",
+    "Handoff",
     "Inbound",
     "Node",
-    "NodePlan",
-    "Report",
     "ReviewNode",
+    "ReviewRequest",
     "Runner",
-    "TaskNode",
+    "Services",
+    "Subtask",
+    "TeamState",
+    "Usage",
     "Work",
+    "add_usage",
     "edge_label",
+    "round_graph",
     "validate",
 ]

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import merge_configs
+
+from corral.errors import CallTimeout
+from corral.keys import AGENT_KEY, RUN_KEY
 
 Steps = Generator["Call", Any, Any]
 
@@ -44,10 +48,6 @@ class Work:
     task_id: str | None = None
     flags: dict[str, Any] = field(default_factory=dict)
     """What happened on the way (``degraded`` when a fallback answered)."""
-
-
-class CallTimeout(TimeoutError):
-    """A call took longer than its timeout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +157,10 @@ def _advance(steps: Steps, result: Any, error: Exception | None = None) -> Any:
         return steps.throw(error) if error is not None else steps.send(result)
     except StopIteration as done:
         return done.value
+
+
+def call_config(config: RunnableConfig, agent: str, run_id: str) -> RunnableConfig:
+    """The config of an agent's calls: run and agent in metadata, for tracers and scripts."""
+    return merge_configs(
+        config, {"metadata": {AGENT_KEY: agent, RUN_KEY: run_id}, "tags": [f"corral:agent:{agent}"]}
+    )

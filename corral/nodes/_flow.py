@@ -7,13 +7,13 @@ import time
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from corral.errors import RunError
-from corral.graphs._state import ReviewRequest, TeamState
-from corral.guards import GuardTripped
-from corral.nodes._base import Inbound, Node, Steps, Work
-from corral.nodes._delegation import Runner, call_config
+from corral.errors import GuardTripped, RunError
+from corral.manifest import AgentPlan
+from corral.nodes._agent import Runner
+from corral.nodes._base import Inbound, Node, Steps, Work, call_config
 from corral.nodes._function import FunctionRunner
-from corral.nodes._handoff import REVIEW, NodePlan, hand_on
+from corral.nodes._handoff import REVIEW, hand_on
+from corral.nodes._state import ReviewRequest, TeamState
 from corral.observability import Metrics
 
 
@@ -22,22 +22,21 @@ class FlowNode(Node):
 
     def __init__(
         self,
-        plan: NodePlan,
+        plan: AgentPlan,
         runner: Runner,
-        on_failure: str = "fail",
-        metrics: Metrics | None = None,
+        metrics: Metrics,
     ) -> None:
         self.plan = plan
         self.runner = runner
-        self.on_failure = on_failure
+        self.on_failure = plan.on_failure
         self.metrics = metrics
-        self.name = plan.agent.id
+        self.name = plan.id
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
         handoff = state["handoff"]
         run_id = str(config.get("configurable", {}).get("thread_id", ""))
         step = config.get("metadata", {}).get("langgraph_step", 0)
-        agent = self.plan.agent.id
+        agent = self.plan.id
         if not isinstance(self.runner, FunctionRunner):  # only model calls need the metadata
             config = call_config(config, agent, run_id)
         work = Work(run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0, config=config)
@@ -62,6 +61,5 @@ class FlowNode(Node):
                 reason=str(exc),
             )
             return Command(goto=REVIEW, update={"review": request})
-        if self.metrics is not None:
-            self.metrics.node_seconds.labels(agent).observe(time.perf_counter() - started)
+        self.metrics.node_seconds.labels(agent).observe(time.perf_counter() - started)
         return hand_on(self.plan, payload, usage, degraded=bool(work.flags.get("degraded")))

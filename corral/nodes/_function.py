@@ -5,26 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
 from corral.errors import CorralError, HandoffError, NodeError
-from corral.nodes._agent import NO_USAGE
+from corral.manifest import AgentPlan
 from corral.nodes._base import Call, Inbound, Steps, Work
-from corral.nodes._handoff import NodePlan, validate
+from corral.nodes._handoff import validate
+from corral.nodes._state import NO_USAGE
 
 
 class FunctionRunner:
     """Calls ``function(payload)`` with the typed inbound payload; validates what it returns."""
 
-    def __init__(
-        self, plan: NodePlan, function: Callable[..., Any], in_schema: type[BaseModel]
-    ) -> None:
+    def __init__(self, plan: AgentPlan, function: Callable[..., Any]) -> None:
         self.plan = plan
         self.function = function
-        self.in_schema = in_schema
+        self.in_schema = plan.in_schema
 
     def answer(self, inbound: Inbound, work: Work) -> Steps:
-        agent = self.plan.agent.id
+        agent = self.plan.id
         typed = self.in_schema.model_validate(inbound.payload)
         try:
             value = yield Call(self.function, typed)

@@ -7,7 +7,6 @@ A payload is validated against its edge schema here, before it becomes part of a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from langgraph.graph import END as GRAPH_END
@@ -15,23 +14,9 @@ from langgraph.types import Command
 from pydantic import BaseModel, ValidationError
 
 from corral.errors import RoutingError
-from corral.graphs._state import Handoff, ReviewRequest, TeamState, Usage
-from corral.manifest._spec import END, AgentSpec, EdgeSpec
-
-
-@dataclass(frozen=True)
-class NodePlan:
-    """What one agent needs at run time: who it is, what it answers with, where its
-    output may go (no edges for a worker that only answers its manager), and its bounds."""
-
-    agent: AgentSpec
-    team: str
-    out_name: str
-    out_schema: type[BaseModel]
-    edges: tuple[EdgeSpec, ...]
-    retries: int
-    tool_rounds: int = 5
-    max_calls: int = 10
+from corral.manifest import END, AgentPlan, EdgeSpec
+from corral.nodes._state import Handoff, ReviewRequest, TeamState, Usage
+from corral.review import review_reason
 
 
 def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None, list[str]]:
@@ -51,7 +36,7 @@ def error_lines(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
 
 
-def route(plan: NodePlan, payload: dict[str, Any]) -> EdgeSpec:
+def route(plan: AgentPlan, payload: dict[str, Any]) -> EdgeSpec:
     """The first edge whose ``when`` matches ``payload``; the default edge otherwise."""
     for edge in plan.edges:
         if edge.when is None or payload.get(edge.when.field) in edge.when.values:
@@ -59,9 +44,9 @@ def route(plan: NodePlan, payload: dict[str, Any]) -> EdgeSpec:
     fields = sorted({e.when.field for e in plan.edges if e.when is not None})
     seen = {f: payload.get(f) for f in fields}
     raise RoutingError(
-        f"no edge from {plan.agent.id!r} matches {seen}; add an edge for this "
+        f"no edge from {plan.id!r} matches {seen}; add an edge for this "
         "value or a default edge without `when`",
-        agent=plan.agent.id,
+        agent=plan.id,
     )
 
 
@@ -70,7 +55,7 @@ REVIEW = "__review__"
 
 
 def hand_on(
-    plan: NodePlan,
+    plan: AgentPlan,
     payload: dict[str, Any],
     usage: Usage,
     *,
@@ -88,41 +73,21 @@ def hand_on(
     if reason is not None:
         request = ReviewRequest(
             kind=reason[0],
-            source=plan.agent.id,
+            source=plan.id,
             target=edge.to,
             schema=plan.out_name,
             payload=payload,
             reason=reason[1],
         )
-        return Command(
-            goto=REVIEW, update={"review": request, "path": [plan.agent.id], "usage": usage}
-        )
+        return Command(goto=REVIEW, update={"review": request, "path": [plan.id], "usage": usage})
     target = GRAPH_END if edge.to == END else edge.to
-    handoff = Handoff(source=plan.agent.id, target=edge.to, schema=plan.out_name, payload=payload)
+    handoff = Handoff(source=plan.id, target=edge.to, schema=plan.out_name, payload=payload)
     if degraded:
         handoff["degraded"] = True
-    update: TeamState = {"handoff": handoff, "path": [plan.agent.id], "usage": usage}
+    update: TeamState = {"handoff": handoff, "path": [plan.id], "usage": usage}
     if edge.to == END:
         update["output"] = payload
     return Command(goto=target, update=update)
-
-
-def review_reason(
-    plan: NodePlan, edge: EdgeSpec, payload: dict[str, Any]
-) -> tuple[str, str] | None:
-    """(kind, reason) if this payload must wait for a person before going along ``edge``."""
-    for field, floor in (
-        (edge.confidence_field, edge.min_confidence),
-        (plan.agent.confidence_field, plan.agent.min_confidence),
-    ):
-        if floor is not None and float(payload.get(field, 0.0)) < floor:
-            return "confidence", (
-                f"{plan.agent.id!r} is {payload.get(field)} confident "
-                f"({field}), below the {floor} required"
-            )
-    if edge.review:
-        return "edge", f"the edge {plan.agent.id} -> {edge.to} is a review point"
-    return None
 
 
 def edge_label(edge: EdgeSpec) -> str:

@@ -8,20 +8,20 @@ again); edit replaces it with a payload valid for the same schema; reject ends t
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END as GRAPH_END
-from langgraph.types import Command, interrupt
+from langgraph.types import Command
 from pydantic import BaseModel
 
 from corral.errors import RunError
-from corral.graphs._state import Handoff, TeamState, Usage
-from corral.manifest._spec import END
+from corral.manifest import END, AgentPlan
 from corral.nodes._base import Node, Steps
-from corral.nodes._handoff import NodePlan, hand_on, validate
-
-_NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+from corral.nodes._handoff import hand_on, validate
+from corral.nodes._state import NO_USAGE as _NO_USAGE
+from corral.nodes._state import Handoff, TeamState
+from corral.review import ask_person
 
 
 class ReviewNode(Node):
@@ -29,7 +29,9 @@ class ReviewNode(Node):
 
     name = "__review__"
 
-    def __init__(self, plans: dict[str, NodePlan], schemas: dict[str, type[BaseModel]]) -> None:
+    def __init__(
+        self, plans: Mapping[str, AgentPlan], schemas: Mapping[str, type[BaseModel]]
+    ) -> None:
         self.plans = plans
         self.schemas = schemas
 
@@ -37,7 +39,7 @@ class ReviewNode(Node):
         request = state.get("review")
         if request is None:
             raise RunError("the review node was reached with nothing to review")
-        decision: dict[str, Any] = interrupt(dict(request))
+        decision = ask_person(dict(request))
         yield from ()  # a generator like every node body; a review makes no calls
         action = decision.get("action")
         if action == "reject":

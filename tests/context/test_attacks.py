@@ -223,7 +223,7 @@ def test_attack_is_blocked_before_any_effect_and_audited(
 
 
 def _lead() -> Any:
-    from corral.context import Who
+    from corral.manifest import Who
 
     return Who(agent="lead", team="ops", supervisor=True, managed_teams=frozenset({"finance"}))
 

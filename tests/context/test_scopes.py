@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from corral import load_team
-from corral.checkpoints import ConnectionPool
-from corral.context import AuditLog, ContextStore, PermissionDenied, Who
+from corral import PermissionDenied, load_team, open_workspace
+from corral.context import ContextStore
+from corral.manifest import Who
+from corral.workspace import AuditLog
 
 RED = Who(agent="alice", team="red")
 RED_TOO = Who(agent="bob", team="red")
@@ -34,8 +35,9 @@ class Clock:
 @pytest.fixture
 def store(tmp_path: Path) -> tuple[ContextStore, Clock, AuditLog]:
     clock = Clock()
-    audit = AuditLog(ConnectionPool(tmp_path / "w.db"), clock=clock)
-    return ContextStore(tmp_path / "w.db", "acme", audit, clock=clock, note_ttl=60), clock, audit
+    workspace = open_workspace(tmp_path / "w.db", clock=clock)
+    audit = workspace.audit
+    return ContextStore(workspace.store, "acme", audit, clock=clock, note_ttl=60), clock, audit
 
 
 def test_notes_expire_on_read_and_published_results_persist(

@@ -93,7 +93,7 @@ def test_a_longer_storm_gives_up_at_the_maximum(write: Callable[..., Path], tmp_
     assert result.status == "failed"
     assert len(seen.calls) == 3  # never more attempts than configured
     assert [t[2] for t in trail] == ["retry", "retry", "give up", "escalate"]
-    assert "after 3 attempts" in result.errors[0]["message"]
+    assert "after 3 attempts" in result.errors[0].message
 
 
 def test_client_errors_are_not_retried(write: Callable[..., Path], tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ def test_client_errors_are_not_retried(write: Callable[..., Path], tmp_path: Pat
         result = app.run({"text": "q"}, config={"callbacks": [seen]})
     assert result.status == "failed"
     assert len(seen.calls) == 1
-    assert "not retryable" in result.errors[0]["message"]
+    assert "not retryable" in result.errors[0].message
 
 
 def test_timeouts_real_and_reported_are_retried(write: Callable[..., Path], tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_low_confidence_waits_for_a_person(write: Callable[..., Path], tmp_path:
         waiting = app.pending()
         state = app.graph.get_state(app.config("low")).values
         assert paused.status == "paused"
-        assert paused.errors[0]["type"] == "ReviewPending"
+        assert paused.errors[0].to_dict()["type"] == "ReviewPending"
         assert waiting[0]["kind"] == "confidence"
         assert waiting[0]["payload"] == {"text": "maybe", "confidence": 0.2}
         assert state["path"] == ["solver"]  # the reporter has not seen it

@@ -99,7 +99,7 @@ def test_retries_exhausted_fail_clearly_and_nothing_invalid_is_checkpointed(
         result = app.run({"text": "q"}, run_id="bad-run")
         history = list(app.graph.get_state_history(app.config("bad-run")))
     assert result.status == "failed"
-    error = result.errors[0]
+    error = result.errors[0].to_dict()
     assert error["type"] == "HandoffError"
     assert error["agent"] == "solver"
     assert error["schema"] == "Answer"
@@ -135,10 +135,10 @@ def test_failed_run_resumes_without_rerunning_completed_nodes(
     with team.compile(db=tmp_path / "w.db") as app:
         failed = app.run(json.loads(TICKET.read_text()), run_id="t-1")
         assert failed.status == "failed"
-        assert failed.errors[0]["type"] == "NodeError"
-        assert failed.errors[0]["agent"] == "qa"
-        assert "HTTP 400" in failed.errors[0]["message"]
-        assert "not retryable" in failed.errors[0]["message"]
+        assert failed.errors[0].to_dict()["type"] == "NodeError"
+        assert failed.errors[0].agent == "qa"
+        assert "HTTP 400" in failed.errors[0].message
+        assert "not retryable" in failed.errors[0].message
         assert failed.path == ["intake", "triage", "billing", "refund_policy"]
         resumed = app.resume("t-1", config={"callbacks": [seen]})
     assert resumed.status == "completed"
@@ -173,8 +173,8 @@ def test_function_node_errors_are_recorded(tmp_path: Path, write: Callable[..., 
         with team.compile(db=tmp_path / f"{func}.db") as app:
             result = app.run({"value": 1})
         assert result.status == "failed"
-        assert result.errors[0]["type"] == kind
-        assert words in json.dumps(result.errors[0])
+        assert result.errors[0].to_dict()["type"] == kind
+        assert words in json.dumps(result.errors[0].to_dict())
 
 
 def test_concurrent_async_runs_are_safe(tmp_path: Path) -> None:
@@ -245,4 +245,4 @@ def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_pat
     assert [(g["guard"], g["limit"], g["policy"]) for g in result.guards_tripped] == [
         ("max_steps", 6, "halt")
     ]
-    assert "max_steps=6" in result.errors[0]["message"]
+    assert "max_steps=6" in result.errors[0].message

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from corral import load_team
-from corral.guards import Alert
+from corral import Alert, load_team
 
 TEAM = """\
 version: 1
@@ -74,7 +73,7 @@ def test_daily_tokens_trip_exactly_at_the_limit(write: Callable[..., Path], tmp_
     with team(write, f"{{max_output_tokens: 100, daily_tokens: {limit}}}").compile(db=db) as app:
         results = [app.run(QUESTION) for _ in range(6)]
     assert [r.status for r in results] == ["completed"] * 4 + ["halted"] * 2
-    trip = results[4].errors[0]
+    trip = results[4].errors[0].to_dict()
     assert (trip["guard"], trip["layer"], trip["limit"]) == ("budget", "daily_tokens", limit)
     assert (trip["used"], trip["requested"]) == (4 * (used_in + used_out), used_in + 100)
     assert sum(r[1] + r[2] for r in rows(db) if r[0] == "settled") <= limit
@@ -85,7 +84,7 @@ def test_call_and_task_layers(write: Callable[..., Path], tmp_path: Path) -> Non
     with team(write, f"{{max_input_tokens: {used_in - 1}}}").compile(db=tmp_path / "a.db") as app:
         refused = app.run(QUESTION)
     assert refused.status == "halted"
-    assert (refused.errors[0]["layer"], refused.errors[0]["requested"]) == (
+    assert (refused.errors[0].layer, refused.errors[0].requested) == (
         "max_input_tokens",
         used_in,
     )
@@ -97,7 +96,7 @@ def test_call_and_task_layers(write: Callable[..., Path], tmp_path: Path) -> Non
     bad = "agents:\n  solver:\n    - raw: a\n    - raw: b\n    - raw: c\n"
     with team(write, "{max_task_calls: 2}", bad).compile(db=tmp_path / "c.db") as app:
         capped = app.run(QUESTION)
-    assert (capped.status, capped.errors[0]["layer"], capped.errors[0]["used"]) == (
+    assert (capped.status, capped.errors[0].layer, capped.errors[0].used) == (
         "halted",
         "task_calls",
         2,

@@ -190,7 +190,7 @@ def test_model_calls_per_task_cap_every_agent(write: Callable[..., Path], tmp_pa
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"text": "q"})
     assert result.status == "halted"
-    assert result.errors[0]["guard"] == "max_llm_calls_per_task"
+    assert result.errors[0].guard == "max_llm_calls_per_task"
     assert [(g["guard"], g["limit"], g["seen"]) for g in result.guards_tripped] == [
         ("max_llm_calls_per_task", 2, 3)
     ]

@@ -96,7 +96,7 @@ def test_after_the_cooldown_a_resumed_run_goes_on(tmp_path: Path) -> None:
         assert 0 < before <= 10
         waiting = app.resume("cool")
         assert waiting.status == "halted"
-        assert "cooling down" in waiting.errors[0]["message"]
+        assert "cooling down" in waiting.errors[0].message
         time.sleep(1.2)  # the cooldown and the rate window both pass
         again = app.resume("cool")
     assert again.status == "halted"  # still a runaway, stopped again by the rate

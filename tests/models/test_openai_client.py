@@ -112,7 +112,7 @@ def test_real_client_usage_is_metered_priced_and_enforced(
     assert first.cost_usd > 0  # priced from genai-prices' offline data
     # 2 x 1,200 reported tokens are spent; the third call's reservation does not fit 2,500.
     assert third.status == "halted"
-    assert (third.errors[0]["layer"], third.errors[0]["used"]) == ("daily_tokens", 2400)
+    assert (third.errors[0].layer, third.errors[0].used) == ("daily_tokens", 2400)
     assert len(server.requests) == 2  # the refused call never reached the server
     assert (
         server.requests[0].get("max_tokens", server.requests[0].get("max_completion_tokens")) == 50

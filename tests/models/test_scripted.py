@@ -16,7 +16,9 @@ from langchain_core.tools import tool
 from pydantic import BaseModel, Field, create_model
 
 from corral import ManifestError, Reply, Script, ScriptedChatModel, ScriptedProviderError
-from corral.models import AGENT_KEY, RUN_KEY, derive_value, load_script
+from corral.keys import AGENT_KEY, RUN_KEY
+from corral.manifest import load_script
+from corral.models import derive_value
 
 
 class Triage(BaseModel):

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Generator
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 
-from corral.guards import Alert, BudgetExceeded, BudgetLimits, Ledger, Settled
-from corral.manifest._spec import BudgetSpec
-from corral.models import ScriptedChatModel, count_tokens
-from corral.models._prices import price
-from corral.nodes._base import Call, Work
-from corral.observability import Metrics
+from corral.errors import BudgetExceeded
+from corral.guards._verdicts import Verdicts
+from corral.models import ScriptedChatModel, count_tokens, price
+from corral.workspace import BudgetLimits, Ledger, Settled
 
 log = logging.getLogger("corral.budget")
 DEFAULT_OUTPUT_RESERVE = 1024
@@ -31,7 +27,12 @@ DEFAULT_OUTPUT_RESERVE = 1024
 
 
 class Meter:
-    """Budget checks and ledger rows for one agent's model calls."""
+    """Budget checks and ledger rows for one agent's model calls.
+
+    ``before`` a call: count, trim or refuse, and reserve (a ledger row id, or ``None``
+    when there is no limit to check); ``after`` it: settle (or record); ``release`` a
+    reservation whose call failed.
+    """
 
     def __init__(
         self,
@@ -40,54 +41,36 @@ class Meter:
         model_label: str,
         ledger: Ledger,
         limits: BudgetLimits,
-        budget: BudgetSpec | None,
-        on_trip: Callable[[Work, BudgetExceeded], None],
-        on_alert: Callable[[Work, Alert], None],
-        metrics: Metrics | None = None,
+        verdicts: Verdicts,
+        policy: str,
     ) -> None:
         self.agent = agent
         self.model_label = model_label
         self.ledger = ledger
         self.limits = limits
-        self.budget = budget or BudgetSpec()
-        self.on_trip = on_trip
-        self.on_alert = on_alert
-        self.metrics = metrics
+        self.verdicts = verdicts
+        self.policy = policy
+        self.metrics = verdicts.metrics
         self._warned: set[str] = set()
-        self.limited = self.budget.max_input_tokens is not None or any(
-            value is not None
-            for value in (
-                limits.task_tokens,
-                limits.task_calls,
-                limits.daily_tokens,
-                limits.daily_cost,
-                limits.team_daily_tokens,
-                limits.team_daily_cost,
-            )
-        )
 
-    def call(
-        self,
-        model: Runnable[Any, Any],
-        messages: list[BaseMessage],
-        work: Work,
-        timeout: float | None = None,
-    ) -> Generator[Call, Any, Any]:
-        """Reserve, call, settle (or release if the call fails). With no limit to check
-        (and no per-call input limit), the call is only recorded afterwards."""
-        if not self.limited:
-            started = time.perf_counter()
-            raw = yield Call(model, messages, work.config, timeout=timeout)
-            self._settle(None, raw, (time.perf_counter() - started) * 1e3, work)
-            return raw
+    def before(
+        self, model: Runnable[Any, Any], messages: list[BaseMessage], run_id: str, task_key: str
+    ) -> tuple[list[BaseMessage], int | None]:
+        """The messages to send (trimmed if allowed) and the reservation's row, if any.
+
+        Raises:
+            BudgetExceeded: a layer would be passed (recorded as a trip first).
+        """
+        if not self.limits.limited:
+            return messages, None
         chat, tools = _unwrap(model)
-        messages, tokens = self._input(chat, tools, messages, work)
-        out = self.budget.max_output_tokens or DEFAULT_OUTPUT_RESERVE
+        messages, tokens = self._input(chat, tools, messages, run_id)
+        out = self.limits.max_output_tokens or DEFAULT_OUTPUT_RESERVE
         estimate = price(self.model_label, tokens, out)
         try:
             row = self.ledger.reserve(
-                run_id=work.run_id,
-                task_key=work.key,
+                run_id=run_id,
+                task_key=task_key,
                 agent=self.agent,
                 model=self.model_label,
                 tokens=tokens + out,
@@ -95,25 +78,29 @@ class Meter:
                 limits=self.limits,
             )
         except BudgetExceeded as exc:
-            self.on_trip(work, exc)
+            self.verdicts.trip(run_id, exc, self.policy)
             raise
-        started = time.perf_counter()
-        try:
-            raw = yield Call(model, messages, work.config, timeout=timeout)
-        except BaseException:
+        return messages, row
+
+    def after(
+        self, row: int | None, raw: Any, latency_ms: float, run_id: str, task_key: str
+    ) -> None:
+        """Settle a reserved call (or record an unreserved one) with its real usage."""
+        self._settle(row, raw, latency_ms, run_id, task_key)
+
+    def release(self, row: int | None) -> None:
+        """Give back the reservation of a call that failed before it was answered."""
+        if row is not None:
             self.ledger.release(row)
-            raise
-        self._settle(row, raw, (time.perf_counter() - started) * 1e3, work)
-        return raw
 
     def _input(
-        self, chat: BaseChatModel | None, tools: Any, messages: list[BaseMessage], work: Work
+        self, chat: BaseChatModel | None, tools: Any, messages: list[BaseMessage], run_id: str
     ) -> tuple[list[BaseMessage], int]:
-        limit = self.budget.max_input_tokens
+        limit = self.limits.max_input_tokens
         tokens = self._count(chat, tools, messages, exact=limit is not None)
         if limit is None or tokens <= limit:
             return messages, tokens
-        if self.budget.trim_input:
+        if self.limits.trim_input:
             trimmed = _trim(messages, tokens - limit)
             tokens = self._count(chat, tools, trimmed, exact=True)
             if tokens <= limit:
@@ -121,7 +108,7 @@ class Meter:
         exc = BudgetExceeded(
             agent=self.agent, layer="max_input_tokens", limit=limit, used=0, requested=tokens
         )
-        self.on_trip(work, exc)
+        self.verdicts.trip(run_id, exc, self.policy)
         raise exc
 
     def _count(
@@ -139,7 +126,9 @@ class Meter:
         text = "".join(str(m.content) for m in messages) + (json.dumps(tools) if tools else "")
         return count_tokens(text)
 
-    def _settle(self, row: int | None, raw: Any, latency_ms: float, work: Work) -> None:
+    def _settle(
+        self, row: int | None, raw: Any, latency_ms: float, run_id: str, task_key: str
+    ) -> None:
         meta = getattr(raw, "usage_metadata", None) or {}
         model = self.model_label
         if isinstance(raw, AIMessage):
@@ -158,8 +147,8 @@ class Meter:
         settled = Settled([], None)
         if row is None:
             self.ledger.record(
-                run_id=work.run_id,
-                task_key=work.key,
+                run_id=run_id,
+                task_key=task_key,
                 agent=self.agent,
                 model=model,
                 input_tokens=used_in,
@@ -182,13 +171,11 @@ class Meter:
             )
         self._observe(model, used_in, used_out, cost, settled.agent_tokens_today)
         for alert in settled.alerts:
-            self.on_alert(work, alert)
+            self.verdicts.alert(run_id, alert)
 
     def _observe(
         self, model: str, used_in: int, used_out: int, cost: float | None, tokens_today: int | None
     ) -> None:
-        if self.metrics is None:
-            return
         m = self.metrics
         m.calls.labels(self.agent, model).inc()
         m.tokens.labels(self.agent, model, "input").inc(used_in)

@@ -12,8 +12,7 @@ from typing import Any
 
 import ormsgpack
 
-# LangGraph's own list of types safe to rebuild from checkpoints (Send, datetime, ...).
-from langgraph.checkpoint.serde._msgpack import SAFE_MSGPACK_METHODS, SAFE_MSGPACK_TYPES
+from corral.compat import SAFE_MSGPACK_METHODS, SAFE_MSGPACK_TYPES
 
 _CONSTRUCTORS = {0, 1, 2, 4, 5}  # single arg, positional, keyword, pydantic v1, v2
 _METHOD = 3

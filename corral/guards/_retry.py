@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from corral.manifest._spec import RetrySpec
+from corral.manifest import RetrySpec
 
 _TRANSIENT_STATUS = {408, 409, 425, 429}
 _TRANSIENT_NAMES = (

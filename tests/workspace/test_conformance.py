@@ -10,7 +10,7 @@ from pathlib import Path
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
 
-from corral.checkpoints import CorralSaver
+from corral.workspace import CorralSaver
 
 
 @checkpointer_test(name="CorralSaver")

@@ -36,20 +36,16 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from corral.checkpoints._db import ConnectionPool, Synchronous
-from corral.checkpoints._strict import allowed_types, blocked_types
-from corral.checkpoints._tables import (
+from corral.errors import CheckpointError
+from corral.workspace._db import ConnectionPool, Synchronous
+from corral.workspace._strict import allowed_types, blocked_types
+from corral.workspace._tables import (
     CHECKPOINT_COLUMNS,
     SCHEMA,
     TABLES,
     Rows,
     insert_writes,
 )
-from corral.errors import RunError
-
-
-class CheckpointError(RunError):
-    """A stored checkpoint could not be decoded (corrupt or tampered with)."""
 
 
 class CorralSaver(BaseCheckpointSaver[int]):

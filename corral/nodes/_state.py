@@ -37,6 +37,10 @@ def add_usage(left: Usage | None, right: Usage | None) -> Usage:
     )
 
 
+NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
+"""No model usage (the start of every sum)."""
+
+
 class ReviewRequest(TypedDict):
     """Work waiting for a person: an edge review, low confidence, or an escalation."""
 

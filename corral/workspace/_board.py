@@ -17,12 +17,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from corral.checkpoints import ConnectionPool
-from corral.guards._trip import GuardTripped
+from corral.errors import GuardTripped
+from corral.workspace._db import ConnectionPool
+from corral.workspace._types import Limits, NewTask, Task, TaskStatus
 
-TaskStatus = Literal["pending", "claimed", "done", "failed", "refused"]
 MODIFIER_LIMIT = 50.0
 PRIORITY_CAP = 1000.0
 _OPEN = ("pending", "claimed")
@@ -33,54 +33,8 @@ _SCORE = "min(?, blocked * 100 + impact + modifier + (? - created_at) / 6.0)"
 _RANK = "blocked * 100 + impact + modifier - created_at / 6.0"
 
 
-@dataclass(frozen=True)
-class NewTask:
-    """A subtask to create."""
-
-    id: str
-    run_id: str
-    assignee: str
-    depth: int
-    instruction: str
-    payload: dict[str, Any]
-    parent_id: str | None = None
-    impact: float = 0.0
-    modifier: float = 0.0
-    blocked: int = 0
-
-
-@dataclass(frozen=True)
-class Task:
-    """A row of the task board."""
-
-    id: str
-    run_id: str
-    parent_id: str | None
-    assignee: str
-    depth: int
-    status: TaskStatus
-    instruction: str
-    payload: dict[str, Any]
-    result: dict[str, Any] | None
-    error: str | None
-    claimer: str | None
-    lease_until: float | None
-    created_at: float
-    attempts: int
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Workspace-wide limits checked when tasks are created."""
-
-    rate_count: int | None = None
-    rate_seconds: float = 3600.0
-    cooldown_seconds: float = 0.0
-    max_pending: int | None = None
-
-
 @dataclass
-class TaskBoard:
+class SqliteBoard:
     """The ``tasks`` table of a workspace and the operations on it."""
 
     pool: ConnectionPool

@@ -13,56 +13,18 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from corral.checkpoints import ConnectionPool
-from corral.guards._trip import BudgetExceeded
-
-TEAM = "__team__"
-
-
-@dataclass(frozen=True)
-class BudgetLimits:
-    """The budget layers one call is checked against (``None`` = no limit)."""
-
-    task_tokens: int | None = None
-    task_calls: int | None = None
-    daily_tokens: int | None = None
-    daily_cost: float | None = None
-    team_daily_tokens: int | None = None
-    team_daily_cost: float | None = None
-    hard_stop: bool = True
-    team_hard_stop: bool = True
-    alert_threshold: float = 0.8
-    team_alert_threshold: float = 0.8
-
-
-@dataclass(frozen=True)
-class Alert:
-    """Spending crossed a threshold (once per agent, or the team, per day)."""
-
-    agent: str
-    day: str
-    layer: str
-    used: float
-    limit: float
-    threshold: float
-
-
-@dataclass(frozen=True)
-class Settled:
-    """What settling a call found: the alerts it crossed and, where the agent has a daily
-    token limit, the agent's tokens today (read in the same transaction)."""
-
-    alerts: list[Alert]
-    agent_tokens_today: int | None
+from corral.errors import BudgetExceeded
+from corral.workspace._db import ConnectionPool
+from corral.workspace._types import TEAM, Alert, BudgetLimits, Settled
 
 
 @dataclass
-class Ledger:
+class SqliteLedger:
     """The ``usage`` table and the budget checks on it."""
 
     pool: ConnectionPool
@@ -111,13 +73,21 @@ class Ledger:
         """Today (UTC), the unit of the daily budgets."""
         return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
 
-    def publish_limits(self, limits: dict[str, tuple[int | None, float | None, float]]) -> None:
-        """Record the daily limits (agent -> tokens, cost, threshold) for ``corral budget``."""
-        with self.pool.write() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO budget_limits VALUES (?, ?, ?, ?)",
-                [(a, t, c, th) for a, (t, c, th) in limits.items()],
+    def publish_limits(
+        self, limits: Mapping[str, BudgetLimits], team: BudgetLimits | None = None
+    ) -> None:
+        """Record the agents' daily limits (and the team's) for ``corral budget``."""
+        rows = [
+            (agent, b.daily_tokens, b.daily_cost, b.alert_threshold)
+            for agent, b in limits.items()
+            if b.daily_tokens or b.daily_cost
+        ]
+        if team is not None:
+            rows.append(
+                (TEAM, team.team_daily_tokens, team.team_daily_cost, team.team_alert_threshold)
             )
+        with self.pool.write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO budget_limits VALUES (?, ?, ?, ?)", rows)
 
     def reserve(
         self,

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from corral.checkpoints import ConnectionPool
+from corral.workspace._db import ConnectionPool
 
 
 @dataclass
-class EventLog:
+class SqliteEvents:
     """The ``events`` table of a workspace."""
 
     pool: ConnectionPool
+    clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
         self.pool.ensure(
@@ -28,9 +32,8 @@ class EventLog:
         """Append one event."""
         with self.pool.write() as conn:
             conn.execute(
-                "INSERT INTO events (run_id, at, kind, agent, data) VALUES "
-                "(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?)",
-                (run_id, kind, agent, json.dumps(data, default=str)),
+                "INSERT INTO events (run_id, at, kind, agent, data) VALUES (?, ?, ?, ?, ?)",
+                (run_id, _iso(self.clock()), kind, agent, json.dumps(data, default=str)),
             )
 
     def list(
@@ -44,3 +47,8 @@ class EventLog:
                 (run_id, kind, kind),
             )
             return [{"kind": k, "agent": a, "at": at, **json.loads(d)} for k, a, at, d in rows]
+
+
+def _iso(at: float) -> str:
+    """``at`` as UTC ISO 8601 with milliseconds and a ``Z``."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

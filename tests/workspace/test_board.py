@@ -13,20 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from corral.checkpoints import ConnectionPool
-from corral.guards import GuardTripped, Limits, NewTask, TaskBoard
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def board(tmp_path: Path, clock: Clock | None = None) -> TaskBoard:
-    return TaskBoard(ConnectionPool(tmp_path / "w.db"), clock=clock or Clock())
+from corral import GuardTripped, Limits, NewTask, Workspace, open_workspace
+from tests.workspace.conftest import Clock
 
 
 def task(i: int | str, **kw: object) -> NewTask:
@@ -41,9 +29,10 @@ def task(i: int | str, **kw: object) -> NewTask:
     )  # type: ignore[arg-type]
 
 
-def test_claim_is_compare_and_set_and_done_tasks_never_rerun(tmp_path: Path) -> None:
-    clock = Clock()
-    b = board(tmp_path, clock)
+def test_claim_is_compare_and_set_and_done_tasks_never_rerun(
+    workspace: Workspace, clock: Clock
+) -> None:
+    b = workspace.board
     b.create([task(1)])
     first = b.claim("t1", "alice", lease_seconds=30)
     assert first is not None
@@ -59,9 +48,10 @@ def test_claim_is_compare_and_set_and_done_tasks_never_rerun(tmp_path: Path) -> 
     assert again.attempts == 1
 
 
-def test_expired_lease_is_reclaimed_and_the_old_holder_cannot_finish(tmp_path: Path) -> None:
-    clock = Clock()
-    b = board(tmp_path, clock)
+def test_expired_lease_is_reclaimed_and_the_old_holder_cannot_finish(
+    workspace: Workspace, clock: Clock
+) -> None:
+    b = workspace.board
     b.create([task(1)])
     assert b.claim_next("alice", lease_seconds=10) is not None
     assert b.claim_next("bob", lease_seconds=10) is None
@@ -74,9 +64,10 @@ def test_expired_lease_is_reclaimed_and_the_old_holder_cannot_finish(tmp_path: P
     assert b.complete("t1", "bob", {"ok": True})
 
 
-def test_priority_is_objective_and_the_model_modifier_is_bounded(tmp_path: Path) -> None:
-    clock = Clock()
-    b = board(tmp_path, clock)
+def test_priority_is_objective_and_the_model_modifier_is_bounded(
+    workspace: Workspace, clock: Clock
+) -> None:
+    b = workspace.board
     b.create(
         [task("loud", modifier=1e9), task("blocking", blocked=2), task("important", impact=120)]
     )
@@ -89,9 +80,10 @@ def test_priority_is_objective_and_the_model_modifier_is_bounded(tmp_path: Path)
     assert b.priority("thuge") == 1000.0  # the score is capped
 
 
-def test_rate_limit_cooldown_and_pending_cap_create_nothing_when_tripped(tmp_path: Path) -> None:
-    clock = Clock()
-    b = board(tmp_path, clock)
+def test_rate_limit_cooldown_and_pending_cap_create_nothing_when_tripped(
+    workspace: Workspace, clock: Clock
+) -> None:
+    b = workspace.board
     limits = Limits(rate_count=5, rate_seconds=3600, cooldown_seconds=600, max_pending=100)
     b.create([task(i) for i in range(4)], limits)
     with pytest.raises(GuardTripped) as rate:
@@ -115,10 +107,9 @@ def test_rate_limit_cooldown_and_pending_cap_create_nothing_when_tripped(tmp_pat
 WORKER = textwrap.dedent("""
     import sqlite3, sys, time
     from pathlib import Path
-    from corral.checkpoints import ConnectionPool
-    from corral.guards import TaskBoard
+    from corral import open_workspace
     db, name, slow = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-    board = TaskBoard(ConnectionPool(db))
+    board = open_workspace(db).board
     log = sqlite3.connect(db, timeout=60)
     while (task := board.claim_next(name, lease_seconds=1.0)) is not None:
         time.sleep(slow)
@@ -131,7 +122,7 @@ WORKER = textwrap.dedent("""
 
 def test_four_competing_workers_complete_each_of_10000_tasks_exactly_once(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
-    b = TaskBoard(ConnectionPool(db))
+    b = open_workspace(db).board
     b.create([task(i) for i in range(10_000)])
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE completions (task_id TEXT PRIMARY KEY, worker TEXT)")

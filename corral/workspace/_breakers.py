@@ -12,16 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
-from corral.checkpoints import ConnectionPool
-from corral.manifest._spec import BreakerSpec
-
-Verdict = Literal["closed", "open", "probe"]
+from corral.workspace._db import ConnectionPool
+from corral.workspace._types import BreakerPolicy, Verdict
 
 
 @dataclass
-class Breakers:
+class SqliteBreakers:
     """The ``breakers`` table of a workspace."""
 
     pool: ConnectionPool
@@ -65,7 +62,7 @@ class Breakers:
             ).fetchone()
         return row is not None
 
-    def failed(self, agent: str, spec: BreakerSpec) -> bool:
+    def failed(self, agent: str, spec: BreakerPolicy) -> bool:
         """Record a failure; True if this opened the breaker."""
         now = self.clock()
         with self.pool.write() as conn:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.checkpoints import ConnectionPool
+from corral.workspace._db import ConnectionPool
 
 
 def idempotency_key(run_id: str, task: str, index: int, tool: str, args: Any) -> str:
@@ -20,7 +20,7 @@ def idempotency_key(run_id: str, task: str, index: int, tool: str, args: Any) ->
 
 
 @dataclass
-class ToolCalls:
+class SqliteToolCalls:
     """The ``tool_calls`` table: recorded results by idempotency key."""
 
     pool: ConnectionPool

@@ -5,62 +5,30 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import sqlite_utils
 
-from corral.checkpoints._db import ConnectionPool
-
-RunStatus = Literal["running", "completed", "failed", "halted", "paused"]
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What the registry knows about one run."""
-
-    run_id: str
-    team: str
-    manifest: str | None
-    status: RunStatus
-    started_at: str
-    updated_at: str
-    pid: int | None
-    input: dict[str, Any]
-    output: dict[str, Any] | None
-    errors: list[dict[str, Any]]
-    usage: dict[str, Any]
-    path: list[str]
-
-    @property
-    def stale(self) -> bool:
-        """A ``running`` run whose process is gone: it crashed and can be resumed."""
-        return self.status == "running" and (self.pid is None or not _alive(self.pid))
+from corral.workspace._db import ConnectionPool
+from corral.workspace._types import RunRecord, RunStatus
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
 _JSON = ("input", "output", "errors", "usage", "path")
 
 
-class RunRegistry:
+class SqliteRuns:
     """Rows of the ``runs`` table (created and migrated with sqlite-utils)."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, *, clock: Callable[[], float] = time.time) -> None:
         self._pool = pool
+        self._clock = clock
         pool.ensure(
             "runs",
             {
@@ -83,7 +51,7 @@ class RunRegistry:
 
     def start(self, run_id: str, team: str, manifest: str | None, input: dict[str, Any]) -> None:
         """Record a new run as ``running`` in this process."""
-        now = _now()
+        now = _iso(self._clock())
         row = {
             "run_id": run_id,
             "team": team,
@@ -103,7 +71,11 @@ class RunRegistry:
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Set a run's status (and output, errors, usage, path)."""
-        values: dict[str, Any] = {"status": status, "updated_at": _now(), "pid": os.getpid()}
+        values: dict[str, Any] = {
+            "status": status,
+            "updated_at": _iso(self._clock()),
+            "pid": os.getpid(),
+        }
         values |= {k: json.dumps(v) for k, v in fields.items()}
         with self._pool.write() as conn:
             sqlite_utils.Database(conn)["runs"].update(run_id, values)  # type: ignore[union-attr]

@@ -1,0 +1,41 @@
+"""Run ids and where a team's workspace lives."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from corral.errors import InputError
+from corral.manifest import TeamPlan
+from corral.workspace import DEFAULT_DB
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if well formed, else ``InputError`` saying what is allowed."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise InputError(
+            f"run id {run_id[:60]!r} is not allowed: use 1-128 letters, digits, "
+            "'.', '_', ':' or '-', starting with a letter or digit",
+            field="run_id",
+        )
+    return run_id
+
+
+def new_run_id() -> str:
+    """A fresh, time-ordered run id."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def db_path(plan: TeamPlan, db: str | Path | None) -> Path:
+    """The workspace file: ``db`` if given, else the manifest's ``checkpoint.db`` (next to
+    the manifest), else ``.corral/corral.db``."""
+    if db is not None:
+        return Path(db)
+    if plan.checkpoint.db is not None:
+        base = plan.source.parent if plan.source is not None else Path.cwd()
+        return base / plan.checkpoint.db
+    return DEFAULT_DB

@@ -1,0 +1,48 @@
+"""``Team``: the builder users meet. A frozen team spec that compiles to an ``App``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from corral.graphs._app import App
+from corral.graphs._export import mimebundle, render
+from corral.manifest import TeamSpec
+from corral.manifest import load_team as _load
+
+
+class Team(TeamSpec):
+    """A team of agents: the builder. ``compile()`` turns it into a runnable ``App``.
+
+    Built from YAML by ``load_team(path)`` or directly in Python; both give an equal
+    object. Construction checks the whole team and raises ``ManifestError`` listing
+    every problem found.
+    """
+
+    def compile(self, *, db: str | Path | None = None, **options: Any) -> App:
+        """Wire the runtime once and open the workspace.
+
+        Args:
+            db: SQLite file for checkpoints and run records. Defaults to the
+                manifest's ``checkpoint.db``, else ``.corral/corral.db``.
+            **options: passed to ``App`` (for example ``chat_models`` overrides).
+        """
+        return App(self, db=db, **options)
+
+    def draw(self, format: str = "mermaid", *, highlight: Sequence[str] = ()) -> str | bytes:
+        """The team drawn offline from its plan: mermaid, dot, svg, png (bytes), json or
+        graphml. No runtime is built."""
+        return render(self.plan, format, highlight)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return mimebundle(self.plan)
+
+
+def load_team(path: str | Path) -> Team:
+    """Load, validate and resolve a team file.
+
+    Raises:
+        ManifestError: listing every problem found, each with ``file:line`` and a fix.
+    """
+    return _load(path, Team)

@@ -1,0 +1,70 @@
+"""Where guard verdicts go: an event for the trace, a metric, a log line, the user's hook."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from corral.errors import GuardTripped
+from corral.observability import Metrics
+from corral.workspace import Alert, EventLog
+
+
+def _ignore(alert: Alert) -> None:
+    """The default budget-alert hook: nothing beyond the event and the log line."""
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Records what the guards decided, for the run's trace, metrics and hooks."""
+
+    events: EventLog
+    metrics: Metrics
+    on_budget_alert: Callable[[Alert], None] = _ignore
+
+    def trip(self, run_id: str, trip: GuardTripped, policy: str) -> None:
+        """Record a guard trip and the policy applied (halt or escalate)."""
+        self.metrics.guard_trips.labels(trip.guard).inc()
+        self.events.record(
+            run_id,
+            "guard_trip",
+            trip.agent,
+            {
+                "guard": trip.guard,
+                "limit": trip.limit,
+                "seen": trip.seen,
+                "policy": policy,
+                "until": trip.until,
+                "message": str(trip),
+            },
+        )
+
+    def alert(self, run_id: str, alert: Alert) -> None:
+        """A budget alert: an event, a logged warning, and the user's hook."""
+        self.events.record(
+            run_id,
+            "budget_alert",
+            alert.agent,
+            {
+                "layer": alert.layer,
+                "used": alert.used,
+                "limit": alert.limit,
+                "threshold": alert.threshold,
+                "day": alert.day,
+            },
+        )
+        logging.getLogger("corral.budget").warning(
+            "budget alert: %s has used %g of its %s limit %g (threshold %g)",
+            alert.agent,
+            alert.used,
+            alert.layer,
+            alert.limit,
+            alert.threshold,
+        )
+        self.on_budget_alert(alert)
+
+    def record(self, run_id: str, kind: str, agent: str | None, data: dict[str, Any]) -> None:
+        """Record any other event of the run (failures, refusals, breaker changes)."""
+        self.events.record(run_id, kind, agent, data)

@@ -1,0 +1,13 @@
+"""Names corral puts into LangChain run metadata, shared by every layer that reads them."""
+
+AGENT_KEY = "corral_agent"
+"""Metadata key: the agent a model call is made for (scripts pick replies by it)."""
+
+RUN_KEY = "corral_run"
+"""Metadata key: the run a call belongs to (context tools act inside it)."""
+
+TEAM_KEY = "corral_team"
+"""Metadata key: the team of the run."""
+
+IDEMPOTENCY_KEY = "corral_idempotency_key"
+"""Metadata key: the idempotency key a tool call carries (same call, same key)."""

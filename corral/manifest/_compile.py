@@ -1,0 +1,181 @@
+"""The compile step: a validated team spec -> a frozen ``TeamPlan``.
+
+Every effective per-agent setting is resolved here, once: model, budget limits,
+guards, retries, fallback, tools, identity for context, inbound and outbound schemas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from corral.manifest._plan import AgentPlan, ModelPlan, ReportPlan, TeamPlan, ToolPlan, Who
+from corral.manifest._spec import DEFAULT_POLICY, BudgetSpec, ModelSpec
+from corral.workspace import BudgetLimits, Limits
+
+if TYPE_CHECKING:
+    from corral.manifest._team import TeamSpec
+
+
+def compile_plan(team: TeamSpec) -> TeamPlan:
+    """Resolve every effective setting of ``team`` into a frozen plan."""
+    resolved = team.resolved
+    managers = {a.reports_to for a in team.agents if a.reports_to is not None}
+    flow = {e.from_ for e in team.flow.edges} | {team.flow.entry}
+    tree: nx.DiGraph[str] = nx.DiGraph()
+    tree.add_edges_from((a.reports_to, a.id) for a in team.agents if a.reports_to)
+    models: dict[str, ModelPlan] = {}
+    agents: dict[str, AgentPlan] = {}
+    for agent in team.agents:
+        in_name = inbound_schema(team, agent.id)
+        edges = tuple(e for e in team.flow.edges if e.from_ == agent.id)
+        out_name = agent.output or edges[0].schema_name
+        reports = tuple(
+            ReportPlan(
+                r.id,
+                r.role,
+                inbound_schema(team, r.id),
+                resolved.schemas[inbound_schema(team, r.id)],
+            )
+            for r in team.agents
+            if r.reports_to == agent.id
+        )
+        model_key = model = fallback_key = fallback_model = None
+        if agent.kind == "agent":
+            model_key, model = _model(team, agent.model, models)
+            if agent.fallback is not None and agent.fallback.model is not None:
+                fallback_key, fallback_model = _model(team, agent.fallback.model, models)
+        on_failure = agent.on_failure or team.guards.on_failure
+        budget = team.budget_of(agent)
+        below = nx.descendants(tree, agent.id) if agent.id in tree else set()
+        identity = (
+            Who(
+                agent=agent.id,
+                team=agent.team,
+                supervisor=agent.id in managers,
+                can_write_global=agent.permissions.can_write_global,
+                managed_teams=frozenset(
+                    a.team for a in team.agents if a.id in below and a.team is not None
+                ),
+            )
+            if agent.context
+            else None
+        )
+        agents[agent.id] = AgentPlan(
+            spec=agent,
+            team=team.name,
+            in_name=in_name,
+            in_schema=resolved.schemas[in_name],
+            out_name=out_name,
+            out_schema=resolved.schemas[out_name],
+            edges=edges,
+            in_flow=agent.id in flow,
+            reports=reports,
+            model_key=model_key,
+            model=model,
+            fallback_model_key=fallback_key,
+            fallback_model=fallback_model,
+            function=resolved.functions.get(agent.id),
+            fallback_function=resolved.functions.get(f"{agent.id}:fallback"),
+            tools=tuple(
+                ToolPlan(
+                    name,
+                    resolved.tools[name],
+                    tuple(team.tools[name].requires),
+                    team.tools[name].requires_review,
+                )
+                for name in agent.tools
+            ),
+            identity=identity,
+            budget=_limits(budget, team),
+            budgeted=budget is not None,
+            retries=agent.max_validation_retries
+            if agent.max_validation_retries is not None
+            else team.guards.max_validation_retries,
+            tool_rounds=team.guards.max_tool_rounds,
+            max_calls=agent.guards.max_llm_calls_per_task or team.guards.max_llm_calls_per_task,
+            retry=agent.retry or team.guards.retry,
+            breaker=team.guards.breaker,
+            max_depth=agent.guards.max_delegation_depth or team.guards.max_delegation_depth,
+            max_subtasks=agent.guards.max_subtasks or team.guards.max_subtasks,
+            on_failure=on_failure,
+            reviewed=on_failure == "review"
+            or agent.min_confidence is not None
+            or any(e.review or e.min_confidence is not None for e in edges),
+            policies={guard: team.guards.policy(guard) for guard in DEFAULT_POLICY},
+        )
+    rate = team.guards.task_rate
+    whole = team.budget
+    return TeamPlan(
+        name=team.name,
+        source=team.source,
+        entry=team.flow.entry,
+        input_name=team.flow.input,
+        output_name=team.flow.output,
+        edges=team.flow.edges,
+        schemas=dict(resolved.schemas),
+        agents=agents,
+        models=models,
+        guards=team.guards,
+        limits=Limits(
+            rate_count=rate.count if rate else None,
+            rate_seconds=rate.per_seconds if rate else 3600.0,
+            cooldown_seconds=team.guards.cooldown_seconds,
+            max_pending=team.guards.max_pending_tasks,
+        ),
+        team_budget=_limits(None, team) if whole is not None else None,
+        context=team.context,
+        checkpoint=team.checkpoint,
+        fingerprint=_fingerprint(team),
+    )
+
+
+def inbound_schema(team: TeamSpec, agent_id: str) -> str:
+    """The schema an agent receives: its declared input, the flow input, or its edges'."""
+    declared = team.agent(agent_id).input
+    if declared is not None:
+        return declared
+    if agent_id == team.flow.entry:
+        return team.flow.input
+    return next(e.schema_name for e in team.flow.edges if e.to == agent_id)
+
+
+def _model(team: TeamSpec, asked: str | None, models: dict[str, ModelPlan]) -> tuple[str, str]:
+    """The key an agent asks for and the model it gets (added to ``models``)."""
+    key = asked or "default"
+    name = key if asked is not None or "default" in team.models else "scripted"
+    if name not in models:
+        found: ModelSpec | str = team.models.get(name) or name
+        spec = ModelSpec(use=found) if isinstance(found, str) else found
+        models[name] = ModelPlan(name, spec.use, dict(spec.params), team.resolved.scripts.get(name))
+    return key, name
+
+
+def _limits(budget: BudgetSpec | None, team: TeamSpec) -> BudgetLimits:
+    """One agent's budget layers and the team's, as the ledger checks them."""
+    whole = team.budget
+    return BudgetLimits(
+        max_input_tokens=budget.max_input_tokens if budget else None,
+        max_output_tokens=budget.max_output_tokens if budget else None,
+        trim_input=budget.trim_input if budget else False,
+        task_tokens=budget.max_task_tokens if budget else None,
+        task_calls=budget.max_task_calls if budget else None,
+        daily_tokens=budget.daily_tokens if budget else None,
+        daily_cost=budget.daily_cost_usd if budget else None,
+        team_daily_tokens=whole.daily_tokens if whole else None,
+        team_daily_cost=whole.daily_cost_usd if whole else None,
+        hard_stop=budget.hard_stop if budget else True,
+        team_hard_stop=whole.hard_stop if whole else True,
+        alert_threshold=budget.alert_threshold if budget else 0.8,
+        team_alert_threshold=whole.alert_threshold if whole else 0.8,
+    )
+
+
+def _fingerprint(team: TeamSpec) -> str:
+    """A short hash of the definition (Python objects in it count by their names)."""
+    data = team.model_dump(by_alias=True)
+    text = json.dumps(data, sort_keys=True, default=lambda o: getattr(o, "__qualname__", repr(o)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

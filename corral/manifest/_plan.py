@@ -1,0 +1,179 @@
+"""The compiled plan: every effective per-agent setting, resolved once from a team spec.
+
+The runtime (nodes, guards, context, the App) reads only the plan; nothing below the
+compile step resolves a default again. Plans are frozen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, JsonValue
+
+from corral.manifest._spec import (
+    AgentSpec,
+    BreakerSpec,
+    CheckpointSpec,
+    ContextSpec,
+    EdgeSpec,
+    GuardSpec,
+    Policy,
+    RetrySpec,
+)
+from corral.models import Script
+from corral.workspace import BudgetLimits, Limits
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """An agent as the context rules see it: its team, what it may write, whom it manages."""
+
+    agent: str
+    team: str | None
+    supervisor: bool = False
+    can_write_global: bool = False
+    managed_teams: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPlan:
+    """A chat model to build: ``scripted`` or ``provider:model``, its params and script."""
+
+    name: str
+    use: str
+    params: Mapping[str, JsonValue]
+    script: Script | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPlan:
+    """A tool an agent holds, with what calling it requires."""
+
+    name: str
+    tool: BaseTool
+    requires: tuple[str, ...] = ()
+    requires_review: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPlan:
+    """A direct report as its supervisor sees it."""
+
+    id: str
+    role: str
+    input_name: str
+    input_schema: type[BaseModel]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPlan:
+    """Everything one agent needs at run time, with every default already applied."""
+
+    spec: AgentSpec
+    team: str
+    in_name: str
+    in_schema: type[BaseModel]
+    out_name: str
+    out_schema: type[BaseModel]
+    edges: tuple[EdgeSpec, ...]
+    """Where its output may go (none for a worker that only answers its manager)."""
+    in_flow: bool
+    reports: tuple[ReportPlan, ...]
+    model_key: str | None
+    """The name the agent asks for (its ``model`` or ``default``); ``None`` for functions."""
+    model: str | None
+    """The model it gets (``model_key``, or ``scripted`` when no default is declared)."""
+    fallback_model_key: str | None
+    fallback_model: str | None
+    function: Callable[..., Any] | None
+    fallback_function: Callable[..., Any] | None
+    tools: tuple[ToolPlan, ...]
+    identity: Who | None
+    """Set when the agent uses scoped context."""
+    budget: BudgetLimits
+    budgeted: bool
+    """True when the agent (or the team's defaults) declared a budget."""
+    retries: int
+    tool_rounds: int
+    max_calls: int
+    retry: RetrySpec
+    breaker: BreakerSpec | None
+    max_depth: int
+    max_subtasks: int
+    on_failure: Literal["fail", "review"]
+    reviewed: bool
+    """True when the agent's output may wait for a person."""
+    policies: Mapping[str, Policy] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """The agent's id."""
+        return self.spec.id
+
+    @property
+    def supervisor(self) -> bool:
+        """True when the agent has direct reports."""
+        return bool(self.reports)
+
+    def policy(self, guard: str) -> Policy:
+        """What a trip of ``guard`` does for this agent: ``halt`` or ``escalate``."""
+        return self.policies.get(guard, "halt")
+
+    @property
+    def marks(self) -> tuple[str, ...]:
+        """Short marks for drawings: supervisor, function, budget, fallback, review, tools."""
+        found = []
+        if self.supervisor:
+            found.append("supervisor")
+        if self.spec.kind == "function":
+            found.append("function")
+        if self.budgeted:
+            found.append("budget")
+        if self.spec.fallback is not None:
+            found.append("fallback")
+        if self.spec.min_confidence is not None or self.spec.on_failure == "review":
+            found.append("review")
+        if self.spec.tools:
+            found.append(f"tools: {', '.join(self.spec.tools)}")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamPlan:
+    """A whole team, compiled: agents, models, schemas, flow, guards and settings."""
+
+    name: str
+    source: Path | None
+    entry: str
+    input_name: str
+    output_name: str
+    edges: tuple[EdgeSpec, ...]
+    schemas: Mapping[str, type[BaseModel]]
+    agents: Mapping[str, AgentPlan]
+    models: Mapping[str, ModelPlan]
+    guards: GuardSpec
+    limits: Limits
+    """The workspace-wide limits checked when tasks are created."""
+    team_budget: BudgetLimits | None
+    context: ContextSpec
+    checkpoint: CheckpointSpec
+    fingerprint: str
+    """A hash of the team definition (what a run was started with)."""
+
+    @property
+    def flow_agents(self) -> tuple[str, ...]:
+        """Agents that are nodes of the flow graph (the others run inside delegations)."""
+        return tuple(a.id for a in self.agents.values() if a.in_flow)
+
+    @property
+    def reviews(self) -> bool:
+        """True when any flow step may wait for a person."""
+        return any(a.reviewed for a in self.agents.values() if a.in_flow)
+
+    def agent(self, agent_id: str) -> AgentPlan:
+        """The plan of one agent (``KeyError`` if there is none)."""
+        return self.agents[agent_id]

@@ -1,0 +1,192 @@
+"""A delegation round: a subgraph that fans claimed subtasks out with ``Send`` and joins.
+
+The round is ephemeral: the task board makes its finished subtasks durable, so the
+round's checkpointer keeps nothing.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Send
+
+from corral.errors import BudgetExceeded, GuardTripped, RunError
+from corral.nodes._agent import Runner
+from corral.nodes._base import Inbound, Node, Steps, Work, call_config
+from corral.nodes._function import FunctionRunner
+from corral.observability import Metrics
+
+
+class _KeepNothing(BaseCheckpointSaver[int]):
+    """The checkpointer of a delegation round: it keeps nothing.
+
+    A round is ephemeral; the board makes its finished subtasks durable. (With no
+    checkpointer at all, LangGraph 1.2.22 raises AttributeError '_put_checkpoint_fut'
+    when the round inherits the run's durability "sync", and warns if it is overridden.)
+    It holds no state, so one instance serves every round.
+    """
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return None
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        return iter(())
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return {"configurable": {**config["configurable"], "checkpoint_id": checkpoint["id"]}}
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        return None
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return None
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for item in list[CheckpointTuple]():
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        return None
+
+
+NOTHING = _KeepNothing()
+
+
+class RoundState(TypedDict, total=False):
+    """What a round carries: the claimed subtasks in, their results out."""
+
+    tasks: list[dict[str, Any]]
+    results: Annotated[list[dict[str, Any]], operator.add]
+
+
+def _fan_out(state: RoundState) -> list[Send]:
+    return [Send("subtask", task) for task in state["tasks"]]
+
+
+Round = CompiledStateGraph[RoundState, None, RoundState, RoundState]
+
+
+def round_graph(runners: Mapping[str, Runner], metrics: Metrics) -> Round:
+    """The subgraph one delegation round runs: ``Send`` per subtask, then the join."""
+    builder = StateGraph(RoundState)
+    builder.add_node("subtask", TaskNode(runners, metrics))
+    builder.add_conditional_edges(START, _fan_out, ["subtask"])
+    builder.add_edge("subtask", END)
+    return builder.compile(checkpointer=NOTHING, name="delegation_round")
+
+
+class TaskNode(Node):
+    """Runs one claimed subtask and returns its result or failure (recorded at the join)."""
+
+    name = "subtask"
+
+    def __init__(self, runners: Mapping[str, Runner], metrics: Metrics) -> None:
+        self.runners = runners
+        self.metrics = metrics
+
+    def steps(self, state: dict[str, Any], config: RunnableConfig) -> Steps:
+        task_id = state["task_id"]
+        base = {"task_id": task_id, "assignee": state["assignee"]}
+        runner = self.runners[state["assignee"]]
+        plan = runner.plan
+        inbound = Inbound(
+            schema=plan.in_name,
+            source=state["source"],
+            payload=state["payload"],
+            instruction=state["instruction"],
+        )
+        if not isinstance(runner, FunctionRunner):  # only model calls need the metadata
+            config = call_config(config, state["assignee"], state["run_id"])
+        work = Work(
+            run_id=state["run_id"],
+            key=task_id,
+            depth=state["depth"],
+            config=config,
+            task_id=task_id,
+        )
+        started = time.perf_counter()
+        try:
+            payload, usage = yield from runner.answer(inbound, work)
+        except BudgetExceeded as exc:
+            if plan.policy("budget") == "halt":
+                raise
+            return {"results": [{**base, "status": "failed", "error": str(exc)}]}
+        except GuardTripped:
+            raise
+        except RunError as exc:  # the supervisor decides what to do with a failed subtask
+            return {"results": [{**base, "status": "failed", "error": str(exc)}]}
+        spec = plan.spec
+        floor = spec.min_confidence
+        if floor is not None and float(payload.get(spec.confidence_field, 0.0)) < floor:
+            return {
+                "results": [
+                    {
+                        **base,
+                        "status": "failed",
+                        "error": (
+                            f"{spec.id!r} answered with {spec.confidence_field} "
+                            f"{payload.get(spec.confidence_field)}, below the {floor} required"
+                        ),
+                        "low_confidence_answer": payload,
+                    }
+                ]
+            }
+        self.metrics.node_seconds.labels(state["assignee"]).observe(time.perf_counter() - started)
+        done = {**base, "status": "done", "result": payload, "usage": usage}
+        if work.flags.get("degraded"):
+            done["degraded"] = True
+        return {"results": [done]}

@@ -1,0 +1,135 @@
+"""An agent's own tools: refused before any effect unless the agent may call them, sent
+to a person first where review is required, and run exactly once per idempotency key."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+from langchain_core.messages import ToolCall, ToolMessage
+from langchain_core.runnables.config import merge_configs
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ValidationError
+
+from corral.keys import IDEMPOTENCY_KEY
+from corral.manifest import AgentPlan, ToolPlan
+from corral.nodes._base import Call, Work
+from corral.nodes._handoff import error_lines
+from corral.nodes._services import Services
+from corral.review import ask_person
+from corral.workspace import idempotency_key
+
+
+class ToolRunner:
+    """Runs the tool calls one agent's model asks for."""
+
+    def __init__(self, plan: AgentPlan, tools: Mapping[str, ToolPlan], services: Services) -> None:
+        self.plan = plan
+        self.tools = dict(tools)
+        self.services = services
+
+    def run(self, call: ToolCall, work: Work, index: int) -> Generator[Call, Any, ToolMessage]:
+        """Run one tool call the model asked for, if the agent may, exactly once.
+
+        Refused before any effect (and audited): a tool the agent does not have, or one
+        needing a capability it lacks. A tool that requires review waits for a person.
+        A call already made (same run, task, position, tool and arguments) is answered
+        from its recorded result.
+        """
+        agent = self.plan.spec
+        name, args, call_id = call["name"], call["args"], call.get("id") or ""
+        held = self.tools.get(name)
+        tool = held.tool if held is not None else None
+        missing = [
+            flag
+            for flag in (held.requires if held else ())
+            if not getattr(agent.permissions, flag, False)
+        ]
+        invalid = _bad_args(tool, args) if tool is not None and not missing else None
+        if tool is None or missing or invalid:
+            reason = (
+                f"not one of {agent.id!r}'s tools ({', '.join(sorted(self.tools))})"
+                if tool is None
+                else f"it requires {', '.join(missing)}"
+                if missing
+                else f"invalid arguments: {invalid}"
+            )
+            self._audit(work, name, "denied", reason)
+            return ToolMessage(f"refused: {name!r}: {reason}", tool_call_id=call_id, status="error")
+        if (held is not None and held.requires_review) or agent.permissions.requires_review:
+            decision = ask_person(
+                {
+                    "kind": "tool",
+                    "source": agent.id,
+                    "target": name,
+                    "schema": f"tool:{name}",
+                    "payload": args,
+                    "reason": f"{agent.id!r} wants to call {name!r}",
+                }
+            )
+            if decision.get("action") == "reject":
+                self._audit(
+                    work, name, "denied", f"rejected by a reviewer: {decision.get('reason')}"
+                )
+                return ToolMessage(
+                    f"refused by a reviewer: {decision.get('reason')}",
+                    tool_call_id=call_id,
+                    status="error",
+                )
+            if decision.get("action") == "edit":
+                args = decision.get("payload") or args
+        calls = self.services.tool_calls
+        key = idempotency_key(work.run_id, work.key, index, name, args)
+        done = calls.recorded(key)
+        if done is not None:
+            return ToolMessage(done, tool_call_id=call_id)
+        config = merge_configs(work.config, {"metadata": {IDEMPOTENCY_KEY: key}})
+        try:
+            result = yield Call(tool, {**call, "args": args}, config)
+        except Exception as exc:  # the model sees the failure and may try otherwise
+            return ToolMessage(
+                f"error: {type(exc).__name__}: {exc}", tool_call_id=call_id, status="error"
+            )
+        message = (
+            result
+            if isinstance(result, ToolMessage)
+            else ToolMessage(str(result), tool_call_id=call_id)
+        )
+        calls.record(
+            key,
+            run_id=work.run_id,
+            agent=agent.id,
+            tool=name,
+            args=args,
+            result=str(message.content),
+        )
+        return message
+
+    def _audit(self, work: Work, tool: str, verdict: str, reason: str) -> None:
+        self.services.audit.record(
+            work.run_id,
+            self.plan.id,
+            "call",
+            scope="tool",
+            target=tool,
+            verdict=verdict,
+            reason=reason,
+        )
+        self.services.verdicts.record(
+            work.run_id,
+            "permission_denied",
+            self.plan.id,
+            {"action": "call", "scope": "tool", "target": tool, "reason": reason},
+        )
+
+
+def _bad_args(tool: BaseTool, args: Any) -> str | None:
+    """Why ``args`` do not fit the tool's argument schema (``None`` if they do)."""
+    schema = tool.args_schema
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        return None
+    try:
+        schema.model_validate(args)
+    except ValidationError as exc:
+        return "; ".join(error_lines(exc))
+    return None

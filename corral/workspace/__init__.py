@@ -1,0 +1,65 @@
+"""Storage: one owner of every table (runs, checkpoints, tasks, usage, events, audit,
+tool calls, context, breakers) behind small typed protocols; SQLite by default."""
+
+from corral.workspace._db import ConnectionPool, Synchronous
+from corral.workspace._detached import DetachedWorkspace
+from corral.workspace._protocols import (
+    AuditLog,
+    BreakerStore,
+    EventLog,
+    Ledger,
+    RunRegistry,
+    TaskBoard,
+    ToolCallLog,
+    Workspace,
+)
+from corral.workspace._saver import CorralSaver
+from corral.workspace._tool_calls import idempotency_key
+from corral.workspace._types import (
+    TEAM,
+    Alert,
+    BreakerPolicy,
+    BudgetLimits,
+    Limits,
+    NewTask,
+    RunRecord,
+    RunStatus,
+    RunSummary,
+    Settled,
+    Task,
+    TaskStatus,
+    Verdict,
+)
+from corral.workspace._workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
+
+__all__ = [
+    "DEFAULT_DB",
+    "TEAM",
+    "Alert",
+    "AuditLog",
+    "BreakerPolicy",
+    "BreakerStore",
+    "BudgetLimits",
+    "ConnectionPool",
+    "CorralSaver",
+    "DetachedWorkspace",
+    "EventLog",
+    "Ledger",
+    "Limits",
+    "NewTask",
+    "RunRecord",
+    "RunRegistry",
+    "RunStatus",
+    "RunSummary",
+    "Settled",
+    "SqliteWorkspace",
+    "Synchronous",
+    "Task",
+    "TaskBoard",
+    "TaskStatus",
+    "ToolCallLog",
+    "Verdict",
+    "Workspace",
+    "idempotency_key",
+    "open_workspace",
+]

@@ -1,0 +1,273 @@
+"""The storage protocols: what the runtime asks of a workspace, whatever the backend.
+
+Each protocol is small and typed. Checks that must be atomic with their writes (task
+creation under the rate and pending limits, claims, budget reservations, breaker
+transitions) are single methods, so every backend can make each one transaction.
+The behaviour tests in ``tests/workspace`` are written once against these protocols
+and run against every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+
+from corral.workspace._types import (
+    BreakerPolicy,
+    BudgetLimits,
+    Limits,
+    NewTask,
+    RunRecord,
+    RunStatus,
+    RunSummary,
+    Settled,
+    Task,
+    TaskStatus,
+    Verdict,
+)
+
+
+class RunRegistry(Protocol):
+    """One record per run (its id is LangGraph's thread id)."""
+
+    def start(self, run_id: str, team: str, manifest: str | None, input: dict[str, Any]) -> None:
+        """Record a new run as ``running`` in this process."""
+
+    def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
+        """Set a run's status (and output, errors, usage, path)."""
+
+    def delete(self, run_id: str) -> None:
+        """Forget a run."""
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or ``None``."""
+
+    def list(self, *, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
+        """The most recent runs first (only those with ``status`` if given)."""
+
+
+class TaskBoard(Protocol):
+    """Every subtask as a row: created under the workspace limits, claimed by
+    compare-and-set, finished once."""
+
+    def create(self, tasks: Sequence[NewTask], limits: Limits | None = None) -> list[Task]:
+        """Create tasks atomically after the workspace guards (``GuardTripped`` if not)."""
+
+    def refuse(self, tasks: Sequence[NewTask], reason: str) -> None:
+        """Record delegations that were refused."""
+
+    def claim_many(
+        self, task_ids: Sequence[str], claimer: str, lease_seconds: float
+    ) -> list[Task | None]:
+        """Claim several tasks in one transaction; ``None`` where another holds one."""
+
+    def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
+        """Claim one task (or get it back if it is done)."""
+
+    def claim_next(
+        self, claimer: str, lease_seconds: float, *, run_id: str | None = None
+    ) -> Task | None:
+        """Claim the open task with the best rank."""
+
+    def finish_many(self, claimer: str, outcomes: Sequence[tuple[str, TaskStatus, Any]]) -> int:
+        """Record results and failures of tasks ``claimer`` holds; how many took."""
+
+    def complete(self, task_id: str, claimer: str, result: dict[str, Any]) -> bool:
+        """Record a result if ``claimer`` still holds the task."""
+
+    def fail(self, task_id: str, claimer: str, error: str) -> bool:
+        """Record a failure if ``claimer`` still holds the task."""
+
+    def priority(self, task_id: str) -> float | None:
+        """The task's score now."""
+
+    def get(self, task_id: str) -> Task | None:
+        """The task with this id."""
+
+    def tasks(self, *, run_id: str | None = None) -> list[Task]:
+        """Every task (of one run), oldest first."""
+
+    def created(self, run_id: str) -> int:
+        """Tasks a run created (refusals not counted)."""
+
+    def count(self, *, run_id: str | None = None, status: TaskStatus | None = None) -> int:
+        """How many tasks (of one run, with one status)."""
+
+    def cooldown_until(self) -> float | None:
+        """When the creation cooldown ends, if one is in force."""
+
+
+class Ledger(Protocol):
+    """Every model call as a row, reserved against the budget before and settled after."""
+
+    def day(self) -> str:
+        """Today (UTC), the unit of daily budgets."""
+
+    def publish_limits(
+        self, limits: Mapping[str, BudgetLimits], team: BudgetLimits | None = None
+    ) -> None:
+        """Record the daily limits for reports."""
+
+    def reserve(
+        self,
+        *,
+        run_id: str,
+        task_key: str,
+        agent: str,
+        model: str,
+        tokens: int,
+        cost: float,
+        limits: BudgetLimits,
+    ) -> int:
+        """Reserve a call against every layer (``BudgetExceeded`` if it would pass one)."""
+
+    def record(
+        self,
+        *,
+        run_id: str,
+        task_key: str,
+        agent: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int,
+        cost: float | None,
+        latency_ms: float,
+    ) -> None:
+        """Record a call that had no limit to reserve against."""
+
+    def settle(
+        self,
+        row: int,
+        *,
+        agent: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int,
+        cost: float | None,
+        latency_ms: float,
+        limits: BudgetLimits,
+    ) -> Settled:
+        """Record a reserved call's real usage; the alerts it crossed."""
+
+    def release(self, row: int) -> None:
+        """Give back a reservation whose call failed."""
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's model calls, oldest first."""
+
+    def report(self, day: str) -> list[dict[str, Any]]:
+        """Per agent and the team: usage on ``day`` against the limits."""
+
+
+class EventLog(Protocol):
+    """What happened in a run besides its steps: trips, refusals, failures, alerts."""
+
+    def record(self, run_id: str, kind: str, agent: str | None, data: dict[str, Any]) -> None:
+        """Append one event."""
+
+    def list(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """A run's events (of one kind), oldest first."""
+
+
+class AuditLog(Protocol):
+    """Who did what to which context or tool, and the verdict."""
+
+    def record(
+        self,
+        run_id: str,
+        agent: str,
+        action: str,
+        *,
+        scope: str,
+        target: str,
+        verdict: str,
+        reason: str = "",
+    ) -> None:
+        """Append one audit row."""
+
+    def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Audit rows (of one run), oldest first."""
+
+
+class ToolCallLog(Protocol):
+    """Tool results by idempotency key: a call already made is not made again."""
+
+    def recorded(self, key: str) -> str | None:
+        """The result of a call already made, if any."""
+
+    def record(
+        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
+    ) -> None:
+        """Remember a call's result (the first record wins)."""
+
+
+class BreakerStore(Protocol):
+    """Circuit breaker states shared by every run and process."""
+
+    def admit(self, agent: str) -> Verdict:
+        """May a call of ``agent`` go through (``probe``: as the half-open probe)?"""
+
+    def succeeded(self, agent: str) -> bool:
+        """Record a success; True if it closed the breaker."""
+
+    def failed(self, agent: str, spec: BreakerPolicy) -> bool:
+        """Record a failure; True if it opened the breaker."""
+
+    def states(self) -> dict[str, dict[str, float | str]]:
+        """Every breaker that is not closed and clean."""
+
+
+class Workspace(Protocol):
+    """One owner of all durable state, behind the protocols above."""
+
+    @property
+    def where(self) -> str:
+        """Where the workspace lives (a file path or a URL), for messages."""
+
+    @property
+    def saver(self) -> BaseCheckpointSaver[Any]:
+        """The checkpointer."""
+
+    @property
+    def runs(self) -> RunRegistry: ...
+    @property
+    def board(self) -> TaskBoard: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    @property
+    def tool_calls(self) -> ToolCallLog: ...
+    @property
+    def breakers(self) -> BreakerStore: ...
+    @property
+    def store(self) -> BaseStore:
+        """The key-value store under scoped context."""
+
+    def run_summary(self, run_id: str) -> RunSummary:
+        """A run's cost, calls, guard trips and tasks created, read in one snapshot."""
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run's checkpoints, writes and record."""
+
+    def close(self) -> None:
+        """Close every connection."""
+
+
+__all__ = [
+    "AuditLog",
+    "BreakerStore",
+    "EventLog",
+    "Ledger",
+    "RunRegistry",
+    "TaskBoard",
+    "ToolCallLog",
+    "Workspace",
+]

@@ -1,0 +1,179 @@
+"""The values storage hands in and out: records, tasks, limits, alerts.
+
+They are plain frozen dataclasses so every backend returns the same shapes, and so
+policy layers above (guards, budgets) can pass limits down without storage knowing
+the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+RunStatus = Literal["running", "completed", "failed", "halted", "paused"]
+TaskStatus = Literal["pending", "claimed", "done", "failed", "refused"]
+Verdict = Literal["closed", "open", "probe"]
+TEAM = "__team__"
+"""The ledger's name for the whole team (its daily totals and limits)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the registry knows about one run."""
+
+    run_id: str
+    team: str
+    manifest: str | None
+    status: RunStatus
+    started_at: str
+    updated_at: str
+    pid: int | None
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    usage: dict[str, Any]
+    path: list[str]
+
+    @property
+    def stale(self) -> bool:
+        """A ``running`` run whose process is gone: it crashed and can be resumed."""
+        return self.status == "running" and (self.pid is None or not _alive(self.pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A subtask to create."""
+
+    id: str
+    run_id: str
+    assignee: str
+    depth: int
+    instruction: str
+    payload: dict[str, Any]
+    parent_id: str | None = None
+    impact: float = 0.0
+    modifier: float = 0.0
+    blocked: int = 0
+
+
+@dataclass(frozen=True)
+class Task:
+    """A row of the task board."""
+
+    id: str
+    run_id: str
+    parent_id: str | None
+    assignee: str
+    depth: int
+    status: TaskStatus
+    instruction: str
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    claimer: str | None
+    lease_until: float | None
+    created_at: float
+    attempts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Workspace-wide limits checked in the same transaction that creates tasks."""
+
+    rate_count: int | None = None
+    rate_seconds: float = 3600.0
+    cooldown_seconds: float = 0.0
+    max_pending: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetLimits:
+    """One agent's effective budget, every layer, resolved once when a team compiles.
+
+    Per call: ``max_input_tokens`` (trimmed if ``trim_input``, else refused) and
+    ``max_output_tokens``. Per task: ``task_tokens`` and ``task_calls``. Per day (UTC):
+    the agent's ``daily_tokens`` and ``daily_cost`` and the team's, each with an alert
+    threshold and a hard stop. ``None`` means no limit.
+    """
+
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    trim_input: bool = False
+    task_tokens: int | None = None
+    task_calls: int | None = None
+    daily_tokens: int | None = None
+    daily_cost: float | None = None
+    team_daily_tokens: int | None = None
+    team_daily_cost: float | None = None
+    hard_stop: bool = True
+    team_hard_stop: bool = True
+    alert_threshold: float = 0.8
+    team_alert_threshold: float = 0.8
+
+    @property
+    def limited(self) -> bool:
+        """True when a call must be reserved and checked before it is made."""
+        return self.max_input_tokens is not None or any(
+            value is not None
+            for value in (
+                self.task_tokens,
+                self.task_calls,
+                self.daily_tokens,
+                self.daily_cost,
+                self.team_daily_tokens,
+                self.team_daily_cost,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Spending crossed a threshold (once per agent, or the team, per day)."""
+
+    agent: str
+    day: str
+    layer: str
+    used: float
+    limit: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What settling a call found: the alerts it crossed and, where the agent has a daily
+    token limit, the agent's tokens today (read in the same transaction)."""
+
+    alerts: list[Alert]
+    agent_tokens_today: int | None
+
+
+class BreakerPolicy(Protocol):
+    """When a breaker opens and for how long (``BreakerSpec`` is one)."""
+
+    @property
+    def failures(self) -> int: ...
+    @property
+    def window_seconds(self) -> float: ...
+    @property
+    def cooldown_seconds(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run's result reports besides its state, read in one snapshot."""
+
+    cost_usd: float | None
+    calls: int
+    guard_trips: list[dict[str, Any]]
+    tasks_created: int

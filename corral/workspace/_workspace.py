@@ -1,0 +1,104 @@
+"""The SQLite workspace: one file (WAL) holding checkpoints and every corral table."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from langgraph.store.sqlite import SqliteStore
+
+from corral.workspace._audit import SqliteAudit
+from corral.workspace._board import SqliteBoard
+from corral.workspace._breakers import SqliteBreakers
+from corral.workspace._db import BUSY_TIMEOUT_MS, ConnectionPool, Synchronous
+from corral.workspace._events import SqliteEvents
+from corral.workspace._ledger import SqliteLedger
+from corral.workspace._runs import SqliteRuns
+from corral.workspace._saver import CorralSaver
+from corral.workspace._tool_calls import SqliteToolCalls
+from corral.workspace._types import RunSummary
+
+DEFAULT_DB = Path(".corral") / "corral.db"
+"""Where a workspace lives when neither ``--db`` nor the manifest says."""
+
+
+class SqliteWorkspace:
+    """One workspace file: its connections, checkpointer and every corral table.
+
+    The clock is injected into every table that records time, so tests (and a run
+    resumed across a day boundary) see one consistent time.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        keep: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.pool = ConnectionPool(self.path, synchronous=synchronous)
+        self.saver = CorralSaver(self.pool, keep=keep)
+        self.runs = SqliteRuns(self.pool, clock=clock)
+        self.board = SqliteBoard(self.pool, clock=clock)
+        self.events = SqliteEvents(self.pool, clock=clock)
+        self.ledger = SqliteLedger(self.pool, clock=clock)
+        self.breakers = SqliteBreakers(self.pool, clock=clock)
+        self.audit = SqliteAudit(self.pool, clock=clock)
+        self.tool_calls = SqliteToolCalls(self.pool, clock=clock)
+        self._store: SqliteStore | None = None
+
+    @property
+    def where(self) -> str:
+        """The workspace file."""
+        return str(self.path)
+
+    @property
+    def store(self) -> SqliteStore:
+        """LangGraph's ``SqliteStore`` in the same file (opened on first use; it keeps
+        its own connection because it runs its own transactions)."""
+        if self._store is None:
+            conn = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=60, isolation_level=None
+            )
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            store = SqliteStore(conn)
+            store.setup()
+            self._store = store
+        return self._store
+
+    def run_summary(self, run_id: str) -> RunSummary:
+        """A run's cost, calls, guard trips and tasks created, in one read snapshot."""
+        with self.pool.read() as conn:
+            cost, calls = self.ledger.run_cost(run_id, conn=conn)
+            trips = self.events.list(run_id, "guard_trip", conn=conn)
+            created = self.board.created(run_id, conn=conn)
+        shown = [{k: v for k, v in e.items() if k not in ("kind", "at")} for e in trips]
+        return RunSummary(cost_usd=cost, calls=calls, guard_trips=shown, tasks_created=created)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run's checkpoints, writes and record."""
+        self.saver.delete_thread(run_id)
+        self.runs.delete(run_id)
+
+    def close(self) -> None:
+        """Close every connection."""
+        if self._store is not None:
+            self._store.conn.close()
+            self._store = None
+        self.pool.close()
+
+
+def open_workspace(
+    where: str | Path,
+    *,
+    synchronous: Synchronous = "NORMAL",
+    keep: int | None = None,
+    clock: Callable[[], float] = time.time,
+) -> SqliteWorkspace:
+    """Open the workspace at ``where`` (a SQLite file path), creating its tables if new."""
+    return SqliteWorkspace(where, synchronous=synchronous, keep=keep, clock=clock)
