@@ -18,8 +18,7 @@ import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 
-from corral import load_team
-from corral import CheckpointError, CorralSaver
+from corral import CheckpointError, CorralSaver, load_team
 from tests.conftest import CHAIN
 
 HOSTILE = ["') OR 1=1--", "a'b\"c", "x\x00y", "日本語🙂" * 50, "t" * 10_000, "%_*", ""]
