@@ -6,33 +6,36 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from corral.manifest._compile import inbound_schema
+from corral.manifest._fields import TeamFields
 from corral.manifest._plan import AgentPlan, ModelPlan, ReportPlan, TeamPlan, ToolPlan, Who
-from corral.manifest._salvage import salvage_problems
-from corral.manifest._scripts import load_script
-from corral.manifest._spec import (
-    END,
+from corral.manifest._policies import (
     AgentGuards,
-    AgentSpec,
     BreakerSpec,
     BudgetSpec,
-    CheckpointSpec,
-    ContextSpec,
-    EdgeSpec,
     FallbackSpec,
-    FieldSpec,
-    FlowSpec,
     GuardSpec,
-    ModelSpec,
     PermissionsSpec,
     Policy,
     RateSpec,
     RetrySpec,
-    SchemaSpec,
     TeamBudgetSpec,
+)
+from corral.manifest._salvage import salvage_problems
+from corral.manifest._scripts import load_script
+from corral.manifest._spec import (
+    AgentSpec,
+    CheckpointSpec,
+    ContextSpec,
+    EdgeSpec,
+    FieldSpec,
+    FlowSpec,
+    ModelSpec,
+    SchemaSpec,
     ToolSpec,
     WhenSpec,
 )
 from corral.manifest._team import TeamSpec
+from corral.manifest._types import END
 from corral.manifest._yaml import load_yaml, validate_located
 
 T = TypeVar("T", bound=TeamSpec)
@@ -86,6 +89,7 @@ __all__ = [
     "RetrySpec",
     "SchemaSpec",
     "TeamBudgetSpec",
+    "TeamFields",
     "TeamPlan",
     "TeamSpec",
     "ToolPlan",

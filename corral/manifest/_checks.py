@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from corral.errors import Problem
-from corral.manifest._spec import END
+from corral.manifest._types import END
 
 if TYPE_CHECKING:
-    from corral.manifest._team import TeamSpec as Team
+    from corral.manifest._fields import TeamFields as Team
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

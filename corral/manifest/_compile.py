@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from corral.manifest._plan import AgentPlan, ModelPlan, ReportPlan, TeamPlan, ToolPlan, Who
-from corral.manifest._spec import DEFAULT_POLICY, BudgetSpec, ModelSpec
+from corral.manifest._policies import DEFAULT_POLICY, BudgetSpec
+from corral.manifest._spec import ModelSpec
 from corral.workspace import BudgetLimits, Limits
 
 if TYPE_CHECKING:
-    from corral.manifest._team import TeamSpec
+    from corral.manifest._fields import TeamFields as TeamSpec
+    from corral.manifest._resolve import Resolved
 
 
-def compile_plan(team: TeamSpec) -> TeamPlan:
+def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
     """Resolve every effective setting of ``team`` into a frozen plan."""
-    resolved = team.resolved
     managers = {a.reports_to for a in team.agents if a.reports_to is not None}
     flow = {e.from_ for e in team.flow.edges} | {team.flow.entry}
     tree: nx.DiGraph[str] = nx.DiGraph()
@@ -45,9 +46,9 @@ def compile_plan(team: TeamSpec) -> TeamPlan:
         )
         model_key = model = fallback_key = fallback_model = None
         if agent.kind == "agent":
-            model_key, model = _model(team, agent.model, models)
+            model_key, model = _model(team, resolved, agent.model, models)
             if agent.fallback is not None and agent.fallback.model is not None:
-                fallback_key, fallback_model = _model(team, agent.fallback.model, models)
+                fallback_key, fallback_model = _model(team, resolved, agent.fallback.model, models)
         on_failure = agent.on_failure or team.guards.on_failure
         budget = team.budget_of(agent)
         below = nx.descendants(tree, agent.id) if agent.id in tree else set()
@@ -143,14 +144,16 @@ def inbound_schema(team: TeamSpec, agent_id: str) -> str:
     return next(e.schema_name for e in team.flow.edges if e.to == agent_id)
 
 
-def _model(team: TeamSpec, asked: str | None, models: dict[str, ModelPlan]) -> tuple[str, str]:
+def _model(
+    team: TeamSpec, resolved: Resolved, asked: str | None, models: dict[str, ModelPlan]
+) -> tuple[str, str]:
     """The key an agent asks for and the model it gets (added to ``models``)."""
     key = asked or "default"
     name = key if asked is not None or "default" in team.models else "scripted"
     if name not in models:
         found: ModelSpec | str = team.models.get(name) or name
         spec = ModelSpec(use=found) if isinstance(found, str) else found
-        models[name] = ModelPlan(name, spec.use, dict(spec.params), team.resolved.scripts.get(name))
+        models[name] = ModelPlan(name, spec.use, dict(spec.params), resolved.scripts.get(name))
     return key, name
 
 

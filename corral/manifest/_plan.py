@@ -14,16 +14,8 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, JsonValue
 
-from corral.manifest._spec import (
-    AgentSpec,
-    BreakerSpec,
-    CheckpointSpec,
-    ContextSpec,
-    EdgeSpec,
-    GuardSpec,
-    Policy,
-    RetrySpec,
-)
+from corral.manifest._policies import BreakerSpec, GuardSpec, Policy, RetrySpec
+from corral.manifest._spec import AgentSpec, CheckpointSpec, ContextSpec, EdgeSpec
 from corral.models import Script
 from corral.workspace import BudgetLimits, Limits
 

@@ -28,7 +28,7 @@ from corral.manifest._scripts import load_script
 from corral.manifest._spec import FieldSpec, SchemaSpec
 
 if TYPE_CHECKING:
-    from corral.manifest._team import TeamSpec as Team
+    from corral.manifest._fields import TeamFields as Team
     from corral.models import Script
 
 _SIMPLE: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}

@@ -14,19 +14,19 @@ from pydantic import BaseModel, ValidationError
 
 from corral.errors import Problem
 from corral.manifest._checks import check_team
+from corral.manifest._policies import GuardSpec
 from corral.manifest._spec import (
     AgentSpec,
     CheckpointSpec,
     EdgeSpec,
     FlowSpec,
-    GuardSpec,
     SchemaSpec,
     ToolSpec,
     WhenSpec,
 )
 
 if TYPE_CHECKING:
-    from corral.manifest._team import TeamSpec as Team
+    from corral.manifest._fields import TeamFields as Team
 
 _MISSING = "\x00missing"  # a placeholder no real id or name can equal
 

@@ -1,4 +1,5 @@
-"""The team definition as frozen pydantic value objects.
+"""The team definition as frozen pydantic value objects: payload schemas, models, tools,
+agents, edges and settings (limits and policies are in ``_policies``).
 
 The same classes validate a YAML manifest and a team built in Python. Structure is
 checked here (types, unknown keys, ranges); cross-references are checked by
@@ -9,40 +10,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     JsonValue,
-    StringConstraints,
     field_validator,
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-SchemaName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9_]{0,62}$")]
-ImportPath = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", max_length=300)
-]
-FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w{0,62}$")]
-Scalar = str | int | float | bool
-END = "END"
-"""The destination of a terminal edge: the run ends with that edge's payload as output."""
-
-_SPEC_CONFIG = ConfigDict(
-    extra="forbid",
-    frozen=True,
-    validate_by_name=True,
-    validate_by_alias=True,
-    use_attribute_docstrings=True,  # field docstrings are the JSON Schema's descriptions
+from corral.manifest._policies import (
+    AgentGuards,
+    BudgetSpec,
+    FallbackSpec,
+    PermissionsSpec,
+    RetrySpec,
 )
-
-
-class _Spec(BaseModel):
-    model_config = _SPEC_CONFIG
+from corral.manifest._types import (
+    FieldName,
+    Identifier,
+    ImportPath,
+    Scalar,
+    SchemaName,
+)
+from corral.manifest._types import Spec as _Spec
 
 
 class FieldSpec(_Spec):
@@ -169,199 +162,6 @@ class ToolSpec(_Spec):
         if (self.import_ is None) == (self.tool is None):
             raise ValueError("a tool needs exactly one of `import` ('module:attr') or `tool`")
         return self
-
-
-class BudgetSpec(_Spec):
-    """An agent's token budget in three layers: per call, per task and per day (UTC)."""
-
-    max_input_tokens: int | None = Field(default=None, gt=0)
-    """Most input tokens one call may send, counted with the model's
-    token counter before the call; unset: no limit."""
-    max_output_tokens: int | None = Field(default=None, gt=0)
-    """Most tokens one answer may have, bound on the model as ``max_tokens``; unset: no limit."""
-    trim_input: bool = False
-    """If true, a prompt over ``max_input_tokens`` is trimmed
-    to fit; if false, the call is refused."""
-    max_task_tokens: int | None = Field(default=None, gt=0)
-    """Most tokens (input and output) the agent may use on one task; unset: no limit."""
-    max_task_calls: int | None = Field(default=None, gt=0)
-    """Most model calls the agent may make on one task; unset: no limit."""
-    daily_tokens: int | None = Field(default=None, gt=0)
-    """Most tokens the agent may use per UTC day, across runs; unset: no limit."""
-    daily_cost_usd: float | None = Field(default=None, gt=0)
-    """Most the agent may spend per UTC day, in US dollars; unset: no limit."""
-    alert_threshold: float = Field(default=0.8, gt=0, le=1)
-    """Share of a daily limit (0-1] at which an alert is raised, once a day."""
-    hard_stop: bool = True
-    """If true, a call that would pass a daily limit is
-    refused; if false, daily limits only alert."""
-
-    def over(self, defaults: BudgetSpec | None) -> BudgetSpec:
-        """This budget with unset fields taken from ``defaults``."""
-        if defaults is None:
-            return self
-        mine = self.model_dump(exclude_unset=True)
-        return BudgetSpec.model_validate(defaults.model_dump() | mine)
-
-
-class TeamBudgetSpec(_Spec):
-    """The team's daily budget, and defaults for every agent's budget."""
-
-    daily_tokens: int | None = Field(default=None, gt=0)
-    """Most tokens the whole team may use per UTC day; unset: no limit."""
-    daily_cost_usd: float | None = Field(default=None, gt=0)
-    """Most the whole team may spend per UTC day, in US dollars; unset: no limit."""
-    alert_threshold: float = Field(default=0.8, gt=0, le=1)
-    """Share of a team daily limit (0-1] at which an alert is raised, once a day."""
-    hard_stop: bool = True
-    """If true, a call that would pass a team daily limit is
-    refused; if false, the limits only alert."""
-    agent_defaults: BudgetSpec | None = None
-    """Budget fields every agent gets unless its own ``budget`` sets them."""
-
-
-class PermissionsSpec(_Spec):
-    """What an agent may do: the capability flags its tools may require, and review."""
-
-    can_deploy: bool = False
-    """Grants ``can_deploy``, which tools may require."""
-    can_merge: bool = False
-    """Grants ``can_merge``, which tools may require."""
-    can_write_global: bool = False
-    """Grants ``can_write_global``: tools may require it, and the agent may write global context."""
-    requires_review: bool = False
-    """If true, every tool call of this agent waits for a person first."""
-
-
-class RateSpec(_Spec):
-    """At most ``count`` task creations per ``per_seconds`` sliding window."""
-
-    count: int = Field(gt=0)
-    """Most tasks created within the window."""
-    per_seconds: float = Field(gt=0)
-    """Length of the sliding window, in seconds."""
-
-
-GuardName = Literal[
-    "max_delegation_depth",
-    "max_subtasks",
-    "task_rate",
-    "max_pending_tasks",
-    "max_llm_calls_per_task",
-    "budget",
-]
-Policy = Literal["halt", "escalate"]
-DEFAULT_POLICY: dict[str, Policy] = {
-    "max_delegation_depth": "escalate",
-    "max_subtasks": "escalate",
-    "task_rate": "halt",
-    "max_pending_tasks": "halt",
-    "max_llm_calls_per_task": "halt",
-    "budget": "halt",
-}
-
-
-class RetrySpec(_Spec):
-    """Retries of transient model errors (rate limits, timeouts, 5xx, dropped connections)
-    with exponential backoff and jitter; a provider's ``Retry-After`` is honoured.
-
-    The fields are those of LangGraph's ``RetryPolicy``; ``timeout`` bounds each call.
-    """
-
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    """Attempts in all, the first included (1: no retry)."""
-    initial_interval: float = Field(default=0.5, ge=0, le=600)
-    """Seconds to wait before the first retry."""
-    backoff_factor: float = Field(default=2.0, ge=1, le=10)
-    """Each wait is this many times the one before."""
-    max_interval: float = Field(default=30.0, ge=0, le=3600)
-    """Longest wait before a retry, in seconds (a ``Retry-After`` included)."""
-    jitter: bool = True
-    """If true, up to half of each wait is added at random."""
-    timeout: float | None = Field(default=None, gt=0, le=3600)
-    """Seconds one model call may take before it fails as a (retryable) timeout; unset: no limit."""
-
-
-class BreakerSpec(_Spec):
-    """An agent's circuit breaker: after ``failures`` consecutive failures within
-    ``window_seconds`` (across runs), its calls skip to the fallback or escalation for
-    ``cooldown_seconds``; then one probe call decides whether it closes again."""
-
-    failures: int = Field(default=5, ge=1, le=1000)
-    """Consecutive failures that open the breaker."""
-    window_seconds: float = Field(default=300.0, gt=0)
-    """Seconds from the first of those failures within which the rest must come."""
-    cooldown_seconds: float = Field(default=60.0, gt=0)
-    """Seconds the breaker stays open before a probe call is let through."""
-
-
-class FallbackSpec(_Spec):
-    """What an agent falls back on when it fails: another ``model``, or a ``function``
-    that gives a simpler answer (flagged as degraded)."""
-
-    model: str | None = None
-    """Another model to answer with: a name under
-    ``models:``, ``scripted`` or ``provider:model``."""
-    function: ImportPath | SkipJsonSchema[Callable[..., Any]] | None = None
-    """A ``module:callable`` (in Python, a callable) given the
-    typed input and returning the output."""
-
-    @model_validator(mode="after")
-    def _one(self) -> FallbackSpec:
-        if (self.model is None) == (self.function is None):
-            raise ValueError("a fallback needs exactly one of `model` or `function`")
-        return self
-
-
-class AgentGuards(_Spec):
-    """Per-agent overrides of the team's guards."""
-
-    max_delegation_depth: int | None = Field(default=None, ge=1, le=50)
-    """Overrides ``guards.max_delegation_depth`` for the subtasks this agent hands out."""
-    max_subtasks: int | None = Field(default=None, ge=1, le=1000)
-    """Overrides ``guards.max_subtasks`` for this agent's delegations."""
-    max_llm_calls_per_task: int | None = Field(default=None, ge=1)
-    """Overrides ``guards.max_llm_calls_per_task`` for this agent."""
-
-
-class GuardSpec(_Spec):
-    """Team-wide guard settings, all enforced. The task rate and pending tasks count
-    across the whole workspace and every process sharing it."""
-
-    max_validation_retries: int = Field(default=2, ge=0, le=10)
-    """Times an agent is asked again after an answer that does not fit its output schema."""
-    max_steps: int = Field(default=100, ge=1, le=100_000)
-    """Most node executions per run (LangGraph's recursion limit); more halts the run."""
-    max_tool_rounds: int = Field(default=5, ge=1, le=50)
-    """Most rounds of tool calls in one agent step before it must answer."""
-    max_delegation_depth: int = Field(default=3, ge=1, le=50)
-    """Deepest delegation: a flow agent's subtasks are at depth 1, theirs at 2, and so on."""
-    max_subtasks: int = Field(default=5, ge=1, le=1000)
-    """Most subtasks one delegation may hand out."""
-    task_rate: RateSpec | None = None
-    """Most task creations per sliding window, workspace-wide; unset: no limit."""
-    cooldown_seconds: float = Field(default=60.0, ge=0)
-    """Seconds no task may be created after the task rate is reached."""
-    max_pending_tasks: int = Field(default=100, ge=1)
-    """Most pending or claimed tasks in the workspace at once."""
-    max_llm_calls_per_task: int = Field(default=10, ge=1)
-    """Most model calls an agent may make for one task (a flow step or a subtask)."""
-    lease_seconds: float = Field(default=300.0, gt=0)
-    """How long a claim on a subtask holds; an expired claim may
-    be taken back (its claimer died or stalled)."""
-    on_trip: dict[GuardName, Policy] = Field(default_factory=dict)
-    """Per guard, ``halt`` (end the run) or ``escalate`` (refuse, and tell the delegating agent).
-    Unset: ``escalate`` for max_delegation_depth and max_subtasks, else ``halt``."""
-    retry: RetrySpec = RetrySpec()
-    """Retries of transient model errors, for agents without their own ``retry``."""
-    breaker: BreakerSpec | None = None
-    """A circuit breaker for each agent's calls; unset: none."""
-    on_failure: Literal["fail", "review"] = "fail"
-    """What a failed flow step does: ``fail`` ends the run, ``review`` hands it to a person."""
-
-    def policy(self, guard: str) -> Policy:
-        """What a trip of ``guard`` does: its ``on_trip`` entry or the default."""
-        return self.on_trip.get(guard, DEFAULT_POLICY.get(guard, "halt"))  # type: ignore[call-overload, no-any-return]
 
 
 class AgentSpec(_Spec):

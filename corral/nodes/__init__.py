@@ -1,8 +1,8 @@
 """What runs inside a node: agents, function nodes, delegation rounds, the flow node,
 typed handoffs, and the services a node may use."""
 
-from corral.nodes._agent import AgentRunner, Runner
-from corral.nodes._base import Call, Inbound, Node, Work
+from corral.nodes._agent import AgentRunner
+from corral.nodes._base import Call, Delegator, Inbound, Node, Runner, Work
 from corral.nodes._delegation import Delegation, Subtask
 from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
@@ -18,6 +18,7 @@ __all__ = [
     "AgentRunner",
     "Call",
     "Delegation",
+    "Delegator",
     "FlowNode",
     "FunctionRunner",
     "Handoff",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -21,25 +21,14 @@ from corral.context import context_tools
 from corral.errors import BreakerOpen, CorralError, GuardTripped, HandoffError, NodeError, RunError
 from corral.guards import Meter, backoff, calls_trip, is_transient
 from corral.manifest import AgentPlan, ToolPlan
-from corral.nodes._base import Call, Inbound, Pause, Steps, Work
+from corral.nodes._base import Call, Delegator, Inbound, Pause, Runner, Steps, Work
 from corral.nodes._handoff import validate
 from corral.nodes._prompt import feedback, parse, prompt, split_structured, usage_of, with_context
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
 from corral.nodes._tools import ToolRunner
 
-if TYPE_CHECKING:
-    from corral.nodes._delegation import Delegation
-
 Answer = tuple[dict[str, Any], Usage]
-
-
-class Runner(Protocol):
-    """Anything that answers a piece of work (agent and function runners)."""
-
-    plan: AgentPlan
-
-    def answer(self, inbound: Inbound, work: Work) -> Steps: ...
 
 
 class AgentRunner:
@@ -52,7 +41,7 @@ class AgentRunner:
         services: Services,
         meter: Meter,
         *,
-        delegation: Delegation | None = None,
+        delegation: Delegator | None = None,
         fallback: Runner | None = None,
         with_tools: bool = True,
     ) -> None:

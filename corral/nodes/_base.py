@@ -15,13 +15,18 @@ from abc import abstractmethod
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import merge_configs
+from pydantic import BaseModel
 
 from corral.errors import CallTimeout
 from corral.keys import AGENT_KEY, RUN_KEY
+from corral.nodes._state import Usage
+
+if TYPE_CHECKING:
+    from corral.manifest import AgentPlan
 
 Steps = Generator["Call", Any, Any]
 
@@ -164,3 +169,21 @@ def call_config(config: RunnableConfig, agent: str, run_id: str) -> RunnableConf
     return merge_configs(
         config, {"metadata": {AGENT_KEY: agent, RUN_KEY: run_id}, "tags": [f"corral:agent:{agent}"]}
     )
+
+
+class Runner(Protocol):
+    """Anything that answers a piece of work (agent and function runners)."""
+
+    plan: AgentPlan
+
+    def answer(self, inbound: Inbound, work: Work) -> Steps: ...
+
+
+class Delegator(Protocol):
+    """A supervisor's delegation: its ``delegate`` tool and one round of subtasks."""
+
+    tool: type[BaseModel]
+
+    def delegate(
+        self, args: Any, work: Work, round_no: int
+    ) -> Generator[Call, Any, tuple[str, Usage]]: ...

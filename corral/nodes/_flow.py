@@ -9,8 +9,7 @@ from langgraph.types import Command
 
 from corral.errors import GuardTripped, RunError
 from corral.manifest import AgentPlan
-from corral.nodes._agent import Runner
-from corral.nodes._base import Inbound, Node, Steps, Work, call_config
+from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, hand_on
 from corral.nodes._state import ReviewRequest, TeamState

@@ -24,8 +24,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
 from corral.errors import BudgetExceeded, GuardTripped, RunError
-from corral.nodes._agent import Runner
-from corral.nodes._base import Inbound, Node, Steps, Work, call_config
+from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config
 from corral.nodes._function import FunctionRunner
 from corral.observability import Metrics
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
-    BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
@@ -36,9 +35,10 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from corral.errors import CheckpointError
+from corral.workspace._async import ThreadedAsync
 from corral.workspace._db import ConnectionPool, Synchronous
-from corral.workspace._strict import allowed_types, blocked_types
+from corral.workspace._prune import delete_checkpoints, keep_newest
+from corral.workspace._strict import allowed_types, decode
 from corral.workspace._tables import (
     CHECKPOINT_COLUMNS,
     SCHEMA,
@@ -48,7 +48,7 @@ from corral.workspace._tables import (
 )
 
 
-class CorralSaver(BaseCheckpointSaver[int]):
+class CorralSaver(ThreadedAsync):
     """LangGraph checkpointer on SQLite; see the module docstring."""
 
     def __init__(
@@ -223,20 +223,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
         )
 
     def _load(self, type_: str, blob: bytes | None, thread_id: str, what: str) -> Any:
-        try:
-            if type_ == "msgpack" and (blocked := blocked_types(blob or b"", self._allowed)):
-                raise ValueError(
-                    f"it would construct types that are not allowed: "
-                    f"{', '.join(sorted(set(blocked)))}"
-                )
-            return self.serde.loads_typed((type_, blob or b""))
-        except Exception as exc:  # any decoding failure means the row cannot be trusted
-            raise CheckpointError(
-                f"checkpoint data of run {thread_id!r} ({what}) cannot be decoded: "
-                f"{type(exc).__name__}: {exc}. It was not written by this version of "
-                "corral or was altered; delete the run (`corral runs delete`) or restore "
-                "the database from a backup"
-            ) from None
+        return decode(self.serde, self._allowed, type_, blob, f"run {thread_id!r} ({what})")
 
     # -- writes --------------------------------------------------------------------
 
@@ -371,7 +358,7 @@ class CorralSaver(BaseCheckpointSaver[int]):
                 f"WHERE run_id IN ({marks})",
                 [str(r) for r in run_ids],
             ).fetchall()
-            self._delete_checkpoints(conn, doomed)
+            delete_checkpoints(conn, doomed, self._versions)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source, target = str(source_thread_id), str(target_thread_id)
@@ -400,86 +387,18 @@ class CorralSaver(BaseCheckpointSaver[int]):
         """
         if keep < 0:
             raise ValueError("keep must be 0 or more")
-        removed = 0
         with self.pool.write() as conn:
             self._commit_held(conn, None)
-            for thread_id in map(str, thread_ids):
-                rows = conn.execute(
-                    "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
-                    "WHERE thread_id = ? ORDER BY checkpoint_ns, checkpoint_id DESC",
-                    (thread_id,),
-                ).fetchall()
-                seen: dict[str, int] = {}
-                doomed = []
-                for row in rows:
-                    seen[row[1]] = seen.get(row[1], 0) + 1
-                    if seen[row[1]] > keep:
-                        doomed.append(row)
-                removed += len(doomed)
-                self._delete_checkpoints(conn, doomed)
-        return removed
+            return keep_newest(conn, [str(t) for t in thread_ids], keep, self._versions)
 
-    def _delete_checkpoints(
-        self, conn: sqlite3.Connection, doomed: Sequence[tuple[str, str, str]]
-    ) -> None:
-        conn.executemany(
-            "DELETE FROM cp_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
-            "AND checkpoint_id = ?",
-            doomed,
-        )
-        conn.executemany(
-            "DELETE FROM cp_writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
-            doomed,
-        )
-        for thread_id, ns in {(t, n) for t, n, _ in doomed}:
-            self._collect_blobs(conn, thread_id, ns)
-
-    def _collect_blobs(self, conn: sqlite3.Connection, thread_id: str, ns: str) -> None:
-        """Delete the blobs of a run's namespace that no remaining checkpoint refers to."""
-        used: set[tuple[str, str]] = set()
-        for type_, blob in conn.execute(
-            "SELECT type, checkpoint FROM cp_checkpoints WHERE thread_id = ? AND checkpoint_ns = ?",
-            (thread_id, ns),
-        ):
-            versions = self._load(type_, blob, thread_id, "checkpoint")["channel_versions"]
-            used.update((c, str(v)) for c, v in versions.items())
-        stored = conn.execute(
-            "SELECT channel, version FROM cp_blobs WHERE thread_id = ? AND checkpoint_ns = ?",
-            (thread_id, ns),
-        ).fetchall()
-        conn.executemany(
-            "DELETE FROM cp_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND "
-            "channel = ? AND version = ?",
-            [(thread_id, ns, c, v) for c, v in stored if (c, v) not in used],
-        )
+    def _versions(self, type_: str, blob: bytes | None, thread_id: str) -> dict[str, Any]:
+        """The channel versions a stored checkpoint refers to."""
+        versions: dict[str, Any] = self._load(type_, blob, thread_id, "checkpoint")[
+            "channel_versions"
+        ]
+        return versions
 
     # -- async: the same code on worker threads, each with its own connection ---------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        found = await asyncio.to_thread(
-            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
-        )
-        for item in found:
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -491,15 +410,3 @@ class CorralSaver(BaseCheckpointSaver[int]):
         rows = self._hold(config, writes, task_id, task_path)  # no I/O: stays on the loop
         if rows:
             await asyncio.to_thread(self._commit_writes, rows)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)

@@ -11,8 +11,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import ormsgpack
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from corral.compat import SAFE_MSGPACK_METHODS, SAFE_MSGPACK_TYPES
+from corral.errors import CheckpointError
 
 _CONSTRUCTORS = {0, 1, 2, 4, 5}  # single arg, positional, keyword, pydantic v1, v2
 _METHOD = 3
@@ -45,3 +47,27 @@ def blocked_types(payload: bytes, allowed: frozenset[tuple[str, ...]]) -> list[s
 
     ormsgpack.unpackb(payload, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS)
     return blocked
+
+
+def decode(
+    serde: SerializerProtocol,
+    allowed: frozenset[tuple[str, ...]],
+    type_: str,
+    blob: bytes | None,
+    what: str,
+) -> Any:
+    """A stored value, refused with ``CheckpointError`` naming ``what`` if it does not
+    decode or would construct a type outside ``allowed``."""
+    try:
+        if type_ == "msgpack" and (blocked := blocked_types(blob or b"", allowed)):
+            raise ValueError(
+                f"it would construct types that are not allowed: {', '.join(sorted(set(blocked)))}"
+            )
+        return serde.loads_typed((type_, blob or b""))
+    except Exception as exc:  # any decoding failure means the row cannot be trusted
+        raise CheckpointError(
+            f"checkpoint data of {what} cannot be decoded: "
+            f"{type(exc).__name__}: {exc}. It was not written by this version of "
+            "corral or was altered; delete the run (`corral runs delete`) or restore "
+            "the database from a backup"
+        ) from None

@@ -1,0 +1,197 @@
+"""The ``corral`` command line. Its exit statuses are a stable contract:
+
+0 completed, 1 failed, 2 bad manifest / input / arguments, 3 halted by a guard,
+4 paused waiting for a person.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from corral import observability
+from corral.cli._common import (
+    USER_ERROR,
+    DbOption,
+    FileArg,
+    JsonOption,
+    Live,
+    app,
+    check_format,
+    compile_team,
+    emit,
+    finish,
+    read_input,
+    workspace_at,
+)
+from corral.cli._runs import runs_app
+from corral.errors import InputError, UserError
+from corral.graphs import load_team, render
+from corral.manifest import manifest_json_schema
+from corral.workspace import DEFAULT_DB
+
+app.add_typer(runs_app, name="runs")
+
+
+def main() -> None:
+    """Entry point: user mistakes exit 2 with a message, never a traceback."""
+    err = Console(stderr=True)
+    try:
+        code = app(standalone_mode=False)  # returns the code of a raised typer.Exit
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(USER_ERROR)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: unknown command, bad option
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(USER_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+@app.callback()
+def options(
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Write corral's log records to stderr as JSON lines.")
+    ] = False,
+) -> None:
+    """Run teams of LLM agents as compiled, guarded LangGraph graphs."""
+    if log_json:
+        observability.log_json()
+
+
+@app.command()
+def validate(file: FileArg) -> None:
+    """Check a team file; print every problem with file:line and the fix."""
+    team = load_team(file)
+    Console().print(
+        f"[green]ok[/] {file}: team [bold]{team.name}[/] with "
+        f"{len(team.agents)} agents and {len(team.flow.edges)} edges"
+    )
+
+
+@app.command()
+def schema(output: Annotated[Path | None, typer.Option("-o", "--output")] = None) -> None:
+    """Print the team file's JSON Schema (for editors: a yaml-language-server line)."""
+    text = json.dumps(manifest_json_schema(), indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+
+
+@app.command()
+def graph(
+    file: FileArg,
+    format: Annotated[
+        str, typer.Option("--format", help="mermaid, dot, svg, png, json or graphml")
+    ] = "mermaid",
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Draw the team's graph, offline."""
+    emit(render(check_format(load_team(file), format).plan, format), output, format)
+
+
+@app.command()
+def run(
+    file: FileArg,
+    input: Annotated[
+        str | None, typer.Option("--input", help="JSON, @PATH to a JSON file, or - for stdin.")
+    ] = None,
+    db: DbOption = None,
+    run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Run a team on an input and print the result."""
+    team = load_team(file)
+    payload = read_input(input)
+    with compile_team(team, db) as compiled:
+        finish(compiled, compiled.run(payload, run_id=run_id, on_step=Live().step), json_out)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue.")],
+    *,
+    db: DbOption = None,
+    team_file: Annotated[
+        Path | None, typer.Option("--team", help="Team file, if it moved since the run started.")
+    ] = None,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Let the reviewed work through.")
+    ] = False,
+    reject: Annotated[str | None, typer.Option("--reject", help="End the run, saying why.")] = None,
+    edit: Annotated[
+        str | None, typer.Option("--edit", help="Replace the reviewed payload: JSON or @PATH.")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Continue a failed, crashed or paused run; completed nodes do not run again."""
+    path = db or DEFAULT_DB
+    with workspace_at(path) as workspace:
+        record = workspace.runs.get(run_id)
+    if record is None:
+        raise InputError(
+            f"no run {run_id!r} in {path}; `corral runs --db {path}` lists them", field="run_id"
+        )
+    manifest = team_file or (Path(record.manifest) if record.manifest else None)
+    if manifest is None:
+        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
+    edited = read_input(edit) if edit is not None else None
+    with compile_team(load_team(manifest), path) as compiled:
+        finish(
+            compiled,
+            compiled.resume(
+                run_id, approve=approve, reject=reject, edit=edited, on_step=Live().step
+            ),
+            json_out,
+        )
+
+
+@app.command()
+def budget(
+    db: DbOption = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="YYYY-MM-DD (UTC) [default: today]")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Tokens and cost used per agent and for the team on a day, against the limits."""
+    when = day or datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        datetime.strptime(when, "%Y-%m-%d")
+    except ValueError:
+        raise InputError(f"--day {when!r} is not a date; use YYYY-MM-DD", field="day") from None
+    with workspace_at(db or DEFAULT_DB) as workspace:
+        lines = workspace.ledger.report(when)
+    if json_out:
+        typer.echo(json.dumps({"day": when, "agents": lines[:-1], "team": lines[-1]}))
+        return
+    table = Table("agent", "calls", "tokens", "limit", "%", "cost (USD)", title=f"budget {when}")
+    for line in lines:
+        cost = "unknown" if line["cost_usd"] is None else f"{line['cost_usd']:.4f}"
+        if line["cost_limit"]:
+            cost += f" / {line['cost_limit']:g}"
+        table.add_row(
+            line["agent"],
+            str(line["calls"]),
+            str(line["tokens"]),
+            str(line["token_limit"] or "-"),
+            f"{line['token_pct']:.1f}" if line["token_pct"] is not None else "-",
+            cost,
+        )
+    Console().print(table)

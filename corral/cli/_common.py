@@ -1,0 +1,151 @@
+"""What every command shares: exit statuses, options, the workspace, input and output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from corral.errors import InputError
+from corral.graphs import FORMATS, App, RunResult, StepEvent, Team
+from corral.workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
+
+EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
+USER_ERROR = 2
+
+app = typer.Typer(
+    name="corral",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Run teams of LLM agents as compiled, guarded LangGraph graphs.",
+)
+
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help=f"Workspace SQLite file [default: {DEFAULT_DB}]")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+FileArg = Annotated[Path, typer.Argument(help="Team file (YAML).")]
+
+
+@contextmanager
+def workspace_at(path: Path) -> Iterator[SqliteWorkspace]:
+    workspace = open_workspace(path)
+    try:
+        yield workspace
+    finally:
+        workspace.close()
+
+
+def compile_team(team: Team, db: Path | None) -> App:
+    return team.compile(db=db)
+
+
+def read_input(raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        raise InputError(
+            "no input given; pass --input '{...}', --input @file.json or --input - (stdin)",
+            field="input",
+        )
+    source = "--input"
+    if raw == "-":
+        raw, source = sys.stdin.read(), "stdin"
+    elif raw.startswith("@"):
+        path = Path(raw[1:])
+        try:
+            raw, source = path.read_text(encoding="utf-8"), str(path)
+        except OSError as exc:
+            raise InputError(
+                f"cannot read input file {path}: {exc.strerror}", field="input"
+            ) from None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            field="input",
+        ) from None
+    if not isinstance(value, dict):
+        raise InputError(
+            f"{source} must be a JSON object, not {type(value).__name__}", field="input"
+        )
+    return value
+
+
+class Live:
+    """Live progress on stderr: one line per finished agent, with running totals."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.tokens = 0
+        self.steps = 0
+
+    def step(self, event: StepEvent) -> None:
+        tokens = event.usage["input_tokens"] + event.usage["output_tokens"]
+        calls = event.usage["llm_calls"]
+        self.tokens += tokens
+        self.steps += 1
+        detail = (
+            f"{tokens} tokens, {calls} call{'s' if calls != 1 else ''}" if calls else "function"
+        )
+        self.console.print(
+            f"  [green]✓[/] [bold]{event.agent}[/] → {event.target} "
+            f"[dim]{event.schema} · {detail} · {event.seconds * 1000:.0f} ms · "
+            f"total {self.steps} steps, {self.tokens} tokens[/]"
+        )
+
+
+def finish(compiled: App, result: RunResult, json_out: bool) -> None:
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    db = compiled.db_path
+    if json_out:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        colour = "green" if result.ok else "red"
+        out.print(f"[bold {colour}]{result.status}[/] run {result.run_id}")
+        if result.output is not None:
+            out.print_json(data=result.output)
+        out.print(f"path: {' → '.join(result.path) or '(none)'}")
+        u = result.usage
+        cost = "unknown" if result.cost_usd is None else f"{result.cost_usd:.4f} USD"
+        out.print(
+            f"usage: {u['input_tokens']} input + {u['output_tokens']} output tokens, "
+            f"{u['llm_calls']} model calls, cost {cost}"
+        )
+    for error in result.errors:
+        agent = f" ({error.agent})" if error.agent else ""
+        err.print(f"[red]{type(error).__name__}{agent}:[/] {escape(str(error))}")
+    if result.status == "paused":
+        err.print(
+            f"waiting for a person; decide with: corral resume {result.run_id} --db {db} "
+            "--approve | --reject 'reason' | --edit JSON"
+        )
+    elif result.status in ("failed", "halted"):
+        err.print(f"resume with: corral resume {result.run_id} --db {db}")
+    raise typer.Exit(EXIT[result.status])
+
+
+def check_format(team: Team, fmt: str) -> Team:
+    if fmt not in FORMATS:
+        raise InputError(
+            f"--format {fmt!r} is not known; use one of {', '.join(FORMATS)}", field="format"
+        )
+    return team
+
+
+def emit(drawn: str | bytes, output: Path | None, fmt: str) -> None:
+    if isinstance(drawn, bytes):
+        if output is None:
+            raise InputError(f"--format {fmt} is binary; give -o PATH", field="output")
+        output.write_bytes(drawn)
+    elif output is None:
+        typer.echo(drawn, nl=not drawn.endswith("\n"))
+    else:
+        output.write_text(drawn, encoding="utf-8")

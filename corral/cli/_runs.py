@@ -1,0 +1,154 @@
+"""``corral runs``: list, show, prune and delete the runs of a workspace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from corral.cli._common import DbOption, JsonOption, check_format, compile_team, emit, workspace_at
+from corral.errors import InputError
+from corral.graphs import FORMATS, load_team, render
+from corral.workspace import DEFAULT_DB
+
+runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only runs waiting for a person.")
+    ] = False,
+) -> None:
+    """List the runs in a workspace, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with workspace_at(db or DEFAULT_DB) as workspace:
+        records = workspace.runs.list(limit=limit, status="paused" if pending else None)
+        breakers = workspace.breakers.states()
+    if json_out:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "run_id": r.run_id,
+                        "team": r.team,
+                        "status": r.status,
+                        "crashed": r.stale,
+                        "started_at": r.started_at,
+                        "updated_at": r.updated_at,
+                        "path": r.path,
+                        "usage": r.usage,
+                    }
+                    for r in records
+                ]
+            )
+        )
+        return
+    table = Table("run id", "team", "status", "started", "steps", "tokens", "waiting on")
+    for r in records:
+        status = "crashed (resumable)" if r.stale else r.status
+        tokens = r.usage.get("input_tokens", 0) + r.usage.get("output_tokens", 0)
+        waiting = next(
+            (e.get("message", "") for e in r.errors if e.get("type") == "ReviewPending"), ""
+        )
+        table.add_row(
+            r.run_id, r.team, status, r.started_at[:19], str(len(r.path)), str(tokens), waiting
+        )
+    console = Console()
+    console.print(table)
+    for agent, state in breakers.items():
+        console.print(
+            f"circuit breaker of {agent}: {state['state']} after {state['failures']} failures"
+        )
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run to show.")],
+    *,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="draw the team with the run's path: " + ", ".join(FORMATS)),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    team_file: Annotated[Path | None, typer.Option("--team")] = None,
+) -> None:
+    """A run's trace as a tree (or --json), or its path drawn on the team (--format)."""
+    path = db or DEFAULT_DB
+    with workspace_at(path) as workspace:
+        record = workspace.runs.get(run_id)
+    if record is None:
+        raise InputError(f"no run {run_id!r} in {path}", field="run_id")
+    manifest = team_file or (Path(record.manifest) if record.manifest else None)
+    if manifest is None:
+        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
+    team = load_team(manifest)
+    if format is not None:
+        emit(render(check_format(team, format).plan, format, record.path), output, format)
+        return
+    with compile_team(team, path) as compiled:
+        trace = compiled.trace(run_id)
+    if json_out:
+        typer.echo(json.dumps([e.to_dict() for e in trace], default=str))
+        return
+    start = trace[0].at if trace else 0.0
+    tree = Tree(f"[bold]run {run_id}[/] · {record.status} · {record.team}")
+    branch = tree
+    for event in trace:
+        line = (
+            f"[dim]{event.at - start:+.3f}s[/] [cyan]{event.kind}[/] "
+            + (f"[bold]{event.agent}[/] " if event.agent else "")
+            + escape(event.summary)
+        )
+        if event.kind == "step":
+            branch = tree.add(line)
+        else:
+            branch.add(line)
+    Console(highlight=False).print(tree)
+
+
+@runs_app.command("prune")
+def runs_prune(
+    keep: Annotated[int, typer.Option("--keep", min=1, help="Checkpoints to keep per run.")] = 1,
+    db: DbOption = None,
+) -> None:
+    """Keep only the newest checkpoints of completed runs (failed or paused runs keep
+    their history so they can be resumed)."""
+    with workspace_at(db or DEFAULT_DB) as workspace:
+        finished = [r.run_id for r in workspace.runs.list(limit=1_000_000, status="completed")]
+        removed = workspace.saver.keep_last(finished, keep)
+    Console().print(
+        f"pruned {removed} checkpoints from {len(finished)} completed runs "
+        f"(kept the newest {keep} of each)"
+    )
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_id: Annotated[str, typer.Argument(help="The run to delete.")], db: DbOption = None
+) -> None:
+    """Delete a run: its checkpoints, writes and record."""
+    with workspace_at(db or DEFAULT_DB) as workspace:
+        record = workspace.runs.get(run_id)
+        if record is None:
+            raise InputError(f"no run {run_id!r} in {workspace.path}", field="run_id")
+        if record.status == "running" and not record.stale:
+            raise InputError(
+                f"run {run_id!r} is still running (process {record.pid}); wait for it to end",
+                field="run_id",
+            )
+        workspace.delete_run(run_id)
+    Console().print(f"deleted run {run_id}")
