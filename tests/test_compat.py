@@ -1,0 +1,61 @@
+"""The private LangGraph and LangChain names corral uses (all in ``corral.compat``) still
+mean what corral takes them to mean. A failure here names the API an upgrade moved."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from corral import ScriptedChatModel, compat
+
+
+def test_safe_msgpack_types_are_langgraphs_list_of_type_paths() -> None:
+    assert ("langgraph.types", "Send") in compat.SAFE_MSGPACK_TYPES
+    assert all(
+        isinstance(t, tuple) and all(isinstance(p, str) for p in t)
+        for t in compat.SAFE_MSGPACK_TYPES
+    )
+    assert all(len(m) == 3 for m in compat.SAFE_MSGPACK_METHODS)
+
+
+def test_tracing_params_name_the_provider_and_model() -> None:
+    params = compat.tracing_params(ScriptedChatModel())
+    assert "ls_provider" in params
+    assert "ls_model_name" in params
+
+
+class _Inner(TypedDict, total=False):
+    items: Annotated[list[str], operator.add]
+
+
+class _Outer(TypedDict, total=False):
+    seen: list[str]
+
+
+def test_a_nested_graph_runs_on_the_checkpointer_lent_to_it() -> None:
+    lent, own = InMemorySaver(), InMemorySaver()
+    inner_builder = StateGraph(_Inner)
+    inner_builder.add_node("work", lambda _state: {"items": ["done"]})
+    inner_builder.add_conditional_edges(START, lambda _state: [Send("work", {})], ["work"])
+    inner_builder.add_edge("work", END)
+    inner = inner_builder.compile(checkpointer=own)
+
+    def outer_node(state: _Outer, config: RunnableConfig) -> _Outer:
+        lending: dict[str, Any] = {"configurable": compat.lend(lent, "exit")}
+        result = inner.invoke({}, merge_configs(config, lending))
+        return {"seen": result["items"]}
+
+    outer_builder = StateGraph(_Outer)
+    outer_builder.add_node("outer", outer_node)
+    outer_builder.add_edge(START, "outer")
+    outer = outer_builder.compile(checkpointer=InMemorySaver())
+    result = outer.invoke({}, {"configurable": {"thread_id": "t"}})
+    assert result["seen"] == ["done"]
+    # The lent saver, not the inner graph's own, received the nested run.
+    assert (len(lent.storage), len(own.storage)) == (1, 0)

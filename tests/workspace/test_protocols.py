@@ -1,0 +1,130 @@
+"""Behaviour of every storage protocol, written once and run against every backend
+(through the ``workspace`` fixture): runs, ledger, events, audit, tool calls, breakers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from corral import BudgetExceeded, BudgetLimits, Workspace
+from tests.workspace.conftest import Clock
+
+
+def test_runs_are_registered_updated_listed_and_deleted(workspace: Workspace, clock: Clock) -> None:
+    runs = workspace.runs
+    runs.start("r1", "team", None, {"text": "hi"})
+    clock.now += 10
+    runs.start("r2", "team", "team.yaml", {"text": "again"})
+    runs.update("r1", "completed", output={"ok": True}, usage={"llm_calls": 1}, path=["a"])
+    first = runs.get("r1")
+    assert first is not None
+    assert (first.status, first.output, first.path, first.input) == (
+        "completed",
+        {"ok": True},
+        ["a"],
+        {"text": "hi"},
+    )
+    assert first.started_at.startswith("1970-01-12T13:46:40")  # the injected clock
+    assert [r.run_id for r in runs.list()] == ["r2", "r1"]  # newest first
+    assert [r.run_id for r in runs.list(status="completed")] == ["r1"]
+    runs.delete("r1")
+    assert runs.get("r1") is None
+
+
+def test_ledger_reserves_settles_and_releases_against_every_layer(workspace: Workspace) -> None:
+    ledger = workspace.ledger
+    limits = BudgetLimits(daily_tokens=1000, task_calls=3)
+    row = ledger.reserve(
+        run_id="r", task_key="t", agent="a", model="scripted", tokens=600, cost=0.0, limits=limits
+    )
+    with pytest.raises(BudgetExceeded) as refused:
+        ledger.reserve(
+            run_id="r",
+            task_key="t",
+            agent="a",
+            model="scripted",
+            tokens=500,
+            cost=0.0,
+            limits=limits,
+        )
+    assert (refused.value.layer, refused.value.used, refused.value.requested) == (
+        "daily_tokens",
+        600,
+        500,
+    )
+    settled = ledger.settle(
+        row,
+        agent="a",
+        model="scripted",
+        input_tokens=100,
+        output_tokens=50,
+        cached_tokens=0,
+        cost=0.0,
+        latency_ms=1.0,
+        limits=limits,
+    )
+    assert settled.alerts == []
+    again = ledger.reserve(
+        run_id="r", task_key="t", agent="a", model="scripted", tokens=500, cost=0.0, limits=limits
+    )
+    ledger.release(again)
+    assert [(c["status"], c["input_tokens"]) for c in ledger.calls("r")] == [
+        ("settled", 100),
+        ("released", 0),
+    ]
+    report = {line["agent"]: line for line in ledger.report(ledger.day())}
+    assert (report["a"]["tokens"], report["a"]["calls"]) == (150, 1)
+
+
+def test_events_are_stamped_by_the_injected_clock(workspace: Workspace, clock: Clock) -> None:
+    workspace.events.record("r", "guard_trip", "a", {"guard": "x"})
+    clock.now += 1.5
+    workspace.events.record("r", "failure", None, {"message": "m"})
+    events = workspace.events.list("r")
+    assert [(e["kind"], e["at"]) for e in events] == [
+        ("guard_trip", "1970-01-12T13:46:40.000Z"),
+        ("failure", "1970-01-12T13:46:41.500Z"),
+    ]
+    assert workspace.events.list("r", "failure")[0]["message"] == "m"
+
+
+def test_audit_rows_and_tool_results_are_kept(workspace: Workspace) -> None:
+    workspace.audit.record("r", "a", "call", scope="tool", target="t", verdict="denied", reason="x")
+    assert workspace.audit.rows("r") == [
+        {
+            "run_id": "r",
+            "agent": "a",
+            "action": "call",
+            "scope": "tool",
+            "target": "t",
+            "verdict": "denied",
+            "reason": "x",
+        }
+    ]
+    calls = workspace.tool_calls
+    assert calls.recorded("k") is None
+    calls.record("k", run_id="r", agent="a", tool="t", args={"x": 1}, result="first")
+    calls.record("k", run_id="r", agent="a", tool="t", args={"x": 1}, result="second")
+    assert calls.recorded("k") == "first"  # the first record wins
+
+
+@dataclass(frozen=True)
+class Breaker:
+    failures: int = 2
+    window_seconds: float = 60.0
+    cooldown_seconds: float = 30.0
+
+
+def test_breaker_opens_waits_probes_and_closes(workspace: Workspace, clock: Clock) -> None:
+    breakers, spec = workspace.breakers, Breaker()
+    assert breakers.admit("a") == "closed"
+    assert not breakers.failed("a", spec)
+    assert breakers.failed("a", spec)  # the second failure in the window opens it
+    assert breakers.admit("a") == "open"
+    clock.now += 31
+    assert breakers.admit("a") == "probe"
+    assert breakers.admit("a") == "open"  # one probe at a time
+    assert breakers.succeeded("a")
+    assert breakers.admit("a") == "closed"
+    assert breakers.states() == {}
