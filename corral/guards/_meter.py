@@ -52,6 +52,8 @@ class Meter:
         self.policy = policy
         self.metrics = verdicts.metrics
         self._warned: set[str] = set()
+        self._series: dict[str, tuple[Any, Any, Any, Any]] = {}
+        self._limited = limits.limited
 
     def before(
         self, model: Runnable[Any, Any], messages: list[BaseMessage], run_id: str, task_key: str
@@ -61,7 +63,7 @@ class Meter:
         Raises:
             BudgetExceeded: a layer would be passed (recorded as a trip first).
         """
-        if not self.limits.limited:
+        if not self._limited:
             return messages, None
         chat, tools = _unwrap(model)
         messages, tokens = self._input(chat, tools, messages, run_id)
@@ -176,14 +178,23 @@ class Meter:
     def _observe(
         self, model: str, used_in: int, used_out: int, cost: float | None, tokens_today: int | None
     ) -> None:
-        m = self.metrics
-        m.calls.labels(self.agent, model).inc()
-        m.tokens.labels(self.agent, model, "input").inc(used_in)
-        m.tokens.labels(self.agent, model, "output").inc(used_out)
+        series = self._series.get(model)
+        if series is None:  # a labelled child is looked up once, not on every call
+            m = self.metrics
+            series = self._series[model] = (
+                m.calls.labels(self.agent, model),
+                m.tokens.labels(self.agent, model, "input"),
+                m.tokens.labels(self.agent, model, "output"),
+                m.cost.labels(self.agent, model),
+            )
+        calls, tokens_in, tokens_out, spent = series
+        calls.inc()
+        tokens_in.inc(used_in)
+        tokens_out.inc(used_out)
         if cost:
-            m.cost.labels(self.agent, model).inc(cost)
+            spent.inc(cost)
         if self.limits.daily_tokens and tokens_today is not None:
-            m.budget_used.labels(self.agent).set(tokens_today / self.limits.daily_tokens)
+            self.metrics.budget_used.labels(self.agent).set(tokens_today / self.limits.daily_tokens)
 
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:

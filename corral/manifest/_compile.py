@@ -66,6 +66,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
             else None
         )
         agents[agent.id] = AgentPlan(
+            id=agent.id,
             spec=agent,
             team=team.name,
             in_name=in_name,

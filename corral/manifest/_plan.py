@@ -65,6 +65,7 @@ class ReportPlan:
 class AgentPlan:
     """Everything one agent needs at run time, with every default already applied."""
 
+    id: str
     spec: AgentSpec
     team: str
     in_name: str
@@ -100,11 +101,6 @@ class AgentPlan:
     reviewed: bool
     """True when the agent's output may wait for a person."""
     policies: Mapping[str, Policy] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        """The agent's id."""
-        return self.spec.id
 
     @property
     def supervisor(self) -> bool:

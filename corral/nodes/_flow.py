@@ -28,7 +28,7 @@ class FlowNode(Node):
         self.plan = plan
         self.runner = runner
         self.on_failure = plan.on_failure
-        self.metrics = metrics
+        self.seconds = metrics.node_seconds.labels(plan.id)
         self.name = plan.id
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
@@ -60,5 +60,5 @@ class FlowNode(Node):
                 reason=str(exc),
             )
             return Command(goto=REVIEW, update={"review": request})
-        self.metrics.node_seconds.labels(agent).observe(time.perf_counter() - started)
+        self.seconds.observe(time.perf_counter() - started)
         return hand_on(self.plan, payload, usage, degraded=bool(work.flags.get("degraded")))

@@ -136,6 +136,7 @@ class TaskNode(Node):
     def __init__(self, runners: Mapping[str, Runner], metrics: Metrics) -> None:
         self.runners = runners
         self.metrics = metrics
+        self.seconds: dict[str, Any] = {}  # labelled timers, looked up once per assignee
 
     def steps(self, state: dict[str, Any], config: RunnableConfig) -> Steps:
         task_id = state["task_id"]
@@ -184,7 +185,12 @@ class TaskNode(Node):
                     }
                 ]
             }
-        self.metrics.node_seconds.labels(state["assignee"]).observe(time.perf_counter() - started)
+        timer = self.seconds.get(state["assignee"])
+        if timer is None:
+            timer = self.seconds[state["assignee"]] = self.metrics.node_seconds.labels(
+                state["assignee"]
+            )
+        timer.observe(time.perf_counter() - started)
         done = {**base, "status": "done", "result": payload, "usage": usage}
         if work.flags.get("degraded"):
             done["degraded"] = True
