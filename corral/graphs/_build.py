@@ -50,9 +50,9 @@ def wire(
     storage: Workspace = workspace if workspace is not None else DetachedWorkspace()
     metrics = metrics or Metrics()
     verdicts = (
-        Verdicts(storage.events, metrics, on_budget_alert)
+        Verdicts(storage.events, metrics, on_budget_alert, clock)
         if on_budget_alert is not None
-        else Verdicts(storage.events, metrics)
+        else Verdicts(storage.events, metrics, clock=clock)
     )
 
     def denied(error: PermissionDenied, run_id: str) -> None:
@@ -95,7 +95,7 @@ def build_graph(
         if agent.in_flow:  # a worker reached only by delegation runs inside its manager
             builder.add_node(
                 agent.id,
-                FlowNode(agent, runners[agent.id], services.metrics),
+                FlowNode(agent, runners[agent.id], services.metrics, services.clock),
                 destinations=destinations(agent),
             )
     return _finish(builder, plan, checkpointer)
@@ -148,7 +148,7 @@ def build_runners(
     The round graph reads the runners it returns, which are all in place before any run.
     """
     runners: dict[str, Runner] = {}
-    rounds = round_graph(runners, services.metrics)
+    rounds = round_graph(runners, services.metrics, services.clock)
     models = _Models(plan, overrides)
     for agent in plan.agents.values():
         if agent.function is not None:

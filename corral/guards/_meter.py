@@ -53,7 +53,8 @@ class Meter:
         self.metrics = verdicts.metrics
         self._warned: set[str] = set()
         self._series: dict[str, tuple[Any, Any, Any, Any]] = {}
-        self._limited = limits.limited
+        self.limited = limits.limited
+        """True when calls are reserved and checked before they are made."""
 
     def before(
         self, model: Runnable[Any, Any], messages: list[BaseMessage], run_id: str, task_key: str
@@ -63,7 +64,7 @@ class Meter:
         Raises:
             BudgetExceeded: a layer would be passed (recorded as a trip first).
         """
-        if not self._limited:
+        if not self.limited:
             return messages, None
         chat, tools = _unwrap(model)
         messages, tokens = self._input(chat, tools, messages, run_id)
@@ -86,9 +87,10 @@ class Meter:
 
     def after(
         self, row: int | None, raw: Any, latency_ms: float, run_id: str, task_key: str
-    ) -> None:
-        """Settle a reserved call (or record an unreserved one) with its real usage."""
-        self._settle(row, raw, latency_ms, run_id, task_key)
+    ) -> tuple[str, float | None]:
+        """Settle a reserved call (or record an unreserved one) with its real usage;
+        the model it was priced as and its cost (``None`` when unknown)."""
+        return self._settle(row, raw, latency_ms, run_id, task_key)
 
     def release(self, row: int | None) -> None:
         """Give back the reservation of a call that failed before it was answered."""
@@ -130,7 +132,7 @@ class Meter:
 
     def _settle(
         self, row: int | None, raw: Any, latency_ms: float, run_id: str, task_key: str
-    ) -> None:
+    ) -> tuple[str, float | None]:
         meta = getattr(raw, "usage_metadata", None) or {}
         model = self.model_label
         if isinstance(raw, AIMessage):
@@ -174,6 +176,7 @@ class Meter:
         self._observe(model, used_in, used_out, cost, settled.agent_tokens_today)
         for alert in settled.alerts:
             self.verdicts.alert(run_id, alert)
+        return model, cost
 
     def _observe(
         self, model: str, used_in: int, used_out: int, cost: float | None, tokens_today: int | None

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from corral.errors import GuardTripped
-from corral.observability import Metrics
+from corral.observability import Metrics, emit
 from corral.workspace import Alert, EventLog
+
+_STREAMED = frozenset({"failure"})
 
 
 def _ignore(alert: Alert) -> None:
@@ -23,37 +26,48 @@ class Verdicts:
     events: EventLog
     metrics: Metrics
     on_budget_alert: Callable[[Alert], None] = _ignore
+    clock: Callable[[], float] = time.time
 
     def trip(self, run_id: str, trip: GuardTripped, policy: str) -> None:
         """Record a guard trip and the policy applied (halt or escalate)."""
         self.metrics.guard_trips.labels(trip.guard).inc()
-        self.events.record(
-            run_id,
-            "guard_trip",
-            trip.agent,
+        data = {
+            "guard": trip.guard,
+            "limit": trip.limit,
+            "seen": trip.seen,
+            "policy": policy,
+            "until": trip.until,
+            "message": str(trip),
+        }
+        self.events.record(run_id, "guard_trip", trip.agent, data)
+        emit(
             {
-                "guard": trip.guard,
-                "limit": trip.limit,
-                "seen": trip.seen,
-                "policy": policy,
-                "until": trip.until,
-                "message": str(trip),
-            },
+                "kind": "guard_trip",
+                "run_id": run_id,
+                "at": self.clock(),
+                "agent": trip.agent,
+                **data,
+            }
         )
 
     def alert(self, run_id: str, alert: Alert) -> None:
         """A budget alert: an event, a logged warning, and the user's hook."""
-        self.events.record(
-            run_id,
-            "budget_alert",
-            alert.agent,
+        data = {
+            "layer": alert.layer,
+            "used": alert.used,
+            "limit": alert.limit,
+            "threshold": alert.threshold,
+            "day": alert.day,
+        }
+        self.events.record(run_id, "budget_alert", alert.agent, data)
+        emit(
             {
-                "layer": alert.layer,
-                "used": alert.used,
-                "limit": alert.limit,
-                "threshold": alert.threshold,
-                "day": alert.day,
-            },
+                "kind": "budget_alert",
+                "run_id": run_id,
+                "at": self.clock(),
+                "agent": alert.agent,
+                **data,
+            }
         )
         logging.getLogger("corral.budget").warning(
             "budget alert: %s has used %g of its %s limit %g (threshold %g)",
@@ -66,5 +80,8 @@ class Verdicts:
         self.on_budget_alert(alert)
 
     def record(self, run_id: str, kind: str, agent: str | None, data: dict[str, Any]) -> None:
-        """Record any other event of the run (failures, refusals, breaker changes)."""
+        """Record any other event of the run (failures, refusals, breaker changes);
+        failures also go to the stream."""
         self.events.record(run_id, kind, agent, data)
+        if kind in _STREAMED:
+            emit({"kind": kind, "run_id": run_id, "at": self.clock(), "agent": agent, **data})

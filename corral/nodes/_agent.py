@@ -21,12 +21,13 @@ from corral.context import context_tools
 from corral.errors import BreakerOpen, CorralError, GuardTripped, HandoffError, NodeError, RunError
 from corral.guards import Meter, backoff, calls_trip, is_transient
 from corral.manifest import AgentPlan, ToolPlan
-from corral.nodes._base import Call, Delegator, Inbound, Pause, Runner, Steps, Work
+from corral.nodes._base import Call, Delegator, Inbound, Pause, Runner, Steps, Work, io
 from corral.nodes._handoff import validate
 from corral.nodes._prompt import feedback, parse, prompt, split_structured, usage_of, with_context
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
 from corral.nodes._tools import ToolRunner
+from corral.observability import emit
 
 Answer = tuple[dict[str, Any], Usage]
 
@@ -75,7 +76,7 @@ class AgentRunner:
         agent = self.plan.id
         breaker = self.plan.breaker
         breakers = self.services.breakers
-        verdict = breakers.admit(agent) if breaker else "closed"
+        verdict = (yield io(breakers.admit, agent)) if breaker else "closed"
         try:
             if verdict == "open":
                 raise BreakerOpen(
@@ -87,24 +88,26 @@ class AgentRunner:
         except GuardTripped:
             raise
         except RunError as exc:
-            if breaker and not isinstance(exc, BreakerOpen) and breakers.failed(agent, breaker):
-                self._event(work, "breaker_opened", {"failures": breaker.failures})
-            self._failure(work, 0, exc, "fallback" if self.fallback else "escalate")
+            opened = breaker and not isinstance(exc, BreakerOpen)
+            if opened and (yield io(breakers.failed, agent, breaker)):
+                assert breaker is not None
+                yield from self._event(work, "breaker_opened", {"failures": breaker.failures})
+            yield from self._failure(work, 0, exc, "fallback" if self.fallback else "escalate")
             if self.fallback is None:
                 raise
             fallen: Answer = yield from self.fallback.answer(inbound, work)
             work.flags["degraded"] = True
             return fallen
-        if breaker and verdict == "probe" and breakers.succeeded(agent):
-            self._event(work, "breaker_closed", {})
+        if breaker and verdict == "probe" and (yield io(breakers.succeeded, agent)):
+            yield from self._event(work, "breaker_closed", {})
         return result
 
-    def _event(self, work: Work, kind: str, data: dict[str, Any]) -> None:
-        self.services.verdicts.record(work.run_id, kind, self.plan.id, data)
+    def _event(self, work: Work, kind: str, data: dict[str, Any]) -> Steps:
+        yield io(self.services.verdicts.record, work.run_id, kind, self.plan.id, data)
 
-    def _failure(self, work: Work, attempt: int, exc: BaseException, then: str) -> None:
+    def _failure(self, work: Work, attempt: int, exc: BaseException, then: str) -> Steps:
         """Record a failure: which attempt, what went wrong, what happens next."""
-        self._event(
+        yield from self._event(
             work,
             "failure",
             {
@@ -119,7 +122,8 @@ class AgentRunner:
         """Answer ``inbound``: tools first, then a valid output or a delegation."""
         messages = prompt(self.plan, inbound)
         if self.plan.identity is not None:
-            messages = with_context(
+            messages = yield io(
+                with_context,
                 messages,
                 self.services.context,
                 self.plan.identity,
@@ -186,17 +190,17 @@ class AgentRunner:
         agent = self.plan.id
         trip = calls_trip(agent, usage["llm_calls"], self.plan.max_calls)
         if trip is not None:
-            self.services.verdicts.trip(work.run_id, trip, "halt")
+            yield io(self.services.verdicts.trip, work.run_id, trip, "halt")
             raise trip
         spec = self.plan.retry
         for attempt in range(1, spec.max_attempts + 1):
             try:
-                return (yield from self._metered(model, messages, work, spec.timeout))
+                return (yield from self._metered(model, messages, work, spec.timeout, attempt))
             except CorralError:
                 raise
             except Exception as exc:
                 if not is_transient(exc) or attempt == spec.max_attempts:
-                    self._failure(work, attempt, exc, "give up")
+                    yield from self._failure(work, attempt, exc, "give up")
                     reason = (
                         "not retryable" if not is_transient(exc) else f"after {attempt} attempts"
                     )
@@ -206,7 +210,7 @@ class AgentRunner:
                         agent=agent,
                     ) from exc
                 wait = backoff(spec, attempt, exc)
-                self._failure(work, attempt, exc, f"retry in {wait:.3f} s")
+                yield from self._failure(work, attempt, exc, f"retry in {wait:.3f} s")
                 yield Call(Pause(wait))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -216,17 +220,67 @@ class AgentRunner:
         messages: list[BaseMessage],
         work: Work,
         timeout: float | None,
+        attempt: int = 1,
     ) -> Generator[Call, Any, Any]:
-        """Reserve, call, settle (or release if the call fails)."""
-        messages, row = self.meter.before(model, messages, work.run_id, work.key)
+        """Reserve, call, settle (or release if the call fails); a ``model_call`` event."""
+        row = None
+        if self.meter.limited:  # counting, trimming and reserving read the ledger
+            messages, row = yield io(self.meter.before, model, messages, work.run_id, work.key)
         started = time.perf_counter()
         try:
             raw = yield Call(model, messages, work.config, timeout=timeout)
-        except BaseException:
-            self.meter.release(row)
+        except GeneratorExit:  # the run is torn down (cancelled): give the reservation back
+            if row is not None:
+                self.meter.release(row)
             raise
-        self.meter.after(row, raw, (time.perf_counter() - started) * 1e3, work.run_id, work.key)
+        except Exception as exc:
+            if row is not None:
+                yield io(self.meter.release, row)
+            self._called(
+                work,
+                attempt=attempt,
+                model=self.meter.model_label,
+                raw=None,
+                started=started,
+                error=exc,
+            )
+            raise
+        latency = (time.perf_counter() - started) * 1e3
+        model_name, cost = yield io(self.meter.after, row, raw, latency, work.run_id, work.key)
+        self._called(
+            work, attempt=attempt, model=model_name, raw=raw, started=started, error=None, cost=cost
+        )
         return raw
+
+    def _called(
+        self,
+        work: Work,
+        *,
+        attempt: int,
+        model: str,
+        raw: Any,
+        started: float,
+        error: BaseException | None,
+        cost: float | None = None,
+    ) -> None:
+        """Stream a ``model_call`` event."""
+        used = usage_of(raw) if raw is not None else NO_USAGE
+        emit(
+            {
+                "kind": "model_call",
+                "run_id": work.run_id,
+                "at": self.services.clock(),
+                "agent": self.plan.id,
+                "model": model,
+                "attempt": attempt,
+                "status": "ok" if error is None else "error",
+                "input_tokens": used["input_tokens"],
+                "output_tokens": used["output_tokens"],
+                "cost_usd": cost,
+                "latency_ms": round((time.perf_counter() - started) * 1e3, 3),
+                "error": None if error is None else f"{type(error).__name__}: {error}"[:500],
+            }
+        )
 
     def _use_tools(
         self, model: Runnable[Any, Any], messages: list[BaseMessage], work: Work

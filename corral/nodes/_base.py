@@ -15,6 +15,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -63,6 +64,19 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class Io:
+    """Blocking work (storage): done in place in sync runs, on a worker thread in async
+    runs, so an async run never blocks its event loop."""
+
+    fn: Callable[[], Any]
+
+
+def io(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Call:
+    """The ``Call`` that runs ``fn(*args, **kwargs)`` as blocking work (see ``Io``)."""
+    return Call(Io(partial(fn, *args, **kwargs)))
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """One outside call a node needs: a runnable (a model), a plain function, or a pause.
 
@@ -70,12 +84,14 @@ class Call:
     to finish on its worker thread and its result is dropped (Python cannot cancel it).
     """
 
-    target: Runnable[Any, Any] | Callable[..., Any] | Pause
+    target: Runnable[Any, Any] | Callable[..., Any] | Pause | Io
     argument: Any = None
     config: RunnableConfig | None = None
     timeout: float | None = None
 
     def run(self) -> Any:
+        if isinstance(self.target, Io):
+            return self.target.fn()
         if isinstance(self.target, Pause):
             time.sleep(self.target.seconds)
             return None
@@ -94,13 +110,15 @@ class Call:
     def _run(self) -> Any:
         if isinstance(self.target, Runnable):
             return self.target.invoke(self.argument, self.config)
-        assert not isinstance(self.target, Pause)
+        assert not isinstance(self.target, Pause | Io)
         result = self.target(self.argument)
         if inspect.iscoroutine(result):
             return asyncio.run(result)
         return result
 
     async def arun(self) -> Any:
+        if isinstance(self.target, Io):
+            return await asyncio.to_thread(self.target.fn)
         if isinstance(self.target, Pause):
             await asyncio.sleep(self.target.seconds)
             return None
@@ -116,7 +134,7 @@ class Call:
     async def _arun(self) -> Any:
         if isinstance(self.target, Runnable):
             return await self.target.ainvoke(self.argument, self.config)
-        assert not isinstance(self.target, Pause)
+        assert not isinstance(self.target, Pause | Io)
         if inspect.iscoroutinefunction(self.target):
             return await self.target(self.argument)
         return await asyncio.to_thread(self.target, self.argument)

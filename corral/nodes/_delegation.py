@@ -26,11 +26,12 @@ from corral.compat import lend
 from corral.errors import GuardTripped, RunError
 from corral.guards import delegation_trip
 from corral.manifest import AgentPlan
-from corral.nodes._base import Call, Work
+from corral.nodes._base import Call, Work, io
 from corral.nodes._handoff import error_lines, validate
 from corral.nodes._round import NOTHING, Round
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
+from corral.observability import emit
 from corral.workspace import Limits, NewTask
 
 
@@ -81,9 +82,8 @@ class Delegation:
         try:
             subtasks: list[Subtask] = self.tool.model_validate(args).subtasks  # type: ignore[attr-defined]
         except ValidationError as exc:
-            return self._refuse(
-                work, [], "the delegation is malformed: " + "; ".join(error_lines(exc))
-            ), NO_USAGE
+            malformed = "the delegation is malformed: " + "; ".join(error_lines(exc))
+            return (yield from self._refuse(work, [], malformed)), NO_USAGE
         tasks = [
             NewTask(
                 id=f"{work.key}/r{round_no}.{i}",
@@ -100,7 +100,7 @@ class Delegation:
         ]
         problems = self._problems(subtasks)
         if problems:
-            return self._refuse(work, tasks, "; ".join(problems)), NO_USAGE
+            return (yield from self._refuse(work, tasks, "; ".join(problems))), NO_USAGE
         trip = delegation_trip(
             agent,
             count=len(tasks),
@@ -111,17 +111,32 @@ class Delegation:
         try:
             if trip is not None:
                 raise trip
-            created = board.create(tasks, self.limits)
+            created = yield io(board.create, tasks, self.limits)
         except GuardTripped as exc:
             tripped = exc.with_agent(agent)
             policy = self.plan.policy(tripped.guard)
-            verdicts.trip(work.run_id, tripped, policy)
-            board.refuse(tasks, str(tripped))
+            yield io(verdicts.trip, work.run_id, tripped, policy)
+            yield io(board.refuse, tasks, str(tripped))
             if policy == "halt":
                 raise tripped from None
             return f"refused: {tripped}. Answer with what you have, or delegate less.", NO_USAGE
         self.services.metrics.tasks_created.inc(len(created))
-        verdicts.record(
+        for task in created:
+            emit(
+                {
+                    "kind": "subtask_created",
+                    "run_id": work.run_id,
+                    "at": self.services.clock(),
+                    "agent": agent,
+                    "task_id": task.id,
+                    "assignee": task.assignee,
+                    "depth": task.depth,
+                    "instruction": task.instruction,
+                    "payload": task.payload,
+                }
+            )
+        yield io(
+            verdicts.record,
             work.run_id,
             "tasks_created",
             agent,
@@ -129,12 +144,12 @@ class Delegation:
         )
         # Every task of the round is claimed (compare-and-set, one transaction) before
         # any runs; a task done before (a resumed run) is answered from the board.
-        claims = board.claim_many([t.id for t in created], work.run_id, self.lease)
+        claims = yield io(board.claim_many, [t.id for t in created], work.run_id, self.lease)
         results: list[dict[str, Any]] = []
         refs = []
         for task, claim in zip(created, claims, strict=True):
             if claim is None:
-                held = board.get(task.id)
+                held = yield io(board.get, task.id)
                 raise RunError(
                     f"subtask {task.id!r} cannot be claimed: it is "
                     f"{held.status if held else 'missing'}"
@@ -174,7 +189,8 @@ class Delegation:
             ran = state.get("results", [])
             # The round's results are recorded together at the join (one transaction);
             # a task whose result is recorded is done and never runs again.
-            board.finish_many(
+            yield io(
+                board.finish_many,
                 work.run_id,
                 [
                     (
@@ -212,9 +228,10 @@ class Delegation:
                 )
         return problems
 
-    def _refuse(self, work: Work, tasks: list[NewTask], reason: str) -> str:
-        self.services.board.refuse(tasks, reason)
-        self.services.verdicts.record(
+    def _refuse(self, work: Work, tasks: list[NewTask], reason: str) -> Generator[Call, Any, str]:
+        yield io(self.services.board.refuse, tasks, reason)
+        yield io(
+            self.services.verdicts.record,
             work.run_id,
             "delegation_refused",
             self.plan.id,

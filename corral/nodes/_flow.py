@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command
 
 from corral.errors import GuardTripped, RunError
@@ -13,7 +16,12 @@ from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, hand_on
 from corral.nodes._state import ReviewRequest, TeamState
-from corral.observability import Metrics
+from corral.observability import Metrics, emit
+
+
+def _shown(goto: Any) -> str:
+    """A destination as people write it (``END``, not LangGraph's ``__end__``)."""
+    return "END" if goto == GRAPH_END else str(goto)
 
 
 class FlowNode(Node):
@@ -24,7 +32,9 @@ class FlowNode(Node):
         plan: AgentPlan,
         runner: Runner,
         metrics: Metrics,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
         self.plan = plan
         self.runner = runner
         self.on_failure = plan.on_failure
@@ -60,5 +70,27 @@ class FlowNode(Node):
                 reason=str(exc),
             )
             return Command(goto=REVIEW, update={"review": request})
-        self.seconds.observe(time.perf_counter() - started)
-        return hand_on(self.plan, payload, usage, degraded=bool(work.flags.get("degraded")))
+        seconds = time.perf_counter() - started
+        self.seconds.observe(seconds)
+        degraded = bool(work.flags.get("degraded"))
+        command = hand_on(self.plan, payload, usage, degraded=degraded)
+        reviewed = isinstance(command.update, dict) and command.update.get("review")
+        emit(
+            {
+                "kind": "step",
+                "run_id": run_id,
+                "at": self.clock(),
+                "agent": agent,
+                "inbound_schema": inbound.schema,
+                "inbound": inbound.payload,
+                "output": payload,
+                "output_schema": self.plan.out_name,
+                "decision": "to review" if reviewed else f"-> {_shown(command.goto)}",
+                "seconds": round(seconds, 6),
+                "input_tokens": usage["input_tokens"],
+                "output_tokens": usage["output_tokens"],
+                "llm_calls": usage["llm_calls"],
+                "degraded": degraded,
+            }
+        )
+        return command

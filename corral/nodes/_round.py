@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
@@ -24,9 +24,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
 from corral.errors import BudgetExceeded, GuardTripped, RunError
-from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config
+from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config
 from corral.nodes._function import FunctionRunner
-from corral.observability import Metrics
+from corral.observability import Metrics, emit
 
 
 class _KeepNothing(BaseCheckpointSaver[int]):
@@ -119,10 +119,12 @@ def _fan_out(state: RoundState) -> list[Send]:
 Round = CompiledStateGraph[RoundState, None, RoundState, RoundState]
 
 
-def round_graph(runners: Mapping[str, Runner], metrics: Metrics) -> Round:
+def round_graph(
+    runners: Mapping[str, Runner], metrics: Metrics, clock: Callable[[], float]
+) -> Round:
     """The subgraph one delegation round runs: ``Send`` per subtask, then the join."""
     builder = StateGraph(RoundState)
-    builder.add_node("subtask", TaskNode(runners, metrics))
+    builder.add_node("subtask", TaskNode(runners, metrics, clock))
     builder.add_conditional_edges(START, _fan_out, ["subtask"])
     builder.add_edge("subtask", END)
     return builder.compile(checkpointer=NOTHING, name="delegation_round")
@@ -133,12 +135,37 @@ class TaskNode(Node):
 
     name = "subtask"
 
-    def __init__(self, runners: Mapping[str, Runner], metrics: Metrics) -> None:
+    def __init__(
+        self, runners: Mapping[str, Runner], metrics: Metrics, clock: Callable[[], float]
+    ) -> None:
         self.runners = runners
         self.metrics = metrics
+        self.clock = clock
         self.seconds: dict[str, Any] = {}  # labelled timers, looked up once per assignee
 
     def steps(self, state: dict[str, Any], config: RunnableConfig) -> Steps:
+        started = time.perf_counter()
+        outcome = yield from self._outcome(state, config)
+        emit(
+            {
+                "kind": "subtask_finished",
+                "run_id": state["run_id"],
+                "at": self.clock(),
+                "agent": state["assignee"],
+                "task_id": outcome["task_id"],
+                "assignee": outcome["assignee"],
+                "status": outcome["status"],
+                "result": outcome.get("result"),
+                "error": outcome.get("error"),
+                "seconds": round(time.perf_counter() - started, 6),
+            }
+        )
+        return {"results": [outcome]}
+
+    def _outcome(
+        self, state: dict[str, Any], config: RunnableConfig
+    ) -> Generator[Call, Any, dict[str, Any]]:
+        """The subtask's result, or why it failed (for its supervisor)."""
         task_id = state["task_id"]
         base = {"task_id": task_id, "assignee": state["assignee"]}
         runner = self.runners[state["assignee"]]
@@ -164,26 +191,22 @@ class TaskNode(Node):
         except BudgetExceeded as exc:
             if plan.policy("budget") == "halt":
                 raise
-            return {"results": [{**base, "status": "failed", "error": str(exc)}]}
+            return {**base, "status": "failed", "error": str(exc)}
         except GuardTripped:
             raise
         except RunError as exc:  # the supervisor decides what to do with a failed subtask
-            return {"results": [{**base, "status": "failed", "error": str(exc)}]}
+            return {**base, "status": "failed", "error": str(exc)}
         spec = plan.spec
         floor = spec.min_confidence
         if floor is not None and float(payload.get(spec.confidence_field, 0.0)) < floor:
             return {
-                "results": [
-                    {
-                        **base,
-                        "status": "failed",
-                        "error": (
-                            f"{spec.id!r} answered with {spec.confidence_field} "
-                            f"{payload.get(spec.confidence_field)}, below the {floor} required"
-                        ),
-                        "low_confidence_answer": payload,
-                    }
-                ]
+                **base,
+                "status": "failed",
+                "error": (
+                    f"{spec.id!r} answered with {spec.confidence_field} "
+                    f"{payload.get(spec.confidence_field)}, below the {floor} required"
+                ),
+                "low_confidence_answer": payload,
             }
         timer = self.seconds.get(state["assignee"])
         if timer is None:
@@ -194,4 +217,4 @@ class TaskNode(Node):
         done = {**base, "status": "done", "result": payload, "usage": usage}
         if work.flags.get("degraded"):
             done["degraded"] = True
-        return {"results": [done]}
+        return done

@@ -13,9 +13,10 @@ from pydantic import BaseModel, ValidationError
 
 from corral.keys import IDEMPOTENCY_KEY
 from corral.manifest import AgentPlan, ToolPlan
-from corral.nodes._base import Call, Work
+from corral.nodes._base import Call, Steps, Work, io
 from corral.nodes._handoff import error_lines
 from corral.nodes._services import Services
+from corral.observability import emit
 from corral.review import ask_person
 from corral.workspace import idempotency_key
 
@@ -54,7 +55,8 @@ class ToolRunner:
                 if missing
                 else f"invalid arguments: {invalid}"
             )
-            self._audit(work, name, "denied", reason)
+            yield from self._audit(work, name, "denied", reason)
+            self._said(work, name, args, "denied", reason)
             return ToolMessage(f"refused: {name!r}: {reason}", tool_call_id=call_id, status="error")
         if (held is not None and held.requires_review) or agent.permissions.requires_review:
             decision = ask_person(
@@ -68,9 +70,9 @@ class ToolRunner:
                 }
             )
             if decision.get("action") == "reject":
-                self._audit(
-                    work, name, "denied", f"rejected by a reviewer: {decision.get('reason')}"
-                )
+                rejected = f"rejected by a reviewer: {decision.get('reason')}"
+                yield from self._audit(work, name, "denied", rejected)
+                self._said(work, name, args, "denied", rejected)
                 return ToolMessage(
                     f"refused by a reviewer: {decision.get('reason')}",
                     tool_call_id=call_id,
@@ -80,13 +82,15 @@ class ToolRunner:
                 args = decision.get("payload") or args
         calls = self.services.tool_calls
         key = idempotency_key(work.run_id, work.key, index, name, args)
-        done = calls.recorded(key)
+        done = yield io(calls.recorded, key)
         if done is not None:
+            self._said(work, name, args, "replayed", done)
             return ToolMessage(done, tool_call_id=call_id)
         config = merge_configs(work.config, {"metadata": {IDEMPOTENCY_KEY: key}})
         try:
             result = yield Call(tool, {**call, "args": args}, config)
         except Exception as exc:  # the model sees the failure and may try otherwise
+            self._said(work, name, args, "failed", f"{type(exc).__name__}: {exc}")
             return ToolMessage(
                 f"error: {type(exc).__name__}: {exc}", tool_call_id=call_id, status="error"
             )
@@ -95,7 +99,8 @@ class ToolRunner:
             if isinstance(result, ToolMessage)
             else ToolMessage(str(result), tool_call_id=call_id)
         )
-        calls.record(
+        yield io(
+            calls.record,
             key,
             run_id=work.run_id,
             agent=agent.id,
@@ -103,10 +108,27 @@ class ToolRunner:
             args=args,
             result=str(message.content),
         )
+        self._said(work, name, args, "ran", str(message.content))
         return message
 
-    def _audit(self, work: Work, tool: str, verdict: str, reason: str) -> None:
-        self.services.audit.record(
+    def _said(self, work: Work, tool: str, args: Any, verdict: str, result: str) -> None:
+        """Stream a ``tool_call`` event."""
+        emit(
+            {
+                "kind": "tool_call",
+                "run_id": work.run_id,
+                "at": self.services.clock(),
+                "agent": self.plan.id,
+                "tool": tool,
+                "arguments": args,
+                "verdict": verdict,
+                "result": result[:500],
+            }
+        )
+
+    def _audit(self, work: Work, tool: str, verdict: str, reason: str) -> Steps:
+        yield io(
+            self.services.audit.record,
             work.run_id,
             self.plan.id,
             "call",
@@ -115,7 +137,8 @@ class ToolRunner:
             verdict=verdict,
             reason=reason,
         )
-        self.services.verdicts.record(
+        yield io(
+            self.services.verdicts.record,
             work.run_id,
             "permission_denied",
             self.plan.id,

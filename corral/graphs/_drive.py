@@ -1,0 +1,133 @@
+"""Driving one run through the graph: the pure logic once, under a sync and an async loop.
+
+Each loop yields the run's typed events (when asked for) and, last, its ``RunResult``.
+Everything that blocks (reading and recording the run) happens in the App's ``end``,
+which the async loop runs on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+
+from corral.graphs._result import OnStep, Progress, RunResult
+from corral.nodes import TeamState
+from corral.observability import EVENTS, ReviewRequested, RunEvent, RunFinished
+
+End = Callable[[str, BaseException | None, Progress], RunResult]
+
+
+class Drive:
+    """One run's stream: what to ask LangGraph for, and how its chunks become events."""
+
+    def __init__(
+        self,
+        run_id: str,
+        start: TeamState | Command[Any] | None,
+        config: RunnableConfig,
+        durability: str,
+        *,
+        on_step: OnStep | None = None,
+        events: bool = False,
+        clock: Callable[[], float],
+    ) -> None:
+        self.run_id = run_id
+        self.start = start
+        self.config = config
+        self.durability = durability
+        self.clock = clock
+        self.events = events
+        self.progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
+        self.modes: Any = ["updates", "custom"] if events else "updates"
+
+    def take(self, chunk: Any) -> list[RunEvent]:
+        """Keep what the result needs from a chunk; the typed events it carries."""
+        if not self.events:
+            self.progress(chunk)
+            return []
+        mode, data = chunk
+        if mode == "custom":
+            return [EVENTS.validate_python(data)]
+        self.progress(data)
+        return [
+            ReviewRequested(
+                run_id=self.run_id,
+                at=self.clock(),
+                agent=item.value.get("source"),
+                review=dict(item.value),
+            )
+            for item in data.get("__interrupt__", ())
+        ]
+
+    def finished(self, result: RunResult) -> RunFinished:
+        """The last event of the run."""
+        return finished(result, self.clock())
+
+
+def finished(result: RunResult, at: float) -> RunFinished:
+    """A ``run_finished`` event for ``result``."""
+    data = result.to_dict()
+    return RunFinished(
+        run_id=result.run_id,
+        at=at,
+        status=result.status,
+        output=result.output,
+        usage=data["usage"],
+        cost_usd=result.cost_usd,
+        errors=data["errors"],
+    )
+
+
+def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
+    """Run the graph; yield the events, then the result."""
+    try:
+        for chunk in graph.stream(
+            run.start, run.config, stream_mode=run.modes, durability=run.durability
+        ):
+            yield from run.take(chunk)
+    except Exception as exc:
+        yield end(run.run_id, exc, run.progress)
+        return
+    except BaseException as exc:  # Ctrl-C, a consumer that stopped: record, then go on
+        end(run.run_id, exc, run.progress)
+        raise
+    yield end(run.run_id, None, run.progress)
+
+
+async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | RunResult]:
+    """``drive`` for asyncio: recording the end runs on a worker thread."""
+    try:
+        async for chunk in graph.astream(
+            run.start, run.config, stream_mode=run.modes, durability=run.durability
+        ):
+            for event in run.take(chunk):
+                yield event
+    except Exception as exc:
+        yield await asyncio.to_thread(end, run.run_id, exc, run.progress)
+        return
+    except BaseException as exc:
+        await asyncio.to_thread(end, run.run_id, exc, run.progress)
+        raise
+    yield await asyncio.to_thread(end, run.run_id, None, run.progress)
+
+
+def last(items: Iterator[RunEvent | RunResult]) -> RunResult:
+    """The result at the end of a drive."""
+    found: RunEvent | RunResult | None = None
+    for found in items:  # noqa: B007 (only the last one matters)
+        pass
+    assert isinstance(found, RunResult)
+    return found
+
+
+async def alast(items: AsyncIterator[RunEvent | RunResult]) -> RunResult:
+    """``last`` for an async drive."""
+    found: RunEvent | RunResult | None = None
+    async for found in items:  # noqa: B007
+        pass
+    assert isinstance(found, RunResult)
+    return found
