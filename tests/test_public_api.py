@@ -8,6 +8,18 @@ import corral
 import corral.errors
 
 PUBLIC = {
+    "BudgetAlert",
+    "Failure",
+    "GuardTrip",
+    "ModelCall",
+    "ReviewRequested",
+    "RunEvent",
+    "RunFinished",
+    "RunStarted",
+    "StepDone",
+    "SubtaskCreated",
+    "SubtaskFinished",
+    "ToolCall",
     "END",
     "AgentGuards",
     "AgentPlan",

@@ -31,7 +31,7 @@ from corral.nodes._handoff import error_lines, validate
 from corral.nodes._round import NOTHING, Round
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
-from corral.observability import emit
+from corral.observability import emit, outer_stream
 from corral.workspace import Limits, NewTask
 
 
@@ -185,7 +185,8 @@ class Delegation:
             # Nothing of a round is persisted, so it runs with durability "exit" (no
             # per-subtask saves handed to LangGraph's executor).
             config = merge_configs(work.config, {"configurable": lend(NOTHING, "exit")})
-            state = yield Call(self.round, {"tasks": refs}, config)
+            with outer_stream():  # the round's events belong to this run's stream
+                state = yield Call(self.round, {"tasks": refs}, config)
             ran = state.get("results", [])
             # The round's results are recorded together at the join (one transaction);
             # a task whose result is recorded is done and never runs again.

@@ -17,6 +17,7 @@ from corral.observability._stream import (
     SubtaskFinished,
     ToolCall,
     emit,
+    outer_stream,
 )
 from corral.observability._trace import Trace, TraceEvent, model_calls, recorded, steps, subtasks
 
@@ -41,6 +42,7 @@ __all__ = [
     "emit",
     "log_json",
     "model_calls",
+    "outer_stream",
     "recorded",
     "steps",
     "subtasks",

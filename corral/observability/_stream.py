@@ -8,6 +8,9 @@ which). Every event carries the run id, the time (epoch seconds) and the agent, 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from langgraph.config import get_stream_writer
@@ -169,11 +172,35 @@ RunEvent = Annotated[
 EVENTS: TypeAdapter[RunEvent] = TypeAdapter(RunEvent)
 
 
+_OUTER: ContextVar[Callable[[Any], None] | None] = ContextVar("corral_stream", default=None)
+"""The writer of the run's own stream, while work runs in a nested graph (a delegation
+round) whose events LangGraph would otherwise keep to itself."""
+
+
 def emit(event: dict[str, Any]) -> None:
-    """Send an event into the running graph's ``custom`` stream (nothing outside a run,
-    nothing when no one streams ``custom``)."""
+    """Send an event into the run's ``custom`` stream (nothing outside a run, nothing when
+    no one streams ``custom``)."""
+    writer = _OUTER.get()
+    if writer is None:
+        try:
+            writer = get_stream_writer()
+        except RuntimeError:  # not inside a graph run
+            return
+    writer(event)
+
+
+@contextmanager
+def outer_stream() -> Iterator[None]:
+    """Within the block, events of nested graphs go to the current run's stream."""
+    if _OUTER.get() is not None:  # already inside one: it is the run's own
+        yield
+        return
     try:
         writer = get_stream_writer()
-    except RuntimeError:  # not inside a graph run
-        return
-    writer(event)
+    except RuntimeError:
+        writer = None
+    token = _OUTER.set(writer)
+    try:
+        yield
+    finally:
+        _OUTER.reset(token)

@@ -1,0 +1,222 @@
+"""App.stream / astream: typed events of every kind, the same events through LangGraph's
+own ``custom`` stream mode, and the support desk's events against its trace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from corral import (
+    BudgetAlert,
+    Failure,
+    GuardTrip,
+    ModelCall,
+    ReviewRequested,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    StepDone,
+    SubtaskCreated,
+    SubtaskFinished,
+    ToolCall,
+    load_team,
+)
+from tests.conftest import SUPPORT_DESK, TICKET
+
+TEAM = """\
+version: 1
+name: mixed
+models:
+  default: {{use: scripted, script: script.yaml}}
+schemas:
+  Question: {{fields: {{invoice_id: str}}}}
+  Answer: {{fields: {{invoice_id: str, status: str}}}}
+tools:
+  invoice_status: {{import: "tools:invoice_status"}}
+agents:
+  - id: clerk
+    role: Billing clerk
+    tools: [invoice_status]
+    budget: {{daily_tokens: 1000000, alert_threshold: 0.000001}}
+flow:
+  entry: clerk
+  input: Question
+  output: Answer
+  edges: [{{from: clerk, to: END, schema: Answer{review}}}]
+guards:
+  retry: {{max_attempts: 3, initial_interval: 0.01, backoff_factor: 1, jitter: false}}
+"""
+TOOLS = '''\
+from langchain_core.tools import tool
+
+
+@tool
+def invoice_status(invoice_id: str) -> str:
+    """The payment status of an invoice."""
+    return f"{invoice_id}: paid twice"
+'''
+STORM = "agents:\n  clerk:\n    - {error: rate_limit}\n"
+
+
+def kinds(events: list[RunEvent]) -> list[str]:
+    return [e.kind for e in events]
+
+
+def mixed(write: Callable[..., Path], script: str = STORM, review: str = "") -> Any:
+    write("tools.py", TOOLS)
+    write("script.yaml", script)
+    return load_team(write("team.yaml", TEAM.format(review=review)))
+
+
+def test_a_run_streams_each_kind_of_event_in_order(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    with mixed(write).compile(db=tmp_path / "w.db") as app:
+        events = list(app.stream({"invoice_id": "INV-7"}))
+        result_errors = app.runs.get(events[0].run_id)
+    assert isinstance(events[0], RunStarted)
+    assert events[0].input == {"invoice_id": "INV-7"}
+    assert isinstance(events[-1], RunFinished)
+    assert events[-1].status == "completed"
+    assert result_errors is not None
+    assert result_errors.status == "completed"
+    calls = [e for e in events if isinstance(e, ModelCall)]
+    assert [(c.attempt, c.status) for c in calls[:2]] == [(1, "error"), (2, "ok")]
+    assert "429" in (calls[0].error or "")
+    failure = next(e for e in events if isinstance(e, Failure))
+    assert (failure.attempt, failure.error, failure.then.split(" in ")[0]) == (
+        1,
+        "ScriptedProviderError",
+        "retry",
+    )
+    tool = next(e for e in events if isinstance(e, ToolCall))
+    assert (tool.tool, tool.arguments, tool.verdict) == (
+        "invoice_status",
+        {"invoice_id": "INV-7"},
+        "ran",
+    )
+    assert tool.result == "INV-7: paid twice"
+    alert = next(e for e in events if isinstance(e, BudgetAlert))
+    assert (alert.agent, alert.layer) == ("clerk", "daily_tokens")
+    step = next(e for e in events if isinstance(e, StepDone))
+    assert (step.agent, step.inbound, step.decision) == ("clerk", {"invoice_id": "INV-7"}, "-> END")
+    assert step.output == events[-1].output
+    assert step.llm_calls == len([c for c in calls if c.status == "ok"])
+    for event in events:  # a service forwards events as they are
+        assert json.loads(event.model_dump_json())["kind"] == event.kind
+
+
+def test_a_review_pauses_the_stream_and_a_resumed_stream_finishes(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    team = mixed(write, "replies: []\n", review=", review: true")
+    with team.compile(db=tmp_path / "w.db") as app:
+        paused = list(app.stream({"invoice_id": "INV-9"}))
+        run_id = paused[0].run_id
+        resumed = list(app.stream(run_id=run_id, approve=True))
+    review = next(e for e in paused if isinstance(e, ReviewRequested))
+    assert review.review["payload"]["invoice_id"] == "INV-9"
+    assert paused[-1].kind == "run_finished"
+    assert paused[-1].status == "paused"  # type: ignore[union-attr]
+    assert isinstance(resumed[0], RunStarted)
+    assert resumed[0].resumed
+    assert resumed[-1].status == "completed"  # type: ignore[union-attr]
+
+
+def test_guard_trips_and_subtasks_stream_from_inside_delegation_rounds(tmp_path: Path) -> None:
+    team = load_team(Path(__file__).parents[2] / "examples" / "runaway" / "team.yaml")
+    with team.compile(db=tmp_path / "w.db") as app:
+        events = list(app.stream({"goal": "write one email"}))
+    created = [e for e in events if isinstance(e, SubtaskCreated)]
+    trips = [e for e in events if isinstance(e, GuardTrip)]
+    assert {1, 2} <= {e.depth for e in created}  # depth 2 is created inside a round
+    assert "task_rate" in {t.guard for t in trips}
+    assert any(t.policy == "halt" for t in trips)
+    assert events[-1].status == "halted"  # type: ignore[union-attr]
+
+
+def test_langgraphs_custom_stream_mode_yields_the_same_events(tmp_path: Path) -> None:
+    team = load_team(SUPPORT_DESK)
+    ticket = json.loads(TICKET.read_text())
+    with team.compile(db=tmp_path / "w.db") as app:
+        ours = [e for e in app.stream(ticket, run_id="ours") if e.kind not in ("run_started",)]
+        first = app.book.first_state(app.plan.schemas["Ticket"].model_validate(ticket).model_dump())
+        app.runs.start("theirs", "support_desk", None, ticket)
+        theirs = list(app.graph.stream(first, app.config("theirs"), stream_mode="custom"))
+    same = [e.kind for e in ours if e.kind != "run_finished"]
+    assert [t["kind"] for t in theirs] == same
+    assert [t.get("agent") for t in theirs] == [e.agent for e in ours if e.kind != "run_finished"]
+
+
+def test_the_support_desk_stream_matches_its_trace(tmp_path: Path) -> None:
+    team = load_team(SUPPORT_DESK)
+    ticket = json.loads(TICKET.read_text())
+    with team.compile(db=tmp_path / "w.db") as app:
+
+        async def collect() -> list[RunEvent]:
+            return [e async for e in app.astream(ticket)]
+
+        events = asyncio.run(collect())
+        trace = app.trace(events[0].run_id)
+    steps = [e for e in events if isinstance(e, StepDone)]
+    assert [s.agent for s in steps] == [t.agent for t in trace.of("step")]
+    assert [s.output for s in steps] == [json.loads(t.detail["output"]) for t in trace.of("step")]
+    calls = [e for e in events if isinstance(e, ModelCall)]
+    assert len(calls) == len(trace.of("llm_call"))
+    assert [c.agent for c in calls] == [t.agent for t in trace.of("llm_call")]
+    finished = events[-1]
+    assert isinstance(finished, RunFinished)
+    assert finished.usage["llm_calls"] == len(calls)
+    assert kinds(events).count("run_started") == 1
+
+
+ORG = """\
+version: 1
+name: org
+models:
+  default: {use: scripted, script: script.yaml}
+schemas:
+  Ask: {fields: {question: str}}
+  Note: {fields: {text: str}}
+agents:
+  - {id: lead, role: Lead, output: Note}
+  - {id: clerk, role: Clerk, reports_to: lead, input: Ask, output: Note}
+  - {id: dev, role: Developer, reports_to: lead, input: Ask, output: Note}
+flow:
+  entry: lead
+  input: Ask
+  output: Note
+  edges: [{from: lead, to: END, schema: Note}]
+"""
+DELEGATE = """\
+agents:
+  lead:
+    - delegate:
+        - {assignee: clerk, instruction: check the bill, payload: {question: bill}}
+        - {assignee: dev, instruction: check the logs, payload: {question: logs}}
+"""
+
+
+def test_subtasks_stream_when_created_and_when_finished(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write("script.yaml", DELEGATE)
+    team = load_team(write("org.yaml", ORG))
+    with team.compile(db=tmp_path / "w.db") as app:
+        events = list(app.stream({"question": "why?"}))
+        tasks = app.board.tasks(run_id=events[0].run_id)
+    created = [e for e in events if isinstance(e, SubtaskCreated)]
+    finished = [e for e in events if isinstance(e, SubtaskFinished)]
+    assert [(e.assignee, e.payload) for e in created] == [
+        ("clerk", {"question": "bill"}),
+        ("dev", {"question": "logs"}),
+    ]
+    assert sorted(e.task_id for e in finished) == sorted(t.id for t in tasks)
+    assert {(e.status, e.agent) for e in finished} == {("done", "clerk"), ("done", "dev")}
+    assert all(e.result == t.result for e in finished for t in tasks if t.id == e.task_id)
+    steps = [e.agent for e in events if isinstance(e, StepDone)]
+    assert steps == ["lead"]  # subtasks are not flow steps
+    assert events[-1].status == "completed"  # type: ignore[union-attr]
