@@ -11,3 +11,9 @@ TEAM_KEY = "corral_team"
 
 IDEMPOTENCY_KEY = "corral_idempotency_key"
 """Metadata key: the idempotency key a tool call carries (same call, same key)."""
+
+DRIVER_KEY = "corral_driver"
+"""Metadata key: set when the App drives the run (it registers and ends the run itself)."""
+
+INPUT_NODE = "__flow_input__"
+"""The graph node that turns the flow's input into the first handoff."""

@@ -20,7 +20,7 @@ from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
 from corral.graphs._ids import db_path
 from corral.graphs._result import OnStep, RunResult
-from corral.nodes import TeamState
+from corral.keys import DRIVER_KEY
 from corral.observability import (
     Metrics,
     RunEvent,
@@ -35,6 +35,10 @@ from corral.workspace import Alert, RunRecord, open_workspace
 
 if TYPE_CHECKING:
     from corral.manifest import TeamSpec
+
+
+_DRIVEN: RunnableConfig = {"metadata": {DRIVER_KEY: True}}
+"""Marks a run the App drives: it registers and ends the run itself."""
 
 
 class App:
@@ -79,6 +83,7 @@ class App:
         )
         self.metrics = self.services.metrics
         self.context = self.services.context
+        self.chat_models = dict(chat_models or {})
         self.graph: CompiledTeam = build_graph(plan, self.services, chat_models, workspace.saver)
         self.book = RunBook(
             plan, workspace, self.graph, self.services, where=self.db_path, clock=clock
@@ -97,6 +102,12 @@ class App:
     def config(self, run_id: str) -> RunnableConfig:
         """The LangGraph config of a run (its thread id is the run id)."""
         return self.book.config(run_id)
+
+    def server_graph(self) -> CompiledTeam:
+        """The same graph with no checkpointer, for a LangGraph server that brings its own
+        (``langgraph dev``, LangGraph's Agent Server). Its runs are still registered,
+        guarded and metered in this app's workspace."""
+        return build_graph(self.plan, self.services, self.chat_models, None)
 
     def pending(self) -> list[dict[str, Any]]:
         """Runs waiting for a person: run id, kind, source, target, schema, payload, reason."""
@@ -228,7 +239,7 @@ class App:
         """Start or resume a streamed run: its drive, its first event, and its result if
         it cannot go on yet (a cooldown)."""
         early = None
-        start: TeamState | Command[Any] | None
+        start: dict[str, Any] | Command[Any] | None
         if input is not None:
             run_id, start = self.book.begin(input, run_id)
         elif run_id is None:
@@ -249,13 +260,17 @@ class App:
     def _drive(
         self,
         run_id: str,
-        start: TeamState | Command[Any] | None,
+        start: dict[str, Any] | Command[Any] | None,
         extra: RunnableConfig | None,
         on_step: OnStep | None,
         *,
         events: bool = False,
     ) -> Drive:
-        config = merge_configs(self.config(run_id), extra) if extra else self.config(run_id)
+        config = (
+            merge_configs(self.config(run_id), _DRIVEN, extra)
+            if extra
+            else merge_configs(self.config(run_id), _DRIVEN)
+        )
         return Drive(
             run_id,
             start,

@@ -21,7 +21,7 @@ from corral.graphs._ids import check_run_id, new_run_id
 from corral.graphs._result import Progress, RunResult
 from corral.keys import RUN_KEY, TEAM_KEY
 from corral.manifest import TeamPlan
-from corral.nodes import NO_USAGE, Handoff, Services, TeamState, Usage, validate
+from corral.nodes import NO_USAGE, Services, Usage, validate
 from corral.review import decision, review_schema
 from corral.workspace import SqliteWorkspace
 
@@ -90,7 +90,7 @@ class RunBook:
 
     def begin(
         self, input: Mapping[str, Any] | BaseModel, run_id: str | None
-    ) -> tuple[str, TeamState]:
+    ) -> tuple[str, dict[str, Any]]:
         run_id = check_run_id(run_id) if run_id is not None else new_run_id()
         existing = self.runs.get(run_id)
         if existing is not None:
@@ -113,16 +113,9 @@ class RunBook:
         self.active.add(run_id)
         return run_id, self.first_state(payload)
 
-    def first_state(self, payload: dict[str, Any]) -> TeamState:
-        plan = self.plan
-        return {
-            "handoff": Handoff(
-                source="input", target=plan.entry, schema=plan.input_name, payload=payload
-            ),
-            "path": [],
-            "usage": NO_USAGE,
-            "output": None,
-        }
+    def first_state(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """What a run starts from: the flow's input (the graph's own input schema)."""
+        return payload
 
     def resume_input(
         self,
@@ -130,7 +123,7 @@ class RunBook:
         approve: bool = False,
         reject: str | None = None,
         edit: Mapping[str, Any] | None = None,
-    ) -> TeamState | Command[Any] | None:
+    ) -> dict[str, Any] | Command[Any] | None:
         record = self.runs.get(run_id)
         if record is None:
             raise InputError(
@@ -172,7 +165,7 @@ class RunBook:
                 values = dict(snapshot.values)
             except Exception:  # the error being reported matters more than a failed read
                 snapshot = None
-        output = values.get("output")
+        output = values.get("_output")
         status, errors = ending(
             run_id,
             error,
@@ -183,8 +176,8 @@ class RunBook:
             events=self.events,
         )
         self.metrics.runs.labels(self.plan.name, status).inc()
-        usage: Usage = values.get("usage") or NO_USAGE
-        path: list[str] = values.get("path") or []
+        usage: Usage = values.get("_usage") or NO_USAGE
+        path: list[str] = values.get("_path") or []
         self.runs.update(
             run_id,
             status,

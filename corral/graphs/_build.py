@@ -19,11 +19,13 @@ from corral.guards import Meter, Verdicts
 from corral.manifest import END, AgentPlan, TeamPlan
 from corral.models import model_label, resolve_model
 from corral.nodes import (
+    INPUT,
     REVIEW,
     AgentRunner,
     Delegation,
     FlowNode,
     FunctionRunner,
+    InputNode,
     ReviewNode,
     Runner,
     Services,
@@ -67,6 +69,7 @@ def wire(
         on_denied=denied,
     )
     return Services(
+        runs=storage.runs,
         board=storage.board,
         ledger=storage.ledger,
         events=storage.events,
@@ -90,15 +93,24 @@ def build_graph(
     """Compile ``plan`` into a runnable graph; ``chat_models`` overrides models by name
     (``default`` for every agent that names none)."""
     runners = build_runners(plan, services, dict(chat_models or {}))
-    builder = StateGraph(TeamState)
+    entry = plan.schemas[plan.input_name]
+    builder = StateGraph(
+        TeamState, input_schema=entry, output_schema=plan.schemas[plan.output_name]
+    )
+    builder.add_node(
+        INPUT,
+        InputNode(plan, services),
+        input_schema=entry,
+        destinations={plan.entry: plan.input_name},
+    )
     for agent in plan.agents.values():
         if agent.in_flow:  # a worker reached only by delegation runs inside its manager
             builder.add_node(
                 agent.id,
-                FlowNode(agent, runners[agent.id], services.metrics, services.clock),
+                FlowNode(agent, runners[agent.id], services),
                 destinations=destinations(agent),
             )
-    return _finish(builder, plan, checkpointer)
+    return _finish(builder, plan, checkpointer, INPUT)  # type: ignore[arg-type]
 
 
 def draw_graph(plan: TeamPlan) -> CompiledTeam:
@@ -107,7 +119,7 @@ def draw_graph(plan: TeamPlan) -> CompiledTeam:
     for agent in plan.agents.values():
         if agent.in_flow:
             builder.add_node(agent.id, _nothing, destinations=destinations(agent))
-    return _finish(builder, plan, None)
+    return _finish(builder, plan, None, plan.entry)
 
 
 def _nothing(state: TeamState) -> TeamState:
@@ -119,6 +131,7 @@ def _finish(
     builder: StateGraph[TeamState, None, TeamState, TeamState],
     plan: TeamPlan,
     checkpointer: BaseCheckpointSaver[Any] | None,
+    first: str,
 ) -> CompiledTeam:
     if plan.reviews:
         builder.add_node(
@@ -126,7 +139,7 @@ def _finish(
             ReviewNode(plan.agents, plan.schemas),
             destinations=dict.fromkeys([*sorted(plan.flow_agents), GRAPH_END], "reviewed"),
         )
-    builder.add_edge(START, plan.entry)
+    builder.add_edge(START, first)
     return builder.compile(checkpointer=checkpointer, name=plan.name)
 
 

@@ -15,7 +15,6 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from corral.graphs._result import OnStep, Progress, RunResult
-from corral.nodes import TeamState
 from corral.observability import EVENTS, ReviewRequested, RunEvent, RunFinished
 
 End = Callable[[str, BaseException | None, Progress], RunResult]
@@ -27,7 +26,7 @@ class Drive:
     def __init__(
         self,
         run_id: str,
-        start: TeamState | Command[Any] | None,
+        start: dict[str, Any] | Command[Any] | None,
         config: RunnableConfig,
         durability: str,
         *,

@@ -43,11 +43,11 @@ def ending(
         return "failed", [wrapped]
     if snapshot is not None and snapshot.interrupts:
         return "paused", [ReviewPending(dict(snapshot.interrupts[0].value))]
-    if values.get("rejected"):
-        return "failed", [Rejected(str(values["rejected"]))]
+    if values.get("_rejected"):
+        return "failed", [Rejected(str(values["_rejected"]))]
     if snapshot is not None and snapshot.next:
         return "paused", []
-    if values.get("output") is not None:
+    if values.get("_output") is not None:
         return "completed", []
     return "failed", [NoOutput("the run ended without reaching END")]
 

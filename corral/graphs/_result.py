@@ -78,7 +78,7 @@ class Progress:
         self.last = time.perf_counter()
         self.fresh = fresh
         self.interrupted = False
-        self.values: dict[str, Any] = {"path": [], "usage": NO_USAGE, "output": None}
+        self.values: dict[str, Any] = {"_path": [], "_usage": NO_USAGE, "_output": None}
 
     def __call__(self, chunk: dict[str, Any]) -> None:
         now = time.perf_counter()
@@ -87,20 +87,20 @@ class Progress:
                 self.interrupted = True
             if not isinstance(update, dict):
                 continue
-            self.values["path"] = self.values["path"] + update.get("path", [])
-            self.values["usage"] = add_usage(self.values["usage"], update.get("usage"))
-            for key in ("output", "rejected"):
+            self.values["_path"] = self.values["_path"] + update.get("_path", [])
+            self.values["_usage"] = add_usage(self.values["_usage"], update.get("_usage"))
+            for key in ("_output", "_rejected"):
                 if update.get(key) is not None:
                     self.values[key] = update[key]
-            if self.on_step is not None and "handoff" in update:
-                handoff = update["handoff"]
+            if self.on_step is not None and "_handoff" in update:
+                handoff = update["_handoff"]
                 self.on_step(
                     StepEvent(
                         self.run_id,
                         agent,
                         handoff["target"],
                         handoff["schema"],
-                        update.get("usage") or NO_USAGE,
+                        update.get("_usage") or NO_USAGE,
                         now - self.last,
                     )
                 )

@@ -7,12 +7,14 @@ from corral.nodes._delegation import Delegation, Subtask
 from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, edge_label, validate
+from corral.nodes._input import INPUT, InputNode
 from corral.nodes._review import ReviewNode
 from corral.nodes._round import round_graph
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Handoff, ReviewRequest, TeamState, Usage, add_usage
 
 __all__ = [
+    "INPUT",
     "NO_USAGE",
     "REVIEW",
     "AgentRunner",
@@ -23,6 +25,7 @@ __all__ = [
     "FunctionRunner",
     "Handoff",
     "Inbound",
+    "InputNode",
     "Node",
     "ReviewNode",
     "ReviewRequest",

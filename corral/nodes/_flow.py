@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -11,12 +10,14 @@ from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command
 
 from corral.errors import GuardTripped, RunError
+from corral.keys import DRIVER_KEY
 from corral.manifest import AgentPlan
-from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config
+from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config, io
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, hand_on
-from corral.nodes._state import ReviewRequest, TeamState
-from corral.observability import Metrics, emit
+from corral.nodes._services import Services
+from corral.nodes._state import ReviewRequest, TeamState, add_usage
+from corral.observability import emit
 
 
 def _shown(goto: Any) -> str:
@@ -27,22 +28,18 @@ def _shown(goto: Any) -> str:
 class FlowNode(Node):
     """One agent of the flow: answer, validate, route, hand on."""
 
-    def __init__(
-        self,
-        plan: AgentPlan,
-        runner: Runner,
-        metrics: Metrics,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.clock = clock
+    def __init__(self, plan: AgentPlan, runner: Runner, services: Services) -> None:
+        self.services = services
+        self.clock = services.clock
         self.plan = plan
         self.runner = runner
         self.on_failure = plan.on_failure
-        self.seconds = metrics.node_seconds.labels(plan.id)
+        self.seconds = services.metrics.node_seconds.labels(plan.id)
         self.name = plan.id
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
-        handoff = state["handoff"]
+        handoff = state["_handoff"]
+        driven = bool((config.get("metadata") or {}).get(DRIVER_KEY))
         run_id = str(config.get("configurable", {}).get("thread_id", ""))
         step = config.get("metadata", {}).get("langgraph_step", 0)
         agent = self.plan.id
@@ -69,12 +66,12 @@ class FlowNode(Node):
                 payload=handoff["payload"],
                 reason=str(exc),
             )
-            return Command(goto=REVIEW, update={"review": request})
+            return Command(goto=REVIEW, update={"_review": request})
         seconds = time.perf_counter() - started
         self.seconds.observe(seconds)
         degraded = bool(work.flags.get("degraded"))
         command = hand_on(self.plan, payload, usage, degraded=degraded)
-        reviewed = isinstance(command.update, dict) and command.update.get("review")
+        reviewed = isinstance(command.update, dict) and command.update.get("_review")
         emit(
             {
                 "kind": "step",
@@ -93,4 +90,14 @@ class FlowNode(Node):
                 "degraded": degraded,
             }
         )
+        if command.goto == GRAPH_END and not driven and run_id:
+            # A run started through the graph itself: nothing else records its end.
+            yield io(
+                self.services.runs.update,
+                run_id,
+                "completed",
+                output=payload,
+                usage=add_usage(state.get("_usage"), usage),
+                path=[*state.get("_path", []), agent],
+            )
         return command

@@ -79,14 +79,17 @@ def hand_on(
             payload=payload,
             reason=reason[1],
         )
-        return Command(goto=REVIEW, update={"review": request, "path": [plan.id], "usage": usage})
+        return Command(
+            goto=REVIEW, update={"_review": request, "_path": [plan.id], "_usage": usage}
+        )
     target = GRAPH_END if edge.to == END else edge.to
     handoff = Handoff(source=plan.id, target=edge.to, schema=plan.out_name, payload=payload)
     if degraded:
         handoff["degraded"] = True
-    update: TeamState = {"handoff": handoff, "path": [plan.id], "usage": usage}
+    update: TeamState = {"_handoff": handoff, "_path": [plan.id], "_usage": usage}
     if edge.to == END:
-        update["output"] = payload
+        update["_output"] = payload
+        update.update(payload)  # type: ignore[typeddict-item]  # the graph's output fields
     return Command(goto=target, update=update)
 
 

@@ -36,7 +36,7 @@ class ReviewNode(Node):
         self.schemas = schemas
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
-        request = state.get("review")
+        request = state.get("_review")
         if request is None:
             raise RunError("the review node was reached with nothing to review")
         decision = ask_person(dict(request))
@@ -46,7 +46,7 @@ class ReviewNode(Node):
             reason = decision.get("reason") or "no reason given"
             return Command(
                 goto=GRAPH_END,
-                update={"review": None, "rejected": f"rejected by reviewer: {reason}"},
+                update={"_review": None, "_rejected": f"rejected by reviewer: {reason}"},
             )
         payload = request["payload"] if action == "approve" else decision.get("payload")
         checked, errors = validate(self.schemas[request["schema"]], payload)
@@ -57,15 +57,16 @@ class ReviewNode(Node):
             )
         if request["kind"] == "escalation":
             if action == "approve":  # try the agent again on the same input
-                return Command(goto=request["source"], update={"review": None})
+                return Command(goto=request["source"], update={"_review": None})
             return hand_on(self.plans[request["source"]], checked, _NO_USAGE, reviewed=True)
         target = request["target"] or END
         update: TeamState = {
-            "review": None,
-            "handoff": Handoff(
+            "_review": None,
+            "_handoff": Handoff(
                 source=request["source"], target=target, schema=request["schema"], payload=checked
             ),
         }
         if target == END:
-            update["output"] = checked
+            update["_output"] = checked
+            update.update(checked)  # type: ignore[typeddict-item]  # the graph's output fields
         return Command(goto=GRAPH_END if target == END else target, update=update)

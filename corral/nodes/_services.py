@@ -13,13 +13,22 @@ from dataclasses import dataclass
 from corral.context import ContextStore
 from corral.guards import Verdicts
 from corral.observability import Metrics
-from corral.workspace import AuditLog, BreakerStore, EventLog, Ledger, TaskBoard, ToolCallLog
+from corral.workspace import (
+    AuditLog,
+    BreakerStore,
+    EventLog,
+    Ledger,
+    RunRegistry,
+    TaskBoard,
+    ToolCallLog,
+)
 
 
 @dataclass(frozen=True)
 class Services:
     """The runtime's services, shared by every node of one compiled team."""
 
+    runs: RunRegistry
     board: TaskBoard
     ledger: Ledger
     events: EventLog

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired
+
+from typing_extensions import TypedDict  # pydantic reads it on Python < 3.12
 
 
 class Handoff(TypedDict):
@@ -53,12 +55,14 @@ class ReviewRequest(TypedDict):
 
 
 class TeamState(TypedDict, total=False):
-    """Graph state. Only validated payloads ever enter ``handoff`` and ``output``; a payload
-    waiting for review sits in ``review`` until a person lets it through."""
+    """corral's own channels of the graph state. Only validated payloads ever enter
+    ``_handoff`` and ``_output``; a payload waiting for review sits in ``_review`` until a
+    person lets it through. The names start with ``_``, which no payload field can, so
+    the flow's input and output fields share the state without clashing with them."""
 
-    handoff: Handoff
-    path: Annotated[list[str], operator.add]
-    usage: Annotated[Usage, add_usage]
-    output: dict[str, Any] | None
-    review: ReviewRequest | None
-    rejected: str | None
+    _handoff: Handoff
+    _path: Annotated[list[str], operator.add]
+    _usage: Annotated[Usage, add_usage]
+    _output: dict[str, Any] | None
+    _review: ReviewRequest | None
+    _rejected: str | None

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from corral.keys import INPUT_NODE
+
 MAX_SHOWN = 2_000
 """Characters of a payload kept in a trace event."""
 
@@ -79,25 +81,27 @@ def steps(history: list[Any]) -> list[TraceEvent]:
     found = []
     ordered = list(reversed(history))
     for before, after in zip(ordered, [*ordered[1:], None], strict=True):
-        inbound = before.values.get("handoff") or {}
+        inbound = before.values.get("_handoff") or {}
         started = _epoch(before.created_at)
         ended = _epoch(after.created_at) if after is not None else started
         for task in before.tasks:
             result = task.result if isinstance(task.result, dict) else {}
-            handoff = result.get("handoff") or {}
-            review = result.get("review")
+            handoff = result.get("_handoff") or {}
+            review = result.get("_review")
             if review:
                 decision = f"to review ({review.get('kind')}): {review.get('reason')}"
-            elif result.get("rejected"):
-                decision = str(result["rejected"])
+            elif result.get("_rejected"):
+                decision = str(result["_rejected"])
             elif handoff:
                 decision = f"-> {handoff.get('target')} ({handoff.get('schema')})"
             elif task.error:
                 decision = f"error: {task.error}"
             else:
                 decision = "paused" if task.interrupts else "no output"
-            usage = result.get("usage") or {}
-            if task.name == "__start__":
+            usage = result.get("_usage") or {}
+            if task.name == "__start__" and not handoff:
+                continue  # the graph's input, taken up by the input node
+            if task.name in ("__start__", INPUT_NODE):
                 found.append(
                     TraceEvent(
                         at=started,

@@ -128,7 +128,7 @@ def test_garbage_output_falls_back_to_a_simpler_answer_flagged_degraded(
     assert result.status == "completed"
     assert result.output == {"text": "fallback: q", "confidence": 0.5}
     assert trail == [(0, "HandoffError", "fallback")]
-    assert state["path"] == ["solver", "reporter"]
+    assert state["_path"] == ["solver", "reporter"]
 
 
 def test_fallback_model_answers_when_the_agent_keeps_failing(
@@ -159,8 +159,8 @@ def test_low_confidence_waits_for_a_person(write: Callable[..., Path], tmp_path:
         assert paused.errors[0].to_dict()["type"] == "ReviewPending"
         assert waiting[0]["kind"] == "confidence"
         assert waiting[0]["payload"] == {"text": "maybe", "confidence": 0.2}
-        assert state["path"] == ["solver"]  # the reporter has not seen it
-        assert state["handoff"]["target"] == "solver"  # nothing handed on yet
+        assert state["_path"] == ["solver"]  # the reporter has not seen it
+        assert state["_handoff"]["target"] == "solver"  # nothing handed on yet
         done = app.resume("low", approve=True)
     assert done.status == "completed"
     assert done.output == {"text": "maybe", "confidence": 0.2}
@@ -262,9 +262,9 @@ flow:
         result = app.run({"text": "start"})
         trace = [(e["kind"], e["agent"], e.get("then")) for e in app.events.list(result.run_id)]
         handoffs = [
-            s.values["handoff"]
+            s.values["_handoff"]
             for s in app.graph.get_state_history(app.config(result.run_id))
-            if s.values.get("handoff")
+            if s.values.get("_handoff")
         ]
     assert result.status == "completed"
     assert result.path == [f"a{i}" for i in range(12)]

@@ -40,7 +40,7 @@ def test_support_desk_routes_by_payload_and_returns_a_valid_reply(tmp_path: Path
         assert result.usage["llm_calls"] == 4
         assert result.usage["input_tokens"] > 0
         state = app.graph.get_state(app.config(result.run_id))  # LangGraph's own API
-        assert state.values["output"] == result.output
+        assert state.values["_output"] == result.output
         assert state.next == ()
 
 
@@ -107,8 +107,8 @@ def test_retries_exhausted_fail_clearly_and_nothing_invalid_is_checkpointed(
     assert "no Answer in the answer" in error["errors"][0]
     assert history  # the input checkpoint exists, and only valid payloads are in it
     for snapshot in history:
-        assert snapshot.values.get("output") is None
-        handoff = snapshot.values.get("handoff")
+        assert snapshot.values.get("_output") is None
+        handoff = snapshot.values.get("_handoff")
         if handoff is not None:
             team.resolved.schemas[handoff["schema"]].model_validate(handoff["payload"])
     with sqlite3.connect(db) as conn:
@@ -189,7 +189,7 @@ def test_concurrent_async_runs_are_safe(tmp_path: Path) -> None:
         assert {r.status for r in results} == {"completed"}
         assert len({r.run_id for r in results}) == 24
         for r in results:
-            assert app.graph.get_state(app.config(r.run_id)).values["output"] == r.output
+            assert app.graph.get_state(app.config(r.run_id)).values["_output"] == r.output
         assert len(app.list_runs()) == 24
 
 

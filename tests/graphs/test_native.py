@@ -1,0 +1,69 @@
+"""``app.graph`` is a LangGraph graph like any other: it takes the flow's input, returns
+its output, in every stream mode, sync and async; and a run started through it is
+registered, metered and traced like one started by ``app.run``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from corral import load_team
+from tests.conftest import SUPPORT_DESK, TICKET
+
+MODES = ["values", "updates", "debug", "tasks", "checkpoints", "custom", "messages"]
+
+
+def ticket() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(TICKET.read_text())
+    return data
+
+
+def test_invoke_takes_the_flow_input_and_returns_its_output(tmp_path: Path) -> None:
+    team = load_team(SUPPORT_DESK)
+    with team.compile(db=tmp_path / "w.db") as app:
+        out = app.graph.invoke(ticket(), app.config("native-1"))
+        record = app.runs.get("native-1")
+        trace = app.trace("native-1")
+        calls = app.ledger.calls("native-1")
+        reference = app.run(ticket())
+    assert out == reference.output  # the Reply's fields, as app.run returns them
+    assert set(out) == set(team.plan.schemas["Reply"].model_fields)
+    assert record is not None
+    assert (record.status, record.output, record.input) == ("completed", out, ticket())
+    assert record.path == reference.path
+    assert [s.agent for s in trace.of("step")] == reference.path
+    assert len(calls) == reference.usage["llm_calls"]  # metered like any run
+
+
+def test_every_stream_mode_works_sync_and_async(tmp_path: Path) -> None:
+    with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
+        for mode in MODES:
+            chunks = list(app.graph.stream(ticket(), app.config(f"s-{mode}"), stream_mode=mode))
+            assert chunks or mode == "messages", mode
+
+        async def astream(mode: str) -> list[Any]:
+            config = app.config(f"a-{mode}")
+            return [c async for c in app.graph.astream(ticket(), config, stream_mode=mode)]
+
+        for mode in MODES:
+            assert asyncio.run(astream(mode)) or mode == "messages", mode
+        values = list(app.graph.stream(ticket(), app.config("v"), stream_mode="values"))
+        finished = app.runs.list(status="completed")
+    assert set(team_fields := values[-1]) >= {"tone", "subject", "body"}, team_fields
+    assert len(finished) == 2 * len(MODES) + 1  # every run registered and ended
+
+
+def test_the_graphs_schemas_are_the_flows_input_and_output(tmp_path: Path) -> None:
+    team = load_team(SUPPORT_DESK)
+    with team.compile(db=tmp_path / "w.db") as app:
+        given = app.graph.get_input_jsonschema()
+        returned = app.graph.get_output_jsonschema()
+        with pytest.raises(ValidationError, match="customer"):
+            app.graph.invoke({"subject": "no id"}, app.config("bad"))
+    assert given["properties"] == team.plan.schemas["Ticket"].model_json_schema()["properties"]
+    assert returned["properties"] == team.plan.schemas["Reply"].model_json_schema()["properties"]
