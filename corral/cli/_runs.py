@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from corral.cli._common import DbOption, JsonOption, check_format, compile_team, emit, workspace_at
+from corral.cli._common import DbOption, JsonOption, check_format, emit, workspace_at
 from corral.errors import InputError
-from corral.graphs import FORMATS, load_team, render
+from corral.graphs import FORMATS, load_team, read_trace, render
 from corral.workspace import DEFAULT_DB
 
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
@@ -99,8 +99,8 @@ def runs_show(
     if format is not None:
         emit(render(check_format(team, format).plan, format, record.path), output, format)
         return
-    with compile_team(team, path) as compiled:
-        trace = compiled.trace(run_id)
+    with workspace_at(path) as workspace:  # no runtime: no model, no credentials needed
+        trace = read_trace(team.plan, workspace, run_id)
     if json_out:
         typer.echo(json.dumps([e.to_dict() for e in trace], default=str))
         return

@@ -4,6 +4,7 @@ from corral.graphs._app import App, stored_errors
 from corral.graphs._build import CompiledTeam, build_graph, draw_graph, wire
 from corral.graphs._export import FORMATS, mimebundle, render, team_graph, to_dot, to_mermaid
 from corral.graphs._ids import check_run_id, db_path, new_run_id
+from corral.graphs._reading import read_trace
 from corral.graphs._result import RunResult, StepEvent
 from corral.graphs._team import Team, load_team
 
@@ -21,6 +22,7 @@ __all__ = [
     "load_team",
     "mimebundle",
     "new_run_id",
+    "read_trace",
     "render",
     "stored_errors",
     "team_graph",

@@ -19,6 +19,7 @@ from corral.graphs._book import RunBook
 from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
 from corral.graphs._ids import db_path
+from corral.graphs._reading import read_trace
 from corral.graphs._result import OnStep, RunResult
 from corral.keys import DRIVER_KEY
 from corral.observability import (
@@ -26,10 +27,6 @@ from corral.observability import (
     RunEvent,
     RunStarted,
     Trace,
-    model_calls,
-    recorded,
-    steps,
-    subtasks,
 )
 from corral.workspace import Alert, RunRecord, open_workspace
 
@@ -247,13 +244,13 @@ class App:
         else:
             early = self.book.cooling(run_id)
             start = None if early else self.book.resume_input(run_id, *decided)
-        record = self.runs.get(run_id)
+        if isinstance(start, dict):
+            given = start  # a new run (or one that crashed before its first step)
+        else:
+            record = self.runs.get(run_id)
+            given = record.input if record is not None else {}
         opening = RunStarted(
-            run_id=run_id,
-            at=self.clock(),
-            team=self.plan.name,
-            input=record.input if record is not None else {},
-            resumed=input is None,
+            run_id=run_id, at=self.clock(), team=self.plan.name, input=given, resumed=input is None
         )
         return self._drive(run_id, start, config, None, events=True), opening, early
 
@@ -284,16 +281,7 @@ class App:
     def trace(self, run_id: str) -> Trace:
         """Everything the run did, in order: each agent's input, output and decision, model
         calls, guard verdicts, failures, subtasks (see ``corral.observability``)."""
-        if self.runs.get(run_id) is None:
-            raise InputError(f"no run {run_id!r} in {self.db_path}", field="run_id")
-        history = list(self.graph.get_state_history(self.config(run_id)))
-        return Trace(
-            run_id,
-            steps(history)
-            + model_calls(self.ledger.calls(run_id))
-            + recorded(self.events.list(run_id))
-            + subtasks(self.board.tasks(run_id=run_id)),
-        )
+        return read_trace(self.plan, self.workspace, run_id, self.graph)
 
     def list_runs(self, *, limit: int = 100) -> list[RunRecord]:
         """The most recent runs in this workspace."""

@@ -122,6 +122,22 @@ def draw_graph(plan: TeamPlan) -> CompiledTeam:
     return _finish(builder, plan, None, plan.entry)
 
 
+def shape_graph(plan: TeamPlan, checkpointer: BaseCheckpointSaver[Any]) -> CompiledTeam:
+    """The graph with empty nodes on a workspace's checkpointer: enough to read a run's
+    history without building the runtime (no chat model, no provider credentials)."""
+    entry = plan.schemas[plan.input_name]
+    builder = StateGraph(
+        TeamState, input_schema=entry, output_schema=plan.schemas[plan.output_name]
+    )
+    builder.add_node(  # type: ignore[misc]
+        INPUT, _nothing, input_schema=entry, destinations={plan.entry: plan.input_name}
+    )
+    for agent in plan.agents.values():
+        if agent.in_flow:
+            builder.add_node(agent.id, _nothing, destinations=destinations(agent))
+    return _finish(builder, plan, checkpointer, INPUT)  # type: ignore[arg-type]
+
+
 def _nothing(state: TeamState) -> TeamState:
     del state
     return {}
@@ -205,6 +221,7 @@ def _meter(plan: TeamPlan, agent: AgentPlan, model: BaseChatModel, services: Ser
         limits=agent.budget,
         verdicts=services.verdicts,
         policy=agent.policy("budget"),
+        content=plan.trace.content,
     )
 
 

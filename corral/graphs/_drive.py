@@ -8,14 +8,16 @@ which the async loop runs on a worker thread.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from corral.graphs._result import OnStep, Progress, RunResult
-from corral.observability import EVENTS, ReviewRequested, RunEvent, RunFinished
+from corral.observability import ReviewRequested, RunEvent, RunFinished, as_event, collecting
 
 End = Callable[[str, BaseException | None, Progress], RunResult]
 
@@ -41,26 +43,37 @@ class Drive:
         self.clock = clock
         self.events = events
         self.progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
-        self.modes: Any = ["updates", "custom"] if events else "updates"
+        self.modes = "updates"
+        self.heard: deque[dict[str, Any]] = deque()
+        """Events the nodes emitted (nodes may run on worker threads: a deque is safe)."""
+
+    def listening(self) -> AbstractContextManager[None]:
+        """While the graph runs: its events come here (none when no one asked for them)."""
+        return collecting(self.heard.append) if self.events else nullcontext()
 
     def take(self, chunk: Any) -> list[RunEvent]:
-        """Keep what the result needs from a chunk; the typed events it carries."""
+        """Keep what the result needs from a chunk; the typed events heard until now."""
+        self.progress(chunk)
         if not self.events:
-            self.progress(chunk)
             return []
-        mode, data = chunk
-        if mode == "custom":
-            return [EVENTS.validate_python(data)]
-        self.progress(data)
-        return [
+        events = self.drain()
+        events += [
             ReviewRequested(
                 run_id=self.run_id,
                 at=self.clock(),
                 agent=item.value.get("source"),
                 review=dict(item.value),
             )
-            for item in data.get("__interrupt__", ())
+            for item in chunk.get("__interrupt__", ())
         ]
+        return events
+
+    def drain(self) -> list[RunEvent]:
+        """The events heard and not yet taken."""
+        found = []
+        while self.heard:
+            found.append(as_event(self.heard.popleft()))
+        return found
 
     def finished(self, result: RunResult) -> RunFinished:
         """The last event of the run."""
@@ -84,33 +97,41 @@ def finished(result: RunResult, at: float) -> RunFinished:
 def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
     """Run the graph; yield the events, then the result."""
     try:
-        for chunk in graph.stream(
-            run.start, run.config, stream_mode=run.modes, durability=run.durability
-        ):
-            yield from run.take(chunk)
+        with run.listening():
+            for chunk in graph.stream(
+                run.start, run.config, stream_mode=run.modes, durability=run.durability
+            ):
+                yield from run.take(chunk)
     except Exception as exc:
+        yield from run.drain()
         yield end(run.run_id, exc, run.progress)
         return
     except BaseException as exc:  # Ctrl-C, a consumer that stopped: record, then go on
         end(run.run_id, exc, run.progress)
         raise
+    yield from run.drain()
     yield end(run.run_id, None, run.progress)
 
 
 async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | RunResult]:
     """``drive`` for asyncio: recording the end runs on a worker thread."""
     try:
-        async for chunk in graph.astream(
-            run.start, run.config, stream_mode=run.modes, durability=run.durability
-        ):
-            for event in run.take(chunk):
-                yield event
+        with run.listening():
+            async for chunk in graph.astream(
+                run.start, run.config, stream_mode=run.modes, durability=run.durability
+            ):
+                for event in run.take(chunk):
+                    yield event
     except Exception as exc:
+        for event in run.drain():
+            yield event
         yield await asyncio.to_thread(end, run.run_id, exc, run.progress)
         return
     except BaseException as exc:
         await asyncio.to_thread(end, run.run_id, exc, run.progress)
         raise
+    for event in run.drain():
+        yield event
     yield await asyncio.to_thread(end, run.run_id, None, run.progress)
 
 

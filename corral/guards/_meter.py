@@ -8,6 +8,7 @@ plus maximum output is made against every layer. After it: the real usage (from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any
@@ -43,7 +44,9 @@ class Meter:
         limits: BudgetLimits,
         verdicts: Verdicts,
         policy: str,
+        content: str = "redacted",
     ) -> None:
+        self.content = content
         self.agent = agent
         self.model_label = model_label
         self.ledger = ledger
@@ -86,11 +89,20 @@ class Meter:
         return messages, row
 
     def after(
-        self, row: int | None, raw: Any, latency_ms: float, run_id: str, task_key: str
+        self,
+        row: int | None,
+        messages: list[BaseMessage],
+        raw: Any,
+        latency_ms: float,
+        *,
+        run_id: str,
+        task_key: str,
     ) -> tuple[str, float | None]:
-        """Settle a reserved call (or record an unreserved one) with its real usage;
-        the model it was priced as and its cost (``None`` when unknown)."""
-        return self._settle(row, raw, latency_ms, run_id, task_key)
+        """Settle a reserved call (or record an unreserved one) with its real usage and
+        what the trace keeps of it; the model it was priced as and its cost (``None``
+        when unknown)."""
+        kept = kept_content(self.content, messages, raw)
+        return self._settle(row, raw, latency_ms, run_id=run_id, task_key=task_key, content=kept)
 
     def release(self, row: int | None) -> None:
         """Give back the reservation of a call that failed before it was answered."""
@@ -131,7 +143,14 @@ class Meter:
         return count_tokens(text)
 
     def _settle(
-        self, row: int | None, raw: Any, latency_ms: float, run_id: str, task_key: str
+        self,
+        row: int | None,
+        raw: Any,
+        latency_ms: float,
+        *,
+        run_id: str,
+        task_key: str,
+        content: str | None,
     ) -> tuple[str, float | None]:
         meta = getattr(raw, "usage_metadata", None) or {}
         model = self.model_label
@@ -160,6 +179,7 @@ class Meter:
                 cached_tokens=cached,
                 cost=cost,
                 latency_ms=latency_ms,
+                content=content,
             )
         else:
             settled = self.ledger.settle(
@@ -172,6 +192,7 @@ class Meter:
                 cost=cost,
                 latency_ms=latency_ms,
                 limits=self.limits,
+                content=content,
             )
         self._observe(model, used_in, used_out, cost, settled.agent_tokens_today)
         for alert in settled.alerts:
@@ -229,3 +250,22 @@ def _trim(messages: list[BaseMessage], excess: int) -> list[BaseMessage]:
         text[:keep] + f"\n[... {len(text) - keep} characters trimmed to fit the input budget]"
     )
     return [*messages[:last], cut, *messages[last + 1 :]]
+
+
+def kept_content(policy: str, messages: list[BaseMessage], raw: Any) -> str | None:
+    """What a trace keeps of one call (JSON): the messages and the answer (``full``),
+    only their sizes and SHA-256 hashes (``redacted``), or nothing (``none``)."""
+    if policy == "none":
+        return None
+    sent = [{"role": m.type, "content": m.content} for m in messages]
+    answered: dict[str, Any] = {"content": getattr(raw, "content", str(raw))}
+    if isinstance(raw, AIMessage) and raw.tool_calls:
+        answered["tool_calls"] = [{"name": c["name"], "args": c["args"]} for c in raw.tool_calls]
+    if policy == "full":
+        return json.dumps({"prompt": sent, "response": answered}, default=str)
+    return json.dumps({"prompt": _digest(sent), "response": _digest(answered)})
+
+
+def _digest(value: Any) -> dict[str, Any]:
+    text = json.dumps(value, default=str, sort_keys=True)
+    return {"chars": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}

@@ -32,6 +32,7 @@ from corral.manifest._spec import (
     ModelSpec,
     SchemaSpec,
     ToolSpec,
+    TraceSpec,
     WhenSpec,
 )
 from corral.manifest._team import TeamSpec
@@ -94,6 +95,7 @@ __all__ = [
     "TeamSpec",
     "ToolPlan",
     "ToolSpec",
+    "TraceSpec",
     "WhenSpec",
     "Who",
     "inbound_schema",

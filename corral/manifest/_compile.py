@@ -131,6 +131,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
         team_budget=_limits(None, team) if whole is not None else None,
         context=team.context,
         checkpoint=team.checkpoint,
+        trace=team.trace,
         fingerprint=_fingerprint(team),
     )
 

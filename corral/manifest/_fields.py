@@ -21,6 +21,7 @@ from corral.manifest._spec import (
     ModelSpec,
     SchemaSpec,
     ToolSpec,
+    TraceSpec,
 )
 from corral.manifest._types import Identifier, SchemaName
 from corral.manifest._types import Spec as _Spec
@@ -53,6 +54,8 @@ class TeamFields(_Spec):
     """Settings of scoped shared context."""
     checkpoint: CheckpointSpec = CheckpointSpec()
     """Checkpoint settings: the workspace file, durability, and how much history runs keep."""
+    trace: TraceSpec = TraceSpec()
+    """What traces keep of prompts and model answers."""
     source: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
     def agent(self, agent_id: str) -> AgentSpec:

@@ -15,7 +15,7 @@ from langchain_core.tools import BaseTool
 from pydantic import BaseModel, JsonValue
 
 from corral.manifest._policies import BreakerSpec, GuardSpec, Policy, RetrySpec
-from corral.manifest._spec import AgentSpec, CheckpointSpec, ContextSpec, EdgeSpec
+from corral.manifest._spec import AgentSpec, CheckpointSpec, ContextSpec, EdgeSpec, TraceSpec
 from corral.models import Script
 from corral.workspace import BudgetLimits, Limits
 
@@ -149,6 +149,7 @@ class TeamPlan:
     team_budget: BudgetLimits | None
     context: ContextSpec
     checkpoint: CheckpointSpec
+    trace: TraceSpec
     fingerprint: str
     """A hash of the team definition (what a run was started with)."""
 

@@ -292,6 +292,14 @@ class ContextSpec(_Spec):
     """Characters of each context scope a prompt shows; the rest is said to be there."""
 
 
+class TraceSpec(_Spec):
+    """What a run's trace keeps of each model call's prompt and answer."""
+
+    content: Literal["full", "redacted", "none"] = "redacted"
+    """``full``: the messages and the answer; ``redacted`` (the default): only their sizes
+    and SHA-256 hashes; ``none``: nothing."""
+
+
 class CheckpointSpec(_Spec):
     """Where runs are checkpointed and how durably."""
 

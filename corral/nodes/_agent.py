@@ -246,7 +246,9 @@ class AgentRunner:
             )
             raise
         latency = (time.perf_counter() - started) * 1e3
-        model_name, cost = yield io(self.meter.after, row, raw, latency, work.run_id, work.key)
+        model_name, cost = yield io(
+            self.meter.after, row, messages, raw, latency, run_id=work.run_id, task_key=work.key
+        )
         self._called(
             work, attempt=attempt, model=model_name, raw=raw, started=started, error=None, cost=cost
         )

@@ -16,10 +16,20 @@ from corral.observability._stream import (
     SubtaskCreated,
     SubtaskFinished,
     ToolCall,
+    as_event,
+    collecting,
     emit,
     outer_stream,
 )
-from corral.observability._trace import Trace, TraceEvent, model_calls, recorded, steps, subtasks
+from corral.observability._trace import (
+    Trace,
+    TraceEvent,
+    model_calls,
+    recorded,
+    steps,
+    subtasks,
+    tool_calls,
+)
 
 __all__ = [
     "EVENTS",
@@ -39,6 +49,8 @@ __all__ = [
     "ToolCall",
     "Trace",
     "TraceEvent",
+    "as_event",
+    "collecting",
     "emit",
     "log_json",
     "model_calls",
@@ -46,4 +58,5 @@ __all__ = [
     "recorded",
     "steps",
     "subtasks",
+    "tool_calls",
 ]

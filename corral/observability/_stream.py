@@ -171,6 +171,33 @@ RunEvent = Annotated[
 
 EVENTS: TypeAdapter[RunEvent] = TypeAdapter(RunEvent)
 
+_BY_KIND: dict[str, type[_Event]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (
+        RunStarted,
+        StepDone,
+        ModelCall,
+        ToolCall,
+        GuardTrip,
+        Failure,
+        BudgetAlert,
+        ReviewRequested,
+        SubtaskCreated,
+        SubtaskFinished,
+        RunFinished,
+    )
+}
+
+
+def as_event(data: dict[str, Any]) -> RunEvent:
+    """The typed event corral's own nodes emitted as ``data`` (built without validating
+    again: the nodes emit exactly the fields; ``EVENTS.validate_python`` checks any
+    other source)."""
+    cls = _BY_KIND.get(data.get("kind", ""))
+    if cls is None:
+        return EVENTS.validate_python(data)
+    return cls.model_construct(**data)  # type: ignore[return-value]
+
 
 _OUTER: ContextVar[Callable[[Any], None] | None] = ContextVar("corral_stream", default=None)
 """The writer of the run's own stream, while work runs in a nested graph (a delegation
@@ -187,6 +214,16 @@ def emit(event: dict[str, Any]) -> None:
         except RuntimeError:  # not inside a graph run
             return
     writer(event)
+
+
+@contextmanager
+def collecting(listener: Callable[[Any], None]) -> Iterator[None]:
+    """Within the block, the run's events go to ``listener`` (the App's own stream)."""
+    token = _OUTER.set(listener)
+    try:
+        yield
+    finally:
+        _OUTER.reset(token)
 
 
 @contextmanager

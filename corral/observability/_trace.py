@@ -108,7 +108,7 @@ def steps(history: list[Any]) -> list[TraceEvent]:
                         kind="input",
                         agent=None,
                         summary=f"input {decision}",
-                        detail={"input": shown(handoff.get("payload"))},
+                        detail={"input": handoff.get("payload")},
                     )
                 )
                 continue
@@ -120,8 +120,8 @@ def steps(history: list[Any]) -> list[TraceEvent]:
                     summary=decision + (" [degraded]" if handoff.get("degraded") else ""),
                     detail={
                         "inbound_schema": inbound.get("schema"),
-                        "inbound": shown(inbound.get("payload")),
-                        "output": shown(handoff.get("payload")) if handoff else None,
+                        "inbound": inbound.get("payload"),
+                        "output": handoff.get("payload") if handoff else None,
                         "decision": decision,
                         "usage": usage,
                         "seconds": round(ended - started, 6),
@@ -129,6 +129,20 @@ def steps(history: list[Any]) -> list[TraceEvent]:
                 )
             )
     return found
+
+
+def tool_calls(rows: list[dict[str, Any]]) -> list[TraceEvent]:
+    """Events for the tool calls a run made (refusals are ``permission_denied`` events)."""
+    return [
+        TraceEvent(
+            at=float(r["at"]),
+            kind="tool_call",
+            agent=r["agent"],
+            summary=f"{r['tool']}({shown(r['args'])[:200]}) -> {str(r['result'])[:200]}",
+            detail={"tool": r["tool"], "arguments": r["args"], "result": r["result"]},
+        )
+        for r in rows
+    ]
 
 
 def model_calls(rows: list[dict[str, Any]]) -> list[TraceEvent]:
@@ -140,7 +154,7 @@ def model_calls(rows: list[dict[str, Any]]) -> list[TraceEvent]:
             agent=r["agent"],
             summary=f"{r['model']}: {r['input_tokens']} in / {r['output_tokens']} out tokens, "
             f"{r['latency_ms']:.0f} ms" + ("" if r["status"] == "settled" else f" ({r['status']})"),
-            detail=r,
+            detail=r,  # with ``content``: what the team's trace policy keeps of prompt and answer
         )
         for r in rows
     ]
@@ -180,8 +194,8 @@ def subtasks(tasks: list[Any]) -> list[TraceEvent]:
                 "task_id": t.id,
                 "parent": t.parent_id,
                 "status": t.status,
-                "payload": shown(t.payload),
-                "result": shown(t.result),
+                "payload": t.payload,
+                "result": t.result,
                 "error": t.error,
             },
         )

@@ -94,6 +94,10 @@ class ConnectionPool:
         with self.write() as conn:
             found = sqlite_utils.Database(conn)[table]
             found.create(columns, pk=pk, if_not_exists=True)  # type: ignore[union-attr]
+            known = found.columns_dict
+            for name, kind in columns.items():  # a column added since the file was made
+                if name not in known:
+                    found.add_column(name, kind)  # type: ignore[union-attr]
             for index in indexes:
                 found.create_index(list(index), if_not_exists=True)  # type: ignore[union-attr]
 

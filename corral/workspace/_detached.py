@@ -140,6 +140,9 @@ class _ToolCalls:
     def recorded(self, key: str) -> str | None:
         return None
 
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        return []
+
     def record(
         self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
     ) -> None:

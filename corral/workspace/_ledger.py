@@ -11,6 +11,7 @@ team, once a day) when spending crosses its threshold.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -50,6 +51,7 @@ class SqliteLedger:
                 "cost_usd": float,
                 "cost_known": int,
                 "latency_ms": float,
+                "content": str,
                 "at": float,
             },
             pk="id",
@@ -153,15 +155,17 @@ class SqliteLedger:
         cached_tokens: int,
         cost: float | None,
         latency_ms: float,
+        content: str | None = None,
     ) -> None:
-        """Record a call that had no limit to reserve against (one transaction)."""
+        """Record a call that had no limit to reserve against (one transaction);
+        ``content`` is what the trace keeps of its prompt and answer (JSON)."""
         day = self.day()
         with self.pool.write() as conn:
             conn.execute(
                 "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
                 "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
-                "cost_known, latency_ms, at) VALUES (?, ?, ?, ?, ?, 'settled', 0, 0, ?, ?, ?, ?, "
-                "?, ?, ?)",
+                "cost_known, latency_ms, at, content) VALUES (?, ?, ?, ?, ?, 'settled', 0, 0, ?, "
+                "?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     task_key,
@@ -175,6 +179,7 @@ class SqliteLedger:
                     int(cost is not None),
                     latency_ms,
                     self.clock(),
+                    content,
                 ),
             )
             _add(
@@ -197,13 +202,15 @@ class SqliteLedger:
         cost: float | None,
         latency_ms: float,
         limits: BudgetLimits,
+        content: str | None = None,
     ) -> Settled:
         """Record a call's real usage; the alerts this crossed (each once a day)."""
         with self.pool.write() as conn:
             day, task_key, reserved, reserved_cost = conn.execute(
                 "UPDATE usage SET status = 'settled', model = ?, input_tokens = ?, "
                 "output_tokens = ?, cached_tokens = ?, cost_usd = ?, cost_known = ?, "
-                "latency_ms = ? WHERE id = ? RETURNING day, task_key, reserved, reserved_cost",
+                "latency_ms = ?, content = ? WHERE id = ? "
+                "RETURNING day, task_key, reserved, reserved_cost",
                 (
                     model,
                     input_tokens,
@@ -212,6 +219,7 @@ class SqliteLedger:
                     cost or 0.0,
                     int(cost is not None),
                     latency_ms,
+                    content,
                     row,
                 ),
             ).fetchone()
@@ -287,12 +295,15 @@ class SqliteLedger:
         with self.pool.read() as conn:
             cursor = conn.execute(
                 "SELECT agent, model, status, input_tokens, output_tokens, "
-                "cached_tokens, cost_usd, cost_known, latency_ms, at, task_key "
+                "cached_tokens, cost_usd, cost_known, latency_ms, at, task_key, content "
                 "FROM usage WHERE run_id = ? ORDER BY id",
                 (run_id,),
             )
             names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:
+            row["content"] = json.loads(row["content"]) if row["content"] else None
+        return rows
 
     def report(self, day: str) -> list[dict[str, Any]]:
         """Per agent, and the team: tokens and cost used on ``day``, limits, percentages."""

@@ -136,8 +136,10 @@ class Ledger(Protocol):
         cached_tokens: int,
         cost: float | None,
         latency_ms: float,
+        content: str | None = None,
     ) -> None:
-        """Record a call that had no limit to reserve against."""
+        """Record a call that had no limit to reserve against (``content``: what the trace
+        keeps of its prompt and answer, as JSON)."""
 
     def settle(
         self,
@@ -151,6 +153,7 @@ class Ledger(Protocol):
         cost: float | None,
         latency_ms: float,
         limits: BudgetLimits,
+        content: str | None = None,
     ) -> Settled:
         """Record a reserved call's real usage; the alerts it crossed."""
 
@@ -199,6 +202,9 @@ class ToolCallLog(Protocol):
 
     def recorded(self, key: str) -> str | None:
         """The result of a call already made, if any."""
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's recorded tool calls (agent, tool, args, result, at), oldest first."""
 
     def record(
         self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str

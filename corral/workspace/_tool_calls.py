@@ -47,6 +47,18 @@ class SqliteToolCalls:
             row = conn.execute("SELECT result FROM tool_calls WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's recorded tool calls, oldest first."""
+        with self.pool.read() as conn:
+            rows = conn.execute(
+                "SELECT agent, tool, args, result, at FROM tool_calls WHERE run_id = ? ORDER BY at",
+                (run_id,),
+            ).fetchall()
+        return [
+            {"agent": a, "tool": t, "args": json.loads(g), "result": r, "at": at}
+            for a, t, g, r, at in rows
+        ]
+
     def record(
         self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
     ) -> None:

@@ -24,6 +24,7 @@ from corral import (
     ToolCall,
     load_team,
 )
+from corral.observability import EVENTS
 from tests.conftest import SUPPORT_DESK, TICKET
 
 TEAM = """\
@@ -105,7 +106,8 @@ def test_a_run_streams_each_kind_of_event_in_order(
     assert (step.agent, step.inbound, step.decision) == ("clerk", {"invoice_id": "INV-7"}, "-> END")
     assert step.output == events[-1].output
     assert step.llm_calls == len([c for c in calls if c.status == "ok"])
-    for event in events:  # a service forwards events as they are
+    for event in events:  # each is exactly its documented shape, and JSON as it is
+        assert EVENTS.validate_python(event.model_dump()) == event
         assert json.loads(event.model_dump_json())["kind"] == event.kind
 
 
@@ -163,7 +165,7 @@ def test_the_support_desk_stream_matches_its_trace(tmp_path: Path) -> None:
         trace = app.trace(events[0].run_id)
     steps = [e for e in events if isinstance(e, StepDone)]
     assert [s.agent for s in steps] == [t.agent for t in trace.of("step")]
-    assert [s.output for s in steps] == [json.loads(t.detail["output"]) for t in trace.of("step")]
+    assert [s.output for s in steps] == [t.detail["output"] for t in trace.of("step")]
     calls = [e for e in events if isinstance(e, ModelCall)]
     assert len(calls) == len(trace.of("llm_call"))
     assert [c.agent for c in calls] == [t.agent for t in trace.of("llm_call")]

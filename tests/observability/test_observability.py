@@ -27,10 +27,10 @@ def test_trace_has_every_agents_input_output_and_decision_in_order(tmp_path: Pat
     assert [s.agent for s in steps] == result.path
     for step, nxt in itertools.pairwise(steps):
         # what one agent handed on is exactly what the next received
-        assert json.loads(step.detail["output"]) == json.loads(nxt.detail["inbound"])
+        assert step.detail["output"] == nxt.detail["inbound"]
         assert step.detail["decision"] == f"-> {nxt.agent} ({nxt.detail['inbound_schema']})"
     assert steps[-1].detail["decision"] == "-> END (Reply)"
-    assert json.loads(steps[-1].detail["output"]) == result.output
+    assert steps[-1].detail["output"] == result.output
     calls = trace.of("llm_call")
     assert [c.agent for c in calls] == ["triage", "billing", "qa", "writer"]
     assert sum(c.detail["input_tokens"] for c in calls) == result.usage["input_tokens"]
