@@ -25,6 +25,7 @@ from corral.nodes import (
     Delegation,
     FlowNode,
     FunctionRunner,
+    GraphRunner,
     InputNode,
     ReviewNode,
     Runner,
@@ -182,6 +183,9 @@ def build_runners(
     for agent in plan.agents.values():
         if agent.function is not None:
             runners[agent.id] = FunctionRunner(agent, agent.function)
+            continue
+        if agent.graph is not None:
+            runners[agent.id] = GraphRunner(agent, agent.graph)
             continue
         assert agent.model is not None
         assert agent.model_key is not None

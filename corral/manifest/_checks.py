@@ -133,10 +133,10 @@ def _references(team: Team) -> list[Problem]:
                         loc,
                     )
                 )
-        if agent.kind == "function" and agent.fallback is not None:
+        if agent.kind in ("function", "graph") and agent.fallback is not None:
             problems.append(
                 Problem(
-                    f"function node {agent.id!r} has a fallback",
+                    f"{agent.kind} node {agent.id!r} has a fallback",
                     "fallbacks are for model-driven "
                     "agents; make the function handle its own failures",
                     ("agents", i, "fallback"),

@@ -81,6 +81,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
             fallback_model_key=fallback_key,
             fallback_model=fallback_model,
             function=resolved.functions.get(agent.id),
+            graph=resolved.graphs.get(agent.id),
             fallback_function=resolved.functions.get(f"{agent.id}:fallback"),
             tools=tuple(
                 ToolPlan(

@@ -83,6 +83,8 @@ class AgentPlan:
     fallback_model_key: str | None
     fallback_model: str | None
     function: Callable[..., Any] | None
+    graph: Any
+    """For a ``kind: graph`` node: the compiled LangGraph graph it runs."""
     fallback_function: Callable[..., Any] | None
     tools: tuple[ToolPlan, ...]
     identity: Who | None
@@ -117,8 +119,8 @@ class AgentPlan:
         found = []
         if self.supervisor:
             found.append("supervisor")
-        if self.spec.kind == "function":
-            found.append("function")
+        if self.spec.kind in ("function", "graph"):
+            found.append(self.spec.kind)
         if self.budgeted:
             found.append("budget")
         if self.spec.fallback is not None:

@@ -45,6 +45,8 @@ class Resolved:
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     tools: dict[str, BaseTool] = field(default_factory=dict)
     scripts: dict[str, Script] = field(default_factory=dict)
+    graphs: dict[str, Any] = field(default_factory=dict)
+    """Compiled LangGraph graphs of ``kind: graph`` nodes, by agent."""
 
 
 def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
@@ -70,6 +72,23 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
             )
         elif found is not None:
             functions[agent.id] = found
+    graphs: dict[str, Any] = {}
+    for i, agent in enumerate(team.agents):
+        if agent.graph is None:
+            continue
+        found = agent.graph
+        if isinstance(found, str):
+            found = _import(found, base_dir, ("agents", i, "graph"), problems)
+        if found is not None and not (hasattr(found, "invoke") and hasattr(found, "get_graph")):
+            problems.append(
+                Problem(
+                    f"{agent.graph!r} is not a compiled LangGraph graph",
+                    "point `graph` at the result of StateGraph(...).compile()",
+                    ("agents", i, "graph"),
+                )
+            )
+        elif found is not None:
+            graphs[agent.id] = found
     for i, agent in enumerate(team.agents):
         fallback = agent.fallback.function if agent.fallback is not None else None
         if fallback is None:
@@ -87,7 +106,7 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
         problems += check_routes(team, schemas) + check_confidence(team, schemas)
     if problems:
         return None, problems
-    return Resolved(base_dir, schemas, functions, tools, scripts), []
+    return Resolved(base_dir, schemas, functions, tools, scripts, graphs), []
 
 
 def _import(path: str, base_dir: Path, loc: Loc, problems: list[Problem]) -> Any:

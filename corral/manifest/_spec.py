@@ -165,12 +165,14 @@ class ToolSpec(_Spec):
 
 
 class AgentSpec(_Spec):
-    """One node of the team: a model-driven ``agent`` or a plain Python ``function``."""
+    """One node of the team: a model-driven ``agent``, a plain Python ``function``, or a
+    compiled LangGraph ``graph``."""
 
     id: Identifier
     """The agent's unique id, also its node name."""
-    kind: Literal["agent", "function"] = "agent"
-    """``agent`` (model-driven) or ``function`` (plain Python, no model)."""
+    kind: Literal["agent", "function", "graph"] = "agent"
+    """``agent`` (model-driven), ``function`` (plain Python, no model) or ``graph`` (a
+    compiled LangGraph graph run on the typed input)."""
     role: str = ""
     """Who the agent is, in its prompt (empty: its id) and in its supervisor's list of reports."""
     instructions: str = ""
@@ -194,6 +196,10 @@ class AgentSpec(_Spec):
     function: ImportPath | SkipJsonSchema[Callable[..., Any]] | None = None
     """For ``kind: function``: ``module:callable`` (in Python, a
     callable) given the typed input and returning the output."""
+    graph: ImportPath | SkipJsonSchema[Any] = None
+    """For ``kind: graph``: a compiled LangGraph graph as ``module:attr`` (in Python, the
+    graph itself). It gets the inbound payload as its input; the fields of its result
+    that the output schema names are the answer, validated like any other."""
     max_validation_retries: int | None = Field(default=None, ge=0, le=10)
     """Overrides ``guards.max_validation_retries`` for this agent."""
     budget: BudgetSpec | None = None
@@ -216,8 +222,25 @@ class AgentSpec(_Spec):
     """If true, the agent gets the scoped-context tools and
     sees the context it may read in its prompt."""
 
+    @field_validator("function", mode="before")
+    @classmethod
+    def _not_a_graph(cls, value: Any) -> Any:
+        if hasattr(value, "get_graph") and hasattr(value, "invoke"):
+            raise ValueError(
+                "this is a compiled LangGraph graph: give it as `graph:` with `kind: graph`"
+            )
+        return value
+
     @model_validator(mode="after")
     def _kind_fits(self) -> AgentSpec:
+        if self.kind == "graph":
+            if self.graph is None:
+                raise ValueError("a `kind: graph` node needs `graph: 'module:compiled_graph'`")
+            if self.function is not None or self.model is not None or self.tools:
+                raise ValueError("a graph node has no `function`, `model` or `tools`")
+            return self
+        if self.graph is not None:
+            raise ValueError("`graph` is only for `kind: graph` nodes")
         if self.kind == "function" and self.function is None:
             raise ValueError("a `kind: function` node needs `function: 'module:callable'`")
         if self.kind == "agent" and self.function is not None:

@@ -12,6 +12,7 @@ from corral.nodes._review import ReviewNode
 from corral.nodes._round import round_graph
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Handoff, ReviewRequest, TeamState, Usage, add_usage
+from corral.nodes._subgraph import GraphRunner
 
 __all__ = [
     "INPUT",
@@ -23,6 +24,7 @@ __all__ = [
     "Delegator",
     "FlowNode",
     "FunctionRunner",
+    "GraphRunner",
     "Handoff",
     "Inbound",
     "InputNode",

@@ -13,7 +13,6 @@ from corral.errors import GuardTripped, RunError
 from corral.keys import DRIVER_KEY
 from corral.manifest import AgentPlan
 from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config, io
-from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, hand_on
 from corral.nodes._services import Services
 from corral.nodes._state import ReviewRequest, TeamState, add_usage
@@ -43,7 +42,7 @@ class FlowNode(Node):
         run_id = str(config.get("configurable", {}).get("thread_id", ""))
         step = config.get("metadata", {}).get("langgraph_step", 0)
         agent = self.plan.id
-        if not isinstance(self.runner, FunctionRunner):  # only model calls need the metadata
+        if self.plan.spec.kind == "agent":  # only model calls need the metadata
             config = call_config(config, agent, run_id)
         work = Work(run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0, config=config)
         inbound = Inbound(

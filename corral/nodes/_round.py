@@ -25,7 +25,6 @@ from langgraph.types import Send
 
 from corral.errors import BudgetExceeded, GuardTripped, RunError
 from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config
-from corral.nodes._function import FunctionRunner
 from corral.observability import Metrics, emit
 
 
@@ -176,7 +175,7 @@ class TaskNode(Node):
             payload=state["payload"],
             instruction=state["instruction"],
         )
-        if not isinstance(runner, FunctionRunner):  # only model calls need the metadata
+        if plan.spec.kind == "agent":  # only model calls need the metadata
             config = call_config(config, state["assignee"], state["run_id"])
         work = Work(
             run_id=state["run_id"],
