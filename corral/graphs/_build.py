@@ -32,6 +32,7 @@ from corral.nodes import (
     Services,
     TeamState,
     edge_label,
+    guarded_state,
     round_graph,
 )
 from corral.observability import Metrics
@@ -94,9 +95,10 @@ def build_graph(
     """Compile ``plan`` into a runnable graph; ``chat_models`` overrides models by name
     (``default`` for every agent that names none)."""
     runners = build_runners(plan, services, dict(chat_models or {}))
-    entry = plan.schemas[plan.input_name]
-    builder = StateGraph(
-        TeamState, input_schema=entry, output_schema=plan.schemas[plan.output_name]
+    entry, exit_ = plan.schemas[plan.input_name], plan.schemas[plan.output_name]
+    state = guarded_state(plan.schemas, exit_)
+    builder: StateGraph[Any, None, Any, Any] = StateGraph(
+        state, input_schema=entry, output_schema=exit_
     )
     builder.add_node(
         INPUT,
@@ -111,7 +113,7 @@ def build_graph(
                 FlowNode(agent, runners[agent.id], services),
                 destinations=destinations(agent),
             )
-    return _finish(builder, plan, checkpointer, INPUT)  # type: ignore[arg-type]
+    return _finish(builder, plan, checkpointer, INPUT)
 
 
 def draw_graph(plan: TeamPlan) -> CompiledTeam:

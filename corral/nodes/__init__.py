@@ -11,7 +11,15 @@ from corral.nodes._input import INPUT, InputNode
 from corral.nodes._review import ReviewNode
 from corral.nodes._round import round_graph
 from corral.nodes._services import Services
-from corral.nodes._state import NO_USAGE, Handoff, ReviewRequest, TeamState, Usage, add_usage
+from corral.nodes._state import (
+    NO_USAGE,
+    Handoff,
+    ReviewRequest,
+    TeamState,
+    Usage,
+    add_usage,
+    guarded_state,
+)
 from corral.nodes._subgraph import GraphRunner
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
     "Work",
     "add_usage",
     "edge_label",
+    "guarded_state",
     "round_graph",
     "validate",
 ]

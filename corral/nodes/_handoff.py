@@ -83,7 +83,9 @@ def hand_on(
             goto=REVIEW, update={"_review": request, "_path": [plan.id], "_usage": usage}
         )
     target = GRAPH_END if edge.to == END else edge.to
-    handoff = Handoff(source=plan.id, target=edge.to, schema=plan.out_name, payload=payload)
+    handoff = Handoff(
+        source=plan.id, target=edge.to, schema=plan.out_name, payload=payload, checked=True
+    )
     if degraded:
         handoff["degraded"] = True
     update: TeamState = {"_handoff": handoff, "_path": [plan.id], "_usage": usage}

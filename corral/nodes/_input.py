@@ -42,7 +42,11 @@ class InputNode(Node):
                 manifest = str(plan.source) if plan.source is not None else None
                 yield io(self.services.runs.start, run_id, plan.name, manifest, payload)
         handoff = Handoff(
-            source="input", target=plan.entry, schema=plan.input_name, payload=payload
+            source="input",
+            target=plan.entry,
+            schema=plan.input_name,
+            payload=payload,
+            checked=True,
         )
         return Command(
             goto=plan.entry,

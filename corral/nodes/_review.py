@@ -63,7 +63,11 @@ class ReviewNode(Node):
         update: TeamState = {
             "_review": None,
             "_handoff": Handoff(
-                source=request["source"], target=target, schema=request["schema"], payload=checked
+                source=request["source"],
+                target=target,
+                schema=request["schema"],
+                payload=checked,
+                checked=True,
             ),
         }
         if target == END:

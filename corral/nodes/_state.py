@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import Annotated, Any, NotRequired
 
+from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict  # pydantic reads it on Python < 3.12
+
+from corral.errors import InputError
 
 
 class Handoff(TypedDict):
@@ -16,6 +20,8 @@ class Handoff(TypedDict):
     schema: str
     payload: dict[str, Any]
     degraded: NotRequired[bool]
+    checked: NotRequired[bool]
+    """Set by corral's own nodes, which validated the payload before handing it on."""
 
 
 class Usage(TypedDict):
@@ -66,3 +72,49 @@ class TeamState(TypedDict, total=False):
     _output: dict[str, Any] | None
     _review: ReviewRequest | None
     _rejected: str | None
+
+
+def guarded_state(schemas: Mapping[str, type[BaseModel]], output: type[BaseModel]) -> type:
+    """``TeamState`` for one team, whose channels refuse unvalidated payloads.
+
+    corral's nodes validate every payload before they hand it on. A write from outside
+    (``graph.update_state``) is validated here instead: a handoff against the schema it
+    names, the output against the flow's output schema; an invalid one raises
+    ``InputError`` and changes nothing.
+    """
+
+    def handoff(_current: Handoff | None, new: Handoff | None) -> Handoff | None:
+        if new is None or new.get("checked"):
+            return new
+        schema = schemas.get(str(new.get("schema")))
+        if schema is None:
+            raise InputError(
+                f"a handoff must name one of the team's schemas, not {new.get('schema')!r}",
+                field="_handoff",
+            )
+        return Handoff(
+            **{**new, "payload": _valid(schema, new.get("payload"), "_handoff"), "checked": True}
+        )
+
+    def result(_current: dict[str, Any] | None, new: dict[str, Any] | None) -> Any:
+        return None if new is None else _valid(output, new, "_output")
+
+    fields = dict(TeamState.__annotations__)
+    fields["_handoff"] = Annotated[Handoff | None, handoff]
+    fields["_output"] = Annotated[dict[str, Any] | None, result]
+    return TypedDict("TeamState", fields, total=False)  # type: ignore[operator,no-any-return]
+
+
+def _valid(schema: type[BaseModel], payload: Any, where: str) -> dict[str, Any]:
+    try:
+        valid: dict[str, Any] = schema.model_validate(payload).model_dump(mode="json")
+    except ValidationError as exc:
+        listed = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InputError(
+            f"{where} is not a valid {schema.__name__}: {listed}; corral only lets validated "
+            "payloads into a run's state",
+            field=where,
+        ) from None
+    return valid

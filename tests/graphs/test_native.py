@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from corral import load_team
+from corral import InputError, load_team
 from tests.conftest import SUPPORT_DESK, TICKET
 
 MODES = ["values", "updates", "debug", "tasks", "checkpoints", "custom", "messages"]
@@ -67,3 +67,22 @@ def test_the_graphs_schemas_are_the_flows_input_and_output(tmp_path: Path) -> No
             app.graph.invoke({"subject": "no id"}, app.config("bad"))
     assert given["properties"] == team.plan.schemas["Ticket"].model_json_schema()["properties"]
     assert returned["properties"] == team.plan.schemas["Reply"].model_json_schema()["properties"]
+
+
+def test_update_state_cannot_place_an_unvalidated_payload(tmp_path: Path) -> None:
+    team = load_team(SUPPORT_DESK)
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run(ticket(), run_id="kept")
+        config = app.config("kept")
+        before = app.graph.get_state(config).values
+        bad = {"source": "qa", "target": "writer", "schema": "Review", "payload": {"x": 1}}
+        with pytest.raises(InputError, match="_handoff is not a valid Review"):
+            app.graph.update_state(config, {"_handoff": bad})
+        with pytest.raises(InputError, match="not 'Nope'"):
+            app.graph.update_state(config, {"_handoff": {**bad, "schema": "Nope"}})
+        with pytest.raises(InputError, match="_output is not a valid Reply"):
+            app.graph.update_state(config, {"_output": {"tone": "loud"}})
+        assert app.graph.get_state(config).values == before  # nothing changed
+        good = {**result.output, "tone": "friendly"}  # type: ignore[dict-item]
+        app.graph.update_state(config, {"_output": good})
+        assert app.graph.get_state(config).values["_output"] == good
