@@ -32,7 +32,8 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy corral
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 test: lint typecheck pytest
 

@@ -35,7 +35,7 @@ from corral.nodes import (
     guarded_state,
     round_graph,
 )
-from corral.observability import Metrics
+from corral.observability import Metrics, QuietMetrics
 from corral.workspace import Alert, DetachedWorkspace, Workspace
 
 CompiledTeam = CompiledStateGraph[TeamState, None, TeamState, TeamState]
@@ -52,7 +52,8 @@ def wire(
     """The services every node of ``plan`` shares, built whole from ``workspace`` (a
     ``DetachedWorkspace``, which keeps nothing, when none is given)."""
     storage: Workspace = workspace if workspace is not None else DetachedWorkspace()
-    metrics = metrics or Metrics()
+    if metrics is None:  # nobody reads the metrics of a graph with no workspace
+        metrics = Metrics() if workspace is not None else QuietMetrics()
     verdicts = (
         Verdicts(storage.events, metrics, on_budget_alert, clock)
         if on_budget_alert is not None

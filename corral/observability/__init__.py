@@ -1,7 +1,7 @@
 """What a run shows: typed stream events, the trace, Prometheus metrics, JSON logs."""
 
 from corral.observability._logs import JsonFormatter, log_json
-from corral.observability._metrics import Metrics
+from corral.observability._metrics import Metrics, QuietMetrics
 from corral.observability._stream import (
     EVENTS,
     BudgetAlert,
@@ -39,6 +39,7 @@ __all__ = [
     "JsonFormatter",
     "Metrics",
     "ModelCall",
+    "QuietMetrics",
     "ReviewRequested",
     "RunEvent",
     "RunFinished",

@@ -73,3 +73,30 @@ class Metrics:
         """Serve ``/metrics`` over HTTP in a background thread; port 0 picks a free one."""
         server, thread = start_http_server(port, addr=addr, registry=self.registry)
         return server, thread
+
+
+class _Quiet:
+    """A metric that counts nothing (every call is accepted and dropped)."""
+
+    def labels(self, *values: str) -> _Quiet:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        return None
+
+    def observe(self, amount: float) -> None:
+        return None
+
+    def set(self, value: float) -> None:
+        return None
+
+
+class QuietMetrics(Metrics):
+    """Metrics that record nothing: for a graph built with no workspace, where nobody
+    reads them (the App always has real ones)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        quiet: Any = _Quiet()
+        self.tokens = self.cost = self.calls = self.guard_trips = quiet
+        self.tasks_created = self.runs = self.node_seconds = self.budget_used = quiet

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ROOT
 from tests.graphs.test_async import _hold_write_lock
@@ -45,6 +46,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.serial  # a latency figure: measured with the machine to itself
 def test_health_stays_fast_under_load_and_a_held_write_lock(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     port = _free_port()
