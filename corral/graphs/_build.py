@@ -113,6 +113,7 @@ def build_graph(
                 agent.id,
                 FlowNode(agent, runners[agent.id], services),
                 destinations=destinations(agent),
+                defer=bool(agent.gathers),  # a join waits for every branch
             )
     return _finish(builder, plan, checkpointer, INPUT)
 
@@ -165,6 +166,10 @@ def _finish(
 
 def destinations(agent: AgentPlan) -> dict[str, str]:
     """Where a flow agent's output may go, each labelled with its schema and condition."""
+    if agent.fans_out:
+        return dict.fromkeys(agent.fans_out, f"{agent.out_name} (parallel)")
+    if agent.joins is not None:
+        return {agent.joins: f"{agent.out_name} (joined)"}
     labels: dict[str, list[str]] = {}
     for edge in agent.edges:
         labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(edge_label(edge))

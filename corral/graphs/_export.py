@@ -47,6 +47,13 @@ def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
             review=edge.review,
         )
     for agent in team.agents.values():
+        step = dict.fromkeys(agent.fans_out, "parallel") | (
+            {agent.joins: "joined"} if agent.joins else {}
+        )
+        for target, how in step.items():
+            label = f"{agent.out_name} ({how})"
+            graph.add_edge(agent.id, target, kind="flow", schema=agent.out_name, label=label)
+    for agent in team.agents.values():
         if agent.spec.reports_to is not None:
             graph.add_edge(
                 agent.spec.reports_to, agent.id, kind="delegates", schema="", label="delegates"

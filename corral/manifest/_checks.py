@@ -284,6 +284,9 @@ def _reachability(team: Team) -> list[Problem]:
     graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(a.id for a in team.agents)
     graph.add_edges_from((e.from_, e.to) for e in flow.edges)
+    for step in flow.parallel:
+        graph.add_edges_from((step.from_, branch) for branch in step.to)
+        graph.add_edges_from((branch, step.join) for branch in step.to)
     if flow.entry not in graph:
         return []
     reaches_end = END in nx.descendants(graph, flow.entry)
@@ -295,9 +298,13 @@ def _reachability(team: Team) -> list[Problem]:
     )
     reachable = nx.descendants(graph, flow.entry) | {flow.entry}
     targets = {e.to for e in flow.edges} | {flow.entry}
-    problems = []
+    targets |= {b for s in flow.parallel for b in s.to} | {s.join for s in flow.parallel}
+    fanning = {s.from_ for s in flow.parallel} | {b for s in flow.parallel for b in s.to}
+    problems = _parallel(team)
     for i, agent in enumerate(team.agents):
         outgoing = [e for e in flow.edges if e.from_ == agent.id]
+        if agent.id in fanning:
+            continue  # checked with its parallel step
         if agent.id not in reachable:
             problems.append(
                 Problem(
@@ -341,4 +348,62 @@ def _reachability(team: Team) -> list[Problem]:
                 ("flow", "edges"),
             )
         )
+    return problems
+
+
+def _parallel(team: Team) -> list[Problem]:
+    """A parallel step's agents exist and fit: the fanning agent and the branches hand
+    on nothing else, each branch declares its `output`, and every agent is in one step."""
+    problems: list[Problem] = []
+    agents = {a.id: a for a in team.agents}
+    seen: dict[str, int] = {}
+    for k, step in enumerate(team.flow.parallel):
+        loc: tuple[str | int, ...] = ("flow", "parallel", k)
+        for role, name in [("from", step.from_), ("join", step.join)] + [
+            ("to", b) for b in step.to
+        ]:
+            if name not in agents:
+                problems.append(
+                    Problem(
+                        f"parallel step {k} names unknown agent {name!r}",
+                        f"use an agent id; {suggest(name, agents)}",
+                        (*loc, role),
+                    )
+                )
+        for name in (step.from_, *step.to):
+            if name in seen:
+                problems.append(
+                    Problem(
+                        f"agent {name!r} is in parallel step {seen[name]} and step {k}",
+                        "an agent fans out, or is a branch, in one parallel step only",
+                        loc,
+                    )
+                )
+            seen[name] = k
+            if any(e.from_ == name for e in team.flow.edges):
+                problems.append(
+                    Problem(
+                        f"agent {name!r} of parallel step {k} also has edges",
+                        "a fanning agent and its branches hand on through the step only: "
+                        "remove their edges (the join agent has the edges that go on)",
+                        loc,
+                    )
+                )
+        for name in step.to:
+            if name in agents and agents[name].output is None:
+                problems.append(
+                    Problem(
+                        f"branch {name!r} of parallel step {k} declares no `output`",
+                        "declare `output: SchemaName` on each branch agent",
+                        (*loc, "to"),
+                    )
+                )
+        if step.join in agents and agents[step.join].input is None:
+            problems.append(
+                Problem(
+                    f"join agent {step.join!r} declares no `input`",
+                    f"declare an input schema with one field per branch ({', '.join(step.to)})",
+                    (*loc, "join"),
+                )
+            )
     return problems

@@ -26,6 +26,11 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
     """Resolve every effective setting of ``team`` into a frozen plan."""
     managers = {a.reports_to for a in team.agents if a.reports_to is not None}
     flow = {e.from_ for e in team.flow.edges} | {team.flow.entry}
+    steps = team.flow.parallel
+    flow |= {s.from_ for s in steps} | {b for s in steps for b in s.to} | {s.join for s in steps}
+    fans = {s.from_: s for s in steps}
+    joins = {b: s.join for s in steps for b in s.to}
+    gathers = {s.join: s.to for s in steps}
     tree: nx.DiGraph[str] = nx.DiGraph()
     tree.add_edges_from((a.reports_to, a.id) for a in team.agents if a.reports_to)
     models: dict[str, ModelPlan] = {}
@@ -33,7 +38,8 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
     for agent in team.agents:
         in_name = inbound_schema(team, agent.id)
         edges = tuple(e for e in team.flow.edges if e.from_ == agent.id)
-        out_name = agent.output or edges[0].schema_name
+        fan = fans.get(agent.id)
+        out_name = agent.output or (fan.schema_name if fan else edges[0].schema_name)
         reports = tuple(
             ReportPlan(
                 r.id,
@@ -109,6 +115,9 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
             or agent.min_confidence is not None
             or any(e.review or e.min_confidence is not None for e in edges),
             policies={guard: team.guards.policy(guard) for guard in DEFAULT_POLICY},
+            fans_out=fan.to if fan else (),
+            joins=joins.get(agent.id),
+            gathers=gathers.get(agent.id, ()),
         )
     rate = team.guards.task_rate
     whole = team.budget
@@ -144,6 +153,9 @@ def inbound_schema(team: TeamSpec, agent_id: str) -> str:
         return declared
     if agent_id == team.flow.entry:
         return team.flow.input
+    for step in team.flow.parallel:
+        if agent_id in step.to:
+            return step.schema_name
     return next(e.schema_name for e in team.flow.edges if e.to == agent_id)
 
 

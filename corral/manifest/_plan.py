@@ -103,6 +103,12 @@ class AgentPlan:
     reviewed: bool
     """True when the agent's output may wait for a person."""
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    fans_out: tuple[str, ...] = ()
+    """Branch agents the answer goes to at once (a parallel step)."""
+    joins: str | None = None
+    """For a branch of a parallel step: the join agent its answer goes to."""
+    gathers: tuple[str, ...] = ()
+    """For a join agent: the branches whose answers it gets together."""
 
     @property
     def supervisor(self) -> bool:

@@ -16,14 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import networkx as nx
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from corral.errors import ManifestError, Problem
 from corral.manifest._checks import suggest
+from corral.manifest._schema_checks import schema_problems
 from corral.manifest._scripts import load_script
 from corral.manifest._spec import FieldSpec, SchemaSpec
 
@@ -103,7 +104,7 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
     tools = _resolve_tools(team, base_dir, problems)
     scripts = _load_scripts(team, base_dir, problems)
     if not problems:
-        problems += check_routes(team, schemas) + check_confidence(team, schemas)
+        problems += schema_problems(team, schemas)
     if problems:
         return None, problems
     return Resolved(base_dir, schemas, functions, tools, scripts, graphs), []
@@ -318,97 +319,3 @@ def _load_scripts(team: Team, base_dir: Path, problems: list[Problem]) -> dict[s
         except ManifestError as exc:
             problems += exc.problems
     return scripts
-
-
-def check_routes(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Problem]:
-    """``when`` fields exist, their values fit the field, and enum values are all routed."""
-    problems: list[Problem] = []
-    routed: dict[tuple[str, str], set[Any]] = {}
-    has_default = {e.from_ for e in team.flow.edges if e.when is None}
-    for k, edge in enumerate(team.flow.edges):
-        if edge.when is None:
-            continue
-        model = schemas[edge.schema_name]
-        info = model.model_fields.get(edge.when.field)
-        loc: Loc = ("flow", "edges", k, "when", "field")
-        if info is None:
-            problems.append(
-                Problem(
-                    f"{edge.schema_name} has no field {edge.when.field!r} to route on",
-                    f"route on one of its fields; {suggest(edge.when.field, model.model_fields)}",
-                    loc,
-                )
-            )
-            continue
-        annotation: Any = (
-            Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
-        )
-        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
-        for value in edge.when.values:
-            try:
-                adapter.validate_python(value)
-            except ValidationError as exc:
-                problems.append(
-                    Problem(
-                        f"{edge.when.field!r} can never be {value!r}: " + exc.errors()[0]["msg"],
-                        "route on a value the field can take",
-                        ("flow", "edges", k, "when"),
-                    )
-                )
-        routed.setdefault((edge.from_, edge.when.field), set()).update(edge.when.values)
-    for (source, fname), values in routed.items():
-        if source in has_default:
-            continue
-        k = next(i for i, e in enumerate(team.flow.edges) if e.from_ == source)
-        annotation = schemas[team.flow.edges[k].schema_name].model_fields[fname].annotation
-        if annotation is bool:
-            choices: tuple[Any, ...] = (True, False)
-        elif get_origin(annotation) is Literal:
-            choices = get_args(annotation)
-        else:
-            problems.append(
-                Problem(
-                    f"{source!r} routes on {fname!r}, which can take values no edge names",
-                    "add a last edge without `when` as the default, or make the field an enum",
-                    ("flow", "edges", k),
-                )
-            )
-            continue
-        missing = [v for v in choices if v not in values]
-        if missing:
-            problems.append(
-                Problem(
-                    f"{source!r} routes on {fname!r} but sends {missing} nowhere",
-                    "add edges for those values, or a last edge without `when` as the default",
-                    ("flow", "edges", k),
-                )
-            )
-    return problems
-
-
-def check_confidence(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Problem]:
-    """A ``min_confidence`` names a numeric field of the payload it reads."""
-    problems: list[Problem] = []
-    wanted: list[tuple[str, str, Loc]] = [
-        (e.schema_name, e.confidence_field, ("flow", "edges", k, "min_confidence"))
-        for k, e in enumerate(team.flow.edges)
-        if e.min_confidence is not None
-    ]
-    for i, agent in enumerate(team.agents):
-        if agent.min_confidence is not None:
-            out = agent.output or next(
-                e.schema_name for e in team.flow.edges if e.from_ == agent.id
-            )
-            wanted.append((out, agent.confidence_field, ("agents", i, "min_confidence")))
-    for schema, name, loc in wanted:
-        info = schemas[schema].model_fields.get(name)
-        if info is None or info.annotation not in (float, int):
-            problems.append(
-                Problem(
-                    f"min_confidence reads field {name!r} of {schema}, which "
-                    + ("it does not have" if info is None else "is not a number"),
-                    "set `confidence_field` to a float field of the payload, or add one",
-                    loc,
-                )
-            )
-    return problems

@@ -292,6 +292,21 @@ class EdgeSpec(_Spec):
     """The numeric payload field that ``min_confidence`` reads."""
 
 
+class ParallelSpec(_Spec):
+    """A parallel step: one agent's answer goes to several agents at once, and a join
+    agent gets all their answers together, each under the branch agent's id."""
+
+    from_: Identifier = Field(alias="from")
+    """The agent whose answer fans out (it has no other outgoing edge)."""
+    to: tuple[Identifier, ...] = Field(min_length=2)
+    """The branch agents; each gets the payload and answers with its declared `output`."""
+    schema_name: SchemaName = Field(alias="schema")
+    """Schema of the payload every branch receives (the fanning agent's output)."""
+    join: Identifier
+    """The agent that gets the answers together: its `input` schema has one field per
+    branch, named by the branch's id and typed by that branch's `output`."""
+
+
 class FlowSpec(_Spec):
     """Where a run starts, what it takes, what it returns, and the edges between."""
 
@@ -303,6 +318,8 @@ class FlowSpec(_Spec):
     """Schema of a run's output, carried by the edges to ``END``."""
     edges: tuple[EdgeSpec, ...] = Field(min_length=1)
     """The typed handoffs between agents, at least one to ``END``."""
+    parallel: tuple[ParallelSpec, ...] = ()
+    """Parallel steps: fan out to several agents, then join their typed answers."""
 
 
 class ContextSpec(_Spec):

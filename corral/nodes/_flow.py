@@ -13,9 +13,9 @@ from corral.errors import GuardTripped, RunError
 from corral.keys import DRIVER_KEY
 from corral.manifest import AgentPlan
 from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config, io
-from corral.nodes._handoff import REVIEW, hand_on
+from corral.nodes._handoff import REVIEW, hand_on, validate
 from corral.nodes._services import Services
-from corral.nodes._state import ReviewRequest, TeamState, add_usage
+from corral.nodes._state import Handoff, ReviewRequest, TeamState, add_usage
 from corral.observability import emit
 
 
@@ -36,8 +36,21 @@ class FlowNode(Node):
         self.seconds = services.metrics.node_seconds.labels(plan.id)
         self.name = plan.id
 
+    def _joined(self, state: TeamState) -> Inbound:
+        """A join's inbound: every branch's answer, under its id, checked as one payload."""
+        gathered = state.get("_joined") or {}
+        payload, errors = validate(self.plan.in_schema, gathered)
+        if payload is None:
+            raise RunError(
+                f"the branches' answers do not make a {self.plan.in_name}: " + "; ".join(errors),
+                agent=self.plan.id,
+            )
+        return Inbound(
+            schema=self.plan.in_name, source="+".join(self.plan.gathers), payload=payload
+        )
+
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
-        handoff = state["_handoff"]
+        handoff = state.get("_handoff") or Handoff(source="", target="", schema="", payload={})
         driven = bool((config.get("metadata") or {}).get(DRIVER_KEY))
         run_id = str(config.get("configurable", {}).get("thread_id", ""))
         step = config.get("metadata", {}).get("langgraph_step", 0)
@@ -45,8 +58,12 @@ class FlowNode(Node):
         if self.plan.spec.kind == "agent":  # only model calls need the metadata
             config = call_config(config, agent, run_id)
         work = Work(run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0, config=config)
-        inbound = Inbound(
-            schema=handoff["schema"], source=handoff["source"], payload=handoff["payload"]
+        inbound = (
+            self._joined(state)
+            if self.plan.gathers
+            else Inbound(
+                schema=handoff["schema"], source=handoff["source"], payload=handoff["payload"]
+            )
         )
         started = time.perf_counter()
         try:
@@ -70,6 +87,8 @@ class FlowNode(Node):
         self.seconds.observe(seconds)
         degraded = bool(work.flags.get("degraded"))
         command = hand_on(self.plan, payload, usage, degraded=degraded)
+        if self.plan.gathers and isinstance(command.update, dict):
+            command.update["_joined"] = None  # the answers are taken up
         reviewed = isinstance(command.update, dict) and command.update.get("_review")
         emit(
             {

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from langgraph.graph import END as GRAPH_END
-from langgraph.types import Command
+from langgraph.types import Command, Send
 from pydantic import BaseModel, ValidationError
 
 from corral.errors import RoutingError
@@ -66,8 +66,20 @@ def hand_on(
 
     Review comes first when the edge asks for it, or when the payload's confidence is
     below the edge's or the agent's ``min_confidence``; the downstream agent never sees
-    the payload until a person lets it through.
+    the payload until a person lets it through. A parallel step sends the payload to
+    every branch at once; a branch's answer goes to its join, under the branch's id.
     """
+    if plan.fans_out:
+        return Command(
+            goto=[
+                Send(branch, {"_handoff": _handed(plan, branch, payload, degraded)})
+                for branch in plan.fans_out
+            ],
+            update={"_path": [plan.id], "_usage": usage},
+        )
+    if plan.joins is not None:
+        joined: TeamState = {"_joined": {plan.id: payload}, "_path": [plan.id], "_usage": usage}
+        return Command(goto=plan.joins, update=joined)
     edge = route(plan, payload)
     reason = None if reviewed else review_reason(plan, edge, payload)
     if reason is not None:
@@ -83,16 +95,21 @@ def hand_on(
             goto=REVIEW, update={"_review": request, "_path": [plan.id], "_usage": usage}
         )
     target = GRAPH_END if edge.to == END else edge.to
-    handoff = Handoff(
-        source=plan.id, target=edge.to, schema=plan.out_name, payload=payload, checked=True
-    )
-    if degraded:
-        handoff["degraded"] = True
+    handoff = _handed(plan, edge.to, payload, degraded)
     update: TeamState = {"_handoff": handoff, "_path": [plan.id], "_usage": usage}
     if edge.to == END:
         update["_output"] = payload
         update.update(payload)  # type: ignore[typeddict-item]  # the graph's output fields
     return Command(goto=target, update=update)
+
+
+def _handed(plan: AgentPlan, target: str, payload: dict[str, Any], degraded: bool) -> Handoff:
+    handoff = Handoff(
+        source=plan.id, target=target, schema=plan.out_name, payload=payload, checked=True
+    )
+    if degraded:
+        handoff["degraded"] = True
+    return handoff
 
 
 def edge_label(edge: EdgeSpec) -> str:

@@ -49,6 +49,13 @@ NO_USAGE = Usage(input_tokens=0, output_tokens=0, llm_calls=0)
 """No model usage (the start of every sum)."""
 
 
+def gather(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Reducer: branch answers gather under their agents' ids; ``None`` empties it."""
+    if right is None:
+        return None
+    return {**(left or {}), **right}
+
+
 class ReviewRequest(TypedDict):
     """Work waiting for a person: an edge review, low confidence, or an escalation."""
 
@@ -72,6 +79,7 @@ class TeamState(TypedDict, total=False):
     _output: dict[str, Any] | None
     _review: ReviewRequest | None
     _rejected: str | None
+    _joined: Annotated[dict[str, Any] | None, gather]
 
 
 def guarded_state(schemas: Mapping[str, type[BaseModel]], output: type[BaseModel]) -> type:

@@ -1,0 +1,89 @@
+"""A parallel step: one answer fans out to several agents at once, and a join agent gets
+their answers together, typed, under the branches' ids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral import ManifestError, StepDone, load_team
+
+TEAM = """\
+version: 1
+name: parallel
+schemas:
+  Case: {{fields: {{summary: str}}}}
+  Finding: {{fields: {{note: str, score: {{type: int, ge: 0, le: 10}}}}}}
+  Findings: {{fields: {{billing: Finding, technical: {technical_type}}}}}
+  Reply: {{fields: {{text: str}}}}
+agents:
+  - {{id: triage, role: Triage}}
+  - {{id: billing, role: Billing, output: Finding}}
+  - {{id: technical, role: Technical, output: Finding}}
+  - {{id: writer, role: Writer, input: Findings}}
+flow:
+  entry: triage
+  input: Case
+  output: Reply
+  edges:
+    - {{from: writer, to: END, schema: Reply}}
+  parallel:
+    - {{from: triage, to: [billing, technical], schema: Case, join: writer}}
+"""
+
+
+def team(write: Callable[..., Path], technical_type: str = "Finding") -> Any:
+    return load_team(write("team.yaml", TEAM.format(technical_type=technical_type)))
+
+
+def test_branches_run_in_one_step_and_the_join_gets_their_typed_answers(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    with team(write).compile(db=tmp_path / "w.db") as app:
+        events = list(app.stream({"summary": "charged twice"}))
+        trace = app.trace(events[0].run_id)
+    assert events[-1].status == "completed", events[-1]  # type: ignore[union-attr]
+    steps = [e for e in events if isinstance(e, StepDone)]
+    assert steps[0].agent == "triage"
+    assert sorted(s.agent for s in steps[1:3]) == ["billing", "technical"]
+    join = steps[3]
+    assert join.agent == "writer"
+    assert join.inbound_schema == "Findings"
+    assert set(join.inbound) == {"billing", "technical"}
+    branch_steps = {s.agent: s.output for s in steps[1:3]}
+    assert join.inbound == branch_steps  # each branch's answer, under its id
+    assert [s.agent for s in trace.of("step")].count("writer") == 1  # the join ran once
+
+
+def test_a_join_whose_input_does_not_match_the_branches_is_refused(
+    write: Callable[..., Path],
+) -> None:
+    with pytest.raises(ManifestError, match="join agent 'writer' takes Findings"):
+        team(write, technical_type="Case")
+
+
+def test_a_branch_without_an_output_is_refused(write: Callable[..., Path]) -> None:
+    text = TEAM.format(technical_type="Finding").replace(
+        "{id: billing, role: Billing, output: Finding}", "{id: billing, role: Billing}"
+    )
+    with pytest.raises(ManifestError, match="branch 'billing' of parallel step 0"):
+        load_team(write("team.yaml", text))
+
+
+def test_the_drawing_shows_the_fan_out_and_the_join(write: Callable[..., Path]) -> None:
+    drawn = team(write).draw("mermaid")
+    assert isinstance(drawn, str)
+    for branch in ("billing", "technical"):
+        assert f"triage -. &nbsp;Case (parallel)&nbsp; .-> {branch};" in drawn
+        assert f"{branch} -. &nbsp;Finding (joined)&nbsp; .-> writer;" in drawn
+
+
+def test_the_graph_data_has_the_parallel_edges(write: Callable[..., Path]) -> None:
+    data = json.loads(str(team(write).draw("json")))
+    flow = {(e["source"], e["target"], e["label"]) for e in data["edges"]}
+    assert ("triage", "billing", "Case (parallel)") in flow
+    assert ("technical", "writer", "Finding (joined)") in flow
