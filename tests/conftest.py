@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from blockbuster import blockbuster_ctx
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT_DESK = ROOT / "examples" / "support_desk" / "team.yaml"
 TICKET = ROOT / "examples" / "support_desk" / "ticket.json"
@@ -103,3 +106,14 @@ class SeenMessages(BaseCallbackHandler):
         self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kwargs: Any
     ) -> None:
         self.calls.extend(messages)
+
+
+def run_unblocked(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` with blockbuster on: a blocking call that corral's code makes
+    on the event loop (sqlite3, file I/O, ``time.sleep``...) raises ``BlockingError``."""
+
+    async def guarded() -> T:
+        with blockbuster_ctx(scanned_modules=["corral"]):
+            return await main
+
+    return asyncio.run(guarded())

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command
 
 from corral.errors import GuardTripped, RunError
 from corral.keys import DRIVER_KEY
 from corral.manifest import AgentPlan
-from corral.nodes._base import Inbound, Node, Runner, Steps, Work, call_config, io
+from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config, io
 from corral.nodes._handoff import REVIEW, hand_on, validate
 from corral.nodes._services import Services
 from corral.nodes._state import Handoff, ReviewRequest, TeamState, add_usage
@@ -50,9 +52,28 @@ class FlowNode(Node):
         )
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
-        handoff = state.get("_handoff") or Handoff(source="", target="", schema="", payload={})
-        driven = bool((config.get("metadata") or {}).get(DRIVER_KEY))
         run_id = str(config.get("configurable", {}).get("thread_id", ""))
+        if (config.get("metadata") or {}).get(DRIVER_KEY) or not run_id:
+            return (yield from self._step(state, config, run_id, driven=True))
+        # A run started through the graph itself: nothing else records how it ends.
+        try:
+            command = yield from self._step(state, config, run_id, driven=False)
+        except GraphBubbleUp:  # an interrupt: the run waits for a person
+            yield io(self.services.runs.update, run_id, "paused")
+            raise
+        except Exception as exc:
+            status = "halted" if isinstance(exc, GuardTripped) else "failed"
+            error = exc if isinstance(exc, RunError) else RunError(f"{type(exc).__name__}: {exc}")
+            yield io(self.services.runs.update, run_id, status, errors=[error.to_dict()])
+            raise
+        if command.goto == REVIEW:
+            yield io(self.services.runs.update, run_id, "paused")
+        return command
+
+    def _step(
+        self, state: TeamState, config: RunnableConfig, run_id: str, *, driven: bool
+    ) -> Generator[Call, Any, Command[Any]]:
+        handoff = state.get("_handoff") or Handoff(source="", target="", schema="", payload={})
         step = config.get("metadata", {}).get("langgraph_step", 0)
         agent = self.plan.id
         if self.plan.spec.kind == "agent":  # only model calls need the metadata
@@ -108,8 +129,7 @@ class FlowNode(Node):
                 "degraded": degraded,
             }
         )
-        if command.goto == GRAPH_END and not driven and run_id:
-            # A run started through the graph itself: nothing else records its end.
+        if command.goto == GRAPH_END and not driven:
             yield io(
                 self.services.runs.update,
                 run_id,

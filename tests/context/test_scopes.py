@@ -18,6 +18,7 @@ from corral import PermissionDenied, load_team, open_workspace
 from corral.context import ContextStore
 from corral.manifest import Who
 from corral.workspace import AuditLog
+from tests.conftest import run_unblocked
 
 RED = Who(agent="alice", team="red")
 RED_TOO = Who(agent="bob", team="red")
@@ -128,7 +129,7 @@ def test_two_teams_running_concurrently_never_see_each_other(tmp_path: Path) -> 
             *(app.arun({"text": app.team.name}) for app in apps for _ in range(5))
         )
 
-    results = asyncio.run(both())
+    results = run_unblocked(both())
     assert {r.status for r in results} == {"completed"}
     scribe = Who(agent="scribe", team="writers")
     for app in apps:

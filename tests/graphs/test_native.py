@@ -4,8 +4,8 @@ registered, metered and traced like one started by ``app.run``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from corral import InputError, load_team
-from tests.conftest import SUPPORT_DESK, TICKET
+from tests.conftest import SUPPORT_DESK, TICKET, run_unblocked
 
 MODES = ["values", "updates", "debug", "tasks", "checkpoints", "custom", "messages"]
 
@@ -51,7 +51,7 @@ def test_every_stream_mode_works_sync_and_async(tmp_path: Path) -> None:
             return [c async for c in app.graph.astream(ticket(), config, stream_mode=mode)]
 
         for mode in MODES:
-            assert asyncio.run(astream(mode)) or mode == "messages", mode
+            assert run_unblocked(astream(mode)) or mode == "messages", mode
         values = list(app.graph.stream(ticket(), app.config("v"), stream_mode="values"))
         finished = app.runs.list(status="completed")
     assert set(team_fields := values[-1]) >= {"tone", "subject", "body"}, team_fields
@@ -86,3 +86,38 @@ def test_update_state_cannot_place_an_unvalidated_payload(tmp_path: Path) -> Non
         good = {**result.output, "tone": "friendly"}  # type: ignore[dict-item]
         app.graph.update_state(config, {"_output": good})
         assert app.graph.get_state(config).values["_output"] == good
+
+
+FAILING = """\
+version: 1
+name: failing
+schemas:
+  Q: {fields: {text: str}}
+agents:
+  - {id: entry, kind: function, function: "rules:NAME"}
+flow:
+  entry: entry
+  input: Q
+  output: Q
+  edges:
+    - {from: entry, to: END, schema: Q, review: REVIEW}
+"""
+
+
+def test_graph_started_runs_record_how_they_end(write: Callable[..., Path], tmp_path: Path) -> None:
+    write("rules.py", "def boom(q):\n    raise RuntimeError('no')\n\ndef echo(q):\n    return q\n")
+    for entry, status in (("boom", "failed"), ("echo", "paused")):
+        text = FAILING.replace("NAME", entry).replace("REVIEW", str(entry == "echo").lower())
+        team = load_team(write(f"{entry}.yaml", text))
+        with team.compile(db=tmp_path / f"{entry}.db") as app:
+            if status == "failed":
+                with pytest.raises(Exception, match="no"):
+                    app.graph.invoke({"text": "x"}, app.config("g"))
+            else:
+                answer = app.graph.invoke({"text": "x"}, app.config("g"))
+                assert "__interrupt__" in answer
+            record = app.runs.get("g")
+        assert record is not None
+        assert record.status == status
+        if status == "failed":
+            assert record.errors[0]["type"] == "NodeError"

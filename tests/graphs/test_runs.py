@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from corral import App, InputError, Team, load_team
-from tests.conftest import MINI, SUPPORT_DESK, TICKET, SeenMessages
+from tests.conftest import MINI, SUPPORT_DESK, TICKET, SeenMessages, run_unblocked
 
 INVALID = "INVALID-PAYLOAD-MARKER"
 
@@ -185,7 +185,7 @@ def test_concurrent_async_runs_are_safe(tmp_path: Path) -> None:
         return await asyncio.gather(*(app.arun({**ticket, "customer": f"c{i}"}) for i in range(24)))
 
     with team.compile(db=tmp_path / "w.db") as app:
-        results = asyncio.run(many(app))
+        results = run_unblocked(many(app))
         assert {r.status for r in results} == {"completed"}
         assert len({r.run_id for r in results}) == 24
         for r in results:

@@ -3,7 +3,6 @@ own ``custom`` stream mode, and the support desk's events against its trace."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from corral import (
     load_team,
 )
 from corral.observability import EVENTS
-from tests.conftest import SUPPORT_DESK, TICKET
+from tests.conftest import SUPPORT_DESK, TICKET, run_unblocked
 
 TEAM = """\
 version: 1
@@ -161,7 +160,7 @@ def test_the_support_desk_stream_matches_its_trace(tmp_path: Path) -> None:
         async def collect() -> list[RunEvent]:
             return [e async for e in app.astream(ticket)]
 
-        events = asyncio.run(collect())
+        events = run_unblocked(collect())
         trace = app.trace(events[0].run_id)
     steps = [e for e in events if isinstance(e, StepDone)]
     assert [s.agent for s in steps] == [t.agent for t in trace.of("step")]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from corral import Alert, load_team
+from tests.conftest import run_unblocked
 
 TEAM = """\
 version: 1
@@ -250,7 +251,7 @@ def test_concurrent_runs_in_one_process_share_the_budget(
         async def many() -> list[Any]:
             return await asyncio.gather(*(app.arun(QUESTION) for _ in range(20)))
 
-        results = asyncio.run(many())
+        results = run_unblocked(many())
     assert limit // (used_in + 100) <= sum(r.ok for r in results) <= 7
     assert {r.status for r in results} == {"completed", "halted"}
     spent = sum(r[1] + r[2] for r in rows(tmp_path / "w.db") if r[0] == "settled")

@@ -19,7 +19,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 
 from corral import CheckpointError, CorralSaver, load_team
-from tests.conftest import CHAIN
+from tests.conftest import CHAIN, run_unblocked
 
 HOSTILE = ["') OR 1=1--", "a'b\"c", "x\x00y", "日本語🙂" * 50, "t" * 10_000, "%_*", ""]
 
@@ -126,7 +126,7 @@ def test_threads_and_tasks_share_a_workspace(tmp_path: Path) -> None:
                 *(app.arun({"log": str(log), "pause": 0, "count": 0}) for _ in range(40))
             )
 
-        results.extend(asyncio.run(many()))
+        results.extend(run_unblocked(many()))
         for t in threads:
             t.join()
     assert len(results) == 76
