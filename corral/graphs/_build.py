@@ -36,7 +36,7 @@ from corral.nodes import (
     round_graph,
 )
 from corral.observability import Metrics, QuietMetrics
-from corral.workspace import Alert, DetachedWorkspace, Workspace
+from corral.workspace import Alert, DetachedWorkspace, RunRegistry, Workspace
 
 CompiledTeam = CompiledStateGraph[TeamState, None, TeamState, TeamState]
 
@@ -115,7 +115,7 @@ def build_graph(
                 destinations=destinations(agent),
                 defer=bool(agent.gathers),  # a join waits for every branch
             )
-    return _finish(builder, plan, checkpointer, INPUT)
+    return _finish(builder, plan, checkpointer, INPUT, clock=services.clock, runs=services.runs)
 
 
 def draw_graph(plan: TeamPlan) -> CompiledTeam:
@@ -153,11 +153,14 @@ def _finish(
     plan: TeamPlan,
     checkpointer: BaseCheckpointSaver[Any] | None,
     first: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    runs: RunRegistry | None = None,
 ) -> CompiledTeam:
     if plan.reviews:
         builder.add_node(
             REVIEW,
-            ReviewNode(plan.agents, plan.schemas),
+            ReviewNode(plan.agents, plan.schemas, runs or DetachedWorkspace().runs, clock),
             destinations=dict.fromkeys([*sorted(plan.flow_agents), GRAPH_END], "reviewed"),
         )
     builder.add_edge(START, first)

@@ -17,7 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from corral.graphs._result import OnStep, Progress, RunResult
-from corral.observability import ReviewRequested, RunEvent, RunFinished, as_event, collecting
+from corral.observability import RunEvent, RunFinished, as_event, collecting
 
 End = Callable[[str, BaseException | None, Progress], RunResult]
 
@@ -56,17 +56,7 @@ class Drive:
         self.progress(chunk)
         if not self.events:
             return []
-        events = self.drain()
-        events += [
-            ReviewRequested(
-                run_id=self.run_id,
-                at=self.clock(),
-                agent=item.value.get("source"),
-                review=dict(item.value),
-            )
-            for item in chunk.get("__interrupt__", ())
-        ]
-        return events
+        return self.drain()  # (a pause is told by the node that pauses: ``review_pending``)
 
     def drain(self) -> list[RunEvent]:
         """The events heard and not yet taken."""

@@ -18,7 +18,7 @@ from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_co
 from corral.nodes._handoff import REVIEW, hand_on, validate
 from corral.nodes._services import Services
 from corral.nodes._state import Handoff, ReviewRequest, TeamState, add_usage
-from corral.observability import emit
+from corral.observability import emit, review_requested
 
 
 def _shown(goto: Any) -> str:
@@ -54,11 +54,16 @@ class FlowNode(Node):
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
         run_id = str(config.get("configurable", {}).get("thread_id", ""))
         if (config.get("metadata") or {}).get(DRIVER_KEY) or not run_id:
-            return (yield from self._step(state, config, run_id, driven=True))
+            try:
+                return (yield from self._step(state, config, run_id, driven=True))
+            except GraphBubbleUp as pause:  # a tool call waits for a person
+                review_requested(run_id, self.clock(), pause)
+                raise
         # A run started through the graph itself: nothing else records how it ends.
         try:
             command = yield from self._step(state, config, run_id, driven=False)
-        except GraphBubbleUp:  # an interrupt: the run waits for a person
+        except GraphBubbleUp as pause:  # an interrupt: the run waits for a person
+            review_requested(run_id, self.clock(), pause)
             yield io(self.services.runs.update, run_id, "paused")
             raise
         except Exception as exc:

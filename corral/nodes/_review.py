@@ -8,20 +8,26 @@ again); edit replaces it with a payload valid for the same schema; reject ends t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from corral.errors import RunError
+from corral.errors import Rejected, RunError
+from corral.keys import DRIVER_KEY
 from corral.manifest import END, AgentPlan
-from corral.nodes._base import Node, Steps
+from corral.nodes._base import Node, Steps, io
 from corral.nodes._handoff import hand_on, validate
 from corral.nodes._state import NO_USAGE as _NO_USAGE
 from corral.nodes._state import Handoff, TeamState
+from corral.observability import review_requested
 from corral.review import ask_person
+from corral.workspace import RunRegistry
 
 
 class ReviewNode(Node):
@@ -30,16 +36,48 @@ class ReviewNode(Node):
     name = "__review__"
 
     def __init__(
-        self, plans: Mapping[str, AgentPlan], schemas: Mapping[str, type[BaseModel]]
+        self,
+        plans: Mapping[str, AgentPlan],
+        schemas: Mapping[str, type[BaseModel]],
+        runs: RunRegistry,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.runs = runs
         self.plans = plans
         self.schemas = schemas
+        self.clock = clock
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
+        command = yield from self._decide(state, config)
+        run_id = str((config.get("configurable") or {}).get("thread_id", ""))
+        driven = (config.get("metadata") or {}).get(DRIVER_KEY)
+        if command.goto == GRAPH_END and run_id and not driven:
+            # A run started through the graph itself ends here: record how.
+            update = command.update if isinstance(command.update, dict) else {}
+            rejected = update.get("_rejected")
+            yield io(
+                self.runs.update,
+                run_id,
+                "failed" if rejected else "completed",
+                output=update.get("_output"),
+                errors=[Rejected(str(rejected)).to_dict()] if rejected else [],
+                usage=state.get("_usage") or _NO_USAGE,
+                path=list(state.get("_path") or []),
+            )
+        return command
+
+    def _decide(
+        self, state: TeamState, config: RunnableConfig
+    ) -> Generator[Any, Any, Command[Any]]:
         request = state.get("_review")
         if request is None:
             raise RunError("the review node was reached with nothing to review")
-        decision = ask_person(dict(request))
+        try:
+            decision = ask_person(dict(request))
+        except GraphBubbleUp as pause:  # raised only when the run actually pauses
+            run_id = str((config.get("configurable") or {}).get("thread_id", ""))
+            review_requested(run_id, self.clock(), pause)
+            raise
         yield from ()  # a generator like every node body; a review makes no calls
         action = decision.get("action")
         if action == "reject":

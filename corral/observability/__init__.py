@@ -20,6 +20,7 @@ from corral.observability._stream import (
     collecting,
     emit,
     outer_stream,
+    review_requested,
 )
 from corral.observability._trace import (
     Trace,
@@ -57,6 +58,7 @@ __all__ = [
     "model_calls",
     "outer_stream",
     "recorded",
+    "review_requested",
     "steps",
     "subtasks",
     "tool_calls",

@@ -216,6 +216,22 @@ def emit(event: dict[str, Any]) -> None:
     writer(event)
 
 
+def review_requested(run_id: str, at: float, error: BaseException) -> None:
+    """Stream a ``review_pending`` event for each request an interrupt carries."""
+    for item in getattr(error, "args", ((),))[0] or ():
+        value = getattr(item, "value", None)
+        if isinstance(value, dict):
+            emit(
+                {
+                    "kind": "review_pending",
+                    "run_id": run_id,
+                    "at": at,
+                    "agent": value.get("source"),
+                    "review": value,
+                }
+            )
+
+
 @contextmanager
 def collecting(listener: Callable[[Any], None]) -> Iterator[None]:
     """Within the block, the run's events go to ``listener`` (the App's own stream)."""

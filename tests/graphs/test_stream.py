@@ -221,3 +221,24 @@ def test_subtasks_stream_when_created_and_when_finished(
     steps = [e.agent for e in events if isinstance(e, StepDone)]
     assert steps == ["lead"]  # subtasks are not flow steps
     assert events[-1].status == "completed"  # type: ignore[union-attr]
+
+
+def test_a_pause_is_streamed_once_in_langgraphs_custom_mode(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    from langgraph.types import Command
+
+    team = mixed(write, "replies: []\n", review=", review: true")
+    with team.compile(db=tmp_path / "w.db") as app:
+        config = app.config("direct")
+        paused = list(app.graph.stream({"invoice_id": "INV-5"}, config, stream_mode="custom"))
+        resumed = list(
+            app.graph.stream(Command(resume={"action": "approve"}), config, stream_mode="custom")
+        )
+        record = app.runs.get("direct")
+    kinds_paused = [e["kind"] for e in paused]
+    assert kinds_paused.count("review_pending") == 1
+    assert paused[-1]["review"]["payload"]["invoice_id"] == "INV-5"
+    assert "review_pending" not in [e["kind"] for e in resumed]
+    assert record is not None
+    assert record.status == "completed"
