@@ -84,16 +84,7 @@ def step_cost(tmp: Path, rounds: int, runs: int) -> dict[str, float]:
         workspace = open_workspace(tmp / f"{label.replace(' ', '-')}.db")
         plan = team(budgeted).plan
         graphs[label] = build_graph(plan, wire(plan, workspace), None, workspace.saver)
-    first = {
-        "handoff": {
-            "source": "input",
-            "target": "a0",
-            "schema": "Note",
-            "payload": {"text": "hello"},
-        },
-        "path": [],
-        "output": None,
-    }
+    first = {"text": "hello"}  # the flow's input
     samples: dict[str, list[float]] = {k: [] for k in graphs}
     counter = 0
     for _ in range(rounds + 1):

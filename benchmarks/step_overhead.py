@@ -125,16 +125,7 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
     team = corral_team(kind)
     if storage == "none":
         graph = build_graph(team.plan, wire(team.plan))
-        first = {
-            "handoff": {
-                "source": "input",
-                "target": "n0",
-                "schema": "Work",
-                "payload": START_PAYLOAD,
-            },
-            "path": [],
-            "output": None,
-        }
+        first = START_PAYLOAD  # the flow's input: the graph's own input schema
         plain = plain_graph(kind, None)
 
         def run_corral(_: int) -> None:

@@ -14,6 +14,3 @@ IDEMPOTENCY_KEY = "corral_idempotency_key"
 
 DRIVER_KEY = "corral_driver"
 """Metadata key: set when the App drives the run (it registers and ends the run itself)."""
-
-INPUT_NODE = "__flow_input__"
-"""The graph node that turns the flow's input into the first handoff."""

@@ -12,6 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END as GRAPH_END
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from typing_extensions import TypedDict
 
 from corral.context import ContextStore
 from corral.errors import PermissionDenied
@@ -19,14 +20,12 @@ from corral.guards import Meter, Verdicts
 from corral.manifest import END, AgentPlan, TeamPlan
 from corral.models import model_label, resolve_model
 from corral.nodes import (
-    INPUT,
     REVIEW,
     AgentRunner,
     Delegation,
     FlowNode,
     FunctionRunner,
     GraphRunner,
-    InputNode,
     ReviewNode,
     Runner,
     Services,
@@ -101,21 +100,27 @@ def build_graph(
     builder: StateGraph[Any, None, Any, Any] = StateGraph(
         state, input_schema=entry, output_schema=exit_
     )
-    builder.add_node(
-        INPUT,
-        InputNode(plan, services),
-        input_schema=entry,
-        destinations={plan.entry: plan.input_name},
+    # The entry agent reads the flow's input from the graph's input channels.
+    typed: Any = TypedDict
+    first = typed(
+        "EntryState",
+        {**state.__annotations__, **dict.fromkeys(entry.model_fields, Any)},
+        total=False,
     )
     for agent in plan.agents.values():
         if agent.in_flow:  # a worker reached only by delegation runs inside its manager
             builder.add_node(
                 agent.id,
-                FlowNode(agent, runners[agent.id], services),
+                FlowNode(
+                    agent, runners[agent.id], services, entry if agent.id == plan.entry else None
+                ),
                 destinations=destinations(agent),
                 defer=bool(agent.gathers),  # a join waits for every branch
+                input_schema=first if agent.id == plan.entry else None,
             )
-    return _finish(builder, plan, checkpointer, INPUT, clock=services.clock, runs=services.runs)
+    return _finish(
+        builder, plan, checkpointer, plan.entry, clock=services.clock, runs=services.runs
+    )
 
 
 def draw_graph(plan: TeamPlan) -> CompiledTeam:
@@ -134,13 +139,10 @@ def shape_graph(plan: TeamPlan, checkpointer: BaseCheckpointSaver[Any]) -> Compi
     builder = StateGraph(
         TeamState, input_schema=entry, output_schema=plan.schemas[plan.output_name]
     )
-    builder.add_node(  # type: ignore[misc]
-        INPUT, _nothing, input_schema=entry, destinations={plan.entry: plan.input_name}
-    )
     for agent in plan.agents.values():
         if agent.in_flow:
             builder.add_node(agent.id, _nothing, destinations=destinations(agent))
-    return _finish(builder, plan, checkpointer, INPUT)  # type: ignore[arg-type]
+    return _finish(builder, plan, checkpointer, plan.entry)  # type: ignore[arg-type]
 
 
 def _nothing(state: TeamState) -> TeamState:

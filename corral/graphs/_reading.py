@@ -24,7 +24,7 @@ def read_trace(
     history = list(reader.get_state_history(config))
     return Trace(
         run_id,
-        steps(history)
+        steps(history, plan.input_name)
         + model_calls(workspace.ledger.calls(run_id))
         + tool_calls(workspace.tool_calls.calls(run_id))
         + recorded(workspace.events.list(run_id))

@@ -257,15 +257,25 @@ def kept_content(policy: str, messages: list[BaseMessage], raw: Any) -> str | No
     only their sizes and SHA-256 hashes (``redacted``), or nothing (``none``)."""
     if policy == "none":
         return None
-    sent = [{"role": m.type, "content": m.content} for m in messages]
-    answered: dict[str, Any] = {"content": getattr(raw, "content", str(raw))}
-    if isinstance(raw, AIMessage) and raw.tool_calls:
-        answered["tool_calls"] = [{"name": c["name"], "args": c["args"]} for c in raw.tool_calls]
+    content = raw.content if isinstance(raw, AIMessage) else raw
+    calls = raw.tool_calls if isinstance(raw, AIMessage) else []
     if policy == "full":
+        sent = [{"role": m.type, "content": m.content} for m in messages]
+        answered: dict[str, Any] = {"content": content}
+        if calls:
+            answered["tool_calls"] = [{"name": c["name"], "args": c["args"]} for c in calls]
         return json.dumps({"prompt": sent, "response": answered}, default=str)
-    return json.dumps({"prompt": _digest(sent), "response": _digest(answered)})
+    said = [f"{m.type}\n{m.content}" for m in messages]
+    answer = [str(content), *(json.dumps([c["name"], c["args"]], default=str) for c in calls)]
+    return json.dumps({"prompt": _digest(said), "response": _digest(answer)})
 
 
-def _digest(value: Any) -> dict[str, Any]:
-    text = json.dumps(value, default=str, sort_keys=True)
-    return {"chars": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+def _digest(parts: list[str]) -> dict[str, Any]:
+    """The size and SHA-256 of some text, never the text."""
+    digest = hashlib.sha256()
+    chars = 0
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\x00")
+        chars += len(part)
+    return {"chars": chars, "sha256": digest.hexdigest()}

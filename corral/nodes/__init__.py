@@ -7,7 +7,6 @@ from corral.nodes._delegation import Delegation, Subtask
 from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, edge_label, validate
-from corral.nodes._input import INPUT, InputNode
 from corral.nodes._review import ReviewNode
 from corral.nodes._round import round_graph
 from corral.nodes._services import Services
@@ -23,7 +22,6 @@ from corral.nodes._state import (
 from corral.nodes._subgraph import GraphRunner
 
 __all__ = [
-    "INPUT",
     "NO_USAGE",
     "REVIEW",
     "AgentRunner",
@@ -35,7 +33,6 @@ __all__ = [
     "GraphRunner",
     "Handoff",
     "Inbound",
-    "InputNode",
     "Node",
     "ReviewNode",
     "ReviewRequest",

@@ -10,8 +10,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command
+from pydantic import BaseModel
 
-from corral.errors import GuardTripped, RunError
+from corral.errors import GuardTripped, InputError, RunError
 from corral.keys import DRIVER_KEY
 from corral.manifest import AgentPlan
 from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config, io
@@ -29,7 +30,15 @@ def _shown(goto: Any) -> str:
 class FlowNode(Node):
     """One agent of the flow: answer, validate, route, hand on."""
 
-    def __init__(self, plan: AgentPlan, runner: Runner, services: Services) -> None:
+    def __init__(
+        self,
+        plan: AgentPlan,
+        runner: Runner,
+        services: Services,
+        entry: type[BaseModel] | None = None,
+    ) -> None:
+        self.entry = entry
+        """For the entry agent: the flow's input schema, read from the graph's input."""
         self.services = services
         self.clock = services.clock
         self.plan = plan
@@ -37,6 +46,25 @@ class FlowNode(Node):
         self.on_failure = plan.on_failure
         self.seconds = services.metrics.node_seconds.labels(plan.id)
         self.name = plan.id
+
+    def _input(self, state: TeamState, run_id: str, driven: bool) -> Generator[Call, Any, Handoff]:
+        """The flow's input as the entry agent's inbound; a run started through the graph
+        itself is registered here."""
+        if self.entry is None:
+            raise RunError("a step was reached with no handoff", agent=self.plan.id)
+        given = {k: v for k, v in state.items() if k in self.entry.model_fields}
+        payload, errors = validate(self.entry, given)
+        if payload is None:
+            raise InputError(
+                f"input is not a valid {self.plan.in_name}: " + "; ".join(errors),
+                field=errors[0].split(":")[0],
+            )
+        if not driven and (yield io(self.services.runs.get, run_id)) is None:
+            plan = self.plan
+            yield io(self.services.runs.start, run_id, plan.team, None, payload)
+        return Handoff(
+            source="input", target=self.plan.id, schema=self.plan.in_name, payload=payload
+        )
 
     def _joined(self, state: TeamState) -> Inbound:
         """A join's inbound: every branch's answer, under its id, checked as one payload."""
@@ -66,6 +94,8 @@ class FlowNode(Node):
             review_requested(run_id, self.clock(), pause)
             yield io(self.services.runs.update, run_id, "paused")
             raise
+        except InputError:  # the input was refused: no run was started
+            raise
         except Exception as exc:
             status = "halted" if isinstance(exc, GuardTripped) else "failed"
             error = exc if isinstance(exc, RunError) else RunError(f"{type(exc).__name__}: {exc}")
@@ -78,7 +108,11 @@ class FlowNode(Node):
     def _step(
         self, state: TeamState, config: RunnableConfig, run_id: str, *, driven: bool
     ) -> Generator[Call, Any, Command[Any]]:
-        handoff = state.get("_handoff") or Handoff(source="", target="", schema="", payload={})
+        handoff = state.get("_handoff")
+        if self.plan.gathers:  # a join: its inbound is the branches' answers
+            handoff = Handoff(source="", target=self.plan.id, schema="", payload={})
+        elif handoff is None:  # the first step: the flow's input, from the graph's input
+            handoff = yield from self._input(state, run_id, driven)
         step = config.get("metadata", {}).get("langgraph_step", 0)
         agent = self.plan.id
         if self.plan.spec.kind == "agent":  # only model calls need the metadata

@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from corral.keys import INPUT_NODE
-
 MAX_SHOWN = 2_000
 """Characters of a payload kept in a trace event."""
 
@@ -76,12 +74,17 @@ def _epoch(value: Any) -> float:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
-def steps(history: list[Any]) -> list[TraceEvent]:
-    """Step events from a run's checkpoint history (newest first, as LangGraph lists it)."""
+def steps(history: list[Any], input_schema: str = "input") -> list[TraceEvent]:
+    """Step events from a run's checkpoint history (newest first, as LangGraph lists it).
+
+    The first step's inbound is the flow's input (``input_schema``), read from the
+    graph's input channels (every channel whose name does not start with ``_``).
+    """
     found = []
     ordered = list(reversed(history))
     for before, after in zip(ordered, [*ordered[1:], None], strict=True):
-        inbound = before.values.get("_handoff") or {}
+        given = {k: v for k, v in before.values.items() if not k.startswith("_")}
+        inbound = before.values.get("_handoff") or {"schema": input_schema, "payload": given}
         started = _epoch(before.created_at)
         ended = _epoch(after.created_at) if after is not None else started
         for task in before.tasks:
@@ -99,16 +102,15 @@ def steps(history: list[Any]) -> list[TraceEvent]:
             else:
                 decision = "paused" if task.interrupts else "no output"
             usage = result.get("_usage") or {}
-            if task.name == "__start__" and not handoff:
-                continue  # the graph's input, taken up by the input node
-            if task.name in ("__start__", INPUT_NODE):
+            if task.name == "__start__":
+                given = {k: v for k, v in result.items() if not k.startswith("_")}
                 found.append(
                     TraceEvent(
                         at=started,
                         kind="input",
                         agent=None,
-                        summary=f"input {decision}",
-                        detail={"input": handoff.get("payload")},
+                        summary=f"input ({input_schema})",
+                        detail={"input": given or handoff.get("payload")},
                     )
                 )
                 continue
