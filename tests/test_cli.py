@@ -261,3 +261,21 @@ def test_budget_command_reports_usage_against_limits(cli: CliRunner) -> None:
     bad = cli("budget", "--day", "yesterday")
     assert bad.code == 2
     assert "use YYYY-MM-DD" in bad.stderr
+
+
+def test_commands_that_read_never_create_a_workspace(
+    cli: Callable[..., Cli], tmp_path: Path
+) -> None:
+    for args in (
+        ("resume", "some-run", "--db", "typo/path.db"),
+        ("runs", "--db", "typo/path.db"),
+        ("runs", "show", "some-run", "--db", "typo/path.db"),
+        ("budget", "--db", "typo/path.db"),
+        ("runs", "prune", "--keep", "1", "--db", "typo/path.db"),
+        ("runs", "delete", "some-run", "--db", "typo/path.db"),
+    ):
+        done = cli(*args)
+        assert done.code == 2, (args, done.stderr)
+        assert "there is no workspace at typo/path.db" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "typo").exists()

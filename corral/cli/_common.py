@@ -36,6 +36,13 @@ FileArg = Annotated[Path, typer.Argument(help="Team file (YAML).")]
 
 @contextmanager
 def workspace_at(path: Path) -> Iterator[SqliteWorkspace]:
+    """An existing workspace (commands that read never create one)."""
+    if not path.is_file():
+        raise InputError(
+            f"there is no workspace at {path}; pass the --db that the runs used "
+            "(`corral run` says which it used)",
+            field="db",
+        )
     workspace = open_workspace(path)
     try:
         yield workspace

@@ -140,6 +140,7 @@ class AgentRunner:
         for _ in range(self.plan.retries + 1):
             raw = yield from self._ask(self.ask, messages, work, usage)
             usage = add_usage(usage, usage_of(raw))
+            yield from self._stray_calls(raw, work, {self.plan.out_name})
             payload, errors = parse(self.plan, self.parser, raw, work.config)
             if payload is not None:
                 return payload, usage
@@ -159,6 +160,7 @@ class AgentRunner:
         plan, agent = self.plan, self.plan.id
         failures, rounds = 0, 0
         errors: list[str] = []
+        below = NO_USAGE  # what the subtasks spent: counted in the answer, not in own calls
         while True:
             raw = yield from self._ask(model, messages, work, usage)
             usage = add_usage(usage, usage_of(raw))
@@ -166,21 +168,33 @@ class AgentRunner:
             if call is not None and call["name"] == self.delegation.tool.__name__:
                 outcome, spent = yield from self.delegation.delegate(call["args"], work, rounds)
                 rounds += 1
-                usage = add_usage(usage, spent)
+                below = add_usage(below, spent)
                 messages = [*messages, raw, ToolMessage(outcome, tool_call_id=call["id"] or "")]
                 continue
             if call is not None and call["name"] == plan.out_name:
                 payload, errors = validate(plan.out_schema, call["args"])
                 if payload is not None:
-                    return payload, usage
+                    return payload, add_usage(usage, below)
             else:
                 errors = [f"call `{plan.out_name}` to answer or `delegate` to hand out work"]
+                yield from self._stray_calls(
+                    raw, work, {plan.out_name, self.delegation.tool.__name__}
+                )
             failures += 1
             if failures > plan.retries:
                 raise HandoffError(
                     agent=agent, schema=plan.out_name, errors=errors, attempts=failures
                 )
             messages = [*messages, feedback(plan, raw, errors)]
+
+    def _stray_calls(self, raw: Any, work: Work, allowed: set[str]) -> Steps:
+        """Refuse (and audit) tool calls where only an answer (or a delegation) may come."""
+        for call in raw.tool_calls if isinstance(raw, AIMessage) else []:
+            if call["name"] not in allowed:
+                reason = f"{self.plan.id!r} may only answer with `{self.plan.out_name}` here" + (
+                    " or `delegate`" if self.delegation is not None else ""
+                )
+                yield from self.tools.refuse(work, call["name"], call["args"], reason)
 
     def _ask(
         self, model: Runnable[Any, Any], messages: list[BaseMessage], work: Work, usage: Usage

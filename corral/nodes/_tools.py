@@ -126,6 +126,11 @@ class ToolRunner:
             }
         )
 
+    def refuse(self, work: Work, tool: str, args: Any, reason: str) -> Steps:
+        """Refuse a tool call the model made where it may not: audited, an event, streamed."""
+        yield from self._audit(work, tool, "denied", reason)
+        self._said(work, tool, args, "denied", reason)
+
     def _audit(self, work: Work, tool: str, verdict: str, reason: str) -> Steps:
         yield io(
             self.services.audit.record,
@@ -151,6 +156,9 @@ def _bad_args(tool: BaseTool, args: Any) -> str | None:
     schema = tool.args_schema
     if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
         return None
+    unknown = sorted(set(args) - set(schema.model_fields)) if isinstance(args, dict) else []
+    if unknown:  # never dropped silently: an extra argument may try to act as someone else
+        return f"unknown argument(s) {', '.join(map(repr, unknown))}"
     try:
         schema.model_validate(args)
     except ValidationError as exc:

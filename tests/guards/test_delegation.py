@@ -194,3 +194,27 @@ def test_model_calls_per_task_cap_every_agent(write: Callable[..., Path], tmp_pa
     assert [(g["guard"], g["limit"], g["seen"]) for g in result.guards_tripped] == [
         ("max_llm_calls_per_task", 2, 3)
     ]
+
+
+def test_calls_per_task_count_each_agents_own_calls(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A report's calls count against its own task, not its supervisor's (the boss with
+    a limit of 3 makes 2 calls; its helper makes 3 for its own task)."""
+    script = (
+        f"agents:\n  lead:\n    - delegate: [{sub('billing_mgr')}]\n"
+        "  billing_mgr:\n    - raw: a\n    - raw: b\n"
+    )
+    team = org(write, script)
+    text = team.source.read_text().replace(
+        "  - {id: lead, role: Lead, output: Note}",
+        "  - {id: lead, role: Lead, output: Note, guards: {max_llm_calls_per_task: 3}}",
+    )
+    team = load_team(write("org.yaml", text))
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"question": "why?"})
+        calls = app.ledger.calls(result.run_id)
+    assert result.status == "completed", result.errors
+    assert [c["agent"] for c in calls].count("billing_mgr") == 3  # two invalid, one valid
+    assert [c["agent"] for c in calls].count("lead") == 2
+    assert result.usage["llm_calls"] == 5  # the run's total still counts them all

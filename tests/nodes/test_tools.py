@@ -99,3 +99,53 @@ def test_tool_rounds_are_bounded(write: Callable[..., Path], tmp_path: Path) -> 
     assert result.status == "completed"
     assert calls == ["again"] * 3
     assert "No more tool calls" in str(seen.calls[-1][-1].content)
+
+
+def test_unknown_tool_arguments_are_refused_before_any_effect_and_audited(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    extra = "    - tool: {name: invoice_status, args: {invoice_id: x, agent: lead}}\n"
+    write("tools.py", TOOLS)
+    write("script.yaml", "agents:\n  clerk:\n" + extra)
+    team = load_team(write("team.yaml", TEAM.format(rounds=5)))
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"invoice_id": "INV-1"})
+        audit = app.audit.rows(result.run_id)
+        denied = app.events.list(result.run_id, "permission_denied")
+    module = next(iter(team.resolved.tools.values())).func.__globals__  # type: ignore[attr-defined]
+    assert result.status == "completed"
+    assert "x" not in module["CALLS"]  # the call with the extra argument never ran
+    assert audit[0]["verdict"] == "denied"
+    assert "unknown argument(s) 'agent'" in audit[0]["reason"]
+    assert denied[0]["target"] == "invoice_status"
+
+
+WORKER = """\
+version: 1
+name: plain
+models:
+  default: {use: scripted, script: script.yaml}
+schemas:
+  Question: {fields: {text: str}}
+  Answer: {fields: {text: str}}
+agents:
+  - {id: worker, role: Worker}
+flow:
+  entry: worker
+  input: Question
+  output: Answer
+  edges: [{from: worker, to: END, schema: Answer}]
+"""
+
+
+def test_a_worker_with_no_tools_calling_one_is_refused_and_audited(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write("script.yaml", "agents:\n  worker:\n    - tool: {name: rm_rf, args: {path: /}}\n")
+    team = load_team(write("team.yaml", WORKER))
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"text": "q"})
+        audit = app.audit.rows(result.run_id)
+    assert result.status == "completed"  # told, it answered properly the second time
+    assert [(a["target"], a["verdict"]) for a in audit] == [("rm_rf", "denied")]
+    assert "may only answer with `Answer`" in audit[0]["reason"]
