@@ -7,6 +7,8 @@ the write lock inside SQLite, waiting up to the busy timeout instead of failing.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -146,3 +148,23 @@ def _open(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
             field="db",
         ) from None
     return conn
+
+
+@contextmanager
+def setup_lock(path: Path) -> Iterator[None]:
+    """Held while a process creates or migrates the workspace at ``path``: an advisory
+    lock on its folder, so processes opening one fresh file set it up one at a time
+    (SQLite's own locks would be released by an unrelated close of the same file)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the workspace database {path}: {exc}; pass a writable path with --db",
+            field="db",
+        ) from None
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # closing releases the lock

@@ -12,7 +12,7 @@ from langgraph.store.sqlite import SqliteStore
 from corral.workspace._audit import SqliteAudit
 from corral.workspace._board import SqliteBoard
 from corral.workspace._breakers import SqliteBreakers
-from corral.workspace._db import BUSY_TIMEOUT_MS, ConnectionPool, Synchronous
+from corral.workspace._db import BUSY_TIMEOUT_MS, ConnectionPool, Synchronous, setup_lock
 from corral.workspace._events import SqliteEvents
 from corral.workspace._ledger import SqliteLedger
 from corral.workspace._runs import SqliteRuns
@@ -21,6 +21,8 @@ from corral.workspace._tool_calls import SqliteToolCalls
 from corral.workspace._types import RunSummary
 
 DEFAULT_DB = Path(".corral") / "corral.db"
+SCHEMA_VERSION = 1
+"""The version of corral's tables a workspace file has (SQLite's ``user_version``)."""
 """Where a workspace lives when neither ``--db`` nor the manifest says."""
 
 
@@ -41,15 +43,20 @@ class SqliteWorkspace:
     ) -> None:
         self.path = Path(path)
         self.clock = clock
-        self.pool = ConnectionPool(self.path, synchronous=synchronous)
-        self.saver = CorralSaver(self.pool, keep=keep)
-        self.runs = SqliteRuns(self.pool, clock=clock)
-        self.board = SqliteBoard(self.pool, clock=clock)
-        self.events = SqliteEvents(self.pool, clock=clock)
-        self.ledger = SqliteLedger(self.pool, clock=clock)
-        self.breakers = SqliteBreakers(self.pool, clock=clock)
-        self.audit = SqliteAudit(self.pool, clock=clock)
-        self.tool_calls = SqliteToolCalls(self.pool, clock=clock)
+        # Creating and migrating the tables happens once, under a lock, however many
+        # processes open a fresh workspace at the same instant.
+        with setup_lock(self.path):
+            self.pool = ConnectionPool(self.path, synchronous=synchronous)
+            self.saver = CorralSaver(self.pool, keep=keep)
+            self.runs = SqliteRuns(self.pool, clock=clock)
+            self.board = SqliteBoard(self.pool, clock=clock)
+            self.events = SqliteEvents(self.pool, clock=clock)
+            self.ledger = SqliteLedger(self.pool, clock=clock)
+            self.breakers = SqliteBreakers(self.pool, clock=clock)
+            self.audit = SqliteAudit(self.pool, clock=clock)
+            self.tool_calls = SqliteToolCalls(self.pool, clock=clock)
+            with self.pool.write() as conn:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._store: SqliteStore | None = None
 
     @property
@@ -67,7 +74,8 @@ class SqliteWorkspace:
             )
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             store = SqliteStore(conn)
-            store.setup()
+            with setup_lock(self.path):  # its migrations are not safe to run concurrently
+                store.setup()
             self._store = store
         return self._store
 
