@@ -136,16 +136,21 @@ class RunBook:
                 f"{self.plan.name!r}; resume it with its own team file",
                 field="run_id",
             )
-        if record.status == "running" and (run_id in self.active or not record.stale):
+        if run_id in self.active:
             raise InputError(
-                f"run {run_id!r} is still running (process {record.pid}); wait "
-                "for it to end before resuming",
+                f"run {run_id!r} is still running in this process; wait for it to end "
+                "before resuming",
                 field="run_id",
             )
         request = self.review_of(run_id)
         schema = review_schema(self.plan, request["schema"]) if request is not None else None
         resume = decision(run_id, request, schema, approve=approve, reject=reject, edit=edit)
-        self.runs.update(run_id, "running")
+        holder = self.runs.take_over(run_id)  # one atomic step: exactly one process wins
+        if holder is not None:
+            raise InputError(
+                f"run {run_id!r} is being resumed by process {holder}; wait for it to end",
+                field="run_id",
+            )
         self.active.add(run_id)
         if resume is not None:
             return Command(resume=resume)

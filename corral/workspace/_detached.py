@@ -42,6 +42,9 @@ class _Runs:
     def delete(self, run_id: str) -> None:
         return None
 
+    def take_over(self, run_id: str) -> int | None:
+        return None
+
     def get(self, run_id: str) -> RunRecord | None:
         return None
 

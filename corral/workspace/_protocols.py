@@ -39,6 +39,10 @@ class RunRegistry(Protocol):
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Set a run's status (and output, errors, usage, path)."""
 
+    def take_over(self, run_id: str) -> int | None:
+        """Mark the run ``running`` here unless a live process runs it (atomically);
+        ``None`` if taken, else the holder's process id."""
+
     def delete(self, run_id: str) -> None:
         """Forget a run."""
 

@@ -13,7 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from corral.workspace._db import ConnectionPool
-from corral.workspace._types import RunRecord, RunStatus
+from corral.workspace._types import RunRecord, RunStatus, alive
 
 
 def _iso(at: float) -> str:
@@ -79,6 +79,23 @@ class SqliteRuns:
         values |= {k: json.dumps(v) for k, v in fields.items()}
         with self._pool.write() as conn:
             sqlite_utils.Database(conn)["runs"].update(run_id, values)  # type: ignore[union-attr]
+
+    def take_over(self, run_id: str) -> int | None:
+        """Mark the run ``running`` in this process, unless a live process runs it: one
+        compare-and-set in one transaction. ``None`` if taken, else the holder's pid."""
+        me = os.getpid()
+        with self._pool.write() as conn:
+            row = conn.execute(
+                "SELECT status, pid FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            held = row is not None and row[0] == "running" and row[1] not in (None, me)
+            if held and alive(int(row[1])):
+                return int(row[1])
+            conn.execute(
+                "UPDATE runs SET status = 'running', pid = ?, updated_at = ? WHERE run_id = ?",
+                (me, _iso(self._clock()), run_id),
+            )
+        return None
 
     def delete(self, run_id: str) -> None:
         """Forget a run (its checkpoints are the saver's to delete)."""

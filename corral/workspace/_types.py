@@ -38,10 +38,11 @@ class RunRecord:
     @property
     def stale(self) -> bool:
         """A ``running`` run whose process is gone: it crashed and can be resumed."""
-        return self.status == "running" and (self.pid is None or not _alive(self.pid))
+        return self.status == "running" and (self.pid is None or not alive(self.pid))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """True while process ``pid`` exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
