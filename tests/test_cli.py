@@ -279,3 +279,49 @@ def test_commands_that_read_never_create_a_workspace(
         assert "there is no workspace at typo/path.db" in done.stderr
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "typo").exists()
+
+
+def test_hostile_inputs_are_clear_errors_never_tracebacks(
+    cli: Callable[..., Cli], write: Callable[..., Path]
+) -> None:
+    write("deep.json", "[" * 5000)
+    (write("utf16.json", "x")).write_bytes("{}".encode("utf-16"))
+    big = '{"customer": "a", "subject": "b", "body": "c", "plan": ' + "9" * 5000 + "}"
+    write("big.json", big)
+    for name, words in (
+        ("deep.json", "nested too deeply"),
+        ("utf16.json", "is not UTF-8 text"),
+        ("big.json", "Exceeds the limit"),
+    ):
+        done = cli("run", SUPPORT_DESK, "--input", f"@{name}", "--db", "w.db")
+        assert done.code == 2, (name, done.stderr)
+        assert words in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_manifest_mistakes_that_used_to_crash_name_their_line(
+    cli: Callable[..., Cli], write: Callable[..., Path]
+) -> None:
+    deep_type = "list[" * 30 + "str" + "]" * 30
+    mini = MINI.format(model="scripted")
+    cases = {
+        "deep": (mini + "extra: " + "[" * 5000 + "\n", "nested more"),
+        "type": (
+            mini.replace("text: {type: str, min_length: 1}", f"text: {{type: '{deep_type}'}}"),
+            "nests more than 16",
+        ),
+        "ge_on_str": (
+            mini.replace("min_length: 1", "ge: 3"),
+            "ge does not apply to a str field",
+        ),
+        "pattern_on_int": (
+            mini.replace("ge: 0, le: 10", "pattern: '^a'"),
+            "pattern does not apply to a int field",
+        ),
+    }
+    for name, (text, words) in cases.items():
+        done = cli("validate", write(f"{name}.yaml", text))
+        assert done.code == 2, (name, done.stdout, done.stderr)
+        assert words in done.stderr, (name, done.stderr)
+        assert f"{name}.yaml:" in done.stderr
+        assert "Traceback" not in done.stderr

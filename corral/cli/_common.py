@@ -61,16 +61,22 @@ def read_input(raw: str | None) -> dict[str, Any]:
             field="input",
         )
     source = "--input"
-    if raw == "-":
-        raw, source = sys.stdin.read(), "stdin"
-    elif raw.startswith("@"):
-        path = Path(raw[1:])
-        try:
-            raw, source = path.read_text(encoding="utf-8"), str(path)
-        except OSError as exc:
-            raise InputError(
-                f"cannot read input file {path}: {exc.strerror}", field="input"
-            ) from None
+    try:
+        if raw == "-":
+            raw, source = sys.stdin.read(), "stdin"
+        elif raw.startswith("@"):
+            path = Path(raw[1:])
+            source = str(path)
+            raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot read input file {source}: {exc.strerror}", field="input"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{source} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8",
+            field="input",
+        ) from None
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -78,6 +84,10 @@ def read_input(raw: str | None) -> dict[str, Any]:
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             field="input",
         ) from None
+    except RecursionError:
+        raise InputError(f"{source} is nested too deeply to read", field="input") from None
+    except ValueError as exc:  # for instance an integer of thousands of digits
+        raise InputError(f"{source} cannot be read: {exc}", field="input") from None
     if not isinstance(value, dict):
         raise InputError(
             f"{source} must be a JSON object, not {type(value).__name__}", field="input"

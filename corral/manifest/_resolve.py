@@ -32,6 +32,15 @@ if TYPE_CHECKING:
     from corral.manifest._fields import TeamFields as Team
     from corral.models import Script
 
+MAX_TYPE_DEPTH = 16
+_CONSTRAINTS: dict[str, frozenset[str]] = {
+    "str": frozenset({"min_length", "max_length", "pattern"}),
+    "int": frozenset({"ge", "le", "gt", "lt"}),
+    "float": frozenset({"ge", "le", "gt", "lt"}),
+    "list": frozenset({"min_length", "max_length"}),
+    "dict": frozenset({"min_length", "max_length"}),
+}
+"""The constraints each kind of field takes (an enum, a bool or a schema takes none)."""
 _SIMPLE: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 _REF = re.compile(r"\b[A-Z][A-Za-z0-9_]*\b")
 Loc = tuple[str | int, ...]
@@ -250,6 +259,14 @@ def _field(spec: FieldSpec, built: dict[str, type[BaseModel]]) -> tuple[Any, Any
         ).items()
         if v is not None
     }
+    kind = "enum" if spec.enum else spec.type.strip().split("[", 1)[0]
+    fits = _CONSTRAINTS.get(kind, frozenset())
+    wrong = sorted(set(constraints) - fits)
+    if wrong:
+        allowed = ", ".join(sorted(fits)) or "none"
+        raise ValueError(
+            f"{', '.join(wrong)} does not apply to a {kind} field (for {kind}: {allowed})"
+        )
     if not spec.required:
         annotation = annotation | None
     default: Any = spec.default if (spec.default is not None or not spec.required) else ...
@@ -260,6 +277,8 @@ def _field(spec: FieldSpec, built: dict[str, type[BaseModel]]) -> tuple[Any, Any
 
 def _parse_type(text: str, built: dict[str, type[BaseModel]]) -> Any:
     text = text.strip()
+    if text.count("[") > MAX_TYPE_DEPTH:
+        raise ValueError(f"the type nests more than {MAX_TYPE_DEPTH} levels deep")
     if text in _SIMPLE:
         return _SIMPLE[text]
     if text in built:

@@ -55,6 +55,34 @@ class Located:
         ]
 
 
+MAX_DEPTH = 64
+"""How deep brackets may nest in a team or script file."""
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where ``[``/``{`` nesting passes ``MAX_DEPTH`` (quotes and comments
+    aside), if any."""
+    depth, line, quote, comment = 0, 1, "", False
+    for char in text:
+        if char == "\n":
+            line, quote, comment = line + 1, "", False
+        elif comment:
+            continue
+        elif char == "#" and not quote:
+            comment = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
 def load_yaml(path: Path) -> Located:
     """Read ``path`` as YAML data with line numbers; ``ManifestError`` on any problem."""
     shown = str(path)
@@ -83,6 +111,18 @@ def load_yaml(path: Path) -> Located:
                 )
             ]
         ) from None
+    deep = _too_deep(text)
+    if deep is not None:
+        raise ManifestError(
+            [
+                Problem(
+                    f"values are nested more than {MAX_DEPTH} levels deep",
+                    "flatten the structure; a team file never needs this depth",
+                    file=shown,
+                    line=deep,
+                )
+            ]
+        )
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -103,6 +143,10 @@ def load_yaml(path: Path) -> Located:
     except yaml.YAMLError as exc:
         raise ManifestError(
             [Problem(f"not valid YAML: {exc}", "fix the YAML syntax", file=shown, line=1)]
+        ) from None
+    except RecursionError:
+        raise ManifestError(
+            [Problem("values are nested too deeply", "flatten the structure", file=shown, line=1)]
         ) from None
     located = Located(shown, None)
     if root is None:
