@@ -319,8 +319,14 @@ def test_manifest_mistakes_that_used_to_crash_name_their_line(
             "pattern does not apply to a int field",
         ),
     }
+    lines = mini.splitlines()
+    cases["nul"] = ("\n".join([*lines[:4], lines[4] + "\x00", *lines[5:]]) + "\n", "'\\x00'")
+    cases["two_documents"] = (mini + "---\nname: again\n", "another document")
+    where = {"nul": 5, "two_documents": len(lines) + 1}
     for name, (text, words) in cases.items():
         done = cli("validate", write(f"{name}.yaml", text))
+        if name in where:
+            assert f"{name}.yaml:{where[name]}:" in done.stderr, done.stderr
         assert done.code == 2, (name, done.stdout, done.stderr)
         assert words in done.stderr, (name, done.stderr)
         assert f"{name}.yaml:" in done.stderr

@@ -129,6 +129,8 @@ def load_yaml(path: Path) -> Located:
         # The context mark is where the broken construct starts; the problem mark is
         # where the parser gave up, often a line later.
         mark = exc.context_mark or exc.problem_mark
+        if "single document" in str(exc.context):  # the problem is where the second begins
+            mark = exc.problem_mark or mark
         noticed = f" (noticed at line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
         raise ManifestError(
             [
@@ -137,6 +139,18 @@ def load_yaml(path: Path) -> Located:
                     "fix the YAML syntax at that line",
                     file=shown,
                     line=mark.line + 1 if mark else 1,
+                )
+            ]
+        ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses, such as NUL
+        line = text[: exc.position].count("\n") + 1
+        raise ManifestError(
+            [
+                Problem(
+                    f"not valid YAML: character {_shown_char(exc.character)} is not allowed",
+                    "remove it (team files are plain UTF-8 text)",
+                    file=shown,
+                    line=line,
                 )
             ]
         ) from None
@@ -330,3 +344,8 @@ def _step(annotation: Any, part: str | int) -> Any:
         if origin is dict and isinstance(part, str):
             return get_args(candidate)[1]
     return None
+
+
+def _shown_char(character: Any) -> str:
+    """A character YAML refused, shown so that even a NUL is visible."""
+    return repr(chr(character) if isinstance(character, int) else str(character))
