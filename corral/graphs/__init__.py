@@ -1,6 +1,6 @@
 """Teams as LangGraph graphs: the ``Team`` builder, the compiled ``App``, drawings."""
 
-from corral.graphs._app import App, stored_errors
+from corral.graphs._app import App
 from corral.graphs._build import CompiledTeam, build_graph, draw_graph, wire
 from corral.graphs._export import FORMATS, mimebundle, render, team_graph, to_dot, to_mermaid
 from corral.graphs._ids import check_run_id, db_path, new_run_id
@@ -24,7 +24,6 @@ __all__ = [
     "new_run_id",
     "read_trace",
     "render",
-    "stored_errors",
     "team_graph",
     "to_dot",
     "to_mermaid",

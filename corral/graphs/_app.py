@@ -14,7 +14,7 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from corral.errors import InputError, RunError
+from corral.errors import InputError
 from corral.graphs._book import RunBook
 from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
@@ -286,8 +286,3 @@ class App:
     def list_runs(self, *, limit: int = 100) -> list[RunRecord]:
         """The most recent runs in this workspace."""
         return self.runs.list(limit=limit)
-
-
-def stored_errors(record: RunRecord) -> list[RunError]:
-    """A stored run's errors as typed errors."""
-    return [RunError.from_dict(e) for e in record.errors]

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from corral.manifest._compile import inbound_schema
 from corral.manifest._fields import TeamFields
+from corral.manifest._payloads import error_lines, validate
 from corral.manifest._plan import AgentPlan, ModelPlan, ReportPlan, TeamPlan, ToolPlan, Who
 from corral.manifest._policies import (
     AgentGuards,
@@ -100,8 +101,10 @@ __all__ = [
     "TraceSpec",
     "WhenSpec",
     "Who",
+    "error_lines",
     "inbound_schema",
     "load_script",
     "load_team",
     "manifest_json_schema",
+    "validate",
 ]

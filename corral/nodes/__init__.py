@@ -1,12 +1,13 @@
 """What runs inside a node: agents, function nodes, delegation rounds, the flow node,
 typed handoffs, and the services a node may use."""
 
+from corral.manifest import validate
 from corral.nodes._agent import AgentRunner
 from corral.nodes._base import Call, Delegator, Inbound, Node, Runner, Work
 from corral.nodes._delegation import Delegation, Subtask
 from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
-from corral.nodes._handoff import REVIEW, edge_label, validate
+from corral.nodes._handoff import REVIEW, edge_label
 from corral.nodes._review import ReviewNode
 from corral.nodes._round import round_graph
 from corral.nodes._services import Services

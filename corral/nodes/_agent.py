@@ -20,9 +20,8 @@ from langchain_core.runnables import Runnable
 from corral.context import context_tools
 from corral.errors import BreakerOpen, CorralError, GuardTripped, HandoffError, NodeError, RunError
 from corral.guards import Meter, backoff, calls_trip, is_transient
-from corral.manifest import AgentPlan, ToolPlan
+from corral.manifest import AgentPlan, ToolPlan, validate
 from corral.nodes._base import Call, Delegator, Inbound, Pause, Runner, Steps, Work, io
-from corral.nodes._handoff import validate
 from corral.nodes._prompt import feedback, parse, prompt, split_structured, usage_of, with_context
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage

@@ -25,9 +25,8 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from corral.compat import lend
 from corral.errors import GuardTripped, RunError
 from corral.guards import delegation_trip
-from corral.manifest import AgentPlan
+from corral.manifest import AgentPlan, error_lines, validate
 from corral.nodes._base import Call, Work, io
-from corral.nodes._handoff import error_lines, validate
 from corral.nodes._round import NOTHING, Round
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage

@@ -14,9 +14,9 @@ from pydantic import BaseModel
 
 from corral.errors import GuardTripped, InputError, RunError
 from corral.keys import DRIVER_KEY
-from corral.manifest import AgentPlan
+from corral.manifest import AgentPlan, validate
 from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config, io
-from corral.nodes._handoff import REVIEW, hand_on, validate
+from corral.nodes._handoff import REVIEW, hand_on
 from corral.nodes._services import Services
 from corral.nodes._state import Handoff, ReviewRequest, TeamState, add_usage
 from corral.observability import emit, review_requested

@@ -11,29 +11,11 @@ from typing import Any
 
 from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command, Send
-from pydantic import BaseModel, ValidationError
 
 from corral.errors import RoutingError
 from corral.manifest import END, AgentPlan, EdgeSpec
 from corral.nodes._state import Handoff, ReviewRequest, TeamState, Usage
 from corral.review import review_reason
-
-
-def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None, list[str]]:
-    """``(payload, [])`` if ``value`` is valid for ``schema``, else ``(None, errors)``."""
-    if type(value) is schema:
-        return value.model_dump(mode="json"), []
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    try:
-        return schema.model_validate(value).model_dump(mode="json"), []
-    except ValidationError as exc:
-        return None, error_lines(exc)
-
-
-def error_lines(exc: ValidationError) -> list[str]:
-    """Pydantic errors as ``field: message`` lines a model (or a person) can act on."""
-    return [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
 
 
 def route(plan: AgentPlan, payload: dict[str, Any]) -> EdgeSpec:

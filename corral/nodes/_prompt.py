@@ -13,9 +13,9 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
 from pydantic import BaseModel, ValidationError
 
 from corral.context import ContextStore, Scope
-from corral.manifest import AgentPlan, Who
+from corral.manifest import AgentPlan, Who, error_lines, validate
 from corral.nodes._base import Inbound
-from corral.nodes._handoff import error_lines, payload_block, validate
+from corral.nodes._handoff import payload_block
 from corral.nodes._state import Usage
 
 

@@ -20,9 +20,9 @@ from pydantic import BaseModel
 
 from corral.errors import Rejected, RunError
 from corral.keys import DRIVER_KEY
-from corral.manifest import END, AgentPlan
+from corral.manifest import END, AgentPlan, validate
 from corral.nodes._base import Node, Steps, io
-from corral.nodes._handoff import hand_on, validate
+from corral.nodes._handoff import hand_on
 from corral.nodes._state import NO_USAGE as _NO_USAGE
 from corral.nodes._state import Handoff, TeamState
 from corral.observability import review_requested

@@ -6,10 +6,11 @@ import operator
 from collections.abc import Mapping
 from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads it on Python < 3.12
 
 from corral.errors import InputError
+from corral.manifest import validate
 
 
 class Handoff(TypedDict):
@@ -114,15 +115,12 @@ def guarded_state(schemas: Mapping[str, type[BaseModel]], output: type[BaseModel
 
 
 def _valid(schema: type[BaseModel], payload: Any, where: str) -> dict[str, Any]:
-    try:
-        valid: dict[str, Any] = schema.model_validate(payload).model_dump(mode="json")
-    except ValidationError as exc:
-        listed = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-        )
+    valid, errors = validate(schema, payload)
+    if valid is None:
+        listed = "; ".join(errors)
         raise InputError(
             f"{where} is not a valid {schema.__name__}: {listed}; corral only lets validated "
             "payloads into a run's state",
             field=where,
-        ) from None
+        )
     return valid

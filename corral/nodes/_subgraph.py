@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from corral.errors import CorralError, HandoffError, NodeError
-from corral.manifest import AgentPlan
+from corral.manifest import AgentPlan, validate
 from corral.nodes._base import Call, Inbound, Steps, Work
-from corral.nodes._handoff import validate
 from corral.nodes._state import NO_USAGE
 
 

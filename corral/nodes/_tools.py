@@ -12,9 +12,8 @@ from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
 
 from corral.keys import IDEMPOTENCY_KEY
-from corral.manifest import AgentPlan, ToolPlan
+from corral.manifest import AgentPlan, ToolPlan, error_lines
 from corral.nodes._base import Call, Steps, Work, io
-from corral.nodes._handoff import error_lines
 from corral.nodes._services import Services
 from corral.observability import emit
 from corral.review import ask_person

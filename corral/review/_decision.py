@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from corral.errors import InputError
-from corral.manifest import TeamPlan
+from corral.manifest import TeamPlan, validate
 
 
 def decision(
@@ -46,19 +46,14 @@ def decision(
             field="decision",
         )
     if edit is not None and schema is not None:
-        try:
-            schema.model_validate(dict(edit))
-        except ValidationError as exc:
-            errors = [
-                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-                for e in exc.errors()
-            ]
+        _, errors = validate(schema, dict(edit))
+        if errors:
             raise InputError(
                 f"the edit is not a valid {request['schema']}: "
                 + "; ".join(errors)
                 + ". The run is still waiting for a review",
                 field=errors[0].split(":")[0],
-            ) from None
+            )
     return {
         "action": given[0],
         "reason": reject,
