@@ -14,6 +14,7 @@ wrong") are separate branches, so callers can tell them apart::
         ├── BreakerOpen           an agent's circuit breaker is open; its calls are skipped
         ├── CheckpointError       a stored checkpoint cannot be decoded
         ├── PermissionDenied      an agent tried what its place in the team does not allow
+        ├── EffectInDoubt         a crash left a tool call started and unfinished (``fail``)
         ├── GuardTripped          a guard refused work (guard, limit, value seen)
         │   ├── BudgetExceeded    a model call would pass a budget layer
         │   ├── StepLimitExceeded the run took more than ``guards.max_steps`` steps
@@ -166,6 +167,25 @@ class PermissionDenied(RunError):
         super().__init__(f"{agent!r} may not {action} {scope} {target!r}: {reason}", agent=agent)
 
 
+class EffectInDoubt(RunError):
+    """A crash left a call of a tool that is not idempotent started and unfinished, and
+    the tool's ``on_in_doubt`` is ``fail``: corral will not run it again on its own."""
+
+    details = ("tool", "key", "started_at")
+
+    def __init__(self, *, agent: str, tool: str, key: str, started_at: float) -> None:
+        self.tool = tool
+        self.key = key
+        self.started_at = started_at
+        super().__init__(
+            f"{agent!r} started a call of {tool!r} (key {key}) that never finished: its effect "
+            "may or may not have happened, and the tool is not idempotent "
+            "(on_in_doubt: fail), so corral will not run it again. Check whether the effect "
+            "happened, then start a new run",
+            agent=agent,
+        )
+
+
 class GuardTripped(RunError):
     """A guard refused work. Under the ``halt`` policy it ends the run (status halted)."""
 
@@ -316,6 +336,7 @@ _KINDS: dict[str, type[RunError]] = {
         BreakerOpen,
         CheckpointError,
         PermissionDenied,
+        EffectInDoubt,
         GuardTripped,
         BudgetExceeded,
         StepLimitExceeded,

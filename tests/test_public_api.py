@@ -38,6 +38,7 @@ PUBLIC = {
     "CorralError",
     "CorralSaver",
     "EdgeSpec",
+    "EffectInDoubt",
     "FallbackSpec",
     "FieldSpec",
     "FlowSpec",

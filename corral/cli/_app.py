@@ -134,7 +134,14 @@ def resume(
     approve: Annotated[
         bool, typer.Option("--approve", help="Let the reviewed work through.")
     ] = False,
-    reject: Annotated[str | None, typer.Option("--reject", help="End the run, saying why.")] = None,
+    reject: Annotated[
+        str | None,
+        typer.Option(
+            "--reject",
+            help="Refuse the reviewed work, saying why (a payload ends the run; "
+            "a tool call is not run).",
+        ),
+    ] = None,
     edit: Annotated[
         str | None, typer.Option("--edit", help="Replace the reviewed payload: JSON or @PATH.")
     ] = None,

@@ -95,6 +95,8 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
                     resolved.tools[name],
                     tuple(team.tools[name].requires),
                     team.tools[name].requires_review,
+                    team.tools[name].idempotent,
+                    team.tools[name].on_in_doubt,
                 )
                 for name in agent.tools
             ),

@@ -49,6 +49,8 @@ class ToolPlan:
     tool: BaseTool
     requires: tuple[str, ...] = ()
     requires_review: bool = False
+    idempotent: bool = False
+    on_in_doubt: str = "review"
 
 
 @dataclass(frozen=True, slots=True)

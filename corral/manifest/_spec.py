@@ -156,11 +156,24 @@ class ToolSpec(_Spec):
     """Capability flags an agent's ``permissions`` must grant; otherwise the call is refused."""
     requires_review: bool = False
     """If true, every call of this tool waits for a person to approve, edit or reject it."""
+    idempotent: bool = False
+    """If true, running a call twice has the effect of running it once (the tool dedupes on
+    the ``corral_idempotency_key`` in its config), so a call left in doubt by a crash is
+    simply run again with the same key."""
+    on_in_doubt: Literal["review", "fail"] = "review"
+    """What happens to a call of a tool that is not idempotent when a crash left it started
+    and unfinished: ``review`` (a person decides whether to run it again) or ``fail`` (the
+    run fails). Such a call is never run again on its own."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ToolSpec:
         if (self.import_ is None) == (self.tool is None):
             raise ValueError("a tool needs exactly one of `import` ('module:attr') or `tool`")
+        if self.idempotent and "on_in_doubt" in self.model_fields_set:
+            raise ValueError(
+                "`on_in_doubt` is for tools that are not idempotent; an idempotent tool's "
+                "call is simply run again with the same key: drop one of the two"
+            )
         return self
 
 

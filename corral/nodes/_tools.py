@@ -1,8 +1,10 @@
 """An agent's own tools: refused before any effect unless the agent may call them, sent
-to a person first where review is required, and run exactly once per idempotency key."""
+to a person first where review is required, recorded before and after they run, and never
+run again blindly when a crash left a call in doubt."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Mapping
 from typing import Any
 
@@ -11,13 +13,14 @@ from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
 
+from corral.errors import EffectInDoubt
 from corral.keys import IDEMPOTENCY_KEY
 from corral.manifest import AgentPlan, ToolPlan, error_lines
 from corral.nodes._base import Call, Steps, Work, io
 from corral.nodes._services import Services
 from corral.observability import emit
 from corral.review import ask_person
-from corral.workspace import idempotency_key
+from corral.workspace import Started, call_slot, idempotency_key
 
 
 class ToolRunner:
@@ -85,14 +88,28 @@ class ToolRunner:
         if done is not None:
             self._said(work, name, args, "replayed", done)
             return ToolMessage(done, tool_call_id=call_id)
+        slot = call_slot(work.run_id, work.key, index)
+        doubt = yield io(calls.in_doubt, slot)
+        if doubt is not None:
+            settled = yield from self._in_doubt(doubt, work, call_id)
+            if isinstance(settled, ToolMessage):
+                return settled
+            name, args = settled
+            tool = self.tools[name].tool
+            key = idempotency_key(work.run_id, work.key, index, name, args)
+            if key != doubt.key:  # the person changed the call: the old one is settled
+                yield io(self._settle, doubt, work, "superseded by an edited call")
+        yield io(
+            calls.begin, key, slot=slot, run_id=work.run_id, agent=agent.id, tool=name, args=args
+        )
         config = merge_configs(work.config, {"metadata": {IDEMPOTENCY_KEY: key}})
         try:
-            result = yield Call(tool, {**call, "args": args}, config)
+            result = yield Call(tool, {**call, "name": name, "args": args}, config)
         except Exception as exc:  # the model sees the failure and may try otherwise
-            self._said(work, name, args, "failed", f"{type(exc).__name__}: {exc}")
-            return ToolMessage(
-                f"error: {type(exc).__name__}: {exc}", tool_call_id=call_id, status="error"
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            yield io(calls.failed, key, error)
+            self._said(work, name, args, "failed", error)
+            return ToolMessage(f"error: {error}", tool_call_id=call_id, status="error")
         message = (
             result
             if isinstance(result, ToolMessage)
@@ -109,6 +126,71 @@ class ToolRunner:
         )
         self._said(work, name, args, "ran", str(message.content))
         return message
+
+    def _in_doubt(
+        self, doubt: Started, work: Work, call_id: str
+    ) -> Generator[Call, Any, ToolMessage | tuple[str, Any]]:
+        """Decide about a call a crash left started and unfinished: the (tool, arguments)
+        to run again, or the message for the model when it is not run again.
+
+        An idempotent tool runs again with the same key. Otherwise its ``on_in_doubt``
+        decides: ``review`` asks a person (approve or edit: run again; reject: not run),
+        ``fail`` fails the run. It is never run again without one of these.
+        """
+        held = self.tools.get(doubt.tool)
+        # a tool the agent no longer holds cannot be run again: the run fails
+        policy = "fail" if held is None else "rerun" if held.idempotent else held.on_in_doubt
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(doubt.at))
+        self._said(work, doubt.tool, doubt.args, "in_doubt", f"started {when}; then: {policy}")
+        yield io(
+            self.services.verdicts.record,
+            work.run_id,
+            "tool_in_doubt",
+            self.plan.id,
+            {"tool": doubt.tool, "key": doubt.key, "started_at": doubt.at, "then": policy},
+        )
+        if policy == "rerun":
+            return doubt.tool, doubt.args
+        if policy == "fail":
+            raise EffectInDoubt(
+                agent=self.plan.id, tool=doubt.tool, key=doubt.key, started_at=doubt.at
+            )
+        decision = ask_person(
+            {
+                "kind": "in_doubt",
+                "source": self.plan.id,
+                "target": doubt.tool,
+                "schema": f"tool:{doubt.tool}",
+                "payload": doubt.args,
+                "reason": (
+                    f"{self.plan.id!r} started {doubt.tool!r} at {when} and a crash stopped it "
+                    "before it finished: its effect may or may not have happened. Approve or "
+                    "edit to run it again; reject (saying what happened) to not run it again"
+                ),
+            }
+        )
+        if decision.get("action") == "reject":
+            said = f"not run again after a crash; a reviewer said: {decision.get('reason')}"
+            yield io(self._settle, doubt, work, said)
+            self._said(work, doubt.tool, doubt.args, "skipped", said)
+            return ToolMessage(
+                f"{doubt.tool!r} was started before a crash and its effect may have happened; "
+                f"it was {said}",
+                tool_call_id=call_id,
+            )
+        if decision.get("action") == "edit":
+            return doubt.tool, decision.get("payload") or doubt.args
+        return doubt.tool, doubt.args
+
+    def _settle(self, doubt: Started, work: Work, result: str) -> None:
+        self.services.tool_calls.record(
+            doubt.key,
+            run_id=work.run_id,
+            agent=self.plan.id,
+            tool=doubt.tool,
+            args=doubt.args,
+            result=result,
+        )
 
     def _said(self, work: Work, tool: str, args: Any, verdict: str, result: str) -> None:
         """Stream a ``tool_call`` event."""

@@ -69,12 +69,13 @@ class ModelCall(_Event):
 
 
 class ToolCall(_Event):
-    """A tool call the model asked for: run, answered from its record, refused, or failed."""
+    """A tool call the model asked for: run, answered from its record, refused, failed,
+    found in doubt after a crash, or skipped (in doubt, and a person said not to run it)."""
 
     kind: Literal["tool_call"] = "tool_call"
     tool: str
     arguments: JsonValue
-    verdict: Literal["ran", "replayed", "denied", "failed"]
+    verdict: Literal["ran", "replayed", "denied", "failed", "in_doubt", "skipped"]
     result: str
     """The result (or the reason it was refused), cut to 500 characters."""
 

@@ -140,8 +140,18 @@ def tool_calls(rows: list[dict[str, Any]]) -> list[TraceEvent]:
             at=float(r["at"]),
             kind="tool_call",
             agent=r["agent"],
-            summary=f"{r['tool']}({shown(r['args'])[:200]}) -> {str(r['result'])[:200]}",
-            detail={"tool": r["tool"], "arguments": r["args"], "result": r["result"]},
+            summary=f"{r['tool']}({shown(r['args'])[:200]}) -> "
+            + (
+                str(r["result"])[:200]
+                if r.get("state", "done") == "done"
+                else f"{r.get('state')}: {str(r['result'])[:200]}".rstrip(": ")
+            ),
+            detail={
+                "tool": r["tool"],
+                "arguments": r["args"],
+                "result": r["result"],
+                "state": r.get("state", "done"),
+            },
         )
         for r in rows
     ]

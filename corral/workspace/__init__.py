@@ -14,7 +14,7 @@ from corral.workspace._protocols import (
     Workspace,
 )
 from corral.workspace._saver import CorralSaver
-from corral.workspace._tool_calls import idempotency_key
+from corral.workspace._tool_calls import call_slot, idempotency_key
 from corral.workspace._types import (
     TEAM,
     Alert,
@@ -26,6 +26,7 @@ from corral.workspace._types import (
     RunStatus,
     RunSummary,
     Settled,
+    Started,
     Task,
     TaskStatus,
     Verdict,
@@ -53,6 +54,7 @@ __all__ = [
     "RunSummary",
     "Settled",
     "SqliteWorkspace",
+    "Started",
     "Synchronous",
     "Task",
     "TaskBoard",
@@ -60,6 +62,7 @@ __all__ = [
     "ToolCallLog",
     "Verdict",
     "Workspace",
+    "call_slot",
     "idempotency_key",
     "open_workspace",
 ]

@@ -24,6 +24,7 @@ from corral.workspace._types import (
     RunStatus,
     RunSummary,
     Settled,
+    Started,
     Task,
     TaskStatus,
     Verdict,
@@ -143,12 +144,21 @@ class _ToolCalls:
     def recorded(self, key: str) -> str | None:
         return None
 
+    def in_doubt(self, slot: str) -> Started | None:
+        return None
+
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         return []
+
+    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
+        return None
 
     def record(
         self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
     ) -> None:
+        return None
+
+    def failed(self, key: str, error: str) -> None:
         return None
 
 

@@ -24,6 +24,7 @@ from corral.workspace._types import (
     RunStatus,
     RunSummary,
     Settled,
+    Started,
     Task,
     TaskStatus,
     Verdict,
@@ -202,18 +203,28 @@ class AuditLog(Protocol):
 
 
 class ToolCallLog(Protocol):
-    """Tool results by idempotency key: a call already made is not made again."""
+    """Each tool call's start, then its result, by idempotency key: a call already made is
+    not made again, and one a crash left unfinished is known to be in doubt."""
 
     def recorded(self, key: str) -> str | None:
         """The result of a call already made, if any."""
 
+    def in_doubt(self, slot: str) -> Started | None:
+        """A call at ``slot`` that started and never finished, if any."""
+
     def calls(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's recorded tool calls (agent, tool, args, result, at), oldest first."""
+        """A run's tool calls (agent, tool, args, result, at, state), oldest first."""
+
+    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
+        """Record that a call is about to run (durable before the tool is called)."""
 
     def record(
         self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
     ) -> None:
-        """Remember a call's result (the first record wins)."""
+        """Record a call's result, or a decision about a call in doubt (first wins)."""
+
+    def failed(self, key: str, error: str) -> None:
+        """The tool raised: the call is over, not in doubt."""
 
 
 class BreakerStore(Protocol):

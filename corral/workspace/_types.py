@@ -19,6 +19,17 @@ TEAM = "__team__"
 
 
 @dataclass(frozen=True)
+class Started:
+    """A tool call that started and never finished: its effect may or may not have
+    happened."""
+
+    key: str
+    tool: str
+    args: Any
+    at: float
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """What the registry knows about one run."""
 

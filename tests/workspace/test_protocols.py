@@ -109,6 +109,29 @@ def test_audit_rows_and_tool_results_are_kept(workspace: Workspace) -> None:
     assert calls.recorded("k") == "first"  # the first record wins
 
 
+def test_a_started_call_is_in_doubt_until_it_finishes(workspace: Workspace) -> None:
+    calls = workspace.tool_calls
+    begin = {"run_id": "r", "agent": "a", "tool": "t", "args": {"x": 1}}
+    calls.begin("k1", slot="s1", **begin)
+    assert calls.recorded("k1") is None  # started is not finished
+    doubt = calls.in_doubt("s1")
+    assert doubt is not None
+    assert (doubt.key, doubt.tool, doubt.args) == ("k1", "t", {"x": 1})
+    assert calls.in_doubt("s2") is None
+    assert [c["state"] for c in calls.calls("r")] == ["started"]
+    calls.record("k1", result="done", **begin)
+    assert calls.in_doubt("s1") is None
+    assert calls.recorded("k1") == "done"
+    calls.begin("k1", slot="s1", **begin)  # a finished call never goes back to started
+    assert calls.in_doubt("s1") is None
+    calls.begin("k2", slot="s2", **begin)
+    calls.failed("k2", "RuntimeError: down")  # the tool raised: over, not in doubt
+    assert calls.in_doubt("s2") is None
+    assert calls.recorded("k2") is None  # and not answered from a record either
+    calls.begin("k2", slot="s2", **begin)  # run again: started again
+    assert calls.in_doubt("s2") is not None
+
+
 @dataclass(frozen=True)
 class Breaker:
     failures: int = 2
