@@ -114,7 +114,8 @@ class Live:
         self.console.print(
             f"  [green]✓[/] [bold]{event.agent}[/] → {event.target} "
             f"[dim]{event.schema} · {detail} · {event.seconds * 1000:.0f} ms · "
-            f"total {self.steps} steps, {self.tokens} tokens[/]"
+            f"total {self.steps} step{'s' if self.steps != 1 else ''}, "
+            f"{self.tokens} tokens[/]"
         )
 
 

@@ -2,8 +2,8 @@
 
 Fields named like a field of the input take the input's value when it fits; an
 enum takes the choice that the input mentions, else one picked by a stable hash;
-everything else is built from the field name and the input, within the schema's
-bounds. The same schema and input always give the same value.
+text reads like a value of its field (``_phrases``); everything stays within the
+schema's bounds. The same schema and input always give the same value.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
+from corral.models._phrases import phrase
+
 _FENCE = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
+_MONEY_NAME = re.compile(r"usd|eur|gbp|amount|price|cost|refund|fee|total", re.IGNORECASE)
+_MONEY = re.compile(r"(?:[$€£]\s?)(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s?(?:usd|eur|gbp|dollars)")
 
 
 def find_payload(messages: list[BaseMessage]) -> dict[str, Any]:
@@ -109,8 +113,12 @@ class _Deriver:
     def _number(self, schema: dict[str, Any], name: str, given: Any, *, integer: bool) -> Any:
         low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
         high = schema.get("maximum", schema.get("exclusiveMaximum", low + 100))
+        found = _MONEY.findall(self.text) if _MONEY_NAME.search(name) else []
+        amounts = [a or b for a, b in found]
         if isinstance(given, int | float) and not isinstance(given, bool):
             value = float(given)
+        elif amounts:  # a money field takes the first amount the input mentions
+            value = float(amounts[0])
         else:
             value = low + (_stable(self.seed, name) % 1000) / 1000 * (high - low)
         step = 1 if integer else 0.01
@@ -120,19 +128,12 @@ class _Deriver:
         )
         return int(value) if integer else round(value, 2)
 
-    def _gist(self) -> str:
-        """The input's most telling text: its longest string, without a derived prefix."""
-        texts = sorted(_strings(self.source), key=len, reverse=True)
-        if not texts:
-            return "the request"
-        return re.sub(r"^([a-z_ ]{1,30}(\[\d+\])?: )+", "", texts[0])[:160]
-
     def _string(self, schema: dict[str, Any], name: str, given: Any) -> str:
         pattern = schema.get("pattern")
         if isinstance(given, str) and (pattern is None or re.search(pattern, given)):
             text = given
         else:
-            text = f"{name.replace('_', ' ')}: {self._gist()}"
+            text = phrase(name, self.source)
             if pattern is not None and not re.search(pattern, text):
                 raise ValueError(
                     f"the scripted model cannot derive a value for {name!r} matching "

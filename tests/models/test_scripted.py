@@ -180,3 +180,34 @@ def test_derived_values_are_valid_for_any_schema(
     value = derive_value(model.model_json_schema(), source)
     model.model_validate(value)
     assert derive_value(model.model_json_schema(), source) == value
+
+
+class Letter(BaseModel):
+    ticket_id: str
+    subject: str
+    body: str = Field(min_length=20)
+    notes: str
+    actions: list[str] = Field(min_length=2)
+    refund_usd: float = Field(ge=0, le=1000)
+    owner_id: str
+
+
+def test_derived_text_reads_like_its_field_not_an_echo_of_the_input() -> None:
+    ticket = {
+        "ticket_id": "T-1",
+        "subject": "Charged twice for March",
+        "customer": "Ada Lovelace",
+        "text": "Hello, my statement shows two charges of 49 USD. Please refund one.",
+    }
+    reply = Letter.model_validate(derive_value(Letter.model_json_schema(), ticket))
+    assert reply.subject == "Charged twice for March"  # a field of the input is kept
+    assert reply.body.startswith("Hello Ada Lovelace,")
+    assert "Charged twice for March" in reply.body
+    assert reply.body.rstrip().endswith("The support team")
+    assert ticket["text"] not in reply.body  # not the input echoed back
+    assert not reply.notes.startswith("notes:")
+    assert "policy" in reply.notes
+    assert reply.actions[0].startswith("Confirm the details of")
+    assert reply.actions[0] != reply.actions[1]
+    assert reply.refund_usd == 49.0  # the amount the input mentions
+    assert reply.owner_id.startswith("OWN-")
