@@ -25,6 +25,7 @@ from corral.errors import (
     ScriptedProviderError,
     StepLimitExceeded,
     UserError,
+    WorkspaceDamaged,
 )
 from corral.graphs import App, RunResult, StepEvent, Team, load_team
 from corral.manifest import (
@@ -162,6 +163,7 @@ __all__ = [
     "UserError",
     "WhenSpec",
     "Workspace",
+    "WorkspaceDamaged",
     "__version__",
     "load_team",
     "log_json",

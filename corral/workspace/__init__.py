@@ -3,6 +3,7 @@ tool calls, context, breakers) behind small typed protocols; SQLite by default."
 
 from corral.workspace._db import ConnectionPool, Synchronous
 from corral.workspace._detached import DetachedWorkspace
+from corral.workspace._doctor import Checkup, TableRead, check_workspace, recover_workspace
 from corral.workspace._protocols import (
     AuditLog,
     BreakerStore,
@@ -40,6 +41,7 @@ __all__ = [
     "BreakerPolicy",
     "BreakerStore",
     "BudgetLimits",
+    "Checkup",
     "ConnectionPool",
     "CorralSaver",
     "DetachedWorkspace",
@@ -54,12 +56,15 @@ __all__ = [
     "Settled",
     "SqliteWorkspace",
     "Synchronous",
+    "TableRead",
     "Task",
     "TaskBoard",
     "TaskStatus",
     "ToolCallLog",
     "Verdict",
     "Workspace",
+    "check_workspace",
     "idempotency_key",
     "open_workspace",
+    "recover_workspace",
 ]
