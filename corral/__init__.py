@@ -26,6 +26,7 @@ from corral.errors import (
     ScriptedProviderError,
     StepLimitExceeded,
     UserError,
+    WorkspaceDamaged,
 )
 from corral.graphs import App, RunResult, StepEvent, Team, load_team
 from corral.manifest import (
@@ -164,6 +165,7 @@ __all__ = [
     "UserError",
     "WhenSpec",
     "Workspace",
+    "WorkspaceDamaged",
     "__version__",
     "load_team",
     "log_json",

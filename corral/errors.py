@@ -6,7 +6,9 @@ wrong") are separate branches, so callers can tell them apart::
     CorralError
     ├── UserError                 something the caller gave is wrong; changing it fixes it
     │   ├── ManifestError         a team definition is invalid (every Problem, with file:line)
-    │   └── InputError            a run input, run id, workspace path or review decision
+    │   ├── InputError            a run input, run id, workspace path or review decision
+    │   └── WorkspaceDamaged      the workspace file is damaged (``path``); check it with
+    │                             ``corral doctor``, which also copies out what can be read
     └── RunError                  a run could not go on (``agent`` names the node at fault)
         ├── HandoffError          a payload stayed invalid for its edge schema after retries
         ├── RoutingError          no outgoing edge matched a valid payload
@@ -84,6 +86,19 @@ class InputError(UserError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+
+class WorkspaceDamaged(UserError):
+    """The workspace file at ``path`` is damaged; corral writes nothing more into it."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"the workspace {path} is damaged ({reason}); corral will not write into it. "
+            f"Check it with `corral doctor {path}`, and copy out what can be read with "
+            f"`corral doctor {path} --recover NEW.db`"
+        )
 
 
 class RunError(CorralError):

@@ -3,6 +3,7 @@
 import importlib
 import inspect
 import pkgutil
+import re
 
 import corral
 import corral.errors
@@ -83,6 +84,7 @@ PUBLIC = {
     "UserError",
     "WhenSpec",
     "Workspace",
+    "WorkspaceDamaged",
     "__version__",
     "load_team",
     "log_json",
@@ -112,6 +114,7 @@ def test_one_error_hierarchy() -> None:
         assert issubclass(getattr(corral, name), corral.CorralError)
     assert issubclass(corral.ManifestError, corral.UserError)
     assert issubclass(corral.InputError, corral.UserError)
+    assert issubclass(corral.WorkspaceDamaged, corral.UserError)
     assert not issubclass(corral.RunError, corral.UserError)
     for name in ("BudgetExceeded", "StepLimitExceeded", "CooldownActive"):
         assert issubclass(getattr(corral, name), corral.GuardTripped)
@@ -132,6 +135,13 @@ def test_every_exception_is_defined_in_errors_py() -> None:
             ):
                 elsewhere.append(f"{info.name}.{name}")
     assert elsewhere == []
+
+
+def test_the_docstring_draws_every_error() -> None:
+    drawn = corral.errors.__doc__ or ""
+    for name, value in vars(corral.errors).items():
+        if inspect.isclass(value) and issubclass(value, BaseException):
+            assert re.search(rf"^[\s│├└─]*{name}\s", drawn, re.MULTILINE), name
 
 
 def test_stored_errors_come_back_typed() -> None:

@@ -1,7 +1,8 @@
 """The ``corral`` command line. Its exit statuses are a stable contract:
 
-0 completed, 1 failed, 2 bad manifest / input / arguments, 3 halted by a guard,
-4 paused waiting for a person.
+0 completed, 1 failed, 2 bad manifest / input / arguments or a damaged workspace,
+3 halted by a guard, 4 paused waiting for a person; ``corral doctor``: 0 healthy,
+5 damaged.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from corral import observability
 from corral.cli._common import (
+    DAMAGED,
     USER_ERROR,
     DbOption,
     FileArg,
@@ -35,7 +38,7 @@ from corral.cli._runs import runs_app
 from corral.errors import InputError, UserError
 from corral.graphs import load_team, render
 from corral.manifest import manifest_json_schema
-from corral.workspace import DEFAULT_DB
+from corral.workspace import DEFAULT_DB, Checkup, check_workspace, recover_workspace
 
 app.add_typer(runs_app, name="runs")
 
@@ -46,7 +49,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # returns the code of a raised typer.Exit
     except UserError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(USER_ERROR)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -202,3 +205,54 @@ def budget(
             cost,
         )
     Console().print(table)
+
+
+@app.command()
+def doctor(
+    file: Annotated[
+        Path, typer.Argument(help="The workspace file to check.", show_default=False)
+    ] = DEFAULT_DB,
+    recover: Annotated[
+        Path | None,
+        typer.Option("--recover", help="Also copy what can be read into this new file."),
+    ] = None,
+) -> None:
+    """Check a workspace file (integrity check, readable rows per table) without writing
+    to it; exit 0 if healthy, 5 if damaged."""
+    out = Console(highlight=False, soft_wrap=True)
+    copied = None if recover is None else recover_workspace(file, recover)
+    found = check_workspace(file)
+    if found.ok:
+        out.print(f"[green]ok[/] {escape(str(file))}: PRAGMA integrity_check found no problem")
+    else:
+        count = len(found.problems)
+        out.print(
+            f"[bold red]damaged[/] {escape(str(file))}: PRAGMA integrity_check found "
+            f"{count} problem{'s' if count != 1 else ''}"
+        )
+        for problem in found.problems[:10]:
+            out.print(f"  - {escape(problem)}")
+        if count > 10:
+            out.print(f"  ... and {count - 10} more")
+    written = copied is not None and copied.schema_error is None
+    if written:
+        out.print(f"copied what could be read into {escape(str(recover))}:")
+    _tables(out, copied or found)
+    if written:
+        out.print(f"open it like any workspace: corral runs --db {escape(str(recover))}")
+    elif copied is None and not found.ok and found.schema_error is None:
+        out.print(f"copy out what can be read: corral doctor {escape(str(file))} --recover NEW.db")
+    raise typer.Exit(0 if found.ok else DAMAGED)
+
+
+def _tables(out: Console, found: Checkup) -> None:
+    if found.schema_error is not None:
+        out.print(
+            f"the list of tables cannot be read ({escape(found.schema_error)}): "
+            "nothing can be copied out of it"
+        )
+        return
+    for table in found.tables:
+        rows = f"{table.rows} row{'s' if table.rows != 1 else ''}"
+        lost = f"[red], then a damaged page ({escape(table.error)})[/]" if table.error else ""
+        out.print(f"  {escape(table.name):<20} {rows}{lost}")

@@ -19,6 +19,8 @@ from corral.workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
 
 EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
 USER_ERROR = 2
+DAMAGED = 5
+"""``corral doctor``: the workspace file is damaged."""
 
 app = typer.Typer(
     name="corral",

@@ -3,6 +3,7 @@ tool calls, context, breakers) behind small typed protocols; SQLite by default."
 
 from corral.workspace._db import ConnectionPool, Synchronous
 from corral.workspace._detached import DetachedWorkspace
+from corral.workspace._doctor import Checkup, TableRead, check_workspace, recover_workspace
 from corral.workspace._protocols import (
     AuditLog,
     BreakerStore,
@@ -41,6 +42,7 @@ __all__ = [
     "BreakerPolicy",
     "BreakerStore",
     "BudgetLimits",
+    "Checkup",
     "ConnectionPool",
     "CorralSaver",
     "DetachedWorkspace",
@@ -56,6 +58,7 @@ __all__ = [
     "SqliteWorkspace",
     "Started",
     "Synchronous",
+    "TableRead",
     "Task",
     "TaskBoard",
     "TaskStatus",
@@ -63,6 +66,8 @@ __all__ = [
     "Verdict",
     "Workspace",
     "call_slot",
+    "check_workspace",
     "idempotency_key",
     "open_workspace",
+    "recover_workspace",
 ]

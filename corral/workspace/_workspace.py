@@ -9,6 +9,7 @@ from pathlib import Path
 
 from langgraph.store.sqlite import SqliteStore
 
+from corral.errors import WorkspaceDamaged
 from corral.workspace._audit import SqliteAudit
 from corral.workspace._board import SqliteBoard
 from corral.workspace._breakers import SqliteBreakers
@@ -55,8 +56,11 @@ class SqliteWorkspace:
             self.breakers = SqliteBreakers(self.pool, clock=clock)
             self.audit = SqliteAudit(self.pool, clock=clock)
             self.tool_calls = SqliteToolCalls(self.pool, clock=clock)
-            with self.pool.write() as conn:
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            with self.pool.connection() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:  # opening an up-to-date file writes nothing
+                with self.pool.write() as conn:
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._store: SqliteStore | None = None
 
     @property
@@ -69,6 +73,8 @@ class SqliteWorkspace:
         """LangGraph's ``SqliteStore`` in the same file (opened on first use; it keeps
         its own connection because it runs its own transactions)."""
         if self._store is None:
+            if self.pool.damage is not None:  # its setup writes
+                raise WorkspaceDamaged(self.where, self.pool.damage)
             conn = sqlite3.connect(
                 self.path, check_same_thread=False, timeout=60, isolation_level=None
             )
