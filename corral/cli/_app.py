@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from corral import observability
@@ -46,7 +47,8 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # returns the code of a raised typer.Exit
     except UserError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        # The message is text, not markup: "corral[providers]" and "list[str]" stay as written.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(USER_ERROR)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -58,7 +60,7 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(USER_ERROR)
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -78,6 +80,7 @@ def options(
 def validate(file: FileArg) -> None:
     """Check a team file; print every problem with file:line and the fix."""
     team = load_team(file)
+    team.check_models()
     Console().print(
         f"[green]ok[/] {file}: team [bold]{team.name}[/] with "
         f"{len(team.agents)} agents and {len(team.flow.edges)} edges"
