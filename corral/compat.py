@@ -1,8 +1,9 @@
 """The private LangGraph and LangChain names corral relies on, behind one adapter.
 
-Every use of a private API goes through here, so a LangGraph or langchain-core upgrade
-that moves one breaks in one place, and ``tests/test_compat.py`` says which name moved.
-langgraph is pinned below 2.
+Every use of a private API goes through here, so a LangGraph, langchain-core or langchain
+upgrade that moves one breaks in one place, and ``tests/test_compat.py`` says which name
+moved. langgraph and langchain are pinned below 2; langchain (the ``providers`` extra) is
+optional, so its names are looked up only when asked for.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ __all__ = [
     "CONFIG_KEY_DURABILITY",
     "SAFE_MSGPACK_METHODS",
     "SAFE_MSGPACK_TYPES",
+    "chat_provider",
+    "chat_providers",
     "lend",
+    "load_chat_provider",
     "tracing_params",
 ]
 
@@ -41,3 +45,32 @@ def tracing_params(model: BaseChatModel) -> dict[str, Any]:
         return dict(model._get_ls_params())
     except Exception:  # not every chat model implements it
         return {}
+
+
+def chat_providers() -> dict[str, str] | None:
+    """The providers LangChain's ``init_chat_model`` knows, each with the module of its
+    chat model class; ``None`` when langchain is not installed."""
+    try:
+        from langchain.chat_models import base
+    except ImportError:
+        return None
+    return {name: entry[0] for name, entry in base._BUILTIN_PROVIDERS.items()}
+
+
+def chat_provider(model: str, provider: str | None) -> str | None:
+    """The provider ``init_chat_model(model, model_provider=provider)`` would use (the
+    model's known prefix, else one inferred from its name); ``None`` if it cannot tell."""
+    from langchain.chat_models import base
+
+    try:
+        return str(base._parse_model(model, provider)[1])
+    except ValueError:
+        return None
+
+
+def load_chat_provider(provider: str) -> None:
+    """Import a known provider's chat model class as ``init_chat_model`` does, building
+    no model; ``ImportError`` when its integration package is missing."""
+    from langchain.chat_models import base
+
+    base._get_chat_model_creator(provider)

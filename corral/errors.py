@@ -36,6 +36,8 @@ rebuilds the typed error from it.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -64,6 +66,16 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}. Fix: {self.fix}"
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """A ``Problem``'s hint for an unknown name: ``did you mean 'x'?`` when a close match
+    exists, else the known names."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(name, options, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known: {', '.join(options) or 'none'}"
 
 
 class UserError(CorralError):

@@ -4,8 +4,10 @@ mean what corral takes them to mean. A failure here names the API an upgrade mov
 from __future__ import annotations
 
 import operator
+import sys
 from typing import Annotated, Any, TypedDict
 
+import pytest
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langgraph.checkpoint.memory import InMemorySaver
@@ -22,6 +24,21 @@ def test_safe_msgpack_types_are_langgraphs_list_of_type_paths() -> None:
         for t in compat.SAFE_MSGPACK_TYPES
     )
     assert all(len(m) == 3 for m in compat.SAFE_MSGPACK_METHODS)
+
+
+def test_langchains_chat_providers_and_how_it_picks_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    providers = compat.chat_providers()  # langchain is a dev dependency: never None here
+    assert providers is not None
+    assert providers["openai"] == "langchain_openai"
+    assert providers["anthropic"] == "langchain_anthropic"
+    assert compat.chat_provider("openai:gpt-4o", None) == "openai"
+    assert compat.chat_provider("gpt-4o:latest", None) == "openai"  # inferred from the name
+    assert compat.chat_provider("nosuchprovider:model-x", None) is None
+    assert compat.chat_provider("x:y", "google-genai") == "google_genai"
+    compat.load_chat_provider("openai")  # langchain-openai is installed: imports, builds nothing
+    monkeypatch.setitem(sys.modules, "langchain_upstage", None)  # as if not installed
+    with pytest.raises(ImportError):
+        compat.load_chat_provider("upstage")
 
 
 def test_tracing_params_name_the_provider_and_model() -> None:

@@ -49,6 +49,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # returns the code of a raised typer.Exit
     except UserError as exc:
+        # The message is text, not markup: "corral[providers]" and "list[str]" stay as written.
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(USER_ERROR)
     except typer.Exit as exc:
@@ -61,7 +62,7 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(USER_ERROR)
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -81,6 +82,7 @@ def options(
 def validate(file: FileArg) -> None:
     """Check a team file; print every problem with file:line and the fix."""
     team = load_team(file)
+    team.check_models()
     Console().print(
         f"[green]ok[/] {file}: team [bold]{team.name}[/] with "
         f"{len(team.agents)} agents and {len(team.flow.edges)} edges"

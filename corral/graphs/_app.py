@@ -14,7 +14,7 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from corral.errors import InputError
+from corral.errors import InputError, ManifestError
 from corral.graphs._book import RunBook
 from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
@@ -58,6 +58,8 @@ class App:
     ) -> None:
         self.team = team
         self.plan = plan = team.plan
+        self.chat_models = dict(chat_models or {})
+        team.check_models(self.chat_models)  # before the workspace exists
         self.db_path = db_path(plan, db)
         self.clock = clock
         self.workspace = workspace = open_workspace(
@@ -80,8 +82,13 @@ class App:
         )
         self.metrics = self.services.metrics
         self.context = self.services.context
-        self.chat_models = dict(chat_models or {})
-        self.graph: CompiledTeam = build_graph(plan, self.services, chat_models, workspace.saver)
+        try:
+            self.graph: CompiledTeam = build_graph(
+                plan, self.services, self.chat_models, workspace.saver
+            )
+        except ManifestError as exc:  # a model that cannot be built (its params, its key)
+            workspace.close()
+            raise ManifestError(team.locate(exc.problems)) from None
         self.book = RunBook(
             plan, workspace, self.graph, self.services, where=self.db_path, clock=clock
         )

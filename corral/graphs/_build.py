@@ -253,5 +253,7 @@ class _Models:
         found = self.cache.get(key) or self.cache.get(name)
         if found is None:
             spec = self.plan.models[name]
-            found = self.cache[name] = resolve_model(name, spec.use, spec.params, spec.script)
+            found = self.cache[name] = resolve_model(
+                name, spec.use, spec.params, spec.script, loc=spec.loc
+            )
         return found

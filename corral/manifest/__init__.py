@@ -39,7 +39,7 @@ from corral.manifest._spec import (
 )
 from corral.manifest._team import TeamSpec
 from corral.manifest._types import END
-from corral.manifest._yaml import load_yaml, validate_located
+from corral.manifest._yaml import Located, load_yaml, validate_located
 
 T = TypeVar("T", bound=TeamSpec)
 
@@ -51,12 +51,15 @@ def load_team(path: str | Path, cls: type[T] = TeamSpec) -> T:  # type: ignore[a
         ManifestError: listing every problem found, each with ``file:line`` and a fix.
     """
     source = Path(path)
-    return validate_located(
+    located = load_yaml(source)
+    team = validate_located(
         cls,
-        load_yaml(source),
+        located,
         source=source.resolve(),
         more=lambda data, found: salvage_problems(cls, data, found),
     )
+    team._lines = Located(located.file, None, located.lines)
+    return team
 
 
 def manifest_json_schema() -> dict[str, Any]:

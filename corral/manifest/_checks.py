@@ -6,26 +6,15 @@ paths into ``file:line``. Every problem is collected; none stops the others.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from corral.errors import Problem
+from corral.errors import Problem, suggest
 from corral.manifest._types import END
 
 if TYPE_CHECKING:
     from corral.manifest._fields import TeamFields as Team
-
-
-def suggest(name: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` when a close match exists, else the known names."""
-    options = sorted(set(choices))
-    close = difflib.get_close_matches(name, options, n=1)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"known: {', '.join(options) or 'none'}"
 
 
 def check_team(team: Team) -> list[Problem]:

@@ -35,7 +35,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
     tree.add_edges_from((a.reports_to, a.id) for a in team.agents if a.reports_to)
     models: dict[str, ModelPlan] = {}
     agents: dict[str, AgentPlan] = {}
-    for agent in team.agents:
+    for i, agent in enumerate(team.agents):
         in_name = inbound_schema(team, agent.id)
         edges = tuple(e for e in team.flow.edges if e.from_ == agent.id)
         fan = fans.get(agent.id)
@@ -52,9 +52,11 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
         )
         model_key = model = fallback_key = fallback_model = None
         if agent.kind == "agent":
-            model_key, model = _model(team, resolved, agent.model, models)
+            model_key, model = _model(team, resolved, agent.model, models, ("agents", i, "model"))
             if agent.fallback is not None and agent.fallback.model is not None:
-                fallback_key, fallback_model = _model(team, resolved, agent.fallback.model, models)
+                fallback_key, fallback_model = _model(
+                    team, resolved, agent.fallback.model, models, ("agents", i, "fallback", "model")
+                )
         on_failure = agent.on_failure or team.guards.on_failure
         budget = team.budget_of(agent)
         below = nx.descendants(tree, agent.id) if agent.id in tree else set()
@@ -162,15 +164,23 @@ def inbound_schema(team: TeamSpec, agent_id: str) -> str:
 
 
 def _model(
-    team: TeamSpec, resolved: Resolved, asked: str | None, models: dict[str, ModelPlan]
+    team: TeamSpec,
+    resolved: Resolved,
+    asked: str | None,
+    models: dict[str, ModelPlan],
+    loc: tuple[str | int, ...],
 ) -> tuple[str, str]:
-    """The key an agent asks for and the model it gets (added to ``models``)."""
+    """The key an agent asks for and the model it gets (added to ``models``); ``loc`` is
+    where the agent names it, for a model not declared under ``models``."""
     key = asked or "default"
     name = key if asked is not None or "default" in team.models else "scripted"
     if name not in models:
         found: ModelSpec | str = team.models.get(name) or name
         spec = ModelSpec(use=found) if isinstance(found, str) else found
-        models[name] = ModelPlan(name, spec.use, dict(spec.params), resolved.scripts.get(name))
+        where = ("models", name, "use") if name in team.models else loc
+        models[name] = ModelPlan(
+            name, spec.use, dict(spec.params), resolved.scripts.get(name), where
+        )
     return key, name
 
 

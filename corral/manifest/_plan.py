@@ -39,6 +39,8 @@ class ModelPlan:
     use: str
     params: Mapping[str, JsonValue]
     script: Script | None = None
+    loc: tuple[str | int, ...] = ()
+    """Where the team declares it (``models.NAME.use``, or the agent naming it inline)."""
 
 
 @dataclass(frozen=True, slots=True)

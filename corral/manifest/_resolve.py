@@ -22,8 +22,7 @@ import networkx as nx
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
-from corral.errors import ManifestError, Problem
-from corral.manifest._checks import suggest
+from corral.errors import ManifestError, Problem, suggest
 from corral.manifest._schema_checks import schema_problems
 from corral.manifest._scripts import load_script
 from corral.manifest._spec import FieldSpec, SchemaSpec
@@ -334,7 +333,7 @@ def _load_scripts(team: Team, base_dir: Path, problems: list[Problem]) -> dict[s
             )
             continue
         try:
-            scripts[name] = load_script(path)
+            scripts[name] = load_script(path, [agent.id for agent in team.agents])
         except ManifestError as exc:
             problems += exc.problems
     return scripts

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from corral.errors import Problem
-from corral.manifest._checks import suggest
+from corral.errors import Problem, suggest
 
 if TYPE_CHECKING:
     from corral.manifest._fields import TeamFields as Team

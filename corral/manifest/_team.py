@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from pydantic import PrivateAttr, ValidationError, model_validator
 
-from corral.errors import ManifestError
+from corral.errors import ManifestError, Problem
 from corral.manifest._checks import check_team
 from corral.manifest._compile import compile_plan
 from corral.manifest._fields import TeamFields
 from corral.manifest._resolve import Resolved, resolve
 from corral.manifest._salvage import salvage_problems
-from corral.manifest._yaml import pydantic_problem
+from corral.manifest._yaml import Located, pydantic_problem
+from corral.models import model_problems
 
 if TYPE_CHECKING:
     from corral.manifest._plan import TeamPlan
@@ -28,6 +30,8 @@ class TeamSpec(TeamFields):
 
     _resolved: Resolved | None = PrivateAttr(default=None)
     _plan: TeamPlan | None = PrivateAttr(default=None)
+    _lines: Located | None = PrivateAttr(default=None)
+    """The lines of the team file it was loaded from (set by ``load_team``)."""
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -58,6 +62,23 @@ class TeamSpec(TeamFields):
         """Schemas as pydantic classes, functions, tools and models, resolved once."""
         assert self._resolved is not None  # set by the validator or it raised
         return self._resolved
+
+    def locate(self, problems: list[Problem]) -> list[Problem]:
+        """``problems`` at ``file:line`` in the team file, if the team came from one."""
+        return self._lines.locate(problems) if self._lines is not None else problems
+
+    def check_models(self, given: Collection[str] = ()) -> None:
+        """Raise ``ManifestError`` for what building the team's chat models would refuse
+        (see ``model_problems``), at ``file:line``; models named in ``given`` are supplied
+        by the caller and not checked."""
+        problems = [
+            problem
+            for model in self.plan.models.values()
+            if model.name not in given
+            for problem in model_problems(model.name, model.use, model.params, model.loc)
+        ]
+        if problems:
+            raise ManifestError(self.locate(problems))
 
     @property
     def plan(self) -> TeamPlan:

@@ -48,9 +48,12 @@ class Located:
         return best
 
     def locate(self, problems: list[Problem]) -> list[Problem]:
-        """The same problems with this file and the right line attached."""
+        """The same problems with this file and the right line attached; a problem
+        already in another file (a script's) keeps its place."""
         return [
-            Problem(p.message, p.fix, p.loc, self.file, p.line or self.line(p.loc))
+            p
+            if p.file not in (None, self.file)
+            else Problem(p.message, p.fix, p.loc, self.file, p.line or self.line(p.loc))
             for p in problems
         ]
 

@@ -2,7 +2,7 @@
 
 from corral.models._derive import derive_value
 from corral.models._prices import price
-from corral.models._resolve import model_label, resolve_model
+from corral.models._resolve import model_label, model_problems, resolve_model
 from corral.models._script import Reply, Script
 from corral.models._scripted import ScriptedChatModel, count_tokens
 
@@ -13,6 +13,7 @@ __all__ = [
     "count_tokens",
     "derive_value",
     "model_label",
+    "model_problems",
     "price",
     "resolve_model",
 ]
