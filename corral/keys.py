@@ -14,3 +14,7 @@ IDEMPOTENCY_KEY = "corral_idempotency_key"
 
 DRIVER_KEY = "corral_driver"
 """Metadata key: set when the App drives the run (it registers and ends the run itself)."""
+
+SPAN_KEY = "__corral_span"
+"""Configurable key: the OpenTelemetry span a node's spans nest under (LangGraph keeps
+``__`` keys out of checkpoint metadata)."""

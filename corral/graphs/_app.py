@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langgraph.types import Command
+from opentelemetry.trace import TracerProvider
 from pydantic import BaseModel
 
 from corral.errors import InputError, ManifestError
@@ -55,6 +56,7 @@ class App:
         on_budget_alert: Callable[[Alert], None] | None = None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.team = team
         self.plan = plan = team.plan
@@ -78,7 +80,12 @@ class App:
             {a.id: a.budget for a in plan.agents.values() if a.budgeted}, plan.team_budget
         )
         self.services = wire(
-            plan, workspace, metrics=metrics, on_budget_alert=on_budget_alert, clock=clock
+            plan,
+            workspace,
+            metrics=metrics,
+            on_budget_alert=on_budget_alert,
+            clock=clock,
+            tracer_provider=tracer_provider,
         )
         self.metrics = self.services.metrics
         self.context = self.services.context
@@ -283,6 +290,8 @@ class App:
             on_step=on_step,
             events=events,
             clock=self.clock,
+            spans=self.services.spans,
+            team=self.plan.name,
         )
 
     def trace(self, run_id: str) -> Trace:

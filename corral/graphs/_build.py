@@ -12,6 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END as GRAPH_END
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from opentelemetry.trace import TracerProvider
 from typing_extensions import TypedDict
 
 from corral.context import ContextStore
@@ -34,7 +35,7 @@ from corral.nodes import (
     guarded_state,
     round_graph,
 )
-from corral.observability import Metrics, QuietMetrics
+from corral.observability import Metrics, QuietMetrics, Spans
 from corral.workspace import Alert, DetachedWorkspace, RunRegistry, Workspace
 
 CompiledTeam = CompiledStateGraph[TeamState, None, TeamState, TeamState]
@@ -47,9 +48,11 @@ def wire(
     metrics: Metrics | None = None,
     on_budget_alert: Callable[[Alert], None] | None = None,
     clock: Callable[[], float] = time.time,
+    tracer_provider: TracerProvider | None = None,
 ) -> Services:
     """The services every node of ``plan`` shares, built whole from ``workspace`` (a
-    ``DetachedWorkspace``, which keeps nothing, when none is given)."""
+    ``DetachedWorkspace``, which keeps nothing, when none is given). Spans go to
+    ``tracer_provider``, else to the process's global one (a no-op unless set)."""
     storage: Workspace = workspace if workspace is not None else DetachedWorkspace()
     if metrics is None:  # nobody reads the metrics of a graph with no workspace
         metrics = Metrics() if workspace is not None else QuietMetrics()
@@ -81,6 +84,7 @@ def wire(
         context=context,
         verdicts=verdicts,
         metrics=metrics,
+        spans=Spans(tracer_provider),
         prompt_chars=plan.context.prompt_chars,
         clock=clock,
     )
@@ -191,7 +195,7 @@ def build_runners(
     The round graph reads the runners it returns, which are all in place before any run.
     """
     runners: dict[str, Runner] = {}
-    rounds = round_graph(runners, services.metrics, services.clock)
+    rounds = round_graph(runners, services.metrics, services.clock, services.spans)
     models = _Models(plan, overrides)
     for agent in plan.agents.values():
         if agent.function is not None:

@@ -15,9 +15,19 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
+from opentelemetry.trace import INVALID_SPAN, Span
 
 from corral.graphs._result import OnStep, Progress, RunResult
-from corral.observability import RunEvent, RunFinished, as_event, collecting
+from corral.observability import (
+    RunEvent,
+    RunFinished,
+    Spans,
+    as_event,
+    collecting,
+    current,
+    run_ended,
+    with_span,
+)
 
 End = Callable[[str, BaseException | None, Progress], RunResult]
 
@@ -35,6 +45,8 @@ class Drive:
         on_step: OnStep | None = None,
         events: bool = False,
         clock: Callable[[], float],
+        spans: Spans,
+        team: str,
     ) -> None:
         self.run_id = run_id
         self.start = start
@@ -46,6 +58,30 @@ class Drive:
         self.modes = "updates"
         self.heard: deque[dict[str, Any]] = deque()
         """Events the nodes emitted (nodes may run on worker threads: a deque is safe)."""
+        self.spans = spans
+        self.team = team
+        self.span: Span = INVALID_SPAN  # until ``open``
+
+    def open(self) -> RunnableConfig:
+        """Start the run's span; the config that carries it to the nodes."""
+        fresh = self.progress.fresh
+        self.span = self.spans.run(self.team, self.run_id, resumed=not fresh)
+        return with_span(self.config, self.span)
+
+    def ended(self, end: End, error: BaseException | None) -> RunResult:
+        """Record how the run ended (``end``, with the run's span current), then end the
+        span with the run's status, usage and first error."""
+        with current(self.span) as span:
+            result = end(self.run_id, error, self.progress)
+            trouble = result.status in ("failed", "halted") and result.errors
+            run_ended(
+                span,
+                result.status,
+                result.usage,
+                result.cost_usd,
+                result.errors[0] if trouble else None,
+            )
+        return result
 
     def listening(self) -> AbstractContextManager[None]:
         """While the graph runs: its events come here (none when no one asked for them)."""
@@ -86,43 +122,45 @@ def finished(result: RunResult, at: float) -> RunFinished:
 
 def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
     """Run the graph; yield the events, then the result."""
+    config = run.open()
     try:
         with run.listening():
             for chunk in graph.stream(
-                run.start, run.config, stream_mode=run.modes, durability=run.durability
+                run.start, config, stream_mode=run.modes, durability=run.durability
             ):
                 yield from run.take(chunk)
     except Exception as exc:
         yield from run.drain()
-        yield end(run.run_id, exc, run.progress)
+        yield run.ended(end, exc)
         return
     except BaseException as exc:  # Ctrl-C, a consumer that stopped: record, then go on
-        end(run.run_id, exc, run.progress)
+        run.ended(end, exc)
         raise
     yield from run.drain()
-    yield end(run.run_id, None, run.progress)
+    yield run.ended(end, None)
 
 
 async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | RunResult]:
     """``drive`` for asyncio: recording the end runs on a worker thread."""
+    config = run.open()
     try:
         with run.listening():
             async for chunk in graph.astream(
-                run.start, run.config, stream_mode=run.modes, durability=run.durability
+                run.start, config, stream_mode=run.modes, durability=run.durability
             ):
                 for event in run.take(chunk):
                     yield event
     except Exception as exc:
         for event in run.drain():
             yield event
-        yield await asyncio.to_thread(end, run.run_id, exc, run.progress)
+        yield await asyncio.to_thread(run.ended, end, exc)
         return
     except BaseException as exc:
-        await asyncio.to_thread(end, run.run_id, exc, run.progress)
+        await asyncio.to_thread(run.ended, end, exc)
         raise
     for event in run.drain():
         yield event
-    yield await asyncio.to_thread(end, run.run_id, None, run.progress)
+    yield await asyncio.to_thread(run.ended, end, None)
 
 
 def last(items: Iterator[RunEvent | RunResult]) -> RunResult:

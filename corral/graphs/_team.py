@@ -26,7 +26,8 @@ class Team(TeamSpec):
         Args:
             db: SQLite file for checkpoints and run records. Defaults to the
                 manifest's ``checkpoint.db``, else ``.corral/corral.db``.
-            **options: passed to ``App`` (for example ``chat_models`` overrides).
+            **options: passed to ``App`` (for example ``chat_models`` overrides, or
+                ``tracer_provider``: the OpenTelemetry provider spans go to).
         """
         return App(self, db=db, **options)
 

@@ -1,4 +1,5 @@
-"""Where guard verdicts go: an event for the trace, a metric, a log line, the user's hook."""
+"""Where guard verdicts go: an event for the trace and the current span, a metric, a log
+line, the user's hook."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.errors import GuardTripped
-from corral.observability import Metrics, emit
+from corral.observability import Metrics, emit, span_event
 from corral.workspace import Alert, EventLog
 
 _STREAMED = frozenset({"failure"})
@@ -40,6 +41,7 @@ class Verdicts:
             "message": str(trip),
         }
         self.events.record(run_id, "guard_trip", trip.agent, data)
+        span_event("guard_trip", {"agent": trip.agent, **data})
         emit(
             {
                 "kind": "guard_trip",
@@ -60,6 +62,7 @@ class Verdicts:
             "day": alert.day,
         }
         self.events.record(run_id, "budget_alert", alert.agent, data)
+        span_event("budget_alert", {"agent": alert.agent, **data})
         emit(
             {
                 "kind": "budget_alert",
@@ -83,5 +86,6 @@ class Verdicts:
         """Record any other event of the run (failures, refusals, breaker changes);
         failures also go to the stream."""
         self.events.record(run_id, kind, agent, data)
+        span_event(kind, {"agent": agent, **data})
         if kind in _STREAMED:
             emit({"kind": kind, "run_id": run_id, "at": self.clock(), "agent": agent, **data})

@@ -26,7 +26,7 @@ from corral.nodes._prompt import feedback, parse, prompt, split_structured, usag
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
 from corral.nodes._tools import ToolRunner
-from corral.observability import emit
+from corral.observability import answered, current, emit
 
 Answer = tuple[dict[str, Any], Usage]
 
@@ -193,7 +193,9 @@ class AgentRunner:
                 reason = f"{self.plan.id!r} may only answer with `{self.plan.out_name}` here" + (
                     " or `delegate`" if self.delegation is not None else ""
                 )
-                yield from self.tools.refuse(work, call["name"], call["args"], reason)
+                yield from self.tools.refuse(
+                    work, call["name"], call["args"], reason, call.get("id") or ""
+                )
 
     def _ask(
         self, model: Runnable[Any, Any], messages: list[BaseMessage], work: Work, usage: Usage
@@ -235,36 +237,48 @@ class AgentRunner:
         timeout: float | None,
         attempt: int = 1,
     ) -> Generator[Call, Any, Any]:
-        """Reserve, call, settle (or release if the call fails); a ``model_call`` event."""
+        """Reserve, call, settle (or release if the call fails), within a ``chat`` span;
+        a ``model_call`` event."""
         row = None
         if self.meter.limited:  # counting, trimming and reserving read the ledger
             messages, row = yield io(self.meter.before, model, messages, work.run_id, work.key)
-        started = time.perf_counter()
-        try:
-            raw = yield Call(model, messages, work.config, timeout=timeout)
-        except GeneratorExit:  # the run is torn down (cancelled): give the reservation back
-            if row is not None:
-                self.meter.release(row)
-            raise
-        except Exception as exc:
-            if row is not None:
-                yield io(self.meter.release, row)
+        span = self.services.spans.chat(
+            work.span, self.plan.id, work.run_id, self.meter.model_label, attempt
+        )
+        with current(span):
+            started = time.perf_counter()
+            try:
+                raw = yield Call(model, messages, work.config, timeout=timeout)
+            except GeneratorExit:  # the run is torn down (cancelled): give the reservation back
+                if row is not None:
+                    self.meter.release(row)
+                raise
+            except Exception as exc:
+                if row is not None:
+                    yield io(self.meter.release, row)
+                self._called(
+                    work,
+                    attempt=attempt,
+                    model=self.meter.model_label,
+                    raw=None,
+                    started=started,
+                    error=exc,
+                )
+                raise
+            latency = (time.perf_counter() - started) * 1e3
+            model_name, cost = yield io(
+                self.meter.after, row, messages, raw, latency, run_id=work.run_id, task_key=work.key
+            )
+            answered(span, model_name, usage_of(raw), cost)
             self._called(
                 work,
                 attempt=attempt,
-                model=self.meter.model_label,
-                raw=None,
+                model=model_name,
+                raw=raw,
                 started=started,
-                error=exc,
+                error=None,
+                cost=cost,
             )
-            raise
-        latency = (time.perf_counter() - started) * 1e3
-        model_name, cost = yield io(
-            self.meter.after, row, messages, raw, latency, run_id=work.run_id, task_key=work.key
-        )
-        self._called(
-            work, attempt=attempt, model=model_name, raw=raw, started=started, error=None, cost=cost
-        )
         return raw
 
     def _called(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import merge_configs
+from opentelemetry.trace import Span
 from pydantic import BaseModel
 
 from corral.errors import CallTimeout
@@ -54,6 +55,9 @@ class Work:
     task_id: str | None = None
     flags: dict[str, Any] = field(default_factory=dict)
     """What happened on the way (``degraded`` when a fallback answered)."""
+    span: Span | None = None
+    """The work's span: its model and tool calls' spans nest under it. (Not in
+    ``config``: LangChain merges a node's own config back over a merged config.)"""
 
 
 @dataclass(frozen=True, slots=True)

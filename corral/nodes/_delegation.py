@@ -30,7 +30,7 @@ from corral.nodes._base import Call, Work, io
 from corral.nodes._round import NOTHING, Round
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
-from corral.observability import emit, outer_stream
+from corral.observability import emit, outer_stream, with_span
 from corral.workspace import Limits, NewTask
 
 
@@ -184,6 +184,8 @@ class Delegation:
             # Nothing of a round is persisted, so it runs with durability "exit" (no
             # per-subtask saves handed to LangGraph's executor).
             config = merge_configs(work.config, {"configurable": lend(NOTHING, "exit")})
+            if work.span is not None:  # the subtasks' spans nest under this work's
+                config = with_span(config, work.span)
             with outer_stream():  # the round's events belong to this run's stream
                 state = yield Call(self.round, {"tasks": refs}, config)
             ran = state.get("results", [])

@@ -10,6 +10,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command
+from opentelemetry.trace import Span
 from pydantic import BaseModel
 
 from corral.errors import GuardTripped, InputError, RunError
@@ -19,7 +20,14 @@ from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_co
 from corral.nodes._handoff import REVIEW, hand_on
 from corral.nodes._services import Services
 from corral.nodes._state import Handoff, ReviewRequest, TeamState, add_usage
-from corral.observability import emit, review_requested
+from corral.observability import (
+    current,
+    emit,
+    failed,
+    parent_span,
+    review_requested,
+    used,
+)
 
 
 def _shown(goto: Any) -> str:
@@ -108,6 +116,18 @@ class FlowNode(Node):
     def _step(
         self, state: TeamState, config: RunnableConfig, run_id: str, *, driven: bool
     ) -> Generator[Call, Any, Command[Any]]:
+        """One step, within its span (under the run's, which the config carries)."""
+        step = config.get("metadata", {}).get("langgraph_step", 0)
+        plan = self.plan
+        span = self.services.spans.agent(
+            parent_span(config), plan.id, run_id, team=plan.team, kind=plan.spec.kind, step=step
+        )
+        with current(span):
+            return (yield from self._work(state, config, run_id, span, driven=driven))
+
+    def _work(
+        self, state: TeamState, config: RunnableConfig, run_id: str, span: Span, *, driven: bool
+    ) -> Generator[Call, Any, Command[Any]]:
         handoff = state.get("_handoff")
         if self.plan.gathers:  # a join: its inbound is the branches' answers
             handoff = Handoff(source="", target=self.plan.id, schema="", payload={})
@@ -117,7 +137,9 @@ class FlowNode(Node):
         agent = self.plan.id
         if self.plan.spec.kind == "agent":  # only model calls need the metadata
             config = call_config(config, agent, run_id)
-        work = Work(run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0, config=config)
+        work = Work(
+            run_id=run_id, key=f"{run_id}:{agent}@{step}", depth=0, config=config, span=span
+        )
         inbound = (
             self._joined(state)
             if self.plan.gathers
@@ -134,6 +156,7 @@ class FlowNode(Node):
             if self.on_failure != "review":
                 raise
             # No supervisor above a flow step: a person decides what happens next.
+            failed(span, exc)
             request = ReviewRequest(
                 kind="escalation",
                 source=agent,
@@ -150,6 +173,8 @@ class FlowNode(Node):
         if self.plan.gathers and isinstance(command.update, dict):
             command.update["_joined"] = None  # the answers are taken up
         reviewed = isinstance(command.update, dict) and command.update.get("_review")
+        decision = "to review" if reviewed else f"-> {_shown(command.goto)}"
+        used(span, usage, decision=decision, degraded=degraded)
         emit(
             {
                 "kind": "step",
@@ -160,7 +185,7 @@ class FlowNode(Node):
                 "inbound": inbound.payload,
                 "output": payload,
                 "output_schema": self.plan.out_name,
-                "decision": "to review" if reviewed else f"-> {_shown(command.goto)}",
+                "decision": decision,
                 "seconds": round(seconds, 6),
                 "input_tokens": usage["input_tokens"],
                 "output_tokens": usage["output_tokens"],

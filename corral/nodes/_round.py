@@ -22,10 +22,12 @@ from langgraph.checkpoint.base import (
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
+from opentelemetry.trace import Span
 
 from corral.errors import BudgetExceeded, GuardTripped, RunError
 from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config
-from corral.observability import Metrics, emit
+from corral.nodes._state import NO_USAGE
+from corral.observability import Metrics, Spans, current, emit, failed, parent_span, used
 
 
 class _KeepNothing(BaseCheckpointSaver[int]):
@@ -119,11 +121,11 @@ Round = CompiledStateGraph[RoundState, None, RoundState, RoundState]
 
 
 def round_graph(
-    runners: Mapping[str, Runner], metrics: Metrics, clock: Callable[[], float]
+    runners: Mapping[str, Runner], metrics: Metrics, clock: Callable[[], float], spans: Spans
 ) -> Round:
     """The subgraph one delegation round runs: ``Send`` per subtask, then the join."""
     builder = StateGraph(RoundState)
-    builder.add_node("subtask", TaskNode(runners, metrics, clock))
+    builder.add_node("subtask", TaskNode(runners, metrics, clock, spans))
     builder.add_conditional_edges(START, _fan_out, ["subtask"])
     builder.add_edge("subtask", END)
     return builder.compile(checkpointer=NOTHING, name="delegation_round")
@@ -135,16 +137,33 @@ class TaskNode(Node):
     name = "subtask"
 
     def __init__(
-        self, runners: Mapping[str, Runner], metrics: Metrics, clock: Callable[[], float]
+        self,
+        runners: Mapping[str, Runner],
+        metrics: Metrics,
+        clock: Callable[[], float],
+        spans: Spans,
     ) -> None:
         self.runners = runners
         self.metrics = metrics
         self.clock = clock
+        self.spans = spans
         self.seconds: dict[str, Any] = {}  # labelled timers, looked up once per assignee
 
     def steps(self, state: dict[str, Any], config: RunnableConfig) -> Steps:
         started = time.perf_counter()
-        outcome = yield from self._outcome(state, config)
+        span = self.spans.agent(
+            parent_span(config),  # the span of the step or subtask that delegated it
+            state["assignee"],
+            state["run_id"],
+            task_id=state["task_id"],
+            depth=state["depth"],
+            delegator=state["source"],
+        )
+        with current(span):
+            outcome = yield from self._outcome(state, config, span)
+            used(span, outcome.get("usage") or NO_USAGE, status=outcome["status"])
+            if outcome["status"] == "failed":
+                failed(span, str(outcome.get("error")), "subtask_failed")
         emit(
             {
                 "kind": "subtask_finished",
@@ -162,7 +181,7 @@ class TaskNode(Node):
         return {"results": [outcome]}
 
     def _outcome(
-        self, state: dict[str, Any], config: RunnableConfig
+        self, state: dict[str, Any], config: RunnableConfig, span: Span
     ) -> Generator[Call, Any, dict[str, Any]]:
         """The subtask's result, or why it failed (for its supervisor)."""
         task_id = state["task_id"]
@@ -183,6 +202,7 @@ class TaskNode(Node):
             depth=state["depth"],
             config=config,
             task_id=task_id,
+            span=span,
         )
         started = time.perf_counter()
         try:

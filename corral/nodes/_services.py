@@ -1,4 +1,5 @@
-"""What a node may use besides its plan: the workspace's stores, context, verdicts, metrics.
+"""What a node may use besides its plan: the workspace's stores, context, verdicts,
+metrics, spans.
 
 Built whole, once, by the ``App`` (or detached, for a graph with no workspace) and
 never changed after; nothing downstream checks for a missing service.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from corral.context import ContextStore
 from corral.guards import Verdicts
-from corral.observability import Metrics
+from corral.observability import Metrics, Spans
 from corral.workspace import (
     AuditLog,
     BreakerStore,
@@ -38,5 +39,6 @@ class Services:
     context: ContextStore
     verdicts: Verdicts
     metrics: Metrics
+    spans: Spans
     prompt_chars: int = 2000
     clock: Callable[[], float] = time.time

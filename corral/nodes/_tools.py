@@ -11,6 +11,7 @@ from typing import Any
 from langchain_core.messages import ToolCall, ToolMessage
 from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
+from opentelemetry.trace import Span
 from pydantic import BaseModel, ValidationError
 
 from corral.errors import EffectInDoubt
@@ -18,7 +19,7 @@ from corral.keys import IDEMPOTENCY_KEY
 from corral.manifest import AgentPlan, ToolPlan, error_lines
 from corral.nodes._base import Call, Steps, Work, io
 from corral.nodes._services import Services
-from corral.observability import emit
+from corral.observability import current, emit, tool_said
 from corral.review import ask_person
 from corral.workspace import Started, call_slot, idempotency_key
 
@@ -32,6 +33,14 @@ class ToolRunner:
         self.services = services
 
     def run(self, call: ToolCall, work: Work, index: int) -> Generator[Call, Any, ToolMessage]:
+        """``_run`` within an ``execute_tool`` span."""
+        with current(self._span(work, call["name"], call.get("id") or "")):
+            return (yield from self._run(call, work, index))
+
+    def _span(self, work: Work, tool: str, call_id: str) -> Span:
+        return self.services.spans.tool(work.span, self.plan.id, work.run_id, tool, call_id)
+
+    def _run(self, call: ToolCall, work: Work, index: int) -> Generator[Call, Any, ToolMessage]:
         """Run one tool call the model asked for, if the agent may, exactly once.
 
         Refused before any effect (and audited): a tool the agent does not have, or one
@@ -193,7 +202,8 @@ class ToolRunner:
         )
 
     def _said(self, work: Work, tool: str, args: Any, verdict: str, result: str) -> None:
-        """Stream a ``tool_call`` event."""
+        """Stream a ``tool_call`` event; the verdict goes on the call's span."""
+        tool_said(verdict, result)
         emit(
             {
                 "kind": "tool_call",
@@ -207,10 +217,11 @@ class ToolRunner:
             }
         )
 
-    def refuse(self, work: Work, tool: str, args: Any, reason: str) -> Steps:
+    def refuse(self, work: Work, tool: str, args: Any, reason: str, call_id: str = "") -> Steps:
         """Refuse a tool call the model made where it may not: audited, an event, streamed."""
-        yield from self._audit(work, tool, "denied", reason)
-        self._said(work, tool, args, "denied", reason)
+        with current(self._span(work, tool, call_id)):
+            yield from self._audit(work, tool, "denied", reason)
+            self._said(work, tool, args, "denied", reason)
 
     def _audit(self, work: Work, tool: str, verdict: str, reason: str) -> Steps:
         yield io(

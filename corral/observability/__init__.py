@@ -1,7 +1,21 @@
-"""What a run shows: typed stream events, the trace, Prometheus metrics, JSON logs."""
+"""What a run shows: typed stream events, the trace, Prometheus metrics, OpenTelemetry
+spans, JSON logs."""
 
 from corral.observability._logs import JsonFormatter, log_json
 from corral.observability._metrics import Metrics, QuietMetrics
+from corral.observability._spans import (
+    Spans,
+    answered,
+    current,
+    failed,
+    note,
+    parent_span,
+    run_ended,
+    span_event,
+    tool_said,
+    used,
+    with_span,
+)
 from corral.observability._stream import (
     EVENTS,
     BudgetAlert,
@@ -45,21 +59,32 @@ __all__ = [
     "RunEvent",
     "RunFinished",
     "RunStarted",
+    "Spans",
     "StepDone",
     "SubtaskCreated",
     "SubtaskFinished",
     "ToolCall",
     "Trace",
     "TraceEvent",
+    "answered",
     "as_event",
     "collecting",
+    "current",
     "emit",
+    "failed",
     "log_json",
     "model_calls",
+    "note",
     "outer_stream",
+    "parent_span",
     "recorded",
     "review_requested",
+    "run_ended",
+    "span_event",
     "steps",
     "subtasks",
     "tool_calls",
+    "tool_said",
+    "used",
+    "with_span",
 ]
