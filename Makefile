@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck pytest bench schema clean
+.PHONY: demo test lint typecheck pytest bench schema docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(VENV)/.installed-dev
 
 schema: $(VENV)/.installed
 	$(BIN)/corral schema -o corral-team.schema.json
+
+# The README's pictures; tests/test_docs_pictures.py fails when they are out of date.
+docs: $(VENV)/.installed
+	$(BIN)/corral graph examples/support_desk/team.yaml --format svg -o docs/support_desk.svg
 
 clean:
 	rm -rf $(VENV) .corral .mypy_cache .ruff_cache .pytest_cache

@@ -83,6 +83,10 @@ def test_user_mistakes_exit_2_with_a_clear_message(
         (("resume", "nothing-here"), "no run 'nothing-here'"),
         (("graph", SUPPORT_DESK, "--format", "gif"), "is not known; use one of mermaid"),
         (("graph", SUPPORT_DESK, "--format", "png"), "is binary; give -o PATH"),
+        (("graph", SUPPORT_DESK, "--direction", "XY"), "direction 'XY' is not known; use TB"),
+        (("graph", SUPPORT_DESK, "--scale", "0"), "scale 0 is out of range"),
+        (("graph", SUPPORT_DESK, "--scale", "9"), "scale 9 is out of range"),
+        (("graph", SUPPORT_DESK, "--scale", "big"), "Invalid value for '--scale'"),
         (("run", "absent.yaml", "--input", "{}"), "cannot read the file"),
         (("frobnicate",), "No such command"),
     ]
@@ -142,8 +146,13 @@ def test_step_limit_exits_3(cli: CliRunner, write: Callable[..., Path]) -> None:
 def test_graph_and_schema_commands(cli: CliRunner, tmp_path: Path) -> None:
     drawn = cli("graph", SUPPORT_DESK, "--format", "mermaid")
     assert drawn.code == 0
-    assert "triage -. &nbsp;Triage [category = billing]&nbsp; .-> billing;" in drawn.stdout
-    assert "writer -. &nbsp;Reply&nbsp; .-> __end__;" in drawn.stdout
+    assert 'triage -->|"Triage [category = billing]<br/>+ delegates"| billing' in drawn.stdout
+    assert 'writer -->|"Reply"| __end__' in drawn.stdout
+    assert "subgraph Legend" in drawn.stdout
+    plain = cli("graph", SUPPORT_DESK, "--format", "dot", "--direction", "LR", "--no-legend")
+    assert plain.code == 0
+    assert "rankdir=LR;" in plain.stdout
+    assert "cluster_legend" not in plain.stdout
     schema = cli("schema", "-o", "schema.json")
     assert schema.code == 0
     assert json.loads((tmp_path / "schema.json").read_text())["title"] == "Corral team"

@@ -23,20 +23,23 @@ from corral.cli._common import (
     DAMAGED,
     USER_ERROR,
     DbOption,
+    DirectionOption,
     FileArg,
     JsonOption,
+    LegendOption,
     Live,
+    OutputOption,
+    ScaleOption,
     app,
-    check_format,
     compile_team,
-    emit,
+    draw,
     finish,
     read_input,
     workspace_at,
 )
 from corral.cli._runs import runs_app
 from corral.errors import InputError, UserError
-from corral.graphs import load_team, render
+from corral.graphs import load_team
 from corral.manifest import manifest_json_schema
 from corral.workspace import DEFAULT_DB, Checkup, check_workspace, recover_workspace
 
@@ -90,7 +93,11 @@ def validate(file: FileArg) -> None:
 
 
 @app.command()
-def schema(output: Annotated[Path | None, typer.Option("-o", "--output")] = None) -> None:
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
     """Print the team file's JSON Schema (for editors: a yaml-language-server line)."""
     text = json.dumps(manifest_json_schema(), indent=2)
     if output is None:
@@ -102,13 +109,17 @@ def schema(output: Annotated[Path | None, typer.Option("-o", "--output")] = None
 @app.command()
 def graph(
     file: FileArg,
+    *,
     format: Annotated[
         str, typer.Option("--format", help="mermaid, dot, svg, png, json or graphml")
     ] = "mermaid",
-    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    output: OutputOption = None,
+    scale: ScaleOption = None,
+    direction: DirectionOption = "TB",
+    legend: LegendOption = True,
 ) -> None:
     """Draw the team's graph, offline."""
-    emit(render(check_format(load_team(file), format).plan, format), output, format)
+    draw(load_team(file), format, output, scale=scale, direction=direction, legend=legend)
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +34,23 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 FileArg = Annotated[Path, typer.Argument(help="Team file (YAML).")]
+OutputOption = Annotated[
+    Path | None, typer.Option("-o", "--output", help="Write to this file (needed for png).")
+]
+ScaleOption = Annotated[
+    float | None,
+    typer.Option(
+        "--scale",
+        help="Size multiplier for svg and png, above 0 and at most 8 (default: 1 for svg, "
+        "2 for png).",
+    ),
+]
+DirectionOption = Annotated[
+    str, typer.Option("--direction", help="TB (top to bottom) or LR (left to right).")
+]
+LegendOption = Annotated[
+    bool, typer.Option("--legend/--no-legend", help="Add a key to the drawing or leave it out.")
+]
 
 
 @contextmanager
@@ -158,6 +175,22 @@ def check_format(team: Team, fmt: str) -> Team:
             f"--format {fmt!r} is not known; use one of {', '.join(FORMATS)}", field="format"
         )
     return team
+
+
+def draw(
+    team: Team,
+    fmt: str,
+    output: Path | None,
+    *,
+    highlight: Sequence[str] = (),
+    scale: float | None,
+    direction: str,
+    legend: bool,
+) -> None:
+    """Draw ``team`` (with a run's path) in ``fmt`` to ``output`` or stdout."""
+    check_format(team, fmt)
+    drawn = team.draw(fmt, highlight=highlight, scale=scale, direction=direction, legend=legend)
+    emit(drawn, output, fmt)
 
 
 def emit(drawn: str | bytes, output: Path | None, fmt: str) -> None:

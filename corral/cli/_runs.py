@@ -12,9 +12,18 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from corral.cli._common import DbOption, JsonOption, check_format, emit, workspace_at
+from corral.cli._common import (
+    DbOption,
+    DirectionOption,
+    JsonOption,
+    LegendOption,
+    OutputOption,
+    ScaleOption,
+    draw,
+    workspace_at,
+)
 from corral.errors import InputError
-from corral.graphs import FORMATS, load_team, read_trace, render
+from corral.graphs import FORMATS, load_team, read_trace
 from corral.workspace import DEFAULT_DB
 
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
@@ -83,8 +92,13 @@ def runs_show(
         str | None,
         typer.Option("--format", help="draw the team with the run's path: " + ", ".join(FORMATS)),
     ] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
-    team_file: Annotated[Path | None, typer.Option("--team")] = None,
+    output: OutputOption = None,
+    team_file: Annotated[
+        Path | None, typer.Option("--team", help="Team file, if it moved since the run.")
+    ] = None,
+    scale: ScaleOption = None,
+    direction: DirectionOption = "TB",
+    legend: LegendOption = True,
 ) -> None:
     """A run's trace as a tree (or --json), or its path drawn on the team (--format)."""
     path = db or DEFAULT_DB
@@ -97,7 +111,15 @@ def runs_show(
         raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
     team = load_team(manifest)
     if format is not None:
-        emit(render(check_format(team, format).plan, format, record.path), output, format)
+        draw(
+            team,
+            format,
+            output,
+            highlight=record.path,
+            scale=scale,
+            direction=direction,
+            legend=legend,
+        )
         return
     with workspace_at(path) as workspace:  # no runtime: no model, no credentials needed
         trace = read_trace(team.plan, workspace, run_id)

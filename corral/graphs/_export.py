@@ -1,32 +1,38 @@
 """Drawings and exports of a team, all offline: Mermaid, DOT, SVG, PNG, node-link JSON, GraphML.
 
-Every agent is drawn with its marks (supervisor, budget, fallback, review, tools); flow
-edges are labelled with their schema and condition; reports-to lines are drawn
-distinctly as ``delegates``. A finished run can be drawn with its path highlighted.
-SVG and PNG come from ``mermaidx`` (an embedded JavaScript engine, no browser, no
-network); graph data from networkx.
+Every agent is drawn with its role and marks (supervisor, budget, fallback, review,
+tools); flow edges are solid and labelled with their schema and condition; a reports-to
+link is a dashed ``delegates`` edge only where no flow edge joins the same two agents
+(``_picture.py``). A run's path is drawn with its agents and the edges it took. SVG and
+PNG come from Mermaid in ``mermaidx`` (an embedded JavaScript engine, no browser, no
+network, no system package), with every label as SVG text; graph data from networkx.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import networkx as nx
 
-from corral.graphs._build import draw_graph
+from corral.errors import InputError
+from corral.graphs._dot import to_dot_source
+from corral.graphs._mermaid import CONFIG, to_mermaid_source
+from corral.graphs._picture import START, DrawOptions, Picture, picture
 from corral.manifest import END, TeamPlan
 from corral.nodes import edge_label
 
 Format = Literal["mermaid", "dot", "svg", "png", "json", "graphml"]
 FORMATS: tuple[str, ...] = ("mermaid", "dot", "svg", "png", "json", "graphml")
+SVG_ROOT = re.compile(r'<svg\b[^>]*?viewBox="(?P<box>[^"]+)"[^>]*>')
 
 
 def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
     """The team as a networkx graph: agents and START/END, flow and delegates edges."""
     graph: nx.MultiDiGraph[str] = nx.MultiDiGraph(name=team.name)
-    graph.add_node("START", kind="start")
+    graph.add_node(START, kind="start")
     graph.add_node(END, kind="end")
     for agent in team.agents.values():
         graph.add_node(
@@ -36,7 +42,7 @@ def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
             team=agent.spec.team or "",
             marks=", ".join(agent.marks),
         )
-    graph.add_edge("START", team.entry, kind="flow", schema=team.input_name, label="")
+    graph.add_edge(START, team.entry, kind="flow", schema=team.input_name, label=team.input_name)
     for edge in team.edges:
         graph.add_edge(
             edge.from_,
@@ -52,7 +58,9 @@ def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
         )
         for target, how in step.items():
             label = f"{agent.out_name} ({how})"
-            graph.add_edge(agent.id, target, kind="flow", schema=agent.out_name, label=label)
+            graph.add_edge(
+                agent.id, target, kind="flow", schema=agent.out_name, label=label, step=how
+            )
     for agent in team.agents.values():
         if agent.spec.reports_to is not None:
             graph.add_edge(
@@ -61,73 +69,88 @@ def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
     return graph
 
 
-def to_mermaid(team: TeamPlan, highlight: Sequence[str] = ()) -> str:
-    """Mermaid source of the compiled graph, with marks, delegates lines and a run's path."""
-    drawn = draw_graph(team).get_graph().draw_mermaid()
-    agents = [a.spec for a in team.agents.values()]
-    lines = [f"\t{a.id}({a.id}):::worker" for a in team.agents.values() if not a.in_flow]
-    lines += [
-        f"\t{a.reports_to} ==>|delegates| {a.id};" for a in agents if a.reports_to is not None
-    ]
-    for agent in team.agents.values():
-        extra = agent.marks
-        if extra:
-            lines.append(f'\t{agent.id}["{agent.id}<br/><small>{" · ".join(extra)}</small>"]')
-    supervisors = [a.id for a in team.agents.values() if a.supervisor]
-    lines.append("\tclassDef worker fill:#fff7e0")
-    lines.append("\tclassDef supervisor stroke:#7a3e00,stroke-width:3px")
-    if supervisors:
-        lines.append(f"\tclass {','.join(supervisors)} supervisor")
-    visited = [a for a in dict.fromkeys(highlight) if a in team.agents]
-    if visited:
-        lines.append("\tclassDef visited fill:#c8f7c5,stroke:#2e7d32,stroke-width:2px")
-        lines.append(f"\tclass {','.join(visited)} visited")
-    cut = drawn.index("\tclassDef")
-    return drawn[:cut] + "\n".join(lines) + "\n" + drawn[cut:]
+def draw_picture(team: TeamPlan, options: DrawOptions) -> Picture:
+    """What a drawing of ``team`` with ``options`` shows."""
+    return picture(team, team_graph(team), options)
 
 
-def to_dot(team: TeamPlan, highlight: Sequence[str] = ()) -> str:
-    """Graphviz DOT: flow edges dashed with labels, delegates edges bold."""
-    graph = team_graph(team)
-    out = [f"digraph {json.dumps(team.name)} {{", "  rankdir=TB;", "  node [shape=box];"]
-    for node, data in graph.nodes(data=True):
-        label = node if not data.get("marks") else f"{node}\\n{data['marks']}"
-        style = ', style=filled, fillcolor="#c8f7c5"' if node in highlight else ""
-        shape = ", shape=oval" if data["kind"] in ("start", "end") else ""
-        out.append(f"  {json.dumps(node)} [label={json.dumps(label)}{shape}{style}];")
-    for a, b, data in graph.edges(data=True):
-        style = "bold" if data["kind"] == "delegates" else "dashed"
-        out.append(
-            f"  {json.dumps(a)} -> {json.dumps(b)} "
-            f"[label={json.dumps(data['label'])}, style={style}];"
-        )
-    out.append("}")
-    return "\n".join(out) + "\n"
+def to_mermaid(team: TeamPlan, highlight: Sequence[str] = (), **options: Any) -> str:
+    """Mermaid source: agents with their roles and marks, flow and delegates edges, and a
+    run's path (the agents that ran and the edges taken), with a legend."""
+    return to_mermaid_source(draw_picture(team, DrawOptions(highlight=tuple(highlight), **options)))
 
 
-def render(team: TeamPlan, fmt: str, highlight: Sequence[str] = ()) -> str | bytes:
-    """The team drawn in ``fmt`` (text for text formats, bytes for PNG)."""
+def to_dot(team: TeamPlan, highlight: Sequence[str] = (), **options: Any) -> str:
+    """Graphviz DOT of the same drawing as ``to_mermaid``."""
+    return to_dot_source(draw_picture(team, DrawOptions(highlight=tuple(highlight), **options)))
+
+
+def to_image(team: TeamPlan, fmt: str, options: DrawOptions) -> str | bytes:
+    """SVG (text) or PNG (bytes) drawn by Mermaid in ``mermaidx``'s embedded engine.
+
+    Every label is SVG ``<text>``; the SVG's width and height are its natural size times
+    the scale, and the PNG's pixels are too.
+    """
+    import mermaidx  # imported on use: it starts a JavaScript engine
+
+    drawn = mermaidx.render(to_mermaid_source(draw_picture(team, options)), config=CONFIG)
+    svg = sized(str(drawn.svg()), options.size(fmt))
+    return svg if fmt == "svg" else bytes(mermaidx.svg_to_png(svg, background="#ffffff"))
+
+
+def sized(svg: str, scale: float) -> str:
+    """``svg`` with a fixed width and height (its viewBox times ``scale``) for documents,
+    and its spaces kept: Mermaid starts a word's ``<tspan>`` with the space before it."""
+    root = SVG_ROOT.search(svg)
+    if root is None:  # pragma: no cover - Mermaid always writes a viewBox
+        return svg
+    width, height = (float(v) * scale for v in root["box"].split()[2:])
+    head = re.sub(r'\swidth="[^"]*"', "", root[0], count=1)
+    head = re.sub(r"max-width:\s*[0-9.]+px;\s*", "", head, count=1)
+    size = f'width="{width:.2f}" height="{height:.2f}" xml:space="preserve"'
+    head = head.replace("<svg ", f"<svg {size} ", 1)
+    return svg[: root.start()] + head + svg[root.end() :]
+
+
+def render(
+    team: TeamPlan,
+    fmt: str,
+    highlight: Sequence[str] = (),
+    *,
+    scale: float | None = None,
+    direction: str = "TB",
+    legend: bool = True,
+) -> str | bytes:
+    """The team drawn in ``fmt`` (text for text formats, bytes for PNG).
+
+    ``highlight`` is a run's path: its agents and the edges it took are drawn green.
+    ``scale`` sizes SVG and PNG (default 1 for SVG, 2 for PNG); ``direction`` is ``TB``
+    or ``LR``; ``legend`` adds a key to the drawing (Mermaid, DOT, SVG, PNG).
+
+    Raises:
+        InputError: an unknown format, direction, or a scale out of range.
+    """
+    options = DrawOptions(
+        highlight=tuple(highlight), scale=scale, direction=direction, legend=legend
+    )
     if fmt == "mermaid":
-        return to_mermaid(team, highlight)
+        return to_mermaid_source(draw_picture(team, options))
     if fmt == "dot":
-        return to_dot(team, highlight)
+        return to_dot_source(draw_picture(team, options))
     if fmt == "json":
         data = nx.node_link_data(team_graph(team), edges="edges")
         return json.dumps(data, indent=2, default=str)
     if fmt == "graphml":
         return "\n".join(nx.generate_graphml(team_graph(team))) + "\n"
     if fmt in ("svg", "png"):
-        import mermaidx  # imported on use: it starts a JavaScript engine
-
-        diagram = mermaidx.render(to_mermaid(team, highlight))
-        return str(diagram.svg()) if fmt == "svg" else bytes(diagram.png())
-    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        return to_image(team, fmt, options)
+    raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", field="format")
 
 
 def mimebundle(team: TeamPlan) -> dict[str, Any]:
     """What a notebook shows for a team: the SVG drawing and its Mermaid source."""
     return {
         "image/svg+xml": render(team, "svg"),
-        "text/vnd.mermaid": to_mermaid(team),
+        "text/vnd.mermaid": render(team, "mermaid"),
         "text/plain": f"Team {team.name!r}: {len(team.agents)} agents",
     }

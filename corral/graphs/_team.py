@@ -31,10 +31,29 @@ class Team(TeamSpec):
         """
         return App(self, db=db, **options)
 
-    def draw(self, format: str = "mermaid", *, highlight: Sequence[str] = ()) -> str | bytes:
+    def draw(
+        self,
+        format: str = "mermaid",
+        *,
+        highlight: Sequence[str] = (),
+        scale: float | None = None,
+        direction: str = "TB",
+        legend: bool = True,
+    ) -> str | bytes:
         """The team drawn offline from its plan: mermaid, dot, svg, png (bytes), json or
-        graphml. No runtime is built."""
-        return render(self.plan, format, highlight)
+        graphml. No runtime is built.
+
+        Args:
+            format: what to draw in.
+            highlight: a run's path (``result.path``): its agents and the edges it took.
+            scale: size multiplier for SVG and PNG (default 1 for SVG, 2 for PNG).
+            direction: ``TB`` (top to bottom) or ``LR`` (left to right).
+            legend: add a key to the drawing.
+
+        Raises:
+            InputError: an unknown format or direction, or a scale out of range.
+        """
+        return render(self.plan, format, highlight, scale=scale, direction=direction, legend=legend)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return mimebundle(self.plan)

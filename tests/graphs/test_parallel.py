@@ -78,8 +78,8 @@ def test_the_drawing_shows_the_fan_out_and_the_join(write: Callable[..., Path]) 
     drawn = team(write).draw("mermaid")
     assert isinstance(drawn, str)
     for branch in ("billing", "technical"):
-        assert f"triage -. &nbsp;Case (parallel)&nbsp; .-> {branch};" in drawn
-        assert f"{branch} -. &nbsp;Finding (joined)&nbsp; .-> writer;" in drawn
+        assert f'triage -->|"Case (parallel)"| {branch}' in drawn
+        assert f'{branch} -->|"Finding (joined)"| writer' in drawn
 
 
 def test_the_graph_data_has_the_parallel_edges(write: Callable[..., Path]) -> None:
@@ -87,3 +87,13 @@ def test_the_graph_data_has_the_parallel_edges(write: Callable[..., Path]) -> No
     flow = {(e["source"], e["target"], e["label"]) for e in data["edges"]}
     assert ("triage", "billing", "Case (parallel)") in flow
     assert ("technical", "writer", "Finding (joined)") in flow
+
+
+def test_a_run_picture_marks_every_branch_of_the_parallel_step_taken(
+    write: Callable[..., Path],
+) -> None:
+    drawn = str(team(write).draw("dot", highlight=["triage", "billing", "technical", "writer"]))
+    for a, b in [("triage", "billing"), ("triage", "technical"), ("technical", "writer")]:
+        line = next(x for x in drawn.splitlines() if x.strip().startswith(f'"{a}" -> "{b}"'))
+        assert 'color="#2e7d32"' in line, line
+    assert '"billing" -> "technical"' not in drawn
