@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from corral import observability
+from corral import __version__, observability
 from corral.cli._common import (
     DAMAGED,
     USER_ERROR,
@@ -30,11 +30,12 @@ from corral.cli._common import (
     Live,
     OutputOption,
     ScaleOption,
+    TeamOption,
     app,
-    compile_team,
     draw,
     finish,
     read_input,
+    where,
     workspace_at,
 )
 from corral.cli._runs import runs_app
@@ -70,10 +71,22 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"corral {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def options(
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Write corral's log records to stderr as JSON lines.")
+    ] = False,
+    version: Annotated[  # noqa: ARG001 (acted on by its eager callback)
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print corral's version and exit."
+        ),
     ] = False,
 ) -> None:
     """Run teams of LLM agents as compiled, guarded LangGraph graphs."""
@@ -86,18 +99,14 @@ def validate(file: FileArg) -> None:
     """Check a team file; print every problem with file:line and the fix."""
     team = load_team(file)
     team.check_models()
-    Console().print(
-        f"[green]ok[/] {file}: team [bold]{team.name}[/] with "
+    Console(highlight=False).print(
+        f"[green]ok[/] {escape(str(file))}: team [bold]{escape(team.name)}[/] with "
         f"{len(team.agents)} agents and {len(team.flow.edges)} edges"
     )
 
 
 @app.command()
-def schema(
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write to this file, not stdout.")
-    ] = None,
-) -> None:
+def schema(output: OutputOption = None) -> None:
     """Print the team file's JSON Schema (for editors: a yaml-language-server line)."""
     text = json.dumps(manifest_json_schema(), indent=2)
     if output is None:
@@ -111,7 +120,8 @@ def graph(
     file: FileArg,
     *,
     format: Annotated[
-        str, typer.Option("--format", help="mermaid, dot, svg, png, json or graphml")
+        str,
+        typer.Option("--format", metavar="FORMAT", help="mermaid, dot, svg, png, json or graphml."),
     ] = "mermaid",
     output: OutputOption = None,
     scale: ScaleOption = None,
@@ -126,26 +136,38 @@ def graph(
 def run(
     file: FileArg,
     input: Annotated[
-        str | None, typer.Option("--input", help="JSON, @PATH to a JSON file, or - for stdin.")
+        str | None,
+        typer.Option("--input", metavar="JSON", help="JSON, @PATH to a JSON file, or - for stdin."),
     ] = None,
     db: DbOption = None,
-    run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id", metavar="ID", help="Id for the run (letters, digits, . _ -) [default: new]."
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Run a team on an input and print the result."""
     team = load_team(file)
     payload = read_input(input)
-    with compile_team(team, db) as compiled:
+    with team.compile(db=where(db, team)) as compiled:
         finish(compiled, compiled.run(payload, run_id=run_id, on_step=Live().step), json_out)
 
 
 @app.command()
 def resume(
-    run_id: Annotated[str, typer.Argument(help="The run to continue.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to continue.")],
     *,
     db: DbOption = None,
     team_file: Annotated[
-        Path | None, typer.Option("--team", help="Team file, if it moved since the run started.")
+        Path | None,
+        typer.Option(
+            "--team",
+            metavar="FILE",
+            help="Team file, if it moved since the run started (its checkpoint.db is the "
+            "workspace when neither --db nor $CORRAL_DB is given).",
+        ),
     ] = None,
     approve: Annotated[
         bool, typer.Option("--approve", help="Let the reviewed work through.")
@@ -154,17 +176,19 @@ def resume(
         str | None,
         typer.Option(
             "--reject",
+            metavar="REASON",
             help="Refuse the reviewed work, saying why (a payload ends the run; "
             "a tool call is not run).",
         ),
     ] = None,
     edit: Annotated[
-        str | None, typer.Option("--edit", help="Replace the reviewed payload: JSON or @PATH.")
+        str | None,
+        typer.Option("--edit", metavar="JSON", help="Replace the reviewed payload: JSON or @PATH."),
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Continue a failed, crashed or paused run; completed nodes do not run again."""
-    path = db or DEFAULT_DB
+    path = where(db, team_file)
     with workspace_at(path) as workspace:
         record = workspace.runs.get(run_id)
     if record is None:
@@ -175,7 +199,7 @@ def resume(
     if manifest is None:
         raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
     edited = read_input(edit) if edit is not None else None
-    with compile_team(load_team(manifest), path) as compiled:
+    with load_team(manifest).compile(db=path) as compiled:
         finish(
             compiled,
             compiled.resume(
@@ -188,8 +212,10 @@ def resume(
 @app.command()
 def budget(
     db: DbOption = None,
+    team_file: TeamOption = None,
     day: Annotated[
-        str | None, typer.Option("--day", help="YYYY-MM-DD (UTC) [default: today]")
+        str | None,
+        typer.Option("--day", metavar="DATE", help="YYYY-MM-DD (UTC) [default: today]."),
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -199,7 +225,7 @@ def budget(
         datetime.strptime(when, "%Y-%m-%d")
     except ValueError:
         raise InputError(f"--day {when!r} is not a date; use YYYY-MM-DD", field="day") from None
-    with workspace_at(db or DEFAULT_DB) as workspace:
+    with workspace_at(where(db, team_file)) as workspace:
         lines = workspace.ledger.report(when)
     if json_out:
         typer.echo(json.dumps({"day": when, "agents": lines[:-1], "team": lines[-1]}))
@@ -210,7 +236,7 @@ def budget(
         if line["cost_limit"]:
             cost += f" / {line['cost_limit']:g}"
         table.add_row(
-            line["agent"],
+            escape(line["agent"]),
             str(line["calls"]),
             str(line["tokens"]),
             str(line["token_limit"] or "-"),
@@ -223,16 +249,24 @@ def budget(
 @app.command()
 def doctor(
     file: Annotated[
-        Path, typer.Argument(help="The workspace file to check.", show_default=False)
-    ] = DEFAULT_DB,
+        Path | None,
+        typer.Argument(
+            metavar="[FILE]",
+            help=f"The workspace file to check [default: ${{CORRAL_DB}}, else {DEFAULT_DB}].",
+            show_default=False,
+        ),
+    ] = None,
     recover: Annotated[
         Path | None,
-        typer.Option("--recover", help="Also copy what can be read into this new file."),
+        typer.Option(
+            "--recover", metavar="NEW", help="Also copy what can be read into this new file."
+        ),
     ] = None,
 ) -> None:
     """Check a workspace file (integrity check, readable rows per table) without writing
     to it; exit 0 if healthy, 5 if damaged."""
     out = Console(highlight=False, soft_wrap=True)
+    file = where(file)
     copied = None if recover is None else recover_workspace(file, recover)
     found = check_workspace(file)
     if found.ok:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from corral.errors import InputError
-from corral.graphs import FORMATS, App, RunResult, StepEvent, Team
+from corral.graphs import FORMATS, App, RunResult, StepEvent, Team, db_path, load_team
 from corral.workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
 
 EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
@@ -22,35 +23,78 @@ USER_ERROR = 2
 DAMAGED = 5
 """``corral doctor``: the workspace file is damaged."""
 
+ENV_DB = "CORRAL_DB"
+"""The environment variable naming the workspace when ``--db`` is not given."""
+
 app = typer.Typer(
     name="corral",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help is plain text: brackets in it are never eaten as markup
     help="Run teams of LLM agents as compiled, guarded LangGraph graphs.",
 )
 
 DbOption = Annotated[
-    Path | None, typer.Option("--db", help=f"Workspace SQLite file [default: {DEFAULT_DB}]")
+    Path | None,
+    typer.Option(
+        "--db",
+        metavar="PATH",
+        help=f"Workspace SQLite file. Without it: ${ENV_DB}, then the team file's "
+        f"checkpoint.db, then {DEFAULT_DB}.",
+    ),
+]
+TeamOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--team",
+        metavar="FILE",
+        help="Team file: its checkpoint.db is the workspace when neither --db nor "
+        f"${ENV_DB} is given.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-FileArg = Annotated[Path, typer.Argument(help="Team file (YAML).")]
+FileArg = Annotated[Path, typer.Argument(metavar="FILE", help="Team file (YAML).")]
 OutputOption = Annotated[
-    Path | None, typer.Option("-o", "--output", help="Write to this file (needed for png).")
+    Path | None,
+    typer.Option("-o", "--output", metavar="PATH", help="Write to this file (needed for png)."),
 ]
+
 ScaleOption = Annotated[
     float | None,
     typer.Option(
         "--scale",
+        metavar="N",
         help="Size multiplier for svg and png, above 0 and at most 8 (default: 1 for svg, "
         "2 for png).",
     ),
 ]
 DirectionOption = Annotated[
-    str, typer.Option("--direction", help="TB (top to bottom) or LR (left to right).")
+    str,
+    typer.Option("--direction", metavar="TB|LR", help="TB (top to bottom) or LR (left to right)."),
 ]
 LegendOption = Annotated[
     bool, typer.Option("--legend/--no-legend", help="Add a key to the drawing or leave it out.")
 ]
+
+
+def where(db: Path | None, team: Team | Path | None = None) -> Path:
+    """The workspace a command uses, said on stderr: ``--db``, then ``$CORRAL_DB``, then
+    the team file's ``checkpoint.db``, then the default."""
+    env = os.environ.get(ENV_DB)
+    if isinstance(team, Path):
+        team = load_team(team)
+    if db is not None:
+        path, source = db, "--db"
+    elif env:
+        path, source = Path(env), f"${ENV_DB}"
+    elif team is not None and team.plan.checkpoint.db is not None:
+        path, source = db_path(team.plan, None), "checkpoint.db of the team file"
+    else:
+        path, source = DEFAULT_DB, "the default"
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"workspace: {escape(str(path))} ({escape(source)})", style="dim"
+    )
+    return path
 
 
 @contextmanager
@@ -67,10 +111,6 @@ def workspace_at(path: Path) -> Iterator[SqliteWorkspace]:
         yield workspace
     finally:
         workspace.close()
-
-
-def compile_team(team: Team, db: Path | None) -> App:
-    return team.compile(db=db)
 
 
 def read_input(raw: str | None) -> dict[str, Any]:
@@ -131,8 +171,8 @@ class Live:
             f"{tokens} tokens, {calls} call{'s' if calls != 1 else ''}" if calls else "function"
         )
         self.console.print(
-            f"  [green]✓[/] [bold]{event.agent}[/] → {event.target} "
-            f"[dim]{event.schema} · {detail} · {event.seconds * 1000:.0f} ms · "
+            f"  [green]✓[/] [bold]{escape(event.agent)}[/] → {escape(event.target)} "
+            f"[dim]{escape(event.schema)} · {detail} · {event.seconds * 1000:.0f} ms · "
             f"total {self.steps} step{'s' if self.steps != 1 else ''}, "
             f"{self.tokens} tokens[/]"
         )
@@ -141,15 +181,16 @@ class Live:
 def finish(compiled: App, result: RunResult, json_out: bool) -> None:
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    db = compiled.db_path
+    db = escape(str(compiled.db_path))
+    run_id = escape(result.run_id)
     if json_out:
         typer.echo(json.dumps(result.to_dict()))
     else:
         colour = "green" if result.ok else "red"
-        out.print(f"[bold {colour}]{result.status}[/] run {result.run_id}")
+        out.print(f"[bold {colour}]{result.status}[/] run {escape(result.run_id)}")
         if result.output is not None:
             out.print_json(data=result.output)
-        out.print(f"path: {' → '.join(result.path) or '(none)'}")
+        out.print(f"path: {escape(' → '.join(result.path)) or '(none)'}")
         u = result.usage
         cost = "unknown" if result.cost_usd is None else f"{result.cost_usd:.4f} USD"
         out.print(
@@ -157,15 +198,15 @@ def finish(compiled: App, result: RunResult, json_out: bool) -> None:
             f"{u['llm_calls']} model calls, cost {cost}"
         )
     for error in result.errors:
-        agent = f" ({error.agent})" if error.agent else ""
+        agent = f" ({escape(error.agent)})" if error.agent else ""
         err.print(f"[red]{type(error).__name__}{agent}:[/] {escape(str(error))}")
     if result.status == "paused":
         err.print(
-            f"waiting for a person; decide with: corral resume {result.run_id} --db {db} "
+            f"waiting for a person; decide with: corral resume {run_id} --db {db} "
             "--approve | --reject 'reason' | --edit JSON"
         )
     elif result.status in ("failed", "halted"):
-        err.print(f"resume with: corral resume {result.run_id} --db {db}")
+        err.print(f"resume with: corral resume {run_id} --db {db}")
     raise typer.Exit(EXIT[result.status])
 
 

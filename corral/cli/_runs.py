@@ -19,12 +19,13 @@ from corral.cli._common import (
     LegendOption,
     OutputOption,
     ScaleOption,
+    TeamOption,
     draw,
+    where,
     workspace_at,
 )
 from corral.errors import InputError
 from corral.graphs import FORMATS, load_team, read_trace
-from corral.workspace import DEFAULT_DB
 
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
 
@@ -32,9 +33,13 @@ runs_app = typer.Typer(help="List, prune and delete runs. Without a command: lis
 @runs_app.callback(invoke_without_command=True)
 def runs(
     ctx: typer.Context,
+    *,
     db: DbOption = None,
+    team_file: TeamOption = None,
     json_out: JsonOption = False,
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="Show at most N runs.")
+    ] = 50,
     pending: Annotated[
         bool, typer.Option("--pending", help="Only runs waiting for a person.")
     ] = False,
@@ -42,7 +47,7 @@ def runs(
     """List the runs in a workspace, newest first."""
     if ctx.invoked_subcommand is not None:
         return
-    with workspace_at(db or DEFAULT_DB) as workspace:
+    with workspace_at(where(db, team_file)) as workspace:
         records = workspace.runs.list(limit=limit, status="paused" if pending else None)
         breakers = workspace.breakers.states()
     if json_out:
@@ -71,37 +76,55 @@ def runs(
         waiting = next(
             (e.get("message", "") for e in r.errors if e.get("type") == "ReviewPending"), ""
         )
-        table.add_row(
-            r.run_id, r.team, status, r.started_at[:19], str(len(r.path)), str(tokens), waiting
+        cells = (
+            r.run_id,
+            r.team,
+            status,
+            r.started_at[:19],
+            str(len(r.path)),
+            str(tokens),
+            waiting,
         )
+        table.add_row(*map(escape, cells))
     console = Console()
     console.print(table)
     for agent, state in breakers.items():
         console.print(
-            f"circuit breaker of {agent}: {state['state']} after {state['failures']} failures"
+            f"circuit breaker of {escape(agent)}: {state['state']} "
+            f"after {state['failures']} failures"
         )
 
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="The run to show.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to show.")],
     *,
     db: DbOption = None,
     json_out: JsonOption = False,
     format: Annotated[
         str | None,
-        typer.Option("--format", help="draw the team with the run's path: " + ", ".join(FORMATS)),
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="Draw the team with the run's path: " + ", ".join(FORMATS) + ".",
+        ),
     ] = None,
     output: OutputOption = None,
     team_file: Annotated[
-        Path | None, typer.Option("--team", help="Team file, if it moved since the run.")
+        Path | None,
+        typer.Option(
+            "--team",
+            metavar="FILE",
+            help="Team file, if it moved since the run started (its checkpoint.db is the "
+            "workspace when neither --db nor $CORRAL_DB is given).",
+        ),
     ] = None,
     scale: ScaleOption = None,
     direction: DirectionOption = "TB",
     legend: LegendOption = True,
 ) -> None:
     """A run's trace as a tree (or --json), or its path drawn on the team (--format)."""
-    path = db or DEFAULT_DB
+    path = where(db, team_file)
     with workspace_at(path) as workspace:
         record = workspace.runs.get(run_id)
     if record is None:
@@ -127,12 +150,12 @@ def runs_show(
         typer.echo(json.dumps([e.to_dict() for e in trace], default=str))
         return
     start = trace[0].at if trace else 0.0
-    tree = Tree(f"[bold]run {run_id}[/] · {record.status} · {record.team}")
+    tree = Tree(f"[bold]run {escape(run_id)}[/] · {record.status} · {escape(record.team)}")
     branch = tree
     for event in trace:
         line = (
             f"[dim]{event.at - start:+.3f}s[/] [cyan]{event.kind}[/] "
-            + (f"[bold]{event.agent}[/] " if event.agent else "")
+            + (f"[bold]{escape(event.agent)}[/] " if event.agent else "")
             + escape(event.summary)
         )
         if event.kind == "step":
@@ -144,12 +167,15 @@ def runs_show(
 
 @runs_app.command("prune")
 def runs_prune(
-    keep: Annotated[int, typer.Option("--keep", min=1, help="Checkpoints to keep per run.")] = 1,
+    keep: Annotated[
+        int, typer.Option("--keep", min=1, metavar="N", help="Checkpoints to keep per run.")
+    ] = 1,
     db: DbOption = None,
+    team_file: TeamOption = None,
 ) -> None:
     """Keep only the newest checkpoints of completed runs (failed or paused runs keep
     their history so they can be resumed)."""
-    with workspace_at(db or DEFAULT_DB) as workspace:
+    with workspace_at(where(db, team_file)) as workspace:
         finished = [r.run_id for r in workspace.runs.list(limit=1_000_000, status="completed")]
         removed = workspace.saver.keep_last(finished, keep)
     Console().print(
@@ -160,10 +186,12 @@ def runs_prune(
 
 @runs_app.command("delete")
 def runs_delete(
-    run_id: Annotated[str, typer.Argument(help="The run to delete.")], db: DbOption = None
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to delete.")],
+    db: DbOption = None,
+    team_file: TeamOption = None,
 ) -> None:
     """Delete a run: its checkpoints, writes and record."""
-    with workspace_at(db or DEFAULT_DB) as workspace:
+    with workspace_at(where(db, team_file)) as workspace:
         record = workspace.runs.get(run_id)
         if record is None:
             raise InputError(f"no run {run_id!r} in {workspace.path}", field="run_id")
@@ -173,4 +201,4 @@ def runs_delete(
                 field="run_id",
             )
         workspace.delete_run(run_id)
-    Console().print(f"deleted run {run_id}")
+    Console().print(f"deleted run {escape(run_id)}")
