@@ -7,6 +7,7 @@ wrong") are separate branches, so callers can tell them apart::
     ├── UserError                 something the caller gave is wrong; changing it fixes it
     │   ├── ManifestError         a team definition is invalid (every Problem, with file:line)
     │   ├── InputError            a run input, run id, workspace path or review decision
+    │   ├── ManifestChanged       a run's team changed in a way the run cannot go on under
     │   └── WorkspaceDamaged      the workspace file is damaged (``path``); check it with
     │                             ``corral doctor``, which also copies out what can be read
     └── RunError                  a run could not go on (``agent`` names the node at fault)
@@ -98,6 +99,21 @@ class InputError(UserError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+
+class ManifestChanged(UserError):
+    """The team file changed since the run started, in a way the run cannot go on under
+    (``changes``: every change, one line each); resume with ``migrate`` to go on anyway."""
+
+    def __init__(self, run_id: str, changes: list[str]) -> None:
+        self.run_id = run_id
+        self.changes = list(changes)
+        super().__init__(
+            f"the team changed since run {run_id!r} started, in ways it cannot go on under:\n"
+            + "\n".join(f"  {line}" for line in self.changes)
+            + "\nRestore the old team file, or resume with --migrate (migrate=True) to go on "
+            "under the new one"
+        )
 
 
 class WorkspaceDamaged(UserError):

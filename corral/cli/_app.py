@@ -38,6 +38,7 @@ from corral.cli._common import (
     where,
     workspace_at,
 )
+from corral.cli._resume import diff, resume
 from corral.cli._runs import runs_app
 from corral.errors import InputError, UserError
 from corral.graphs import load_team
@@ -45,6 +46,7 @@ from corral.manifest import manifest_json_schema
 from corral.workspace import DEFAULT_DB, Checkup, check_workspace, recover_workspace
 
 app.add_typer(runs_app, name="runs")
+__all__ = ["diff", "main", "resume"]
 
 
 def main() -> None:
@@ -153,60 +155,6 @@ def run(
     payload = read_input(input)
     with team.compile(db=where(db, team)) as compiled:
         finish(compiled, compiled.run(payload, run_id=run_id, on_step=Live().step), json_out)
-
-
-@app.command()
-def resume(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to continue.")],
-    *,
-    db: DbOption = None,
-    team_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--team",
-            metavar="FILE",
-            help="Team file, if it moved since the run started (its checkpoint.db is the "
-            "workspace when neither --db nor $CORRAL_DB is given).",
-        ),
-    ] = None,
-    approve: Annotated[
-        bool, typer.Option("--approve", help="Let the reviewed work through.")
-    ] = False,
-    reject: Annotated[
-        str | None,
-        typer.Option(
-            "--reject",
-            metavar="REASON",
-            help="Refuse the reviewed work, saying why (a payload ends the run; "
-            "a tool call is not run).",
-        ),
-    ] = None,
-    edit: Annotated[
-        str | None,
-        typer.Option("--edit", metavar="JSON", help="Replace the reviewed payload: JSON or @PATH."),
-    ] = None,
-    json_out: JsonOption = False,
-) -> None:
-    """Continue a failed, crashed or paused run; completed nodes do not run again."""
-    path = where(db, team_file)
-    with workspace_at(path) as workspace:
-        record = workspace.runs.get(run_id)
-    if record is None:
-        raise InputError(
-            f"no run {run_id!r} in {path}; `corral runs --db {path}` lists them", field="run_id"
-        )
-    manifest = team_file or (Path(record.manifest) if record.manifest else None)
-    if manifest is None:
-        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
-    edited = read_input(edit) if edit is not None else None
-    with load_team(manifest).compile(db=path) as compiled:
-        finish(
-            compiled,
-            compiled.resume(
-                run_id, approve=approve, reject=reject, edit=edited, on_step=Live().step
-            ),
-            json_out,
-        )
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,7 @@ from corral.cli._common import (
 )
 from corral.errors import InputError
 from corral.graphs import FORMATS, load_team, read_trace
+from corral.workspace import RunRecord
 
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
 
@@ -50,6 +51,8 @@ def runs(
     with workspace_at(where(db, team_file)) as workspace:
         records = workspace.runs.list(limit=limit, status="paused" if pending else None)
         breakers = workspace.breakers.states()
+    if pending:  # reviews escalated by their deadline first
+        records.sort(key=lambda r: not _review(r).get("escalated"))
     if json_out:
         typer.echo(
             json.dumps(
@@ -63,13 +66,23 @@ def runs(
                         "updated_at": r.updated_at,
                         "path": r.path,
                         "usage": r.usage,
+                        **(
+                            {
+                                "deadline": _review(r).get("deadline"),
+                                "on_timeout": _review(r).get("on_timeout"),
+                                "escalated": bool(_review(r).get("escalated")),
+                            }
+                            if pending
+                            else {}
+                        ),
                     }
                     for r in records
                 ]
             )
         )
         return
-    table = Table("run id", "team", "status", "started", "steps", "tokens", "waiting on")
+    columns = ("deadline",) if pending else ()
+    table = Table("run id", "team", "status", "started", "steps", "tokens", "waiting on", *columns)
     for r in records:
         status = "crashed (resumable)" if r.stale else r.status
         tokens = r.usage.get("input_tokens", 0) + r.usage.get("output_tokens", 0)
@@ -85,7 +98,9 @@ def runs(
             str(tokens),
             waiting,
         )
-        table.add_row(*map(escape, cells))
+        review = _review(r)
+        deadline = ("escalated" if review.get("escalated") else review.get("deadline") or "-",)
+        table.add_row(*map(escape, cells + (deadline if pending else ())))
     console = Console()
     console.print(table)
     for agent, state in breakers.items():
@@ -93,6 +108,14 @@ def runs(
             f"circuit breaker of {escape(agent)}: {state['state']} "
             f"after {state['failures']} failures"
         )
+
+
+def _review(record: RunRecord) -> dict[str, Any]:
+    """The review a paused run waits for, as its record stores it ({} if none)."""
+    for error in record.errors:
+        if error.get("type") == "ReviewPending" and isinstance(error.get("review"), dict):
+            return dict(error["review"])
+    return {}
 
 
 @runs_app.command("show")

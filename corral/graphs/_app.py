@@ -15,7 +15,7 @@ from langgraph.types import Command
 from opentelemetry.trace import TracerProvider
 from pydantic import BaseModel
 
-from corral.errors import InputError, ManifestError
+from corral.errors import InputError, ManifestError, UserError
 from corral.graphs._book import RunBook
 from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
@@ -29,6 +29,7 @@ from corral.observability import (
     RunStarted,
     Trace,
 )
+from corral.review import overdue
 from corral.workspace import Alert, RunRecord, open_workspace
 
 if TYPE_CHECKING:
@@ -124,6 +125,29 @@ class App:
         """Runs waiting for a person: run id, kind, source, target, schema, payload, reason."""
         return self.book.pending()
 
+    def settle_reviews(
+        self, *, approve_all: bool = False
+    ) -> Iterator[tuple[str, str, RunResult | None]]:
+        """Resume this team's paused runs whose review passed its deadline (its policy
+        decides); with ``approve_all``, approve every other pending review too, except an
+        escalation of a failed agent (a person must write its answer: ``edit``) and a
+        review escalated by its deadline. Yields (run id, what was done, the result, or
+        ``None`` if the run was left waiting) for every pending review."""
+        for review in self.pending():
+            run_id = str(review["run_id"])
+            policy = overdue(review, self.clock())
+            try:
+                if policy is not None:
+                    yield run_id, f"{policy} (deadline passed)", self.resume(run_id)
+                elif not approve_all:
+                    yield run_id, f"left waiting (deadline {review.get('deadline')})", None
+                elif review["kind"] == "escalation":
+                    yield run_id, "left waiting: a failed agent's answer needs --edit", None
+                else:
+                    yield run_id, "approve", self.resume(run_id, approve=True)
+            except UserError as exc:  # this run cannot go on now; the others still can
+                yield run_id, f"not resumed: {exc}", None
+
     def run(
         self,
         input: Mapping[str, Any] | BaseModel,
@@ -164,6 +188,7 @@ class App:
         approve: bool = False,
         reject: str | None = None,
         edit: Mapping[str, Any] | None = None,
+        migrate: bool = False,
         on_step: OnStep | None = None,
         config: RunnableConfig | None = None,
     ) -> RunResult:
@@ -171,13 +196,18 @@ class App:
 
         A run paused for review needs one decision: ``approve=True``, ``reject="why"`` or
         ``edit={...}`` (checked against the payload's schema first; a bad edit raises
-        ``InputError`` and the run stays paused). A run halted by the creation rate waits
-        out the workspace's cooldown: resumed before it ends, it says when it ends.
+        ``InputError`` and the run stays paused). A review past its deadline is decided
+        by its ``on_timeout`` instead (``escalate``: it stays paused, escalated, for a
+        person). A run halted by the creation rate waits out the workspace's cooldown:
+        resumed before it ends, it says when it ends. A run whose team changed since it
+        started goes on under compatible changes (recorded); incompatible ones raise
+        ``ManifestChanged`` unless ``migrate=True``.
         """
-        cooling = self.book.cooling(run_id)
-        if cooling is not None:
-            return cooling
-        start = self.book.resume_input(run_id, approve, reject, edit)
+        decided = approve or reject is not None or edit is not None
+        early = self.book.cooling(run_id) or self.book.escalation(run_id, decided)
+        if early is not None:
+            return early
+        start = self.book.resume_input(run_id, approve, reject, edit, migrate)
         return last(drive(self._drive(run_id, start, config, on_step), self.graph, self.book.end))
 
     async def aresume(
@@ -187,14 +217,20 @@ class App:
         approve: bool = False,
         reject: str | None = None,
         edit: Mapping[str, Any] | None = None,
+        migrate: bool = False,
         on_step: OnStep | None = None,
         config: RunnableConfig | None = None,
     ) -> RunResult:
         """``resume`` for asyncio."""
-        cooling = await asyncio.to_thread(self.book.cooling, run_id)
-        if cooling is not None:
-            return cooling
-        start = await asyncio.to_thread(self.book.resume_input, run_id, approve, reject, edit)
+        decided = approve or reject is not None or edit is not None
+        early = await asyncio.to_thread(self.book.cooling, run_id) or await asyncio.to_thread(
+            self.book.escalation, run_id, decided
+        )
+        if early is not None:
+            return early
+        start = await asyncio.to_thread(
+            self.book.resume_input, run_id, approve, reject, edit, migrate
+        )
         run = self._drive(run_id, start, config, on_step)
         return await alast(adrive(run, self.graph, self.book.end))
 
@@ -256,7 +292,8 @@ class App:
         elif run_id is None:
             raise InputError("give an input to start a run, or a run_id to resume", field="input")
         else:
-            early = self.book.cooling(run_id)
+            asked = decided[0] or decided[1] is not None or decided[2] is not None
+            early = self.book.cooling(run_id) or self.book.escalation(run_id, asked)
             start = None if early else self.book.resume_input(run_id, *decided)
         if isinstance(start, dict):
             given = start  # a new run (or one that crashed before its first step)

@@ -14,16 +14,16 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from corral.errors import CooldownActive, InputError
+from corral.errors import CooldownActive, InputError, ManifestChanged, ReviewPending
 from corral.graphs._build import CompiledTeam
 from corral.graphs._ending import ending
 from corral.graphs._ids import check_run_id, new_run_id
 from corral.graphs._result import Progress, RunResult
 from corral.keys import RUN_KEY, TEAM_KEY
-from corral.manifest import TeamPlan
+from corral.manifest import Change, TeamPlan, diff_definitions
 from corral.nodes import NO_USAGE, Services, Usage, validate
-from corral.review import decision, review_schema
-from corral.workspace import SqliteWorkspace
+from corral.review import DEADLINE, deadline_decision, decision, iso, overdue, review_schema
+from corral.workspace import RunRecord, SqliteWorkspace
 
 
 class RunBook:
@@ -61,13 +61,18 @@ class RunBook:
         }
 
     def pending(self) -> list[dict[str, Any]]:
-        """Runs waiting for a person: run id, kind, source, target, schema, payload, reason."""
+        """This team's runs waiting for a person: run id, kind, source, target, schema,
+        payload, reason, and for a review with a deadline: ``deadline``, ``on_timeout``,
+        ``escalated``. Escalated reviews come first."""
         waiting = []
         for record in self.runs.list(limit=1_000_000, status="paused"):
+            if record.team != self.plan.name:
+                continue
             request = self.review_of(record.run_id)
             if request is not None:
-                waiting.append({"run_id": record.run_id, **request})
-        return waiting
+                escalated = bool((stored_review(record) or {}).get("escalated"))
+                waiting.append({"run_id": record.run_id, **request, "escalated": escalated})
+        return sorted(waiting, key=lambda r: not r["escalated"])
 
     def review_of(self, run_id: str) -> dict[str, Any] | None:
         interrupts = self.graph.get_state(self.config(run_id)).interrupts
@@ -109,7 +114,14 @@ class RunBook:
                 field=errors[0].split(":")[0],
             )
         manifest = str(plan.source) if plan.source is not None else None
-        self.runs.start(run_id, plan.name, manifest, payload)
+        self.runs.start(
+            run_id,
+            plan.name,
+            manifest,
+            payload,
+            fingerprint=plan.fingerprint,
+            definition=dict(plan.definition),
+        )
         self.active.add(run_id)
         return run_id, self.first_state(payload)
 
@@ -123,7 +135,51 @@ class RunBook:
         approve: bool = False,
         reject: str | None = None,
         edit: Mapping[str, Any] | None = None,
+        migrate: bool = False,
     ) -> dict[str, Any] | Command[Any] | None:
+        record = self.record_of(run_id)
+        if run_id in self.active:
+            raise InputError(
+                f"run {run_id!r} is still running in this process; wait for it to end "
+                "before resuming",
+                field="run_id",
+            )
+        changes = self.changes(record)
+        refused = [str(c) for c in changes if not c.compatible]
+        if refused and not migrate:
+            raise ManifestChanged(run_id, [str(c) for c in changes])
+        request = self.review_of(run_id)
+        policy = overdue(request, self.clock())
+        if request is not None and policy in ("approve", "reject"):
+            if approve or reject is not None or edit is not None:
+                raise InputError(
+                    f"the review of run {run_id!r} passed its deadline {request['deadline']}, "
+                    f"so its policy decides ({policy}); resume it without a decision",
+                    field="decision",
+                )
+            resume: dict[str, Any] | None = deadline_decision(request, policy)
+        else:
+            schema = review_schema(self.plan, request["schema"]) if request is not None else None
+            resume = decision(run_id, request, schema, approve=approve, reject=reject, edit=edit)
+        holder = self.runs.take_over(run_id)  # one atomic step: exactly one process wins
+        if holder is not None:
+            raise InputError(
+                f"run {run_id!r} is being resumed by process {holder}; wait for it to end",
+                field="run_id",
+            )
+        self.active.add(run_id)
+        if changes:
+            self.repin(run_id, changes, migrated=bool(refused))
+        if request is not None and resume is not None and resume.get("by") == DEADLINE:
+            self.expired(run_id, request, str(policy))
+        if resume is not None:
+            return Command(resume=resume)
+        if self.graph.get_state(self.config(run_id)).created_at is None:
+            return self.first_state(record.input)  # crashed before its first checkpoint
+        return None
+
+    def record_of(self, run_id: str) -> RunRecord:
+        """The run's record, if it is one of this team's runs."""
         record = self.runs.get(run_id)
         if record is None:
             raise InputError(
@@ -136,27 +192,78 @@ class RunBook:
                 f"{self.plan.name!r}; resume it with its own team file",
                 field="run_id",
             )
-        if run_id in self.active:
-            raise InputError(
-                f"run {run_id!r} is still running in this process; wait for it to end "
-                "before resuming",
-                field="run_id",
-            )
+        return record
+
+    def changes(self, record: RunRecord) -> list[Change]:
+        """What changed in the team definition since the run was pinned to it."""
+        if record.definition is None or record.fingerprint == self.plan.fingerprint:
+            return []
+        return diff_definitions(record.definition, self.plan.definition)
+
+    def repin(self, run_id: str, changes: list[Change], *, migrated: bool) -> None:
+        """Record that the run goes on under a changed team, and pin it to the new one."""
+        self.events.record(
+            run_id,
+            "team_changed",
+            None,
+            {
+                "fingerprint": self.plan.fingerprint,
+                "migrated": migrated,
+                "changes": [c.to_dict() for c in changes],
+            },
+        )
+        self.runs.pin(run_id, self.plan.fingerprint, dict(self.plan.definition))
+
+    def escalation(self, run_id: str, decided: bool) -> RunResult | None:
+        """Escalate a paused run's review whose deadline passed with ``on_timeout:
+        escalate`` (once: an event and an audit row), and unless a person ``decided``,
+        the paused result that says so. ``None`` when there is nothing to escalate."""
+        record = self.runs.get(run_id)
+        if record is None or record.status != "paused" or record.team != self.plan.name:
+            return None
         request = self.review_of(run_id)
-        schema = review_schema(self.plan, request["schema"]) if request is not None else None
-        resume = decision(run_id, request, schema, approve=approve, reject=reject, edit=edit)
-        holder = self.runs.take_over(run_id)  # one atomic step: exactly one process wins
-        if holder is not None:
-            raise InputError(
-                f"run {run_id!r} is being resumed by process {holder}; wait for it to end",
-                field="run_id",
-            )
-        self.active.add(run_id)
-        if resume is not None:
-            return Command(resume=resume)
-        if self.graph.get_state(self.config(run_id)).created_at is None:
-            return self.first_state(record.input)  # crashed before its first checkpoint
-        return None
+        if request is None or overdue(request, self.clock()) != "escalate":
+            return None
+        review = {**request, "escalated": True}
+        if not (stored_review(record) or {}).get("escalated"):
+            self.expired(run_id, request, "escalate")
+            self.runs.update(run_id, "paused", errors=[ReviewPending(review).to_dict()])
+        if decided:
+            return None
+        return RunResult(
+            run_id=run_id,
+            status="paused",
+            output=None,
+            path=record.path,
+            usage=record.usage or NO_USAGE,  # type: ignore[arg-type]
+            errors=[ReviewPending(review)],
+        )
+
+    def expired(self, run_id: str, request: Mapping[str, Any], policy: str) -> None:
+        """Record that the deadline, not a person, decided ``request``: an event and an
+        audit row (who: ``deadline``; when: now)."""
+        reason = f"no decision by the review deadline {request['deadline']}"
+        self.events.record(
+            run_id,
+            "review_expired",
+            request.get("source"),
+            {
+                "by": DEADLINE,
+                "decided": policy,
+                "deadline": request["deadline"],
+                "decided_at": iso(self.clock()),
+                "target": request.get("target"),
+            },
+        )
+        self.workspace.audit.record(
+            run_id,
+            str(request.get("source") or ""),
+            "review",
+            scope=DEADLINE,
+            target=str(request.get("target") or "END"),
+            verdict=policy,
+            reason=reason,
+        )
 
     def end(self, run_id: str, error: BaseException | None, progress: Progress) -> RunResult:
         self.active.discard(run_id)
@@ -203,3 +310,11 @@ class RunBook:
             tasks_created=summary.tasks_created,
             cost_usd=summary.cost_usd,
         )
+
+
+def stored_review(record: RunRecord) -> dict[str, Any] | None:
+    """The review a paused run's record says it waits for."""
+    for error in record.errors:
+        if error.get("type") == "ReviewPending" and isinstance(error.get("review"), dict):
+            return dict(error["review"])
+    return None

@@ -50,7 +50,7 @@ def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
             kind="flow",
             schema=edge.schema_name,
             label=edge_label(edge),
-            review=edge.review,
+            review=bool(edge.review),
         )
     for agent in team.agents.values():
         step = dict.fromkeys(agent.fans_out, "parallel") | (

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from corral.manifest._compile import inbound_schema
+from corral.manifest._diff import Change, diff_definitions
 from corral.manifest._fields import TeamFields
 from corral.manifest._payloads import error_lines, validate
 from corral.manifest._plan import AgentPlan, ModelPlan, ReportPlan, TeamPlan, ToolPlan, Who
@@ -19,6 +20,7 @@ from corral.manifest._policies import (
     Policy,
     RateSpec,
     RetrySpec,
+    ReviewPolicy,
     TeamBudgetSpec,
 )
 from corral.manifest._salvage import salvage_problems
@@ -79,6 +81,7 @@ __all__ = [
     "AgentSpec",
     "BreakerSpec",
     "BudgetSpec",
+    "Change",
     "CheckpointSpec",
     "ContextSpec",
     "EdgeSpec",
@@ -94,6 +97,7 @@ __all__ = [
     "RateSpec",
     "ReportPlan",
     "RetrySpec",
+    "ReviewPolicy",
     "SchemaSpec",
     "TeamBudgetSpec",
     "TeamFields",
@@ -104,6 +108,7 @@ __all__ = [
     "TraceSpec",
     "WhenSpec",
     "Who",
+    "diff_definitions",
     "error_lines",
     "inbound_schema",
     "load_script",

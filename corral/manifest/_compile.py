@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -125,6 +126,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
         )
     rate = team.guards.task_rate
     whole = team.budget
+    definition = definition_of(team)
     return TeamPlan(
         name=team.name,
         source=team.source,
@@ -146,7 +148,8 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
         context=team.context,
         checkpoint=team.checkpoint,
         trace=team.trace,
-        fingerprint=_fingerprint(team),
+        fingerprint=fingerprint(definition),
+        definition=definition,
     )
 
 
@@ -204,8 +207,15 @@ def _limits(budget: BudgetSpec | None, team: TeamSpec) -> BudgetLimits:
     )
 
 
-def _fingerprint(team: TeamSpec) -> str:
-    """A short hash of the definition (Python objects in it count by their names)."""
+def definition_of(team: TeamSpec) -> dict[str, Any]:
+    """The definition as JSON; Python objects in it count by their names."""
     data = team.model_dump(by_alias=True)
     text = json.dumps(data, sort_keys=True, default=lambda o: getattr(o, "__qualname__", repr(o)))
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def fingerprint(definition: Mapping[str, Any]) -> str:
+    """A short hash of a definition (``definition_of``)."""
+    text = json.dumps(definition, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -164,6 +164,9 @@ class TeamPlan:
     trace: TraceSpec
     fingerprint: str
     """A hash of the team definition (what a run was started with)."""
+    definition: Mapping[str, Any]
+    """The team definition as JSON (Python objects in it by their names): what a run
+    records, so a resume under a changed team file can say what changed."""
 
     @property
     def flow_agents(self) -> tuple[str, ...]:

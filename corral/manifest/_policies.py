@@ -204,3 +204,15 @@ class GuardSpec(_Spec):
     def policy(self, guard: str) -> Policy:
         """What a trip of ``guard`` does: its ``on_trip`` entry or the default."""
         return self.on_trip.get(guard, DEFAULT_POLICY.get(guard, "halt"))  # type: ignore[call-overload, no-any-return]
+
+
+class ReviewPolicy(_Spec):
+    """A review with a deadline: a review nobody decides in ``timeout_seconds`` is
+    decided by ``on_timeout`` when the run is next resumed (``corral resume``)."""
+
+    timeout_seconds: float = Field(gt=0)
+    """Seconds a person has to decide, counted from when the run paused for review."""
+    on_timeout: Literal["reject", "approve", "escalate"] = "reject"
+    """``reject`` ends the run as a person's reject would; ``approve`` lets the payload
+    through; ``escalate`` keeps the review waiting, marked escalated (listed first by
+    ``corral runs --pending``), with no deadline any more: only a person decides it."""

@@ -27,6 +27,7 @@ from corral.manifest._policies import (
     FallbackSpec,
     PermissionsSpec,
     RetrySpec,
+    ReviewPolicy,
 )
 from corral.manifest._types import (
     FieldName,
@@ -297,8 +298,9 @@ class EdgeSpec(_Spec):
     when: WhenSpec | None = None
     """Take the edge only if this holds; edges are tried in
     order, and one without ``when`` is the default."""
-    review: bool = False
-    """If true, a person approves, edits or rejects each payload before it goes on."""
+    review: bool | ReviewPolicy = False
+    """If true, a person approves, edits or rejects each payload before it goes on; a
+    ``{timeout_seconds, on_timeout}`` policy also gives each review a deadline."""
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     """A payload whose ``confidence_field`` is below this goes to review first."""
     confidence_field: str = "confidence"

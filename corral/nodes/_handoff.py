@@ -13,7 +13,7 @@ from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command, Send
 
 from corral.errors import RoutingError
-from corral.manifest import END, AgentPlan, EdgeSpec
+from corral.manifest import END, AgentPlan, EdgeSpec, ReviewPolicy
 from corral.nodes._state import Handoff, ReviewRequest, TeamState, Usage
 from corral.review import review_reason
 
@@ -73,6 +73,9 @@ def hand_on(
             payload=payload,
             reason=reason[1],
         )
+        if isinstance(edge.review, ReviewPolicy):
+            request["timeout_seconds"] = edge.review.timeout_seconds
+            request["on_timeout"] = edge.review.on_timeout
         return Command(
             goto=REVIEW, update={"_review": request, "_path": [plan.id], "_usage": usage}
         )

@@ -26,7 +26,7 @@ from corral.nodes._handoff import hand_on
 from corral.nodes._state import NO_USAGE as _NO_USAGE
 from corral.nodes._state import Handoff, TeamState
 from corral.observability import review_requested
-from corral.review import ask_person
+from corral.review import DEADLINE, ask_person, stamp
 from corral.workspace import RunRegistry
 
 
@@ -73,7 +73,7 @@ class ReviewNode(Node):
         if request is None:
             raise RunError("the review node was reached with nothing to review")
         try:
-            decision = ask_person(dict(request))
+            decision = ask_person(stamp(request, self.clock()))
         except GraphBubbleUp as pause:  # raised only when the run actually pauses
             run_id = str((config.get("configurable") or {}).get("thread_id", ""))
             review_requested(run_id, self.clock(), pause)
@@ -82,9 +82,10 @@ class ReviewNode(Node):
         action = decision.get("action")
         if action == "reject":
             reason = decision.get("reason") or "no reason given"
+            who = "the review deadline" if decision.get("by") == DEADLINE else "reviewer"
             return Command(
                 goto=GRAPH_END,
-                update={"_review": None, "_rejected": f"rejected by reviewer: {reason}"},
+                update={"_review": None, "_rejected": f"rejected by {who}: {reason}"},
             )
         payload = request["payload"] if action == "approve" else decision.get("payload")
         checked, errors = validate(self.schemas[request["schema"]], payload)

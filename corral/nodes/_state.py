@@ -66,6 +66,9 @@ class ReviewRequest(TypedDict):
     schema: str
     payload: dict[str, Any]
     reason: str
+    timeout_seconds: NotRequired[float]
+    """The review's deadline policy (an edge's ``review: {timeout_seconds, on_timeout}``)."""
+    on_timeout: NotRequired[str]
 
 
 class TeamState(TypedDict, total=False):

@@ -34,7 +34,19 @@ _NO_BOARD = "delegation needs a workspace: run the team through team.compile(db=
 
 
 class _Runs:
-    def start(self, run_id: str, team: str, manifest: str | None, input: dict[str, Any]) -> None:
+    def start(
+        self,
+        run_id: str,
+        team: str,
+        manifest: str | None,
+        input: dict[str, Any],
+        *,
+        fingerprint: str | None = None,
+        definition: dict[str, Any] | None = None,
+    ) -> None:
+        return None
+
+    def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:
         return None
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:

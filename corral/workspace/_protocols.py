@@ -34,8 +34,22 @@ from corral.workspace._types import (
 class RunRegistry(Protocol):
     """One record per run (its id is LangGraph's thread id)."""
 
-    def start(self, run_id: str, team: str, manifest: str | None, input: dict[str, Any]) -> None:
-        """Record a new run as ``running`` in this process."""
+    def start(
+        self,
+        run_id: str,
+        team: str,
+        manifest: str | None,
+        input: dict[str, Any],
+        *,
+        fingerprint: str | None = None,
+        definition: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a new run as ``running``, pinned to its team's definition."""
+        ...
+
+    def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:
+        """Pin the run to a new team definition."""
+        ...
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Set a run's status (and output, errors, usage, path)."""

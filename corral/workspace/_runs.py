@@ -20,7 +20,7 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
-_JSON = ("input", "output", "errors", "usage", "path")
+_JSON = ("input", "output", "errors", "usage", "path", "definition")
 
 
 class SqliteRuns:
@@ -44,13 +44,25 @@ class SqliteRuns:
                 "errors": str,
                 "usage": str,
                 "path": str,
+                "fingerprint": str,
+                "definition": str,
             },
             pk="run_id",
             indexes=[("status",)],
         )
 
-    def start(self, run_id: str, team: str, manifest: str | None, input: dict[str, Any]) -> None:
-        """Record a new run as ``running`` in this process."""
+    def start(
+        self,
+        run_id: str,
+        team: str,
+        manifest: str | None,
+        input: dict[str, Any],
+        *,
+        fingerprint: str | None = None,
+        definition: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a new run as ``running`` in this process, pinned to its team's
+        ``definition`` (and its ``fingerprint``)."""
         now = _iso(self._clock())
         row = {
             "run_id": run_id,
@@ -65,6 +77,8 @@ class SqliteRuns:
             "errors": "[]",
             "usage": "{}",
             "path": "[]",
+            "fingerprint": fingerprint,
+            "definition": json.dumps(definition),
         }
         with self._pool.write() as conn:
             sqlite_utils.Database(conn)["runs"].insert(row)  # type: ignore[union-attr]
@@ -79,6 +93,14 @@ class SqliteRuns:
         values |= {k: json.dumps(v) for k, v in fields.items()}
         with self._pool.write() as conn:
             sqlite_utils.Database(conn)["runs"].update(run_id, values)  # type: ignore[union-attr]
+
+    def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:
+        """Pin the run to a new team definition (it goes on under a changed team file)."""
+        with self._pool.write() as conn:
+            conn.execute(
+                "UPDATE runs SET fingerprint = ?, definition = ? WHERE run_id = ?",
+                (fingerprint, json.dumps(definition), run_id),
+            )
 
     def take_over(self, run_id: str) -> int | None:
         """Mark the run ``running`` in this process, unless a live process runs it: one
@@ -127,5 +149,5 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 def _record(row: dict[str, Any]) -> RunRecord:
-    data = {k: json.loads(row[k]) if k in _JSON else row[k] for k in row}
+    data = {k: json.loads(row[k]) if k in _JSON and row[k] is not None else row[k] for k in row}
     return RunRecord(**data)

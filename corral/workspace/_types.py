@@ -45,6 +45,10 @@ class RunRecord:
     errors: list[dict[str, Any]]
     usage: dict[str, Any]
     path: list[str]
+    fingerprint: str | None = None
+    """The hash of the team definition the run is pinned to (``None``: an older run)."""
+    definition: dict[str, Any] | None = None
+    """That team definition, as JSON."""
 
     @property
     def stale(self) -> bool:

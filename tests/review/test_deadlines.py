@@ -1,0 +1,114 @@
+"""Review deadlines: a review nobody decides in time is decided by its policy when the
+run is next resumed, and the deadline is recorded as the one who decided."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from corral import InputError, load_team
+from corral.graphs import App
+from tests.review.test_review_cli import team
+
+Write = Callable[..., Path]
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def app(write: Write, tmp_path: Path, clock: Clock, on_timeout: str) -> App:
+    edge = f", review: {{timeout_seconds: 60, on_timeout: {on_timeout}}}"
+    return load_team(team(write, edge=edge)).compile(db=tmp_path / "w.db", clock=clock)
+
+
+@pytest.mark.parametrize(
+    ("on_timeout", "status", "message"),
+    [
+        ("reject", "failed", "rejected by the review deadline: no decision by the review deadline"),
+        ("approve", "completed", None),
+    ],
+)
+def test_an_expired_review_is_decided_by_its_policy_and_recorded(
+    write: Write, tmp_path: Path, on_timeout: str, status: str, message: str | None
+) -> None:
+    clock = Clock()
+    with app(write, tmp_path, clock, on_timeout) as compiled:
+        paused = compiled.run({"text": "hello"}, run_id="d1")
+        assert paused.status == "paused"
+        [waiting] = compiled.pending()
+        assert waiting["deadline"] == "1970-01-12T13:47:40.000+00:00"  # paused at 1e6, +60s
+        assert waiting["on_timeout"] == on_timeout
+        clock.now += 59
+        with pytest.raises(InputError, match="exactly one of approve, reject or edit"):
+            compiled.resume("d1")  # time left: a person must still decide
+        clock.now += 2
+        with pytest.raises(InputError, match="passed its deadline"):
+            compiled.resume("d1", approve=True)  # too late for a person: the policy decides
+        done = compiled.resume("d1")
+        assert done.status == status
+        assert (str(done.errors[0]) if done.errors else None) == (
+            f"{message} 1970-01-12T13:47:40.000+00:00" if message else None
+        )
+        [event] = compiled.events.list("d1", "review_expired")
+        assert (event["by"], event["decided"], event["agent"]) == (
+            "deadline",
+            on_timeout,
+            "drafter",
+        )
+        assert event["decided_at"] == "1970-01-12T13:47:41.000+00:00"
+        [audit] = [r for r in compiled.audit.rows("d1") if r["scope"] == "deadline"]
+        assert (audit["agent"], audit["target"], audit["verdict"]) == (
+            "drafter",
+            "sender",
+            on_timeout,
+        )
+        assert compiled.pending() == []
+
+
+def test_an_escalated_review_waits_first_in_line_for_a_person(write: Write, tmp_path: Path) -> None:
+    clock = Clock()
+    with app(write, tmp_path, clock, "escalate") as compiled:
+        compiled.run({"text": "first"}, run_id="late")
+        clock.now += 30
+        compiled.run({"text": "second"}, run_id="fresh")
+        clock.now += 31  # "late" is past its deadline; "fresh" has 29 seconds left
+        escalated = compiled.resume("late")
+        assert escalated.status == "paused"
+        assert escalated.errors[0].review["escalated"] is True  # type: ignore[attr-defined]
+        assert compiled.resume("late").status == "paused"  # asked again: still a person's
+        assert len(compiled.events.list("late", "review_expired")) == 1  # recorded once
+        assert [(r["run_id"], r["escalated"]) for r in compiled.pending()] == [
+            ("late", True),
+            ("fresh", False),
+        ]
+        approved = compiled.resume("late", approve=True)  # a person decides an escalation
+        assert approved.status == "completed"
+
+
+def test_settling_reviews_decides_expired_ones_and_approves_the_rest_on_request(
+    write: Write, tmp_path: Path
+) -> None:
+    clock = Clock()
+    with app(write, tmp_path, clock, "reject") as compiled:
+        compiled.run({"text": "old"}, run_id="old")
+        clock.now += 100
+        compiled.run({"text": "new"}, run_id="new")
+        settled = {run_id: (what, r and r.status) for run_id, what, r in compiled.settle_reviews()}
+        assert settled == {
+            "old": ("reject (deadline passed)", "failed"),
+            "new": ("left waiting (deadline 1970-01-12T13:49:20.000+00:00)", None),
+        }
+        approved = [
+            (run_id, what, r and r.status)
+            for run_id, what, r in compiled.settle_reviews(approve_all=True)
+        ]
+        assert approved == [("new", "approve", "completed")]
