@@ -108,18 +108,14 @@ class Delegation:
             max_depth=self.max_depth,
         )
         trip = trip or self._looping(work, subtasks)
-        try:
+        grants: dict[str, int] = {}
+        try:  # grants first (one transaction), so a task exists only with its grant
             if trip is not None:
                 raise trip
+            grants = yield io(self._grant, work, tasks)
             created = yield io(board.create, tasks, self.limits)
-            grants = yield io(
-                self.services.ledger.grant,
-                agent=agent,
-                parent=work.key,
-                limit=self.plan.budget.task_tokens,
-                asks=[self._ask(t) for t in created],
-            )
         except GuardTripped as exc:
+            yield io(self.services.ledger.settle_grants, work.key, list(grants))  # unspent
             tripped = exc.with_agent(agent)
             policy = self.plan.policy(tripped.guard)
             yield io(verdicts.trip, work.run_id, tripped, policy)
@@ -248,10 +244,16 @@ class Delegation:
             trip = trip or repeat_trip(self.plan.id, work.repeats, what, again, cap)
         return trip
 
-    def _ask(self, task: NewTask) -> tuple[str, float | None, int | None]:
-        """What a subtask asks of its supervisor's task budget (its report's ``grant``)."""
-        report = self.reports[task.assignee]
-        return task.id, report.grant_share, report.grant_tokens
+    def _grant(self, work: Work, tasks: list[NewTask]) -> dict[str, int]:
+        """Carve each subtask's grant (its report's ``grant``, else an equal share) from
+        this task's remaining budget, in one transaction."""
+        asks = [
+            (t.id, self.reports[t.assignee].grant_share, self.reports[t.assignee].grant_tokens)
+            for t in tasks
+        ]
+        return self.services.ledger.grant(
+            agent=self.plan.id, parent=work.key, limit=self.plan.budget.task_tokens, asks=asks
+        )
 
     def _problems(self, subtasks: list[Subtask]) -> list[str]:
         problems = []
