@@ -106,16 +106,14 @@ class Delegation:
             depth=work.depth + 1,
             max_subtasks=self.max_subtasks,
             max_depth=self.max_depth,
-        )
-        trip = trip or self._looping(work, subtasks)
-        grants: dict[str, int] = {}
+        ) or self._looping(work, subtasks)
         try:  # grants first (one transaction), so a task exists only with its grant
             if trip is not None:
                 raise trip
             grants = yield io(self._grant, work, tasks)
             created = yield io(board.create, tasks, self.limits)
         except GuardTripped as exc:
-            yield io(self.services.ledger.settle_grants, work.key, list(grants))  # unspent
+            yield io(self.services.ledger.settle_grants, work.key, [t.id for t in tasks])
             tripped = exc.with_agent(agent)
             policy = self.plan.policy(tripped.guard)
             yield io(verdicts.trip, work.run_id, tripped, policy)
