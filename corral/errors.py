@@ -21,6 +21,8 @@ wrong") are separate branches, so callers can tell them apart::
         ├── GuardTripped          a guard refused work (guard, limit, value seen)
         │   ├── BudgetExceeded    a model call would pass a budget layer
         │   ├── StepLimitExceeded the run took more than ``guards.max_steps`` steps
+        │   ├── DeadlinePassed    the run passed ``guards.run_deadline_seconds``
+        │   ├── LoopDetected      the same tool call or delegation came too often in a task
         │   └── CooldownActive    the workspace cools down after the task creation rate
         ├── ReviewPending         the run waits for a person (it is paused, not failed)
         ├── Rejected              a person rejected the run's work
@@ -308,6 +310,44 @@ class StepLimitExceeded(GuardTripped):
         )
 
 
+class DeadlinePassed(GuardTripped):
+    """The run (started or resumed) has been running longer than
+    ``guards.run_deadline_seconds``; what it was doing or waiting for is stopped."""
+
+    def __init__(self, *, seconds: float, ran: float, agent: str | None, doing: str) -> None:
+        super().__init__(
+            "run_deadline_seconds",
+            limit=seconds,
+            seen=round(ran, 3),
+            agent=agent,
+            message=f"the run passed its deadline of {seconds:g} s while {doing}; raise "
+            "guards.run_deadline_seconds or give the run less to do",
+        )
+
+
+class LoopDetected(GuardTripped):
+    """The same tool call (tool and arguments) or the same delegation (report,
+    instruction and payload) came more than ``guards.max_repeats`` times in one task."""
+
+    details = (*GuardTripped.details, "repeated")
+
+    def __init__(self, *, agent: str, repeated: str, limit: int, seen: int) -> None:
+        self.repeated = repeated
+        super().__init__(
+            "max_repeats",
+            limit=limit,
+            seen=seen,
+            agent=agent,
+            message=f"{agent!r} repeated {repeated} {seen} times in one task (at most "
+            f"{limit} allowed); it may be stuck in a loop",
+        )
+
+    def with_agent(self, agent: str) -> LoopDetected:
+        return LoopDetected(
+            agent=agent, repeated=self.repeated, limit=int(self.limit), seen=int(self.seen)
+        )
+
+
 class CooldownActive(GuardTripped):
     """Task creation is cooling down after the workspace's creation rate was reached."""
 
@@ -383,6 +423,8 @@ _KINDS: dict[str, type[RunError]] = {
         GuardTripped,
         BudgetExceeded,
         StepLimitExceeded,
+        DeadlinePassed,
+        LoopDetected,
         CooldownActive,
         ReviewPending,
         Rejected,

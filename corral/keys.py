@@ -18,3 +18,7 @@ DRIVER_KEY = "corral_driver"
 SPAN_KEY = "__corral_span"
 """Configurable key: the OpenTelemetry span a node's spans nest under (LangGraph keeps
 ``__`` keys out of checkpoint metadata)."""
+
+DEADLINE_KEY = "__corral_deadline"
+"""Configurable key: ``(at, seconds)``, when the run's ``guards.run_deadline_seconds``
+ends (by the App's clock) and how long it is."""

@@ -22,7 +22,7 @@ from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
 from corral.graphs._ids import db_path
 from corral.graphs._reading import read_trace
 from corral.graphs._result import OnStep, RunResult
-from corral.keys import DRIVER_KEY
+from corral.keys import DEADLINE_KEY, DRIVER_KEY
 from corral.observability import (
     Metrics,
     RunEvent,
@@ -319,6 +319,10 @@ class App:
             if extra
             else merge_configs(self.config(run_id), _DRIVEN)
         )
+        seconds = self.plan.guards.run_deadline_seconds
+        if seconds is not None:  # counted from this start or resume: a pause is not running
+            deadline = (self.clock() + seconds, seconds)
+            config = merge_configs(config, {"configurable": {DEADLINE_KEY: deadline}})
         return Drive(
             run_id,
             start,

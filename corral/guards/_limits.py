@@ -1,8 +1,44 @@
-"""Guards checked before work exists: model calls per task, delegation depth and width."""
+"""Guards checked before work exists: model calls per task, delegation depth and width,
+the run's deadline, and repeats (the same call again and again) within a task."""
 
 from __future__ import annotations
 
-from corral.errors import GuardTripped
+import json
+from collections.abc import MutableMapping
+from typing import Any
+
+from corral.errors import DeadlinePassed, GuardTripped, LoopDetected
+
+Deadline = tuple[float, float]
+"""When a run's deadline ends (by the App's clock) and how many seconds it allows."""
+
+
+def deadline_trip(
+    deadline: Deadline | None, now: float, *, agent: str | None, doing: str
+) -> DeadlinePassed | None:
+    """A trip if ``now`` is at or past the run's deadline."""
+    if deadline is None or now < deadline[0]:
+        return None
+    at, seconds = deadline
+    return DeadlinePassed(seconds=seconds, ran=seconds + now - at, agent=agent, doing=doing)
+
+
+def time_left(deadline: Deadline | None, now: float) -> float | None:
+    """Seconds until the deadline (never negative); ``None`` with no deadline."""
+    return None if deadline is None else max(0.0, deadline[0] - now)
+
+
+def repeat_trip(
+    agent: str, seen: MutableMapping[str, int], what: str, args: Any, cap: int | None
+) -> LoopDetected | None:
+    """Count one more ``what`` with ``args`` in a task (``seen``); a trip past ``cap``."""
+    if cap is None:
+        return None
+    key = f"{what} with {json.dumps(args, sort_keys=True, default=str)}"
+    seen[key] = count = seen.get(key, 0) + 1
+    if count <= cap:
+        return None
+    return LoopDetected(agent=agent, repeated=key[:300], limit=cap, seen=count)
 
 
 def calls_trip(agent: str, made: int, cap: int) -> GuardTripped | None:

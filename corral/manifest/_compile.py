@@ -47,6 +47,8 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
                 r.role,
                 inbound_schema(team, r.id),
                 resolved.schemas[inbound_schema(team, r.id)],
+                r.grant.share if r.grant else None,
+                r.grant.tokens if r.grant else None,
             )
             for r in team.agents
             if r.reports_to == agent.id
@@ -104,7 +106,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
                 for name in agent.tools
             ),
             identity=identity,
-            budget=_limits(budget, team),
+            budget=_limits(budget, team, granted=_granted(team, agent.id)),
             budgeted=budget is not None,
             retries=agent.max_validation_retries
             if agent.max_validation_retries is not None
@@ -123,6 +125,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
             fans_out=fan.to if fan else (),
             joins=joins.get(agent.id),
             gathers=gathers.get(agent.id, ()),
+            max_repeats=team.guards.max_repeats,
         )
     rate = team.guards.task_rate
     whole = team.budget
@@ -187,10 +190,24 @@ def _model(
     return key, name
 
 
-def _limits(budget: BudgetSpec | None, team: TeamSpec) -> BudgetLimits:
-    """One agent's budget layers and the team's, as the ledger checks them."""
+def _granted(team: TeamSpec, agent_id: str) -> bool:
+    """True when a supervisor above the agent has a task budget to grant from."""
+    above = team.agent(agent_id).reports_to
+    while above is not None:
+        budget = team.budget_of(team.agent(above))
+        if budget is not None and budget.max_task_tokens is not None:
+            return True
+        above = team.agent(above).reports_to
+    return False
+
+
+def _limits(budget: BudgetSpec | None, team: TeamSpec, *, granted: bool = False) -> BudgetLimits:
+    """One agent's budget layers, the team's and the run's, as the ledger checks them."""
     whole = team.budget
     return BudgetLimits(
+        run_tokens=team.guards.max_run_tokens,
+        run_cost=team.guards.max_run_cost_usd,
+        granted=granted,
         max_input_tokens=budget.max_input_tokens if budget else None,
         max_output_tokens=budget.max_output_tokens if budget else None,
         trim_input=budget.trim_input if budget else False,

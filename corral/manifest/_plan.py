@@ -63,6 +63,10 @@ class ReportPlan:
     role: str
     input_name: str
     input_schema: type[BaseModel]
+    grant_share: float | None = None
+    """Share of the supervisor's remaining task tokens its subtasks get (or ``grant_tokens``;
+    neither: an equal share of what explicit grants leave)."""
+    grant_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,8 @@ class AgentPlan:
     """For a branch of a parallel step: the join agent its answer goes to."""
     gathers: tuple[str, ...] = ()
     """For a join agent: the branches whose answers it gets together."""
+    max_repeats: int | None = None
+    """Most identical tool calls or delegations in one task (``None``: no limit)."""
 
     @property
     def supervisor(self) -> bool:

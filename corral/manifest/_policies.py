@@ -62,6 +62,23 @@ class TeamBudgetSpec(_Spec):
     """Budget fields every agent gets unless its own ``budget`` sets them."""
 
 
+class GrantSpec(_Spec):
+    """What a report's subtask may spend of its supervisor's remaining task budget:
+    a ``share`` of it (0-1] or a number of ``tokens``. Unset on a report: an equal share
+    of what the round's explicit grants leave."""
+
+    share: float | None = Field(default=None, gt=0, le=1)
+    """Share (0-1] of the supervisor's remaining task tokens."""
+    tokens: int | None = Field(default=None, gt=0)
+    """Tokens, taken from the supervisor's remaining task tokens."""
+
+    @model_validator(mode="after")
+    def _one(self) -> GrantSpec:
+        if (self.share is None) == (self.tokens is None):
+            raise ValueError("a grant needs exactly one of `share` or `tokens`")
+        return self
+
+
 class PermissionsSpec(_Spec):
     """What an agent may do: the capability flags its tools may require, and review."""
 
@@ -91,6 +108,8 @@ GuardName = Literal[
     "max_pending_tasks",
     "max_llm_calls_per_task",
     "budget",
+    "run_deadline_seconds",
+    "max_repeats",
 ]
 Policy = Literal["halt", "escalate"]
 DEFAULT_POLICY: dict[str, Policy] = {
@@ -100,6 +119,8 @@ DEFAULT_POLICY: dict[str, Policy] = {
     "max_pending_tasks": "halt",
     "max_llm_calls_per_task": "halt",
     "budget": "halt",
+    "run_deadline_seconds": "halt",
+    "max_repeats": "halt",
 }
 
 
@@ -191,6 +212,20 @@ class GuardSpec(_Spec):
     lease_seconds: float = Field(default=300.0, gt=0)
     """How long a claim on a subtask holds; an expired claim may
     be taken back (its claimer died or stalled)."""
+    max_run_tokens: int | None = Field(default=None, gt=0)
+    """Most tokens (input and output, every agent) one run may use; a model call that
+    would pass it is refused before it is made. Unset: no limit."""
+    max_run_cost_usd: float | None = Field(default=None, gt=0)
+    """Most one run may spend, in US dollars (estimated before each call, settled after);
+    unset: no limit."""
+    run_deadline_seconds: float | None = Field(default=None, gt=0)
+    """Most seconds a run may be running, counted from when it is started or resumed
+    (time paused for a person is not running). Checked before each model call, and it
+    cuts short a backoff pause or a wait on delegated subtasks. Unset: no deadline."""
+    max_repeats: int | None = Field(default=None, ge=1, le=1000)
+    """Most times one task may make the same tool call (tool and arguments) or the same
+    delegation (report, instruction and payload); more trips ``max_repeats``. Unset: no
+    limit."""
     on_trip: dict[GuardName, Policy] = Field(default_factory=dict)
     """Per guard, ``halt`` (end the run) or ``escalate`` (refuse, and tell the delegating agent).
     Unset: ``escalate`` for max_delegation_depth and max_subtasks, else ``halt``."""

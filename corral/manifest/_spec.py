@@ -25,6 +25,7 @@ from corral.manifest._policies import (
     AgentGuards,
     BudgetSpec,
     FallbackSpec,
+    GrantSpec,
     PermissionsSpec,
     RetrySpec,
     ReviewPolicy,
@@ -218,6 +219,9 @@ class AgentSpec(_Spec):
     """Overrides ``guards.max_validation_retries`` for this agent."""
     budget: BudgetSpec | None = None
     """The agent's budget, over the team's ``budget.agent_defaults``; unset: those defaults."""
+    grant: GrantSpec | None = None
+    """For a report: what its subtasks may spend of the supervisor's remaining task
+    budget; unset: an equal share of what the round's explicit grants leave."""
     permissions: PermissionsSpec = PermissionsSpec()
     """Capabilities the agent holds, and whether its tool calls need review."""
     guards: AgentGuards = AgentGuards()

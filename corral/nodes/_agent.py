@@ -19,7 +19,7 @@ from langchain_core.runnables import Runnable
 
 from corral.context import context_tools
 from corral.errors import BreakerOpen, CorralError, GuardTripped, HandoffError, NodeError, RunError
-from corral.guards import Meter, backoff, calls_trip, is_transient
+from corral.guards import Meter, backoff, calls_trip, deadline_trip, is_transient, time_left
 from corral.manifest import AgentPlan, ToolPlan, validate
 from corral.nodes._base import Call, Delegator, Inbound, Pause, Runner, Steps, Work, io
 from corral.nodes._prompt import feedback, parse, prompt, split_structured, usage_of, with_context
@@ -209,6 +209,20 @@ class AgentRunner:
             raise trip
         spec = self.plan.retry
         for attempt in range(1, spec.max_attempts + 1):
+            late = deadline_trip(
+                work.deadline,
+                self.services.clock(),
+                agent=agent,
+                doing=f"{agent!r} was to call its model",
+            )
+            if late is not None:
+                yield io(
+                    self.services.verdicts.trip,
+                    work.run_id,
+                    late,
+                    self.plan.policy("run_deadline_seconds"),
+                )
+                raise late
             try:
                 return (yield from self._metered(model, messages, work, spec.timeout, attempt))
             except CorralError:
@@ -225,6 +239,8 @@ class AgentRunner:
                         agent=agent,
                     ) from exc
                 wait = backoff(spec, attempt, exc)
+                left = time_left(work.deadline, self.services.clock())
+                wait = wait if left is None else min(wait, left)  # the deadline cuts it short
                 yield from self._failure(work, attempt, exc, f"retry in {wait:.3f} s")
                 yield Call(Pause(wait))
         raise AssertionError("unreachable: the last attempt returns or raises")

@@ -24,7 +24,7 @@ from opentelemetry.trace import Span
 from pydantic import BaseModel
 
 from corral.errors import CallTimeout
-from corral.keys import AGENT_KEY, RUN_KEY
+from corral.keys import AGENT_KEY, DEADLINE_KEY, RUN_KEY
 from corral.nodes._state import Usage
 
 if TYPE_CHECKING:
@@ -58,6 +58,14 @@ class Work:
     span: Span | None = None
     """The work's span: its model and tool calls' spans nest under it. (Not in
     ``config``: LangChain merges a node's own config back over a merged config.)"""
+    repeats: dict[str, int] = field(default_factory=dict)
+    """How often each tool call and delegation came in this task (``max_repeats``)."""
+
+    @property
+    def deadline(self) -> tuple[float, float] | None:
+        """The run's deadline (when, how long) if it has one."""
+        found = (self.config.get("configurable") or {}).get(DEADLINE_KEY)
+        return (float(found[0]), float(found[1])) if found else None
 
 
 @dataclass(frozen=True, slots=True)

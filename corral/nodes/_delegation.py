@@ -23,8 +23,8 @@ from langchain_core.runnables.config import merge_configs
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from corral.compat import lend
-from corral.errors import GuardTripped, RunError
-from corral.guards import delegation_trip
+from corral.errors import CallTimeout, GuardTripped, RunError
+from corral.guards import deadline_trip, delegation_trip, repeat_trip, time_left
 from corral.manifest import AgentPlan, error_lines, validate
 from corral.nodes._base import Call, Work, io
 from corral.nodes._round import NOTHING, Round
@@ -106,12 +106,14 @@ class Delegation:
             depth=work.depth + 1,
             max_subtasks=self.max_subtasks,
             max_depth=self.max_depth,
-        )
-        try:
+        ) or self._looping(work, subtasks)
+        try:  # grants first (one transaction), so a task exists only with its grant
             if trip is not None:
                 raise trip
+            grants = yield io(self._grant, work, tasks)
             created = yield io(board.create, tasks, self.limits)
         except GuardTripped as exc:
+            yield io(self.services.ledger.settle_grants, work.key, [t.id for t in tasks])
             tripped = exc.with_agent(agent)
             policy = self.plan.policy(tripped.guard)
             yield io(verdicts.trip, work.run_id, tripped, policy)
@@ -139,7 +141,8 @@ class Delegation:
             work.run_id,
             "tasks_created",
             agent,
-            {"tasks": [t.id for t in created], "depth": work.depth + 1},
+            {"tasks": [t.id for t in created], "depth": work.depth + 1}
+            | ({"grants": grants} if grants else {}),
         )
         # Every task of the round is claimed (compare-and-set, one transaction) before
         # any runs; a task done before (a resumed run) is answered from the board.
@@ -186,8 +189,7 @@ class Delegation:
             config = merge_configs(work.config, {"configurable": lend(NOTHING, "exit")})
             if work.span is not None:  # the subtasks' spans nest under this work's
                 config = with_span(config, work.span)
-            with outer_stream():  # the round's events belong to this run's stream
-                state = yield Call(self.round, {"tasks": refs}, config)
+            state = yield from self._run_round(work, refs, config)
             ran = state.get("results", [])
             # The round's results are recorded together at the join (one transaction);
             # a task whose result is recorded is done and never runs again.
@@ -204,12 +206,52 @@ class Delegation:
                 ],
             )
             results += ran
+        # each grant becomes what its subtask spent
+        yield io(self.services.ledger.settle_grants, work.key, list(grants))
         usage = NO_USAGE
         shown = []
         for result in sorted(results, key=lambda r: r["task_id"]):
             usage = add_usage(usage, result.pop("usage", None) or NO_USAGE)
             shown.append(result)
         return "results of your subtasks: " + json.dumps(shown), usage
+
+    def _run_round(
+        self, work: Work, refs: list[dict[str, Any]], config: Any
+    ) -> Generator[Call, Any, Any]:
+        """Run the round; the run's deadline stops the wait on it."""
+        left = time_left(work.deadline, self.services.clock())
+        try:
+            with outer_stream():  # the round's events belong to this run's stream
+                return (yield Call(self.round, {"tasks": refs}, config, timeout=left))
+        except CallTimeout:  # the run's deadline passed while its subtasks ran
+            assert work.deadline is not None
+            now = max(self.services.clock(), work.deadline[0])
+            late = deadline_trip(work.deadline, now, agent=self.plan.id, doing="subtasks ran")
+            assert late is not None
+            policy = self.plan.policy("run_deadline_seconds")
+            yield io(self.services.verdicts.trip, work.run_id, late, policy)
+            raise late from None
+
+    def _looping(self, work: Work, subtasks: list[Subtask]) -> GuardTripped | None:
+        """A trip if a subtask (report, instruction, payload) came too often in this task."""
+        trip = None
+        for s in subtasks:
+            again = {"instruction": s.instruction, "payload": s.payload}
+            cap = self.plan.max_repeats
+            what = f"delegate to {s.assignee!r}"
+            trip = trip or repeat_trip(self.plan.id, work.repeats, what, again, cap)
+        return trip
+
+    def _grant(self, work: Work, tasks: list[NewTask]) -> dict[str, int]:
+        """Carve each subtask's grant (its report's ``grant``, else an equal share) from
+        this task's remaining budget, in one transaction."""
+        asks = [
+            (t.id, self.reports[t.assignee].grant_share, self.reports[t.assignee].grant_tokens)
+            for t in tasks
+        ]
+        return self.services.ledger.grant(
+            agent=self.plan.id, parent=work.key, limit=self.plan.budget.task_tokens, asks=asks
+        )
 
     def _problems(self, subtasks: list[Subtask]) -> list[str]:
         problems = []

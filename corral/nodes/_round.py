@@ -211,8 +211,10 @@ class TaskNode(Node):
             if plan.policy("budget") == "halt":
                 raise
             return {**base, "status": "failed", "error": str(exc)}
-        except GuardTripped:
-            raise
+        except GuardTripped as exc:  # the deadline under escalate: the supervisor is told
+            if exc.guard != "run_deadline_seconds" or plan.policy(exc.guard) == "halt":
+                raise
+            return {**base, "status": "failed", "error": str(exc)}
         except RunError as exc:  # the supervisor decides what to do with a failed subtask
             return {**base, "status": "failed", "error": str(exc)}
         spec = plan.spec

@@ -15,6 +15,7 @@ from opentelemetry.trace import Span
 from pydantic import BaseModel, ValidationError
 
 from corral.errors import EffectInDoubt
+from corral.guards import repeat_trip
 from corral.keys import IDEMPOTENCY_KEY
 from corral.manifest import AgentPlan, ToolPlan, error_lines
 from corral.nodes._base import Call, Steps, Work, io
@@ -36,6 +37,24 @@ class ToolRunner:
         """``_run`` within an ``execute_tool`` span."""
         with current(self._span(work, call["name"], call.get("id") or "")):
             return (yield from self._run(call, work, index))
+
+    def _looping(
+        self, work: Work, name: str, args: Any, call_id: str
+    ) -> Generator[Call, Any, ToolMessage | None]:
+        """Refuse a call repeated past ``max_repeats`` before any effect (halt: end the run)."""
+        loop = repeat_trip(
+            self.plan.id, work.repeats, f"tool {name!r}", args, self.plan.max_repeats
+        )
+        if loop is None:
+            return None
+        policy = self.plan.policy("max_repeats")
+        yield io(self.services.verdicts.trip, work.run_id, loop, policy)
+        self._said(work, name, args, "denied", str(loop))
+        if policy == "halt":
+            raise loop
+        return ToolMessage(
+            f"refused: {loop}. Use the results you have.", tool_call_id=call_id, status="error"
+        )
 
     def _span(self, work: Work, tool: str, call_id: str) -> Span:
         return self.services.spans.tool(work.span, self.plan.id, work.run_id, tool, call_id)
@@ -69,6 +88,9 @@ class ToolRunner:
             yield from self._audit(work, name, "denied", reason)
             self._said(work, name, args, "denied", reason)
             return ToolMessage(f"refused: {name!r}: {reason}", tool_call_id=call_id, status="error")
+        looping = yield from self._looping(work, name, args, call_id)
+        if looping is not None:
+            return looping
         if (held is not None and held.requires_review) or agent.permissions.requires_review:
             decision = ask_person(
                 {

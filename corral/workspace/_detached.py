@@ -134,6 +134,12 @@ class _Ledger:
     def release(self, row: int) -> None:
         return None
 
+    def grant(self, **round: Any) -> dict[str, int]:
+        return {}
+
+    def settle_grants(self, parent: str, children: list[str]) -> None:
+        return None
+
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         return []
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from corral.errors import BudgetExceeded
 from corral.workspace._db import ConnectionPool
+from corral.workspace._grants import Ask, carve, give_back, granted
 from corral.workspace._types import TEAM, Alert, BudgetLimits, Settled
 
 
@@ -61,6 +62,11 @@ class SqliteLedger:
             "usage_totals",
             {"scope": str, "key": str, "day": str, "tokens": int, "cost": float, "calls": int},
             pk=("scope", "key", "day"),
+        )
+        ensure(
+            "task_grants",
+            {"task_key": str, "parent": str, "tokens": int, "settled": int},
+            pk="task_key",
         )
         ensure(
             "budget_alerts", {"agent": str, "day": str, "layer": str}, pk=("agent", "day", "layer")
@@ -104,11 +110,14 @@ class SqliteLedger:
     ) -> int:
         """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
         day = self.day()
-        scopes = (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day))
+        scopes = _scopes(run_id, task_key, agent, day)
         with self.pool.write() as conn:
-            task, mine, team = (_totals(conn, *scope) for scope in scopes)
+            task, mine, team, run = (_totals(conn, *scope) for scope in scopes)
             checks: list[tuple[str, float | None, float, float, bool]] = [
                 ("task_tokens", limits.task_tokens, task[0], tokens, True),
+                ("grant_tokens", granted(conn, task_key), task[0], tokens, True),
+                ("max_run_tokens", limits.run_tokens, run[0], tokens, True),
+                ("max_run_cost_usd", limits.run_cost, run[1], cost, True),
                 ("task_calls", limits.task_calls, task[2], 1, True),
                 ("daily_tokens", limits.daily_tokens, mine[0], tokens, limits.hard_stop),
                 ("daily_cost_usd", limits.daily_cost, mine[1], cost, limits.hard_stop),
@@ -184,7 +193,7 @@ class SqliteLedger:
             )
             _add(
                 conn,
-                (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                _scopes(run_id, task_key, agent, day),
                 input_tokens + output_tokens,
                 cost or 0.0,
                 1,
@@ -206,11 +215,11 @@ class SqliteLedger:
     ) -> Settled:
         """Record a call's real usage; the alerts this crossed (each once a day)."""
         with self.pool.write() as conn:
-            day, task_key, reserved, reserved_cost = conn.execute(
+            day, task_key, reserved, reserved_cost, run_id = conn.execute(
                 "UPDATE usage SET status = 'settled', model = ?, input_tokens = ?, "
                 "output_tokens = ?, cached_tokens = ?, cost_usd = ?, cost_known = ?, "
                 "latency_ms = ?, content = ? WHERE id = ? "
-                "RETURNING day, task_key, reserved, reserved_cost",
+                "RETURNING day, task_key, reserved, reserved_cost, run_id",
                 (
                     model,
                     input_tokens,
@@ -225,7 +234,7 @@ class SqliteLedger:
             ).fetchone()
             _add(
                 conn,
-                (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                _scopes(run_id, task_key, agent, day),
                 input_tokens + output_tokens - reserved,
                 (cost or 0.0) - reserved_cost,
                 0,
@@ -265,18 +274,33 @@ class SqliteLedger:
         with self.pool.write() as conn:
             found = conn.execute(
                 "UPDATE usage SET status = 'released' WHERE id = ? AND status = 'reserved' "
-                "RETURNING agent, day, task_key, reserved, reserved_cost",
+                "RETURNING agent, day, task_key, reserved, reserved_cost, run_id",
                 (row,),
             ).fetchone()
             if found is not None:
-                agent, day, task_key, reserved, reserved_cost = found
+                agent, day, task_key, reserved, reserved_cost, run_id = found
                 _add(
                     conn,
-                    (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day)),
+                    _scopes(run_id, task_key, agent, day),
                     -reserved,
                     -reserved_cost,
                     -1,
                 )
+
+    def grant(
+        self, *, agent: str, parent: str, limit: int | None, asks: list[Ask]
+    ) -> dict[str, int]:
+        """Carve grants for a round's subtasks from ``parent``'s remaining task budget, in
+        one transaction; ``BudgetExceeded`` if too little is left (see ``_grants``)."""
+        with self.pool.write() as conn:
+            used = _totals(conn, "task", parent, "")[0]
+            return carve(conn, agent=agent, parent=parent, limit=limit, used=used, asks=asks)
+
+    def settle_grants(self, parent: str, children: list[str]) -> None:
+        """At a round's join: each child's grant becomes what the child spent."""
+        if children:
+            with self.pool.write() as conn:
+                give_back(conn, parent, children)
 
     def run_cost(
         self, run_id: str, *, conn: sqlite3.Connection | None = None
@@ -330,6 +354,11 @@ class SqliteLedger:
             )
         )
         return out
+
+
+def _scopes(run_id: str, task_key: str, agent: str, day: str) -> tuple[tuple[str, str, str], ...]:
+    """The running totals one call moves: its task, its agent's day, the team's, its run."""
+    return (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day), ("run", run_id, ""))
 
 
 def _totals(conn: sqlite3.Connection, scope: str, key: str, day: str) -> tuple[int, float, int]:

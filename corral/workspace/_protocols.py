@@ -179,6 +179,20 @@ class Ledger(Protocol):
     def release(self, row: int) -> None:
         """Give back a reservation whose call failed."""
 
+    def grant(
+        self,
+        *,
+        agent: str,
+        parent: str,
+        limit: int | None,
+        asks: list[tuple[str, float | None, int | None]],
+    ) -> dict[str, int]:
+        """Carve a round's grants (task key: tokens) from ``parent``'s remaining task
+        budget in one transaction (``BudgetExceeded`` if too little is left)."""
+
+    def settle_grants(self, parent: str, children: list[str]) -> None:
+        """At a round's join: each child's grant becomes what the child spent."""
+
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         """A run's model calls, oldest first."""
 

@@ -120,7 +120,9 @@ class BudgetLimits:
     Per call: ``max_input_tokens`` (trimmed if ``trim_input``, else refused) and
     ``max_output_tokens``. Per task: ``task_tokens`` and ``task_calls``. Per day (UTC):
     the agent's ``daily_tokens`` and ``daily_cost`` and the team's, each with an alert
-    threshold and a hard stop. ``None`` means no limit.
+    threshold and a hard stop. Per run: ``run_tokens`` and ``run_cost``. ``granted``:
+    the agent's subtasks may run on a grant from a supervisor's task budget, so its
+    calls are reserved. ``None`` means no limit.
     """
 
     max_input_tokens: int | None = None
@@ -136,19 +138,28 @@ class BudgetLimits:
     team_hard_stop: bool = True
     alert_threshold: float = 0.8
     team_alert_threshold: float = 0.8
+    run_tokens: int | None = None
+    run_cost: float | None = None
+    granted: bool = False
 
     @property
     def limited(self) -> bool:
         """True when a call must be reserved and checked before it is made."""
-        return self.max_input_tokens is not None or any(
-            value is not None
-            for value in (
-                self.task_tokens,
-                self.task_calls,
-                self.daily_tokens,
-                self.daily_cost,
-                self.team_daily_tokens,
-                self.team_daily_cost,
+        return (
+            self.max_input_tokens is not None
+            or self.granted
+            or any(
+                value is not None
+                for value in (
+                    self.task_tokens,
+                    self.task_calls,
+                    self.daily_tokens,
+                    self.daily_cost,
+                    self.team_daily_tokens,
+                    self.team_daily_cost,
+                    self.run_tokens,
+                    self.run_cost,
+                )
             )
         )
 

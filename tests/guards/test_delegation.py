@@ -31,7 +31,7 @@ flow:
   input: Ask
   output: Note
   edges: [{{from: lead, to: END, schema: Note}}]
-guards: {{max_delegation_depth: {depth}, max_llm_calls_per_task: 8}}
+guards: {{max_delegation_depth: {depth}, max_llm_calls_per_task: 8{extra}}}
 """
 
 
@@ -39,9 +39,9 @@ def sub(to: str, question: str = "q") -> str:
     return f"{{assignee: {to}, instruction: look into it, payload: {{question: {question}}}}}"
 
 
-def org(write: Callable[..., Path], script: str, depth: int = 3) -> Any:
+def org(write: Callable[..., Path], script: str, depth: int = 3, extra: str = "") -> Any:
     write("script.yaml", script)
-    return load_team(write("org.yaml", ORG.format(depth=depth)))
+    return load_team(write("org.yaml", ORG.format(depth=depth, extra=extra and ", " + extra)))
 
 
 def results_seen(seen: SeenMessages, agent_role: str) -> list[list[dict[str, Any]]]:

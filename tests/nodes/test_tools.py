@@ -28,7 +28,7 @@ flow:
   input: Question
   output: Answer
   edges: [{{from: clerk, to: END, schema: Answer}}]
-guards: {{max_tool_rounds: {rounds}}}
+guards: {{max_tool_rounds: {rounds}{guards}}}
 """
 
 TOOLS = '''\
@@ -48,11 +48,19 @@ def invoice_status(invoice_id: str) -> str:
 
 
 def run(
-    write: Callable[..., Path], tmp_path: Path, script: str, invoice: str = "INV-7", rounds: int = 5
+    write: Callable[..., Path],
+    tmp_path: Path,
+    script: str,
+    invoice: str = "INV-7",
+    rounds: int = 5,
+    *,
+    guards: str = "",
 ) -> tuple[Any, SeenMessages, list[str]]:
     write("tools.py", TOOLS)
     write("script.yaml", script)
-    team = load_team(write("team.yaml", TEAM.format(rounds=rounds)))
+    team = load_team(
+        write("team.yaml", TEAM.format(rounds=rounds, guards=guards and ", " + guards))
+    )
     seen = SeenMessages()
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"invoice_id": invoice}, config={"callbacks": [seen]})
@@ -107,7 +115,7 @@ def test_unknown_tool_arguments_are_refused_before_any_effect_and_audited(
     extra = "    - tool: {name: invoice_status, args: {invoice_id: x, agent: lead}}\n"
     write("tools.py", TOOLS)
     write("script.yaml", "agents:\n  clerk:\n" + extra)
-    team = load_team(write("team.yaml", TEAM.format(rounds=5)))
+    team = load_team(write("team.yaml", TEAM.format(rounds=5, guards="")))
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"invoice_id": "INV-1"})
         audit = app.audit.rows(result.run_id)

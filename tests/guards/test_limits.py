@@ -1,0 +1,168 @@
+"""Per-run limits (tokens, deadline) and the loop guard (repeated tool calls, delegations)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from corral import DeadlinePassed, LoopDetected, load_team
+from tests.guards.test_delegation import org, sub
+from tests.nodes.test_tools import run as run_clerk
+
+SOLVER = """\
+version: 1
+name: limited
+models:
+  default: {{use: scripted, script: script.yaml}}
+schemas:
+  Question: {{fields: {{text: str}}}}
+  Answer: {{fields: {{text: str}}}}
+agents:
+  - {{id: solver, role: Solver}}
+flow:
+  entry: solver
+  input: Question
+  output: Answer
+  edges: [{{from: solver, to: END, schema: Answer}}]
+guards:
+  retry: {{max_attempts: 5, initial_interval: 30, jitter: false}}
+  {guards}
+"""
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def solver(write: Callable[..., Path], guards: str, script: str = "replies: []\n") -> Any:
+    write("script.yaml", script)
+    return load_team(write("team.yaml", SOLVER.format(guards=guards)))
+
+
+def test_max_run_tokens_refuses_the_call_that_would_pass_it(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    team = solver(write, "max_run_tokens: 60")
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"text": "what is the answer?"})
+        calls = app.ledger.calls(result.run_id)
+        trips = app.events.list(result.run_id, "guard_trip")
+    assert result.status == "halted"
+    error = result.errors[0]
+    assert (error.guard, error.layer, error.limit) == ("budget", "max_run_tokens", 60)
+    assert error.used + error.requested > 60
+    assert all(c["status"] != "settled" for c in calls)  # refused before it was made
+    assert trips[0]["guard"] == "budget"
+
+
+def test_deadline_stops_a_backoff_pause_at_the_deadline(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    storm = "agents:\n  solver:\n" + "    - {error: rate_limit}\n" * 5
+    team = solver(write, "run_deadline_seconds: 0.5", storm)
+    started = time.perf_counter()
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"text": "q"})
+        trips = app.events.list(result.run_id, "guard_trip")
+    took = time.perf_counter() - started
+    assert result.status == "halted"
+    assert isinstance(result.errors[0], DeadlinePassed)
+    assert result.errors[0].limit == 0.5
+    assert took < 20  # the 30 s backoff was cut short at the deadline
+    assert [t["guard"] for t in trips] == ["run_deadline_seconds"]
+
+
+def test_deadline_is_checked_before_each_model_call_on_the_injected_clock(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    clock = Clock()
+
+    class Moves(BaseCallbackHandler):
+        def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+            clock.now += 120
+
+    script = "agents:\n  solver:\n    - {raw: not an answer}\n"
+    team = solver(write, "run_deadline_seconds: 60", script)
+    with team.compile(db=tmp_path / "w.db", clock=clock) as app:
+        result = app.run({"text": "q"}, config={"callbacks": [Moves()]})
+        calls = app.ledger.calls(result.run_id)
+    assert result.status == "halted"
+    error = result.errors[0]
+    assert isinstance(error, DeadlinePassed)
+    assert (error.guard, error.limit, error.seen) == ("run_deadline_seconds", 60, 120)
+    assert len(calls) == 1  # the second call was never made
+
+
+def test_deadline_stops_the_wait_on_delegated_subtasks(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    script = (
+        f"agents:\n  lead:\n    - delegate: [{sub('billing_mgr')}]\n"
+        "  billing_mgr:\n    - {auto: true, delay: 5.0}\n"
+    )
+    team = org(write, script, extra="run_deadline_seconds: 0.5")
+    started = time.perf_counter()
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"question": "q"})
+    assert time.perf_counter() - started < 4.5  # not the subtask's 5 s
+    assert result.status == "halted"
+    assert isinstance(result.errors[0], DeadlinePassed)
+    assert "subtasks ran" in str(result.errors[0])
+
+
+def test_the_same_tool_call_repeated_past_max_repeats_halts_naming_it(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    loop = "    - tool: {name: invoice_status, args: {invoice_id: again}}\n"
+    result, _, calls = run_clerk(
+        write, tmp_path, "agents:\n  clerk:\n" + loop * 4, rounds=5, guards="max_repeats: 2"
+    )
+    assert result.status == "halted"
+    error = result.errors[0]
+    assert isinstance(error, LoopDetected)
+    assert (error.guard, error.limit, error.seen) == ("max_repeats", 2, 3)
+    assert error.repeated == 'tool \'invoice_status\' with {"invoice_id": "again"}'
+    assert calls == ["again", "again"]  # the third was refused before it ran
+
+
+def test_a_repeated_tool_call_under_escalate_is_refused_and_the_agent_told(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    loop = "    - tool: {name: invoice_status, args: {invoice_id: again}}\n"
+    result, seen, calls = run_clerk(
+        write,
+        tmp_path,
+        "agents:\n  clerk:\n" + loop * 2,
+        guards="max_repeats: 1, on_trip: {max_repeats: escalate}",
+    )
+    assert result.status == "completed"
+    assert calls == ["again"]
+    told = [str(m.content) for m in seen.calls[-1] if "max_repeats" in str(m.content)]
+    assert told
+    assert "tool 'invoice_status'" in told[0]
+
+
+def test_a_supervisor_repeating_a_delegation_trips_the_loop_guard(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    again = f"    - delegate: [{sub('billing_mgr', 'same')}]\n"
+    team = org(write, "agents:\n  lead:\n" + again * 3, extra="max_repeats: 2")
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"question": "q"})
+        created = app.events.list(result.run_id, "tasks_created")
+    assert result.status == "halted"
+    error = result.errors[0]
+    assert isinstance(error, LoopDetected)
+    assert error.repeated.startswith("delegate to 'billing_mgr' with ")
+    assert '"question": "same"' in error.repeated
+    assert len(created) == 2  # the third round was never created
