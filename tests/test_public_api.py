@@ -64,6 +64,8 @@ PUBLIC = {
     "ReviewPending",
     "RoutingError",
     "RunError",
+    "SDKRetriesWarning",
+    "PriceSpec",
     "RunRecord",
     "RunResult",
     "SchemaSpec",
