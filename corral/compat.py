@@ -74,3 +74,13 @@ def load_chat_provider(provider: str) -> None:
     from langchain.chat_models import base
 
     base._get_chat_model_creator(provider)
+
+
+def chat_model_class(provider: str) -> type[Any] | None:
+    """The chat model class ``init_chat_model`` builds for a known provider; ``None`` if
+    LangChain does not say (its creator is a ``partial`` holding ``cls``)."""
+    from langchain.chat_models import base
+
+    creator = base._get_chat_model_creator(provider)
+    found = getattr(creator, "keywords", {}).get("cls")
+    return found if isinstance(found, type) else None

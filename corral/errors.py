@@ -32,6 +32,8 @@ wrong") are separate branches, so callers can tell them apart::
     ├── ScriptedTimeoutError      CorralError, so corral treats it like a real provider's
     └── ScriptedConnectionError   error (classified, retried, recorded)
     CallTimeout                   a call outlived its ``retry.timeout`` (a ``TimeoutError``)
+    SDKRetriesWarning             a chat model retries on its own, hidden from corral (a
+                                  ``UserWarning``)
 
 ``RunError.to_dict()`` is the JSON form stored with a run; ``RunError.from_dict()``
 rebuilds the typed error from it.
@@ -407,6 +409,11 @@ class ScriptedConnectionError(ScriptedProviderError, ConnectionError):
 
 class CallTimeout(TimeoutError):
     """A call took longer than its timeout (retried like a provider's timeout)."""
+
+
+class SDKRetriesWarning(UserWarning):
+    """A chat model given in Python retries failed calls inside its SDK (``max_retries``
+    above 0), where corral's retries, events and breaker never see them."""
 
 
 _KINDS: dict[str, type[RunError]] = {

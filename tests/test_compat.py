@@ -36,6 +36,11 @@ def test_langchains_chat_providers_and_how_it_picks_one(monkeypatch: pytest.Monk
     assert compat.chat_provider("nosuchprovider:model-x", None) is None
     assert compat.chat_provider("x:y", "google-genai") == "google_genai"
     compat.load_chat_provider("openai")  # langchain-openai is installed: imports, builds nothing
+    from langchain_openai import ChatOpenAI
+
+    chat_class = compat.chat_model_class("openai")  # what max_retries=0 is checked against
+    assert chat_class is ChatOpenAI
+    assert "max_retries" in chat_class.model_fields
     monkeypatch.setitem(sys.modules, "langchain_upstage", None)  # as if not installed
     with pytest.raises(ImportError):
         compat.load_chat_provider("upstage")

@@ -66,6 +66,8 @@ PUBLIC = {
     "ReviewPending",
     "RoutingError",
     "RunError",
+    "SDKRetriesWarning",
+    "PriceSpec",
     "RunRecord",
     "RunResult",
     "SchemaSpec",

@@ -23,6 +23,7 @@ from corral.graphs._ids import db_path
 from corral.graphs._reading import read_trace
 from corral.graphs._result import OnStep, RunResult
 from corral.keys import DEADLINE_KEY, DRIVER_KEY
+from corral.models import warn_sdk_retries
 from corral.observability import (
     Metrics,
     RunEvent,
@@ -63,6 +64,7 @@ class App:
         self.plan = plan = team.plan
         self.chat_models = dict(chat_models or {})
         team.check_models(self.chat_models)  # before the workspace exists
+        warn_sdk_retries(self.chat_models)
         self.db_path = db_path(plan, db)
         self.clock = clock
         self.workspace = workspace = open_workspace(

@@ -215,25 +215,26 @@ def build_runners(
         fallback: Runner | None = None
         if agent.fallback_model is not None and agent.fallback_model_key is not None:
             other = models.get(agent.fallback_model_key, agent.fallback_model)
-            fallback = AgentRunner(
-                agent, other, services, _meter(plan, agent, other, services), with_tools=False
-            )
+            meter = _meter(plan, agent, agent.fallback_model, other, services)
+            fallback = AgentRunner(agent, other, services, meter, with_tools=False)
         elif agent.fallback_function is not None:
             fallback = FunctionRunner(agent, agent.fallback_function)
         runners[agent.id] = AgentRunner(
             agent,
             model,
             services,
-            _meter(plan, agent, model, services),
+            _meter(plan, agent, agent.model, model, services),
             delegation=delegation,
             fallback=fallback,
         )
     return runners
 
 
-def _meter(plan: TeamPlan, agent: AgentPlan, model: BaseChatModel, services: Services) -> Meter:
-    """The agent's budget meter on one of its models."""
-    found = plan.models.get(agent.model or "scripted")
+def _meter(
+    plan: TeamPlan, agent: AgentPlan, name: str | None, model: BaseChatModel, services: Services
+) -> Meter:
+    """The agent's budget meter on one of its models (``name`` under the plan's models)."""
+    found = plan.models.get(name or "scripted")
     declared = found.use if found is not None else "scripted"
     return Meter(
         agent=agent.id,
@@ -243,6 +244,7 @@ def _meter(plan: TeamPlan, agent: AgentPlan, model: BaseChatModel, services: Ser
         verdicts=services.verdicts,
         policy=agent.policy("budget"),
         content=plan.trace.content,
+        declared_price=found.price if found is not None else None,
     )
 
 

@@ -19,7 +19,7 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 
 from corral.errors import BudgetExceeded
 from corral.guards._verdicts import Verdicts
-from corral.models import ScriptedChatModel, count_tokens, price
+from corral.models import Price, ScriptedChatModel, count_tokens, price
 from corral.workspace import BudgetLimits, Ledger, Settled
 
 log = logging.getLogger("corral.budget")
@@ -45,8 +45,11 @@ class Meter:
         verdicts: Verdicts,
         policy: str,
         content: str = "redacted",
+        declared_price: Price | None = None,
     ) -> None:
         self.content = content
+        self.declared_price = declared_price
+        """The team's own price for the model, over ``genai-prices``."""
         self.agent = agent
         self.model_label = model_label
         self.ledger = ledger
@@ -72,7 +75,7 @@ class Meter:
         chat, tools = _unwrap(model)
         messages, tokens = self._input(chat, tools, messages, run_id)
         out = self.limits.max_output_tokens or DEFAULT_OUTPUT_RESERVE
-        estimate = price(self.model_label, tokens, out)
+        estimate = price(self.model_label, tokens, out, declared=self.declared_price)
         try:
             row = self.ledger.reserve(
                 run_id=run_id,
@@ -161,7 +164,7 @@ class Meter:
                 model = f"{provider}:{named}" if provider else str(named)
         used_in, used_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
         cached = int((meta.get("input_token_details") or {}).get("cache_read", 0) or 0)
-        cost = price(model, used_in, used_out, cached)
+        cost = price(model, used_in, used_out, cached, declared=self.declared_price)
         if cost is None:
             self._warn(
                 f"price:{model}",

@@ -16,6 +16,7 @@ import networkx as nx
 from corral.manifest._plan import AgentPlan, ModelPlan, ReportPlan, TeamPlan, ToolPlan, Who
 from corral.manifest._policies import DEFAULT_POLICY, BudgetSpec
 from corral.manifest._spec import ModelSpec
+from corral.models import Price
 from corral.workspace import BudgetLimits, Limits
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
                 agent=agent.id,
                 team=agent.team,
                 supervisor=agent.id in managers,
-                can_write_global=agent.permissions.can_write_global,
+                can_write_global="can_write_global" in agent.permissions.granted,
                 managed_teams=frozenset(
                     a.team for a in team.agents if a.id in below and a.team is not None
                 ),
@@ -184,8 +185,14 @@ def _model(
         found: ModelSpec | str = team.models.get(name) or name
         spec = ModelSpec(use=found) if isinstance(found, str) else found
         where = ("models", name, "use") if name in team.models else loc
+        declared = spec.price if not isinstance(spec.price, str) else None
         models[name] = ModelPlan(
-            name, spec.use, dict(spec.params), resolved.scripts.get(name), where
+            name,
+            spec.use,
+            dict(spec.params),
+            resolved.scripts.get(name),
+            where,
+            Price(**declared.model_dump()) if declared is not None else None,
         )
     return key, name
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, JsonValue
 
 from corral.manifest._policies import BreakerSpec, GuardSpec, Policy, RetrySpec
 from corral.manifest._spec import AgentSpec, CheckpointSpec, ContextSpec, EdgeSpec, TraceSpec
-from corral.models import Script
+from corral.models import Price, Script
 from corral.workspace import BudgetLimits, Limits
 
 
@@ -41,6 +41,8 @@ class ModelPlan:
     script: Script | None = None
     loc: tuple[str | int, ...] = ()
     """Where the team declares it (``models.NAME.use``, or the agent naming it inline)."""
+    price: Price | None = None
+    """The price the team declares for it (over ``genai-prices``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,11 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from corral.manifest._types import ImportPath
+from corral.manifest._types import Identifier, ImportPath
 from corral.manifest._types import Spec as _Spec
+
+BUILTIN_CAPABILITIES = ("can_deploy", "can_merge", "can_write_global")
+"""The capabilities that are also flags of ``permissions`` (``can_deploy: true``)."""
 
 
 class BudgetSpec(_Spec):
@@ -80,7 +83,11 @@ class GrantSpec(_Spec):
 
 
 class PermissionsSpec(_Spec):
-    """What an agent may do: the capability flags its tools may require, and review."""
+    """What an agent may do: the capabilities its tools may require, and review."""
+
+    can: tuple[Identifier, ...] = ()
+    """Capability names the agent holds (any names, such as ``can_refund``); a tool whose
+    ``requires`` lists a name the agent lacks is refused."""
 
     can_deploy: bool = False
     """Grants ``can_deploy``, which tools may require."""
@@ -90,6 +97,12 @@ class PermissionsSpec(_Spec):
     """Grants ``can_write_global``: tools may require it, and the agent may write global context."""
     requires_review: bool = False
     """If true, every tool call of this agent waits for a person first."""
+
+    @property
+    def granted(self) -> frozenset[str]:
+        """Every capability the agent holds: ``can`` and the flags set true."""
+        flags = {f for f in BUILTIN_CAPABILITIES if getattr(self, f)}
+        return frozenset(self.can) | flags
 
 
 class RateSpec(_Spec):

@@ -117,6 +117,17 @@ class SchemaSpec(_Spec):
         return self
 
 
+class PriceSpec(_Spec):
+    """A model's price in US dollars per million tokens; it overrides ``genai-prices``."""
+
+    input_per_mtok: float = Field(ge=0)
+    """USD per million input tokens."""
+    output_per_mtok: float = Field(ge=0)
+    """USD per million output tokens."""
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    """USD per million input tokens read from the provider's cache; unset: as input."""
+
+
 class ModelSpec(_Spec):
     """A chat model: ``scripted`` (deterministic, built in) or a ``provider:model`` string."""
 
@@ -127,7 +138,12 @@ class ModelSpec(_Spec):
     """For ``use: scripted``: a script file of replies, relative to the manifest."""
     params: dict[str, JsonValue] = Field(default_factory=dict)
     """Keyword arguments for the model (``init_chat_model``'s, such
-    as ``temperature``, or the scripted model's)."""
+    as ``temperature``, or the scripted model's). A string value ``${NAME}`` is the
+    environment variable ``NAME``, read when the model is built and never stored."""
+    price: PriceSpec | Literal["unknown_ok"] | None = None
+    """The model's price (USD per million tokens), over ``genai-prices``' data; or
+    ``unknown_ok`` to allow cost budgets on a model with no known price (its cost is
+    then recorded as unknown and never counts against them). Unset: ``genai-prices``."""
 
     @model_validator(mode="after")
     def _script_only_for_scripted(self) -> ModelSpec:
@@ -141,9 +157,6 @@ class ModelSpec(_Spec):
         return self
 
 
-Capability = Literal["can_deploy", "can_merge", "can_write_global"]
-
-
 class ToolSpec(_Spec):
     """A LangChain tool an agent may be given: an ``import`` path or (Python) a ``tool``."""
 
@@ -154,8 +167,9 @@ class ToolSpec(_Spec):
     description: str | None = None
     """What the tool does, told to the model when a plain function
     is wrapped (a LangChain tool keeps its own)."""
-    requires: tuple[Capability, ...] = ()
-    """Capability flags an agent's ``permissions`` must grant; otherwise the call is refused."""
+    requires: tuple[Identifier, ...] = ()
+    """Capability names an agent's ``permissions`` must grant (in ``can:``, or a flag such
+    as ``can_deploy: true``); otherwise the call is refused."""
     requires_review: bool = False
     """If true, every call of this tool waits for a person to approve, edit or reject it."""
     idempotent: bool = False

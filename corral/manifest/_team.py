@@ -10,7 +10,10 @@ from pydantic import PrivateAttr, ValidationError, model_validator
 from corral.errors import ManifestError, Problem
 from corral.manifest._checks import check_team
 from corral.manifest._compile import compile_plan
+from corral.manifest._costs import cost_problems
+from corral.manifest._env import env_problems
 from corral.manifest._fields import TeamFields
+from corral.manifest._grants import grant_problems
 from corral.manifest._resolve import Resolved, resolve
 from corral.manifest._salvage import salvage_problems
 from corral.manifest._yaml import Located, pydantic_problem
@@ -42,7 +45,12 @@ class TeamSpec(TeamFields):
 
     @model_validator(mode="after")
     def _check_whole_team(self) -> TeamSpec:
-        problems = check_team(self)
+        problems = [
+            *check_team(self),
+            *cost_problems(self),
+            *env_problems(self),
+            *grant_problems(self),
+        ]
         if not problems:
             resolved, problems = resolve(self)
             self._resolved = resolved

@@ -308,8 +308,12 @@ class AgentRunner:
         error: BaseException | None,
         cost: float | None = None,
     ) -> None:
-        """Stream a ``model_call`` event."""
+        """Stream a ``model_call`` event (and count a failed one)."""
         used = usage_of(raw) if raw is not None else NO_USAGE
+        if error is not None:
+            self.services.metrics.call_errors.labels(
+                self.plan.id, model, type(error).__name__
+            ).inc()
         emit(
             {
                 "kind": "model_call",

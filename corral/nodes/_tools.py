@@ -71,11 +71,8 @@ class ToolRunner:
         name, args, call_id = call["name"], call["args"], call.get("id") or ""
         held = self.tools.get(name)
         tool = held.tool if held is not None else None
-        missing = [
-            flag
-            for flag in (held.requires if held else ())
-            if not getattr(agent.permissions, flag, False)
-        ]
+        granted = agent.permissions.granted
+        missing = [flag for flag in (held.requires if held else ()) if flag not in granted]
         invalid = _bad_args(tool, args) if tool is not None and not missing else None
         if tool is None or missing or invalid:
             reason = (

@@ -41,6 +41,12 @@ class Metrics:
         self.calls = Counter(
             "corral_llm_calls_total", "Model calls made.", ["agent", "model"], registry=r
         )
+        self.call_errors = Counter(
+            "corral_llm_call_errors_total",
+            "Model calls that failed (each attempt), by error type.",
+            ["agent", "model", "error"],
+            registry=r,
+        )
         self.node_seconds = Histogram(
             "corral_node_duration_seconds",
             "Time an agent took for one piece of work.",

@@ -39,6 +39,7 @@ class Server:
 
     def __init__(self, model: str = "gpt-4o-mini-2024-07-18") -> None:
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.model = model
         outer = self
 
@@ -46,6 +47,7 @@ class Server:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
+                outer.headers.append({k.lower(): v for k, v in self.headers.items()})
                 reply = {
                     "id": "chatcmpl-1",
                     "object": "chat.completion",
