@@ -8,8 +8,7 @@ wrong") are separate branches, so callers can tell them apart::
     │   ├── ManifestError         a team definition is invalid (every Problem, with file:line)
     │   ├── InputError            a run input, run id, workspace path or review decision
     │   ├── ManifestChanged       a run's team changed in a way the run cannot go on under
-    │   └── WorkspaceDamaged      the workspace file is damaged (``path``); check it with
-    │                             ``corral doctor``, which also copies out what can be read
+    │   └── WorkspaceDamaged      the workspace file is damaged (see ``corral doctor``)
     └── RunError                  a run could not go on (``agent`` names the node at fault)
         ├── HandoffError          a payload stayed invalid for its edge schema after retries
         ├── RoutingError          no outgoing edge matched a valid payload
@@ -32,8 +31,7 @@ wrong") are separate branches, so callers can tell them apart::
     ├── ScriptedTimeoutError      CorralError, so corral treats it like a real provider's
     └── ScriptedConnectionError   error (classified, retried, recorded)
     CallTimeout                   a call outlived its ``retry.timeout`` (a ``TimeoutError``)
-    SDKRetriesWarning             a chat model retries on its own, hidden from corral (a
-                                  ``UserWarning``)
+    SDKRetriesWarning             a chat model retries inside its SDK, hidden from corral
 
 ``RunError.to_dict()`` is the JSON form stored with a run; ``RunError.from_dict()``
 rebuilds the typed error from it.
@@ -388,12 +386,8 @@ class NoOutput(RunError):
 class ScriptedProviderError(Exception):
     """An error a real provider would raise, injected by a script (``status_code`` set)."""
 
-    def __init__(
-        self, kind: str, status_code: int | None, retry_after: float | None = None
-    ) -> None:
-        self.kind = kind
-        self.status_code = status_code
-        self.retry_after = retry_after
+    def __init__(self, kind: str, status_code: int | None, retry_after: float | None = None):
+        self.kind, self.status_code, self.retry_after = kind, status_code, retry_after
         super().__init__(
             f"scripted {kind} error" + (f" (HTTP {status_code})" if status_code else "")
         )
@@ -416,25 +410,11 @@ class SDKRetriesWarning(UserWarning):
     above 0), where corral's retries, events and breaker never see them."""
 
 
-_KINDS: dict[str, type[RunError]] = {
-    cls.__name__: cls
-    for cls in (
-        RunError,
-        HandoffError,
-        RoutingError,
-        NodeError,
-        BreakerOpen,
-        CheckpointError,
-        PermissionDenied,
-        EffectInDoubt,
-        GuardTripped,
-        BudgetExceeded,
-        StepLimitExceeded,
-        DeadlinePassed,
-        LoopDetected,
-        CooldownActive,
-        ReviewPending,
-        Rejected,
-        NoOutput,
-    )
-}
+def _kinds(cls: type[RunError]) -> dict[str, type[RunError]]:
+    """``cls`` and every subclass below it, by name (what ``from_dict`` can rebuild)."""
+    return {cls.__name__: cls} | {
+        k: v for sub in cls.__subclasses__() for k, v in _kinds(sub).items()
+    }
+
+
+_KINDS = _kinds(RunError)
