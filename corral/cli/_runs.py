@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,8 @@ from corral.cli._common import (
 )
 from corral.errors import InputError
 from corral.graphs import FORMATS, load_team, read_trace
+from corral.observability import totals
+from corral.workspace import RunRecord, RunUsage
 
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
 
@@ -50,49 +52,89 @@ def runs(
     with workspace_at(where(db, team_file)) as workspace:
         records = workspace.runs.list(limit=limit, status="paused" if pending else None)
         breakers = workspace.breakers.states()
+    if pending:
+        records = [r for r in records if _review(r) is not None]
     if json_out:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "run_id": r.run_id,
-                        "team": r.team,
-                        "status": r.status,
-                        "crashed": r.stale,
-                        "started_at": r.started_at,
-                        "updated_at": r.updated_at,
-                        "path": r.path,
-                        "usage": r.usage,
-                    }
-                    for r in records
-                ]
-            )
-        )
+        typer.echo(json.dumps([_listed(r) for r in records]))
         return
-    table = Table("run id", "team", "status", "started", "steps", "tokens", "waiting on")
-    for r in records:
-        status = "crashed (resumable)" if r.stale else r.status
-        tokens = r.usage.get("input_tokens", 0) + r.usage.get("output_tokens", 0)
-        waiting = next(
-            (e.get("message", "") for e in r.errors if e.get("type") == "ReviewPending"), ""
-        )
-        cells = (
-            r.run_id,
-            r.team,
-            status,
-            r.started_at[:19],
-            str(len(r.path)),
-            str(tokens),
-            waiting,
-        )
-        table.add_row(*map(escape, cells))
     console = Console()
-    console.print(table)
+    console.print(_waiting(records) if pending else _table(records))
     for agent, state in breakers.items():
         console.print(
             f"circuit breaker of {escape(agent)}: {state['state']} "
             f"after {state['failures']} failures"
         )
+
+
+PAYLOAD_WIDTH = 60
+"""Characters of a waiting payload shown in the ``--pending`` table (``--json``: all)."""
+
+
+def _review(record: RunRecord) -> dict[str, Any] | None:
+    """What a paused run waits on (kind, reason, source, target, schema, payload)."""
+    return next((e.get("review") for e in record.errors if e.get("type") == "ReviewPending"), None)
+
+
+def _listed(r: RunRecord) -> dict[str, Any]:
+    listed = {
+        "run_id": r.run_id,
+        "team": r.team,
+        "status": r.status,
+        "crashed": r.stale,
+        "started_at": r.started_at,
+        "updated_at": r.updated_at,
+        "path": r.path,
+        "usage": r.usage,
+    }
+    review = _review(r)
+    return listed | {"review": review} if review is not None else listed
+
+
+def _cost(usage: RunUsage) -> str:
+    return "unknown" if usage["cost_usd"] is None else f"{usage['cost_usd']:.4f}"
+
+
+def _table(records: list[RunRecord]) -> Table:
+    table = Table(
+        "run id", "team", "status", "started", "steps", "calls", "tokens", "cost (USD)",
+        "waiting on",
+    )  # fmt: skip
+    for r in records:
+        review = _review(r)
+        cells = (
+            r.run_id,
+            r.team,
+            "crashed (resumable)" if r.stale else r.status,
+            r.started_at[:19],
+            str(len(r.path)),
+            str(r.usage["llm_calls"]),
+            str(r.usage["input_tokens"] + r.usage["output_tokens"]),
+            _cost(r.usage),
+            f"{review.get('kind')}: {review.get('reason')}" if review else "",
+        )
+        table.add_row(*map(escape, cells))
+    return table
+
+
+def _waiting(records: list[RunRecord]) -> Table:
+    """What waits for a person: each review's kind, reason, edge, schema and payload."""
+    table = Table("run id", "kind", "reason", "from → to", "schema")
+    table.add_column("payload", no_wrap=True, overflow="ellipsis", max_width=PAYLOAD_WIDTH)
+    for r in records:
+        review = _review(r) or {}
+        payload = json.dumps(review.get("payload"), ensure_ascii=False)
+        if len(payload) > PAYLOAD_WIDTH:
+            payload = payload[: PAYLOAD_WIDTH - 1] + "…"
+        cells = (
+            r.run_id,
+            str(review.get("kind")),
+            str(review.get("reason")),
+            f"{review.get('source')} → {review.get('target') or '-'}",
+            str(review.get("schema")),
+            payload,
+        )
+        table.add_row(*map(escape, cells))
+    return table
 
 
 @runs_app.command("show")
@@ -150,7 +192,10 @@ def runs_show(
         typer.echo(json.dumps([e.to_dict() for e in trace], default=str))
         return
     start = trace[0].at if trace else 0.0
-    tree = Tree(f"[bold]run {escape(run_id)}[/] · {record.status} · {escape(record.team)}")
+    tree = Tree(
+        f"[bold]run {escape(run_id)}[/] · {record.status} · {escape(record.team)}\n"
+        + totals(trace.usage)
+    )
     branch = tree
     for event in trace:
         line = (

@@ -21,7 +21,7 @@ from corral.graphs._ids import check_run_id, new_run_id
 from corral.graphs._result import Progress, RunResult
 from corral.keys import RUN_KEY, TEAM_KEY
 from corral.manifest import TeamPlan
-from corral.nodes import NO_USAGE, Services, Usage, validate
+from corral.nodes import Services, validate
 from corral.review import decision, review_schema
 from corral.workspace import SqliteWorkspace
 
@@ -79,12 +79,12 @@ class RunBook:
         if until is None or record is None or record.status != "halted":
             return None
         when = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
-        return RunResult(
+        return RunResult.of(
+            record.usage,
             run_id=run_id,
             status="halted",
             output=record.output,
             path=record.path,
-            usage=record.usage or NO_USAGE,  # type: ignore[arg-type]
             errors=[CooldownActive(until=until, seconds_left=until - self.clock(), when=when)],
         )
 
@@ -181,25 +181,18 @@ class RunBook:
             events=self.events,
         )
         self.metrics.runs.labels(self.plan.name, status).inc()
-        usage: Usage = values.get("_usage") or NO_USAGE
         path: list[str] = values.get("_path") or []
         self.runs.update(
-            run_id,
-            status,
-            output=output,
-            errors=[e.to_dict() for e in errors],
-            usage=usage,
-            path=path,
+            run_id, status, output=output, errors=[e.to_dict() for e in errors], path=path
         )
         summary = self.workspace.run_summary(run_id)
-        return RunResult(
+        return RunResult.of(
+            summary.usage,
             run_id=run_id,
             status=status,
             output=output,
             path=path,
-            usage=usage,
             errors=errors,
             guards_tripped=summary.guard_trips,
             tasks_created=summary.tasks_created,
-            cost_usd=summary.cost_usd,
         )
