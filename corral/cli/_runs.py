@@ -26,7 +26,8 @@ from corral.cli._common import (
 )
 from corral.errors import InputError
 from corral.graphs import FORMATS, load_team, read_trace
-from corral.workspace import RunRecord
+from corral.observability import totals
+from corral.workspace import RunRecord, RunUsage
 
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
 
@@ -52,57 +53,13 @@ def runs(
         records = workspace.runs.list(limit=limit, status="paused" if pending else None)
         breakers = workspace.breakers.states()
     if pending:  # reviews escalated by their deadline first
-        records.sort(key=lambda r: not _review(r).get("escalated"))
+        records = [r for r in records if _review(r) is not None]
+        records.sort(key=lambda r: not (_review(r) or {}).get("escalated"))
     if json_out:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "run_id": r.run_id,
-                        "team": r.team,
-                        "status": r.status,
-                        "crashed": r.stale,
-                        "started_at": r.started_at,
-                        "updated_at": r.updated_at,
-                        "path": r.path,
-                        "usage": r.usage,
-                        **(
-                            {
-                                "deadline": _review(r).get("deadline"),
-                                "on_timeout": _review(r).get("on_timeout"),
-                                "escalated": bool(_review(r).get("escalated")),
-                            }
-                            if pending
-                            else {}
-                        ),
-                    }
-                    for r in records
-                ]
-            )
-        )
+        typer.echo(json.dumps([_listed(r) for r in records]))
         return
-    columns = ("deadline",) if pending else ()
-    table = Table("run id", "team", "status", "started", "steps", "tokens", "waiting on", *columns)
-    for r in records:
-        status = "crashed (resumable)" if r.stale else r.status
-        tokens = r.usage.get("input_tokens", 0) + r.usage.get("output_tokens", 0)
-        waiting = next(
-            (e.get("message", "") for e in r.errors if e.get("type") == "ReviewPending"), ""
-        )
-        cells = (
-            r.run_id,
-            r.team,
-            status,
-            r.started_at[:19],
-            str(len(r.path)),
-            str(tokens),
-            waiting,
-        )
-        review = _review(r)
-        deadline = ("escalated" if review.get("escalated") else review.get("deadline") or "-",)
-        table.add_row(*map(escape, cells + (deadline if pending else ())))
     console = Console()
-    console.print(table)
+    console.print(_waiting(records) if pending else _table(records))
     for agent, state in breakers.items():
         console.print(
             f"circuit breaker of {escape(agent)}: {state['state']} "
@@ -110,12 +67,79 @@ def runs(
         )
 
 
-def _review(record: RunRecord) -> dict[str, Any]:
-    """The review a paused run waits for, as its record stores it ({} if none)."""
-    for error in record.errors:
-        if error.get("type") == "ReviewPending" and isinstance(error.get("review"), dict):
-            return dict(error["review"])
-    return {}
+PAYLOAD_WIDTH = 60
+"""Characters of a waiting payload shown in the ``--pending`` table (``--json``: all)."""
+
+
+def _review(record: RunRecord) -> dict[str, Any] | None:
+    """What a paused run waits on (kind, reason, source, target, schema, payload)."""
+    return next((e.get("review") for e in record.errors if e.get("type") == "ReviewPending"), None)
+
+
+def _listed(r: RunRecord) -> dict[str, Any]:
+    listed = {
+        "run_id": r.run_id,
+        "team": r.team,
+        "status": r.status,
+        "crashed": r.stale,
+        "started_at": r.started_at,
+        "updated_at": r.updated_at,
+        "path": r.path,
+        "usage": r.usage,
+    }
+    review = _review(r)
+    if review is None:
+        return listed
+    deadline = {k: review.get(k) for k in ("deadline", "on_timeout")}
+    return listed | {"review": review, **deadline, "escalated": bool(review.get("escalated"))}
+
+
+def _cost(usage: RunUsage) -> str:
+    return "unknown" if usage["cost_usd"] is None else f"{usage['cost_usd']:.4f}"
+
+
+def _table(records: list[RunRecord]) -> Table:
+    table = Table(
+        "run id", "team", "status", "started", "steps", "calls", "tokens", "cost (USD)",
+        "waiting on",
+    )  # fmt: skip
+    for r in records:
+        review = _review(r)
+        cells = (
+            r.run_id,
+            r.team,
+            "crashed (resumable)" if r.stale else r.status,
+            r.started_at[:19],
+            str(len(r.path)),
+            str(r.usage["llm_calls"]),
+            str(r.usage["input_tokens"] + r.usage["output_tokens"]),
+            _cost(r.usage),
+            f"{review.get('kind')}: {review.get('reason')}" if review else "",
+        )
+        table.add_row(*map(escape, cells))
+    return table
+
+
+def _waiting(records: list[RunRecord]) -> Table:
+    """What waits for a person: each review's kind, reason, edge, schema and payload."""
+    table = Table("run id", "kind", "reason", "from → to", "schema", "deadline")
+    table.add_column("payload", no_wrap=True, overflow="ellipsis", max_width=PAYLOAD_WIDTH)
+    for r in records:
+        review = _review(r) or {}
+        payload = json.dumps(review.get("payload"), ensure_ascii=False)
+        if len(payload) > PAYLOAD_WIDTH:
+            payload = payload[: PAYLOAD_WIDTH - 1] + "…"
+        cells = (
+            r.run_id,
+            str(review.get("kind")),
+            str(review.get("reason")),
+            f"{review.get('source')} → {review.get('target') or '-'}",
+            str(review.get("schema")),
+            "escalated" if review.get("escalated") else str(review.get("deadline") or "-"),
+            payload,
+        )
+        table.add_row(*map(escape, cells))
+    return table
 
 
 @runs_app.command("show")
@@ -173,7 +197,10 @@ def runs_show(
         typer.echo(json.dumps([e.to_dict() for e in trace], default=str))
         return
     start = trace[0].at if trace else 0.0
-    tree = Tree(f"[bold]run {escape(run_id)}[/] · {record.status} · {escape(record.team)}")
+    tree = Tree(
+        f"[bold]run {escape(run_id)}[/] · {record.status} · {escape(record.team)}\n"
+        + totals(trace.usage)
+    )
     branch = tree
     for event in trace:
         line = (

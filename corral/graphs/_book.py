@@ -21,7 +21,7 @@ from corral.graphs._ids import check_run_id, new_run_id
 from corral.graphs._result import Progress, RunResult
 from corral.keys import RUN_KEY, TEAM_KEY
 from corral.manifest import Change, TeamPlan, diff_definitions
-from corral.nodes import NO_USAGE, Services, Usage, validate
+from corral.nodes import Services, validate
 from corral.review import DEADLINE, deadline_decision, decision, iso, overdue, review_schema
 from corral.workspace import RunRecord, SqliteWorkspace
 
@@ -84,12 +84,12 @@ class RunBook:
         if until is None or record is None or record.status != "halted":
             return None
         when = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
-        return RunResult(
+        return RunResult.of(
+            record.usage,
             run_id=run_id,
             status="halted",
             output=record.output,
             path=record.path,
-            usage=record.usage or NO_USAGE,  # type: ignore[arg-type]
             errors=[CooldownActive(until=until, seconds_left=until - self.clock(), when=when)],
         )
 
@@ -230,12 +230,12 @@ class RunBook:
             self.runs.update(run_id, "paused", errors=[ReviewPending(review).to_dict()])
         if decided:
             return None
-        return RunResult(
+        return RunResult.of(
+            record.usage,
             run_id=run_id,
             status="paused",
             output=None,
             path=record.path,
-            usage=record.usage or NO_USAGE,  # type: ignore[arg-type]
             errors=[ReviewPending(review)],
         )
 
@@ -288,27 +288,20 @@ class RunBook:
             events=self.events,
         )
         self.metrics.runs.labels(self.plan.name, status).inc()
-        usage: Usage = values.get("_usage") or NO_USAGE
         path: list[str] = values.get("_path") or []
         self.runs.update(
-            run_id,
-            status,
-            output=output,
-            errors=[e.to_dict() for e in errors],
-            usage=usage,
-            path=path,
+            run_id, status, output=output, errors=[e.to_dict() for e in errors], path=path
         )
         summary = self.workspace.run_summary(run_id)
-        return RunResult(
+        return RunResult.of(
+            summary.usage,
             run_id=run_id,
             status=status,
             output=output,
             path=path,
-            usage=usage,
             errors=errors,
             guards_tripped=summary.guard_trips,
             tasks_created=summary.tasks_created,
-            cost_usd=summary.cost_usd,
         )
 
 

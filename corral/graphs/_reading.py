@@ -29,4 +29,5 @@ def read_trace(
         + tool_calls(workspace.tool_calls.calls(run_id))
         + recorded(workspace.events.list(run_id))
         + subtasks(workspace.board.tasks(run_id=run_id)),
+        workspace.ledger.run_usage(run_id),
     )

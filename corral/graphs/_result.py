@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.errors import RunError
-from corral.nodes import NO_USAGE, Usage, add_usage
-from corral.workspace import RunStatus
+from corral.nodes import NO_USAGE, Usage
+from corral.workspace import RunStatus, RunUsage
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,9 @@ OnStep = Callable[[StepEvent], None]
 
 @dataclass(frozen=True)
 class RunResult:
-    """How a run ended. ``status`` is completed, failed, halted or paused."""
+    """How a run ended. ``status`` is completed, failed, halted or paused. ``usage`` and
+    ``cost_usd`` are the run's account in the ledger: every settled call of the run, in
+    every attempt, whatever its status (``RunResult.of`` builds them from it)."""
 
     run_id: str
     status: RunStatus
@@ -41,6 +43,16 @@ class RunResult:
     guards_tripped: list[dict[str, Any]] = field(default_factory=list)
     tasks_created: int = 0
     cost_usd: float | None = None
+
+    @classmethod
+    def of(cls, account: RunUsage, **fields: Any) -> RunResult:
+        """A result whose usage and cost are ``account`` (the ledger's, of this run)."""
+        usage = Usage(
+            input_tokens=account["input_tokens"],
+            output_tokens=account["output_tokens"],
+            llm_calls=account["llm_calls"],
+        )
+        return cls(usage=usage, cost_usd=account["cost_usd"], **fields)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +82,7 @@ class RunResult:
 
 class Progress:
     """Turns LangGraph ``updates`` chunks into ``StepEvent``s, and keeps what a fresh run's
-    result needs (path, usage, output) so it need not be read back from the checkpoint."""
+    result needs (path, output) so it need not be read back from the checkpoint."""
 
     def __init__(self, run_id: str, on_step: OnStep | None, *, fresh: bool) -> None:
         self.run_id = run_id
@@ -78,7 +90,7 @@ class Progress:
         self.last = time.perf_counter()
         self.fresh = fresh
         self.interrupted = False
-        self.values: dict[str, Any] = {"_path": [], "_usage": NO_USAGE, "_output": None}
+        self.values: dict[str, Any] = {"_path": [], "_output": None}
 
     def __call__(self, chunk: dict[str, Any]) -> None:
         now = time.perf_counter()
@@ -88,7 +100,6 @@ class Progress:
             if not isinstance(update, dict):
                 continue
             self.values["_path"] = self.values["_path"] + update.get("_path", [])
-            self.values["_usage"] = add_usage(self.values["_usage"], update.get("_usage"))
             for key in ("_output", "_rejected"):
                 if update.get(key) is not None:
                     self.values[key] = update[key]

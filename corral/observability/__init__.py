@@ -44,6 +44,7 @@ from corral.observability._trace import (
     steps,
     subtasks,
     tool_calls,
+    totals,
 )
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "subtasks",
     "tool_calls",
     "tool_said",
+    "totals",
     "used",
     "with_span",
 ]

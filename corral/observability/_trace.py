@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from corral.workspace import NO_RUN_USAGE, RunUsage
+
 MAX_SHOWN = 2_000
 """Characters of a payload kept in a trace event."""
 
@@ -35,11 +37,15 @@ class TraceEvent:
 
 
 class Trace(list[TraceEvent]):
-    """A run's events in time order; shows itself as a table in a notebook."""
+    """A run's events in time order; shows itself as a table in a notebook. ``usage`` is
+    the run's account in the ledger, the same one its result reports."""
 
-    def __init__(self, run_id: str, events: list[TraceEvent]) -> None:
+    def __init__(
+        self, run_id: str, events: list[TraceEvent], usage: RunUsage = NO_RUN_USAGE
+    ) -> None:
         super().__init__(sorted(events, key=lambda e: (e.at, _ORDER.get(e.kind, 9))))
         self.run_id = run_id
+        self.usage = usage
 
     def of(self, kind: str) -> list[TraceEvent]:
         """The events of one kind."""
@@ -53,10 +59,20 @@ class Trace(list[TraceEvent]):
             for e in self
         )
         return (
-            f"<table><caption>trace of run {html.escape(self.run_id)}</caption>"
+            f"<table><caption>trace of run {html.escape(self.run_id)}: "
+            f"{html.escape(totals(self.usage))}</caption>"
             "<tr><th>t</th><th>kind</th><th>agent</th><th>what</th></tr>"
             f"{rows}</table>"
         )
+
+
+def totals(usage: RunUsage) -> str:
+    """A run's account in words: calls, tokens and cost."""
+    cost = "unknown" if usage["cost_usd"] is None else f"{usage['cost_usd']:.4f} USD"
+    return (
+        f"{usage['llm_calls']} model calls, {usage['input_tokens']} input + "
+        f"{usage['output_tokens']} output tokens, cost {cost}"
+    )
 
 
 _ORDER = {"step": 0, "subtask": 1, "llm_call": 2}

@@ -17,6 +17,7 @@ from corral.workspace._protocols import (
 from corral.workspace._saver import CorralSaver
 from corral.workspace._tool_calls import call_slot, idempotency_key
 from corral.workspace._types import (
+    NO_RUN_USAGE,
     TEAM,
     Alert,
     BreakerPolicy,
@@ -26,6 +27,7 @@ from corral.workspace._types import (
     RunRecord,
     RunStatus,
     RunSummary,
+    RunUsage,
     Settled,
     Started,
     Task,
@@ -36,6 +38,7 @@ from corral.workspace._workspace import DEFAULT_DB, SqliteWorkspace, open_worksp
 
 __all__ = [
     "DEFAULT_DB",
+    "NO_RUN_USAGE",
     "TEAM",
     "Alert",
     "AuditLog",
@@ -54,6 +57,7 @@ __all__ = [
     "RunRegistry",
     "RunStatus",
     "RunSummary",
+    "RunUsage",
     "Settled",
     "SqliteWorkspace",
     "Started",

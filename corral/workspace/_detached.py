@@ -16,6 +16,7 @@ from langgraph.store.memory import InMemoryStore
 
 from corral.errors import RunError
 from corral.workspace._types import (
+    NO_RUN_USAGE,
     BreakerPolicy,
     BudgetLimits,
     Limits,
@@ -23,6 +24,7 @@ from corral.workspace._types import (
     RunRecord,
     RunStatus,
     RunSummary,
+    RunUsage,
     Settled,
     Started,
     Task,
@@ -143,6 +145,9 @@ class _Ledger:
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         return []
 
+    def run_usage(self, run_id: str) -> RunUsage:
+        return NO_RUN_USAGE
+
     def report(self, day: str) -> list[dict[str, Any]]:
         return []
 
@@ -211,7 +216,7 @@ class DetachedWorkspace:
         self.store = InMemoryStore()
 
     def run_summary(self, run_id: str) -> RunSummary:
-        return RunSummary(cost_usd=None, calls=0, guard_trips=[], tasks_created=0)
+        return RunSummary(usage=NO_RUN_USAGE, guard_trips=[], tasks_created=0)
 
     def delete_run(self, run_id: str) -> None:
         return None

@@ -22,7 +22,7 @@ from typing import Any
 from corral.errors import BudgetExceeded
 from corral.workspace._db import ConnectionPool
 from corral.workspace._grants import Ask, carve, give_back, granted
-from corral.workspace._types import TEAM, Alert, BudgetLimits, Settled
+from corral.workspace._types import NO_RUN_USAGE, TEAM, Alert, BudgetLimits, RunUsage, Settled
 
 
 @dataclass
@@ -302,17 +302,10 @@ class SqliteLedger:
             with self.pool.write() as conn:
                 give_back(conn, parent, children)
 
-    def run_cost(
-        self, run_id: str, *, conn: sqlite3.Connection | None = None
-    ) -> tuple[float | None, int]:
-        """A run's total cost (``None`` if any call's price is unknown) and its call count."""
+    def run_usage(self, run_id: str, *, conn: sqlite3.Connection | None = None) -> RunUsage:
+        """A run's account: tokens, calls and cost of its settled calls."""
         with self.pool.reading(conn) as db:
-            cost, unknown, calls = db.execute(
-                "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(1 - cost_known), 0), count(*) "
-                "FROM usage WHERE run_id = ? AND status = 'settled'",
-                (run_id,),
-            ).fetchone()
-        return (None if unknown else float(cost)), int(calls)
+            return usage_by_run(db, [run_id]).get(run_id, NO_RUN_USAGE)
 
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         """A run's model calls, oldest first."""
@@ -359,6 +352,27 @@ class SqliteLedger:
 def _scopes(run_id: str, task_key: str, agent: str, day: str) -> tuple[tuple[str, str, str], ...]:
     """The running totals one call moves: its task, its agent's day, the team's, its run."""
     return (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day), ("run", run_id, ""))
+
+
+def usage_by_run(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, RunUsage]:
+    """The account of each run that made a settled call (indexed reads, 500 runs each)."""
+    found: dict[str, RunUsage] = {}
+    for start in range(0, len(run_ids), 500):
+        some = run_ids[start : start + 500]
+        rows = conn.execute(
+            "SELECT run_id, SUM(input_tokens), SUM(output_tokens), count(*), SUM(cost_usd), "
+            f"SUM(1 - cost_known) FROM usage WHERE run_id IN ({', '.join('?' * len(some))}) "
+            "AND status = 'settled' GROUP BY run_id",
+            some,
+        ).fetchall()
+        for run_id, tokens_in, tokens_out, calls, cost, unknown in rows:
+            found[run_id] = RunUsage(
+                input_tokens=int(tokens_in),
+                output_tokens=int(tokens_out),
+                llm_calls=int(calls),
+                cost_usd=None if unknown else float(cost),
+            )
+    return found
 
 
 def _totals(conn: sqlite3.Connection, scope: str, key: str, day: str) -> tuple[int, float, int]:

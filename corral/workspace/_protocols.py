@@ -23,6 +23,7 @@ from corral.workspace._types import (
     RunRecord,
     RunStatus,
     RunSummary,
+    RunUsage,
     Settled,
     Started,
     Task,
@@ -196,6 +197,9 @@ class Ledger(Protocol):
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         """A run's model calls, oldest first."""
 
+    def run_usage(self, run_id: str) -> RunUsage:
+        """A run's account: tokens, calls and cost of its settled calls."""
+
     def report(self, day: str) -> list[dict[str, Any]]:
         """Per agent and the team: usage on ``day`` against the limits."""
 
@@ -301,7 +305,8 @@ class Workspace(Protocol):
         """The key-value store under scoped context."""
 
     def run_summary(self, run_id: str) -> RunSummary:
-        """A run's cost, calls, guard trips and tasks created, read in one snapshot."""
+        """A run's account, guard trips (each cause once) and tasks created, read in one
+        snapshot."""
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record."""

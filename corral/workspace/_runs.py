@@ -13,18 +13,20 @@ from typing import Any
 import sqlite_utils
 
 from corral.workspace._db import ConnectionPool
-from corral.workspace._types import RunRecord, RunStatus, alive
+from corral.workspace._ledger import usage_by_run
+from corral.workspace._types import NO_RUN_USAGE, RunRecord, RunStatus, alive
 
 
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
-_JSON = ("input", "output", "errors", "usage", "path", "definition")
+_JSON = ("input", "output", "errors", "path", "definition")
 
 
 class SqliteRuns:
-    """Rows of the ``runs`` table (created and migrated with sqlite-utils)."""
+    """Rows of the ``runs`` table (created and migrated with sqlite-utils). A run's usage
+    is read from the ledger, never kept here: its ``usage`` column is no longer written."""
 
     def __init__(self, pool: ConnectionPool, *, clock: Callable[[], float] = time.time) -> None:
         self._pool = pool
@@ -75,7 +77,6 @@ class SqliteRuns:
             "input": json.dumps(input),
             "output": "null",
             "errors": "[]",
-            "usage": "{}",
             "path": "[]",
             "fingerprint": fingerprint,
             "definition": json.dumps(definition),
@@ -84,7 +85,7 @@ class SqliteRuns:
             sqlite_utils.Database(conn)["runs"].insert(row)  # type: ignore[union-attr]
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
-        """Set a run's status (and output, errors, usage, path)."""
+        """Set a run's status (and output, errors, path)."""
         values: dict[str, Any] = {
             "status": status,
             "updated_at": _iso(self._clock()),
@@ -128,7 +129,8 @@ class SqliteRuns:
         """The run with this id, or ``None``."""
         with self._pool.read() as conn:
             rows = _rows(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)))
-        return _record(rows[0]) if rows else None
+            records = _records(conn, rows)
+        return records[0] if records else None
 
     def list(self, *, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
         """The most recent runs first (only those with ``status`` if given)."""
@@ -140,7 +142,7 @@ class SqliteRuns:
                     (status, status, limit),
                 )
             )
-        return [_record(r) for r in rows]
+            return _records(conn, rows)
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -148,6 +150,21 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _record(row: dict[str, Any]) -> RunRecord:
-    data = {k: json.loads(row[k]) if k in _JSON and row[k] is not None else row[k] for k in row}
-    return RunRecord(**data)
+def _records(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[RunRecord]:
+    """Records of ``rows``, each with its account from the ledger (same read snapshot)."""
+    usage = usage_by_run(conn, [r["run_id"] for r in rows]) if rows else {}
+    return [
+        RunRecord(
+            **{
+                k: json.loads(v) if k in _JSON and v is not None else v
+                for k, v in r.items()
+                if k != "usage"
+            },
+            usage=usage.get(r["run_id"], NO_RUN_USAGE),
+        )
+        for r in rows
+    ]
+
+
+def _loaded(column: str, value: Any) -> Any:
+    return json.loads(value) if column in _JSON and value is not None else value

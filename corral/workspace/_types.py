@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 RunStatus = Literal["running", "completed", "failed", "halted", "paused"]
 TaskStatus = Literal["pending", "claimed", "done", "failed", "refused"]
 Verdict = Literal["closed", "open", "probe"]
 TEAM = "__team__"
 """The ledger's name for the whole team (its daily totals and limits)."""
+
+
+class RunUsage(TypedDict):
+    """A run's account, summed from its settled ledger rows: the one source of every
+    usage a run reports (its result, ``--json``, ``corral runs``, its trace)."""
+
+    input_tokens: int
+    output_tokens: int
+    llm_calls: int
+    cost_usd: float | None
+    """``None`` when any call's price is unknown."""
+
+
+NO_RUN_USAGE = RunUsage(input_tokens=0, output_tokens=0, llm_calls=0, cost_usd=0.0)
 
 
 @dataclass(frozen=True)
@@ -43,7 +57,8 @@ class RunRecord:
     input: dict[str, Any]
     output: dict[str, Any] | None
     errors: list[dict[str, Any]]
-    usage: dict[str, Any]
+    usage: RunUsage
+    """Read from the ledger, never stored with the run."""
     path: list[str]
     fingerprint: str | None = None
     """The hash of the team definition the run is pinned to (``None``: an older run)."""
@@ -200,7 +215,7 @@ class BreakerPolicy(Protocol):
 class RunSummary:
     """What a run's result reports besides its state, read in one snapshot."""
 
-    cost_usd: float | None
-    calls: int
+    usage: RunUsage
     guard_trips: list[dict[str, Any]]
+    """Each cause once (the first trip of it), with ``count``: how often it tripped."""
     tasks_created: int

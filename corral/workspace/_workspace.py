@@ -6,6 +6,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from langgraph.store.sqlite import SqliteStore
 
@@ -86,13 +87,13 @@ class SqliteWorkspace:
         return self._store
 
     def run_summary(self, run_id: str) -> RunSummary:
-        """A run's cost, calls, guard trips and tasks created, in one read snapshot."""
+        """A run's account, guard trips (each cause once) and tasks created, in one read
+        snapshot."""
         with self.pool.read() as conn:
-            cost, calls = self.ledger.run_cost(run_id, conn=conn)
+            usage = self.ledger.run_usage(run_id, conn=conn)
             trips = self.events.list(run_id, "guard_trip", conn=conn)
             created = self.board.created(run_id, conn=conn)
-        shown = [{k: v for k, v in e.items() if k not in ("kind", "at")} for e in trips]
-        return RunSummary(cost_usd=cost, calls=calls, guard_trips=shown, tasks_created=created)
+        return RunSummary(usage=usage, guard_trips=distinct_trips(trips), tasks_created=created)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record."""
@@ -105,6 +106,19 @@ class SqliteWorkspace:
             self._store.conn.close()
             self._store = None
         self.pool.close()
+
+
+def distinct_trips(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each cause (guard, agent, limit, policy) once, as its first trip, with ``count``."""
+    causes: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for trip in trips:
+        key = (trip.get("guard"), trip.get("agent"), trip.get("limit"), trip.get("policy"))
+        if key in causes:
+            causes[key]["count"] += 1
+        else:
+            shown = {k: v for k, v in trip.items() if k not in ("kind", "at")}
+            causes[key] = {**shown, "count": 1}
+    return list(causes.values())
 
 
 def open_workspace(

@@ -36,6 +36,26 @@ def test_runaway_halts_within_the_limits(tmp_path: Path) -> None:
     assert max(depth for _, depth in tasks) <= 3
     assert {g["guard"] for g in result["guards_tripped"]} >= {"task_rate"}
     assert "resume with: corral resume" in done.stderr
+    # each cause once, with how often it tripped
+    causes = [(g["guard"], g["agent"], g["limit"], g["policy"]) for g in result["guards_tripped"]]
+    assert len(causes) == len(set(causes))
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        (trips,) = conn.execute(
+            "SELECT count(*) FROM events WHERE run_id = ? AND kind = 'guard_trip'",
+            (result["run_id"],),
+        ).fetchone()
+        calls, tokens = conn.execute(
+            "SELECT count(*), SUM(input_tokens + output_tokens) FROM usage "
+            "WHERE run_id = ? AND status = 'settled'",
+            (result["run_id"],),
+        ).fetchone()
+    assert sum(g["count"] for g in result["guards_tripped"]) == trips > len(causes)
+    # the halted run reports the calls it made, as the ledger holds them
+    usage = result["usage"]
+    assert calls > 0
+    assert (usage["llm_calls"], usage["input_tokens"] + usage["output_tokens"]) == (calls, tokens)
+    listed = run_cli("runs", "--db", "w.db", "--json", cwd=tmp_path)
+    assert listed.json[0]["usage"] == usage
 
     early = run_cli("resume", result["run_id"], "--db", "w.db", "--json", cwd=tmp_path)
     assert early.code == 3

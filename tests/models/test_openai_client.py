@@ -209,3 +209,106 @@ def test_real_client_429_with_retry_after_then_success(
     gaps = [b - a for a, b in zip(server.times, server.times[1:], strict=False)]
     assert all(gap >= 0.3 for gap in gaps), gaps  # Retry-After honoured over the backoff
     assert waits == ["retry in 0.300 s", "retry in 0.300 s"]
+
+
+class Failing(Server):
+    """Answers ``good`` times, then once with a call of the ``lookup`` tool, then only
+    HTTP 500."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        answer = self.httpd.RequestHandlerClass.do_POST  # type: ignore[attr-defined]
+        outer = self
+        self.seen = 0
+
+        def do_post(handler: Any) -> None:
+            outer.seen += 1
+            if outer.seen <= good:
+                answer(handler)
+                return
+            handler.rfile.read(int(handler.headers["Content-Length"]))
+            status, body = 500, {"error": {"message": "boom", "type": "server_error"}}
+            if outer.seen == good + 1:
+                status, body = (
+                    200,
+                    {
+                        "id": "chatcmpl-2",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": outer.model,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": "not JSON"},
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": 300,
+                            "completion_tokens": 40,
+                            "total_tokens": 340,
+                        },
+                    },
+                )
+            data = json.dumps(body).encode()
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+
+        self.httpd.RequestHandlerClass.do_POST = do_post  # type: ignore[attr-defined]
+
+
+def test_a_failed_real_client_run_reports_every_call_the_ledger_holds(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    server = Failing(good=1)
+    two = """\
+version: 1
+name: checked
+schemas:
+  Question: {fields: {text: str}}
+  Answer: {fields: {text: str, score: int}}
+agents:
+  - {id: solver, role: Solver}
+  - {id: checker, role: Checker, tools: [lookup]}
+tools:
+  lookup: {import: "lookup:lookup"}
+flow:
+  entry: solver
+  input: Question
+  output: Answer
+  edges:
+    - {from: solver, to: checker, schema: Answer}
+    - {from: checker, to: END, schema: Answer}
+guards: {retry: {max_attempts: 2, initial_interval: 0.01, jitter: false}}
+"""
+    try:
+        client = ChatOpenAI(
+            model="gpt-4o-mini",
+            base_url=server.url,
+            api_key="sk-test",  # type: ignore[arg-type]
+            max_retries=0,
+            http_client=httpx.Client(trust_env=False),
+        )
+        write("lookup.py", 'def lookup(key: str) -> str:\n    """A key."""\n    return key\n')
+        team = load_team(write("team.yaml", two))
+        with team.compile(db=tmp_path / "w.db", chat_models={"default": client}) as app:
+            result = app.run({"text": "question"})
+            traced = app.trace(result.run_id).usage
+            listed = next(r for r in app.list_runs() if r.run_id == result.run_id).usage
+            report = app.ledger.report(app.ledger.day())
+    finally:
+        server.httpd.shutdown()
+    assert result.status == "failed", result.errors
+    assert server.seen == 4  # an answer, a tool call, then server errors (tried twice)
+    # the solver's answer and the checker's tool call, though the checker's node failed
+    account = {"input_tokens": 1300, "output_tokens": 240, "llm_calls": 2}
+    assert result.usage == account
+    assert result.cost_usd is not None
+    assert result.cost_usd > 0
+    assert result.to_dict()["usage"] == traced == listed == {**account, "cost_usd": result.cost_usd}
+    team_line = next(line for line in report if line["agent"] == "team")
+    assert (team_line["calls"], team_line["tokens"]) == (2, 1540)  # `corral budget` agrees
+    assert team_line["cost_usd"] == pytest.approx(result.cost_usd)

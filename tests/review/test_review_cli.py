@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli
 
 CliRunner = Callable[..., Cli]
@@ -93,6 +95,35 @@ def test_edge_review_pauses_and_every_decision_works_across_processes(
     late = cli("resume", "r3", "--approve")
     assert late.code == 2
     assert "not waiting for a review" in late.stderr
+
+
+def test_pending_shows_what_waits_its_payload_cut_in_the_table_and_whole_in_json(
+    cli: CliRunner, write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long = "a refund of 42 euros, " * 12
+    path = team(
+        write, script=f"agents:\n  drafter:\n    - output: {{text: '{long}', confidence: 0.9}}\n"
+    )
+    review = start(cli, path, "r1").json["errors"][0]["review"]
+    listed = cli("runs", "--pending", "--json").json
+    assert [(r["run_id"], r["status"]) for r in listed] == [("r1", "paused")]
+    assert listed[0]["review"] == review  # the whole review object
+    assert review["payload"] == {"text": long, "confidence": 0.9}
+    assert (review["kind"], review["source"], review["target"], review["schema"]) == (
+        "edge",
+        "drafter",
+        "sender",
+        "Draft",
+    )
+
+    monkeypatch.setenv("COLUMNS", "200")
+    table = cli("runs", "--pending")
+    assert table.code == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if "r1" in line)
+    for shown in ("edge", review["reason"], "drafter → sender", "Draft", '{"text": "a refund of'):
+        assert shown in row
+    assert "…" in row  # the payload, cut to a readable width
+    assert long not in table.stdout
 
 
 def test_a_failing_agent_escalates_to_a_person_who_supplies_its_answer(
