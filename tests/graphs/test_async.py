@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from blockbuster import blockbuster_ctx
 
 from corral import RunEvent, load_team
@@ -74,6 +75,7 @@ def _hold_write_lock(db: str, seconds: float, ready: Any) -> None:
     conn.execute("COMMIT")
 
 
+@pytest.mark.serial  # a latency figure: measured with the machine to itself
 def test_the_loop_stays_responsive_while_another_process_holds_the_write_lock(
     tmp_path: Path,
 ) -> None:
