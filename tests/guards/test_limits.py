@@ -1,4 +1,4 @@
-"""Per-run limits (tokens, deadline) and the loop guard (repeated tool calls, delegations)."""
+"""Per-run limits (tokens, cost, deadline) and the loop guard (repeated tool calls, delegations)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,27 @@ def test_max_run_tokens_refuses_the_call_that_would_pass_it(
     assert error.used + error.requested > 60
     assert all(c["status"] != "settled" for c in calls)  # refused before it was made
     assert trips[0]["guard"] == "budget"
+
+
+def test_max_run_cost_usd_refuses_the_call_that_would_pass_it(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write("script.yaml", "replies: []\n")
+    priced = SOLVER.replace(
+        "{{use: scripted, script: script.yaml}}",
+        "{{use: scripted, script: script.yaml, price: {{input_per_mtok: 1000, "
+        "output_per_mtok: 1000}}}}",  # USD 0.001 a token
+    )
+    team = load_team(write("team.yaml", priced.format(guards="max_run_cost_usd: 0.05")))
+    with team.compile(db=tmp_path / "w.db") as app:
+        result = app.run({"text": "what is the answer?"})
+        calls = app.ledger.calls(result.run_id)
+    assert result.status == "halted"
+    error = result.errors[0]
+    assert (error.guard, error.layer, error.limit) == ("budget", "max_run_cost_usd", 0.05)
+    assert error.used + error.requested > 0.05
+    assert all(c["status"] != "settled" for c in calls)  # refused before it was made
+    assert result.cost_usd == 0.0
 
 
 def test_deadline_stops_a_backoff_pause_at_the_deadline(
