@@ -52,6 +52,15 @@ TeamOption = Annotated[
         f"${ENV_DB} is given.",
     ),
 ]
+MovedTeamOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--team",
+        metavar="FILE",
+        help="Team file, if it moved since the run started (its checkpoint.db is the "
+        f"workspace when neither --db nor ${ENV_DB} is given).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 FileArg = Annotated[Path, typer.Argument(metavar="FILE", help="Team file (YAML).")]
 OutputOption = Annotated[

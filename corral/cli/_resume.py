@@ -15,6 +15,7 @@ from corral.cli._common import (
     FileArg,
     JsonOption,
     Live,
+    MovedTeamOption,
     app,
     finish,
     read_input,
@@ -35,15 +36,7 @@ def resume(
     ] = None,
     *,
     db: DbOption = None,
-    team_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--team",
-            metavar="FILE",
-            help="Team file, if it moved since the run started (its checkpoint.db is the "
-            "workspace when neither --db nor $CORRAL_DB is given).",
-        ),
-    ] = None,
+    team_file: MovedTeamOption = None,
     approve: Annotated[
         bool, typer.Option("--approve", help="Let the reviewed work through.")
     ] = False,

@@ -17,6 +17,7 @@ from corral.cli._common import (
     DirectionOption,
     JsonOption,
     LegendOption,
+    MovedTeamOption,
     OutputOption,
     ScaleOption,
     TeamOption,
@@ -157,15 +158,7 @@ def runs_show(
         ),
     ] = None,
     output: OutputOption = None,
-    team_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--team",
-            metavar="FILE",
-            help="Team file, if it moved since the run started (its checkpoint.db is the "
-            "workspace when neither --db nor $CORRAL_DB is given).",
-        ),
-    ] = None,
+    team_file: MovedTeamOption = None,
     scale: ScaleOption = None,
     direction: DirectionOption = "TB",
     legend: LegendOption = True,

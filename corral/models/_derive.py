@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from corral.models._phrases import phrase
+from corral.models._phrases import phrase, strings
 
 _FENCE = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
 _MONEY_NAME = re.compile(r"usd|eur|gbp|amount|price|cost|refund|fee|total", re.IGNORECASE)
@@ -51,7 +51,7 @@ class _Deriver:
         self.defs = defs
         self.source = source
         self.seed = seed
-        self.text = " ".join(str(v) for v in _strings(source)).lower()
+        self.text = " ".join(str(v) for v in strings(source)).lower()
 
     def value(self, schema: dict[str, Any], name: str, given: Any) -> Any:
         schema = self._deref(schema)
@@ -143,13 +143,3 @@ class _Deriver:
         if len(text) < low:
             text = text + "." * (low - len(text))
         return text[:high] if high is not None else text
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []

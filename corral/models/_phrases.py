@@ -71,7 +71,7 @@ def _first(source: dict[str, Any], names: set[str]) -> str | None:
 
 def _gist(source: dict[str, Any]) -> str:
     """The payload's most telling text: its longest string."""
-    texts = sorted(_strings(source), key=len, reverse=True)
+    texts = sorted(strings(source), key=len, reverse=True)
     return texts[0] if texts else "the request"
 
 
@@ -90,14 +90,15 @@ def _quoted(subject: str) -> str:
 
 
 def _digest(name: str, source: dict[str, Any]) -> str:
-    return hashlib.sha256(f"{name}|{sorted(map(str, _strings(source)))}".encode()).hexdigest()
+    return hashlib.sha256(f"{name}|{sorted(map(str, strings(source)))}".encode()).hexdigest()
 
 
-def _strings(value: Any) -> list[str]:
+def strings(value: Any) -> list[str]:
+    """Every string in a JSON value, depth first."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for v in value.values() for s in strings(v)]
     if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in strings(v)]
     return []
