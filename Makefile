@@ -40,14 +40,16 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/checkpointer.py
+	$(BIN)/python benchmarks/long_run.py
 	$(BIN)/python benchmarks/delegation.py
 	$(BIN)/python benchmarks/budgets.py
+	$(BIN)/python benchmarks/otel_overhead.py
 	$(BIN)/python benchmarks/crash_trials.py --trials 1000
 
 schema: $(VENV)/.installed
 	$(BIN)/corral schema -o corral-team.schema.json
 
-# The README's pictures; tests/test_docs_pictures.py fails when they are out of date.
+# The README's pictures; tests/graphs/test_pictures.py fails when they are out of date.
 docs: $(VENV)/.installed
 	$(BIN)/corral graph examples/support_desk/team.yaml --format svg -o docs/support_desk.svg
 

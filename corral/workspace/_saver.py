@@ -171,12 +171,16 @@ class CorralSaver(ThreadedAsync):
         values: dict[str, Any] = {}
         if versions:
             pairs = list(versions.items())
+            # One lookup on the whole primary key per wanted blob: a filter on (channel,
+            # version) after the first two key columns would read every blob of the
+            # thread, so loading grew with the run's length.
             blobs = conn.execute(
-                "SELECT channel, type, blob FROM cp_blobs WHERE thread_id = ? AND "
-                "checkpoint_ns = ? AND (channel, version) IN (VALUES "
+                "WITH want(channel, version) AS (VALUES "
                 + ", ".join(["(?, ?)"] * len(pairs))
-                + ")",
-                [thread_id, ns, *(x for c, v in pairs for x in (c, str(v)))],
+                + ") SELECT b.channel, b.type, b.blob FROM want CROSS JOIN cp_blobs AS b "
+                "ON b.thread_id = ? AND b.checkpoint_ns = ? AND b.channel = want.channel "
+                "AND b.version = want.version",
+                [*(x for c, v in pairs for x in (c, str(v))), thread_id, ns],
             ).fetchall()
             values = {
                 channel: self._load(t, b, thread_id, f"channel {channel!r}")
