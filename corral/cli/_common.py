@@ -90,13 +90,13 @@ def where(db: Path | None, team: Team | Path | None = None) -> Path:
     """The workspace a command uses, said on stderr: ``--db``, then ``$CORRAL_DB``, then
     the team file's ``checkpoint.db``, then the default."""
     env = os.environ.get(ENV_DB)
-    if isinstance(team, Path):
+    if isinstance(team, Path) and db is None and not env:  # read only when it decides
         team = load_team(team)
     if db is not None:
         path, source = db, "--db"
     elif env:
         path, source = Path(env), f"${ENV_DB}"
-    elif team is not None and team.plan.checkpoint.db is not None:
+    elif isinstance(team, Team) and team.plan.checkpoint.db is not None:
         path, source = db_path(team.plan, None), "checkpoint.db of the team file"
     else:
         path, source = DEFAULT_DB, "the default"
