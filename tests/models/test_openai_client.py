@@ -34,6 +34,39 @@ flow:
 """
 
 
+def completion(model: str, content: str, prompt: int, answer: int) -> dict[str, Any]:
+    """An OpenAI chat completion saying ``content``, with its token usage."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": answer,
+            "total_tokens": prompt + answer,
+        },
+    }
+
+
+def send(handler: Any, status: int, body: Any, **headers: str) -> None:
+    """Answer a request with ``body`` as JSON."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    for name, value in {**headers, "Content-Type": "application/json"}.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class Server:
     """A minimal OpenAI chat-completions endpoint that records what it was sent."""
 
@@ -48,33 +81,8 @@ class Server:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
                 outer.headers.append({k.lower(): v for k, v in self.headers.items()})
-                reply = {
-                    "id": "chatcmpl-1",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": outer.model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {
-                                "role": "assistant",
-                                "content": json.dumps({"text": "forty-two", "score": 7}),
-                            },
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": 1000,
-                        "completion_tokens": 200,
-                        "total_tokens": 1200,
-                    },
-                }
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                content = json.dumps({"text": "forty-two", "score": 7})
+                send(self, 200, completion(outer.model, content, 1000, 200))
 
             def log_message(self, *args: Any) -> None:
                 return None
@@ -169,13 +177,8 @@ class Throttling(Server):
             outer.times.append(time.monotonic())
             if len(outer.times) <= limit:
                 handler.rfile.read(int(handler.headers["Content-Length"]))
-                body = b'{"error": {"message": "slow down", "type": "rate_limit"}}'
-                handler.send_response(429)
-                handler.send_header("Retry-After", str(wait))
-                handler.send_header("Content-Type", "application/json")
-                handler.send_header("Content-Length", str(len(body)))
-                handler.end_headers()
-                handler.wfile.write(body)
+                error = {"error": {"message": "slow down", "type": "rate_limit"}}
+                send(handler, 429, error, **{"Retry-After": str(wait)})
                 return
             answer(handler)
 
@@ -212,8 +215,8 @@ def test_real_client_429_with_retry_after_then_success(
 
 
 class Failing(Server):
-    """Answers ``good`` times, then once with a call of the ``lookup`` tool, then only
-    HTTP 500."""
+    """Answers ``good`` times, then once with text that is not the JSON asked for, then
+    only HTTP 500."""
 
     def __init__(self, good: int) -> None:
         super().__init__()
@@ -229,33 +232,8 @@ class Failing(Server):
             handler.rfile.read(int(handler.headers["Content-Length"]))
             status, body = 500, {"error": {"message": "boom", "type": "server_error"}}
             if outer.seen == good + 1:
-                status, body = (
-                    200,
-                    {
-                        "id": "chatcmpl-2",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": outer.model,
-                        "choices": [
-                            {
-                                "index": 0,
-                                "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": "not JSON"},
-                            }
-                        ],
-                        "usage": {
-                            "prompt_tokens": 300,
-                            "completion_tokens": 40,
-                            "total_tokens": 340,
-                        },
-                    },
-                )
-            data = json.dumps(body).encode()
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
+                status, body = 200, completion(outer.model, "not JSON", 300, 40)
+            send(handler, status, body)
 
         self.httpd.RequestHandlerClass.do_POST = do_post  # type: ignore[attr-defined]
 
