@@ -209,7 +209,7 @@ def build_runners(
         model = models.get(agent.model_key, agent.model)
         delegation = (
             Delegation(agent, services, rounds, lease=plan.guards.lease_seconds, limits=plan.limits)
-            if agent.supervisor
+            if agent.delegates_to
             else None
         )
         fallback: Runner | None = None

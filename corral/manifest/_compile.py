@@ -33,6 +33,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
     fans = {s.from_: s for s in steps}
     joins = {b: s.join for s in steps for b in s.to}
     gathers = {s.join: s.to for s in steps}
+    fed = {e.to for e in team.flow.edges} | {team.flow.entry} | set(joins) | set(gathers)
     tree: nx.DiGraph[str] = nx.DiGraph()
     tree.add_edges_from((a.reports_to, a.id) for a in team.agents if a.reports_to)
     models: dict[str, ModelPlan] = {}
@@ -50,6 +51,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
                 resolved.schemas[inbound_schema(team, r.id)],
                 r.grant.share if r.grant else None,
                 r.grant.tokens if r.grant else None,
+                r.id not in fed,
             )
             for r in team.agents
             if r.reports_to == agent.id

@@ -69,6 +69,9 @@ class ReportPlan:
     """Share of the supervisor's remaining task tokens its subtasks get (or ``grant_tokens``;
     neither: an equal share of what explicit grants leave)."""
     grant_tokens: int | None = None
+    by_delegation: bool = True
+    """True when only delegation gives it work (no flow edge, branch or entry leads to
+    it); the supervisor's ``delegate`` tool offers only such reports."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,11 @@ class AgentPlan:
     def supervisor(self) -> bool:
         """True when the agent has direct reports."""
         return bool(self.reports)
+
+    @property
+    def delegates_to(self) -> tuple[ReportPlan, ...]:
+        """The reports it may hand work to with ``delegate``: those the flow does not feed."""
+        return tuple(r for r in self.reports if r.by_delegation)
 
     def policy(self, guard: str) -> Policy:
         """What a trip of ``guard`` does for this agent: ``halt`` or ``escalate``."""

@@ -119,7 +119,7 @@ class AgentRunner:
 
     def _answer(self, inbound: Inbound, work: Work) -> Steps:
         """Answer ``inbound``: tools first, then a valid output or a delegation."""
-        messages = prompt(self.plan, inbound)
+        messages = prompt(self.plan, inbound, delegates=self.delegation is not None)
         if self.plan.identity is not None:
             messages = yield io(
                 with_context,

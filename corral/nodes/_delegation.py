@@ -1,9 +1,11 @@
 """Delegation: supervisors hand typed subtasks to their direct reports, and only to them.
 
 A supervisor's model may call ``delegate`` with subtasks (assignee, instruction,
-payload). Before anything exists, corral checks that each assignee is a direct
-report, that each payload is valid for the assignee's input schema, and the depth and
-team-size guards. Then the tasks are created on the board under the workspace guards
+payload). It is offered ``delegate`` only for the reports that get work by delegation
+alone (a report the flow feeds gets its work from the flow), listed compactly: id, role,
+input schema, each schema once and without titles. Before anything exists, corral
+checks that each assignee is such a report, that each payload is valid for the
+assignee's input schema, and the depth and team-size guards. Then the tasks are created on the board under the workspace guards
 (creation rate with cooldown, pending tasks), in one transaction. A round subgraph
 fans the subtasks out with ``Send``; all are claimed on the board before any runs, and
 their results are recorded together when every subtask has finished (the join). The
@@ -15,18 +17,19 @@ model; under ``halt`` it ends the run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
 from typing import Any
 
 from langchain_core.runnables.config import merge_configs
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from corral.compat import lend
 from corral.errors import CallTimeout, GuardTripped, RunError
 from corral.guards import deadline_trip, delegation_trip, repeat_trip, time_left
-from corral.manifest import AgentPlan, error_lines, validate
+from corral.manifest import AgentPlan, ReportPlan, error_lines, validate
 from corral.nodes._base import Call, Work, io
+from corral.nodes._prompt import compact
 from corral.nodes._round import NOTHING, Round
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
@@ -54,21 +57,16 @@ class Delegation:
     ) -> None:
         self.plan = plan
         self.limits = limits
-        self.reports = {r.id: r for r in plan.reports}
+        self.reports = {r.id: r for r in plan.delegates_to}
         self.services = services
         self.round = round
         self.lease = lease
         self.max_depth = plan.max_depth
         self.max_subtasks = plan.max_subtasks
-        listed = "; ".join(
-            f"{r.id} ({r.role or 'no role'}, input {r.input_name}: "
-            f"{json.dumps(r.input_schema.model_json_schema().get('properties'))})"
-            for r in self.reports.values()
-        )
         self.tool: type[BaseModel] = create_model(
             "delegate",
-            __doc__=f"Hand work to your direct reports and get their results back. At most "
-            f"{self.max_subtasks} subtasks at once. Your direct reports: {listed}.",
+            __doc__="Hand work to your direct reports and get their results back, at most "
+            f"{self.max_subtasks} subtasks at once. {listing(plan, plan.delegates_to)}",
             subtasks=(list[Subtask], Field(min_length=1)),
         )
 
@@ -213,7 +211,7 @@ class Delegation:
         for result in sorted(results, key=lambda r: r["task_id"]):
             usage = add_usage(usage, result.pop("usage", None) or NO_USAGE)
             shown.append(result)
-        return "results of your subtasks: " + json.dumps(shown), usage
+        return "results of your subtasks: " + compact(shown), usage
 
     def _run_round(
         self, work: Work, refs: list[dict[str, Any]], config: Any
@@ -257,6 +255,9 @@ class Delegation:
         problems = []
         for s in subtasks:
             report = self.reports.get(s.assignee)
+            if report is None and s.assignee in {r.id for r in self.plan.reports}:
+                problems.append(f"{s.assignee!r} gets its work from the flow, not by delegation")
+                continue
             if report is None:
                 problems.append(
                     f"{s.assignee!r} is not your direct report (yours: "
@@ -282,3 +283,18 @@ class Delegation:
             {"reason": reason, "tasks": [t.id for t in tasks]},
         )
         return f"refused, nothing was started: {reason}"
+
+
+def listing(plan: AgentPlan, reports: tuple[ReportPlan, ...]) -> str:
+    """The reports as the ``delegate`` tool lists them: id, role and input schema name;
+    then each input schema once, compact and without titles (or a pointer to the
+    supervisor's own output tool when it is the same schema)."""
+    who = "; ".join(f"{r.id} ({r.role or 'no role'}) takes {r.input_name}" for r in reports)
+    schemas = {r.input_name: r.input_schema for r in reports}
+    shown = [
+        f"{name} is the schema of your `{name}` tool"
+        if name == plan.out_name
+        else f"{name}: {compact(convert_to_openai_tool(schema)['function']['parameters'])}"
+        for name, schema in schemas.items()
+    ]
+    return f"Your direct reports: {who}. " + ". ".join(shown) + "."

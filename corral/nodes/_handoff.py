@@ -6,7 +6,6 @@ A payload is validated against its edge schema here, before it becomes part of a
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from langgraph.graph import END as GRAPH_END
@@ -107,8 +106,3 @@ def edge_label(edge: EdgeSpec) -> str:
         else f"in {', '.join(str(v) for v in edge.when.in_)}"
     )
     return f"{edge.schema_name} [{edge.when.field} {test}]"
-
-
-def payload_block(payload: dict[str, Any]) -> str:
-    """A payload as a fenced JSON block, the form corral prompts always use."""
-    return "```json\n" + json.dumps(payload, indent=2, ensure_ascii=False) + "\n```"

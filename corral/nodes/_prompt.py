@@ -15,7 +15,6 @@ from pydantic import BaseModel, ValidationError
 from corral.context import ContextStore, Scope
 from corral.manifest import AgentPlan, Who, error_lines, validate
 from corral.nodes._base import Inbound
-from corral.nodes._handoff import payload_block
 from corral.nodes._state import Usage
 
 
@@ -53,7 +52,7 @@ def with_context(
         if scope == "team" and who.team is None:
             continue
         entries = store.entries(run_id, who, scope)
-        text = "\n".join(f"- {k}: {json.dumps(v, default=str)}" for k, v in entries.items())
+        text = "\n".join(f"- {k}: {compact(v)}" for k, v in entries.items())
         if len(text) > chars:
             text = text[:chars] + f"\n[... more of {label} not shown; read_context reads a key]"
         parts.append(f"{label}:\n{text or '(nothing)'}")
@@ -61,25 +60,33 @@ def with_context(
     return [*messages[:1], note, *messages[1:]]
 
 
-def prompt(plan: AgentPlan, inbound: Inbound) -> list[BaseMessage]:
-    """What the model sees: its role and instructions and the inbound payload only."""
+def prompt(plan: AgentPlan, inbound: Inbound, *, delegates: bool = False) -> list[BaseMessage]:
+    """What the model sees: its role, instructions and constraints, and the inbound
+    payload as compact JSON; nothing its tools (the output schema, ``delegate`` when it
+    ``delegates``) already say, beyond the choice between them."""
     spec = plan.spec
-    system = [f"You are {spec.role or spec.id} (agent '{spec.id}' of team '{plan.team}')."]
+    system = [f"You are {spec.role or spec.id}."]
     if spec.instructions:
         system.append(spec.instructions.strip())
     if spec.constraints:
+        system.append("Constraints:\n" + "\n".join(f"- {c}" for c in spec.constraints))
+    if delegates:
         system.append(
-            "Constraints you must follow:\n" + "\n".join(f"- {c}" for c in spec.constraints)
+            f"Answer with `{plan.out_name}`, or hand work to your reports with `delegate`."
         )
-    system.append(
-        f"Answer with one {plan.out_name} object by calling the `{plan.out_name}` "
-        "tool with arguments valid for its schema."
-    )
     task = f"Task from {inbound.source}: {inbound.instruction}\n\n" if inbound.instruction else ""
-    human = f"{task}Input ({inbound.schema}, from {inbound.source}):\n" + payload_block(
-        inbound.payload
-    )
+    human = f"{task}{inbound.schema} from {inbound.source}:\n{payload_block(inbound.payload)}"
     return [SystemMessage("\n\n".join(system)), HumanMessage(human)]
+
+
+def compact(value: Any) -> str:
+    """JSON without spaces or escapes: what a prompt carries costs the fewest tokens."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def payload_block(payload: dict[str, Any]) -> str:
+    """A payload as a fenced block of compact JSON, the form corral prompts always use."""
+    return f"```json\n{compact(payload)}\n```"
 
 
 def parse(
@@ -106,7 +113,7 @@ def feedback(plan: AgentPlan, raw: Any, errors: list[str]) -> HumanMessage:
     if isinstance(raw, AIMessage):
         calls: list[Any] = [c["args"] for c in raw.tool_calls]
         calls += [c.get("args") for c in raw.invalid_tool_calls]
-        shown = json.dumps(calls[0]) if calls else str(raw.content)
+        shown = compact(calls[0]) if calls else str(raw.content)
     listed = "\n".join(f"- {e}" for e in errors)
     return HumanMessage(
         f"Your previous answer was not a valid {plan.out_name}.\n"

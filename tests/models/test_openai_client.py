@@ -25,7 +25,7 @@ schemas:
 agents:
   - id: solver
     role: Solver
-    budget: {max_output_tokens: 50, daily_tokens: 2500}
+    budget: {max_output_tokens: 50, daily_tokens: 2450}
 flow:
   entry: solver
   input: Question
@@ -120,7 +120,8 @@ def test_real_client_usage_is_metered_priced_and_enforced(
     assert first.usage["output_tokens"] == 200
     assert first.cost_usd is not None
     assert first.cost_usd > 0  # priced from genai-prices' offline data
-    # 2 x 1,200 reported tokens are spent; the third call's reservation does not fit 2,500.
+    # 2 x 1,200 reported tokens are spent; the third call's reservation (its prompt plus
+    # its 50 output tokens) does not fit the 50 left of 2,450.
     assert third.status == "halted"
     assert (third.errors[0].layer, third.errors[0].used) == ("daily_tokens", 2400)
     assert len(server.requests) == 2  # the refused call never reached the server
@@ -128,7 +129,7 @@ def test_real_client_usage_is_metered_priced_and_enforced(
         server.requests[0].get("max_tokens", server.requests[0].get("max_completion_tokens")) == 50
     )  # the per-call output bound reached the provider
     solver = next(line for line in report if line["agent"] == "solver")
-    assert (solver["calls"], solver["tokens"], solver["token_limit"]) == (2, 2400, 2500)
+    assert (solver["calls"], solver["tokens"], solver["token_limit"]) == (2, 2400, 2450)
     assert solver["cost_usd"] == pytest.approx(2 * first.cost_usd)
 
 

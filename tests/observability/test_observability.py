@@ -181,7 +181,7 @@ def test_json_logs_carry_budget_alerts(tmp_path: Path) -> None:
     team.write_text(
         SUPPORT_DESK.read_text().replace(
             "budget: {max_output_tokens: 800, max_task_calls: 4, daily_tokens: 200000}",
-            "budget: {max_output_tokens: 200, daily_tokens: 1000, alert_threshold: 0.5}",
+            "budget: {max_output_tokens: 200, daily_tokens: 1000, alert_threshold: 0.2}",
         )
     )
     (tmp_path / "rules.py").write_text((SUPPORT_DESK.parent / "rules.py").read_text())
