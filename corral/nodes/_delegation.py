@@ -5,8 +5,9 @@ payload). It is offered ``delegate`` only for the reports that get work by deleg
 alone (a report the flow feeds gets its work from the flow), listed compactly: id, role,
 input schema, each schema once and without titles. Before anything exists, corral
 checks that each assignee is such a report, that each payload is valid for the
-assignee's input schema, and the depth and team-size guards. Then the tasks are created on the board under the workspace guards
-(creation rate with cooldown, pending tasks), in one transaction. A round subgraph
+assignee's input schema, and the depth and team-size guards. Then the tasks are created
+on the board under the workspace guards (creation rate with cooldown, pending tasks), in
+one transaction. A round subgraph
 fans the subtasks out with ``Send``; all are claimed on the board before any runs, and
 their results are recorded together when every subtask has finished (the join). The
 supervisor reads the results and delegates again or answers.
