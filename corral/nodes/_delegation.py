@@ -7,10 +7,10 @@ input schema, each schema once and without titles. Before anything exists, corra
 checks that each assignee is such a report, that each payload is valid for the
 assignee's input schema, and the depth and team-size guards. Then the tasks are created
 on the board under the workspace guards (creation rate with cooldown, pending tasks), in
-one transaction. A round subgraph
-fans the subtasks out with ``Send``; all are claimed on the board before any runs, and
-their results are recorded together when every subtask has finished (the join). The
-supervisor reads the results and delegates again or answers.
+one transaction. A round subgraph fans the subtasks out with ``Send``; all are claimed
+on the board before any runs, and their results are recorded together when every
+subtask has finished (the join). The supervisor reads the results and delegates again
+or answers.
 
 A refusal is recorded and, under the ``escalate`` policy, fed back to the supervisor's
 model; under ``halt`` it ends the run.
