@@ -1,0 +1,225 @@
+"""Runs on Temporal workers: a real dev server, `corral worker` subprocesses sharing one
+SQLite workspace, runs submitted through the CLI and the Python API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral import RunError, load_team
+from corral.scale import Dispatcher
+from corral.scale._client import PREFIX
+from tests.conftest import run_cli
+from tests.scale.conftest import Scale, wait_for
+
+TEAM = """\
+version: 1
+name: books{suffix}
+models:
+  default: {{use: scripted, script: script.yaml}}
+schemas:
+  Entry: {{fields: {{entry: str, hold: float}}}}
+  Posted: {{fields: {{status: str, entry: str, hold: float}}}}
+tools:
+  post: {{import: "tools:post"}}
+agents:
+  - {{id: clerk, role: Bookkeeper, tools: [post], output: Posted}}
+  - {{id: slow, kind: function, function: "tools:slow", input: Posted, output: Posted}}
+flow:
+  entry: clerk
+  input: Entry
+  output: Posted
+  edges:
+    - {{from: clerk, to: slow, schema: Posted}}
+    - {{from: slow, to: END, schema: Posted{review}}}
+"""
+SCRIPT = """\
+agents:
+  clerk:
+    - tool: {name: post, args: {entry: refund INV-7}}
+    - output: {status: posted, entry: refund INV-7, hold: 0}
+then: auto
+"""
+TOOLS = '''\
+import os
+import time
+from pathlib import Path
+
+from langchain_core.tools import tool
+
+HERE = Path(__file__).parent
+
+
+def _log(name: str, line: str) -> None:
+    with (HERE / name).open("a") as f:
+        f.write(line + "\\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@tool
+def post(entry: str) -> str:
+    """Post an entry to the books (not idempotent)."""
+    _log("effects.log", f"post {entry} {os.getpid()}")
+    return f"posted {entry}"
+
+
+def slow(p):
+    _log("slow.log", f"slow {os.getpid()}")
+    time.sleep(p.hold)
+    return p
+'''
+
+
+@pytest.fixture
+def team(write: Callable[..., Path]) -> Callable[..., Path]:
+    """The team file (``review=True``: a person reviews its output), with its tools."""
+
+    def make(*, review: bool = False) -> Path:
+        write("script.yaml", SCRIPT)
+        write("tools.py", TOOLS)
+        suffix, flag = ("_reviewed", ", review: true") if review else ("", "")
+        return write("team.yaml", TEAM.format(suffix=suffix, review=flag))
+
+    return make
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def record(db: Path, run_id: str) -> dict[str, Any]:
+    with sqlite3.connect(db) as conn:
+        status, errors = conn.execute(
+            "SELECT status, errors FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        kinds = [k for (k,) in conn.execute("SELECT kind FROM events WHERE run_id = ?", (run_id,))]
+    return {"status": status, "errors": json.loads(errors or "[]"), "events": kinds}
+
+
+def test_a_run_on_a_worker_prints_what_an_embedded_run_prints(
+    scale: Scale, team: Callable[..., Path], tmp_path: Path
+) -> None:
+    file = team()
+    scale.start(file)
+    entry = json.dumps({"entry": "refund INV-7", "hold": 0})
+    remote = run_cli(
+        "run", file, "--input", entry, "--temporal", scale.target, "--queue", scale.queue,
+        "--run-id", "on-temporal", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert remote.code == 0, remote.stderr
+    with load_team(file).compile(db=tmp_path / "local.db") as app:
+        want = app.run({"entry": "refund INV-7", "hold": 0}, run_id="on-temporal").to_dict()
+    assert remote.json == want
+    assert want["path"] == ["clerk", "slow"]
+    assert record(scale.db, "on-temporal")["status"] == "completed"  # the worker's workspace
+
+
+def test_a_killed_worker_s_run_finishes_on_another_without_repeating_work(
+    scale: Scale, team: Callable[..., Path], tmp_path: Path
+) -> None:
+    file = team()
+    first, second = scale.start(file, 2)
+
+    async def go() -> Any:
+        runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
+        run_id = await runs.submit(load_team(file), {"entry": "x", "hold": 4}, queue=scale.queue)
+        slow = tmp_path / "slow.log"
+        await asyncio.to_thread(wait_for, lambda: len(lines(slow)) == 1)
+        victim = first if lines(slow)[0] == f"slow {first.pid}" else second
+        victim.kill()  # mid-step: clerk is done and checkpointed, slow is sleeping
+        result = await runs.settled(run_id)
+        return run_id, victim, result, await runs.state(run_id)
+
+    run_id, victim, result, state = asyncio.run(go())
+    assert result.status == "completed", result.errors
+    survivor = second if victim is first else first
+    slow = lines(tmp_path / "slow.log")
+    assert slow == [f"slow {victim.pid}", f"slow {survivor.pid}"]  # the unfinished step again
+    assert len(lines(tmp_path / "effects.log")) == 1  # the tool's effect happened once
+    with load_team(file).compile(db=tmp_path / "clean.db") as app:
+        clean = app.run({"entry": "x", "hold": 0})
+    assert result.usage == clean.usage  # clerk's model calls once each, not billed again
+    assert result.path == ["clerk", "slow"]
+    assert state.activities == 1  # one activity, retried by Temporal on the other worker
+    assert record(scale.db, run_id)["status"] == "completed"
+
+
+def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
+    scale: Scale, team: Callable[..., Path], tmp_path: Path
+) -> None:
+    file = team(review=True)
+    (first,) = scale.start(file)
+
+    async def pause() -> tuple[str, Any]:
+        runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
+        run_id = await runs.submit(load_team(file), {"entry": "x", "hold": 0}, queue=scale.queue)
+        return run_id, await runs.settled(run_id)
+
+    run_id, paused = asyncio.run(pause())
+    assert paused.status == "paused"
+    assert record(scale.db, run_id)["status"] == "paused"
+    first.process.terminate()  # the worker that ran it goes away
+    first.process.wait(15)
+    (second,) = scale.start(file)
+
+    async def approve() -> tuple[Any, Any, Any]:
+        runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
+        handle = runs.client.get_workflow_handle(PREFIX + run_id)
+        described = await handle.describe()
+        waiting = list(described.raw_description.pending_activities)
+        done = await runs.decide(run_id, approve=True)
+        return waiting, done, await runs.state(run_id)
+
+    waiting, done, state = asyncio.run(approve())
+    assert waiting == []  # while paused, no activity is scheduled or running
+    assert done.status == "completed", done.errors
+    assert done.output is not None
+    assert done.output["entry"] == "x"
+    assert [w.split("@")[0] for w in state.workers] == [str(first.pid), str(second.pid)]
+    assert len(lines(tmp_path / "effects.log")) == 1
+
+
+def test_a_decision_through_the_cli_sends_the_signal(
+    scale: Scale, team: Callable[..., Path], tmp_path: Path
+) -> None:
+    file = team(review=True)
+    scale.start(file)
+    entry = json.dumps({"entry": "refund INV-7", "hold": 0})
+    how = ("--temporal", scale.target, "--queue", scale.queue)
+    paused = run_cli("run", file, "--input", entry, *how, "--run-id", "r1", cwd=tmp_path)
+    assert paused.code == 4, paused.stderr
+    hint = f"corral resume r1 --temporal {scale.target} --queue {scale.queue} --approve"
+    assert hint in " ".join(paused.stderr.split())
+    rejected = run_cli("resume", "r1", "--reject", "wrong ledger", *how, cwd=tmp_path)
+    assert rejected.code == 1, rejected.stderr
+    assert "wrong ledger" in rejected.stderr
+    assert record(scale.db, "r1")["status"] == "failed"
+
+
+def test_cancelling_a_run_cancels_its_activity_and_records_it(
+    scale: Scale, team: Callable[..., Path], tmp_path: Path
+) -> None:
+    file = team()
+    scale.start(file)
+
+    async def go() -> Any:
+        runs = await Dispatcher.connect(scale.target, heartbeat_seconds=1)
+        run_id = await runs.submit(load_team(file), {"entry": "x", "hold": 8}, queue=scale.queue)
+        await asyncio.to_thread(wait_for, lambda: len(lines(tmp_path / "slow.log")) == 1)
+        await runs.cancel(run_id)
+        with pytest.raises(RunError, match="cancelled"):
+            await asyncio.wait_for(runs.settled(run_id), 20)
+        return run_id
+
+    run_id = asyncio.run(go())
+    seen = record(scale.db, run_id)
+    assert seen["status"] == "failed"
+    assert seen["errors"][0]["message"].startswith("cancelled: ")
+    assert "run_cancelled" in seen["events"]
