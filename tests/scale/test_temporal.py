@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from corral import RunError, load_team
+from corral import InputError, RunError, load_team
 from corral.scale import Dispatcher
 from corral.scale._client import PREFIX
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.scale.conftest import Scale, wait_for
 
 TEAM = """\
@@ -71,8 +71,10 @@ def post(entry: str) -> str:
 
 
 def slow(p):
+    first = not (HERE / "slow.log").exists()
     _log("slow.log", f"slow {os.getpid()}")
-    time.sleep(p.hold)
+    if first:
+        time.sleep(p.hold)  # a window to kill or cancel the run in
     return p
 '''
 
@@ -129,7 +131,7 @@ def test_a_killed_worker_s_run_finishes_on_another_without_repeating_work(
 
     async def go() -> Any:
         runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
-        run_id = await runs.submit(load_team(file), {"entry": "x", "hold": 4}, queue=scale.queue)
+        run_id = await runs.submit(load_team(file), {"entry": "x", "hold": 3}, queue=scale.queue)
         slow = tmp_path / "slow.log"
         await asyncio.to_thread(wait_for, lambda: len(lines(slow)) == 1)
         victim = first if lines(slow)[0] == f"slow {first.pid}" else second
@@ -174,6 +176,9 @@ def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
         handle = runs.client.get_workflow_handle(PREFIX + run_id)
         described = await handle.describe()
         waiting = list(described.raw_description.pending_activities)
+        with pytest.raises(InputError, match="the decision was refused"):
+            await runs.decide(run_id, edit={"status": 7})  # not a Posted: refused
+        assert (await runs.state(run_id)).state == "paused"  # still waiting for a person
         done = await runs.decide(run_id, approve=True)
         return waiting, done, await runs.state(run_id)
 
@@ -207,7 +212,7 @@ def test_cancelling_a_run_cancels_its_activity_and_records_it(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
     file = team()
-    scale.start(file)
+    (worker,) = scale.start(file)
 
     async def go() -> Any:
         runs = await Dispatcher.connect(scale.target, heartbeat_seconds=1)
@@ -223,3 +228,47 @@ def test_cancelling_a_run_cancels_its_activity_and_records_it(
     assert seen["status"] == "failed"
     assert seen["errors"][0]["message"].startswith("cancelled: ")
     assert "run_cancelled" in seen["events"]
+    worker.kill()  # not waiting for the cancelled step's sleeping thread to end
+
+
+def test_a_cooldown_waits_on_a_durable_timer_then_the_run_goes_on(
+    scale: Scale, tmp_path: Path
+) -> None:
+    runaway = ROOT / "examples" / "runaway"
+    text = (
+        (runaway / "team.yaml")
+        .read_text()
+        .replace(
+            "task_rate: {count: 50, per_seconds: 3600}", "task_rate: {count: 10, per_seconds: 1}"
+        )
+        .replace("cooldown_seconds: 600", "cooldown_seconds: 1")
+    )
+    (tmp_path / "script.yaml").write_text((runaway / "script.yaml").read_text())
+    (tmp_path / "team.yaml").write_text(text)
+    scale.start(tmp_path / "team.yaml")
+
+    async def go() -> Any:
+        runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
+        run_id = await runs.submit(
+            load_team(tmp_path / "team.yaml"), {"goal": "g"}, queue=scale.queue
+        )
+        states = []
+        while len(states) < 400 and (not states or states[-1].activities < 3):
+            states.append(await runs.state(run_id))
+            await asyncio.sleep(0.05)
+        handle = runs.client.get_workflow_handle(PREFIX + run_id)
+        timers = [
+            e.event_type
+            async for e in handle.fetch_history_events()
+            if e.HasField("timer_started_event_attributes")
+        ]
+        await runs.cancel(run_id)
+        return run_id, states, timers
+
+    run_id, states, timers = asyncio.run(go())
+    assert states[-1].activities >= 3  # halted, waited out the cooldown, resumed: twice
+    assert "cooling" in [s.state for s in states]
+    assert len(timers) >= 2  # each wait a durable timer in the workflow's history
+    with sqlite3.connect(scale.db) as conn:
+        created = conn.execute("SELECT count(*) FROM tasks WHERE run_id = ?", (run_id,)).fetchone()
+    assert created[0] > 10  # it did more work after the first cooldown than the rate allowed
