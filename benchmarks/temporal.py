@@ -180,8 +180,9 @@ async def main(rounds: int, runs: int, slots: int, folder: Path) -> None:
         await batch(dispatcher, team, "w4", 8)  # warm every path once
         print(f"{runs} runs a round, 2 model calls of 200 ms each a run, {slots} slots a worker")
         seen: dict[int, list[float]] = {c: [] for c in COUNTS}
-        pids = [os.getpid(), server.pid, *(w.pid for w in workers)]
-        used = cpu_seconds(pids)
+        parts = {"server": [server.pid], "workers": [w.pid for w in workers]}
+        parts["client"] = [os.getpid()]
+        used = {name: cpu_seconds(pids) for name, pids in parts.items()}
         for r in range(rounds):
             line = []
             for count in COUNTS:
@@ -196,11 +197,14 @@ async def main(rounds: int, runs: int, slots: int, folder: Path) -> None:
                 f"min {min(ratios):.2f}x (runs/s median {statistics.median(seen[count]):.2f})"
             )
         print(f"1 worker: median {statistics.median(seen[1]):.2f} runs/s")
-        per_run = (cpu_seconds(pids) - used) / (rounds * len(COUNTS) * runs)
+        done = rounds * len(COUNTS) * runs
+        split = {n: (cpu_seconds(p) - used[n]) / done for n, p in parts.items()}
+        per_run = sum(split.values())
         cores = os.cpu_count() or 1
         print(
-            f"CPU per run (workers, server, client): {per_run * 1000:.0f} ms; "
-            f"{cores} cores cap this machine at {cores / per_run:.1f} runs/s"
+            f"CPU per run: {per_run * 1000:.0f} ms ("
+            + ", ".join(f"{n} {v * 1000:.0f}" for n, v in split.items())
+            + f"); {cores} cores cap this machine at {cores / per_run:.1f} runs/s"
         )
         cpu = time.process_time()
         local = await in_process(team_file, folder / "local.db", runs, slots)

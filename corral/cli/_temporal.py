@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from corral.cli._common import ENV_DB, FileArg, app, finish, where
-from corral.errors import InputError, UserError
+from corral.cli._common import ENV_DB, EXIT, USER_ERROR, FileArg, app, finish, where
+from corral.errors import InputError, RunError, UserError
 from corral.graphs import Team, load_team
 
 TemporalOption = Annotated[
@@ -116,7 +116,7 @@ def run_on_temporal(
         dispatcher = await scaled.Dispatcher.connect(temporal)
         return await dispatcher.run(team, payload, run_id=run_id, queue=queue)
 
-    _finish(_how(temporal, team, queue), asyncio.run(go()), json_out)
+    _finish(_how(temporal, team, queue), go, json_out)
 
 
 def resume_on_temporal(
@@ -144,14 +144,21 @@ def resume_on_temporal(
         assert team is not None or queue is not None
         return await dispatcher.resume(run_id, queue=queue or scaled.queue_of(team))
 
-    _finish(_how(temporal, team, queue), asyncio.run(go()), json_out)
+    _finish(_how(temporal, team, queue), go, json_out)
 
 
-def _finish(how: str, result: Any, json_out: bool) -> None:
+def _finish(how: str, go: Callable[[], Coroutine[Any, Any, Any]], json_out: bool) -> None:
+    """Wait for the run's result and print it like ``corral run``; a refused request
+    exits 2 and a run that was cancelled or whose workflow failed exits 1, each with its
+    message and no traceback."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        finish(how, result, json_out)
+        finish(how, asyncio.run(go()), json_out)
     except typer.Exit as done:
         _exit(done.exit_code)
+    except (UserError, RunError) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        _exit(USER_ERROR if isinstance(exc, UserError) else EXIT["failed"])
 
 
 def _exit(code: int) -> None:

@@ -107,8 +107,10 @@ class Steps:
         if record.status == "completed":
             return {"run_id": run_id, "status": "completed", "output": record.output}
         error = RunError(CANCELLED_MESSAGE)
-        app.runs.update(run_id, "failed", errors=[error.to_dict()])
-        app.events.record(run_id, "run_cancelled", None, {"by": "temporal"})
+        said = [e.get("message") for e in record.errors]
+        if said != [CANCELLED_MESSAGE]:  # once, whether the activity or the workflow saw it
+            app.runs.update(run_id, "failed", errors=[error.to_dict()])
+            app.events.record(run_id, "run_cancelled", None, {"by": "temporal"})
         return RunResult.of(
             record.usage,
             run_id=run_id,

@@ -105,24 +105,6 @@ def record(db: Path, run_id: str) -> dict[str, Any]:
     return {"status": status, "errors": json.loads(errors or "[]"), "events": kinds}
 
 
-def test_a_run_on_a_worker_prints_what_an_embedded_run_prints(
-    scale: Scale, team: Callable[..., Path], tmp_path: Path
-) -> None:
-    file = team()
-    scale.start(file)
-    entry = json.dumps({"entry": "refund INV-7", "hold": 0})
-    remote = run_cli(
-        "run", file, "--input", entry, "--temporal", scale.target, "--queue", scale.queue,
-        "--run-id", "on-temporal", "--json", cwd=tmp_path,
-    )  # fmt: skip
-    assert remote.code == 0, remote.stderr
-    with load_team(file).compile(db=tmp_path / "local.db") as app:
-        want = app.run({"entry": "refund INV-7", "hold": 0}, run_id="on-temporal").to_dict()
-    assert remote.json == want
-    assert want["path"] == ["clerk", "slow"]
-    assert record(scale.db, "on-temporal")["status"] == "completed"  # the worker's workspace
-
-
 def test_a_killed_worker_s_run_finishes_on_another_without_repeating_work(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -159,14 +141,21 @@ def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
     file = team(review=True)
     (first,) = scale.start(file)
 
-    async def pause() -> tuple[str, Any]:
+    async def pause() -> tuple[str, Any, str]:
         runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
         run_id = await runs.submit(load_team(file), {"entry": "x", "hold": 0}, queue=scale.queue)
-        return run_id, await runs.settled(run_id)
+        dropped = await runs.submit(load_team(file), {"entry": "y", "hold": 0}, queue=scale.queue)
+        assert (await runs.settled(dropped)).status == "paused"
+        await runs.cancel(dropped)  # cancelled while it waits: no activity to cancel
+        with pytest.raises(RunError, match="cancelled"):
+            await runs.settled(dropped)
+        return run_id, await runs.settled(run_id), dropped
 
-    run_id, paused = asyncio.run(pause())
+    run_id, paused, dropped = asyncio.run(pause())
     assert paused.status == "paused"
     assert record(scale.db, run_id)["status"] == "paused"
+    gone = record(scale.db, dropped)
+    assert (gone["status"], gone["events"].count("run_cancelled")) == ("failed", 1)
     first.process.terminate()  # the worker that ran it goes away
     first.process.wait(15)
     (second,) = scale.start(file)
@@ -188,27 +177,32 @@ def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
     assert done.output is not None
     assert done.output["entry"] == "x"
     assert [w.split("@")[0] for w in state.workers] == [str(first.pid), str(second.pid)]
-    assert len(lines(tmp_path / "effects.log")) == 1
+    assert len(lines(tmp_path / "effects.log")) == 2  # one post for each of the two runs
 
 
-def test_a_decision_through_the_cli_sends_the_signal(
+def test_the_cli_on_workers_prints_what_an_embedded_run_prints_and_sends_decisions(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
     file = team(review=True)
     scale.start(file)
-    entry = json.dumps({"entry": "refund INV-7", "hold": 0})
-    how = ("--temporal", scale.target, "--queue", scale.queue)
-    paused = run_cli("run", file, "--input", entry, *how, "--run-id", "r1", cwd=tmp_path)
+    entry = {"entry": "refund INV-7", "hold": 0}
+    how = ("--temporal", scale.target, "--queue", scale.queue, "--json")
+    paused = run_cli(
+        "run", file, "--input", json.dumps(entry), *how, "--run-id", "r1", cwd=tmp_path
+    )
     assert paused.code == 4, paused.stderr
     hint = f"corral resume r1 --temporal {scale.target} --queue {scale.queue} --approve"
     assert hint in " ".join(paused.stderr.split())
-    rejected = run_cli("resume", "r1", "--reject", "wrong ledger", *how, cwd=tmp_path)
-    assert rejected.code == 1, rejected.stderr
-    assert "wrong ledger" in rejected.stderr
-    assert record(scale.db, "r1")["status"] == "failed"
+    done = run_cli("resume", "r1", "--approve", *how, cwd=tmp_path)  # the decide signal
+    assert done.code == 0, done.stderr
+    with load_team(file).compile(db=tmp_path / "embedded.db") as app:
+        assert paused.json == app.run(entry, run_id="r1").to_dict()
+        assert done.json == app.resume("r1", approve=True).to_dict()
+    assert done.json["path"] == ["clerk", "slow"]
+    assert record(scale.db, "r1")["status"] == "completed"  # in the workers' workspace
 
 
-def test_cancelling_a_run_cancels_its_activity_and_records_it(
+def test_cancelling_a_run_cancels_its_activity_and_records_it_then_it_resumes(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
     file = team()
@@ -221,13 +215,17 @@ def test_cancelling_a_run_cancels_its_activity_and_records_it(
         await runs.cancel(run_id)
         with pytest.raises(RunError, match="cancelled"):
             await asyncio.wait_for(runs.settled(run_id), 20)
-        return run_id
+        seen = record(scale.db, run_id)
+        again = await runs.resume(run_id, queue=scale.queue)  # from its last checkpoint
+        return seen, again
 
-    run_id = asyncio.run(go())
-    seen = record(scale.db, run_id)
+    seen, again = asyncio.run(go())
     assert seen["status"] == "failed"
     assert seen["errors"][0]["message"].startswith("cancelled: ")
-    assert "run_cancelled" in seen["events"]
+    assert seen["events"].count("run_cancelled") == 1
+    assert again.status == "completed", again.errors
+    assert len(lines(tmp_path / "effects.log")) == 1  # clerk finished before: not again
+    assert len(lines(tmp_path / "slow.log")) == 2  # the cancelled step ran again
     worker.kill()  # not waiting for the cancelled step's sleeping thread to end
 
 
