@@ -81,12 +81,12 @@ def slow(p):
 
 @pytest.fixture
 def team(write: Callable[..., Path]) -> Callable[..., Path]:
-    """The team file (``review=True``: a person reviews its output), with its tools."""
+    """The team file (``review``: the output edge's review setting), with its tools."""
 
-    def make(*, review: bool = False) -> Path:
+    def make(*, review: str = "") -> Path:
         write("script.yaml", SCRIPT)
         write("tools.py", TOOLS)
-        suffix, flag = ("_reviewed", ", review: true") if review else ("", "")
+        suffix, flag = ("_reviewed", f", review: {review}") if review else ("", "")
         return write("team.yaml", TEAM.format(suffix=suffix, review=flag))
 
     return make
@@ -138,7 +138,7 @@ def test_a_killed_worker_s_run_finishes_on_another_without_repeating_work(
 def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
-    file = team(review=True)
+    file = team(review="true")
     (first,) = scale.start(file)
 
     async def pause() -> tuple[str, Any, str]:
@@ -183,7 +183,7 @@ def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
 def test_the_cli_on_workers_prints_what_an_embedded_run_prints_and_sends_decisions(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
-    file = team(review=True)
+    file = team(review="true")
     scale.start(file)
     entry = {"entry": "refund INV-7", "hold": 0}
     how = ("--temporal", scale.target, "--queue", scale.queue, "--json")
@@ -270,3 +270,24 @@ def test_a_cooldown_waits_on_a_durable_timer_then_the_run_goes_on(
     with sqlite3.connect(scale.db) as conn:
         created = conn.execute("SELECT count(*) FROM tasks WHERE run_id = ?", (run_id,)).fetchone()
     assert created[0] > 10  # it did more work after the first cooldown than the rate allowed
+
+
+def test_a_review_deadline_is_a_durable_timer_and_its_policy_decides(
+    scale: Scale, team: Callable[..., Path], tmp_path: Path
+) -> None:
+    file = team(review="{timeout_seconds: 2, on_timeout: approve}")
+    scale.start(file)
+
+    async def go() -> Any:
+        runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
+        run_id = await runs.submit(load_team(file), {"entry": "x", "hold": 0}, queue=scale.queue)
+        paused = await runs.settled(run_id)
+        handle = runs.client.get_workflow_handle(PREFIX + run_id)
+        return paused, await handle.result(), await runs.state(run_id)
+
+    paused, done, state = asyncio.run(go())
+    assert paused.status == "paused"
+    assert paused.errors[0].review["deadline"]  # type: ignore[attr-defined]
+    assert done["status"] == "completed"  # nobody decided: the deadline's policy approved
+    assert state.activities == 2
+    assert "review_expired" in record(scale.db, paused.run_id)["events"]
