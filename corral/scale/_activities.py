@@ -45,7 +45,12 @@ class Steps:
             kind = "InputError" if isinstance(exc, InputError) else "UserError"
             raise ApplicationError(str(exc), type=kind, non_retryable=True) from None
         except asyncio.CancelledError:
-            await asyncio.to_thread(self.record_cancelled, step.run_id)
+            # Only the workflow's cancellation cancels the run. A worker shutting down, or
+            # an attempt Temporal already gave up on (timed out, so another worker has
+            # it), just stops here: the run goes on from its checkpoint elsewhere.
+            details = activity.cancellation_details()
+            if details is not None and details.cancel_requested:
+                await asyncio.to_thread(self.record_cancelled, step.run_id)
             raise
         finally:
             beating.cancel()

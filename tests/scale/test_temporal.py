@@ -105,8 +105,9 @@ def record(db: Path, run_id: str) -> dict[str, Any]:
     return {"status": status, "errors": json.loads(errors or "[]"), "events": kinds}
 
 
-def test_a_killed_worker_s_run_finishes_on_another_without_repeating_work(
-    scale: Scale, team: Callable[..., Path], tmp_path: Path
+@pytest.mark.parametrize("stop", ["kill -9", "SIGTERM"])
+def test_a_killed_or_stopped_worker_s_run_finishes_on_another_without_repeating_work(
+    scale: Scale, team: Callable[..., Path], tmp_path: Path, stop: str
 ) -> None:
     file = team()
     first, second = scale.start(file, 2)
@@ -117,7 +118,11 @@ def test_a_killed_worker_s_run_finishes_on_another_without_repeating_work(
         slow = tmp_path / "slow.log"
         await asyncio.to_thread(wait_for, lambda: len(lines(slow)) == 1)
         victim = first if lines(slow)[0] == f"slow {first.pid}" else second
-        victim.kill()  # mid-step: clerk is done and checkpointed, slow is sleeping
+        if stop == "kill -9":  # mid-step: clerk is done and checkpointed, slow is sleeping
+            victim.kill()
+        else:  # a worker shut down mid-step hands the run over; it does not cancel it
+            victim.process.terminate()
+            await asyncio.to_thread(victim.process.wait, 30)
         result = await runs.settled(run_id)
         return run_id, victim, result, await runs.state(run_id)
 
@@ -132,7 +137,9 @@ def test_a_killed_worker_s_run_finishes_on_another_without_repeating_work(
     assert result.usage == clean.usage  # clerk's model calls once each, not billed again
     assert result.path == ["clerk", "slow"]
     assert state.activities == 1  # one activity, retried by Temporal on the other worker
-    assert record(scale.db, run_id)["status"] == "completed"
+    seen = record(scale.db, run_id)
+    assert seen["status"] == "completed"
+    assert "run_cancelled" not in seen["events"]
 
 
 def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
