@@ -146,7 +146,7 @@ def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
     file = team(review="true")
-    (first,) = scale.start(file)
+    workers = scale.start(file, 2)
 
     async def pause() -> tuple[str, Any, str]:
         runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
@@ -156,16 +156,18 @@ def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
         await runs.cancel(dropped)  # cancelled while it waits: no activity to cancel
         with pytest.raises(RunError, match="cancelled"):
             await runs.settled(dropped)
-        return run_id, await runs.settled(run_id), dropped
+        gone = record(scale.db, dropped)
+        assert (gone["status"], gone["events"].count("run_cancelled")) == ("failed", 1)
+        paused = await runs.settled(run_id)
+        return run_id, paused, (await runs.state(run_id)).workers[0]
 
-    run_id, paused, dropped = asyncio.run(pause())
+    run_id, paused, ran = asyncio.run(pause())
+    first, second = sorted(workers, key=lambda w: ran.split("@")[0] != str(w.pid))
+    assert ran.split("@")[0] == str(first.pid)
     assert paused.status == "paused"
     assert record(scale.db, run_id)["status"] == "paused"
-    gone = record(scale.db, dropped)
-    assert (gone["status"], gone["events"].count("run_cancelled")) == ("failed", 1)
     first.process.terminate()  # the worker that ran it goes away
     first.process.wait(15)
-    (second,) = scale.start(file)
 
     async def approve() -> tuple[Any, Any, Any]:
         runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
