@@ -40,13 +40,14 @@ from corral.cli._common import (
 )
 from corral.cli._resume import diff, resume
 from corral.cli._runs import runs_app
+from corral.cli._temporal import QueueOption, TemporalOption, run_on_temporal, worker
 from corral.errors import InputError, UserError
 from corral.graphs import load_team
 from corral.manifest import manifest_json_schema
 from corral.workspace import DEFAULT_DB, Checkup, check_workspace, recover_workspace
 
 app.add_typer(runs_app, name="runs")
-__all__ = ["diff", "main", "resume"]
+__all__ = ["diff", "main", "resume", "worker"]
 
 
 def main() -> None:
@@ -137,6 +138,7 @@ def graph(
 @app.command()
 def run(
     file: FileArg,
+    *,
     input: Annotated[
         str | None,
         typer.Option("--input", metavar="JSON", help="JSON, @PATH to a JSON file, or - for stdin."),
@@ -149,10 +151,17 @@ def run(
         ),
     ] = None,
     json_out: JsonOption = False,
+    temporal: TemporalOption = None,
+    queue: QueueOption = None,
 ) -> None:
     """Run a team on an input and print the result."""
     team = load_team(file)
     payload = read_input(input)
+    if temporal is not None:
+        run_on_temporal(
+            team, payload, temporal=temporal, queue=queue, run_id=run_id, json_out=json_out
+        )
+        return
     with team.compile(db=where(db, team)) as compiled:
         finish(compiled, compiled.run(payload, run_id=run_id, on_step=Live().step), json_out)
 

@@ -187,10 +187,12 @@ class Live:
         )
 
 
-def finish(compiled: App, result: RunResult, json_out: bool) -> None:
+def finish(compiled: App | str, result: RunResult, json_out: bool) -> None:
+    """Print ``result``; exit with its status. ``compiled``: the app, or (a run on Temporal
+    workers) the options that reach the run again, such as ``--temporal HOST:PORT``."""
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    db = escape(str(compiled.db_path))
+    db = escape(compiled if isinstance(compiled, str) else f"--db {compiled.db_path}")
     run_id = escape(result.run_id)
     if json_out:
         typer.echo(json.dumps(result.to_dict()))
@@ -211,11 +213,11 @@ def finish(compiled: App, result: RunResult, json_out: bool) -> None:
         err.print(f"[red]{type(error).__name__}{agent}:[/] {escape(str(error))}")
     if result.status == "paused":
         err.print(
-            f"waiting for a person; decide with: corral resume {run_id} --db {db} "
+            f"waiting for a person; decide with: corral resume {run_id} {db} "
             "--approve | --reject 'reason' | --edit JSON"
         )
     elif result.status in ("failed", "halted"):
-        err.print(f"resume with: corral resume {run_id} --db {db}")
+        err.print(f"resume with: corral resume {run_id} {db}")
     raise typer.Exit(EXIT[result.status])
 
 

@@ -22,6 +22,7 @@ from corral.cli._common import (
     where,
     workspace_at,
 )
+from corral.cli._temporal import QueueOption, TemporalOption, resume_on_temporal
 from corral.errors import InputError
 from corral.graphs import load_team
 from corral.manifest import diff_definitions
@@ -76,8 +77,21 @@ def resume(
         ),
     ] = False,
     json_out: JsonOption = False,
+    temporal: TemporalOption = None,
+    queue: QueueOption = None,
 ) -> None:
     """Continue a failed, crashed or paused run; completed nodes do not run again."""
+    if temporal is not None and run_id is not None:  # a run on Temporal workers
+        decision = (approve, reject, read_input(edit) if edit is not None else None)
+        resume_on_temporal(
+            run_id,
+            temporal=temporal,
+            team_file=team_file,
+            queue=queue,
+            decision=decision,
+            json_out=json_out,
+        )
+        return
     path = where(db, team_file)
     if expired or approve_all:
         if run_id is not None:

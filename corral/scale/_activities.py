@@ -1,0 +1,134 @@
+"""The activities a worker runs: advance a run through its graph, record a cancellation.
+
+An activity heartbeats while the graph runs. If its worker dies, Temporal retries it on
+another worker once the heartbeat times out; the retry resumes the run from its last
+checkpoint, so completed nodes do not run again, a tool call that started is guarded by
+its in-doubt record and idempotency key, and a settled model call is not billed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from datetime import datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from corral.errors import GuardTripped, InputError, ReviewPending, RunError, UserError
+from corral.graphs import App, RunResult
+from corral.scale._types import ADVANCE, CANCELLED, Outcome, Step
+
+CANCELLED_MESSAGE = "cancelled: the run's Temporal workflow was cancelled"
+COOLDOWN_GUARDS = ("task_rate", "cooldown")
+
+
+class Steps:
+    """One worker's activities, bound to its ``App`` (the team and its workspace)."""
+
+    def __init__(self, app: App, *, identity: str | None = None) -> None:
+        self.app = app
+        self.identity = identity or f"{socket.gethostname()}:{os.getpid()}"
+
+    @activity.defn(name=ADVANCE)
+    async def advance(self, step: Step) -> Outcome:
+        """Run the graph from its last checkpoint until the run ends, pauses or cools."""
+        info = activity.info()
+        beat = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else 1.0
+        beating = asyncio.create_task(_heartbeat(beat))
+        try:
+            result = await self._go(step, info.attempt)
+        except UserError as exc:
+            kind = "InputError" if isinstance(exc, InputError) else "UserError"
+            raise ApplicationError(str(exc), type=kind, non_retryable=True) from None
+        except asyncio.CancelledError:
+            # Only the workflow's cancellation cancels the run. A worker shutting down, or
+            # an attempt Temporal already gave up on (timed out, so another worker has
+            # it), just stops here: the run goes on from its checkpoint elsewhere.
+            details = activity.cancellation_details()
+            if details is not None and details.cancel_requested:
+                await asyncio.to_thread(self.record_cancelled, step.run_id)
+            raise
+        finally:
+            beating.cancel()
+        return await asyncio.to_thread(self.outcome, result)
+
+    @activity.defn(name=CANCELLED)
+    async def cancelled(self, run_id: str) -> dict[str, Any]:
+        """Record that the run was cancelled (unless it completed first)."""
+        return await asyncio.to_thread(self.record_cancelled, run_id)
+
+    async def _go(self, step: Step, attempt: int) -> RunResult:
+        app = self.app
+        record = await asyncio.to_thread(app.runs.get, step.run_id)
+        if record is None and step.input is not None:
+            return await app.arun(step.input, run_id=step.run_id)
+        if record is None:
+            raise InputError(f"no run {step.run_id!r} in {app.db_path}", field="run_id")
+        if step.input is not None and attempt == 1:
+            raise InputError(
+                f"run {step.run_id!r} already exists ({record.status}); choose another run id",
+                field="run_id",
+            )
+        if record.status == "running":
+            # The attempt before this one died (Temporal retries an activity only once
+            # its heartbeat timed out): Temporal's attempt is the lease, so this worker
+            # takes the run over whatever process id the record holds.
+            await asyncio.to_thread(app.runs.update, step.run_id, "running")
+        decision = step.decision
+        if decision is None:
+            return await app.aresume(step.run_id)
+        return await app.aresume(
+            step.run_id, approve=decision.approve, reject=decision.reject, edit=decision.edit
+        )
+
+    def outcome(self, result: RunResult) -> Outcome:
+        """What the workflow waits for after ``result``."""
+        data = result.to_dict()
+        if result.status == "paused":
+            review = next((e.review for e in result.errors if isinstance(e, ReviewPending)), {})
+            deadline = review.get("deadline")
+            until = None
+            if deadline and not review.get("escalated"):
+                until = datetime.fromisoformat(str(deadline)).timestamp()
+            return Outcome(data, "review", until, self.identity)
+        if result.status == "halted" and any(
+            isinstance(e, GuardTripped) and e.guard in COOLDOWN_GUARDS for e in result.errors
+        ):
+            until = self.app.board.cooldown_until()
+            if until is not None:
+                return Outcome(data, "cooldown", until, self.identity)
+        return Outcome(data, "", None, self.identity)
+
+    def record_cancelled(self, run_id: str) -> dict[str, Any]:
+        """Mark the run failed with a cancellation error and a ``run_cancelled`` event."""
+        app = self.app
+        record = app.runs.get(run_id)
+        if record is None:
+            return {"run_id": run_id, "status": "cancelled"}
+        if record.status == "completed":
+            return {"run_id": run_id, "status": "completed", "output": record.output}
+        error = RunError(CANCELLED_MESSAGE)
+        said = [e.get("message") for e in record.errors]
+        if said != [CANCELLED_MESSAGE]:  # once, whether the activity or the workflow saw it
+            app.runs.update(run_id, "failed", errors=[error.to_dict()])
+            app.events.record(run_id, "run_cancelled", None, {"by": "temporal"})
+        return RunResult.of(
+            record.usage,
+            run_id=run_id,
+            status="failed",
+            output=record.output,
+            path=record.path,
+            errors=[error],
+        ).to_dict()
+
+
+async def _heartbeat(every: float) -> None:
+    """Tell Temporal this activity is alive (and hear a cancellation) until cancelled."""
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)

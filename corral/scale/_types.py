@@ -1,0 +1,75 @@
+"""What a run's workflow and its activities pass each other (plain dataclasses: Temporal's
+JSON converter carries them, and the workflow sandbox imports nothing heavy for them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+WORKFLOW = "CorralRun"
+ADVANCE = "corral.advance"
+"""The activity that runs the team's graph from its last checkpoint until it stops."""
+CANCELLED = "corral.cancelled"
+"""The activity that records a run cancelled while no activity was running it."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's decision on a paused run's review: approve, reject (why) or edit."""
+
+    approve: bool = False
+    reject: str | None = None
+    edit: dict[str, Any] | None = None
+
+    @property
+    def given(self) -> bool:
+        """True when it decides something."""
+        return self.approve or self.reject is not None or self.edit is not None
+
+
+@dataclass(frozen=True)
+class Start:
+    """A workflow's input: the run, its input, and how its activities are supervised."""
+
+    run_id: str
+    input: dict[str, Any] | None
+    """The run's input; ``None`` resumes a run that exists (failed, halted, crashed)."""
+    heartbeat_seconds: float = 10.0
+    max_attempts: int = 0
+    """Attempts per activity before the workflow fails (0: no limit)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One activity: start the run (``input``), or resume it (with a ``decision``)."""
+
+    run_id: str
+    input: dict[str, Any] | None = None
+    decision: Decision | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where an activity left the run: its result (``RunResult.to_dict()``), and what the
+    workflow waits for before the next activity: ``review`` (a ``decide`` signal, or the
+    review's deadline ``until``), ``cooldown`` (a durable timer until ``until``) or
+    nothing (the run ended)."""
+
+    result: dict[str, Any]
+    wait: str = ""
+    until: float | None = None
+    worker: str = ""
+    """The worker identity that ran the activity."""
+
+
+@dataclass
+class State:
+    """What ``state`` queries and ``settled`` updates answer."""
+
+    state: str = "starting"
+    """starting, running, paused, deciding, cooling, done or cancelled."""
+    result: dict[str, Any] | None = None
+    refused: str | None = None
+    """Why the last decision was refused (the run stays paused)."""
+    activities: int = 0
+    workers: list[str] = field(default_factory=list)

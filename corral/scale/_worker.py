@@ -1,0 +1,68 @@
+"""A Temporal worker for one team: it runs that team's run workflows and activities."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from corral.graphs import App
+from corral.manifest import TeamSpec
+from corral.scale._activities import Steps
+from corral.scale._workflow import CorralRun
+
+
+def queue_of(team: TeamSpec) -> str:
+    """The task queue a team's runs go to unless one is named."""
+    return f"corral-{team.name}"
+
+
+def runner() -> SandboxedWorkflowRunner:
+    """Temporal's workflow sandbox, with corral passed through: the workflow module imports
+    only plain dataclasses, and corral's package (with LangGraph under it) is loaded once
+    per process instead of once per workflow run."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("corral")
+    )
+
+
+def worker(client: Client, app: App, *, queue: str, max_runs: int = 50) -> Worker:
+    """A worker polling ``queue`` that advances at most ``max_runs`` runs at once."""
+    steps = Steps(app, identity=client.identity)
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[CorralRun],
+        activities=[steps.advance, steps.cancelled],
+        workflow_runner=runner(),
+        max_concurrent_activities=max_runs,
+    )
+
+
+async def serve(
+    app: App,
+    target: str,
+    *,
+    queue: str | None = None,
+    namespace: str = "default",
+    max_runs: int = 50,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run a worker for ``app``'s team against the Temporal server at ``target`` until
+    ``stop`` is set (or the task is cancelled); ``ready(queue)`` once it polls."""
+    client = await Client.connect(target, namespace=namespace)
+    name = queue or queue_of(app.team)
+    async with worker(client, app, queue=name, max_runs=max_runs):
+        if ready is not None:
+            ready(name)
+        await (stop or asyncio.Event()).wait()
+
+
+def workspace_of(db: str | Path) -> str | Path:
+    """``db`` as the App takes it: a URL (``postgresql://...``) stays a string."""
+    return db if isinstance(db, str) and "://" in db else Path(db)
