@@ -40,13 +40,14 @@ from corral.cli._common import (
 )
 from corral.cli._resume import diff, resume
 from corral.cli._runs import runs_app
+from corral.cli._serve import serve
 from corral.errors import InputError, UserError
 from corral.graphs import load_team
 from corral.manifest import manifest_json_schema
 from corral.workspace import DEFAULT_DB, Checkup, check_workspace, recover_workspace
 
 app.add_typer(runs_app, name="runs")
-__all__ = ["diff", "main", "resume"]
+__all__ = ["diff", "main", "resume", "serve"]
 
 
 def main() -> None:

@@ -6,15 +6,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from corral.errors import CorralError, InputError, UserError
+from corral.errors import InputError
 from corral.graphs import App, load_team
 from corral.manifest import TeamSpec
 from corral.observability import Metrics
-from corral.server import _runs, _threads
+from corral.server import _routes, _runs, _threads
 from corral.server._hub import Hub
+from corral.server._safety import BodyLimit, Keys, error_handlers
 
 
 def _compile(teams: Sequence[TeamSpec | str | Path], db: str | Path | None) -> list[App]:
@@ -42,13 +43,24 @@ def create_app(
     teams: Sequence[TeamSpec | str | Path],
     *,
     db: str | Path | None = None,
+    api_keys: Keys | None = None,
+    max_body: int = 1_048_576,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
     """An ASGI app serving ``teams`` (team files or specs) as LangGraph assistants.
 
     ``langgraph-sdk`` clients and ``RemoteGraph`` use it unchanged: a team is an
     assistant (its name is its graph id), a thread is a corral run. The OpenAPI document
     is at ``/openapi.json``; ``/ok`` answers health checks and ``/metrics`` is Prometheus
-    text. Every team's workspace is ``db`` (else its manifest's ``checkpoint.db``).
+    text.
+
+    Args:
+        teams: team files or specs; every one's workspace is ``db`` (else its manifest's
+            ``checkpoint.db``).
+        api_keys: bearer key -> the teams it may use (``None``: all); ``read_api_keys``
+            reads them from text. Without keys, no key is asked for.
+        max_body: the largest request body, in bytes (413 above it).
+        cors_origins: browser origins allowed to call (none by default: CORS is off).
 
     Raises:
         ManifestError: a team file is invalid (every problem, with ``file:line``).
@@ -59,6 +71,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
+            await hub.recover()
             yield
         finally:
             await hub.close()
@@ -71,39 +84,12 @@ def create_app(
         lifespan=lifespan,
     )
     server.state.hub = hub
+    server.state.api_keys = dict(api_keys) if api_keys is not None else None
     server.include_router(_threads.router)
     server.include_router(_runs.router)
-    _corral_routes(server, apps)
-    _error_handlers(server)
+    server.include_router(_routes.router)
+    error_handlers(server)
+    if cors_origins:
+        server.add_middleware(CORSMiddleware, allow_origins=list(cors_origins))
+    server.add_middleware(BodyLimit, limit=max_body)
     return server
-
-
-def _corral_routes(server: FastAPI, apps: list[App]) -> None:
-    @server.get("/ok", tags=["corral"])
-    async def ok() -> dict[str, bool]:
-        """Health: the server answers."""
-        return {"ok": True}
-
-    @server.get("/metrics", tags=["corral"], response_class=Response)
-    async def metrics() -> Response:
-        """Prometheus text: runs, tokens, costs, guard trips of every team served."""
-        return Response(apps[0].metrics.text(), media_type="text/plain; version=0.0.4")
-
-
-def _error_handlers(server: FastAPI) -> None:
-    """Errors as JSON with what to change; never a traceback."""
-
-    @server.exception_handler(UserError)
-    async def user_error(_: Request, exc: UserError) -> JSONResponse:
-        field = getattr(exc, "field", None)
-        body = {"detail": str(exc), "error": type(exc).__name__, "field": field}
-        return JSONResponse(body, status_code=422)
-
-    @server.exception_handler(CorralError)
-    async def corral_error(_: Request, exc: CorralError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=409)
-
-    @server.exception_handler(Exception)
-    async def unexpected(_: Request, __: Exception) -> JSONResponse:
-        body = {"detail": "internal error; the server log has the details", "error": "internal"}
-        return JSONResponse(body, status_code=500)

@@ -8,6 +8,7 @@ first starts the corral run, later ones resume it (a review's decision).
 from __future__ import annotations
 
 import asyncio
+import copy
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from corral.graphs import App, check_run_id
 from corral.keys import DEADLINE_KEY
 from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
+from corral.server._durable import claim, mark, orphans
 from corral.server._jobs import STREAM_MODES, Job, drive
 from corral.server._wire import interrupts_by_task, now_iso, plain
 from corral.workspace import RunRecord
@@ -59,6 +61,15 @@ class Hub:
         self.current: dict[str, Job] = {}
         """The latest run of each thread (running, queued or ended)."""
 
+    def limited(self, teams: frozenset[str] | None) -> Hub:
+        """This hub as a caller limited to ``teams`` sees it (``None``: every team)."""
+        if teams is None:
+            return self
+        view = copy.copy(self)  # the same threads and runs; fewer teams
+        view.by_name = {n: a for n, a in self.by_name.items() if n in teams}
+        view.apps = {k: a for k, a in self.apps.items() if a.plan.name in teams}
+        return view
+
     # -- assistants ---------------------------------------------------------------------
     def app(self, assistant: str) -> App:
         """The team an assistant id (or a team name, as a graph id) names, else 404."""
@@ -80,6 +91,8 @@ class Hub:
         """A thread the server made, or one a run in the workspace stands for; else 404."""
         info = self.threads.get(thread_id)
         if info is not None:
+            if info.team is not None and info.team not in self.by_name:  # another team's
+                raise refuse(404, f"no thread {thread_id!r}")
             return info
         held = await self.record(thread_id)
         if held is None:
@@ -139,7 +152,8 @@ class Hub:
             for record in await asyncio.to_thread(app.list_runs, limit=100_000):
                 if record.team in self.by_name and record.run_id not in self.threads:
                     await self.thread(record.run_id)
-        return sorted(self.threads.values(), key=lambda t: t.created_at, reverse=True)
+        mine = [t for t in self.threads.values() if t.team is None or t.team in self.by_name]
+        return sorted(mine, key=lambda t: t.created_at, reverse=True)
 
     # -- runs ---------------------------------------------------------------------------
     async def start(self, info: ThreadInfo, body: Any) -> Job:
@@ -158,6 +172,9 @@ class Hub:
         if busy and body.multitask_strategy != "enqueue":
             raise refuse(422, f"multitask_strategy {body.multitask_strategy!r} is not served")
         start = await self._start_value(app, info, body, queued=busy)
+        holder = await asyncio.to_thread(claim, app, info.thread_id, start)
+        if holder is not None:
+            raise refuse(409, f"thread {info.thread_id!r} is being run by process {holder}")
         job = Job(
             run_id=str(uuid.uuid4()),
             thread_id=info.thread_id,
@@ -168,11 +185,34 @@ class Hub:
         )
         info.team = app.plan.name
         info.updated_at = now_iso()
-        self.jobs[job.run_id] = self.current[info.thread_id] = job
-        job.task = asyncio.create_task(
-            drive(job, app, start, self._config(app, info.thread_id), before if busy else None)
-        )
+        await asyncio.to_thread(mark, app, job, "start")
+        self._launch(job, app, start, before if busy else None)
         return job
+
+    def _launch(
+        self, job: Job, app: App, start: dict[str, Any] | Command[Any] | None, before: Job | None
+    ) -> None:
+        self.jobs[job.run_id] = self.current[job.thread_id] = job
+        job.task = asyncio.create_task(
+            drive(job, app, start, self._config(app, job.thread_id), before)
+        )
+
+    async def recover(self) -> None:
+        """Go on with the runs a dead server left running (each once: taken over first)."""
+        for app in self.by_name.values():
+            for thread_id, given, event in await asyncio.to_thread(orphans, app):
+                snapshot = await app.graph.aget_state(app.config(thread_id))
+                info = await self.thread(thread_id)
+                job = Job(
+                    run_id=str(event["run_id"]),
+                    thread_id=thread_id,
+                    assistant_id=assistant_id(app.plan.name),
+                    metadata={},
+                    multitask_strategy="reject",
+                    stream_mode=list(event.get("stream_mode") or ["values"]),
+                )
+                info.updated_at = now_iso()
+                self._launch(job, app, None if snapshot.created_at else given, None)
 
     def _config(self, app: App, thread_id: str) -> Any:
         config = app.config(thread_id)
@@ -251,7 +291,11 @@ class Hub:
 
     def job(self, thread_id: str | None, run_id: str) -> Job:
         job = self.jobs.get(run_id)
-        if job is None or (thread_id is not None and job.thread_id != thread_id):
+        if (
+            job is None
+            or (thread_id is not None and job.thread_id != thread_id)
+            or job.assistant_id not in self.apps
+        ):
             raise refuse(404, f"no run {run_id!r} on thread {thread_id!r}")
         return job
 

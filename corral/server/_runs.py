@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Header, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from corral.server._bodies import RunCreate
+from corral.server._durable import mark
 from corral.server._hub import Hub, ThreadInfo, refuse
 from corral.server._jobs import Job
 from corral.server._threads import HubDep
@@ -160,6 +162,7 @@ async def cancel_run(
     if action != "interrupt":
         raise refuse(422, f"cancel action {action!r} is not served; use interrupt")
     if job.task is not None and not job.done.is_set():
+        await asyncio.to_thread(mark, hub.by_name[hub.threads[thread_id].team or ""], job, "cancel")
         job.task.cancel()
     if wait:
         await job.done.wait()

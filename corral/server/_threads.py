@@ -18,15 +18,17 @@ from corral.server._bodies import (
     matches,
 )
 from corral.server._hub import Hub, ThreadInfo, refuse
+from corral.server._safety import caller_teams
 from corral.server._wire import plain, thread_state
 
 router = APIRouter()
 
 
 def hub(request: Request) -> Hub:
-    """The server's hub (one per app)."""
+    """The server's hub as the caller's API key lets it see it (401 without a key, when
+    keys are set)."""
     found: Hub = request.app.state.hub
-    return found
+    return found.limited(caller_teams(request, request.app.state.api_keys))
 
 
 HubDep = Annotated[Hub, Depends(hub)]

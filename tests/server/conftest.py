@@ -7,7 +7,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -54,7 +56,13 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("serve")
-    app = create_app(teams(folder), db=folder / "w.db")
+    with running(create_app(teams(folder), db=folder / "w.db"), folder) as found:
+        yield found
+
+
+@contextmanager
+def running(app: Any, folder: Path) -> Iterator[Served]:
+    """``app`` served by uvicorn on a free loopback port, in a thread, until the end."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
