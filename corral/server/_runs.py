@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from corral.server._bodies import RunCreate
@@ -38,11 +38,25 @@ async def _thread_for(hub: Hub, thread_id: str | None, body: RunCreate) -> Threa
     return await hub.thread(thread_id)
 
 
-def _sse(job: Job, after: int, headers: dict[str, str], cancel_on_disconnect: bool) -> Response:
+_ALWAYS = frozenset({"metadata", "error", "end"})
+
+
+def _sse(
+    job: Job,
+    after: int,
+    headers: dict[str, str],
+    cancel_on_disconnect: bool,
+    modes: list[str] | None = None,
+) -> Response:
+    """The run's events as SSE, each with its id (its place in the run's log), so a
+    client that reconnects with ``Last-Event-ID`` gets each event once."""
+    wanted = _ALWAYS | {"messages" if m == "messages-tuple" else m for m in modes or []}
+
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
             async for index, event, data in job.follow(after):
-                yield ServerSentEvent(data=dumps(data), event=event, id=str(index))
+                if modes is None or event in wanted:
+                    yield ServerSentEvent(data=dumps(data), event=event, id=str(index))
         finally:
             if cancel_on_disconnect and job.task is not None and not job.done.is_set():
                 job.task.cancel()
@@ -144,13 +158,15 @@ async def join_stream(
     request: Request,
     hub: HubDep,
     last_event_id: Annotated[str | None, Header()] = None,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     """A run's events from the start, or after ``Last-Event-ID`` (each event once)."""
     job = hub.job(thread_id, run_id)
     where = _where(job)
     headers = {"Location": f"{where}/stream", "Content-Location": where}
     cancel = request.query_params.get("cancel_on_disconnect") in ("true", "1")
-    return _sse(job, _after(last_event_id), headers, cancel)
+    modes = [m for m in stream_mode or [] if m] or None  # the SDK sends "" for none
+    return _sse(job, _after(last_event_id), headers, cancel, modes)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
