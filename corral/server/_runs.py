@@ -157,6 +157,7 @@ async def join_stream(
     run_id: str,
     request: Request,
     hub: HubDep,
+    *,
     last_event_id: Annotated[str | None, Header()] = None,
     stream_mode: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
