@@ -13,7 +13,7 @@ from corral.errors import InputError
 from corral.graphs import App, load_team
 from corral.manifest import TeamSpec
 from corral.observability import Metrics
-from corral.server import _routes, _runs, _threads
+from corral.server import _routes, _runs, _store, _threads
 from corral.server._hub import Hub
 from corral.server._safety import BodyLimit, Keys, error_handlers
 
@@ -88,6 +88,7 @@ def create_app(
     server.include_router(_threads.router)
     server.include_router(_runs.router)
     server.include_router(_routes.router)
+    server.include_router(_store.router)
     error_handlers(server)
     if cors_origins:
         server.add_middleware(CORSMiddleware, allow_origins=list(cors_origins))

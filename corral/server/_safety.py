@@ -11,7 +11,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from corral.errors import CorralError, InputError, UserError
+from corral.errors import CorralError, InputError, PermissionDenied, UserError
 
 Keys = Mapping[str, frozenset[str] | None]
 """API key -> the teams it may use (``None``: every team)."""
@@ -94,6 +94,11 @@ def error_handlers(server: FastAPI) -> None:
         field = getattr(exc, "field", None)
         body = {"detail": str(exc), "error": type(exc).__name__, "field": field}
         return JSONResponse(body, status_code=422)
+
+    @server.exception_handler(PermissionDenied)
+    async def denied(_: Request, exc: Exception) -> JSONResponse:
+        body = {"detail": str(exc), "error": "PermissionDenied"}
+        return JSONResponse(body, status_code=403)
 
     @server.exception_handler(CorralError)
     async def corral_error(_: Request, exc: Exception) -> JSONResponse:

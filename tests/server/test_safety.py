@@ -64,6 +64,12 @@ def test_a_key_sees_only_its_teams(guarded: Served) -> None:
     assert full.threads.get(thread)["status"] == "interrupted"
     with _client(guarded, CHAIN) as http:
         assert http.get("/metrics").status_code == 403
+        assert http.get("/corral/budget").status_code == 403
+        other = {"namespace": ["corral", "reviewed", "global"], "key": "k", "value": {"v": 1}}
+        assert http.put("/store/items", json=other).status_code == 404
+        mine = {**other, "namespace": ["corral", "chain", "global"]}
+        assert http.put("/store/items", json=mine).status_code == 204
+        assert http.get("/corral/reviews").json() == []  # the paused run is not its team's
     with _client(guarded, ALL) as http:
         metrics = http.get("/metrics")
         assert metrics.headers["content-type"].startswith("text/plain")
