@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import multiprocessing
 import os
 import signal
 import socket
@@ -61,39 +62,54 @@ def free_port() -> int:
 
 async def over_http(url: str, runs: int, concurrency: int) -> dict[str, Any]:
     """``runs`` stateless runs (``POST /runs/wait``), ``concurrency`` at a time, while
-    ``/ok`` is probed every 20 ms on its own connection."""
+    another process probes ``/ok`` every 20 ms."""
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency)
     latencies: list[float] = []
-    probes: list[float] = []
-    done = asyncio.Event()
+    failures: list[str] = []
     gate = asyncio.Semaphore(concurrency)
 
     async def one(client: httpx.AsyncClient, i: int) -> None:
         async with gate:
             started = time.perf_counter()
-            answer = await client.post(
-                "/runs/wait", json={"assistant_id": "desk", "input": {"text": f"q{i}"}}
-            )
-            answer.raise_for_status()
+            try:
+                answer = await client.post(
+                    "/runs/wait", json={"assistant_id": "desk", "input": {"text": f"q{i}"}}
+                )
+                answer.raise_for_status()
+            except httpx.HTTPError as exc:  # counted, and said: never hidden
+                failures.append(repr(exc))
+                return
             assert answer.json()["text"], answer.text
             latencies.append(time.perf_counter() - started)
 
-    async def probe() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            while not done.is_set():
-                started = time.perf_counter()
-                (await client.get("/ok")).raise_for_status()
-                probes.append(time.perf_counter() - started)
-                await asyncio.sleep(0.02)
-
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        prober = asyncio.create_task(probe())
+        stop, (theirs, ours) = multiprocessing.Event(), multiprocessing.Pipe()
+        prober = multiprocessing.Process(target=probe, args=(url, stop, theirs))
+        prober.start()
         started = time.perf_counter()
         await asyncio.gather(*(one(client, i) for i in range(runs)))
         wall = time.perf_counter() - started
-        done.set()
-        await prober
-    return {"wall": wall, "latencies": latencies, "ok": probes}
+        stop.set()
+        probes, failed = ours.recv()
+        prober.join()
+    return {"wall": wall, "latencies": latencies, "ok": probes, "failures": failures + failed}
+
+
+def probe(url: str, stop: Any, out: Any) -> None:
+    """``GET /ok`` every 20 ms until ``stop``, in a process of its own (so the load's
+    client does not delay it): the latencies, and the failures."""
+    probes: list[float] = []
+    failures: list[str] = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                client.get("/ok").raise_for_status()
+                probes.append(time.perf_counter() - started)
+            except httpx.HTTPError as exc:
+                failures.append(f"/ok: {exc!r}")
+            time.sleep(0.02)
+    out.send((probes, failures))
 
 
 async def in_process(app: Any, runs: int, concurrency: int) -> dict[str, Any]:
@@ -108,9 +124,19 @@ async def in_process(app: Any, runs: int, concurrency: int) -> dict[str, Any]:
             assert result.ok, result.errors
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(i) for i in range(runs)))
-    return {"wall": time.perf_counter() - started, "latencies": latencies}
+    return {
+        "wall": time.perf_counter() - started,
+        "latencies": latencies,
+        "cpu": time.process_time() - cpu,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def serve(folder: Path, round_: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -119,8 +145,8 @@ def serve(folder: Path, round_: int) -> tuple[subprocess.Popen[bytes], str]:
     command = [str(corral), "serve", str(folder / "team.yaml")]
     process = subprocess.Popen(
         [*command, "--db", str(folder / f"http{round_}.db"), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(folder / f"server{round_}.log").open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -137,6 +163,7 @@ def serve(folder: Path, round_: int) -> tuple[subprocess.Popen[bytes], str]:
 
 def line(name: str, found: dict[str, Any], runs: int, ideal: float) -> str:
     lat = found["latencies"]
+    runs = len(lat)  # the runs that succeeded
     return (
         f"{name:<12} {runs / found['wall']:7.1f} runs/s   p50 {pct(lat, 50) * 1000:6.0f} ms   "
         f"p99 {pct(lat, 99) * 1000:6.0f} ms   wall {found['wall']:5.2f} s = "
@@ -161,7 +188,10 @@ def main() -> None:
         for round_ in range(args.rounds):
             process, url = serve(folder, round_)
             try:
+                mine = time.process_time()
                 http = asyncio.run(over_http(url, args.runs, args.concurrency))
+                http["client_cpu"] = time.process_time() - mine
+                http["server_cpu"] = cpu_seconds(process.pid)
             finally:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=60)
@@ -170,6 +200,12 @@ def main() -> None:
                 local = asyncio.run(in_process(app, args.runs, args.concurrency))
             print(line("http", http, args.runs, ideal))
             print(line("app.arun", local, args.runs, ideal))
+            if http["failures"]:
+                print(f"FAILED requests: {len(http['failures'])}, e.g. {http['failures'][0]}")
+            print(
+                f"CPU seconds: server {http['server_cpu']:.1f}, client (httpx, this "
+                f"process) {http['client_cpu']:.1f}, in-process run {local['cpu']:.1f}"
+            )
             ok = http["ok"]
             print(
                 f"/ok during load: {len(ok)} probes, p50 {pct(ok, 50) * 1000:.1f} ms, "

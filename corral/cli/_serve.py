@@ -58,4 +58,6 @@ def serve(
         cors_origins=cors or (),
     )
     typer.echo(f"serving {len(files)} team(s) at http://{host}:{port}", err=True)
-    uvicorn.run(server, host=host, port=port, log_level="warning")
+    # Keep-alive longer than uvicorn's 5 s: a busy loop must not close a connection that a
+    # client is about to reuse.
+    uvicorn.run(server, host=host, port=port, log_level="warning", timeout_keep_alive=30)

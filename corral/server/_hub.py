@@ -306,11 +306,8 @@ class Hub:
         if job.error is not None:
             return {"__error__": job.error}
         output = job.output if isinstance(job.output, dict) else {}
-        app = self.by_name[self.threads[job.thread_id].team or ""]
-        snapshot = await app.graph.aget_state(app.config(job.thread_id))
-        if snapshot.interrupts:
-            waiting = interrupts_by_task(snapshot)
-            output = {**output, "__interrupt__": [i for v in waiting.values() for i in v]}
+        if job.interrupts:
+            output = {**output, "__interrupt__": job.interrupts}
         return output
 
     async def close(self) -> None:

@@ -38,6 +38,8 @@ class Job:
     output: Any = None
     """The last ``values`` chunk: what ``wait`` and ``join`` answer with."""
     error: dict[str, Any] | None = None
+    interrupts: list[dict[str, Any]] = field(default_factory=list)
+    """The interrupts the run stopped at (a review waiting)."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     _signal: asyncio.Event = field(default_factory=asyncio.Event)
@@ -83,9 +85,9 @@ class Job:
 
 def graph_modes(asked: list[str]) -> list[str]:
     """The modes to ask the graph for: those asked (``messages-tuple`` is ``messages``),
-    and ``values`` always, for the run's output."""
+    and always ``values`` (the run's output) and ``updates`` (its interrupts)."""
     modes = {"messages" if m == "messages-tuple" else m for m in asked}
-    return sorted(modes | {"values"})
+    return sorted(modes | {"values", "updates"})
 
 
 async def drive(
@@ -113,6 +115,8 @@ async def drive(
             data = plain(chunk)
             if mode == "values":
                 job.output = data
+            elif mode == "updates" and "__interrupt__" in data:
+                job.interrupts = data["__interrupt__"]
             name = "messages-tuple" if mode == "messages" else str(mode)
             if name in asked or mode in asked:
                 job.push("messages" if mode == "messages" else name, data)

@@ -18,7 +18,10 @@ from corral import load_team
 from tests.server.conftest import free_port, teams
 
 
-def _serve(folder: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve(
+    folder: Path, port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``corral serve`` on the test teams, once ``/ok`` answers."""
     corral = Path(sys.executable).with_name("corral")
     command = [str(corral), "serve", *map(str, teams(folder)), "--db", str(folder / "w.db")]
     process = subprocess.Popen(
@@ -26,6 +29,7 @@ def _serve(folder: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 60
     while True:
@@ -43,7 +47,7 @@ def test_a_background_run_completes_once_after_kill_9(tmp_path: Path) -> None:
     folder.mkdir()
     port = free_port()
     steps = tmp_path / "steps.txt"
-    server = _serve(folder, port, tmp_path / "server.log")
+    server = serve(folder, port, tmp_path / "server.log")
     try:
         client = get_sync_client(url=f"http://127.0.0.1:{port}")
         thread = client.threads.create()["thread_id"]
@@ -84,4 +88,4 @@ def _serve_again(folder: Path, port: int, tmp_path: Path) -> subprocess.Popen[by
             shutil.rmtree(target)
         else:
             target.unlink()
-    return _serve(folder, port, tmp_path / "server.log")
+    return serve(folder, port, tmp_path / "server.log")

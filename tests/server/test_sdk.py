@@ -13,6 +13,8 @@ import pytest
 from langgraph.pregel.remote import RemoteGraph
 from langgraph_sdk import get_client, get_sync_client
 
+from corral import load_team
+
 from tests.server.conftest import Served
 
 
@@ -178,6 +180,9 @@ def test_search_count_copy_delete_threads(served: Served) -> None:
     with pytest.raises(httpx.HTTPStatusError) as gone:
         client.threads.get(thread)
     assert gone.value.response.status_code == 404
+    with load_team(served.folder / "chain" / "team.yaml").compile(db=served.folder / "w.db") as app:
+        assert app.runs.get(thread) is None
+        assert app.graph.get_state(app.config(thread)).created_at is None  # no checkpoint
 
 
 def test_the_async_client(served: Served) -> None:
@@ -220,3 +225,17 @@ def test_remote_graph(served: Served, tmp_path: Path) -> None:
         return await remote.ainvoke(work(served), {"configurable": {"thread_id": "r3"}})
 
     assert asyncio.run(go())["count"] == 4
+
+
+def test_the_other_stream_modes(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    modes = ["debug", "tasks", "checkpoints", "messages-tuple"]
+    parts = list(client.runs.stream(thread, "reviewed", input={"text": "hi"}, stream_mode=modes))
+    seen = {p.event for p in parts}
+    assert {"metadata", "debug", "tasks", "checkpoints", "end"} <= seen
+    tasks = [p.data for p in parts if p.event == "tasks" and "input" in p.data]
+    assert [t["name"] for t in tasks][:1] == ["solver"]
+    with pytest.raises(httpx.HTTPStatusError) as events:
+        client.runs.create(thread, "reviewed", input={"text": "x"}, stream_mode="events")
+    assert events.value.response.status_code == 422
