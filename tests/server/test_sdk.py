@@ -14,7 +14,6 @@ from langgraph.pregel.remote import RemoteGraph
 from langgraph_sdk import get_client, get_sync_client
 
 from corral import load_team
-
 from tests.server.conftest import Served
 
 
