@@ -53,6 +53,8 @@ class Hub:
     """Teams by assistant id, threads, and the runs this process executes."""
 
     def __init__(self, apps: list[App]) -> None:
+        self.everyone = list(apps)
+        """Every team served, whichever a caller may see."""
         self.apps = {assistant_id(a.plan.name): a for a in apps}
         self.by_name = {a.plan.name: a for a in apps}
         self.started = now_iso()
@@ -86,6 +88,15 @@ class Hub:
             if found is not None and found.team in self.by_name:
                 return self.by_name[found.team], found
         return None
+
+    async def exists(self, thread_id: str) -> bool:
+        """Whether a thread (of any team, whoever may see it) has this id."""
+        if thread_id in self.threads:
+            return True
+        for app in self.everyone:
+            if await asyncio.to_thread(app.runs.get, thread_id) is not None:
+                return True
+        return False
 
     async def thread(self, thread_id: str) -> ThreadInfo:
         """A thread the server made, or one a run in the workspace stands for; else 404."""

@@ -30,11 +30,8 @@ def _json(value: Any, headers: dict[str, str] | None = None) -> Response:
 async def _thread_for(hub: Hub, thread_id: str | None, body: RunCreate) -> ThreadInfo:
     if thread_id is None:  # a stateless run: on a thread of its own
         return hub.create_thread(None, {}, "raise")
-    if thread_id not in hub.threads and body.if_not_exists == "create":
-        try:
-            return await hub.thread(thread_id)
-        except Exception:
-            return hub.create_thread(thread_id, {}, "raise")
+    if body.if_not_exists == "create" and not await hub.exists(thread_id):
+        return hub.create_thread(thread_id, {}, "raise")
     return await hub.thread(thread_id)
 
 

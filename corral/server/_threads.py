@@ -24,7 +24,7 @@ from corral.server._wire import plain, thread_state
 router = APIRouter()
 
 
-def hub(request: Request) -> Hub:
+async def hub(request: Request) -> Hub:
     """The server's hub as the caller's API key lets it see it (401 without a key, when
     keys are set)."""
     found: Hub = request.app.state.hub
@@ -103,13 +103,10 @@ async def assistant_schemas(assistant_id: str, hub: HubDep) -> dict[str, Any]:
 
 @router.post("/threads", tags=["threads"])
 async def create_thread(body: ThreadCreate, hub: HubDep) -> dict[str, Any]:
-    if body.thread_id is not None and body.if_exists == "raise":
-        try:
-            await hub.thread(body.thread_id)
-        except Exception:
-            pass
-        else:
+    if body.thread_id is not None and await hub.exists(body.thread_id):
+        if body.if_exists == "raise":
             raise refuse(409, f"thread {body.thread_id!r} exists; pass if_exists='do_nothing'")
+        return await hub.thread_dict(await hub.thread(body.thread_id))  # 404: not the key's
     info = hub.create_thread(body.thread_id, body.metadata, body.if_exists)
     return await hub.thread_dict(info)
 

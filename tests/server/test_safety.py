@@ -61,6 +61,16 @@ def test_a_key_sees_only_its_teams(guarded: Served) -> None:
             call()
         assert hidden.value.response.status_code == 404
     assert thread not in [t["thread_id"] for t in chain.threads.search(limit=1000)]
+    with pytest.raises(httpx.HTTPStatusError) as taken:  # its id cannot be taken over
+        chain.threads.create(thread_id=thread)
+    assert taken.value.response.status_code == 409
+    for call in (
+        lambda: chain.threads.create(thread_id=thread, if_exists="do_nothing"),
+        lambda: chain.runs.wait(thread, "chain", input={}, if_not_exists="create"),
+    ):
+        with pytest.raises(httpx.HTTPStatusError) as hidden:
+            call()
+        assert hidden.value.response.status_code == 404
     assert full.threads.get(thread)["status"] == "interrupted"
     with _client(guarded, CHAIN) as http:
         assert http.get("/metrics").status_code == 403
