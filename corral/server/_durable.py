@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.types import Command
-
 from corral.graphs import App
 from corral.server._jobs import Job
 
@@ -16,7 +14,7 @@ SERVED = "server_run"
 """The event kind that records a run the server started or cancelled."""
 
 
-def claim(app: App, thread_id: str, start: dict[str, Any] | Command[Any] | None) -> int | None:
+def claim(app: App, thread_id: str, start: object) -> int | None:
     """Register a new run (``start`` is its checked input) or take over an existing one
     in this process. ``None`` if done, else the pid of a live process that holds it."""
     if isinstance(start, dict):

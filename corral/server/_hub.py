@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from fastapi import HTTPException
@@ -21,7 +23,7 @@ from corral.keys import DEADLINE_KEY
 from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
 from corral.server._durable import claim, mark, orphans
-from corral.server._jobs import STREAM_MODES, Job, drive
+from corral.server._jobs import STREAM_MODES, Job, Start, drive
 from corral.server._wire import interrupts_by_task, now_iso, plain
 from corral.workspace import RunRecord
 
@@ -201,7 +203,7 @@ class Hub:
         return job
 
     def _launch(
-        self, job: Job, app: App, start: dict[str, Any] | Command[Any] | None, before: Job | None
+        self, job: Job, app: App, start: Start | Callable[[], Awaitable[Start]], before: Job | None
     ) -> None:
         self.jobs[job.run_id] = self.current[job.thread_id] = job
         job.task = asyncio.create_task(
@@ -235,12 +237,13 @@ class Hub:
 
     async def _start_value(
         self, app: App, info: ThreadInfo, body: Any, *, queued: bool
-    ) -> dict[str, Any] | Command[Any] | None:
+    ) -> Start | Callable[[], Awaitable[Start]]:
         """What the graph starts from: the checked input, a review's checked decision,
         or ``None`` (go on from the last checkpoint)."""
         ran = info.team is not None and await self.record(info.thread_id) is not None
         if body.command is not None:
-            return await self._decision(app, info.thread_id, body.command, check=not queued)
+            decide = partial(self._decision, app, info.thread_id, body.command)
+            return decide if queued else await decide()  # queued: checked when it starts
         if body.input is None:
             if not ran and not queued:
                 raise refuse(422, "give an input to start a run on a new thread")
@@ -263,16 +266,12 @@ class Hub:
             )
         return payload
 
-    async def _decision(
-        self, app: App, thread_id: str, command: dict[str, Any], *, check: bool
-    ) -> Command[Any]:
+    async def _decision(self, app: App, thread_id: str, command: dict[str, Any]) -> Command[Any]:
         """``command: {resume: ...}``: approve, reject with a reason, or an edit checked
         against the waiting payload's schema (a bad edit: 422, and the run stays paused)."""
         if set(command) - {"resume"}:
             raise refuse(422, "only command.resume is served (goto and update are not)")
         resume = command.get("resume")
-        if not check:  # queued behind a running run: its review does not exist yet
-            return Command(resume=resume)
         snapshot = await app.graph.aget_state(app.config(thread_id))
         request = dict(snapshot.interrupts[0].value) if snapshot.interrupts else None
         if request is None:

@@ -4,7 +4,7 @@ and the loop that drives the team's graph and fills the log."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +15,8 @@ from corral.errors import CorralError
 from corral.graphs import App
 from corral.server._wire import now_iso, plain
 
+Start = dict[str, Any] | Command[Any] | None
+"""What the graph starts from: an input, a resume command, or nothing (go on)."""
 JobStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 STREAM_MODES = ("values", "updates", "custom", "messages-tuple", "debug", "tasks", "checkpoints")
 """The stream modes a run may ask for (``messages-tuple`` is LangGraph's ``messages``)."""
@@ -93,15 +95,18 @@ def graph_modes(asked: list[str]) -> list[str]:
 async def drive(
     job: Job,
     app: App,
-    start: dict[str, Any] | Command[Any] | None,
+    start: Start | Callable[[], Awaitable[Start]],
     config: RunnableConfig,
     before: Job | None = None,
 ) -> None:
     """Run the team's graph for ``job``: events into its log, then its end. A job queued
-    behind ``before`` (``multitask_strategy: enqueue``) waits for it to end first."""
+    behind ``before`` (``multitask_strategy: enqueue``) waits for it to end first, then
+    makes its start (a review's decision is checked against the review then waiting)."""
     try:
         if before is not None:
             await before.done.wait()
+        if callable(start):
+            start = await start()
         job.set_status("running")
         job.push("metadata", {"run_id": job.run_id, "attempt": 1})
         asked = set(job.stream_mode)
@@ -124,7 +129,7 @@ async def drive(
     except asyncio.CancelledError:  # cancelled (``action=interrupt``): its checkpoints stay
         job.set_status("interrupted")
     except Exception as exc:  # the run failed: the client hears why, never a traceback
-        job.error = {"error": type(exc).__name__, "message": str(exc)}
+        job.error = {"error": type(exc).__name__, "message": str(getattr(exc, "detail", exc))}
         if isinstance(exc, CorralError) and hasattr(exc, "to_dict"):
             job.error["detail"] = plain(exc.to_dict())
         job.set_status("error")

@@ -39,12 +39,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SLOW = REVIEWED.replace("name: reviewed", "name: slow_review").replace(
+    "schemas:", "models: {default: {use: scripted, params: {latency: 0.3}}}\nschemas:"
+)
+
+
 def teams(folder: Path) -> list[Path]:
-    """The served teams: ``reviewed`` (scripted model, a review before END) and
-    ``chain`` (four function steps, each sleeping ``pause`` seconds)."""
+    """The served teams: ``reviewed`` (scripted model, a review before END),
+    ``slow_review`` (the same, its model taking 0.3 s a call) and ``chain`` (four function
+    steps, each sleeping ``pause`` seconds)."""
     shutil.copytree(ROOT / "tests" / "fixtures" / "chain", folder / "chain")
     (folder / "reviewed.yaml").write_text(REVIEWED)
-    return [folder / "reviewed.yaml", folder / "chain" / "team.yaml"]
+    (folder / "slow.yaml").write_text(SLOW)
+    return [folder / "reviewed.yaml", folder / "slow.yaml", folder / "chain" / "team.yaml"]
 
 
 class Served:

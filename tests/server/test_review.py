@@ -115,3 +115,20 @@ def test_the_async_client_decides_too(served: Served) -> None:
     assert parts[0][0] == "metadata"
     assert parts[-1][0] == "end"
     assert [d for e, d in parts if e == "values"][-1] == payload
+
+
+def test_a_queued_decision_is_checked_when_it_starts(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    first = client.runs.create(thread, "slow_review", input={"text": "queued"})  # 0.3 s
+    bad = {"resume": {"action": "edit", "payload": {"text": "x", "score": 99}}}
+    queued = client.runs.create(thread, "slow_review", command=bad, multitask_strategy="enqueue")
+    assert queued["status"] == "pending"
+    error = client.runs.join(thread, queued["run_id"])["__error__"]
+    assert error["error"] == "InputError"
+    assert "the edit is not a valid Answer" in error["message"]
+    assert client.runs.get(thread, first["run_id"])["status"] == "success"
+    assert client.runs.get(thread, queued["run_id"])["status"] == "error"
+    assert client.threads.get(thread)["status"] == "interrupted"  # still waiting
+    done = client.runs.wait(thread, "slow_review", command={"resume": {"action": "approve"}})
+    assert done["text"] == "queued"

@@ -47,7 +47,8 @@ def test_a_key_sees_only_its_teams(guarded: Served) -> None:
         url=guarded.url, api_key=None, headers={"Authorization": f"Bearer {ALL}"}
     )
     chain = get_sync_client(url=guarded.url, headers={"Authorization": f"Bearer {CHAIN}"})
-    assert sorted(a["graph_id"] for a in full.assistants.search()) == ["chain", "reviewed"]
+    found = sorted(a["graph_id"] for a in full.assistants.search())
+    assert found == ["chain", "reviewed", "slow_review"]
     assert [a["graph_id"] for a in chain.assistants.search()] == ["chain"]
     thread = full.threads.create()["thread_id"]
     full.runs.wait(thread, "reviewed", input={"text": "secret"})

@@ -25,8 +25,8 @@ def work(served: Served, pause: float = 0.0, name: str = "log") -> dict[str, Any
 def test_assistants_are_the_teams(served: Served) -> None:
     client = get_sync_client(url=served.url)
     found = client.assistants.search()
-    assert sorted(a["graph_id"] for a in found) == ["chain", "reviewed"]
-    assert client.assistants.count() == 2
+    assert sorted(a["graph_id"] for a in found) == ["chain", "reviewed", "slow_review"]
+    assert client.assistants.count() == 3
     assert client.assistants.search(graph_id="chain")[0]["name"] == "chain"
     reviewed = next(a for a in found if a["graph_id"] == "reviewed")
     assert client.assistants.get(reviewed["assistant_id"]) == reviewed
