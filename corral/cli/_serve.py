@@ -17,11 +17,16 @@ ENV_KEYS = "CORRAL_API_KEYS"
 
 @app.command()
 def serve(
-    files: Annotated[list[Path], typer.Argument(metavar="TEAM.yaml...", help="Team files.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="TEAM.yaml", help="Team files (one or more).", show_default=False),
+    ],
     *,
     db: DbOption = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8123,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8123,
     api_keys: Annotated[
         Path | None,
         typer.Option(
