@@ -41,13 +41,14 @@ from corral.cli._common import (
 from corral.cli._resume import diff, resume
 from corral.cli._runs import runs_app
 from corral.cli._temporal import QueueOption, TemporalOption, run_on_temporal, worker
+from corral.cli._serve import serve
 from corral.errors import InputError, UserError
 from corral.graphs import load_team
 from corral.manifest import manifest_json_schema
 from corral.workspace import DEFAULT_DB, Checkup, check_workspace, recover_workspace
 
 app.add_typer(runs_app, name="runs")
-__all__ = ["diff", "main", "resume", "worker"]
+__all__ = ["diff", "main", "resume", "serve", "worker"]
 
 
 def main() -> None:

@@ -1,0 +1,225 @@
+"""What serving costs: 1,000 runs over HTTP (``corral serve``, ``POST /runs/wait``) at
+concurrency 200, against the same load through ``app.arun`` in one process, on a
+one-agent team whose scripted model waits 200 ms per call. Reports runs/s, p50/p99 run
+latency, the ratio to the ideal (waves x steps x latency), and ``/ok``'s p99 while loaded.
+Contenders interleave (HTTP, in-process, HTTP, ...); ratios are paired per round.
+
+    python benchmarks/server.py [--runs 1000] [--concurrency 200] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from corral import load_team
+
+LATENCY = 0.2
+STEPS = 1
+TEAM = f"""\
+version: 1
+name: desk
+models:
+  default: {{use: scripted, params: {{latency: {LATENCY}}}}}
+schemas:
+  Question: {{fields: {{text: str}}}}
+  Answer: {{fields: {{text: str}}}}
+agents:
+  - {{id: answerer, role: Answerer}}
+flow:
+  entry: answerer
+  input: Question
+  output: Answer
+  edges: [{{from: answerer, to: END, schema: Answer}}]
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def over_http(url: str, runs: int, concurrency: int) -> dict[str, Any]:
+    """``runs`` stateless runs (``POST /runs/wait``), ``concurrency`` at a time, while
+    another process probes ``/ok`` every 20 ms."""
+    limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency)
+    latencies: list[float] = []
+    failures: list[str] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(client: httpx.AsyncClient, i: int) -> None:
+        async with gate:
+            started = time.perf_counter()
+            try:
+                answer = await client.post(
+                    "/runs/wait", json={"assistant_id": "desk", "input": {"text": f"q{i}"}}
+                )
+                answer.raise_for_status()
+            except httpx.HTTPError as exc:  # counted, and said: never hidden
+                failures.append(repr(exc))
+                return
+            assert answer.json()["text"], answer.text
+            latencies.append(time.perf_counter() - started)
+
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        stop, (theirs, ours) = multiprocessing.Event(), multiprocessing.Pipe()
+        prober = multiprocessing.Process(target=probe, args=(url, stop, theirs))
+        prober.start()
+        started = time.perf_counter()
+        await asyncio.gather(*(one(client, i) for i in range(runs)))
+        wall = time.perf_counter() - started
+        stop.set()
+        probes, failed = ours.recv()
+        prober.join()
+    return {"wall": wall, "latencies": latencies, "ok": probes, "failures": failures + failed}
+
+
+def probe(url: str, stop: Any, out: Any) -> None:
+    """``GET /ok`` every 20 ms until ``stop``, in a process of its own (so the load's
+    client does not delay it): the latencies, and the failures."""
+    probes: list[float] = []
+    failures: list[str] = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                client.get("/ok").raise_for_status()
+                probes.append(time.perf_counter() - started)
+            except httpx.HTTPError as exc:
+                failures.append(f"/ok: {exc!r}")
+            time.sleep(0.02)
+    out.send((probes, failures))
+
+
+async def in_process(app: Any, runs: int, concurrency: int) -> dict[str, Any]:
+    """The same load through ``app.arun`` in this process."""
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            started = time.perf_counter()
+            result = await app.arun({"text": f"q{i}"})
+            assert result.ok, result.errors
+            latencies.append(time.perf_counter() - started)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one(i) for i in range(runs)))
+    return {
+        "wall": time.perf_counter() - started,
+        "latencies": latencies,
+        "cpu": time.process_time() - cpu,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve(folder: Path, round_: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    corral = Path(sys.executable).with_name("corral")
+    command = [str(corral), "serve", str(folder / "team.yaml")]
+    process = subprocess.Popen(
+        [*command, "--db", str(folder / f"http{round_}.db"), "--port", str(port)],
+        stdout=(folder / f"server{round_}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ok", timeout=1):
+                return process, url
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the server did not start") from None
+            time.sleep(0.2)
+
+
+def line(name: str, found: dict[str, Any], runs: int, ideal: float) -> str:
+    lat = found["latencies"]
+    runs = len(lat)  # the runs that succeeded
+    return (
+        f"{name:<12} {runs / found['wall']:7.1f} runs/s   p50 {pct(lat, 50) * 1000:6.0f} ms   "
+        f"p99 {pct(lat, 99) * 1000:6.0f} ms   wall {found['wall']:5.2f} s = "
+        f"{found['wall'] / ideal:4.2f}x ideal"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    ideal = math.ceil(args.runs / args.concurrency) * STEPS * LATENCY
+    print(f"{args.runs} runs, concurrency {args.concurrency}, {STEPS} step x {LATENCY}s model:")
+    print(f"ideal wall {ideal:.2f} s ({args.runs / ideal:.0f} runs/s)")
+    print(f"load average before: {os.getloadavg()}")
+    ratios, oks = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "team.yaml").write_text(TEAM)
+        for round_ in range(args.rounds):
+            process, url = serve(folder, round_)
+            try:
+                mine = time.process_time()
+                http = asyncio.run(over_http(url, args.runs, args.concurrency))
+                http["client_cpu"] = time.process_time() - mine
+                http["server_cpu"] = cpu_seconds(process.pid)
+            finally:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+            team = load_team(folder / "team.yaml")
+            with team.compile(db=folder / f"local{round_}.db") as app:
+                local = asyncio.run(in_process(app, args.runs, args.concurrency))
+            print(line("http", http, args.runs, ideal))
+            print(line("app.arun", local, args.runs, ideal))
+            if http["failures"]:
+                print(f"FAILED requests: {len(http['failures'])}, e.g. {http['failures'][0]}")
+            print(
+                f"CPU seconds: server {http['server_cpu']:.1f}, client (httpx, this "
+                f"process) {http['client_cpu']:.1f}, in-process run {local['cpu']:.1f}"
+            )
+            ok = http["ok"]
+            print(
+                f"/ok during load: {len(ok)} probes, p50 {pct(ok, 50) * 1000:.1f} ms, "
+                f"p99 {pct(ok, 99) * 1000:.1f} ms, max {max(ok) * 1000:.1f} ms"
+            )
+            ratios.append(http["wall"] / local["wall"])
+            oks.append(pct(ok, 99))
+    print(
+        f"http / in-process wall, paired: min {min(ratios):.2f}x, "
+        f"median {statistics.median(ratios):.2f}x; /ok p99 median "
+        f"{statistics.median(oks) * 1000:.1f} ms"
+    )
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

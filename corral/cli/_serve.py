@@ -1,0 +1,68 @@
+"""``corral serve``: teams over HTTP, with LangGraph's Agent Server API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from corral.cli._common import DbOption, app, where
+from corral.errors import InputError
+
+ENV_KEYS = "CORRAL_API_KEYS"
+"""The environment variable holding API keys (as in a keys file) when no file is given."""
+
+
+@app.command()
+def serve(
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="TEAM.yaml", help="Team files (one or more).", show_default=False),
+    ],
+    *,
+    db: DbOption = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8123,
+    api_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-keys",
+            metavar="FILE",
+            help=f"Bearer API keys, one a line: 'KEY' (every team) or 'KEY team,team'. "
+            f"Without it: ${ENV_KEYS} (same lines). Without either: no key is asked for.",
+        ),
+    ] = None,
+    max_body: Annotated[
+        int, typer.Option("--max-body", metavar="BYTES", help="Largest request body.")
+    ] = 1_048_576,
+    cors: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", metavar="ORIGIN", help="Allow this browser origin."),
+    ] = None,
+) -> None:
+    """Serve teams as LangGraph assistants (langgraph-sdk, RemoteGraph work unchanged)."""
+    try:
+        import uvicorn
+
+        from corral.server import create_app, read_api_keys
+    except ImportError as exc:
+        raise InputError(
+            f"corral serve needs the server extra: pip install 'corral[server]' ({exc.name})"
+        ) from None
+    text = api_keys.read_text(encoding="utf-8") if api_keys else os.environ.get(ENV_KEYS)
+    keys = read_api_keys(text) if text else None
+    server = create_app(
+        files,
+        db=where(db, files[0]),
+        api_keys=keys,
+        max_body=max_body,
+        cors_origins=cors or (),
+    )
+    typer.echo(f"serving {len(files)} team(s) at http://{host}:{port}", err=True)
+    # Keep-alive longer than uvicorn's 5 s: a busy loop must not close a connection that a
+    # client is about to reuse.
+    uvicorn.run(server, host=host, port=port, log_level="warning", timeout_keep_alive=30)

@@ -1,0 +1,96 @@
+"""``create_app``: the ASGI app that serves teams with LangGraph's Agent Server API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from corral.errors import InputError
+from corral.graphs import App, load_team
+from corral.manifest import TeamSpec
+from corral.observability import Metrics
+from corral.server import _routes, _runs, _store, _threads
+from corral.server._hub import Hub
+from corral.server._safety import BodyLimit, Keys, error_handlers
+
+
+def _compile(teams: Sequence[TeamSpec | str | Path], db: str | Path | None) -> list[App]:
+    metrics = Metrics()  # one registry for every team: one /metrics
+    apps: list[App] = []
+    try:
+        for team in teams:
+            spec = team if isinstance(team, TeamSpec) else load_team(team)
+            apps.append(App(spec, db=db, metrics=metrics))
+    except BaseException:
+        for app in apps:
+            app.close()
+        raise
+    names = [a.plan.name for a in apps]
+    if len(set(names)) != len(names) or not names:
+        for app in apps:
+            app.close()
+        raise InputError(
+            f"serve one or more teams with distinct names (got {names})", field="teams"
+        )
+    return apps
+
+
+def create_app(
+    teams: Sequence[TeamSpec | str | Path],
+    *,
+    db: str | Path | None = None,
+    api_keys: Keys | None = None,
+    max_body: int = 1_048_576,
+    cors_origins: Sequence[str] = (),
+) -> FastAPI:
+    """An ASGI app serving ``teams`` (team files or specs) as LangGraph assistants.
+
+    ``langgraph-sdk`` clients and ``RemoteGraph`` use it unchanged: a team is an
+    assistant (its name is its graph id), a thread is a corral run. The OpenAPI document
+    is at ``/openapi.json``; ``/ok`` answers health checks and ``/metrics`` is Prometheus
+    text.
+
+    Args:
+        teams: team files or specs; every one's workspace is ``db`` (else its manifest's
+            ``checkpoint.db``).
+        api_keys: bearer key -> the teams it may use (``None``: all); ``read_api_keys``
+            reads them from text. Without keys, no key is asked for.
+        max_body: the largest request body, in bytes (413 above it).
+        cors_origins: browser origins allowed to call (none by default: CORS is off).
+
+    Raises:
+        ManifestError: a team file is invalid (every problem, with ``file:line``).
+    """
+    apps = _compile(list(teams), db)
+    hub = Hub(apps)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await hub.recover()
+            yield
+        finally:
+            await hub.close()
+            for app in apps:
+                app.close()
+
+    server = FastAPI(
+        title="corral",
+        summary="Teams of agents over LangGraph's Agent Server API",
+        lifespan=lifespan,
+    )
+    server.state.hub = hub
+    server.state.api_keys = dict(api_keys) if api_keys is not None else None
+    server.include_router(_threads.router)
+    server.include_router(_runs.router)
+    server.include_router(_routes.router)
+    server.include_router(_store.router)
+    error_handlers(server)
+    if cors_origins:
+        server.add_middleware(CORSMiddleware, allow_origins=list(cors_origins))
+    server.add_middleware(BodyLimit, limit=max_body)
+    return server

@@ -1,0 +1,139 @@
+"""A run the server executes (a LangGraph "run" on a thread): its record, its event log,
+and the loop that drives the team's graph and fills the log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+
+from corral.errors import CorralError
+from corral.graphs import App
+from corral.server._wire import now_iso, plain
+
+Start = dict[str, Any] | Command[Any] | None
+"""What the graph starts from: an input, a resume command, or nothing (go on)."""
+JobStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+STREAM_MODES = ("values", "updates", "custom", "messages-tuple", "debug", "tasks", "checkpoints")
+"""The stream modes a run may ask for (``messages-tuple`` is LangGraph's ``messages``)."""
+
+
+@dataclass
+class Job:
+    """One run on a thread. Its events are kept in order, so a client that joins late or
+    reconnects (``Last-Event-ID``) reads each event once, from where it left off."""
+
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    metadata: dict[str, Any]
+    multitask_strategy: str
+    stream_mode: list[str]
+    status: JobStatus = "pending"
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    output: Any = None
+    """The last ``values`` chunk: what ``wait`` and ``join`` answer with."""
+    error: dict[str, Any] | None = None
+    interrupts: list[dict[str, Any]] = field(default_factory=list)
+    """The interrupts the run stopped at (a review waiting)."""
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    _signal: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def push(self, event: str, data: Any) -> None:
+        """Add an event and wake every reader."""
+        self.events.append((event, data))
+        signal, self._signal = self._signal, asyncio.Event()
+        signal.set()
+
+    def set_status(self, status: JobStatus) -> None:
+        self.status = status
+        self.updated_at = now_iso()
+
+    async def follow(self, after: int = -1) -> AsyncIterator[tuple[int, str, Any]]:
+        """The events after the one numbered ``after``, then each one as it comes, until
+        the run ends."""
+        index = after + 1
+        while True:
+            signal = self._signal
+            while index < len(self.events):
+                event, data = self.events[index]
+                yield index, event, data
+                index += 1
+            if self.done.is_set():
+                return
+            await signal.wait()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SDK's ``Run``."""
+        return {
+            "run_id": self.run_id,
+            "thread_id": self.thread_id,
+            "assistant_id": self.assistant_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "status": self.status,
+            "metadata": self.metadata,
+            "multitask_strategy": self.multitask_strategy,
+            "kwargs": {"stream_mode": self.stream_mode},
+        }
+
+
+def graph_modes(asked: list[str]) -> list[str]:
+    """The modes to ask the graph for: those asked (``messages-tuple`` is ``messages``),
+    and always ``values`` (the run's output) and ``updates`` (its interrupts)."""
+    modes = {"messages" if m == "messages-tuple" else m for m in asked}
+    return sorted(modes | {"values", "updates"})
+
+
+async def drive(
+    job: Job,
+    app: App,
+    start: Start | Callable[[], Awaitable[Start]],
+    config: RunnableConfig,
+    before: Job | None = None,
+) -> None:
+    """Run the team's graph for ``job``: events into its log, then its end. A job queued
+    behind ``before`` (``multitask_strategy: enqueue``) waits for it to end first, then
+    makes its start (a review's decision is checked against the review then waiting)."""
+    try:
+        if before is not None:
+            await before.done.wait()
+        if callable(start):
+            start = await start()
+        job.set_status("running")
+        job.push("metadata", {"run_id": job.run_id, "attempt": 1})
+        asked = set(job.stream_mode)
+        async for mode, chunk in app.graph.astream(
+            start,  # type: ignore[arg-type]
+            config,
+            stream_mode=graph_modes(job.stream_mode),  # type: ignore[arg-type]
+            output_keys=app.graph.output_channels,  # as LangGraph's server: the flow's output
+            durability=app.plan.checkpoint.durability,
+        ):
+            data = plain(chunk)
+            if mode == "values":
+                job.output = data
+            elif mode == "updates" and "__interrupt__" in data:
+                job.interrupts = data["__interrupt__"]
+            name = "messages-tuple" if mode == "messages" else str(mode)
+            if name in asked or mode in asked:
+                job.push("messages" if mode == "messages" else name, data)
+        job.set_status("success")
+    except asyncio.CancelledError:  # cancelled (``action=interrupt``): its checkpoints stay
+        job.set_status("interrupted")
+    except Exception as exc:  # the run failed: the client hears why, never a traceback
+        job.error = {"error": type(exc).__name__, "message": str(getattr(exc, "detail", exc))}
+        if isinstance(exc, CorralError) and hasattr(exc, "to_dict"):
+            job.error["detail"] = plain(exc.to_dict())
+        job.set_status("error")
+        job.push("error", job.error)
+    finally:
+        job.push("end", None)
+        job.done.set()

@@ -1,0 +1,91 @@
+"""Background runs survive the server: kill -9 it mid-run, start it again on the same
+workspace, and the run completes, each step once. ``corral serve`` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from langgraph_sdk import get_sync_client
+
+from corral import load_team
+from tests.server.conftest import free_port, teams
+
+
+def serve(
+    folder: Path, port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``corral serve`` on the test teams, once ``/ok`` answers."""
+    corral = Path(sys.executable).with_name("corral")
+    command = [str(corral), "serve", *map(str, teams(folder)), "--db", str(folder / "w.db")]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ok", timeout=1):
+                return process
+        except OSError:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+
+
+def test_a_background_run_completes_once_after_kill_9(tmp_path: Path) -> None:
+    folder = tmp_path / "first"
+    folder.mkdir()
+    port = free_port()
+    steps = tmp_path / "steps.txt"
+    server = serve(folder, port, tmp_path / "server.log")
+    try:
+        client = get_sync_client(url=f"http://127.0.0.1:{port}")
+        thread = client.threads.create()["thread_id"]
+        work = {"log": str(steps), "pause": 0.4, "count": 0}
+        run = client.runs.create(thread, "chain", input=work)
+        deadline = time.monotonic() + 30
+        while not (steps.exists() and "done b" in steps.read_text()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    assert "done d" not in steps.read_text()  # it was killed mid-run
+
+    # the same workspace; the team files are rewritten in place (same content)
+    again = _serve_again(folder, port, tmp_path)
+    try:
+        client = get_sync_client(url=f"http://127.0.0.1:{port}")
+        assert client.runs.join(thread, run["run_id"])["count"] == 4
+        assert client.runs.get(thread, run["run_id"])["status"] == "success"
+        assert client.threads.get(thread)["status"] == "idle"
+    finally:
+        os.killpg(again.pid, signal.SIGTERM)
+        again.wait(timeout=30)
+    lines = steps.read_text().splitlines()
+    for step in "abcd":
+        assert lines.count(f"done {step}") == 1, lines
+    with load_team(folder / "chain" / "team.yaml").compile(db=folder / "w.db") as app:
+        record = app.runs.get(thread)
+        assert record is not None
+        assert (record.status, record.output) == ("completed", {**work, "count": 4})
+
+
+def _serve_again(folder: Path, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    for item in ("chain", "reviewed.yaml"):  # ``teams`` copies them afresh
+        target = folder / item
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    return serve(folder, port, tmp_path / "server.log")

@@ -1,0 +1,240 @@
+"""``langgraph-sdk`` (sync and async clients) and ``RemoteGraph`` against a real uvicorn
+serving two teams, unchanged: assistants, threads, runs (stream, wait, join, cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph.pregel.remote import RemoteGraph
+from langgraph_sdk import get_client, get_sync_client
+
+from corral import load_team
+from tests.server.conftest import Served
+
+
+def work(served: Served, pause: float = 0.0, name: str = "log") -> dict[str, Any]:
+    """A ``chain`` input: each of its four steps sleeps ``pause`` s and logs to a file."""
+    return {"log": str(served.folder / f"{name}.txt"), "pause": pause, "count": 0}
+
+
+def test_assistants_are_the_teams(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    found = client.assistants.search()
+    assert sorted(a["graph_id"] for a in found) == ["chain", "reviewed", "slow_review"]
+    assert client.assistants.count() == 3
+    assert client.assistants.search(graph_id="chain")[0]["name"] == "chain"
+    reviewed = next(a for a in found if a["graph_id"] == "reviewed")
+    assert client.assistants.get(reviewed["assistant_id"]) == reviewed
+    assert client.assistants.get("reviewed") == reviewed  # a graph id works as an id
+    schemas = client.assistants.get_schemas(reviewed["assistant_id"])
+    assert set(schemas["input_schema"]["properties"]) == {"text"}
+    assert set(schemas["output_schema"]["properties"]) == {"text", "score"}
+    graph = client.assistants.get_graph("chain")
+    assert {"a", "b", "c", "d"} <= {n["id"] for n in graph["nodes"]}
+    assert {"source": "a", "target": "b"}.items() <= graph["edges"][1].items() or any(
+        e["source"] == "a" and e["target"] == "b" for e in graph["edges"]
+    )
+    with pytest.raises(httpx.HTTPStatusError) as missing:
+        client.assistants.get("nobody")
+    assert missing.value.response.status_code == 404
+
+
+def test_a_streamed_run_starts_with_metadata_and_ends_with_end(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create(metadata={"who": "sync"})
+    assert thread["status"] == "idle"
+    parts = list(
+        client.runs.stream(
+            thread["thread_id"],
+            "chain",
+            input=work(served, name="stream"),
+            stream_mode=["values", "updates", "custom"],
+        )
+    )
+    assert parts[0].event == "metadata"
+    assert parts[0].data["attempt"] == 1
+    assert parts[-1].event == "end"
+    updates = [next(iter(p.data)) for p in parts if p.event == "updates"]
+    assert updates == ["a", "b", "c", "d"]
+    steps = [p.data["agent"] for p in parts if p.event == "custom" and p.data["kind"] == "step"]
+    assert steps == ["a", "b", "c", "d"]
+    values = [p.data for p in parts if p.event == "values"]
+    assert values[-1]["count"] == 4
+    assert set(values[-1]) == {"log", "pause", "count"}  # the flow's output, as LangGraph's
+    run = client.runs.get(thread["thread_id"], parts[0].data["run_id"])
+    assert run["status"] == "success"
+    assert client.runs.list(thread["thread_id"])[0]["run_id"] == run["run_id"]
+    got = client.threads.get(thread["thread_id"])
+    assert (got["status"], got["metadata"]["who"], got["values"]["count"]) == ("idle", "sync", 4)
+    state = client.threads.get_state(thread["thread_id"])
+    assert state["values"]["count"] == 4
+    assert state["next"] == []
+    history = client.threads.get_history(thread["thread_id"], limit=3)
+    assert len(history) == 3
+    assert history[0]["checkpoint"] == state["checkpoint"]
+    assert history[1]["checkpoint"]["checkpoint_id"] == state["parent_checkpoint"]["checkpoint_id"]
+    earlier = client.threads.get_state(thread["thread_id"], checkpoint=history[2]["checkpoint"])
+    assert earlier["values"]["count"] == history[2]["values"]["count"] < 4
+
+
+def test_wait_join_and_stateless_runs(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    assert client.runs.wait(thread, "chain", input=work(served))["count"] == 4
+    background = client.runs.create(None, "chain", input=work(served, 0.05))
+    assert background["status"] in ("pending", "running")
+    assert client.runs.join(background["thread_id"], background["run_id"])["count"] == 4
+    assert client.runs.get(background["thread_id"], background["run_id"])["status"] == "success"
+    assert client.runs.wait(None, "chain", input=work(served))["count"] == 4
+
+
+def test_headers_say_where_the_run_is(served: Served) -> None:
+    thread = get_sync_client(url=served.url).threads.create()["thread_id"]
+    body = {"assistant_id": "chain", "input": work(served)}
+    with httpx.Client(base_url=served.url) as http:
+        created = http.post(f"/threads/{thread}/runs", json=body)
+        run = created.json()["run_id"]
+        assert created.headers["content-location"] == f"/threads/{thread}/runs/{run}"
+        http.get(f"/threads/{thread}/runs/{run}/join")
+        copy = http.post("/threads", json={}).json()["thread_id"]
+        waited = http.post(f"/threads/{copy}/runs/wait", json=body)
+        where = waited.headers["content-location"]
+        assert waited.headers["location"] == f"{where}/join"
+        again = http.post(f"/threads/{copy}/runs/wait", json=body)
+        assert again.status_code == 409  # one corral run per thread
+        fresh = http.post("/threads", json={}).json()["thread_id"]
+        with http.stream("POST", f"/threads/{fresh}/runs/stream", json=body) as streamed:
+            assert streamed.headers["content-type"].startswith("text/event-stream")
+            assert streamed.headers["location"].endswith("/stream")
+            assert streamed.read()
+
+
+def test_bad_input_is_a_422_with_field_errors(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        client.runs.wait(thread, "chain", input={"log": "x", "pause": -1, "count": 0})
+    assert bad.value.response.status_code == 422
+    assert bad.value.response.json()["detail"][0]["loc"] == ["body", "input", "pause"]
+    assert client.threads.get(thread)["status"] == "idle"  # nothing ran
+
+
+def _wait_until(check: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_cancel_a_run_then_go_on_from_its_checkpoint(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "cancel.txt"
+    run = client.runs.create(thread, "chain", input=work(served, 0.3, "cancel"))
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    assert client.threads.get(thread)["status"] == "busy"
+    client.runs.cancel(thread, run["run_id"], wait=True)
+    assert client.runs.get(thread, run["run_id"])["status"] == "interrupted"
+    assert client.threads.get(thread)["status"] == "idle"
+    done = client.runs.wait(thread, "chain", input=None)  # on from the last checkpoint
+    assert done["count"] == 4
+    assert log.read_text().count("done a") == 1  # the finished step did not run again
+
+
+def test_multitask_reject_and_enqueue(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "queue.txt"
+    first = client.runs.create(thread, "chain", input=work(served, 0.2, "queue"))
+    queued = client.runs.create(thread, "chain", input=None, multitask_strategy="enqueue")
+    assert client.runs.get(thread, queued["run_id"])["status"] == "pending"
+    with pytest.raises(httpx.HTTPStatusError) as busy:
+        client.runs.create(thread, "chain", input=None, multitask_strategy="reject")
+    assert busy.value.response.status_code == 409
+    assert client.runs.join(thread, queued["run_id"])["count"] == 4
+    assert client.runs.get(thread, first["run_id"])["status"] == "success"
+    assert client.runs.get(thread, queued["run_id"])["status"] == "success"
+    assert log.read_text().count("done d") == 1  # the queued run went on from the end
+
+
+def test_search_count_copy_delete_threads(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create(metadata={"tag": "sc"})["thread_id"]
+    client.runs.wait(thread, "chain", input=work(served))
+    assert [t["thread_id"] for t in client.threads.search(metadata={"tag": "sc"})] == [thread]
+    assert client.threads.count(metadata={"tag": "sc"}) == 1
+    assert client.threads.count() >= client.threads.count(status="idle") >= 1
+    copy = client.threads.copy(thread)
+    assert copy["thread_id"] != thread
+    assert (
+        client.threads.get_state(copy["thread_id"])["values"]
+        == (client.threads.get_state(thread)["values"])
+    )
+    client.threads.delete(thread)
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        client.threads.get(thread)
+    assert gone.value.response.status_code == 404
+    with load_team(served.folder / "chain" / "team.yaml").compile(db=served.folder / "w.db") as app:
+        assert app.runs.get(thread) is None
+        assert app.graph.get_state(app.config(thread)).created_at is None  # no checkpoint
+
+
+def test_the_async_client(served: Served) -> None:
+    async def go() -> tuple[list[str], Any, Any]:
+        client = get_client(url=served.url)
+        thread = await client.threads.create()
+        events = [
+            part.event
+            async for part in client.runs.stream(
+                thread["thread_id"], "chain", input=work(served), stream_mode="updates"
+            )
+        ]
+        other = await client.threads.create()
+        waited = await client.runs.wait(other["thread_id"], "reviewed", input={"text": "hi"})
+        state = await client.threads.get_state(other["thread_id"])
+        return events, waited, state
+
+    events, waited, state = asyncio.run(go())
+    assert events == ["metadata", "updates", "updates", "updates", "updates", "end"]
+    assert waited["__interrupt__"][0]["value"]["reason"].startswith("the edge solver -> END")
+    assert (
+        state["interrupts"][0]["value"]["payload"] == waited["__interrupt__"][0]["value"]["payload"]
+    )
+
+
+def test_remote_graph(served: Served, tmp_path: Path) -> None:
+    remote = RemoteGraph("chain", url=served.url)
+    config = {"configurable": {"thread_id": "remote-1"}}
+    assert remote.invoke(work(served), config)["count"] == 4  # the thread is created
+    assert remote.get_state(config).values["count"] == 4
+    assert len(list(remote.get_state_history(config))) >= 5
+    chunks = list(
+        remote.stream(work(served), {"configurable": {"thread_id": "r2"}}, stream_mode="updates")
+    )
+    assert [next(iter(c)) for c in chunks] == ["a", "b", "c", "d"]
+    drawn = remote.get_graph()
+    assert {"a", "d"} <= set(drawn.nodes)
+
+    async def go() -> Any:
+        return await remote.ainvoke(work(served), {"configurable": {"thread_id": "r3"}})
+
+    assert asyncio.run(go())["count"] == 4
+
+
+def test_the_other_stream_modes(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    modes = ["debug", "tasks", "checkpoints", "messages-tuple"]
+    parts = list(client.runs.stream(thread, "reviewed", input={"text": "hi"}, stream_mode=modes))
+    seen = {p.event for p in parts}
+    assert {"metadata", "debug", "tasks", "checkpoints", "end"} <= seen
+    tasks = [p.data for p in parts if p.event == "tasks" and "input" in p.data]
+    assert [t["name"] for t in tasks][:1] == ["solver"]
+    with pytest.raises(httpx.HTTPStatusError) as events:
+        client.runs.create(thread, "reviewed", input={"text": "x"}, stream_mode="events")
+    assert events.value.response.status_code == 422
