@@ -59,10 +59,18 @@ def team_yaml(agents: int) -> str:
 
 
 def seconds(command: Sequence[str]) -> tuple[float, float]:
-    """Wall and CPU time of one fresh process running ``command`` (it must succeed)."""
+    """Wall and CPU time of one fresh process running ``command`` (it must succeed), from
+    a neutral directory: ``corral`` is the installed one (or the one ``PYTHONPATH`` names,
+    to measure other code), never a ``corral/`` that the current directory holds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tempfile.gettempdir(),
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

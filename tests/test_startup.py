@@ -49,6 +49,14 @@ def loaded_after(code: str) -> set[str]:
 
 def test_import_corral_loads_none_of_the_runtime() -> None:
     assert loaded_after("import corral") & set(HEAVY) == set()
+    shown = "import sys; print(sorted(m for m in sys.modules if m.startswith('corral')))"
+    done = subprocess.run(
+        [sys.executable, "-c", f"import corral\n{shown}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "['corral', 'corral._lazy', 'corral.errors']"
 
 
 def test_the_command_line_loads_none_of_the_runtime_until_a_command_needs_it() -> None:
