@@ -7,6 +7,7 @@ measures the times.
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -21,7 +22,6 @@ from langchain_core.utils.function_calling import convert_to_json_schema
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-import corral
 from corral import ManifestError, load_team
 from tests.conftest import MINI
 
@@ -69,12 +69,18 @@ def test_the_runtime_still_arrives_when_a_name_is_used() -> None:
     assert {"langgraph", "pydantic"} <= loaded_after("import corral; corral.App")
 
 
-def test_every_public_name_resolves_and_is_listed() -> None:
-    for name in corral.__all__:
-        assert getattr(corral, name) is not None, name
-    assert set(corral.__all__) <= set(dir(corral))
+@pytest.mark.parametrize("package", ["corral", "corral.graphs", "corral.workspace"])
+def test_every_lazily_exported_name_resolves_and_is_listed(package: str) -> None:
+    # A name added to __all__ (and the TYPE_CHECKING imports) but not to the lazy map, or
+    # the other way round, fails here.
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+    assert set(module.__all__) <= set(dir(module))
+    lazy = set(dir(module)) - set(vars(module))
+    assert lazy <= set(module.__all__)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        _ = corral.Nope
+        _ = module.Nope
 
 
 class Composed:
