@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/long_run.py
 	$(BIN)/python benchmarks/delegation.py
 	$(BIN)/python benchmarks/budgets.py
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/otel_overhead.py
 	$(BIN)/python benchmarks/crash_trials.py --trials 1000
 	$(BIN)/python benchmarks/tokens.py

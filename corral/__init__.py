@@ -1,9 +1,15 @@
 """Corral: teams of LLM agents as compiled LangGraph state machines, with guardrails.
 
 The public API. Everything else (the subpackages and their modules) is internal and
-may change; ``tests/test_public_api.py`` pins this list.
+may change; ``tests/test_public_api.py`` pins this list. All but the errors are
+imported on first use (PEP 562), so ``import corral`` itself loads almost nothing.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from corral._lazy import lazy_exports
 from corral.errors import (
     BreakerOpen,
     BudgetExceeded,
@@ -31,67 +37,145 @@ from corral.errors import (
     UserError,
     WorkspaceDamaged,
 )
-from corral.graphs import App, RunResult, StepEvent, Team, load_team
-from corral.manifest import (
-    END,
-    AgentGuards,
-    AgentPlan,
-    AgentSpec,
-    BreakerSpec,
-    BudgetSpec,
-    CheckpointSpec,
-    ContextSpec,
-    EdgeSpec,
-    FallbackSpec,
-    FieldSpec,
-    FlowSpec,
-    GuardSpec,
-    ModelSpec,
-    PermissionsSpec,
-    PriceSpec,
-    RateSpec,
-    RetrySpec,
-    SchemaSpec,
-    TeamBudgetSpec,
-    TeamPlan,
-    TeamSpec,
-    ToolSpec,
-    WhenSpec,
-    manifest_json_schema,
-)
-from corral.models import Reply, Script, ScriptedChatModel
-from corral.observability import (
-    BudgetAlert,
-    Failure,
-    GuardTrip,
-    Metrics,
-    ModelCall,
-    ReviewRequested,
-    RunEvent,
-    RunFinished,
-    RunStarted,
-    StepDone,
-    SubtaskCreated,
-    SubtaskFinished,
-    ToolCall,
-    Trace,
-    TraceEvent,
-    log_json,
-)
-from corral.workspace import (
-    Alert,
-    BudgetLimits,
-    CorralSaver,
-    Limits,
-    NewTask,
-    RunRecord,
-    Task,
-    TaskBoard,
-    Workspace,
-    open_workspace,
-)
+
+if TYPE_CHECKING:
+    from corral.graphs import App, RunResult, StepEvent, Team, load_team
+    from corral.manifest import (
+        END,
+        AgentGuards,
+        AgentPlan,
+        AgentSpec,
+        BreakerSpec,
+        BudgetSpec,
+        CheckpointSpec,
+        ContextSpec,
+        EdgeSpec,
+        FallbackSpec,
+        FieldSpec,
+        FlowSpec,
+        GuardSpec,
+        ModelSpec,
+        PermissionsSpec,
+        PriceSpec,
+        RateSpec,
+        RetrySpec,
+        SchemaSpec,
+        TeamBudgetSpec,
+        TeamPlan,
+        TeamSpec,
+        ToolSpec,
+        WhenSpec,
+        manifest_json_schema,
+    )
+    from corral.models import Reply, Script, ScriptedChatModel
+    from corral.observability import (
+        BudgetAlert,
+        Failure,
+        GuardTrip,
+        Metrics,
+        ModelCall,
+        ReviewRequested,
+        RunEvent,
+        RunFinished,
+        RunStarted,
+        StepDone,
+        SubtaskCreated,
+        SubtaskFinished,
+        ToolCall,
+        Trace,
+        TraceEvent,
+        log_json,
+    )
+    from corral.workspace import (
+        Alert,
+        BudgetLimits,
+        CorralSaver,
+        Limits,
+        NewTask,
+        RunRecord,
+        Task,
+        TaskBoard,
+        Workspace,
+        open_workspace,
+    )
 
 __version__ = "0.1.0"
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "corral.graphs": (
+            "App",
+            "RunResult",
+            "StepEvent",
+            "Team",
+            "load_team",
+        ),
+        "corral.manifest": (
+            "END",
+            "AgentGuards",
+            "AgentPlan",
+            "AgentSpec",
+            "BreakerSpec",
+            "BudgetSpec",
+            "CheckpointSpec",
+            "ContextSpec",
+            "EdgeSpec",
+            "FallbackSpec",
+            "FieldSpec",
+            "FlowSpec",
+            "GuardSpec",
+            "ModelSpec",
+            "PermissionsSpec",
+            "PriceSpec",
+            "RateSpec",
+            "RetrySpec",
+            "SchemaSpec",
+            "TeamBudgetSpec",
+            "TeamPlan",
+            "TeamSpec",
+            "ToolSpec",
+            "WhenSpec",
+            "manifest_json_schema",
+        ),
+        "corral.models": (
+            "Reply",
+            "Script",
+            "ScriptedChatModel",
+        ),
+        "corral.observability": (
+            "BudgetAlert",
+            "Failure",
+            "GuardTrip",
+            "Metrics",
+            "ModelCall",
+            "ReviewRequested",
+            "RunEvent",
+            "RunFinished",
+            "RunStarted",
+            "StepDone",
+            "SubtaskCreated",
+            "SubtaskFinished",
+            "ToolCall",
+            "Trace",
+            "TraceEvent",
+            "log_json",
+        ),
+        "corral.workspace": (
+            "Alert",
+            "BudgetLimits",
+            "CorralSaver",
+            "Limits",
+            "NewTask",
+            "RunRecord",
+            "Task",
+            "TaskBoard",
+            "Workspace",
+            "open_workspace",
+        ),
+    },
+)
+
 
 __all__ = [
     "END",

@@ -11,14 +11,14 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from corral import __version__, observability
+from corral import __version__
 from corral.cli._common import (
     DAMAGED,
     USER_ERROR,
@@ -34,6 +34,7 @@ from corral.cli._common import (
     app,
     draw,
     finish,
+    load_team,
     read_input,
     where,
     workspace_at,
@@ -43,9 +44,10 @@ from corral.cli._runs import runs_app
 from corral.cli._temporal import QueueOption, TemporalOption, run_on_temporal, worker
 from corral.cli._serve import serve
 from corral.errors import InputError, UserError
-from corral.graphs import load_team
-from corral.manifest import manifest_json_schema
-from corral.workspace import DEFAULT_DB, Checkup, check_workspace, recover_workspace
+from corral.workspace import DEFAULT_DB
+
+if TYPE_CHECKING:  # commands import the runtime they use, so --help stays fast
+    from corral.workspace import Checkup
 
 app.add_typer(runs_app, name="runs")
 __all__ = ["diff", "main", "resume", "serve", "worker"]
@@ -95,7 +97,9 @@ def options(
 ) -> None:
     """Run teams of LLM agents as compiled, guarded LangGraph graphs."""
     if log_json:
-        observability.log_json()
+        from corral.observability import log_json as send_logs
+
+        send_logs()
 
 
 @app.command()
@@ -112,6 +116,8 @@ def validate(file: FileArg) -> None:
 @app.command()
 def schema(output: OutputOption = None) -> None:
     """Print the team file's JSON Schema (for editors: a yaml-language-server line)."""
+    from corral.manifest import manifest_json_schema
+
     text = json.dumps(manifest_json_schema(), indent=2)
     if output is None:
         typer.echo(text)
@@ -223,6 +229,8 @@ def doctor(
 ) -> None:
     """Check a workspace file (integrity check, readable rows per table) without writing
     to it; exit 0 if healthy, 5 if damaged."""
+    from corral.workspace import check_workspace, recover_workspace
+
     out = Console(highlight=False, soft_wrap=True)
     file = where(file)
     copied = None if recover is None else recover_workspace(file, recover)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from corral.errors import InputError
-from corral.graphs import FORMATS, App, RunResult, StepEvent, Team, db_path, load_team
-from corral.workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
+from corral.workspace import DEFAULT_DB
+
+if TYPE_CHECKING:  # the runtime is imported by the commands that use it: --help stays fast
+    from corral.graphs import App, RunResult, StepEvent, Team
+    from corral.workspace import SqliteWorkspace
 
 EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
 USER_ERROR = 2
@@ -89,6 +93,8 @@ LegendOption = Annotated[
 def where(db: Path | None, team: Team | Path | None = None) -> Path:
     """The workspace a command uses, said on stderr: ``--db``, then ``$CORRAL_DB``, then
     the team file's ``checkpoint.db``, then the default."""
+    from corral.graphs import db_path
+
     env = os.environ.get(ENV_DB)
     if isinstance(team, Path) and db is None and not env:  # read only when it decides
         team = load_team(team)
@@ -96,7 +102,7 @@ def where(db: Path | None, team: Team | Path | None = None) -> Path:
         path, source = db, "--db"
     elif env:
         path, source = Path(env), f"${ENV_DB}"
-    elif isinstance(team, Team) and team.plan.checkpoint.db is not None:
+    elif team is not None and not isinstance(team, Path) and team.plan.checkpoint.db is not None:
         path, source = db_path(team.plan, None), "checkpoint.db of the team file"
     else:
         path, source = DEFAULT_DB, "the default"
@@ -104,6 +110,16 @@ def where(db: Path | None, team: Team | Path | None = None) -> Path:
         f"workspace: {escape(str(path))} ({escape(source)})", style="dim"
     )
     return path
+
+
+def load_team(path: Path) -> Team:
+    """Load a team file. The runtime is imported here, on first use, not at start-up;
+    it then lives until exit, so ``gc.freeze`` keeps it out of the collections that
+    loading a large team sets off."""
+    from corral.graphs import load_team as load
+
+    gc.freeze()
+    return load(path)
 
 
 @contextmanager
@@ -115,6 +131,8 @@ def workspace_at(path: Path) -> Iterator[SqliteWorkspace]:
             "(`corral run` says which it used)",
             field="db",
         )
+    from corral.workspace import open_workspace
+
     workspace = open_workspace(path)
     try:
         yield workspace
@@ -222,6 +240,8 @@ def finish(compiled: App | str, result: RunResult, json_out: bool) -> None:
 
 
 def check_format(team: Team, fmt: str) -> Team:
+    from corral.graphs import FORMATS
+
     if fmt not in FORMATS:
         raise InputError(
             f"--format {fmt!r} is not known; use one of {', '.join(FORMATS)}", field="format"

@@ -18,14 +18,13 @@ from corral.cli._common import (
     MovedTeamOption,
     app,
     finish,
+    load_team,
     read_input,
     where,
     workspace_at,
 )
 from corral.cli._temporal import QueueOption, TemporalOption, resume_on_temporal
 from corral.errors import InputError
-from corral.graphs import load_team
-from corral.manifest import diff_definitions
 from corral.workspace import RunRecord
 
 
@@ -134,6 +133,8 @@ def _said_changes(
     incompatible change without ``migrate`` is refused with the same lines)."""
     if record.definition is None or record.fingerprint == fingerprint:
         return
+    from corral.manifest import diff_definitions
+
     changes = diff_definitions(record.definition, definition)
     if changes and (migrate or all(c.compatible for c in changes)):
         err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -163,6 +164,8 @@ def _settle(path: Path, team_file: Path | None, *, approve_all: bool) -> None:
 def diff(old: FileArg, new: FileArg) -> None:
     """What changed between two team files, and whether a paused run can go on under
     the new one (compatible) or needs `corral resume --migrate` (incompatible)."""
+    from corral.manifest import diff_definitions
+
     before, after = load_team(old).plan.definition, load_team(new).plan.definition
     changes = diff_definitions(before, after)
     out = Console(highlight=False, soft_wrap=True)

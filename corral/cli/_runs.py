@@ -22,12 +22,12 @@ from corral.cli._common import (
     ScaleOption,
     TeamOption,
     draw,
+    load_team,
     where,
     workspace_at,
 )
 from corral.errors import InputError
-from corral.graphs import FORMATS, load_team, read_trace
-from corral.observability import totals
+from corral.graphs import FORMATS
 from corral.workspace import RunRecord, RunUsage
 
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
@@ -164,6 +164,9 @@ def runs_show(
     legend: LegendOption = True,
 ) -> None:
     """A run's trace as a tree (or --json), or its path drawn on the team (--format)."""
+    from corral.graphs import read_trace
+    from corral.observability import totals
+
     path = where(db, team_file)
     with workspace_at(path) as workspace:
         record = workspace.runs.get(run_id)

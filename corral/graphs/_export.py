@@ -19,13 +19,13 @@ import networkx as nx
 
 from corral.errors import InputError
 from corral.graphs._dot import to_dot_source
+from corral.graphs._formats import FORMATS
 from corral.graphs._mermaid import CONFIG, to_mermaid_source
 from corral.graphs._picture import START, DrawOptions, Picture, picture
 from corral.manifest import END, TeamPlan
 from corral.nodes import edge_label
 
 Format = Literal["mermaid", "dot", "svg", "png", "json", "graphml"]
-FORMATS: tuple[str, ...] = ("mermaid", "dot", "svg", "png", "json", "graphml")
 SVG_ROOT = re.compile(r'<svg\b[^>]*?viewBox="(?P<box>[^"]+)"[^>]*>')
 
 

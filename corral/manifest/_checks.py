@@ -291,7 +291,7 @@ def _reachability(team: Team) -> list[Problem]:
     fanning = {s.from_ for s in flow.parallel} | {b for s in flow.parallel for b in s.to}
     problems = _parallel(team)
     for i, agent in enumerate(team.agents):
-        outgoing = [e for e in flow.edges if e.from_ == agent.id]
+        outgoing = team.edges_from(agent.id)
         if agent.id in fanning:
             continue  # checked with its parallel step
         if agent.id not in reachable:

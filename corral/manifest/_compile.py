@@ -40,7 +40,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
     agents: dict[str, AgentPlan] = {}
     for i, agent in enumerate(team.agents):
         in_name = inbound_schema(team, agent.id)
-        edges = tuple(e for e in team.flow.edges if e.from_ == agent.id)
+        edges = team.edges_from(agent.id)
         fan = fans.get(agent.id)
         out_name = agent.output or (fan.schema_name if fan else edges[0].schema_name)
         reports = tuple(
@@ -53,8 +53,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
                 r.grant.tokens if r.grant else None,
                 r.id not in fed,
             )
-            for r in team.agents
-            if r.reports_to == agent.id
+            for r in team.reports_of(agent.id)
         )
         model_key = model = fallback_key = fallback_model = None
         if agent.kind == "agent":
@@ -65,7 +64,6 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
                 )
         on_failure = agent.on_failure or team.guards.on_failure
         budget = team.budget_of(agent)
-        below = nx.descendants(tree, agent.id) if agent.id in tree else set()
         identity = (
             Who(
                 agent=agent.id,
@@ -73,7 +71,7 @@ def compile_plan(team: TeamSpec, resolved: Resolved) -> TeamPlan:
                 supervisor=agent.id in managers,
                 can_write_global="can_write_global" in agent.permissions.granted,
                 managed_teams=frozenset(
-                    a.team for a in team.agents if a.id in below and a.team is not None
+                    t for t in (team.agent(a).team for a in _below(tree, agent.id)) if t is not None
                 ),
             )
             if agent.context
@@ -169,7 +167,12 @@ def inbound_schema(team: TeamSpec, agent_id: str) -> str:
     for step in team.flow.parallel:
         if agent_id in step.to:
             return step.schema_name
-    return next(e.schema_name for e in team.flow.edges if e.to == agent_id)
+    return team.edges_into(agent_id)[0].schema_name
+
+
+def _below(tree: nx.DiGraph[str], agent_id: str) -> set[str]:
+    """Everyone who reports to ``agent_id``, directly or not."""
+    return nx.descendants(tree, agent_id) if agent_id in tree else set()
 
 
 def _model(

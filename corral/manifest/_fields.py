@@ -6,6 +6,7 @@ The whole-team checks, resolution and compilation (``_checks``, ``_resolve``,
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ from corral.manifest._spec import (
     AgentSpec,
     CheckpointSpec,
     ContextSpec,
+    EdgeSpec,
     FlowSpec,
     ModelSpec,
     SchemaSpec,
@@ -60,10 +62,49 @@ class TeamFields(_Spec):
 
     def agent(self, agent_id: str) -> AgentSpec:
         """The agent with this id (``KeyError`` if there is none)."""
+        return self._by_id[agent_id]
+
+    def edges_from(self, agent_id: str) -> tuple[EdgeSpec, ...]:
+        """The flow edges leaving an agent, in file order."""
+        return self._edges_from.get(agent_id, ())
+
+    def edges_into(self, agent_id: str) -> tuple[EdgeSpec, ...]:
+        """The flow edges arriving at an agent, in file order."""
+        return self._edges_into.get(agent_id, ())
+
+    def reports_of(self, agent_id: str) -> tuple[AgentSpec, ...]:
+        """The agents reporting to an agent, in file order."""
+        return self._reports.get(agent_id, ())
+
+    # Indexes built once per (frozen) team, so whole-team checks stay linear in its size.
+    @cached_property
+    def _by_id(self) -> dict[str, AgentSpec]:
+        found: dict[str, AgentSpec] = {}
         for spec in self.agents:
-            if spec.id == agent_id:
-                return spec
-        raise KeyError(agent_id)
+            found.setdefault(spec.id, spec)  # the first of duplicates, as a scan finds
+        return found
+
+    @cached_property
+    def _edges_from(self) -> dict[str, tuple[EdgeSpec, ...]]:
+        found: dict[str, list[EdgeSpec]] = {}
+        for edge in self.flow.edges:
+            found.setdefault(edge.from_, []).append(edge)
+        return {k: tuple(v) for k, v in found.items()}
+
+    @cached_property
+    def _edges_into(self) -> dict[str, tuple[EdgeSpec, ...]]:
+        found: dict[str, list[EdgeSpec]] = {}
+        for edge in self.flow.edges:
+            found.setdefault(edge.to, []).append(edge)
+        return {k: tuple(v) for k, v in found.items()}
+
+    @cached_property
+    def _reports(self) -> dict[str, tuple[AgentSpec, ...]]:
+        found: dict[str, list[AgentSpec]] = {}
+        for spec in self.agents:
+            if spec.reports_to is not None:
+                found.setdefault(spec.reports_to, []).append(spec)
+        return {k: tuple(v) for k, v in found.items()}
 
     def model_spec(self, agent: AgentSpec) -> ModelSpec:
         """The model an agent uses: its own, else the team's ``default``, else scripted."""

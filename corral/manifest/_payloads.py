@@ -1,10 +1,54 @@
-"""Checking a payload against its schema, with errors a model or a person can act on."""
+"""Payload schemas: the base of those a team file declares, and checking a payload
+against its schema with errors a model or a person can act on."""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from functools import lru_cache
+from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
+
+
+class Payload(BaseModel):
+    """Base of the schemas declared in a team file: unknown keys are refused, and the
+    JSON Schema is made once per class and mode. langchain asks for it at every bind
+    (once per agent, and per delegation tool), so a team of 1,000 agents sharing one
+    schema would otherwise build the same schema over a thousand times."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def model_json_schema(
+        cls,
+        by_alias: bool | None = None,
+        ref_template: str = DEFAULT_REF_TEMPLATE,
+        schema_generator: type[GenerateJsonSchema] = GenerateJsonSchema,
+        mode: JsonSchemaMode = "validation",
+        *,
+        union_format: Literal["any_of", "primitive_type_array"] = "any_of",
+    ) -> dict[str, Any]:
+        if schema_generator is not GenerateJsonSchema:  # a caller's own: not cached
+            return super().model_json_schema(
+                by_alias, ref_template, schema_generator, mode, union_format=union_format
+            )
+        made = _json_schema(cls, by_alias, ref_template, mode, union_format=union_format)
+        return copy.deepcopy(made)  # the caller's to change
+
+
+@lru_cache(maxsize=1024)
+def _json_schema(
+    cls: type[Payload],
+    by_alias: bool | None,
+    ref_template: str,
+    mode: JsonSchemaMode,
+    *,
+    union_format: Literal["any_of", "primitive_type_array"],
+) -> dict[str, Any]:
+    return super(Payload, cls).model_json_schema(
+        by_alias, ref_template, GenerateJsonSchema, mode, union_format=union_format
+    )
 
 
 def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None, list[str]]:

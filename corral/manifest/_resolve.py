@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import networkx as nx
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, Field, TypeAdapter, create_model
 
 from corral.errors import ManifestError, Problem, suggest
+from corral.manifest._payloads import Payload
 from corral.manifest._schema_checks import schema_problems
 from corral.manifest._scripts import load_script
 from corral.manifest._spec import FieldSpec, SchemaSpec
@@ -234,9 +235,7 @@ def _schema_class(
                 )
             )
     try:
-        return create_model(
-            name, __config__=ConfigDict(extra="forbid"), __doc__=spec.description, **fields
-        )
+        return create_model(name, __base__=Payload, __doc__=spec.description, **fields)
     except Exception as exc:  # pydantic rejects a constraint that does not fit the type
         problems.append(
             Problem(

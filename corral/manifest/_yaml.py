@@ -4,11 +4,16 @@ Only plain data is built (SafeLoader's scalars, mappings, sequences). The file s
 and the number of nodes after alias expansion are capped, so a "billion laughs"
 file is refused rather than expanded. Duplicate keys are an error, not a silent
 overwrite. Pydantic errors are then mapped back to ``file:line``.
+
+Documents are composed by libyaml (``CSafeLoader``, several times faster) when PyYAML
+has it; a document libyaml refuses is composed again by the pure-Python loader, whose
+messages (with the offending line) are the ones users see.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +30,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")
 )
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
@@ -66,7 +72,8 @@ def _too_deep(text: str) -> int | None:
     """The line where ``[``/``{`` nesting passes ``MAX_DEPTH`` (quotes and comments
     aside), if any."""
     depth, line, quote, comment = 0, 1, "", False
-    for char in text:
+    for found in _MARKS.finditer(text):  # only these characters change anything
+        char = found.group()
         if char == "\n":
             line, quote, comment = line + 1, "", False
         elif comment:
@@ -84,6 +91,9 @@ def _too_deep(text: str) -> int | None:
         elif char in "]}":
             depth = max(0, depth - 1)
     return None
+
+
+_MARKS = re.compile(r"[\n#'\"\[\]{}]")
 
 
 def load_yaml(path: Path) -> Located:
@@ -127,7 +137,7 @@ def load_yaml(path: Path) -> Located:
             ]
         )
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         # The context mark is where the broken construct starts; the problem mark is
         # where the parser gave up, often a line later.
@@ -177,10 +187,22 @@ def load_yaml(path: Path) -> Located:
     return located
 
 
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree of ``text``, by libyaml when it is there; a document it refuses is
+    composed again in Python, so an error is always PyYAML's own (same lines, same text)."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 class _Builder:
     def __init__(self, located: Located) -> None:
         self.located = located
-        self.constructor = yaml.SafeLoader("")
+        self.constructor = yaml.constructor.SafeConstructor()  # scalars only: no loader cycles
         self.count = 0
         self.problems: list[Problem] = []
 
@@ -235,6 +257,9 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
+            # the scalar's own constructor, without construct_object's bookkeeping
+            return self.constructor.yaml_constructors[node.tag](self.constructor, node)
         return self.constructor.construct_object(node)
 
     def _problem(self, message: str, fix: str, loc: Loc, line: int) -> None:

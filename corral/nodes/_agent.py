@@ -15,7 +15,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from corral.context import context_tools
 from corral.errors import BreakerOpen, CorralError, GuardTripped, HandoffError, NodeError, RunError
@@ -52,7 +53,8 @@ class AgentRunner:
         self.delegation = delegation
         cap = plan.budget.max_output_tokens
         bound = {"max_tokens": cap} if cap else {}
-        self.ask, self.parser = split_structured(model, plan.out_schema)
+        ask, self.parser = split_structured(model, plan.out_schema)
+        self.ask = _schema_made_once(ask)
         if cap:
             self.ask = self.ask.bind(max_tokens=cap)
         tools = {t.name: t for t in plan.tools} if with_tools else {}
@@ -352,3 +354,20 @@ class AgentRunner:
                 index += 1
         note = HumanMessage("No more tool calls: answer now with what you have.")
         return [*messages, note], usage
+
+
+def _schema_made_once(ask: Runnable[Any, Any]) -> Runnable[Any, Any]:
+    """``ask`` with its tracing metadata's output schema converted now, not per call.
+
+    ``with_structured_output`` binds ``ls_structured_output_format`` holding the pydantic
+    class, and langchain-core turns that class into JSON Schema on every model call
+    (for tracing only). Given the OpenAI tool dict instead, it makes the same metadata
+    without rebuilding it; the model, its tools and the parse are unchanged.
+    """
+    if not isinstance(ask, RunnableBinding):
+        return ask
+    traced = ask.kwargs.get("ls_structured_output_format")
+    if not isinstance(traced, dict) or not isinstance(traced.get("schema"), type):
+        return ask
+    made = {**traced, "schema": convert_to_openai_tool(traced["schema"])}
+    return ask.bind(ls_structured_output_format=made)

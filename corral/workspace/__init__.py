@@ -1,40 +1,103 @@
 """Storage: one owner of every table (runs, checkpoints, tasks, usage, events, audit,
 tool calls, context, breakers) behind small typed protocols; SQLite by default."""
 
-from corral.workspace._db import ConnectionPool, Synchronous
-from corral.workspace._detached import DetachedWorkspace
-from corral.workspace._doctor import Checkup, TableRead, check_workspace, recover_workspace
-from corral.workspace._protocols import (
-    AuditLog,
-    BreakerStore,
-    EventLog,
-    Ledger,
-    RunRegistry,
-    TaskBoard,
-    ToolCallLog,
-    Workspace,
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from corral._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from corral.workspace._db import ConnectionPool, Synchronous
+    from corral.workspace._detached import DetachedWorkspace
+    from corral.workspace._doctor import Checkup, TableRead, check_workspace, recover_workspace
+    from corral.workspace._protocols import (
+        AuditLog,
+        BreakerStore,
+        EventLog,
+        Ledger,
+        RunRegistry,
+        TaskBoard,
+        ToolCallLog,
+        Workspace,
+    )
+    from corral.workspace._saver import CorralSaver
+    from corral.workspace._tool_calls import call_slot, idempotency_key
+    from corral.workspace._types import (
+        DEFAULT_DB,
+        NO_RUN_USAGE,
+        TEAM,
+        Alert,
+        BreakerPolicy,
+        BudgetLimits,
+        Limits,
+        NewTask,
+        RunRecord,
+        RunStatus,
+        RunSummary,
+        RunUsage,
+        Settled,
+        Started,
+        Task,
+        TaskStatus,
+        Verdict,
+    )
+    from corral.workspace._workspace import SqliteWorkspace, open_workspace
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "._db": (
+            "ConnectionPool",
+            "Synchronous",
+        ),
+        "._detached": ("DetachedWorkspace",),
+        "._doctor": (
+            "Checkup",
+            "TableRead",
+            "check_workspace",
+            "recover_workspace",
+        ),
+        "._protocols": (
+            "AuditLog",
+            "BreakerStore",
+            "EventLog",
+            "Ledger",
+            "RunRegistry",
+            "TaskBoard",
+            "ToolCallLog",
+            "Workspace",
+        ),
+        "._saver": ("CorralSaver",),
+        "._tool_calls": (
+            "call_slot",
+            "idempotency_key",
+        ),
+        "._types": (
+            "DEFAULT_DB",
+            "NO_RUN_USAGE",
+            "TEAM",
+            "Alert",
+            "BreakerPolicy",
+            "BudgetLimits",
+            "Limits",
+            "NewTask",
+            "RunRecord",
+            "RunStatus",
+            "RunSummary",
+            "RunUsage",
+            "Settled",
+            "Started",
+            "Task",
+            "TaskStatus",
+            "Verdict",
+        ),
+        "._workspace": (
+            "SqliteWorkspace",
+            "open_workspace",
+        ),
+    },
 )
-from corral.workspace._saver import CorralSaver
-from corral.workspace._tool_calls import call_slot, idempotency_key
-from corral.workspace._types import (
-    NO_RUN_USAGE,
-    TEAM,
-    Alert,
-    BreakerPolicy,
-    BudgetLimits,
-    Limits,
-    NewTask,
-    RunRecord,
-    RunStatus,
-    RunSummary,
-    RunUsage,
-    Settled,
-    Started,
-    Task,
-    TaskStatus,
-    Verdict,
-)
-from corral.workspace._workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
 
 __all__ = [
     "DEFAULT_DB",

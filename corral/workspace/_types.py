@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol, TypedDict
 
 RunStatus = Literal["running", "completed", "failed", "halted", "paused"]
 TaskStatus = Literal["pending", "claimed", "done", "failed", "refused"]
 Verdict = Literal["closed", "open", "probe"]
 TEAM = "__team__"
+DEFAULT_DB = Path(".corral") / "corral.db"
+"""Where a workspace lives when neither ``--db`` nor the manifest says (here, among
+light imports, so that ``corral --help`` can say it)."""
 """The ledger's name for the whole team (its daily totals and limits)."""
 
 

@@ -22,10 +22,8 @@ from corral.workspace._saver import CorralSaver
 from corral.workspace._tool_calls import SqliteToolCalls
 from corral.workspace._types import RunSummary
 
-DEFAULT_DB = Path(".corral") / "corral.db"
 SCHEMA_VERSION = 1
 """The version of corral's tables a workspace file has (SQLite's ``user_version``)."""
-"""Where a workspace lives when neither ``--db`` nor the manifest says."""
 
 
 class SqliteWorkspace:
