@@ -41,8 +41,8 @@ from corral.cli._common import (
 )
 from corral.cli._resume import diff, resume
 from corral.cli._runs import runs_app
-from corral.cli._temporal import QueueOption, TemporalOption, run_on_temporal, worker
 from corral.cli._serve import serve
+from corral.cli._temporal import QueueOption, TemporalOption, run_on_temporal, worker
 from corral.errors import InputError, UserError
 from corral.workspace import DEFAULT_DB
 
