@@ -10,15 +10,26 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from corral.cli._common import ENV_DB, EXIT, USER_ERROR, FileArg, app, finish, where
+from corral.cli._common import (
+    ENV_DB,
+    EXIT,
+    USER_ERROR,
+    FileArg,
+    app,
+    finish,
+    load_team,
+    where,
+)
 from corral.errors import InputError, RunError, UserError
-from corral.graphs import Team, load_team
+
+if TYPE_CHECKING:
+    from corral.graphs import Team
 
 TemporalOption = Annotated[
     str | None,
