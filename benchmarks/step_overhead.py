@@ -1,7 +1,8 @@
 """Per-step cost of a compiled corral team against an equivalent plain LangGraph graph.
 
 Both graphs are 10-node chains doing the same work in each node, run in one process,
-interleaved in rounds; the median round is reported. Scenarios:
+interleaved in rounds (plain, corral, plain, corral ...); the median of each side and
+the paired ratios of the rounds (median and min) are reported, with the load average. Scenarios:
 
 - function: each node runs the same plain Python function on a 5-field payload.
   Corral adds: typed input object, output validation, routing, a Command handoff.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -159,12 +161,14 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
         plain_times.append(timed(run_plain, runs))
         corral_times.append(timed(run_corral, runs))
     p, c = statistics.median(plain_times), statistics.median(corral_times)
+    ratios = [b / a for a, b in zip(plain_times, corral_times, strict=True)]
     return {
         "scenario": kind,
         "checkpointer": storage,
         "plain_us": p * 1e6,
         "corral_us": c * 1e6,
-        "ratio": c / p,
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
     }
 
 
@@ -172,18 +176,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument("--only", choices=("function", "agent"), default=None)
+    parser.add_argument("--storage", choices=("none", "sqlite"), default=None)
     args = parser.parse_args()
+    print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("function", "agent"):
-            for storage in ("none", "sqlite"):
+        for kind in [args.only] if args.only else ["function", "agent"]:
+            for storage in [args.storage] if args.storage else ["none", "sqlite"]:
                 row = scenario(kind, storage, args.rounds, Path(tmp))
                 results.append(row)
                 print(
                     f"{kind:9} {storage:7} plain {row['plain_us']:8.1f} us/step   "
-                    f"corral {row['corral_us']:8.1f} us/step   ratio {row['ratio']:.2f}x",
+                    f"corral {row['corral_us']:8.1f} us/step   paired ratio median "
+                    f"{row['ratio']:.2f}x min {row['ratio_min']:.2f}x",
                     flush=True,
                 )
+    print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
