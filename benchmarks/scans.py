@@ -34,6 +34,12 @@ DAY = "2026-11-21"
 DEFINITION = json.dumps({"agents": {a: {"role": a, "instructions": "x" * 300} for a in AGENTS}})
 
 
+ROWS = (
+    "SELECT runs.*, COALESCE(runs.definition, (SELECT d.definition FROM definitions d "
+    "WHERE d.fingerprint = runs.fingerprint)) AS pinned FROM runs"
+)
+
+
 def fill(db: Path, runs: int, paused: int) -> None:
     """``runs`` runs with four settled calls each, their totals, an event and an audit row."""
     open_workspace(db).close()  # corral's own tables and indexes
@@ -88,6 +94,7 @@ def fill(db: Path, runs: int, paused: int) -> None:
             calls,
         )
         conn.executemany("INSERT INTO usage_totals VALUES (?, ?, ?, ?, ?, ?, ?)", totals)
+        conn.execute("INSERT INTO definitions VALUES ('f', ?)", (DEFINITION,))
         conn.executemany(
             "INSERT INTO events (run_id, at, kind, agent, data) VALUES (?, ?, ?, ?, ?)", events
         )
@@ -99,7 +106,8 @@ def old_list(ws: SqliteWorkspace, status: str | None, limit: int) -> list[Any]:
     """The registry listing as it ran before: the disjunction defeats every index."""
     with ws.pool.read() as conn:
         rows = conn.execute(
-            "SELECT * FROM runs NOT INDEXED WHERE (? IS NULL OR status = ?) "
+            "SELECT *, (SELECT definition FROM definitions WHERE fingerprint = 'f') "
+            "FROM runs NOT INDEXED WHERE (? IS NULL OR status = ?) "
             "ORDER BY started_at DESC LIMIT ?",
             (status, status, limit),
         ).fetchall()
@@ -111,13 +119,10 @@ def new_sql(ws: SqliteWorkspace, status: str | None, limit: int) -> list[Any]:
     """The statements of the listing as it runs now, without building the records."""
     with ws.pool.read() as conn:
         if status is None:
-            rows = conn.execute(
-                "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
-            ).fetchall()
+            rows = conn.execute(f"{ROWS} ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
         else:
             rows = conn.execute(
-                "SELECT * FROM runs WHERE status = ? ORDER BY started_at DESC LIMIT ?",
-                (status, limit),
+                f"{ROWS} WHERE status = ? ORDER BY started_at DESC LIMIT ?", (status, limit)
             ).fetchall()
         usage_sql(conn, [r[0] for r in rows])
     return rows

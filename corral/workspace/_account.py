@@ -60,26 +60,47 @@ OLD_INDEXES = ("idx_usage_agent_day", "idx_usage_day", "idx_usage_task_key")
 """Indexes of ``usage`` nothing reads any more (each made every call's row dearer)."""
 
 
+TOTALS = (
+    "CREATE TABLE {name} (scope TEXT, key TEXT, day TEXT, tokens INTEGER, cost REAL, "
+    "calls INTEGER, unknown INTEGER, PRIMARY KEY (scope, key, day)) WITHOUT ROWID"
+)
+"""One B-tree keyed by scope, key and day (a rowid table kept a second one for the key,
+and every call's transaction wrote both)."""
+
+
 def outdated(conn: sqlite3.Connection) -> bool:
-    """Whether the file predates ``spent`` totals (or still has the unread indexes)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(usage_totals)")}
+    """Whether ``upgrade`` has anything to do: no totals table yet, one made by an older
+    version (no ``spent`` totals, or a rowid table), or the unread indexes."""
+    made = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'usage_totals'").fetchone()
     marks = ", ".join("?" * len(OLD_INDEXES))
     old = conn.execute(f"SELECT 1 FROM sqlite_master WHERE name IN ({marks})", OLD_INDEXES)
-    return bool(columns and "unknown" not in columns) or old.fetchone() is not None
+    return made is None or "WITHOUT ROWID" not in made[0] or old.fetchone() is not None
 
 
 def upgrade(conn: sqlite3.Connection) -> None:
-    """Add ``spent`` totals to an older workspace, filled from its settled calls, and drop
-    the unread indexes (in the caller's transaction, so all or nothing; idempotent)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(usage_totals)")}
-    if columns and "unknown" not in columns:
-        conn.execute("ALTER TABLE usage_totals ADD COLUMN unknown INTEGER")
+    """Make the totals table, or bring an older one up to date: add ``spent`` totals
+    filled from the settled calls, rebuild it without rowids, and drop the unread
+    indexes (in the caller's transaction, so all or nothing; idempotent)."""
+    made = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'usage_totals'").fetchone()
+    if made is None:
+        conn.execute(TOTALS.format(name="usage_totals"))
+    elif "WITHOUT ROWID" not in made[0]:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(usage_totals)")}
+        spent = "unknown" in columns
+        conn.execute(TOTALS.format(name="usage_totals_new"))
         conn.execute(
-            "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls, unknown) "
-            "SELECT 'spent', agent, day, SUM(input_tokens + output_tokens), SUM(cost_usd), "
-            "count(*), SUM(1 - cost_known) FROM usage WHERE status = 'settled' "
-            "GROUP BY agent, day"
+            "INSERT INTO usage_totals_new SELECT scope, key, day, tokens, cost, calls, "
+            f"{'unknown' if spent else '0'} FROM usage_totals"
         )
+        conn.execute("DROP TABLE usage_totals")
+        conn.execute("ALTER TABLE usage_totals_new RENAME TO usage_totals")
+        if not spent:
+            conn.execute(
+                "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls, unknown) "
+                "SELECT 'spent', agent, day, SUM(input_tokens + output_tokens), "
+                "SUM(cost_usd), count(*), SUM(1 - cost_known) FROM usage "
+                "WHERE status = 'settled' GROUP BY agent, day"
+            )
     for index in OLD_INDEXES:
         conn.execute(f"DROP INDEX IF EXISTS {index}")
 

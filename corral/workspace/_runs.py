@@ -21,17 +21,26 @@ def _iso(at: float) -> str:
 
 _JSON = ("input", "output", "errors", "path", "definition")
 _FIELDS = ("output", "errors", "path", "usage")
+_SELECT = (
+    "SELECT runs.*, COALESCE(runs.definition, (SELECT d.definition FROM definitions d "
+    "WHERE d.fingerprint = runs.fingerprint)) AS pinned FROM runs"
+)
+"""A run's row, with the definition it is pinned to (its own, or the shared one)."""
 """What ``update`` may set besides the status."""
 
 
 class SqliteRuns:
     """Rows of the ``runs`` table (created and migrated with sqlite-utils, written in plain
     SQL: a quarter of the time per run). A run's usage is read from the ledger, never
-    kept here: its ``usage`` column is no longer written."""
+    kept here: its ``usage`` column is no longer written. The team definition a run is
+    pinned to is kept once per fingerprint in ``definitions`` (runs recorded before
+    that keep theirs in their own row)."""
 
     def __init__(self, pool: ConnectionPool, *, clock: Callable[[], float] = time.time) -> None:
         self._pool = pool
         self._clock = clock
+        self._texts: dict[str, str] = {}  # fingerprint -> its definition as JSON
+        pool.ensure("definitions", {"fingerprint": str, "definition": str}, pk="fingerprint")
         pool.ensure(
             "runs",
             {
@@ -74,13 +83,26 @@ class SqliteRuns:
         ``definition`` (and its ``fingerprint``)."""
         now = _iso(self._clock())
         row = (run_id, team, manifest, now, now, os.getpid(), json.dumps(input), fingerprint)
+        own = json.dumps(definition) if fingerprint is None else None
         with self._pool.write() as conn:
+            if fingerprint is not None:
+                self._keep(conn, fingerprint, definition)
             conn.execute(
                 "INSERT INTO runs (run_id, team, manifest, status, started_at, updated_at, pid, "
                 "input, output, errors, path, fingerprint, definition) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 'null', '[]', '[]', ?, ?)",
-                (*row, json.dumps(definition)),
+                (*row, own),
             )
+
+    def _keep(
+        self, conn: sqlite3.Connection, fingerprint: str, definition: dict[str, Any] | None
+    ) -> None:
+        """Store the definition of ``fingerprint`` unless it is stored (a key lookup; in
+        the run's own transaction, so a prune cannot drop it in between)."""
+        text = self._texts.get(fingerprint)
+        if text is None:
+            text = self._texts[fingerprint] = json.dumps(definition)
+        conn.execute("INSERT OR IGNORE INTO definitions VALUES (?, ?)", (fingerprint, text))
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Set a run's status (and output, errors, path)."""
@@ -97,9 +119,10 @@ class SqliteRuns:
     def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:
         """Pin the run to a new team definition (it goes on under a changed team file)."""
         with self._pool.write() as conn:
+            self._keep(conn, fingerprint, definition)
             conn.execute(
-                "UPDATE runs SET fingerprint = ?, definition = ? WHERE run_id = ?",
-                (fingerprint, json.dumps(definition), run_id),
+                "UPDATE runs SET fingerprint = ?, definition = NULL WHERE run_id = ?",
+                (fingerprint, run_id),
             )
 
     def take_over(self, run_id: str) -> int | None:
@@ -127,7 +150,7 @@ class SqliteRuns:
     def get(self, run_id: str) -> RunRecord | None:
         """The run with this id, or ``None``."""
         with self._pool.read() as conn:
-            rows = _rows(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)))
+            rows = _rows(conn.execute(f"{_SELECT} WHERE run_id = ?", (run_id,)))
             records = _records(conn, rows)
         return records[0] if records else None
 
@@ -137,12 +160,10 @@ class SqliteRuns:
         # order and stops after ``limit`` rows (the disjunction scans every run).
         with self._pool.read() as conn:
             if status is None:
-                cursor = conn.execute(
-                    "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
-                )
+                cursor = conn.execute(f"{_SELECT} ORDER BY started_at DESC LIMIT ?", (limit,))
             else:
                 cursor = conn.execute(
-                    "SELECT * FROM runs WHERE status = ? ORDER BY started_at DESC LIMIT ?",
+                    f"{_SELECT} WHERE status = ? ORDER BY started_at DESC LIMIT ?",
                     (status, limit),
                 )
             return _records(conn, _rows(cursor))
@@ -150,7 +171,10 @@ class SqliteRuns:
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:  # the definition pinned, wherever it is kept
+        row["definition"] = row.pop("pinned")
+    return rows
 
 
 def _records(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[RunRecord]:
