@@ -238,6 +238,11 @@ def runs_prune(
         f"{deleted}pruned {done.checkpoints} checkpoints from {done.completed} completed runs "
         f"(kept the newest {keep} of each); freed {done.freed / 1e6:.1f} MB"
     )
+    if not done.vacuumed:
+        Console().print(
+            "the file stayed busy, so its size was not reduced (SQLite reuses the freed "
+            "pages); run `corral runs prune` again when no run is going"
+        )
 
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

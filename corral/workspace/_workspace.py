@@ -99,9 +99,11 @@ class SqliteWorkspace:
         return RunSummary(usage=usage, guard_trips=distinct_trips(trips), tasks_created=created)
 
     def delete_run(self, run_id: str) -> None:
-        """Delete a run's checkpoints, writes and record."""
+        """Delete a run's checkpoints, writes and record, and its calls, events, audit
+        rows, tasks and running totals (as ``prune`` does)."""
         self.saver.delete_thread(run_id)
-        self.runs.delete(run_id)
+        with self.pool.write() as conn:
+            forget_runs(conn, [run_id])
 
     def prune(self, *, older_than: float | None = None, keep: int | None = None) -> PruneReport:
         """Forget ended runs last updated more than ``older_than`` seconds ago (with
@@ -124,11 +126,15 @@ class SqliteWorkspace:
                 rows = conn.execute("SELECT run_id FROM runs WHERE status = 'completed'")
                 completed = [str(r[0]) for r in rows]
             trimmed = self.saver.keep_last(completed, keep)
+        vacuumed = True
         with self.pool.connection() as conn:
-            conn.execute("VACUUM")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:  # busy past the timeout: the rows are gone
+                vacuumed = False  # anyway, and SQLite reuses their pages
         after = self.path.stat().st_size + _wal_size(self.path)
-        return PruneReport(len(forgotten), len(completed), trimmed, before - after)
+        return PruneReport(len(forgotten), len(completed), trimmed, before - after, vacuumed)
 
     def close(self) -> None:
         """Close every connection."""
@@ -147,6 +153,8 @@ class PruneReport:
     completed: int
     checkpoints: int
     freed: int
+    vacuumed: bool = True
+    """False when other connections kept the file busy past the timeout."""
 
 
 def _wal_size(path: Path) -> int:

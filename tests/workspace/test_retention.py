@@ -98,6 +98,10 @@ def test_prune_forgets_old_ended_runs_and_gives_the_space_back(tmp_path: Path) -
     assert 0 < count(db, "SELECT count(*) FROM usage_totals WHERE scope = 'task'") < keys
     assert workspace.ledger.report(workspace.ledger.day()) == report  # the day still adds up
     assert workspace.runs.get(young) is not None
+    workspace.delete_run(young)  # one run, as wholly
+    for table in RUN_TABLES:
+        assert count(db, f"SELECT count(*) FROM {table} WHERE run_id = ?", young) == 0
+    assert count(db, "SELECT count(*) FROM usage_totals WHERE key = ?", young) == 0
     workspace.close()
 
 
