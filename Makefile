@@ -41,6 +41,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/checkpointer.py
 	$(BIN)/python benchmarks/long_run.py
+	$(BIN)/python benchmarks/scans.py
 	$(BIN)/python benchmarks/delegation.py
 	$(BIN)/python benchmarks/budgets.py
 	$(BIN)/python benchmarks/startup.py

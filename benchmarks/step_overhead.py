@@ -1,7 +1,8 @@
 """Per-step cost of a compiled corral team against an equivalent plain LangGraph graph.
 
 Both graphs are 10-node chains doing the same work in each node, run in one process,
-interleaved in rounds; the median round is reported. Scenarios:
+interleaved in rounds (plain, corral, plain, corral ...); the median of each side and
+the paired ratios of the rounds (median and min) are reported, with the load average. Scenarios:
 
 - function: each node runs the same plain Python function on a 5-field payload.
   Corral adds: typed input object, output validation, routing, a Command handoff.
@@ -13,6 +14,7 @@ SqliteSaver, corral with its own saver; durability "sync" on both sides; corral'
 also writes its run-registry rows).
 
     python benchmarks/step_overhead.py [--rounds 7] [--json results.json]
+    python benchmarks/step_overhead.py --parts 40   # corral's storage calls, per step
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -159,31 +162,99 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
         plain_times.append(timed(run_plain, runs))
         corral_times.append(timed(run_corral, runs))
     p, c = statistics.median(plain_times), statistics.median(corral_times)
+    ratios = [b / a for a, b in zip(plain_times, corral_times, strict=True)]
     return {
         "scenario": kind,
         "checkpointer": storage,
         "plain_us": p * 1e6,
         "corral_us": c * 1e6,
-        "ratio": c / p,
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
     }
+
+
+PARTS = {
+    "registry": ("runs", ("start", "update", "get")),
+    "ledger": ("ledger", ("record", "reserve", "settle")),
+    "summary": ("", ("run_summary",)),
+    "saver": ("saver", ("put", "put_writes")),
+}
+
+
+def parts(kind: str, runs: int, workdir: Path) -> None:
+    """Where corral's run spends its storage time: each bookkeeping method timed in place
+    (per step), and the write transactions per run."""
+    app = corral_team(kind).compile(db=workdir / f"parts-{kind}.db")
+    spent: dict[str, float] = dict.fromkeys(PARTS, 0.0)
+    writes = [0]
+    for part, (owner, names) in PARTS.items():
+        target = getattr(app.workspace, owner) if owner else app.workspace
+        for name in names:
+            setattr(target, name, _timed(getattr(target, name), spent, part))
+    pool = app.workspace.pool
+    write = pool.write
+
+    def counted() -> Any:
+        writes[0] += 1
+        return write()
+
+    pool.write = counted  # type: ignore[method-assign]
+    app.run(START_PAYLOAD, run_id=f"warm-{kind}")
+    spent.update(dict.fromkeys(PARTS, 0.0))
+    writes[0] = 0
+    began = time.perf_counter()
+    for i in range(runs):
+        app.run(START_PAYLOAD, run_id=f"parts-{kind}-{i}")
+    total = (time.perf_counter() - began) / (runs * NODES) * 1e6
+    shares = "   ".join(f"{k} {v / (runs * NODES) * 1e6:6.1f}" for k, v in spent.items())
+    print(
+        f"{kind:9} corral {total:7.1f} us/step, of which (us/step): {shares}; "
+        f"{writes[0] / runs:.1f} write transactions per run",
+        flush=True,
+    )
+    app.close()
+
+
+def _timed(fn: Callable[..., Any], spent: dict[str, float], part: str) -> Callable[..., Any]:
+    def timed_call(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[part] += time.perf_counter() - began
+
+    return timed_call
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument("--only", choices=("function", "agent"), default=None)
+    parser.add_argument("--storage", choices=("none", "sqlite"), default=None)
+    parser.add_argument(
+        "--parts", type=int, default=0, metavar="RUNS", help="only time corral's storage calls"
+    )
     args = parser.parse_args()
+    print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.parts:
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind in [args.only] if args.only else ["function", "agent"]:
+                parts(kind, args.parts, Path(tmp))
+        return
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("function", "agent"):
-            for storage in ("none", "sqlite"):
+        for kind in [args.only] if args.only else ["function", "agent"]:
+            for storage in [args.storage] if args.storage else ["none", "sqlite"]:
                 row = scenario(kind, storage, args.rounds, Path(tmp))
                 results.append(row)
                 print(
                     f"{kind:9} {storage:7} plain {row['plain_us']:8.1f} us/step   "
-                    f"corral {row['corral_us']:8.1f} us/step   ratio {row['ratio']:.2f}x",
+                    f"corral {row['corral_us']:8.1f} us/step   paired ratio median "
+                    f"{row['ratio']:.2f}x min {row['ratio_min']:.2f}x",
                     flush=True,
                 )
+    print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

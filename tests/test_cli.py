@@ -250,6 +250,26 @@ def test_runs_prune_and_delete(cli: CliRunner, tmp_path: Path) -> None:
     assert "no run 'a'" in missing.stderr
 
 
+def test_runs_prune_older_than_deletes_old_ended_runs(cli: CliRunner, tmp_path: Path) -> None:
+    import sqlite3
+
+    for run_id in ("old", "new"):
+        assert cli("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--run-id", run_id).code == 0
+    with sqlite3.connect(tmp_path / ".corral" / "corral.db") as conn:
+        conn.execute(
+            "UPDATE runs SET started_at = '2020-01-01T00:00:00.000+00:00', "
+            "updated_at = '2020-01-01T00:00:00.000+00:00' WHERE run_id = 'old'"
+        )
+    pruned = cli("runs", "prune", "--older-than", "30d")
+    assert pruned.code == 0, pruned.stderr
+    assert "deleted 1 runs older than 30d" in pruned.stdout
+    assert [r["run_id"] for r in cli("runs", "--json").json] == ["new"]
+    wrong = cli("runs", "prune", "--older-than", "a month")
+    assert wrong.code == 2
+    assert "is not an age" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
 def test_budget_command_reports_usage_against_limits(cli: CliRunner) -> None:
     ran = cli("run", SUPPORT_DESK, "--input", f"@{TICKET}", "--json")
     assert ran.code == 0

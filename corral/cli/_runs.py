@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -216,18 +217,49 @@ def runs_prune(
     keep: Annotated[
         int, typer.Option("--keep", min=1, metavar="N", help="Checkpoints to keep per run.")
     ] = 1,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="Also delete ended runs (completed, failed, halted) last updated longer "
+            "ago than AGE (30d, 12h, 2w, 90m): checkpoints, record, calls, events, audit "
+            "rows, tasks and their running totals.",
+        ),
+    ] = None,
     db: DbOption = None,
     team_file: TeamOption = None,
 ) -> None:
     """Keep only the newest checkpoints of completed runs (failed or paused runs keep
-    their history so they can be resumed)."""
+    their history so they can be resumed), optionally delete old ended runs, and give
+    the freed space back (VACUUM)."""
+    age = None if older_than is None else seconds_of(older_than)
     with workspace_at(where(db, team_file)) as workspace:
-        finished = [r.run_id for r in workspace.runs.list(limit=1_000_000, status="completed")]
-        removed = workspace.saver.keep_last(finished, keep)
+        done = workspace.prune(older_than=age, keep=keep)
+    deleted = f"deleted {done.runs} runs older than {older_than}; " if age is not None else ""
     Console().print(
-        f"pruned {removed} checkpoints from {len(finished)} completed runs "
-        f"(kept the newest {keep} of each)"
+        f"{deleted}pruned {done.checkpoints} checkpoints from {done.completed} completed runs "
+        f"(kept the newest {keep} of each); freed {done.freed / 1e6:.1f} MB"
     )
+    if not done.vacuumed:
+        Console().print(
+            "the file stayed busy, so its size was not reduced (SQLite reuses the freed "
+            "pages); run `corral runs prune` again when no run is going"
+        )
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def seconds_of(age: str) -> float:
+    """``30d`` (or ``90m``, ``12h``, ``2w``) in seconds."""
+    found = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", age)
+    if found is None:
+        raise InputError(
+            f"--older-than {age!r} is not an age; write a number and a unit: 90m, 12h, 30d or 2w",
+            field="older_than",
+        )
+    return int(found[1]) * _UNITS[found[2]]
 
 
 @runs_app.command("delete")

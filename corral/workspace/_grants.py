@@ -85,7 +85,8 @@ def give_back(conn: sqlite3.Connection, parent: str, children: Sequence[str]) ->
 
 def _move(conn: sqlite3.Connection, task_key: str, tokens: int) -> None:
     conn.execute(
-        "INSERT INTO usage_totals VALUES ('task', ?, '', ?, 0, 0) ON CONFLICT (scope, key, day) "
+        "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls) "
+        "VALUES ('task', ?, '', ?, 0, 0) ON CONFLICT (scope, key, day) "
         "DO UPDATE SET tokens = tokens + excluded.tokens",
         (task_key, tokens),
     )

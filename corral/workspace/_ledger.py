@@ -20,6 +20,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from corral.errors import BudgetExceeded
+from corral.workspace._account import (
+    add,
+    line,
+    outdated,
+    scopes,
+    spent_on,
+    totals,
+    upgrade,
+    usage_by_run,
+)
 from corral.workspace._db import ConnectionPool
 from corral.workspace._grants import Ask, carve, give_back, granted
 from corral.workspace._types import NO_RUN_USAGE, TEAM, Alert, BudgetLimits, RunUsage, Settled
@@ -33,6 +43,11 @@ class SqliteLedger:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
+        with self.pool.connection() as conn:
+            old = outdated(conn)
+        if old:  # opening an up-to-date file writes nothing here
+            with self.pool.write() as conn:
+                upgrade(conn)
         ensure = self.pool.ensure
         ensure(
             "usage",
@@ -56,11 +71,19 @@ class SqliteLedger:
                 "at": float,
             },
             pk="id",
-            indexes=[("agent", "day"), ("day",), ("task_key",), ("run_id",)],
+            indexes=[("run_id",)],
         )
         ensure(
             "usage_totals",
-            {"scope": str, "key": str, "day": str, "tokens": int, "cost": float, "calls": int},
+            {
+                "scope": str,
+                "key": str,
+                "day": str,
+                "tokens": int,
+                "cost": float,
+                "calls": int,
+                "unknown": int,
+            },
             pk=("scope", "key", "day"),
         )
         ensure(
@@ -110,9 +133,9 @@ class SqliteLedger:
     ) -> int:
         """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
         day = self.day()
-        scopes = _scopes(run_id, task_key, agent, day)
+        moved = scopes(run_id, task_key, agent, day)
         with self.pool.write() as conn:
-            task, mine, team, run = (_totals(conn, *scope) for scope in scopes)
+            task, mine, team, run = (totals(conn, *scope) for scope in moved)
             checks: list[tuple[str, float | None, float, float, bool]] = [
                 ("task_tokens", limits.task_tokens, task[0], tokens, True),
                 ("grant_tokens", granted(conn, task_key), task[0], tokens, True),
@@ -141,7 +164,7 @@ class SqliteLedger:
                     raise BudgetExceeded(
                         agent=agent, layer=layer, limit=limit, used=used, requested=wanted
                     )
-            _add(conn, scopes, tokens, cost, 1)
+            add(conn, moved, tokens, cost, 1)
             return int(
                 conn.execute(
                     "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
@@ -191,12 +214,13 @@ class SqliteLedger:
                     content,
                 ),
             )
-            _add(
+            add(
                 conn,
-                _scopes(run_id, task_key, agent, day),
+                scopes(run_id, task_key, agent, day),
                 input_tokens + output_tokens,
                 cost or 0.0,
                 1,
+                spent=(agent, day, input_tokens + output_tokens, cost or 0.0, cost is not None),
             )
 
     def settle(
@@ -232,12 +256,13 @@ class SqliteLedger:
                     row,
                 ),
             ).fetchone()
-            _add(
+            add(
                 conn,
-                _scopes(run_id, task_key, agent, day),
+                scopes(run_id, task_key, agent, day),
                 input_tokens + output_tokens - reserved,
                 (cost or 0.0) - reserved_cost,
                 0,
+                spent=(agent, day, input_tokens + output_tokens, cost or 0.0, cost is not None),
             )
             alerts, agent_tokens = [], None
             for who, tokens_limit, cost_limit, threshold in (
@@ -251,7 +276,7 @@ class SqliteLedger:
             ):
                 if tokens_limit is None and cost_limit is None:
                     continue
-                used = _totals(conn, "team" if who == TEAM else "agent", who, day)
+                used = totals(conn, "team" if who == TEAM else "agent", who, day)
                 if who == agent and tokens_limit is not None:
                     agent_tokens = used[0]
                 for layer, limit, spent in (
@@ -279,9 +304,9 @@ class SqliteLedger:
             ).fetchone()
             if found is not None:
                 agent, day, task_key, reserved, reserved_cost, run_id = found
-                _add(
+                add(
                     conn,
-                    _scopes(run_id, task_key, agent, day),
+                    scopes(run_id, task_key, agent, day),
                     -reserved,
                     -reserved_cost,
                     -1,
@@ -293,7 +318,7 @@ class SqliteLedger:
         """Carve grants for a round's subtasks from ``parent``'s remaining task budget, in
         one transaction; ``BudgetExceeded`` if too little is left (see ``_grants``)."""
         with self.pool.write() as conn:
-            used = _totals(conn, "task", parent, "")[0]
+            used = totals(conn, "task", parent, "")[0]
             return carve(conn, agent=agent, parent=parent, limit=limit, used=used, asks=asks)
 
     def settle_grants(self, parent: str, children: list[str]) -> None:
@@ -325,19 +350,14 @@ class SqliteLedger:
     def report(self, day: str) -> list[dict[str, Any]]:
         """Per agent, and the team: tokens and cost used on ``day``, limits, percentages."""
         with self.pool.read() as conn:
-            rows = conn.execute(
-                "SELECT agent, COALESCE(SUM(input_tokens + output_tokens), 0), "
-                "COALESCE(SUM(cost_usd), 0), SUM(1 - cost_known), count(*) FROM usage "
-                "WHERE day = ? AND status = 'settled' GROUP BY agent ORDER BY agent",
-                (day,),
-            ).fetchall()
+            rows = spent_on(conn, day)
             limits = {r[0]: r[1:] for r in conn.execute("SELECT * FROM budget_limits")}
         out = [
-            _line(agent, tokens, cost, unknown, calls, limit=limits.get(agent))
+            line(agent, tokens, cost, unknown, calls, limit=limits.get(agent))
             for agent, tokens, cost, unknown, calls in rows
         ]
         out.append(
-            _line(
+            line(
                 "team",
                 sum(r[1] for r in rows),
                 sum(r[2] for r in rows),
@@ -347,71 +367,3 @@ class SqliteLedger:
             )
         )
         return out
-
-
-def _scopes(run_id: str, task_key: str, agent: str, day: str) -> tuple[tuple[str, str, str], ...]:
-    """The running totals one call moves: its task, its agent's day, the team's, its run."""
-    return (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day), ("run", run_id, ""))
-
-
-def usage_by_run(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, RunUsage]:
-    """The account of each run that made a settled call (indexed reads, 500 runs each)."""
-    found: dict[str, RunUsage] = {}
-    for start in range(0, len(run_ids), 500):
-        some = run_ids[start : start + 500]
-        rows = conn.execute(
-            "SELECT run_id, SUM(input_tokens), SUM(output_tokens), count(*), SUM(cost_usd), "
-            f"SUM(1 - cost_known) FROM usage WHERE run_id IN ({', '.join('?' * len(some))}) "
-            "AND status = 'settled' GROUP BY run_id",
-            some,
-        ).fetchall()
-        for run_id, tokens_in, tokens_out, calls, cost, unknown in rows:
-            found[run_id] = RunUsage(
-                input_tokens=int(tokens_in),
-                output_tokens=int(tokens_out),
-                llm_calls=int(calls),
-                cost_usd=None if unknown else float(cost),
-            )
-    return found
-
-
-def _totals(conn: sqlite3.Connection, scope: str, key: str, day: str) -> tuple[int, float, int]:
-    """Tokens, cost and calls so far (reservations included) of one scope."""
-    row = conn.execute(
-        "SELECT tokens, cost, calls FROM usage_totals WHERE scope = ? AND key = ? AND day = ?",
-        (scope, key, day),
-    ).fetchone()
-    return (int(row[0]), float(row[1]), int(row[2])) if row else (0, 0.0, 0)
-
-
-def _add(
-    conn: sqlite3.Connection,
-    scopes: tuple[tuple[str, str, str], ...],
-    tokens: int,
-    cost: float,
-    calls: int,
-) -> None:
-    """Move the running totals of every scope by the same amounts."""
-    conn.executemany(
-        "INSERT INTO usage_totals VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key, day) DO "
-        "UPDATE SET tokens = tokens + excluded.tokens, cost = cost + excluded.cost, "
-        "calls = calls + excluded.calls",
-        [(*scope, tokens, cost, calls) for scope in scopes],
-    )
-
-
-def _line(
-    agent: str, tokens: int, cost: float, unknown: int, calls: int, *, limit: tuple[Any, ...] | None
-) -> dict[str, Any]:
-    token_limit = limit[0] if limit else None
-    cost_limit = limit[1] if limit else None
-    return {
-        "agent": agent,
-        "calls": calls,
-        "tokens": tokens,
-        "token_limit": token_limit,
-        "token_pct": round(100 * tokens / token_limit, 1) if token_limit else None,
-        "cost_usd": None if unknown else round(cost, 6),
-        "cost_limit": cost_limit,
-        "cost_pct": round(100 * cost / cost_limit, 1) if cost_limit and not unknown else None,
-    }

@@ -66,3 +66,49 @@ def _collect_blobs(conn: sqlite3.Connection, thread_id: str, ns: str, versions: 
         "channel = ? AND version = ?",
         [(thread_id, ns, c, v) for c, v in stored if (c, v) not in used],
     )
+
+
+ENDED = ("completed", "failed", "halted")
+"""Runs that will not go on (a paused run waits for a person; a running one runs)."""
+
+
+def ended_before(conn: sqlite3.Connection, cutoff: str) -> list[str]:
+    """Ended runs last updated before ``cutoff`` (ISO 8601, UTC): walks the
+    ``started_at`` index (a run starts before it is last updated)."""
+    rows = conn.execute(
+        "SELECT run_id FROM runs WHERE started_at < ? AND updated_at < ? "
+        f"AND status IN ({', '.join('?' * len(ENDED))})",
+        (cutoff, cutoff, *ENDED),
+    )
+    return [str(r[0]) for r in rows]
+
+
+def forget_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
+    """Delete what the workspace keeps about each run besides its checkpoints: its
+    record, calls, events, audit rows, tasks, tool calls, and the running totals and
+    grants of its run and its tasks. The day totals of agents and the team stay, so
+    budgets and ``corral budget`` of past days still add up."""
+    for start in range(0, len(run_ids), 400):
+        some = list(run_ids[start : start + 400])
+        marks = ", ".join("?" * len(some))
+        keys = [
+            str(r[0])
+            for r in conn.execute(
+                f"SELECT DISTINCT task_key FROM usage WHERE run_id IN ({marks})", some
+            )
+        ]
+        for begin in range(0, len(keys), 400):
+            part = keys[begin : begin + 400]
+            held = ", ".join("?" * len(part))
+            conn.execute(f"DELETE FROM usage_totals WHERE scope = 'task' AND key IN ({held})", part)
+            conn.execute(
+                f"DELETE FROM task_grants WHERE task_key IN ({held}) OR parent IN ({held})",
+                part + part,
+            )
+        conn.execute(f"DELETE FROM usage_totals WHERE scope = 'run' AND key IN ({marks})", some)
+        for table in ("usage", "events", "audit", "tasks", "tool_calls", "runs"):
+            conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", some)
+    conn.execute(  # team definitions no run is pinned to any more
+        "DELETE FROM definitions WHERE fingerprint NOT IN "
+        "(SELECT fingerprint FROM runs WHERE fingerprint IS NOT NULL)"
+    )

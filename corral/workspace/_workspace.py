@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from corral.workspace._breakers import SqliteBreakers
 from corral.workspace._db import BUSY_TIMEOUT_MS, ConnectionPool, Synchronous, setup_lock
 from corral.workspace._events import SqliteEvents
 from corral.workspace._ledger import SqliteLedger
+from corral.workspace._prune import ended_before, forget_runs
 from corral.workspace._runs import SqliteRuns
 from corral.workspace._saver import CorralSaver
 from corral.workspace._tool_calls import SqliteToolCalls
@@ -94,9 +97,42 @@ class SqliteWorkspace:
         return RunSummary(usage=usage, guard_trips=distinct_trips(trips), tasks_created=created)
 
     def delete_run(self, run_id: str) -> None:
-        """Delete a run's checkpoints, writes and record."""
+        """Delete a run's checkpoints, writes and record, and its calls, events, audit
+        rows, tasks and running totals (as ``prune`` does)."""
         self.saver.delete_thread(run_id)
-        self.runs.delete(run_id)
+        with self.pool.write() as conn:
+            forget_runs(conn, [run_id])
+
+    def prune(self, *, older_than: float | None = None, keep: int | None = None) -> PruneReport:
+        """Forget ended runs last updated more than ``older_than`` seconds ago (with
+        everything kept about them but the day totals), trim the other completed runs
+        to their newest ``keep`` checkpoints, then give the freed space back to the
+        file system (``VACUUM``)."""
+        before = self.path.stat().st_size + _wal_size(self.path)
+        forgotten: list[str] = []
+        if older_than is not None:
+            cutoff = datetime.fromtimestamp(self.clock() - older_than, UTC)
+            with self.pool.read() as conn:
+                forgotten = ended_before(conn, cutoff.isoformat(timespec="milliseconds"))
+            for run_id in forgotten:  # the saver also forgets what it holds in memory
+                self.saver.delete_thread(run_id)
+            with self.pool.write() as conn:
+                forget_runs(conn, forgotten)
+        trimmed, completed = 0, []
+        if keep is not None:
+            with self.pool.read() as conn:
+                rows = conn.execute("SELECT run_id FROM runs WHERE status = 'completed'")
+                completed = [str(r[0]) for r in rows]
+            trimmed = self.saver.keep_last(completed, keep)
+        vacuumed = True
+        with self.pool.connection() as conn:
+            try:
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:  # busy past the timeout: the rows are gone
+                vacuumed = False  # anyway, and SQLite reuses their pages
+        after = self.path.stat().st_size + _wal_size(self.path)
+        return PruneReport(len(forgotten), len(completed), trimmed, before - after, vacuumed)
 
     def close(self) -> None:
         """Close every connection."""
@@ -104,6 +140,24 @@ class SqliteWorkspace:
             self._store.conn.close()
             self._store = None
         self.pool.close()
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What ``prune`` did: runs forgotten, completed runs trimmed and checkpoints trimmed
+    off them, bytes given back."""
+
+    runs: int
+    completed: int
+    checkpoints: int
+    freed: int
+    vacuumed: bool = True
+    """False when other connections kept the file busy past the timeout."""
+
+
+def _wal_size(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
 
 
 def distinct_trips(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,154 @@
+"""The ledger's running totals: what each call moves, and what the reports read.
+
+``usage_totals`` holds one row per scope: a task, a run, an agent's day and the team's
+(reservations included: the budget checks read these), and ``spent``, an agent's day of
+settled calls only (tokens, cost, calls, calls of unknown cost): ``corral budget`` reads
+those few rows instead of summing every call of the day.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from corral.workspace._types import TEAM, RunUsage
+
+Scope = tuple[str, str, str]
+
+
+def scopes(run_id: str, task_key: str, agent: str, day: str) -> tuple[Scope, ...]:
+    """The running totals one call moves: its task, its agent's day, the team's, its run."""
+    return (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day), ("run", run_id, ""))
+
+
+def totals(conn: sqlite3.Connection, scope: str, key: str, day: str) -> tuple[int, float, int]:
+    """Tokens, cost and calls so far (reservations included) of one scope."""
+    row = conn.execute(
+        "SELECT tokens, cost, calls FROM usage_totals WHERE scope = ? AND key = ? AND day = ?",
+        (scope, key, day),
+    ).fetchone()
+    return (int(row[0]), float(row[1]), int(row[2])) if row else (0, 0.0, 0)
+
+
+def add(
+    conn: sqlite3.Connection,
+    moved: tuple[Scope, ...],
+    tokens: int,
+    cost: float,
+    calls: int,
+    *,
+    spent: tuple[str, str, int, float, bool] | None = None,
+) -> None:
+    """Move the running totals of every scope by the same amounts, and with ``spent``
+    (agent, day, tokens, cost, cost known), that agent's day of settled calls by one call."""
+    rows: list[tuple[str, str, str, int, float, int, int]] = [
+        (*scope, tokens, cost, calls, 0) for scope in moved
+    ]
+    if spent is not None:
+        agent, day, used, paid, known = spent
+        rows.append(("spent", agent, day, used, paid, 1, int(not known)))
+    conn.executemany(
+        "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls, unknown) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key, day) DO UPDATE SET "
+        "tokens = tokens + excluded.tokens, cost = cost + excluded.cost, "
+        "calls = calls + excluded.calls, unknown = COALESCE(unknown, 0) + excluded.unknown",
+        rows,
+    )
+
+
+OLD_INDEXES = ("idx_usage_agent_day", "idx_usage_day", "idx_usage_task_key")
+"""Indexes of ``usage`` nothing reads any more (each made every call's row dearer)."""
+
+
+TOTALS = (
+    "CREATE TABLE {name} (scope TEXT, key TEXT, day TEXT, tokens INTEGER, cost REAL, "
+    "calls INTEGER, unknown INTEGER, PRIMARY KEY (scope, key, day)) WITHOUT ROWID"
+)
+"""One B-tree keyed by scope, key and day (a rowid table kept a second one for the key,
+and every call's transaction wrote both)."""
+
+
+def outdated(conn: sqlite3.Connection) -> bool:
+    """Whether ``upgrade`` has anything to do: no totals table yet, one made by an older
+    version (no ``spent`` totals, or a rowid table), or the unread indexes."""
+    made = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'usage_totals'").fetchone()
+    marks = ", ".join("?" * len(OLD_INDEXES))
+    old = conn.execute(f"SELECT 1 FROM sqlite_master WHERE name IN ({marks})", OLD_INDEXES)
+    return made is None or "WITHOUT ROWID" not in made[0] or old.fetchone() is not None
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Make the totals table, or bring an older one up to date: add ``spent`` totals
+    filled from the settled calls, rebuild it without rowids, and drop the unread
+    indexes (in the caller's transaction, so all or nothing; idempotent)."""
+    made = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'usage_totals'").fetchone()
+    if made is None:
+        conn.execute(TOTALS.format(name="usage_totals"))
+    elif "WITHOUT ROWID" not in made[0]:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(usage_totals)")}
+        spent = "unknown" in columns
+        conn.execute(TOTALS.format(name="usage_totals_new"))
+        conn.execute(
+            "INSERT INTO usage_totals_new SELECT scope, key, day, tokens, cost, calls, "
+            f"{'unknown' if spent else '0'} FROM usage_totals"
+        )
+        conn.execute("DROP TABLE usage_totals")
+        conn.execute("ALTER TABLE usage_totals_new RENAME TO usage_totals")
+        if not spent:
+            conn.execute(
+                "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls, unknown) "
+                "SELECT 'spent', agent, day, SUM(input_tokens + output_tokens), "
+                "SUM(cost_usd), count(*), SUM(1 - cost_known) FROM usage "
+                "WHERE status = 'settled' GROUP BY agent, day"
+            )
+    for index in OLD_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {index}")
+
+
+def spent_on(conn: sqlite3.Connection, day: str) -> list[tuple[str, int, float, int, int]]:
+    """Per agent: tokens, cost, calls of unknown cost and calls settled on ``day``."""
+    rows = conn.execute(
+        "SELECT key, tokens, cost, COALESCE(unknown, 0), calls FROM usage_totals "
+        "WHERE scope = 'spent' AND day = ? ORDER BY key",
+        (day,),
+    ).fetchall()
+    return [(str(a), int(t), float(c), int(u), int(n)) for a, t, c, u, n in rows]
+
+
+def usage_by_run(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, RunUsage]:
+    """The account of each run that made a settled call (indexed reads, 500 runs each)."""
+    found: dict[str, RunUsage] = {}
+    for start in range(0, len(run_ids), 500):
+        some = run_ids[start : start + 500]
+        rows = conn.execute(
+            "SELECT run_id, SUM(input_tokens), SUM(output_tokens), count(*), SUM(cost_usd), "
+            f"SUM(1 - cost_known) FROM usage WHERE run_id IN ({', '.join('?' * len(some))}) "
+            "AND status = 'settled' GROUP BY run_id",
+            some,
+        ).fetchall()
+        for run_id, tokens_in, tokens_out, calls, cost, unknown in rows:
+            found[run_id] = RunUsage(
+                input_tokens=int(tokens_in),
+                output_tokens=int(tokens_out),
+                llm_calls=int(calls),
+                cost_usd=None if unknown else float(cost),
+            )
+    return found
+
+
+def line(
+    agent: str, tokens: int, cost: float, unknown: int, calls: int, *, limit: tuple[Any, ...] | None
+) -> dict[str, Any]:
+    """One line of ``corral budget``: use, limits and percentages."""
+    token_limit = limit[0] if limit else None
+    cost_limit = limit[1] if limit else None
+    return {
+        "agent": agent,
+        "calls": calls,
+        "tokens": tokens,
+        "token_limit": token_limit,
+        "token_pct": round(100 * tokens / token_limit, 1) if token_limit else None,
+        "cost_usd": None if unknown else round(cost, 6),
+        "cost_limit": cost_limit,
+        "cost_pct": round(100 * cost / cost_limit, 1) if cost_limit and not unknown else None,
+    }
