@@ -146,7 +146,7 @@ def test_step_limit_exits_3(cli: CliRunner, write: Callable[..., Path]) -> None:
 def test_graph_and_schema_commands(cli: CliRunner, tmp_path: Path) -> None:
     drawn = cli("graph", SUPPORT_DESK, "--format", "mermaid")
     assert drawn.code == 0
-    assert 'triage -->|"Triage [category = billing]<br/>+ delegates"| billing' in drawn.stdout
+    assert 'triage -->|"Triage [category = billing]<br/>+ reports to"| billing' in drawn.stdout
     assert 'writer -->|"Reply"| __end__' in drawn.stdout
     assert "subgraph Legend" in drawn.stdout
     plain = cli("graph", SUPPORT_DESK, "--format", "dot", "--direction", "LR", "--no-legend")

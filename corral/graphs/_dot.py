@@ -6,7 +6,10 @@ from corral.graphs._picture import (
     AGENT_FILL,
     AGENT_STROKE,
     FLOW_COLOUR,
+    HIERARCHY_COLOUR,
+    KEY,
     LEGEND_FILL,
+    MARKS,
     SUPERVISOR_COLOUR,
     TAKEN_COLOUR,
     VISITED_FILL,
@@ -17,6 +20,12 @@ from corral.graphs._picture import (
 )
 
 FONT = "DejaVu Sans"
+STYLES: dict[str, dict[str, str]] = {
+    "flow": {},
+    "delegates": {"style": "dashed"},
+    "reports_to": {"style": "dotted", "arrowhead": "none", "color": f'"{HIERARCHY_COLOUR}"'},
+}
+"""Flow edges are solid, delegation dashed with an arrow, hierarchy alone dotted without."""
 
 
 def quote(value: str) -> str:
@@ -50,11 +59,10 @@ def box(node: Node) -> dict[str, str]:
 
 def arrow(edge: Edge) -> dict[str, str]:
     lines = [edge.label] if edge.label else []
-    if edge.delegates:
-        lines.append("+ delegates")
+    if edge.also:
+        lines.append(MARKS[edge.also])
     found = {"label": label(lines)} if lines else {}
-    if edge.kind == "delegates":
-        found["style"] = "dashed"
+    found |= STYLES[edge.kind]
     if edge.taken:
         found |= {"color": quote(TAKEN_COLOUR), "penwidth": "3.5"}
     return found
@@ -67,17 +75,16 @@ def legend(picture: Picture) -> list[str]:
     boxes = {
         "Legend_supervisor": {"label": label(["supervisor", "role", "marks"]), **outlined},
         "Legend_agent": {"label": quote("agent")},
-        "Legend_report": {"label": quote("report")},
     }
-    flow = ["flow: Schema [condition]", "+ delegates: also reports-to"]
-    arrows = [
-        ("Legend_supervisor", "Legend_agent", {"label": label(flow)}),
-        (
-            "Legend_supervisor",
-            "Legend_report",
-            {"label": label(["delegates: reports-to,", "no flow edge"]), "style": "dashed"},
-        ),
-    ]
+    flow = ["flow: Schema [condition]"]
+    for kind in ("delegates", "reports_to"):
+        if picture.folded(kind):
+            flow += KEY[f"+{kind}"]
+    arrows = [("Legend_supervisor", "Legend_agent", {"label": label(flow)})]
+    for kind, target in (("delegates", "Legend_report"), ("reports_to", "Legend_member")):
+        if picture.drawn(kind):
+            boxes[target] = {"label": quote("report")}
+            arrows.append(("Legend_supervisor", target, {"label": label(KEY[kind])} | STYLES[kind]))
     if picture.off_flow:
         boxes["Legend_worker"] = {
             "label": quote("reached only by delegation"),

@@ -1,11 +1,13 @@
 """Drawings and exports of a team, all offline: Mermaid, DOT, SVG, PNG, node-link JSON, GraphML.
 
 Every agent is drawn with its role and marks (supervisor, budget, fallback, review,
-tools); flow edges are solid and labelled with their schema and condition; a reports-to
-link is a dashed ``delegates`` edge only where no flow edge joins the same two agents
-(``_picture.py``). A run's path is drawn with its agents and the edges it took. SVG and
-PNG come from Mermaid in ``mermaidx`` (an embedded JavaScript engine, no browser, no
-network, no system package), with every label as SVG text; graph data from networkx.
+tools); flow edges are solid and labelled with their schema and condition. A reports-to
+link is ``delegates`` when the supervisor may delegate over it (the report gets work by
+delegation alone) and ``reports_to`` otherwise; either is folded into a flow edge that
+joins the same two agents (``_picture.py``). A run's path is drawn with its agents and
+the edges it took. SVG and PNG come from Mermaid in ``mermaidx`` (an embedded JavaScript
+engine, no browser, no network, no system package), with every label as SVG text; graph
+data from networkx.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ SVG_ROOT = re.compile(r'<svg\b[^>]*?viewBox="(?P<box>[^"]+)"[^>]*>')
 
 
 def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
-    """The team as a networkx graph: agents and START/END, flow and delegates edges."""
+    """The team as a networkx graph: agents and START/END, and ``flow``, ``delegates`` and
+    ``reports_to`` edges (its ``kind``): a reports-to link is ``delegates`` only when the
+    supervisor's ``delegate`` tool offers that report (``AgentPlan.delegates_to``)."""
     graph: nx.MultiDiGraph[str] = nx.MultiDiGraph(name=team.name)
     graph.add_node(START, kind="start")
     graph.add_node(END, kind="end")
@@ -62,10 +66,11 @@ def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
                 agent.id, target, kind="flow", schema=agent.out_name, label=label, step=how
             )
     for agent in team.agents.values():
-        if agent.spec.reports_to is not None:
-            graph.add_edge(
-                agent.spec.reports_to, agent.id, kind="delegates", schema="", label="delegates"
-            )
+        boss = agent.spec.reports_to
+        if boss is not None:
+            offered = {r.id for r in team.agents[boss].delegates_to}
+            kind = "delegates" if agent.id in offered else "reports_to"
+            graph.add_edge(boss, agent.id, kind=kind, schema="", label=kind.replace("_", " "))
     return graph
 
 
@@ -75,8 +80,8 @@ def draw_picture(team: TeamPlan, options: DrawOptions) -> Picture:
 
 
 def to_mermaid(team: TeamPlan, highlight: Sequence[str] = (), **options: Any) -> str:
-    """Mermaid source: agents with their roles and marks, flow and delegates edges, and a
-    run's path (the agents that ran and the edges taken), with a legend."""
+    """Mermaid source: agents with their roles and marks, flow, delegates and reports-to
+    edges, and a run's path (the agents that ran and the edges taken), with a legend."""
     return to_mermaid_source(draw_picture(team, DrawOptions(highlight=tuple(highlight), **options)))
 
 

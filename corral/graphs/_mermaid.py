@@ -14,7 +14,10 @@ from corral.graphs._picture import (
     AGENT_FILL,
     AGENT_STROKE,
     FLOW_COLOUR,
+    HIERARCHY_COLOUR,
+    KEY,
     LEGEND_FILL,
+    MARKS,
     START,
     SUPERVISOR_COLOUR,
     TAKEN_COLOUR,
@@ -48,6 +51,9 @@ CLASSES = {
     "visitedsupervisor": f"fill:{VISITED_FILL},stroke:{SUPERVISOR_COLOUR},stroke-width:3px",
 }
 TAKEN = f"stroke:{TAKEN_COLOUR},stroke-width:3.5px"
+HIERARCHY = f"stroke:{HIERARCHY_COLOUR},stroke-width:1.5px"
+LINKS = {"flow": "-->", "delegates": "-.->", "reports_to": "-.-"}
+"""Flow edges are solid, delegation dashed with an arrow, hierarchy alone dotted without."""
 
 
 def text(line: str) -> str:
@@ -86,37 +92,45 @@ def box(node: Node) -> str:
 
 def arrow(edge: Edge) -> str:
     lines = [edge.label] if edge.label else []
-    if edge.delegates:
-        lines.append("+ delegates")
+    if edge.also:
+        lines.append(MARKS[edge.also])
     label = "<br/>".join(text(line) for line in lines)
-    link = "-.->" if edge.kind == "delegates" else "-->"
     shown = f'|"{label}"|' if label else ""
-    return f"{node_id(edge.source)} {link}{shown} {node_id(edge.target)}"
+    return f"{node_id(edge.source)} {LINKS[edge.kind]}{shown} {node_id(edge.target)}"
 
 
-def legend(picture: Picture, first: int) -> tuple[list[str], list[int]]:
-    """The legend's subgraph, and the indexes of its links to draw as taken."""
-    lines = [
-        '\tsubgraph Legend ["Legend"]',
-        "\t\tdirection LR",
-        '\t\tLegend_supervisor["supervisor<br/>role<br/>marks"]:::supervisor',
-        '\t\tLegend_agent["agent"]',
-        '\t\tLegend_report["report"]',
-        '\t\tLegend_supervisor -->|"flow: Schema [condition]<br/>+ delegates: also reports-to"|'
-        " Legend_agent",
-        '\t\tLegend_supervisor -.->|"delegates: reports-to,<br/>no flow edge"| Legend_report',
+def legend(picture: Picture, first: int) -> tuple[list[str], dict[str, list[int]]]:
+    """The legend's subgraph, and the indexes of its links to style (``taken``,
+    ``reports_to``). Only the kinds of link the picture draws are explained."""
+    flow = ["flow: Schema [condition]"]
+    for kind in ("delegates", "reports_to"):
+        if picture.folded(kind):
+            flow += KEY[f"+{kind}"]
+    boxes = [
+        'Legend_supervisor["supervisor<br/>role<br/>marks"]:::supervisor',
+        'Legend_agent["agent"]',
     ]
-    taken = []
+    links = [("Legend_supervisor", "flow", flow, "Legend_agent")]
+    for kind, target in (("delegates", "Legend_report"), ("reports_to", "Legend_member")):
+        if picture.drawn(kind):
+            boxes.append(f'{target}["report"]')
+            links.append(("Legend_supervisor", kind, list(KEY[kind]), target))
     if picture.off_flow:
-        lines.append('\t\tLegend_worker["reached only by delegation"]:::worker')
+        boxes.append('Legend_worker["reached only by delegation"]:::worker')
     if picture.run:
-        lines.append('\t\tLegend_visited["ran"]:::visited')
-        lines.append('\t\tLegend_next["ran next"]:::visited')
-        lines.append('\t\tLegend_visited -->|"taken in this run"| Legend_next')
-        taken.append(first + 2)
-    lines.append("\tend")
-    lines.append(f"\tstyle Legend fill:{LEGEND_FILL},stroke:#999999")
-    return lines, taken
+        boxes += ['Legend_visited["ran"]:::visited', 'Legend_next["ran next"]:::visited']
+        links.append(("Legend_visited", "taken", ["taken in this run"], "Legend_next"))
+    styled: dict[str, list[int]] = {"taken": [], "reports_to": []}
+    drawn = []
+    for i, (source, kind, words, target) in enumerate(links):
+        label = "<br/>".join(text(w) for w in words)
+        drawn.append(f'{source} {LINKS.get(kind, "-->")}|"{label}"| {target}')
+        if kind in styled:
+            styled[kind].append(first + i)
+    lines = ['\tsubgraph Legend ["Legend"]', "\t\tdirection LR"]
+    lines += [f"\t\t{line}" for line in [*boxes, *drawn]]
+    lines += ["\tend", f"\tstyle Legend fill:{LEGEND_FILL},stroke:#999999"]
+    return lines, styled
 
 
 def to_mermaid_source(picture: Picture) -> str:
@@ -130,10 +144,12 @@ def to_mermaid_source(picture: Picture) -> str:
     lines += [f"\t{box(node)}" for node in picture.nodes]
     lines += [f"\t{arrow(edge)}" for edge in picture.edges]
     taken = [i for i, edge in enumerate(picture.edges) if edge.taken]
+    hierarchy = [i for i, edge in enumerate(picture.edges) if edge.kind == "reports_to"]
     if picture.options.legend:
-        more, also = legend(picture, len(picture.edges))
+        more, styled = legend(picture, len(picture.edges))
         lines += more
-        taken += also
+        taken += styled["taken"]
+        hierarchy += styled["reports_to"]
     lines.append(f"\tclassDef default fill:{AGENT_FILL},stroke:{AGENT_STROKE},color:#222222")
     for name, style in CLASSES.items():
         lines.append(f"\tclassDef {name} {style}")
@@ -142,6 +158,8 @@ def to_mermaid_source(picture: Picture) -> str:
         if members:
             lines.append(f"\tclass {','.join(members)} {name}")
     lines.append(f"\tlinkStyle default stroke:{FLOW_COLOUR},stroke-width:2px")
+    if hierarchy:
+        lines.append(f"\tlinkStyle {','.join(map(str, hierarchy))} {HIERARCHY}")
     if taken:
         lines.append(f"\tlinkStyle {','.join(map(str, taken))} {TAKEN}")
     return "\n".join(lines) + "\n"

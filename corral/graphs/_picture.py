@@ -1,9 +1,11 @@
 """What a drawing of a team shows, whatever it is written in: nodes, edges and legend.
 
 One ``Picture`` is built from the plan (and a run's path), then written as Mermaid or
-DOT. A reports-to link drawn beside a flow edge between the same two agents would say
-the same thing twice, so it is folded into that flow edge (``delegates`` is set);
-only a reports-to link with no flow edge is drawn as an edge of its own.
+DOT. A reports-to link is drawn as ``delegates`` only when the supervisor may delegate
+over it (``AgentPlan.delegates_to``); any other is hierarchy alone, ``reports_to``. A
+link drawn beside a flow edge between the same two agents would join them twice, so it
+is folded into that flow edge (``also`` names it); only a link with no flow edge is
+drawn as an edge of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ Direction = Literal["TB", "LR"]
 DIRECTIONS: tuple[str, ...] = ("TB", "LR")
 MAX_SCALE = 8.0
 START = "START"
+Link = Literal["delegates", "reports_to"]
 
 FLOW_COLOUR = "#333333"
 TAKEN_COLOUR = "#2e7d32"
@@ -31,6 +34,16 @@ AGENT_FILL = "#f2f0ff"
 WORKER_FILL = "#fff7e0"
 AGENT_STROKE = "#9370db"
 LEGEND_FILL = "#fbfbf2"
+HIERARCHY_COLOUR = "#8a8a8a"
+MARKS: dict[str, str] = {"delegates": "+ delegates", "reports_to": "+ reports to"}
+"""What a flow edge that also stands for a reports-to link adds to its label."""
+KEY: dict[str, tuple[str, ...]] = {
+    "+delegates": ("+ delegates: supervisor", "delegates to agent"),
+    "+reports_to": ("+ reports to: agent", "reports to supervisor"),
+    "delegates": ("delegates: supervisor", "hands report subtasks"),
+    "reports_to": ("reports to: hierarchy", "only, no delegation"),
+}
+"""The legend's words for each kind of link (``+``: folded into a flow edge)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,14 +94,17 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Edge:
-    """One arrow: a flow edge (possibly also a reports-to link) or a reports-to link only."""
+    """One arrow: a flow edge (possibly also a reports-to link) or a reports-to link only.
+
+    A reports-to link is ``delegates`` when the supervisor's ``delegate`` tool offers the
+    report, and ``reports_to`` (hierarchy only) when the flow feeds it."""
 
     source: str
     target: str
     label: str
-    kind: Literal["flow", "delegates"]
-    delegates: bool = False
-    """A flow edge that also joins a supervisor to one of its reports."""
+    kind: Literal["flow", "delegates", "reports_to"]
+    also: Link | None = None
+    """For a flow edge: the reports-to link it also stands for, if any."""
     taken: bool = False
 
 
@@ -110,6 +126,14 @@ class Picture:
     def off_flow(self) -> bool:
         """True when some agent is reached only by delegation."""
         return any(n.off_flow for n in self.nodes)
+
+    def drawn(self, kind: str) -> bool:
+        """True when some edge of its own is of ``kind`` (flow, delegates, reports_to)."""
+        return any(e.kind == kind for e in self.edges)
+
+    def folded(self, kind: Link) -> bool:
+        """True when some flow edge also stands for a reports-to link of ``kind``."""
+        return any(e.also == kind for e in self.edges)
 
 
 def taken_edges(graph: nx.MultiDiGraph[str], path: Sequence[str]) -> set[tuple[str, str]]:
@@ -148,17 +172,19 @@ def picture(team: TeamPlan, graph: nx.MultiDiGraph[str], options: DrawOptions) -
             )
         )
     nodes.append(Node(END, "end", ("END",)))
-    reports = {(a, b) for a, b, d in graph.edges(data=True) if d["kind"] == "delegates"}
+    links: dict[tuple[str, str], Link] = {
+        (a, b): d["kind"] for a, b, d in graph.edges(data=True) if d["kind"] != "flow"
+    }
     taken = taken_edges(graph, options.highlight)
     edges = [
-        Edge(a, b, str(d["label"]), "flow", (a, b) in reports, (a, b) in taken)
+        Edge(a, b, str(d["label"]), "flow", links.get((a, b)), (a, b) in taken)
         for a, b, d in graph.edges(data=True)
         if d["kind"] == "flow"
     ]
     flow = {(e.source, e.target) for e in edges}
     edges += [
-        Edge(a, b, "delegates", "delegates")
+        Edge(a, b, str(d["label"]), d["kind"])
         for a, b, d in graph.edges(data=True)
-        if d["kind"] == "delegates" and (a, b) not in flow
+        if d["kind"] != "flow" and (a, b) not in flow
     ]
     return Picture(team.name, tuple(nodes), tuple(edges), options)

@@ -7,14 +7,17 @@ without them a test is skipped on a developer's machine and fails in CI.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 from corral import InputError, load_team
@@ -72,7 +75,7 @@ def test_svg_labels_are_text_that_rsvg_keeps_in_png_and_pdf(tmp_path: Path) -> N
         "intake Intake rules function",
         "triage Support triage lead supervisor",
         "billing Billing specialist supervisor · budget",
-        "Triage [category = billing] + delegates",
+        "Triage [category = billing] + reports to",
         "Legend",
         "taken in this run",
     ):
@@ -87,7 +90,8 @@ def test_dot_is_drawn_by_graphviz_with_one_line_per_label_line() -> None:
     words = texts(drawn)
     for line in ("intake", "Intake rules", "function", "Triage [category = billing]"):
         assert line in words, (line, words)
-    assert "+ delegates" in words
+    assert "+ reports to" in words
+    assert "+ delegates" not in words
     assert not [w for w in words if "\\" in w]
 
 
@@ -125,9 +129,16 @@ def test_the_legend_explains_every_mark_and_can_be_left_out() -> None:
     team = load_team(RUNAWAY)
     mermaid = str(team.draw("mermaid"))
     legend = mermaid[mermaid.index("subgraph Legend") :]
-    for words in ("supervisor", "flow: Schema [condition]", "delegates: reports-to"):
+    for words in ("supervisor", "flow: Schema [condition]", "delegates: supervisor"):
         assert words in legend
     assert "reached only by delegation" in legend  # the runaway team has such agents
+    assert "reports to" not in legend  # ... and no link it cannot delegate over
+    desk = str(load_team(SUPPORT_DESK).draw("mermaid"))
+    legend = desk[desk.index("subgraph Legend") :]
+    for words in ("+ reports to: agent", "reports to: hierarchy"):
+        assert words in legend
+    assert "delegates" not in legend
+    assert "reached only by delegation" not in legend
     assert "taken in this run" not in legend
     assert "taken in this run" in str(team.draw("mermaid", highlight=["director"]))
     assert "Legend" not in str(team.draw("mermaid", legend=False))
@@ -146,17 +157,84 @@ def test_nodes_show_their_id_role_and_marks() -> None:
     )
 
 
-def test_flow_edges_are_solid_and_delegation_is_never_drawn_twice() -> None:
+def test_flow_edges_are_solid_and_no_pair_of_agents_is_joined_twice() -> None:
     team = load_team(SUPPORT_DESK)
     mermaid = str(team.draw("mermaid", legend=False))
-    arrows = re.findall(r"^\t(\w+) (-->|-\.->|==>)(?:\|[^|]*\|)? (\w+)$", mermaid, re.M)
+    arrows = re.findall(r"^\t(\w+) (-->|-\.->|-\.-|==>)(?:\|[^|]*\|)? (\w+)$", mermaid, re.M)
     pairs = [(a, b) for a, _, b in arrows]
     assert len(pairs) == len(set(pairs)), "a pair of agents is joined twice"
     assert [(a, b) for a, link, b in arrows if link != "-->"] == [("triage", "qa")]
     assert "==>" not in mermaid
     dot = str(team.draw("dot", legend=False))
-    dashed = [x for x in dot.splitlines() if "style=dashed" in x]
-    assert dashed == ['  "triage" -> "qa" [label="delegates", style=dashed];']
+    dotted = [x for x in dot.splitlines() if "style=dotted" in x]
+    assert dotted == [
+        '  "triage" -> "qa" [label="reports to", style=dotted, arrowhead=none, color="#8a8a8a"];'
+    ]
+
+
+def test_the_support_desk_draws_no_delegation_its_supervisors_cannot_make() -> None:
+    # Every report on the desk is fed by the flow, so no supervisor is offered delegate.
+    team = load_team(SUPPORT_DESK)
+    assert not [a.id for a in team.plan.agents.values() if a.delegates_to]
+    mermaid = str(team.draw("mermaid", legend=False))
+    assert "delegates" not in mermaid
+    assert "-.->" not in mermaid
+    assert 'triage -->|"Triage [category = billing]<br/>+ reports to"| billing' in mermaid
+    assert 'triage -.-|"reports to"| qa' in mermaid
+    dot = str(team.draw("dot", legend=False))
+    assert "delegates" not in dot
+    assert "style=dashed" not in dot
+    kinds = {d["kind"] for _, _, d in team_graph(team.plan).edges(data=True)}
+    assert kinds == {"flow", "reports_to"}
+
+
+def test_a_report_reached_only_by_delegation_is_still_drawn_as_delegation(
+    write: Callable[..., Path],
+) -> None:
+    team = load_team(
+        write(
+            "team.yaml",
+            """\
+            version: 1
+            name: mixed
+            schemas:
+              Ask: {fields: {text: str}}
+              Note: {fields: {text: str}}
+            agents:
+              - {id: lead, role: Lead, output: Note}
+              - {id: checker, role: Checker, reports_to: lead, output: Note}
+              - {id: clerk, role: Clerk, reports_to: lead, input: Ask, output: Note}
+            flow:
+              entry: lead
+              input: Ask
+              output: Note
+              edges:
+                - {from: lead, to: checker, schema: Note}
+                - {from: checker, to: END, schema: Note}
+            """,
+        )
+    )
+    lead = team.plan.agent("lead")
+    assert [r.id for r in lead.delegates_to] == ["clerk"]
+    mermaid = str(team.draw("mermaid"))
+    assert 'lead -.->|"delegates"| clerk' in mermaid
+    assert 'lead -->|"Note<br/>+ reports to"| checker' in mermaid
+    legend = mermaid[mermaid.index("subgraph Legend") :]
+    assert "delegates: supervisor" in legend
+    assert "+ reports to: agent" in legend
+    assert "reports to: hierarchy" not in legend  # no such link is drawn
+    dot = str(team.draw("dot", legend=False))
+    assert dot_line(dot, "lead", "clerk").endswith('[label="delegates", style=dashed];')
+    assert dot_line(dot, "lead", "checker").endswith('[label="Note\\n+ reports to"];')
+    graph = nx.node_link_graph(json.loads(str(team.draw("json"))), edges="edges")
+    kinds = {(a, b): d["kind"] for a, b, d in graph.edges(data=True) if d["kind"] != "flow"}
+    assert kinds == {("lead", "checker"): "reports_to", ("lead", "clerk"): "delegates"}
+    graphml = nx.parse_graphml(str(team.draw("graphml")))
+    assert {d["kind"] for _, _, d in graphml.edges(data=True)} == {
+        "flow",
+        "delegates",
+        "reports_to",
+    }
 
 
 def test_a_run_picture_highlights_the_edges_taken_and_keeps_supervisors_outlined() -> None:
@@ -165,7 +243,7 @@ def test_a_run_picture_highlights_the_edges_taken_and_keeps_supervisors_outlined
     assert "class intake,refund_policy,writer visited" in mermaid
     assert "class triage,billing,qa visitedsupervisor" in mermaid
     assert "classDef visitedsupervisor fill:#c8f7c5,stroke:#7a3e00,stroke-width:3px" in mermaid
-    links = [x.strip() for x in mermaid.splitlines() if "-->" in x or "-.->" in x]
+    links = [x.strip() for x in mermaid.splitlines() if "-->" in x or "-.-" in x]
     styled = re.search(r"linkStyle ([\d,]+) stroke:#2e7d32", mermaid)
     assert styled is not None
     taken = [

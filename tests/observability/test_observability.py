@@ -120,12 +120,12 @@ def test_every_export_format_is_made_offline_and_parses(no_network: None) -> Non
     team = load_team(SUPPORT_DESK)
     mermaid = team.draw("mermaid")
     assert isinstance(mermaid, str)
-    assert 'triage -.->|"delegates"| qa' in mermaid
+    assert 'triage -.-|"reports to"| qa' in mermaid
     assert "class triage,billing,qa supervisor" in mermaid
     dot = team.draw("dot")
     assert isinstance(dot, str)
-    assert '"triage" -> "billing" [label="Triage [category = billing]\\n+ delegates"];' in dot
-    assert '"triage" -> "qa" [label="delegates", style=dashed];' in dot
+    assert '"triage" -> "billing" [label="Triage [category = billing]\\n+ reports to"];' in dot
+    assert '"triage" -> "qa" [label="reports to", style=dotted, arrowhead=none' in dot
     svg = team.draw("svg", highlight=["intake", "triage"])
     assert isinstance(svg, str)
     assert ET.fromstring(svg).tag.endswith("svg")
@@ -137,7 +137,7 @@ def test_every_export_format_is_made_offline_and_parses(no_network: None) -> Non
     assert set(graph.nodes) >= {a.id for a in team.agents}
     graphml = nx.parse_graphml(str(team.draw("graphml")))
     kinds = {d["kind"] for _, _, d in graphml.edges(data=True)}
-    assert kinds == {"flow", "delegates"}
+    assert kinds == {"flow", "reports_to"}  # the flow feeds every report: none delegated
     bundle = team._repr_mimebundle_()
     assert set(bundle) >= {"image/svg+xml", "text/vnd.mermaid"}
 
