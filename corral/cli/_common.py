@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +16,10 @@ from rich.markup import escape
 
 from corral.errors import InputError
 from corral.graphs import FORMATS, App, RunResult, StepEvent, Team, db_path, load_team
-from corral.workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
+from corral.workspace import DEFAULT_DB, open_workspace
+
+if TYPE_CHECKING:
+    from corral.workspace import OpenWorkspace
 
 EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
 USER_ERROR = 2
@@ -107,7 +110,7 @@ def where(db: Path | None, team: Team | Path | None = None) -> Path:
 
 
 @contextmanager
-def workspace_at(path: Path) -> Iterator[SqliteWorkspace]:
+def workspace_at(path: Path) -> Iterator[OpenWorkspace]:
     """An existing workspace (commands that read never create one)."""
     if not path.is_file():
         raise InputError(

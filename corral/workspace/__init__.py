@@ -1,6 +1,8 @@
 """Storage: one owner of every table (runs, checkpoints, tasks, usage, events, audit,
 tool calls, context, breakers) behind small typed protocols; SQLite by default."""
 
+from typing import TYPE_CHECKING
+
 from corral.workspace._db import ConnectionPool, Synchronous
 from corral.workspace._detached import DetachedWorkspace
 from corral.workspace._doctor import Checkup, TableRead, check_workspace, recover_workspace
@@ -35,6 +37,10 @@ from corral.workspace._types import (
     Verdict,
 )
 from corral.workspace._workspace import DEFAULT_DB, SqliteWorkspace, open_workspace
+
+if TYPE_CHECKING:
+    from corral.workspace._pg_workspace import PostgresWorkspace as PostgresWorkspace
+    from corral.workspace._workspace import OpenWorkspace as OpenWorkspace
 
 __all__ = [
     "DEFAULT_DB",

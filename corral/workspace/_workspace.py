@@ -6,21 +6,25 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from langgraph.store.sqlite import SqliteStore
 
-from corral.errors import WorkspaceDamaged
+from corral.errors import InputError, WorkspaceDamaged
 from corral.workspace._audit import SqliteAudit
 from corral.workspace._board import SqliteBoard
 from corral.workspace._breakers import SqliteBreakers
 from corral.workspace._db import BUSY_TIMEOUT_MS, ConnectionPool, Synchronous, setup_lock
 from corral.workspace._events import SqliteEvents
 from corral.workspace._ledger import SqliteLedger
+from corral.workspace._pg_url import postgres_url
 from corral.workspace._runs import SqliteRuns
 from corral.workspace._saver import CorralSaver
 from corral.workspace._tool_calls import SqliteToolCalls
 from corral.workspace._types import RunSummary
+
+if TYPE_CHECKING:
+    from corral.workspace._pg_workspace import PostgresWorkspace
 
 DEFAULT_DB = Path(".corral") / "corral.db"
 SCHEMA_VERSION = 1
@@ -108,6 +112,11 @@ class SqliteWorkspace:
         self.pool.close()
 
 
+if TYPE_CHECKING:
+    OpenWorkspace: TypeAlias = SqliteWorkspace | PostgresWorkspace
+    """What ``open_workspace`` returns (for type checkers; Postgres is optional)."""
+
+
 def distinct_trips(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each cause (guard, agent, limit, policy) once, as its first trip, with ``count``."""
     causes: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -127,6 +136,16 @@ def open_workspace(
     synchronous: Synchronous = "NORMAL",
     keep: int | None = None,
     clock: Callable[[], float] = time.time,
-) -> SqliteWorkspace:
-    """Open the workspace at ``where`` (a SQLite file path), creating its tables if new."""
-    return SqliteWorkspace(where, synchronous=synchronous, keep=keep, clock=clock)
+) -> OpenWorkspace:
+    """Open the workspace at ``where``, creating its tables if new: a SQLite file path, or
+    a ``postgresql://`` URL (needs ``corral[scale]``; ``synchronous`` is SQLite's)."""
+    url = postgres_url(where)
+    if url is None:
+        return SqliteWorkspace(where, synchronous=synchronous, keep=keep, clock=clock)
+    try:
+        from corral.workspace._pg_workspace import PostgresWorkspace
+    except ImportError as exc:  # psycopg is an optional dependency
+        raise InputError(
+            f"a Postgres workspace needs psycopg ({exc}); install corral[scale]", field="db"
+        ) from None
+    return PostgresWorkspace(url, keep=keep, clock=clock)
