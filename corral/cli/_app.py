@@ -214,7 +214,14 @@ def doctor(
     """Check a workspace file (integrity check, readable rows per table) without writing
     to it; exit 0 if healthy, 5 if damaged."""
     out = Console(highlight=False, soft_wrap=True)
-    file = where(file)
+    checked = where(file)
+    if not isinstance(checked, Path):
+        raise InputError(
+            "corral doctor checks a SQLite workspace file; check a Postgres workspace "
+            "with Postgres's own tools (pg_amcheck)",
+            field="db",
+        )
+    file = checked
     copied = None if recover is None else recover_workspace(file, recover)
     found = check_workspace(file)
     if found.ok:

@@ -36,7 +36,7 @@ class RunBook:
         graph: CompiledTeam,
         services: Services,
         *,
-        where: Path,
+        where: Path | str,
         clock: Callable[[], float],
     ) -> None:
         self.plan = plan

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from corral.workspace._db import ConnectionPool, Synchronous
 from corral.workspace._detached import DetachedWorkspace
 from corral.workspace._doctor import Checkup, TableRead, check_workspace, recover_workspace
+from corral.workspace._pg_url import postgres_url, workspace_label
 from corral.workspace._protocols import (
     AuditLog,
     BreakerStore,
@@ -79,5 +80,7 @@ __all__ = [
     "check_workspace",
     "idempotency_key",
     "open_workspace",
+    "postgres_url",
     "recover_workspace",
+    "workspace_label",
 ]

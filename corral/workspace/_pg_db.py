@@ -34,6 +34,15 @@ class PgPool:
 
     def __init__(self, url: str, *, max_size: int = 8, timeout: float = 30.0) -> None:
         self.url = url
+        try:  # one plain connection first: a wrong URL fails at once, with the reason
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                f"cannot connect to the Postgres workspace {shown(url)}: {reason}; check that "
+                "the server runs and the URL (user, password, host, port, database)",
+                field="db",
+            ) from None
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url,
             min_size=1,

@@ -21,3 +21,9 @@ def postgres_url(where: str | Path) -> str | None:
 def shown(url: str) -> str:
     """``url`` with its password hidden, for messages."""
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def workspace_label(where: str | Path) -> str:
+    """``where`` for messages: a file path as is, a Postgres URL with its password hidden."""
+    url = postgres_url(where)
+    return str(where) if url is None else shown(url)

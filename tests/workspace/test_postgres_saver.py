@@ -55,7 +55,10 @@ def test_hostile_ids_namespaces_and_filters_are_only_data(postgres_url: str) -> 
     for i, hostile in enumerate(HOSTILE):
         config: Any = {"configurable": {"thread_id": hostile or "empty", "checkpoint_ns": hostile}}
         stored = saver.put(
-            config, checkpoint({"v": hostile}, {"v": 1}), {hostile or "k": hostile, "i": i}, {"v": 1}
+            config,
+            checkpoint({"v": hostile}, {"v": 1}),
+            {hostile or "k": hostile, "i": i},
+            {"v": 1},
         )
         saver.put_writes(stored, [("v", hostile)], task_id=hostile or "task")
         found = saver.get_tuple(stored)
