@@ -40,13 +40,24 @@ from corral.workspace._pg_prune import Rows, delete_checkpoints, insert_writes
 from corral.workspace._pg_schema import SCHEMA
 from corral.workspace._strict import allowed_types, decode
 
+# One statement reads a checkpoint with its channel values and pending writes (one
+# snapshot, one round trip): the channels and versions it refers to are kept beside it.
 _CHECKPOINT = (
-    "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_id, type, checkpoint, meta_type, "
-    "metadata FROM cp_checkpoints "
+    "SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_id, c.type, c.checkpoint, "
+    "c.meta_type, c.metadata, b.channels, b.types, b.blobs, w.tasks, w.idxs, w.channels, "
+    "w.types, w.blobs, w.paths FROM cp_checkpoints AS c LEFT JOIN LATERAL (SELECT "
+    "array_agg(b.channel) AS channels, array_agg(b.type) AS types, array_agg(b.blob) AS blobs "
+    "FROM unnest(c.channels, c.versions) AS v(channel, version) JOIN cp_blobs AS b ON "
+    "b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns AND b.channel = v.channel "
+    "AND b.version = v.version) AS b ON true LEFT JOIN LATERAL (SELECT array_agg(w.task_id) AS "
+    "tasks, array_agg(w.idx) AS idxs, array_agg(w.channel) AS channels, array_agg(w.type) AS "
+    "types, array_agg(w.blob) AS blobs, array_agg(w.task_path) AS paths FROM cp_writes AS w "
+    "WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns AND "
+    "w.checkpoint_id = c.checkpoint_id) AS w ON true "
 )
 _TABLES = {
     "cp_checkpoints": "checkpoint_ns, checkpoint_id, parent_id, run_id, type, checkpoint, "
-    "meta_type, metadata",
+    "meta_type, metadata, channels, versions",
     "cp_blobs": "checkpoint_ns, channel, version, type, blob",
     "cp_writes": "checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path",
 }
@@ -91,20 +102,20 @@ class PgSaver(ThreadedAsync):
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = get_checkpoint_id(config)
-        with self.pool.read() as conn:
+        with self.pool.query() as conn:
             if checkpoint_id:
                 row = conn.execute(
-                    _CHECKPOINT + "WHERE thread_id = %s AND checkpoint_ns = %s AND "
-                    "checkpoint_id = %s",
+                    _CHECKPOINT + "WHERE c.thread_id = %s AND c.checkpoint_ns = %s AND "
+                    "c.checkpoint_id = %s",
                     (thread_id, ns, checkpoint_id),
                 ).fetchone()
             else:
                 row = conn.execute(
-                    _CHECKPOINT + "WHERE thread_id = %s AND checkpoint_ns = %s "
-                    "ORDER BY checkpoint_id DESC LIMIT 1",
+                    _CHECKPOINT + "WHERE c.thread_id = %s AND c.checkpoint_ns = %s "
+                    "ORDER BY c.checkpoint_id DESC LIMIT 1",
                     (thread_id, ns),
                 ).fetchone()
-            return None if row is None else self._tuple(conn, row)
+        return None if row is None else self._tuple(row)
 
     def list(
         self,
@@ -118,61 +129,50 @@ class PgSaver(ThreadedAsync):
         params: list[Any] = []
         if config is not None:
             conf = config["configurable"]
-            where.append("thread_id = %s")
+            where.append("c.thread_id = %s")
             params.append(str(conf["thread_id"]))
             if conf.get("checkpoint_ns") is not None:
-                where.append("checkpoint_ns = %s")
+                where.append("c.checkpoint_ns = %s")
                 params.append(str(conf["checkpoint_ns"]))
             if checkpoint_id := get_checkpoint_id(config):
-                where.append("checkpoint_id = %s")
+                where.append("c.checkpoint_id = %s")
                 params.append(checkpoint_id)
         if before is not None and (before_id := get_checkpoint_id(before)):
-            where.append("checkpoint_id < %s")
+            where.append("c.checkpoint_id < %s")
             params.append(before_id)
         sql = (
             _CHECKPOINT
             + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC"
+            + " ORDER BY c.thread_id, c.checkpoint_ns, c.checkpoint_id DESC"
+            + (f" LIMIT {int(limit)}" if limit is not None and not filter else "")
         )
         if filter:  # LangGraph strips NUL from stored metadata strings; match alike
             filter = {
                 k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in filter.items()
             }
         found: list[CheckpointTuple] = []
-        with self.pool.read() as conn:
-            for row in conn.execute(sql.encode(), params).fetchall():
-                if limit is not None and len(found) >= limit:
-                    break
-                metadata = self._load(row[6], row[7], row[0], "metadata")
-                if filter and not all(metadata.get(k) == v for k, v in filter.items()):
-                    continue
-                found.append(self._tuple(conn, row, metadata))
+        with self.pool.query() as conn:
+            selected = conn.execute(sql.encode(), params).fetchall()
+        for row in selected:
+            if limit is not None and len(found) >= limit:
+                break
+            metadata = self._load(row[6], row[7], row[0], "metadata")
+            if filter and not all(metadata.get(k) == v for k, v in filter.items()):
+                continue
+            found.append(self._tuple(row, metadata))
         if config is None:  # across threads: newest first overall, as LangGraph's savers
             found.sort(key=lambda t: t.config["configurable"]["checkpoint_id"], reverse=True)
         yield from found
 
-    def _tuple(self, conn: Conn, row: Sequence[Any], metadata: Any = None) -> CheckpointTuple:
-        thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta = row
+    def _tuple(self, row: Sequence[Any], metadata: Any = None) -> CheckpointTuple:
+        thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta = row[:8]
         checkpoint: Checkpoint = self._load(type_, blob, thread_id, "checkpoint")
-        versions = checkpoint.get("channel_versions", {})
-        values: dict[str, Any] = {}
-        if versions:
-            blobs = conn.execute(
-                "SELECT b.channel, b.type, b.blob FROM unnest(%s::text[], %s::text[]) AS "
-                "w(channel, version) JOIN cp_blobs AS b ON b.thread_id = %s AND "
-                "b.checkpoint_ns = %s AND b.channel = w.channel AND b.version = w.version",
-                (list(versions), [str(v) for v in versions.values()], thread_id, ns),
-            ).fetchall()
-            values = {
-                channel: self._load(t, b, thread_id, f"channel {channel!r}")
-                for channel, t, b in blobs
-                if t != "empty"
-            }
-        committed = conn.execute(
-            "SELECT task_id, idx, channel, type, blob, task_path FROM cp_writes WHERE "
-            "thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s",
-            (thread_id, ns, checkpoint_id),
-        ).fetchall()
+        values = {
+            channel: self._load(t, b, thread_id, f"channel {channel!r}")
+            for channel, t, b in zip(row[8] or (), row[9] or (), row[10] or (), strict=True)
+            if t != "empty"
+        }
+        committed = list(zip(*(row[i] or () for i in range(11, 17)), strict=True))
         merged = {(w[0], w[1]): tuple(w) for w in committed}
         with self._held_lock:
             held = list(self._held.get((thread_id, ns, checkpoint_id), ()))
@@ -232,7 +232,8 @@ class PgSaver(ThreadedAsync):
         ]
         meta = get_checkpoint_metadata(config, metadata)
         run_id = meta.get("run_id")
-        with self.pool.write() as conn:
+        versions = checkpoint.get("channel_versions", {})
+        with self.pool.write(pipeline=True) as conn:
             self._commit_held(conn, (thread_id, ns))
             with conn.cursor() as cur:
                 cur.executemany(
@@ -242,11 +243,11 @@ class PgSaver(ThreadedAsync):
                     blobs,
                 )
             conn.execute(
-                "INSERT INTO cp_checkpoints VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON "
-                "CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET parent_id = "
+                "INSERT INTO cp_checkpoints VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET parent_id = "
                 "excluded.parent_id, run_id = excluded.run_id, type = excluded.type, checkpoint "
                 "= excluded.checkpoint, meta_type = excluded.meta_type, metadata = "
-                "excluded.metadata",
+                "excluded.metadata, channels = excluded.channels, versions = excluded.versions",
                 (
                     thread_id,
                     ns,
@@ -255,6 +256,8 @@ class PgSaver(ThreadedAsync):
                     str(run_id) if run_id is not None else None,
                     *self.serde.dumps_typed(stored),
                     *self.serde.dumps_typed(meta),
+                    list(versions),
+                    [str(v) for v in versions.values()],
                 ),
             )
         with self._held_lock:
@@ -320,7 +323,7 @@ class PgSaver(ThreadedAsync):
         return rows
 
     def _commit_writes(self, rows: Rows) -> None:
-        with self.pool.write() as conn:
+        with self.pool.write(pipeline=True) as conn:
             self._commit_held(conn, (rows[0][0], rows[0][1]))
             insert_writes(conn, rows)
 

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS cp_checkpoints (
     thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
     parent_id TEXT, run_id TEXT, type TEXT NOT NULL, checkpoint BYTEA NOT NULL,
     meta_type TEXT NOT NULL, metadata BYTEA NOT NULL,
+    channels TEXT[] NOT NULL, versions TEXT[] NOT NULL,
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id));
 CREATE INDEX IF NOT EXISTS cp_checkpoints_run ON cp_checkpoints (run_id);
 CREATE TABLE IF NOT EXISTS cp_blobs (
