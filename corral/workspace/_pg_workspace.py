@@ -16,8 +16,8 @@ from corral.workspace._pg_ledger import PgLedger
 from corral.workspace._pg_saver import PgSaver
 from corral.workspace._pg_tables import PgAudit, PgBreakers, PgEvents, PgRuns, PgToolCalls
 from corral.workspace._pg_url import shown
+from corral.workspace._trips import distinct_trips
 from corral.workspace._types import RunSummary
-from corral.workspace._workspace import distinct_trips
 
 
 class PostgresWorkspace:

@@ -6,7 +6,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from langgraph.store.sqlite import SqliteStore
 
@@ -21,6 +21,7 @@ from corral.workspace._pg_url import postgres_url
 from corral.workspace._runs import SqliteRuns
 from corral.workspace._saver import CorralSaver
 from corral.workspace._tool_calls import SqliteToolCalls
+from corral.workspace._trips import distinct_trips
 from corral.workspace._types import RunSummary
 
 if TYPE_CHECKING:
@@ -115,19 +116,6 @@ class SqliteWorkspace:
 if TYPE_CHECKING:
     OpenWorkspace: TypeAlias = SqliteWorkspace | PostgresWorkspace
     """What ``open_workspace`` returns (for type checkers; Postgres is optional)."""
-
-
-def distinct_trips(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each cause (guard, agent, limit, policy) once, as its first trip, with ``count``."""
-    causes: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for trip in trips:
-        key = (trip.get("guard"), trip.get("agent"), trip.get("limit"), trip.get("policy"))
-        if key in causes:
-            causes[key]["count"] += 1
-        else:
-            shown = {k: v for k, v in trip.items() if k not in ("kind", "at")}
-            causes[key] = {**shown, "count": 1}
-    return list(causes.values())
 
 
 def open_workspace(
