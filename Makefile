@@ -45,6 +45,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/budgets.py
 	$(BIN)/python benchmarks/otel_overhead.py
 	$(BIN)/python benchmarks/crash_trials.py --trials 1000
+	$(BIN)/python benchmarks/postgres.py
 
 schema: $(VENV)/.installed
 	$(BIN)/corral schema -o corral-team.schema.json

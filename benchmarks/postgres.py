@@ -10,7 +10,7 @@ latest state of a finished run is loaded again and again (what every resume read
 Without ``--url`` a throwaway cluster is started from Debian's binaries (as the tests
 do) and removed after.
 
-    python benchmarks/postgres.py [--url postgresql://...] [--steps 50] [--rounds 7]
+    python benchmarks/postgres.py [--url postgresql://...] [--steps 30] [--rounds 15]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import psycopg
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
@@ -139,20 +140,38 @@ def loads(graph: Any, thread_id: str, count: int) -> float:
 
 
 def report(what: str, samples: dict[str, list[float]]) -> None:
+    """Median and min per contender, and the paired ratio's min and median."""
     ratios = [c / p for c, p in zip(samples["corral"], samples["PostgresSaver"], strict=True)]
     print(
-        f"{what:<34}"
-        + "  ".join(f"{n} {statistics.median(v):.3f} ms" for n, v in samples.items())
-        + f"  corral/PostgresSaver min {min(ratios):.2f}x median {statistics.median(ratios):.2f}x"
+        f"{what:<32}"
+        + "  ".join(
+            f"{n} {statistics.median(v):.3f} (min {min(v):.3f}) ms" for n, v in samples.items()
+        )
+        + f"  corral/PostgresSaver paired min {min(ratios):.2f}x"
+        + f" median {statistics.median(ratios):.2f}x"
     )
+
+
+def puts(saver: Any, count: int) -> float:
+    """Milliseconds per step of the saver alone: one task's writes, then the checkpoint."""
+    config: Any = {"configurable": {"thread_id": uuid.uuid4().hex, "checkpoint_ns": ""}}
+    checkpoint = empty_checkpoint()
+    start = time.perf_counter()
+    for step in range(count):
+        checkpoint = {**checkpoint, "id": str(uuid.uuid4()), "channel_values": {"n": step}}
+        checkpoint["channel_versions"] = {"n": step + 1}
+        if step:
+            saver.put_writes(config, [("n", step)], task_id=f"task{step}")
+        config = saver.put(config, checkpoint, {"step": step}, {"n": step + 1})
+    return (time.perf_counter() - start) / count * 1e3
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--url", help="a server to use (a database per saver is created)")
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--loads", type=int, default=200)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -165,6 +184,7 @@ def main() -> None:
             loops = {n: loop_graph(s, args.steps) for n, s in savers.items()}
             fans = {n: fan_graph(s, fan_rounds, args.width) for n, s in savers.items()}
             runs: dict[str, dict[str, list[float]]] = {
+                "saver alone: ms per step": {n: [] for n in savers},
                 "loop: ms per step": {n: [] for n in savers},
                 f"fan-out x{args.width}: ms per branch": {n: [] for n in savers},
             }
@@ -178,7 +198,9 @@ def main() -> None:
                         fan_rounds * args.width,
                         fan_rounds * 3 + 10,
                     )
+                    alone = puts(savers[name], args.steps)
                     if r:
+                        runs["saver alone: ms per step"][name].append(alone)
                         runs["loop: ms per step"][name].append(lp)
                         runs[f"fan-out x{args.width}: ms per branch"][name].append(fn)
             for what, samples in runs.items():

@@ -1,5 +1,6 @@
 """Storage: one owner of every table (runs, checkpoints, tasks, usage, events, audit,
-tool calls, context, breakers) behind small typed protocols; SQLite by default."""
+tool calls, context, breakers) behind small typed protocols; SQLite by default, Postgres
+(``postgresql://`` URLs, ``corral[scale]``) for more than one machine."""
 
 from typing import TYPE_CHECKING
 

@@ -49,15 +49,11 @@ def delete_checkpoints(conn: Conn, doomed: Sequence[tuple[Any, ...]], versions: 
 
 
 def insert_writes(conn: Conn, rows: Sequence[WriteRow]) -> None:
-    """Special channels (errors, interrupts) replace; ordinary writes keep the first."""
-    with conn.cursor() as cur:
-        replace = [r for r in rows if r[4] < 0]
-        if replace:
-            cur.executemany(
-                _WRITE + "UPDATE SET channel = excluded.channel, type = excluded.type, "
-                "blob = excluded.blob, task_path = excluded.task_path",
-                replace,
-            )
-        keep = [r for r in rows if r[4] >= 0]
-        if keep:
-            cur.executemany(_WRITE + "NOTHING", keep)
+    """Special channels (errors, interrupts) replace; ordinary writes keep the first. One
+    statement each, queued when the caller holds a pipeline."""
+    replace = (
+        _WRITE + "UPDATE SET channel = excluded.channel, type = excluded.type, "
+        "blob = excluded.blob, task_path = excluded.task_path"
+    )
+    for row in rows:
+        conn.execute(replace if row[4] < 0 else _WRITE + "NOTHING", row)

@@ -235,12 +235,12 @@ class PgSaver(ThreadedAsync):
         versions = checkpoint.get("channel_versions", {})
         with self.pool.write(pipeline=True) as conn:
             self._commit_held(conn, (thread_id, ns))
-            with conn.cursor() as cur:
-                cur.executemany(
+            for blob in blobs:  # queued in the pipeline (executemany would sync each time)
+                conn.execute(
                     "INSERT INTO cp_blobs VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, "
                     "checkpoint_ns, channel, version) DO UPDATE SET type = excluded.type, "
                     "blob = excluded.blob",
-                    blobs,
+                    blob,
                 )
             conn.execute(
                 "INSERT INTO cp_checkpoints VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
