@@ -13,11 +13,13 @@ import pwd
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
 
+import psycopg
 from pytest_postgresql.executors.proc import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
@@ -62,6 +64,18 @@ class Cluster:
         finally:
             janitor.drop()
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the server accepts connections (``pg_ctl start`` may return before)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg.connect(self.url("postgres"), connect_timeout=5).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def url(self, dbname: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.executor.port}/{dbname}"
 
@@ -97,7 +111,9 @@ def cluster() -> Iterator[Cluster]:
         )
         executor.start()
         try:
-            yield Cluster(executor)
+            running = Cluster(executor)
+            running.wait_ready()
+            yield running
         finally:
             executor.stop()
     finally:
