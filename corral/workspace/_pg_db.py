@@ -62,13 +62,12 @@ class PgPool:
             ) from None
 
     @contextmanager
-    def write(self, *locks: int, pipeline: bool = False) -> Iterator[Conn]:
+    def write(self, *locks: int) -> Iterator[Conn]:
         """One transaction: all of it or none of it. ``locks``: advisory lock keys held
-        until it ends (taken in the order given). ``pipeline``: statements whose results
-        are not read go to the server together (one round trip, not one each)."""
+        until it ends (taken in the order given)."""
         with self._pool.connection() as conn:
             conn.isolation_level, conn.read_only = None, False
-            with conn.pipeline() if pipeline else nullcontext(), conn.transaction():
+            with conn.transaction():
                 for key in locks:
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
                 yield conn
@@ -79,7 +78,7 @@ class PgPool:
         with self._pool.connection() as conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
-            with conn.transaction():  # (a pipeline here measured slower: each read waits)
+            with conn.transaction():
                 yield conn
 
     @contextmanager
@@ -106,6 +105,6 @@ class PgPool:
 
 def rows(cursor: psycopg.Cursor[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """The cursor's rows as dicts by column name."""
-    found = cursor.fetchall()  # first: in a pipeline the description comes with the rows
+    found = cursor.fetchall()
     names = [d.name for d in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in found]

@@ -1,5 +1,5 @@
-"""Writing and deleting checkpoint rows on Postgres: pending writes with LangGraph's
-upsert rules, and deleting checkpoints with the blobs no one refers to any more."""
+"""Writing and deleting checkpoint rows on Postgres: a step's rows in one statement, and
+deleting checkpoints with the blobs no one refers to any more."""
 
 from __future__ import annotations
 
@@ -12,11 +12,6 @@ WriteRow = tuple[str, str, str, str, int, str, str, bytes | None, str]
 Rows = list[WriteRow]  # (inside the saver, ``list`` names the method)
 Versions = Callable[[str, bytes | None, str], dict[str, Any]]
 """Reads a stored checkpoint (type, blob, thread id) into its channel versions."""
-
-_WRITE = (
-    "INSERT INTO cp_writes VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
-    "(thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO "
-)
 
 
 def delete_checkpoints(conn: Conn, doomed: Sequence[tuple[Any, ...]], versions: Versions) -> None:
@@ -48,12 +43,49 @@ def delete_checkpoints(conn: Conn, doomed: Sequence[tuple[Any, ...]], versions: 
             )
 
 
-def insert_writes(conn: Conn, rows: Sequence[WriteRow]) -> None:
-    """Special channels (errors, interrupts) replace; ordinary writes keep the first. One
-    statement each, queued when the caller holds a pipeline."""
-    replace = (
-        _WRITE + "UPDATE SET channel = excluded.channel, type = excluded.type, "
-        "blob = excluded.blob, task_path = excluded.task_path"
+def save(
+    conn: Conn,
+    writes: Sequence[WriteRow],
+    blobs: Sequence[tuple[Any, ...]] = (),
+    checkpoint: tuple[Any, ...] | None = None,
+) -> None:
+    """Pending writes, channel blobs and a checkpoint in ONE statement (data-modifying
+    ``WITH``): atomic on its own, one round trip. Special channels (errors, interrupts)
+    replace; ordinary writes keep the first."""
+    replace = {(r[0], r[1], r[2], r[3], r[4]): r for r in writes if r[4] < 0}  # last wins
+    keep = [r for r in writes if r[4] >= 0]
+    sql = (
+        f"WITH keep AS (INSERT INTO cp_writes {_WRITES} ON CONFLICT DO NOTHING), "
+        f"replace AS (INSERT INTO cp_writes {_WRITES} ON CONFLICT (thread_id, checkpoint_ns, "
+        "checkpoint_id, task_id, idx) DO UPDATE SET channel = excluded.channel, type = "
+        "excluded.type, blob = excluded.blob, task_path = excluded.task_path), "
+        f"blobs AS (INSERT INTO cp_blobs {_BLOBS} ON CONFLICT (thread_id, checkpoint_ns, "
+        "channel, version) DO UPDATE SET type = excluded.type, blob = excluded.blob) "
     )
-    for row in rows:
-        conn.execute(replace if row[4] < 0 else _WRITE + "NOTHING", row)
+    params = [*_columns(keep, 9), *_columns(list(replace.values()), 9), *_columns(blobs, 6)]
+    if checkpoint is None:
+        sql += "SELECT 1"
+    else:
+        sql += (
+            "INSERT INTO cp_checkpoints VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET parent_id = "
+            "excluded.parent_id, run_id = excluded.run_id, type = excluded.type, checkpoint "
+            "= excluded.checkpoint, meta_type = excluded.meta_type, metadata = "
+            "excluded.metadata, channels = excluded.channels, versions = excluded.versions"
+        )
+        params.extend(checkpoint)
+    conn.execute(sql.encode(), params)
+
+
+_WRITES = (
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], "
+    "%s::text[], %s::text[], %s::bytea[], %s::text[])"
+)
+_BLOBS = (
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])"
+)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists (for ``unnest``)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width

@@ -36,7 +36,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.workspace._async import ThreadedAsync
 from corral.workspace._pg_db import Conn, PgPool
-from corral.workspace._pg_prune import Rows, delete_checkpoints, insert_writes
+from corral.workspace._pg_prune import Rows, delete_checkpoints, save
 from corral.workspace._pg_schema import SCHEMA
 from corral.workspace._strict import allowed_types, decode
 
@@ -233,33 +233,19 @@ class PgSaver(ThreadedAsync):
         meta = get_checkpoint_metadata(config, metadata)
         run_id = meta.get("run_id")
         versions = checkpoint.get("channel_versions", {})
-        with self.pool.write(pipeline=True) as conn:
-            self._commit_held(conn, (thread_id, ns))
-            for blob in blobs:  # queued in the pipeline (executemany would sync each time)
-                conn.execute(
-                    "INSERT INTO cp_blobs VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, "
-                    "checkpoint_ns, channel, version) DO UPDATE SET type = excluded.type, "
-                    "blob = excluded.blob",
-                    blob,
-                )
-            conn.execute(
-                "INSERT INTO cp_checkpoints VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET parent_id = "
-                "excluded.parent_id, run_id = excluded.run_id, type = excluded.type, checkpoint "
-                "= excluded.checkpoint, meta_type = excluded.meta_type, metadata = "
-                "excluded.metadata, channels = excluded.channels, versions = excluded.versions",
-                (
-                    thread_id,
-                    ns,
-                    checkpoint["id"],
-                    conf.get("checkpoint_id"),
-                    str(run_id) if run_id is not None else None,
-                    *self.serde.dumps_typed(stored),
-                    *self.serde.dumps_typed(meta),
-                    list(versions),
-                    [str(v) for v in versions.values()],
-                ),
-            )
+        row = (
+            thread_id,
+            ns,
+            checkpoint["id"],
+            conf.get("checkpoint_id"),
+            str(run_id) if run_id is not None else None,
+            *self.serde.dumps_typed(stored),
+            *self.serde.dumps_typed(meta),
+            list(versions),
+            [str(v) for v in versions.values()],
+        )
+        with self.pool.query() as conn:  # one statement: atomic, one round trip
+            save(conn, self._take_held((thread_id, ns)), blobs, row)
         with self._held_lock:
             self._head[(thread_id, ns)] = checkpoint["id"]
         step = meta.get("step")
@@ -323,17 +309,19 @@ class PgSaver(ThreadedAsync):
         return rows
 
     def _commit_writes(self, rows: Rows) -> None:
-        with self.pool.write(pipeline=True) as conn:
-            self._commit_held(conn, (rows[0][0], rows[0][1]))
-            insert_writes(conn, rows)
+        with self.pool.query() as conn:  # one statement: atomic, one round trip
+            save(conn, self._take_held((rows[0][0], rows[0][1])) + rows)
+
+    def _take_held(self, run: tuple[str, str] | None) -> Rows:
+        """The held writes of one run namespace (or all), no longer held."""
+        with self._held_lock:
+            keys = [k for k in self._held if run is None or k[:2] == run]
+            return [row for k in keys for row in self._held.pop(k)]
 
     def _commit_held(self, conn: Conn, run: tuple[str, str] | None) -> None:
         """Write the held writes of one run namespace (or all) in ``conn``'s transaction."""
-        with self._held_lock:
-            keys = [k for k in self._held if run is None or k[:2] == run]
-            rows = [row for k in keys for row in self._held.pop(k)]
-        if rows:
-            insert_writes(conn, rows)
+        if rows := self._take_held(run):
+            save(conn, rows)
 
     def delete_thread(self, thread_id: str) -> None:
         with self._held_lock:

@@ -8,13 +8,15 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "support_desk"
 
 
 def test_a_run_on_postgres_completes_and_every_reader_finds_it(
-    postgres_url: str, cli: Callable[..., Cli], tmp_path: Path
+    postgres_url: str, cli: Callable[..., Cli], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ran = cli(
         "run", EXAMPLE / "team.yaml", "--input", f"@{EXAMPLE / 'ticket.json'}",
@@ -38,6 +40,11 @@ def test_a_run_on_postgres_completes_and_every_reader_finds_it(
     kinds = [e["kind"] for e in shown.json]
     assert kinds.count("llm_call") == result["usage"]["llm_calls"] > 0
     assert [e["agent"] for e in shown.json if e["kind"] == "step"] == result["path"]
+
+    monkeypatch.setenv("CORRAL_DB", postgres_url)  # the environment names it just as well
+    from_env = cli("runs", "--json")
+    assert [r["run_id"] for r in from_env.json] == [result["run_id"]]
+    assert "($CORRAL_DB)" in from_env.stderr
 
     budget = cli("budget", "--db", postgres_url, "--json")
     assert budget.code == 0, budget.stderr
