@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/crash_trials.py --trials 1000
 	$(BIN)/python benchmarks/tokens.py
 	$(BIN)/python benchmarks/server.py
+	$(BIN)/python benchmarks/postgres.py
 
 schema: $(VENV)/.installed
 	$(BIN)/corral schema -o corral-team.schema.json

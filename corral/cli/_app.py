@@ -232,7 +232,14 @@ def doctor(
     from corral.workspace import check_workspace, recover_workspace
 
     out = Console(highlight=False, soft_wrap=True)
-    file = where(file)
+    checked = where(file)
+    if not isinstance(checked, Path):
+        raise InputError(
+            "corral doctor checks a SQLite workspace file; check a Postgres workspace "
+            "with Postgres's own tools (pg_amcheck)",
+            field="db",
+        )
+    file = checked
     copied = None if recover is None else recover_workspace(file, recover)
     found = check_workspace(file)
     if found.ok:

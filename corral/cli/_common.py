@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from corral.errors import InputError
-from corral.workspace import DEFAULT_DB
+from corral.workspace import DEFAULT_DB, postgres_url, workspace_label
 
 if TYPE_CHECKING:  # the runtime is imported by the commands that use it: --help stays fast
     from corral.graphs import App, RunResult, StepEvent, Team
-    from corral.workspace import SqliteWorkspace
+    from corral.workspace import OpenWorkspace
 
 EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
 USER_ERROR = 2
@@ -43,8 +43,8 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         metavar="PATH",
-        help=f"Workspace SQLite file. Without it: ${ENV_DB}, then the team file's "
-        f"checkpoint.db, then {DEFAULT_DB}.",
+        help=f"Workspace SQLite file or postgresql:// URL. Without it: ${ENV_DB}, then "
+        f"the team file's checkpoint.db, then {DEFAULT_DB}.",
     ),
 ]
 TeamOption = Annotated[
@@ -90,7 +90,7 @@ LegendOption = Annotated[
 ]
 
 
-def where(db: Path | None, team: Team | Path | None = None) -> Path:
+def where(db: Path | None, team: Team | Path | None = None) -> Path | str:
     """The workspace a command uses, said on stderr: ``--db``, then ``$CORRAL_DB``, then
     the team file's ``checkpoint.db``, then the default."""
     from corral.graphs import db_path
@@ -98,6 +98,7 @@ def where(db: Path | None, team: Team | Path | None = None) -> Path:
     env = os.environ.get(ENV_DB)
     if isinstance(team, Path) and db is None and not env:  # read only when it decides
         team = load_team(team)
+    path: Path | str
     if db is not None:
         path, source = db, "--db"
     elif env:
@@ -106,10 +107,11 @@ def where(db: Path | None, team: Team | Path | None = None) -> Path:
         path, source = db_path(team.plan, None), "checkpoint.db of the team file"
     else:
         path, source = DEFAULT_DB, "the default"
+    url = postgres_url(path)  # a URL that came as a Path lost a '/': read it back
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"workspace: {escape(str(path))} ({escape(source)})", style="dim"
+        f"workspace: {escape(workspace_label(path))} ({escape(source)})", style="dim"
     )
-    return path
+    return path if url is None else url
 
 
 def load_team(path: Path) -> Team:
@@ -123,9 +125,10 @@ def load_team(path: Path) -> Team:
 
 
 @contextmanager
-def workspace_at(path: Path) -> Iterator[SqliteWorkspace]:
-    """An existing workspace (commands that read never create one)."""
-    if not path.is_file():
+def workspace_at(path: Path | str) -> Iterator[OpenWorkspace]:
+    """An existing workspace (commands that read never create a file; a Postgres
+    database gets corral's tables if it has none)."""
+    if postgres_url(path) is None and not Path(path).is_file():
         raise InputError(
             f"there is no workspace at {path}; pass the --db that the runs used "
             "(`corral run` says which it used)",

@@ -144,7 +144,7 @@ def _said_changes(
             err.print(f"  {escape(str(change))}")
 
 
-def _settle(path: Path, team_file: Path | None, *, approve_all: bool) -> None:
+def _settle(path: Path | str, team_file: Path | None, *, approve_all: bool) -> None:
     """Settle the pending reviews of every team with paused runs in the workspace."""
     with workspace_at(path) as workspace:
         paused = workspace.runs.list(limit=1_000_000, status="paused")

@@ -272,7 +272,7 @@ def runs_delete(
     with workspace_at(where(db, team_file)) as workspace:
         record = workspace.runs.get(run_id)
         if record is None:
-            raise InputError(f"no run {run_id!r} in {workspace.path}", field="run_id")
+            raise InputError(f"no run {run_id!r} in {workspace.where}", field="run_id")
         if record.status == "running" and not record.stale:
             raise InputError(
                 f"run {run_id!r} is still running (process {record.pid}); wait for it to end",

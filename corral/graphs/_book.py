@@ -23,7 +23,7 @@ from corral.keys import RUN_KEY, TEAM_KEY
 from corral.manifest import Change, TeamPlan, diff_definitions
 from corral.nodes import Services, validate
 from corral.review import DEADLINE, deadline_decision, decision, iso, overdue, review_schema
-from corral.workspace import RunRecord, SqliteWorkspace
+from corral.workspace import RunRecord, Workspace
 
 
 class RunBook:
@@ -32,11 +32,11 @@ class RunBook:
     def __init__(
         self,
         plan: TeamPlan,
-        workspace: SqliteWorkspace,
+        workspace: Workspace,
         graph: CompiledTeam,
         services: Services,
         *,
-        where: Path,
+        where: Path | str,
         clock: Callable[[], float],
     ) -> None:
         self.plan = plan

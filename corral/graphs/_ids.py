@@ -9,7 +9,7 @@ from pathlib import Path
 
 from corral.errors import InputError
 from corral.manifest import TeamPlan
-from corral.workspace import DEFAULT_DB
+from corral.workspace import DEFAULT_DB, postgres_url
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -30,9 +30,12 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-def db_path(plan: TeamPlan, db: str | Path | None) -> Path:
-    """The workspace file: ``db`` if given, else the manifest's ``checkpoint.db`` (next to
-    the manifest), else ``.corral/corral.db``."""
+def db_path(plan: TeamPlan, db: str | Path | None) -> Path | str:
+    """The workspace: ``db`` if given, else the manifest's ``checkpoint.db`` (a file next
+    to the manifest), else ``.corral/corral.db``. A Postgres URL stays a URL (``str``)."""
+    for given in (db, plan.checkpoint.db):
+        if given is not None and (url := postgres_url(given)) is not None:
+            return url
     if db is not None:
         return Path(db)
     if plan.checkpoint.db is not None:

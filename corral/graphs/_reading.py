@@ -8,11 +8,11 @@ from corral.errors import InputError
 from corral.graphs._build import CompiledTeam, shape_graph
 from corral.manifest import TeamPlan
 from corral.observability import Trace, model_calls, recorded, steps, subtasks, tool_calls
-from corral.workspace import SqliteWorkspace
+from corral.workspace import Workspace
 
 
 def read_trace(
-    plan: TeamPlan, workspace: SqliteWorkspace, run_id: str, graph: CompiledTeam | None = None
+    plan: TeamPlan, workspace: Workspace, run_id: str, graph: CompiledTeam | None = None
 ) -> Trace:
     """Everything a run did, in order: each agent's input, output and decision, model
     calls, tool calls, guard verdicts, failures, subtasks. Needs no chat model and no

@@ -1,5 +1,6 @@
 """Storage: one owner of every table (runs, checkpoints, tasks, usage, events, audit,
-tool calls, context, breakers) behind small typed protocols; SQLite by default."""
+tool calls, context, breakers) behind small typed protocols; SQLite by default, Postgres
+(``postgresql://`` URLs, ``corral[scale]``) for more than one machine."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ if TYPE_CHECKING:
     from corral.workspace._db import ConnectionPool, Synchronous
     from corral.workspace._detached import DetachedWorkspace
     from corral.workspace._doctor import Checkup, TableRead, check_workspace, recover_workspace
+    from corral.workspace._pg_url import postgres_url, workspace_label
+    from corral.workspace._pg_workspace import PostgresWorkspace as PostgresWorkspace
     from corral.workspace._protocols import (
         AuditLog,
         BreakerStore,
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
         TaskStatus,
         Verdict,
     )
+    from corral.workspace._workspace import OpenWorkspace as OpenWorkspace
     from corral.workspace._workspace import SqliteWorkspace, open_workspace
 
 __getattr__, __dir__ = lazy_exports(
@@ -57,6 +61,10 @@ __getattr__, __dir__ = lazy_exports(
             "TableRead",
             "check_workspace",
             "recover_workspace",
+        ),
+        "._pg_url": (
+            "postgres_url",
+            "workspace_label",
         ),
         "._protocols": (
             "AuditLog",
@@ -136,5 +144,7 @@ __all__ = [
     "check_workspace",
     "idempotency_key",
     "open_workspace",
+    "postgres_url",
     "recover_workspace",
+    "workspace_label",
 ]

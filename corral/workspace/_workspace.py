@@ -8,22 +8,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from langgraph.store.sqlite import SqliteStore
 
-from corral.errors import WorkspaceDamaged
+from corral.errors import InputError, WorkspaceDamaged
 from corral.workspace._audit import SqliteAudit
 from corral.workspace._board import SqliteBoard
 from corral.workspace._breakers import SqliteBreakers
 from corral.workspace._db import BUSY_TIMEOUT_MS, ConnectionPool, Synchronous, setup_lock
 from corral.workspace._events import SqliteEvents
 from corral.workspace._ledger import SqliteLedger
+from corral.workspace._pg_url import postgres_url
 from corral.workspace._prune import ended_before, forget_runs
 from corral.workspace._runs import SqliteRuns
 from corral.workspace._saver import CorralSaver
 from corral.workspace._tool_calls import SqliteToolCalls
+from corral.workspace._trips import distinct_trips
 from corral.workspace._types import RunSummary
+
+if TYPE_CHECKING:
+    from corral.workspace._pg_workspace import PostgresWorkspace
 
 SCHEMA_VERSION = 1
 """The version of corral's tables a workspace file has (SQLite's ``user_version``)."""
@@ -160,17 +165,9 @@ def _wal_size(path: Path) -> int:
     return wal.stat().st_size if wal.exists() else 0
 
 
-def distinct_trips(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each cause (guard, agent, limit, policy) once, as its first trip, with ``count``."""
-    causes: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for trip in trips:
-        key = (trip.get("guard"), trip.get("agent"), trip.get("limit"), trip.get("policy"))
-        if key in causes:
-            causes[key]["count"] += 1
-        else:
-            shown = {k: v for k, v in trip.items() if k not in ("kind", "at")}
-            causes[key] = {**shown, "count": 1}
-    return list(causes.values())
+if TYPE_CHECKING:
+    OpenWorkspace: TypeAlias = SqliteWorkspace | PostgresWorkspace
+    """What ``open_workspace`` returns (for type checkers; Postgres is optional)."""
 
 
 def open_workspace(
@@ -179,6 +176,16 @@ def open_workspace(
     synchronous: Synchronous = "NORMAL",
     keep: int | None = None,
     clock: Callable[[], float] = time.time,
-) -> SqliteWorkspace:
-    """Open the workspace at ``where`` (a SQLite file path), creating its tables if new."""
-    return SqliteWorkspace(where, synchronous=synchronous, keep=keep, clock=clock)
+) -> OpenWorkspace:
+    """Open the workspace at ``where``, creating its tables if new: a SQLite file path, or
+    a ``postgresql://`` URL (needs ``corral[scale]``; ``synchronous`` is SQLite's)."""
+    url = postgres_url(where)
+    if url is None:
+        return SqliteWorkspace(where, synchronous=synchronous, keep=keep, clock=clock)
+    try:
+        from corral.workspace._pg_workspace import PostgresWorkspace
+    except ImportError as exc:  # psycopg is an optional dependency
+        raise InputError(
+            f"a Postgres workspace needs psycopg ({exc}); install corral[scale]", field="db"
+        ) from None
+    return PostgresWorkspace(url, keep=keep, clock=clock)

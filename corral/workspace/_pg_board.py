@@ -1,0 +1,349 @@
+"""The task board on Postgres: the SQLite board's rules, atomic across machines.
+
+Creation checks the workspace guards (creation rate with cooldown, pending tasks) and
+inserts in one transaction holding the board's advisory lock, so processes on many
+machines cannot together create more than the limits allow. Claims are conditional
+``UPDATE``s (Postgres re-checks the condition on the locked row), and ``claim_next``
+takes the best open task with ``FOR UPDATE SKIP LOCKED``: competing workers each get
+a different task without waiting on one another.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.errors import GuardTripped
+from corral.workspace._pg_db import BOARD_LOCK, Conn, PgPool
+from corral.workspace._types import Limits, NewTask, Task, TaskStatus
+
+MODIFIER_LIMIT = 50.0
+PRIORITY_CAP = 1000.0
+_RANK = "blocked * 100 + impact + modifier - created_at / 6.0"
+_TAKE = (
+    "UPDATE tasks SET status = 'claimed', claimer = %s, claimed_at = %s, lease_until = %s, "
+    "attempts = attempts + 1 WHERE id = %s AND (status IN ('pending', 'failed') OR "
+    "(status = 'claimed' AND (lease_until < %s OR claimer = %s))) RETURNING id"
+)
+_COLUMNS = (
+    "id, run_id, parent_id, assignee, depth, status, instruction, payload, result, error, "
+    "claimer, lease_until, created_at, attempts"
+)
+
+
+@dataclass
+class PgBoard:
+    """The ``tasks`` table of a Postgres workspace and the operations on it."""
+
+    pool: PgPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def create(self, tasks: Sequence[NewTask], limits: Limits | None = None) -> list[Task]:
+        """Create tasks atomically after the workspace guards; existing ids are kept.
+
+        Raises:
+            GuardTripped: a limit would be exceeded; nothing was created.
+        """
+        now = self.clock()
+        try:
+            with self.pool.write(BOARD_LOCK) as conn:
+                return self._create(conn, tasks, limits, now)
+        except GuardTripped as trip:
+            if trip.guard == "task_rate" and trip.until is not None:
+                with self.pool.write(BOARD_LOCK) as conn:  # the tasks were rolled back
+                    conn.execute(
+                        "INSERT INTO guard_state VALUES ('cooldown_until', %s) ON CONFLICT (key) "
+                        "DO UPDATE SET value = excluded.value",
+                        (trip.until,),
+                    )
+            raise
+
+    def _create(
+        self, conn: Conn, tasks: Sequence[NewTask], limits: Limits | None, now: float
+    ) -> list[Task]:
+        ids = [t.id for t in tasks]
+        known = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM tasks WHERE id = ANY(%s) AND status != 'refused'", (ids,)
+            )
+        }
+        new = [t for t in tasks if t.id not in known]
+        if new and limits is not None:
+            _check(conn, limits, len(new), now)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO tasks (id, run_id, parent_id, assignee, depth, status, instruction, "
+                "payload, impact, modifier, blocked, created_at, attempts, rank) VALUES (%s, %s, "
+                "%s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, 0, 0) ON CONFLICT (id) DO UPDATE "
+                "SET run_id = excluded.run_id, parent_id = excluded.parent_id, assignee = "
+                "excluded.assignee, depth = excluded.depth, status = 'pending', instruction = "
+                "excluded.instruction, payload = excluded.payload, impact = excluded.impact, "
+                "modifier = excluded.modifier, blocked = excluded.blocked, created_at = "
+                "excluded.created_at, error = NULL, result = NULL, claimer = NULL, "
+                "claimed_at = NULL, lease_until = NULL, finished_at = NULL, attempts = 0",
+                [
+                    (
+                        t.id,
+                        t.run_id,
+                        t.parent_id,
+                        t.assignee,
+                        t.depth,
+                        t.instruction,
+                        json.dumps(t.payload),
+                        max(0.0, min(t.impact, 500.0)),
+                        max(-MODIFIER_LIMIT, min(t.modifier, MODIFIER_LIMIT)),
+                        max(0, t.blocked),
+                        now,
+                    )
+                    for t in new
+                ],
+            )
+        if new:
+            conn.execute(
+                f"UPDATE tasks SET rank = {_RANK} WHERE id = ANY(%s)", ([t.id for t in new],)
+            )
+        return _get_many(conn, ids)  # type: ignore[return-value]
+
+    def refuse(self, tasks: Sequence[NewTask], reason: str) -> None:
+        """Record delegations that were refused (they never run and count toward no limit)."""
+        now = self.clock()
+        with self.pool.write() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO tasks (id, run_id, parent_id, assignee, depth, status, instruction, "
+                "payload, error, impact, modifier, blocked, created_at, attempts) VALUES (%s, %s, "
+                "%s, %s, %s, 'refused', %s, %s, %s, 0, 0, 0, %s, 0) ON CONFLICT DO NOTHING",
+                [
+                    (
+                        t.id,
+                        t.run_id,
+                        t.parent_id,
+                        t.assignee,
+                        t.depth,
+                        t.instruction,
+                        json.dumps(t.payload),
+                        reason,
+                        now,
+                    )
+                    for t in tasks
+                ],
+            )
+
+    def claim_many(
+        self, task_ids: Sequence[str], claimer: str, lease_seconds: float
+    ) -> list[Task | None]:
+        """``claim`` for several tasks in one transaction (each its own compare-and-set)."""
+        now = self.clock()
+        with self.pool.write() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    _TAKE,
+                    [(claimer, now, now + lease_seconds, i, now, claimer) for i in task_ids],
+                )
+            found = _get_many(conn, task_ids)
+        return [
+            t
+            if t is not None
+            and (t.status == "done" or (t.status == "claimed" and t.claimer == claimer))
+            else None
+            for t in found
+        ]
+
+    def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
+        """Claim one task by compare-and-set; the task if this claimer holds it now or it
+        is done, ``None`` if another holds it or it is refused."""
+        now = self.clock()
+        with self.pool.write() as conn:
+            row = conn.execute(
+                _TAKE, (claimer, now, now + lease_seconds, task_id, now, claimer)
+            ).fetchone()
+            task = _get_many(conn, [task_id])[0]
+        if task is None or (row is None and task.status != "done"):
+            return None
+        return task
+
+    def claim_next(
+        self, claimer: str, lease_seconds: float, *, run_id: str | None = None
+    ) -> Task | None:
+        """Claim the open task with the best rank (an expired lease first), skipping rows
+        another worker is claiming at this instant (``FOR UPDATE SKIP LOCKED``)."""
+        now = self.clock()
+        with self.pool.write() as conn:
+            found = (
+                conn.execute(
+                    "SELECT id FROM tasks WHERE status = 'claimed' AND lease_until < %s AND "
+                    "(%s::text IS NULL OR run_id = %s) ORDER BY lease_until LIMIT 1 "
+                    "FOR UPDATE SKIP LOCKED",
+                    (now, run_id, run_id),
+                ).fetchone()
+                or conn.execute(
+                    "SELECT id FROM tasks WHERE status = 'pending' AND "
+                    "(%s::text IS NULL OR run_id = %s) ORDER BY rank DESC, id LIMIT 1 "
+                    "FOR UPDATE SKIP LOCKED",
+                    (run_id, run_id),
+                ).fetchone()
+            )
+            if found is None:
+                return None
+            conn.execute(
+                "UPDATE tasks SET status = 'claimed', claimer = %s, claimed_at = %s, "
+                "lease_until = %s, attempts = attempts + 1 WHERE id = %s",
+                (claimer, now, now + lease_seconds, found[0]),
+            )
+            return _get_many(conn, [found[0]])[0]
+
+    def finish_many(self, claimer: str, outcomes: Sequence[tuple[str, TaskStatus, Any]]) -> int:
+        """Record (task id, "done" or "failed", result or error) for tasks ``claimer``
+        holds, in one transaction; how many took."""
+        now = self.clock()
+        with self.pool.write() as conn:
+            return sum(
+                conn.execute(
+                    "UPDATE tasks SET status = %s, result = %s, error = %s, finished_at = %s, "
+                    "lease_until = NULL WHERE id = %s AND status = 'claimed' AND claimer = %s",
+                    (
+                        status,
+                        json.dumps(value) if status == "done" else None,
+                        None if status == "done" else str(value),
+                        now,
+                        task_id,
+                        claimer,
+                    ),
+                ).rowcount
+                for task_id, status, value in outcomes
+            )
+
+    def complete(self, task_id: str, claimer: str, result: dict[str, Any]) -> bool:
+        """Record a result if ``claimer`` still holds the task (compare-and-set)."""
+        return self.finish_many(claimer, [(task_id, "done", result)]) == 1
+
+    def fail(self, task_id: str, claimer: str, error: str) -> bool:
+        """Record a failure if ``claimer`` still holds the task."""
+        return self.finish_many(claimer, [(task_id, "failed", error)]) == 1
+
+    def priority(self, task_id: str) -> float | None:
+        """The task's score now (what ``claim_next`` orders by)."""
+        with self.pool.read() as conn:
+            row = conn.execute(
+                "SELECT LEAST(%s, blocked * 100 + impact + modifier + (%s - created_at) / 6.0) "
+                "FROM tasks WHERE id = %s",
+                (PRIORITY_CAP, self.clock(), task_id),
+            ).fetchone()
+        return None if row is None else float(row[0])
+
+    def get(self, task_id: str) -> Task | None:
+        """The task with this id."""
+        with self.pool.read() as conn:
+            return _get_many(conn, [task_id])[0]
+
+    def tasks(self, *, run_id: str | None = None) -> list[Task]:
+        """Every task (of one run), oldest first."""
+        with self.pool.read() as conn:
+            found = conn.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE (%s::text IS NULL OR run_id = %s) "
+                "ORDER BY created_at, id",
+                (run_id, run_id),
+            ).fetchall()
+        return [_task(r) for r in found]
+
+    def created(self, run_id: str, *, conn: Conn | None = None) -> int:
+        """Tasks a run created (refused delegations are not counted)."""
+        with self.pool.reading(conn) as db:
+            row = db.execute(
+                "SELECT count(*) FROM tasks WHERE run_id = %s AND status != 'refused'", (run_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def count(self, *, run_id: str | None = None, status: TaskStatus | None = None) -> int:
+        """How many tasks (of one run, with one status)."""
+        with self.pool.read() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM tasks WHERE (%s::text IS NULL OR run_id = %s) AND "
+                "(%s::text IS NULL OR status = %s)",
+                (run_id, run_id, status, status),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def cooldown_until(self) -> float | None:
+        """When the workspace's creation cooldown ends, if one is in force."""
+        with self.pool.read() as conn:
+            row = conn.execute(
+                "SELECT value FROM guard_state WHERE key = 'cooldown_until'"
+            ).fetchone()
+        return float(row[0]) if row is not None and row[0] > self.clock() else None
+
+
+def _check(conn: Conn, limits: Limits, adding: int, now: float) -> None:
+    """The workspace guards, read under the board lock (see ``SqliteBoard._check``)."""
+    row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'").fetchone()
+    if row is not None and row[0] > now:
+        raise GuardTripped(
+            "cooldown",
+            limit=limits.cooldown_seconds,
+            seen=round(row[0] - now, 1),
+            until=row[0],
+            message=f"task creation is cooling down for {row[0] - now:.0f} "
+            "more seconds after the creation rate was reached",
+        )
+    if limits.rate_count is not None:
+        found = conn.execute(
+            "SELECT count(*) FROM tasks WHERE created_at > %s AND status != 'refused'",
+            (now - limits.rate_seconds,),
+        ).fetchone()
+        recent = int(found[0]) if found else 0
+        if recent + adding > limits.rate_count:
+            until = now + limits.cooldown_seconds
+            raise GuardTripped(
+                "task_rate",
+                limit=limits.rate_count,
+                seen=recent + adding,
+                until=until if limits.cooldown_seconds else None,
+                message=f"{recent} tasks were created in the last {limits.rate_seconds:.0f} s "
+                f"and {adding} more would pass the limit of {limits.rate_count}",
+            )
+    if limits.max_pending is not None:
+        found = conn.execute(
+            "SELECT count(*) FROM tasks WHERE status IN ('pending', 'claimed')"
+        ).fetchone()
+        pending = int(found[0]) if found else 0
+        if pending + adding > limits.max_pending:
+            raise GuardTripped(
+                "max_pending_tasks",
+                limit=limits.max_pending,
+                seen=pending + adding,
+                message=f"{pending} tasks are pending in the workspace and {adding} more "
+                f"would pass the limit of {limits.max_pending}",
+            )
+
+
+def _task(row: Sequence[Any]) -> Task:
+    return Task(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        json.loads(row[7]),
+        json.loads(row[8]) if row[8] else None,
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+    )
+
+
+def _get_many(conn: Conn, task_ids: Sequence[str]) -> list[Task | None]:
+    """Tasks by id, in the order asked (``None`` where there is none)."""
+    found = {
+        row[0]: _task(row)
+        for row in conn.execute(
+            f"SELECT {_COLUMNS} FROM tasks WHERE id = ANY(%s)", (list(task_ids),)
+        )
+    }
+    return [found.get(i) for i in task_ids]

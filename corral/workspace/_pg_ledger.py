@@ -1,0 +1,405 @@
+"""The usage ledger on Postgres: the SQLite ledger's rules, made atomic across machines.
+
+Every change to the running totals (reserve, record, settle, release, grants) holds
+one transaction-scoped advisory lock, so a reservation's checks and its write see
+every other process's reservations: processes on many machines sharing a daily budget
+cannot together pass it by more than one call's difference between estimate and actual.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from corral.errors import BudgetExceeded
+from corral.workspace._pg_db import LEDGER_LOCK, Conn, PgPool, rows
+from corral.workspace._types import NO_RUN_USAGE, TEAM, Alert, BudgetLimits, RunUsage, Settled
+
+Ask = tuple[str, float | None, int | None]
+Scopes = tuple[tuple[str, str, str], ...]
+
+
+@dataclass
+class PgLedger:
+    """The ``usage`` table and the budget checks on it."""
+
+    pool: PgPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def day(self) -> str:
+        """Today (UTC), the unit of the daily budgets."""
+        return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
+
+    def publish_limits(
+        self, limits: Mapping[str, BudgetLimits], team: BudgetLimits | None = None
+    ) -> None:
+        """Record the agents' daily limits (and the team's) for ``corral budget``."""
+        found = [
+            (agent, b.daily_tokens, b.daily_cost, b.alert_threshold)
+            for agent, b in limits.items()
+            if b.daily_tokens or b.daily_cost
+        ]
+        if team is not None:
+            found.append(
+                (TEAM, team.team_daily_tokens, team.team_daily_cost, team.team_alert_threshold)
+            )
+        with self.pool.write() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO budget_limits VALUES (%s, %s, %s, %s) ON CONFLICT (agent) DO UPDATE "
+                "SET daily_tokens = excluded.daily_tokens, daily_cost_usd = "
+                "excluded.daily_cost_usd, alert_threshold = excluded.alert_threshold",
+                found,
+            )
+
+    def reserve(
+        self,
+        *,
+        run_id: str,
+        task_key: str,
+        agent: str,
+        model: str,
+        tokens: int,
+        cost: float,
+        limits: BudgetLimits,
+    ) -> int:
+        """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
+        day = self.day()
+        scopes = _scopes(run_id, task_key, agent, day)
+        with self.pool.write(LEDGER_LOCK) as conn:
+            task, mine, team, run = (_totals(conn, *scope) for scope in scopes)
+            checks: list[tuple[str, float | None, float, float, bool]] = [
+                ("task_tokens", limits.task_tokens, task[0], tokens, True),
+                ("grant_tokens", _granted(conn, task_key), task[0], tokens, True),
+                ("max_run_tokens", limits.run_tokens, run[0], tokens, True),
+                ("max_run_cost_usd", limits.run_cost, run[1], cost, True),
+                ("task_calls", limits.task_calls, task[2], 1, True),
+                ("daily_tokens", limits.daily_tokens, mine[0], tokens, limits.hard_stop),
+                ("daily_cost_usd", limits.daily_cost, mine[1], cost, limits.hard_stop),
+                (
+                    "team_daily_tokens",
+                    limits.team_daily_tokens,
+                    team[0],
+                    tokens,
+                    limits.team_hard_stop,
+                ),
+                (
+                    "team_daily_cost_usd",
+                    limits.team_daily_cost,
+                    team[1],
+                    cost,
+                    limits.team_hard_stop,
+                ),
+            ]
+            for layer, limit, used, wanted, hard in checks:
+                if hard and limit is not None and used + wanted > limit:
+                    raise BudgetExceeded(
+                        agent=agent, layer=layer, limit=limit, used=used, requested=wanted
+                    )
+            _add(conn, scopes, tokens, cost, 1)
+            row = conn.execute(
+                "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
+                "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
+                "cost_known, latency_ms, at) VALUES (%s, %s, %s, %s, %s, 'reserved', %s, %s, "
+                "0, 0, 0, 0, 1, 0, %s) RETURNING id",
+                (run_id, task_key, agent, model, day, tokens, cost, self.clock()),
+            ).fetchone()
+            assert row is not None  # INSERT ... RETURNING always returns the row
+            return int(row[0])
+
+    def record(
+        self,
+        *,
+        run_id: str,
+        task_key: str,
+        agent: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int,
+        cost: float | None,
+        latency_ms: float,
+        content: str | None = None,
+    ) -> None:
+        """Record a call that had no limit to reserve against (one transaction)."""
+        day = self.day()
+        with self.pool.write(LEDGER_LOCK) as conn:
+            conn.execute(
+                "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
+                "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
+                "cost_known, latency_ms, at, content) VALUES (%s, %s, %s, %s, %s, 'settled', 0, "
+                "0, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    run_id,
+                    task_key,
+                    agent,
+                    model,
+                    day,
+                    input_tokens,
+                    output_tokens,
+                    cached_tokens,
+                    cost or 0.0,
+                    int(cost is not None),
+                    latency_ms,
+                    self.clock(),
+                    content,
+                ),
+            )
+            scopes = _scopes(run_id, task_key, agent, day)
+            _add(conn, scopes, input_tokens + output_tokens, cost or 0.0, 1)
+
+    def settle(
+        self,
+        row: int,
+        *,
+        agent: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int,
+        cost: float | None,
+        latency_ms: float,
+        limits: BudgetLimits,
+        content: str | None = None,
+    ) -> Settled:
+        """Record a call's real usage; the alerts this crossed (each once a day)."""
+        with self.pool.write(LEDGER_LOCK) as conn:
+            found = conn.execute(
+                "UPDATE usage SET status = 'settled', model = %s, input_tokens = %s, "
+                "output_tokens = %s, cached_tokens = %s, cost_usd = %s, cost_known = %s, "
+                "latency_ms = %s, content = %s WHERE id = %s "
+                "RETURNING day, task_key, reserved, reserved_cost, run_id",
+                (
+                    model,
+                    input_tokens,
+                    output_tokens,
+                    cached_tokens,
+                    cost or 0.0,
+                    int(cost is not None),
+                    latency_ms,
+                    content,
+                    row,
+                ),
+            ).fetchone()
+            if found is None:
+                raise KeyError(f"no reserved call {row} in the ledger")
+            day, task_key, reserved, reserved_cost, run_id = found
+            _add(
+                conn,
+                _scopes(run_id, task_key, agent, day),
+                input_tokens + output_tokens - int(reserved),
+                (cost or 0.0) - float(reserved_cost),
+                0,
+            )
+            alerts: list[Alert] = []
+            agent_tokens = None
+            for who, tokens_limit, cost_limit, threshold in (
+                (agent, limits.daily_tokens, limits.daily_cost, limits.alert_threshold),
+                (
+                    TEAM,
+                    limits.team_daily_tokens,
+                    limits.team_daily_cost,
+                    limits.team_alert_threshold,
+                ),
+            ):
+                if tokens_limit is None and cost_limit is None:
+                    continue
+                used = _totals(conn, "team" if who == TEAM else "agent", who, day)
+                if who == agent and tokens_limit is not None:
+                    agent_tokens = used[0]
+                for layer, limit, spent in (
+                    ("daily_tokens", tokens_limit, used[0]),
+                    ("daily_cost_usd", cost_limit, used[1]),
+                ):
+                    if (
+                        limit is not None
+                        and spent >= threshold * limit
+                        and conn.execute(
+                            "INSERT INTO budget_alerts VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                            (who, day, layer),
+                        ).rowcount
+                    ):
+                        alerts.append(Alert(who, day, layer, spent, limit, threshold))
+        return Settled(alerts, agent_tokens)
+
+    def release(self, row: int) -> None:
+        """Give back the reservation of a call that failed before it was answered."""
+        with self.pool.write(LEDGER_LOCK) as conn:
+            found = conn.execute(
+                "UPDATE usage SET status = 'released' WHERE id = %s AND status = 'reserved' "
+                "RETURNING agent, day, task_key, reserved, reserved_cost, run_id",
+                (row,),
+            ).fetchone()
+            if found is not None:
+                agent, day, task_key, reserved, reserved_cost, run_id = found
+                scopes = _scopes(run_id, task_key, agent, day)
+                _add(conn, scopes, -int(reserved), -float(reserved_cost), -1)
+
+    def grant(
+        self, *, agent: str, parent: str, limit: int | None, asks: list[Ask]
+    ) -> dict[str, int]:
+        """Carve grants for a round's subtasks from ``parent``'s remaining task budget, in
+        one transaction; ``BudgetExceeded`` if too little is left (the SQLite rules)."""
+        with self.pool.write(LEDGER_LOCK) as conn:
+            used = _totals(conn, "task", parent, "")[0]
+            return _carve(conn, agent=agent, parent=parent, limit=limit, used=used, asks=asks)
+
+    def settle_grants(self, parent: str, children: list[str]) -> None:
+        """At a round's join: each child's grant becomes what the child spent."""
+        if not children:
+            return
+        with self.pool.write(LEDGER_LOCK) as conn:
+            for child in children:
+                found = conn.execute(
+                    "UPDATE task_grants SET settled = 1 WHERE task_key = %s AND parent = %s "
+                    "AND settled = 0 RETURNING tokens",
+                    (child, parent),
+                ).fetchone()
+                if found is None:
+                    continue
+                spent = _totals(conn, "task", child, "")[0]
+                _move(conn, parent, spent - int(found[0]))
+
+    def run_usage(self, run_id: str, *, conn: Conn | None = None) -> RunUsage:
+        """A run's account: tokens, calls and cost of its settled calls."""
+        with self.pool.reading(conn) as db:
+            return usage_by_run(db, [run_id]).get(run_id, NO_RUN_USAGE)
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's model calls, oldest first."""
+        with self.pool.read() as conn:
+            found = rows(
+                conn.execute(
+                    "SELECT agent, model, status, input_tokens, output_tokens, cached_tokens, "
+                    "cost_usd, cost_known, latency_ms, at, task_key, content FROM usage "
+                    "WHERE run_id = %s ORDER BY id",
+                    (run_id,),
+                )
+            )
+        for row in found:
+            row["content"] = json.loads(row["content"]) if row["content"] else None
+        return found
+
+    def report(self, day: str) -> list[dict[str, Any]]:
+        """Per agent, and the team: tokens and cost used on ``day``, limits, percentages."""
+        with self.pool.read() as conn:
+            found = conn.execute(
+                "SELECT agent, COALESCE(SUM(input_tokens + output_tokens), 0), "
+                "COALESCE(SUM(cost_usd), 0), SUM(1 - cost_known), count(*) FROM usage "
+                "WHERE day = %s AND status = 'settled' GROUP BY agent ORDER BY agent",
+                (day,),
+            ).fetchall()
+            limits = {r[0]: r[1:] for r in conn.execute("SELECT * FROM budget_limits")}
+        lines = [(a, int(t), float(c), int(u), int(n)) for a, t, c, u, n in found]
+        out = [_line(*line, limit=limits.get(line[0])) for line in lines]
+        totals = [sum(line[i] for line in lines) for i in range(1, 5)]
+        out.append(_line("team", *totals, limit=limits.get(TEAM)))  # type: ignore[arg-type]
+        return out
+
+
+def _scopes(run_id: str, task_key: str, agent: str, day: str) -> Scopes:
+    """The running totals one call moves: its task, its agent's day, the team's, its run."""
+    return (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day), ("run", run_id, ""))
+
+
+def usage_by_run(conn: Conn, run_ids: list[str]) -> dict[str, RunUsage]:
+    """The account of each run that made a settled call."""
+    found: dict[str, RunUsage] = {}
+    for run_id, tokens_in, tokens_out, calls, cost, unknown in conn.execute(
+        "SELECT run_id, SUM(input_tokens), SUM(output_tokens), count(*), SUM(cost_usd), "
+        "SUM(1 - cost_known) FROM usage WHERE run_id = ANY(%s) AND status = 'settled' "
+        "GROUP BY run_id",
+        (run_ids,),
+    ):
+        found[run_id] = RunUsage(
+            input_tokens=int(tokens_in),
+            output_tokens=int(tokens_out),
+            llm_calls=int(calls),
+            cost_usd=None if unknown else float(cost),
+        )
+    return found
+
+
+def _totals(conn: Conn, scope: str, key: str, day: str) -> tuple[int, float, int]:
+    """Tokens, cost and calls so far (reservations included) of one scope."""
+    row = conn.execute(
+        "SELECT tokens, cost, calls FROM usage_totals WHERE scope = %s AND key = %s AND day = %s",
+        (scope, key, day),
+    ).fetchone()
+    return (int(row[0]), float(row[1]), int(row[2])) if row else (0, 0.0, 0)
+
+
+def _add(conn: Conn, scopes: Scopes, tokens: int, cost: float, calls: int) -> None:
+    """Move the running totals of every scope by the same amounts."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO usage_totals VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (scope, key, "
+            "day) DO UPDATE SET tokens = usage_totals.tokens + excluded.tokens, "
+            "cost = usage_totals.cost + excluded.cost, calls = usage_totals.calls + excluded.calls",
+            [(*scope, tokens, cost, calls) for scope in scopes],
+        )
+
+
+def _granted(conn: Conn, task_key: str) -> int | None:
+    row = conn.execute("SELECT tokens FROM task_grants WHERE task_key = %s", (task_key,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _carve(
+    conn: Conn, *, agent: str, parent: str, limit: int | None, used: int, asks: Sequence[Ask]
+) -> dict[str, int]:
+    """Grants for ``asks`` out of ``parent``'s remaining budget (``_grants.carve``'s rules)."""
+    caps = [c for c in (limit, _granted(conn, parent)) if c is not None]
+    fresh = [a for a in asks if _granted(conn, a[0]) is None]  # a resumed round keeps its grants
+    if not caps or not fresh:
+        return {}
+    cap = min(caps)
+    left = cap - used
+    fixed = {k: tokens or int((share or 0) * left) for k, share, tokens in fresh if share or tokens}
+    rest = [key for key, share, tokens in fresh if not (share or tokens)]
+    free = left - sum(fixed.values())
+    each = free // len(rest) if rest else 0
+    if left <= 0 or free < 0 or (rest and each <= 0) or any(v <= 0 for v in fixed.values()):
+        raise BudgetExceeded(
+            agent=agent,
+            layer="task_tokens (grants to subtasks)",
+            limit=cap,
+            used=used,
+            requested=max(sum(fixed.values()), 1) + (len(rest) if rest else 0),
+        )
+    grants = fixed | dict.fromkeys(rest, each)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO task_grants (task_key, parent, tokens, settled) VALUES (%s, %s, %s, 0)",
+            [(key, parent, tokens) for key, tokens in grants.items()],
+        )
+    _move(conn, parent, sum(grants.values()))
+    return grants
+
+
+def _move(conn: Conn, task_key: str, tokens: int) -> None:
+    conn.execute(
+        "INSERT INTO usage_totals VALUES ('task', %s, '', %s, 0, 0) ON CONFLICT (scope, key, day) "
+        "DO UPDATE SET tokens = usage_totals.tokens + excluded.tokens",
+        (task_key, tokens),
+    )
+
+
+def _line(
+    agent: str, tokens: int, cost: float, unknown: int, calls: int, *, limit: Any
+) -> dict[str, Any]:
+    token_limit = limit[0] if limit else None
+    cost_limit = limit[1] if limit else None
+    return {
+        "agent": agent,
+        "calls": calls,
+        "tokens": tokens,
+        "token_limit": token_limit,
+        "token_pct": round(100 * tokens / token_limit, 1) if token_limit else None,
+        "cost_usd": None if unknown else round(cost, 6),
+        "cost_limit": cost_limit,
+        "cost_pct": round(100 * cost / cost_limit, 1) if cost_limit and not unknown else None,
+    }

@@ -1,0 +1,75 @@
+"""The Postgres workspace's tables: the same columns as the SQLite file's, created
+idempotently under an advisory lock (see ``PgPool.setup``)."""
+
+from __future__ import annotations
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, team TEXT, manifest TEXT, status TEXT, started_at TEXT,
+    updated_at TEXT, pid BIGINT, input TEXT, output TEXT, errors TEXT, path TEXT,
+    fingerprint TEXT, definition TEXT);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, run_id TEXT, parent_id TEXT, assignee TEXT, depth INTEGER,
+    status TEXT, instruction TEXT, payload TEXT, result TEXT, error TEXT,
+    impact DOUBLE PRECISION, modifier DOUBLE PRECISION, blocked INTEGER,
+    created_at DOUBLE PRECISION, claimed_at DOUBLE PRECISION, claimer TEXT,
+    lease_until DOUBLE PRECISION, finished_at DOUBLE PRECISION, attempts INTEGER,
+    rank DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS tasks_status_rank ON tasks (status, rank);
+CREATE INDEX IF NOT EXISTS tasks_status_lease ON tasks (status, lease_until);
+CREATE INDEX IF NOT EXISTS tasks_run ON tasks (run_id);
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at);
+CREATE TABLE IF NOT EXISTS guard_state (key TEXT PRIMARY KEY, value DOUBLE PRECISION);
+CREATE TABLE IF NOT EXISTS usage (
+    id BIGSERIAL PRIMARY KEY, run_id TEXT, task_key TEXT, agent TEXT, model TEXT, day TEXT,
+    status TEXT, reserved BIGINT, reserved_cost DOUBLE PRECISION, input_tokens BIGINT,
+    output_tokens BIGINT, cached_tokens BIGINT, cost_usd DOUBLE PRECISION,
+    cost_known INTEGER, latency_ms DOUBLE PRECISION, content TEXT, at DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS usage_agent_day ON usage (agent, day);
+CREATE INDEX IF NOT EXISTS usage_day ON usage (day);
+CREATE INDEX IF NOT EXISTS usage_task ON usage (task_key);
+CREATE INDEX IF NOT EXISTS usage_run ON usage (run_id);
+CREATE TABLE IF NOT EXISTS usage_totals (
+    scope TEXT, key TEXT, day TEXT, tokens BIGINT, cost DOUBLE PRECISION, calls BIGINT,
+    PRIMARY KEY (scope, key, day));
+CREATE TABLE IF NOT EXISTS task_grants (
+    task_key TEXT PRIMARY KEY, parent TEXT, tokens BIGINT, settled INTEGER);
+CREATE TABLE IF NOT EXISTS budget_alerts (
+    agent TEXT, day TEXT, layer TEXT, PRIMARY KEY (agent, day, layer));
+CREATE TABLE IF NOT EXISTS budget_limits (
+    agent TEXT PRIMARY KEY, daily_tokens BIGINT, daily_cost_usd DOUBLE PRECISION,
+    alert_threshold DOUBLE PRECISION);
+CREATE TABLE IF NOT EXISTS events (
+    id BIGSERIAL PRIMARY KEY, run_id TEXT, at TEXT, kind TEXT, agent TEXT, data TEXT);
+CREATE INDEX IF NOT EXISTS events_run_kind ON events (run_id, kind);
+CREATE TABLE IF NOT EXISTS audit (
+    id BIGSERIAL PRIMARY KEY, run_id TEXT, at DOUBLE PRECISION, agent TEXT, action TEXT,
+    scope TEXT, target TEXT, verdict TEXT, reason TEXT);
+CREATE INDEX IF NOT EXISTS audit_run ON audit (run_id);
+CREATE TABLE IF NOT EXISTS tool_calls (
+    key TEXT PRIMARY KEY, run_id TEXT, agent TEXT, tool TEXT, args TEXT, result TEXT,
+    at DOUBLE PRECISION, slot TEXT, state TEXT);
+CREATE INDEX IF NOT EXISTS tool_calls_slot ON tool_calls (slot);
+CREATE INDEX IF NOT EXISTS tool_calls_run ON tool_calls (run_id);
+CREATE TABLE IF NOT EXISTS breakers (
+    agent TEXT PRIMARY KEY, state TEXT, failures INTEGER, first_failure DOUBLE PRECISION,
+    open_until DOUBLE PRECISION);
+CREATE TABLE IF NOT EXISTS cp_checkpoints (
+    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+    parent_id TEXT, run_id TEXT, type TEXT NOT NULL, checkpoint BYTEA NOT NULL,
+    meta_type TEXT NOT NULL, metadata BYTEA NOT NULL,
+    channels TEXT[] NOT NULL, versions TEXT[] NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id));
+CREATE INDEX IF NOT EXISTS cp_checkpoints_run ON cp_checkpoints (run_id);
+CREATE TABLE IF NOT EXISTS cp_blobs (
+    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, channel TEXT NOT NULL,
+    version TEXT NOT NULL, type TEXT NOT NULL, blob BYTEA,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, version));
+CREATE TABLE IF NOT EXISTS cp_writes (
+    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL, idx INTEGER NOT NULL, channel TEXT NOT NULL,
+    type TEXT NOT NULL, blob BYTEA, task_path TEXT NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx));
+"""

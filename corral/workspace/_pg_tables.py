@@ -1,0 +1,366 @@
+"""The Postgres workspace's small tables: runs, events, audit, tool calls, breakers.
+
+Each method is one transaction. Read-modify-write steps lock what they read
+(``FOR UPDATE``, or an advisory lock on a key that may not have a row yet), so two
+processes on two machines never both take a run or both probe a breaker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from corral.workspace._pg_db import Conn, PgPool, rows
+from corral.workspace._pg_ledger import usage_by_run
+from corral.workspace._types import (
+    NO_RUN_USAGE,
+    BreakerPolicy,
+    RunRecord,
+    RunStatus,
+    Started,
+    Verdict,
+    alive,
+)
+
+_JSON = ("input", "output", "errors", "path", "definition")
+
+
+def iso(at: float) -> str:
+    """``at`` as UTC ISO 8601 with milliseconds (the runs table's times)."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
+def iso_z(at: float) -> str:
+    """``at`` as UTC ISO 8601 with milliseconds and a ``Z`` (event times)."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class PgRuns:
+    """The ``runs`` table; a run's usage is read from the ledger."""
+
+    pool: PgPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def start(
+        self,
+        run_id: str,
+        team: str,
+        manifest: str | None,
+        input: dict[str, Any],
+        *,
+        fingerprint: str | None = None,
+        definition: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a new run as ``running`` in this process, pinned to ``definition``."""
+        now = iso(self.clock())
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO runs (run_id, team, manifest, status, started_at, updated_at, pid, "
+                "input, output, errors, path, fingerprint, definition) VALUES (%s, %s, %s, "
+                "'running', %s, %s, %s, %s, 'null', '[]', '[]', %s, %s)",
+                (
+                    run_id,
+                    team,
+                    manifest,
+                    now,
+                    now,
+                    os.getpid(),
+                    json.dumps(input),
+                    fingerprint,
+                    json.dumps(definition),
+                ),
+            )
+
+    def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
+        """Set a run's status (and output, errors, path)."""
+        values: dict[str, Any] = {"status": status, "updated_at": iso(self.clock())}
+        values["pid"] = os.getpid()
+        values |= {k: json.dumps(v) for k, v in fields.items() if k in _JSON}
+        sets = ", ".join(f"{name} = %s" for name in values)  # names from the fixed list above
+        with self.pool.write() as conn:
+            conn.execute(
+                f"UPDATE runs SET {sets} WHERE run_id = %s".encode(), [*values.values(), run_id]
+            )
+
+    def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:
+        """Pin the run to a new team definition."""
+        with self.pool.write() as conn:
+            conn.execute(
+                "UPDATE runs SET fingerprint = %s, definition = %s WHERE run_id = %s",
+                (fingerprint, json.dumps(definition), run_id),
+            )
+
+    def take_over(self, run_id: str) -> int | None:
+        """Mark the run ``running`` here unless a live process runs it (the row locked
+        while deciding). ``None`` if taken, else the holder's pid."""
+        me = os.getpid()
+        with self.pool.write() as conn:
+            row = conn.execute(
+                "SELECT status, pid FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)
+            ).fetchone()
+            held = row is not None and row[0] == "running" and row[1] not in (None, me)
+            if held and row is not None and alive(int(row[1])):
+                return int(row[1])
+            conn.execute(
+                "UPDATE runs SET status = 'running', pid = %s, updated_at = %s WHERE run_id = %s",
+                (me, iso(self.clock()), run_id),
+            )
+        return None
+
+    def delete(self, run_id: str) -> None:
+        """Forget a run (its checkpoints are the saver's to delete)."""
+        with self.pool.write() as conn:
+            conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or ``None``."""
+        with self.pool.read() as conn:
+            found = _records(conn, rows(conn.execute(_SELECT + "WHERE run_id = %s", (run_id,))))
+        return found[0] if found else None
+
+    def list(self, *, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
+        """The most recent runs first (only those with ``status`` if given)."""
+        with self.pool.read() as conn:
+            cursor = conn.execute(
+                _SELECT + "WHERE (%s::text IS NULL OR status = %s) "
+                "ORDER BY started_at DESC LIMIT %s",
+                (status, status, limit),
+            )
+            return _records(conn, rows(cursor))
+
+
+_SELECT = (
+    "SELECT run_id, team, manifest, status, started_at, updated_at, pid, input, output, "
+    "errors, path, fingerprint, definition FROM runs "
+)
+
+
+def _records(conn: Conn, found: list[dict[str, Any]]) -> list[RunRecord]:
+    usage = usage_by_run(conn, [r["run_id"] for r in found]) if found else {}
+    return [
+        RunRecord(
+            **{k: json.loads(v) if k in _JSON and v is not None else v for k, v in r.items()},
+            usage=usage.get(r["run_id"], NO_RUN_USAGE),
+        )
+        for r in found
+    ]
+
+
+@dataclass
+class PgEvents:
+    """The ``events`` table."""
+
+    pool: PgPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def record(self, run_id: str, kind: str, agent: str | None, data: dict[str, Any]) -> None:
+        """Append one event."""
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO events (run_id, at, kind, agent, data) VALUES (%s, %s, %s, %s, %s)",
+                (run_id, iso_z(self.clock()), kind, agent, json.dumps(data, default=str)),
+            )
+
+    def list(
+        self, run_id: str, kind: str | None = None, *, conn: Conn | None = None
+    ) -> list[dict[str, Any]]:
+        """A run's events (of one kind), oldest first, as ``{"kind", "agent", "at", **data}``."""
+        with self.pool.reading(conn) as db:
+            found = db.execute(
+                "SELECT kind, agent, at, data FROM events WHERE run_id = %s AND "
+                "(%s::text IS NULL OR kind = %s) ORDER BY id",
+                (run_id, kind, kind),
+            ).fetchall()
+        return [{"kind": k, "agent": a, "at": at, **json.loads(d)} for k, a, at, d in found]
+
+
+@dataclass
+class PgAudit:
+    """The ``audit`` table: who did what to which context, when, and the verdict."""
+
+    pool: PgPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def record(
+        self,
+        run_id: str,
+        agent: str,
+        action: str,
+        *,
+        scope: str,
+        target: str,
+        verdict: str,
+        reason: str = "",
+    ) -> None:
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO audit (run_id, at, agent, action, scope, target, verdict, reason) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (run_id, self.clock(), agent, action, scope, target, verdict, reason),
+            )
+
+    def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        with self.pool.read() as conn:
+            return rows(
+                conn.execute(
+                    "SELECT run_id, agent, action, scope, target, verdict, reason FROM audit "
+                    "WHERE (%s::text IS NULL OR run_id = %s) ORDER BY id",
+                    (run_id, run_id),
+                )
+            )
+
+
+@dataclass
+class PgToolCalls:
+    """The ``tool_calls`` table: each call's start, then its result, by idempotency key."""
+
+    pool: PgPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def recorded(self, key: str) -> str | None:
+        """The result of a call already made, if any."""
+        with self.pool.read() as conn:
+            row = conn.execute(
+                "SELECT result FROM tool_calls WHERE key = %s AND coalesce(state, 'done') = 'done'",
+                (key,),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def in_doubt(self, slot: str) -> Started | None:
+        """A call at ``slot`` that started and never finished (a crash in the middle)."""
+        with self.pool.read() as conn:
+            row = conn.execute(
+                "SELECT key, tool, args, at FROM tool_calls WHERE slot = %s AND state = 'started'"
+                " ORDER BY at LIMIT 1",
+                (slot,),
+            ).fetchone()
+        return None if row is None else Started(row[0], row[1], json.loads(row[2]), row[3])
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's tool calls, oldest first (``state`` says which finished)."""
+        with self.pool.read() as conn:
+            found = conn.execute(
+                "SELECT agent, tool, args, result, at, coalesce(state, 'done') FROM tool_calls"
+                " WHERE run_id = %s ORDER BY at",
+                (run_id,),
+            ).fetchall()
+        return [
+            {"agent": a, "tool": t, "args": json.loads(g), "result": r, "at": at, "state": s}
+            for a, t, g, r, at, s in found
+        ]
+
+    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
+        """Record that a call is about to run (committed before the tool is called)."""
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, slot, state)"
+                " VALUES (%s, %s, %s, %s, %s, '', %s, %s, 'started')"
+                " ON CONFLICT (key) DO UPDATE SET state = 'started', at = excluded.at"
+                " WHERE tool_calls.state != 'done'",
+                (key, run_id, agent, tool, json.dumps(args, default=str), self.clock(), slot),
+            )
+
+    def record(
+        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
+    ) -> None:
+        """Record a call's result, or a decision about a call in doubt (first wins)."""
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, state)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, 'done')"
+                " ON CONFLICT (key) DO UPDATE SET result = excluded.result, state = 'done'"
+                " WHERE coalesce(tool_calls.state, 'done') != 'done'",
+                (key, run_id, agent, tool, json.dumps(args, default=str), result, self.clock()),
+            )
+
+    def failed(self, key: str, error: str) -> None:
+        """The tool raised: the call is over, not in doubt."""
+        with self.pool.write() as conn:
+            conn.execute(
+                "UPDATE tool_calls SET state = 'failed', result = %s WHERE key = %s"
+                " AND state = 'started'",
+                (error, key),
+            )
+
+
+def _breaker_lock(agent: str) -> int:
+    """An advisory lock key per agent (the breaker row may not exist yet)."""
+    return 0x636F7200000000 + zlib.crc32(agent.encode())
+
+
+@dataclass
+class PgBreakers:
+    """The ``breakers`` table; each transition holds the agent's advisory lock."""
+
+    pool: PgPool
+    clock: Callable[[], float] = field(default=time.time)
+
+    def admit(self, agent: str) -> Verdict:
+        """May a call of ``agent`` go through? ``probe``: yes, as the half-open probe."""
+        now = self.clock()
+        with self.pool.write(_breaker_lock(agent)) as conn:
+            row = conn.execute(
+                "SELECT state, open_until FROM breakers WHERE agent = %s", (agent,)
+            ).fetchone()
+            if row is None or row[0] == "closed":
+                return "closed"
+            if row[0] == "open" and row[1] <= now:
+                conn.execute("UPDATE breakers SET state = 'probing' WHERE agent = %s", (agent,))
+                return "probe"
+            return "open"
+
+    def succeeded(self, agent: str) -> bool:
+        """Record a success; True if this closed an open (probing) breaker."""
+        with self.pool.write(_breaker_lock(agent)) as conn:
+            row = conn.execute(
+                "UPDATE breakers SET state = 'closed', failures = 0 WHERE agent = %s AND "
+                "(state != 'closed' OR failures > 0) RETURNING 1",
+                (agent,),
+            ).fetchone()
+        return row is not None
+
+    def failed(self, agent: str, spec: BreakerPolicy) -> bool:
+        """Record a failure; True if this opened the breaker."""
+        now = self.clock()
+        upsert = (
+            "INSERT INTO breakers VALUES (%s, %s, %s, %s, %s) ON CONFLICT (agent) DO UPDATE SET "
+            "state = excluded.state, failures = excluded.failures, "
+            "first_failure = excluded.first_failure, open_until = excluded.open_until"
+        )
+        with self.pool.write(_breaker_lock(agent)) as conn:
+            row = conn.execute(
+                "SELECT state, failures, first_failure FROM breakers WHERE agent = %s", (agent,)
+            ).fetchone()
+            state, failures, first = row if row else ("closed", 0, now)
+            if state == "probing" or (
+                state == "closed"
+                and failures + 1 >= spec.failures
+                and now - first <= spec.window_seconds
+            ):
+                conn.execute(
+                    upsert, (agent, "open", failures + 1, first, now + spec.cooldown_seconds)
+                )
+                return True
+            if state == "closed":
+                fresh = failures == 0 or now - first > spec.window_seconds
+                conn.execute(
+                    upsert,
+                    (agent, "closed", 1 if fresh else failures + 1, now if fresh else first, 0),
+                )
+            return False
+
+    def states(self) -> dict[str, dict[str, float | str]]:
+        """Every breaker that is not closed and clean: agent -> state, failures, until."""
+        with self.pool.read() as conn:
+            found = conn.execute(
+                "SELECT agent, state, failures, open_until FROM breakers WHERE "
+                "state != 'closed' OR failures > 0"
+            ).fetchall()
+        return {a: {"state": s, "failures": f, "open_until": u} for a, s, f, u in found}

@@ -1,0 +1,100 @@
+"""The Postgres workspace: one database shared by processes on any number of machines,
+holding checkpoints and every corral table (``corral[scale]``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import psycopg
+from langgraph.store.postgres import PostgresStore
+from psycopg.rows import DictRow, dict_row
+
+from corral.workspace._pg_board import PgBoard
+from corral.workspace._pg_db import STORE_LOCK, PgPool
+from corral.workspace._pg_ledger import PgLedger
+from corral.workspace._pg_saver import PgSaver
+from corral.workspace._pg_tables import PgAudit, PgBreakers, PgEvents, PgRuns, PgToolCalls
+from corral.workspace._pg_url import shown
+from corral.workspace._trips import distinct_trips
+from corral.workspace._types import RunSummary
+
+
+class PostgresWorkspace:
+    """A workspace in a Postgres database: a connection pool, the checkpointer and every
+    corral table, created idempotently under an advisory lock.
+
+    The clock is injected into every table that records time, as in ``SqliteWorkspace``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        keep: int | None = None,
+        clock: Callable[[], float] = time.time,
+        pool_size: int = 8,
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self.pool = PgPool(url, max_size=pool_size)
+        try:
+            self.saver = PgSaver(self.pool, keep=keep)  # creates every table
+        except BaseException:
+            self.pool.close()
+            raise
+        self.runs = PgRuns(self.pool, clock)
+        self.board = PgBoard(self.pool, clock)
+        self.events = PgEvents(self.pool, clock)
+        self.ledger = PgLedger(self.pool, clock)
+        self.breakers = PgBreakers(self.pool, clock)
+        self.audit = PgAudit(self.pool, clock)
+        self.tool_calls = PgToolCalls(self.pool, clock)
+        self._store: PostgresStore | None = None
+        self._store_conn: psycopg.Connection[DictRow] | None = None
+
+    @property
+    def where(self) -> str:
+        """The database URL (its password hidden)."""
+        return shown(self.url)
+
+    @property
+    def store(self) -> PostgresStore:
+        """LangGraph's ``PostgresStore`` in the same database (opened on first use, on its
+        own autocommit connection, as that store requires)."""
+        if self._store is None:
+            conn = psycopg.connect(
+                self.url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+            )
+            store = PostgresStore(conn)
+            conn.execute("SELECT pg_advisory_lock(%s)", (STORE_LOCK,))
+            try:  # its migrations are not safe to run concurrently
+                store.setup()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (STORE_LOCK,))
+            self._store, self._store_conn = store, conn
+        return self._store
+
+    def run_summary(self, run_id: str) -> RunSummary:
+        """A run's account, guard trips (each cause once) and tasks created, in one read
+        snapshot."""
+        with self.pool.read() as conn:
+            usage = self.ledger.run_usage(run_id, conn=conn)
+            trips = self.events.list(run_id, "guard_trip", conn=conn)
+            created = self.board.created(run_id, conn=conn)
+        return RunSummary(usage=usage, guard_trips=distinct_trips(trips), tasks_created=created)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run's checkpoints, writes and record."""
+        self.saver.delete_thread(run_id)
+        self.runs.delete(run_id)
+
+    def close(self) -> None:
+        """Commit held checkpoint writes and close every connection."""
+        if self._store_conn is not None:
+            self._store_conn.close()
+            self._store, self._store_conn = None, None
+        try:
+            self.saver.close()
+        finally:
+            self.pool.close()

@@ -1,0 +1,59 @@
+"""The Postgres workspace itself: many processes opening a fresh database at once set it
+up exactly once, LangGraph's store lives in the same database, and URLs are told from
+file paths (a URL that came through ``Path`` is read back)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import psycopg
+
+from corral import open_workspace
+from corral.workspace import postgres_url, workspace_label
+
+
+def _open_and_use(url: str, worker: int) -> str:
+    workspace = open_workspace(url)
+    workspace.runs.start(f"r{worker}", "team", None, {})
+    workspace.store.put(("ns",), f"k{worker}", {"by": worker})
+    workspace.close()
+    return f"r{worker}"
+
+
+def test_many_processes_open_a_fresh_database_at_once(postgres_url: str) -> None:
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        started = pool.starmap(_open_and_use, [(postgres_url, w) for w in range(6)])
+    workspace = open_workspace(postgres_url)
+    assert sorted(r.run_id for r in workspace.runs.list()) == sorted(started)
+    assert sorted(item.key for item in workspace.store.search(("ns",))) == [
+        f"k{w}" for w in range(6)
+    ]
+    workspace.close()
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute("SELECT count(*) FROM store_migrations").fetchone()
+        assert row is not None
+        migrations = row[0]
+        row = conn.execute("SELECT count(DISTINCT v) FROM store_migrations").fetchone()
+    assert row is not None
+    assert row[0] == migrations  # each migration ran once
+
+
+def test_reopening_writes_nothing_and_keeps_everything(postgres_url: str) -> None:
+    first = open_workspace(postgres_url)
+    first.events.record("r", "failure", None, {"message": "m"})
+    first.close()
+    again = open_workspace(postgres_url)
+    assert [e["message"] for e in again.events.list("r")] == ["m"]
+    again.close()
+
+
+def test_urls_are_told_from_paths() -> None:
+    url = "postgresql://corral:secret@db.internal:5432/corral"
+    assert postgres_url(url) == url
+    assert postgres_url(Path(url)) == url  # Path folded the '//'
+    assert postgres_url("postgres://h/db") == "postgres://h/db"
+    assert postgres_url(".corral/corral.db") is None
+    assert postgres_url("postgresql.db") is None
+    assert workspace_label(url) == "postgresql://corral:***@db.internal:5432/corral"
+    assert workspace_label("w.db") == "w.db"
