@@ -10,9 +10,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from corral.errors import suggest
 from corral.manifest._policies import BudgetSpec, GuardSpec, TeamBudgetSpec
 from corral.manifest._spec import (
     AgentSpec,
@@ -39,7 +40,8 @@ class TeamFields(_Spec):
     description: str = ""
     """What the team is for."""
     models: dict[Identifier, ModelSpec | str] = Field(default_factory=dict)
-    """Chat models by name (a spec or a ``use`` string); ``default`` serves agents naming none."""
+    """Chat models by name: a spec, a ``use`` string, or another model's name (``default:
+    fast``); ``default`` serves agents naming none."""
     schemas: dict[SchemaName, SchemaSpec] = Field(min_length=1)
     """Payload schemas by name, used by agents and edges."""
     tools: dict[Identifier, ToolSpec] = Field(default_factory=dict)
@@ -97,6 +99,28 @@ class TeamFields(_Spec):
         for edge in self.flow.edges:
             found.setdefault(edge.to, []).append(edge)
         return {k: tuple(v) for k, v in found.items()}
+
+    @field_validator("models")
+    @classmethod
+    def _aliases(cls, models: dict[str, ModelSpec | str]) -> dict[str, ModelSpec | str]:
+        """A string naming another model under ``models:`` (``default: fast``) is that model;
+        any other string is a ``use`` (``scripted`` or ``provider:model``)."""
+        resolved: dict[str, ModelSpec | str] = {}
+        for name, spec in models.items():
+            seen, found = [name], spec
+            while isinstance(found, str) and found in models and found != "scripted":
+                if found in seen:
+                    raise ValueError(f"models {' -> '.join([*seen, found])} name each other")
+                seen.append(found)
+                found = models[found]
+            if isinstance(found, str) and found != "scripted" and ":" not in found:
+                raise ValueError(
+                    f"model {name!r} is {found!r}: neither 'scripted', a 'provider:model' "
+                    f"string nor another model under `models:`; "
+                    f"{suggest(found, [*models, 'scripted'])}"
+                )
+            resolved[name] = found
+        return resolved
 
     @cached_property
     def _reports(self) -> dict[str, tuple[AgentSpec, ...]]:

@@ -198,3 +198,27 @@ def test_a_missing_script_file_is_at_the_team_files_script_line(
     for stderr in _refused(cli, team):
         assert f"team.yaml:{_line(text, '#!script')} (models.default.script)" in stderr, stderr
         assert "script file 'script.yaml' does not exist" in stderr
+
+
+def test_a_model_named_by_another_is_that_model_and_a_bad_name_is_at_its_line(
+    write: Callable[..., Path], cli: CliRunner
+) -> None:
+    aliased = TEAM.format(
+        models="  slow: {use: scripted, params: {latency_ms: 1}}\n  default: slow", inline="slow"
+    )
+    team = load_team(write("team.yaml", aliased))
+    assert team.models["default"] == team.models["slow"]
+    done = cli("run", write("team.yaml", aliased), "--input", INPUT, "--db", "w.db")
+    assert done.code == 0, done.stderr
+    for models, said in (
+        ("  slow: scripted\n  default: slw", "did you mean 'slow'?"),
+        ("  a: b\n  b: a\n  default: a", "name each other"),
+    ):
+        text = TEAM.format(models=models, inline="scripted")
+        path = write("bad.yaml", text)
+        with pytest.raises(ManifestError) as raised:
+            load_team(path)
+        assert said in str(raised.value)
+        assert f"bad.yaml:{_line(text, 'models:')}" in str(raised.value)
+        stderr = _refused(cli, path)
+        assert all(said in err and "Traceback" not in err for err in stderr)
