@@ -197,3 +197,17 @@ def test_the_history_walk_matches_langgraphs_own(tmp_path: Path) -> None:
     assert "edited" in final
     assert final[: len(history[5].values["log"])] == history[5].values["log"]
     saver.close()
+
+
+@pytest.mark.parametrize("value", ["Ч ж ש ب", 1.5e300, -(2**40), {"k": ["x", 2.5]}])
+def test_values_with_extension_marker_bytes_still_decode(tmp_path: Path, value: Any) -> None:
+    # Bytes 0xc7-0xc9 and 0xd4-0xd8 mark msgpack extensions; inside strings and numbers
+    # they are data, and such a blob is scanned for refused types, then decoded.
+    saver = CorralSaver(tmp_path / "w.db")
+    config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    cp = empty_checkpoint()
+    cp["channel_values"], cp["channel_versions"] = {"v": value}, {"v": 1}
+    found = saver.get_tuple(saver.put(config, cp, {}, {"v": 1}))
+    assert found is not None
+    assert found.checkpoint["channel_values"] == {"v": value}
+    saver.close()
