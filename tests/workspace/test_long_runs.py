@@ -27,9 +27,11 @@ class Count(BaseModel):
     done: bool
 
 
-def loop_team(steps: int, fail_at: set[int] | None = None, keep: int | None = None) -> Team:
+def loop_team(
+    steps: int, fail_at: set[int] | None = None, keep: int | None = None, review: bool = False
+) -> Team:
     """One function agent that hands its count on to itself ``steps`` times; it raises
-    once at each count in ``fail_at``."""
+    once at each count in ``fail_at``; ``review``: a person approves the output."""
     failing = set(fail_at or ())
 
     def step(payload: Count) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def loop_team(steps: int, fail_at: set[int] | None = None, keep: int | None = No
                     schema_name="Count",
                     when=WhenSpec(field="done", equals=False),
                 ),
-                EdgeSpec(from_="loop", to="END", schema_name="Count"),
+                EdgeSpec(from_="loop", to="END", schema_name="Count", review=review),
             ],
         ),
         guards=GuardSpec(max_steps=steps + 10),
@@ -100,6 +102,7 @@ def test_a_resumed_run_rebuilds_its_path_across_the_full_copy(tmp_path: Path) ->
     failed = app.run({"count": 0, "limit": STEPS, "done": False}, run_id="r")
     assert failed.status == "failed"
     assert failed.path == ["loop"] * 1_100
+    assert app.workspace.saver.remembered == 0  # released when it failed
     app.close()
     fresh = loop_team(STEPS).compile(db=tmp_path / "w.db")  # another process, in effect
     resumed = fresh.resume("r")
@@ -122,6 +125,18 @@ def test_finished_runs_are_not_remembered_by_the_saver(tmp_path: Path) -> None:
     app = loop_team(3).compile(db=tmp_path / "w.db")
     for _ in range(30):
         assert app.run({"count": 0, "limit": 3, "done": False}).ok
+    assert app.workspace.saver.remembered == 0
+    app.close()
+
+
+def test_a_paused_run_is_released_and_resumes(tmp_path: Path) -> None:
+    app = loop_team(5, review=True).compile(db=tmp_path / "w.db")
+    paused = app.run({"count": 0, "limit": 5, "done": False}, run_id="p")
+    assert paused.status == "paused"
+    assert app.workspace.saver.remembered == 0
+    done = app.resume("p", approve=True)
+    assert done.ok, done.errors
+    assert done.path == ["loop"] * 5
     assert app.workspace.saver.remembered == 0
     app.close()
 
