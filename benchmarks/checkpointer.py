@@ -223,18 +223,28 @@ def recorded_calls() -> list[tuple[str, tuple[Any, ...]]]:
     return calls
 
 
-def replay(saver: Any, calls: list[tuple[str, tuple[Any, ...]]], commit: Any = None) -> None:
-    """The calls again on ``saver`` under a fresh thread id; ``commit`` runs once per put."""
+def replay(saver: Any, calls: list[tuple[str, tuple[Any, ...]]], commit: Any = None) -> list[float]:
+    """The calls again on ``saver`` under a fresh thread id; ``commit`` runs once per put.
+    Returns the seconds of each step (its task writes and the checkpoint after them)."""
     thread_id = uuid.uuid4().hex
+    steps: list[float] = []
+    start = time.perf_counter()
     for name, (recorded, *rest) in calls:
         conf = {"configurable": {**recorded["configurable"], "thread_id": thread_id}}
         getattr(saver, name)(conf, *rest)
-        if commit is not None and name == "put":
-            commit()
+        if name == "put":
+            if commit is not None:
+                commit()
+            now = time.perf_counter()
+            steps.append(now - start)
+            start = now
+    return steps
 
 
 def saver_alone(tmp: Path, sync: str, rounds: int) -> dict[str, float]:
-    """put + put_writes per step, called directly with one chain run's arguments."""
+    """put + put_writes per step, called directly with one chain run's arguments. The
+    median step is reported: on a loaded machine a few commits stall for milliseconds
+    (the mean is printed too)."""
     calls = recorded_calls()
     conn = sqlite3.connect(tmp / "commit.db", isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -247,22 +257,21 @@ def saver_alone(tmp: Path, sync: str, rounds: int) -> dict[str, float]:
         conn.execute("COMMIT")
 
     memory, corral = InMemorySaver(), CorralSaver(tmp / "corral-alone.db", synchronous=sync)
-    contenders: dict[str, Callable[[], None]] = {
+    contenders: dict[str, Callable[[], list[float]]] = {
         "InMemorySaver": lambda: replay(memory, calls),
         "InMemorySaver + 1 commit": lambda: replay(memory, calls, one_commit),
         "corral": lambda: replay(corral, calls),
     }
-
-    def timer(fn: Callable[[], None]) -> Callable[[], float]:
-        def measure() -> float:
-            start = time.perf_counter()
-            for _ in range(30):
-                fn()
-            return (time.perf_counter() - start) / (30 * NODES) * 1e6
-
-        return measure
-
-    return median_of(rounds * 3, {name: timer(fn) for name, fn in contenders.items()})
+    steps: dict[str, list[float]] = {name: [] for name in contenders}
+    for fn in contenders.values():
+        fn()  # warm up
+    for _ in range(rounds * 20):
+        for name, fn in contenders.items():
+            steps[name] += fn()
+    print("\nthe saver alone, mean step (stalled commits included)")
+    for name, values in steps.items():
+        print(f"  {name:26} mean {statistics.mean(values) * 1e6:8.1f} us/step")
+    return {name: statistics.median(values) * 1e6 for name, values in steps.items()}
 
 
 def show(
@@ -305,7 +314,7 @@ def main() -> None:
         )
         out.append(
             show(
-                f"the saver alone: put + put_writes per step, synchronous={sync}",
+                f"the saver alone: put + put_writes, median step, synchronous={sync}",
                 "us/step",
                 saver_alone(tmp, sync, rounds),
                 "InMemorySaver",

@@ -46,7 +46,7 @@ def main() -> None:
             if i % every == 0:
                 gc.collect()
                 points.append((i, rss_kb()))
-                remembered = app.workspace.saver.remembered
+                remembered = getattr(app.workspace.saver, "remembered", "-")  # "-": older code
                 print(
                     f"  {i:>7} runs  RSS {points[-1][1] / 1024:7.1f} MB  "
                     f"runs remembered by the saver {remembered}",

@@ -5,7 +5,11 @@
   process leaves the step before or the step after, and a 1,000-branch fan-out is one
   commit, not 1,001. Writes that end a step without a checkpoint (errors,
   interrupts) and writes to any other checkpoint are committed at once. Readers in
-  this process see held writes; ``close()`` commits what is held.
+  this process see held writes; ``close()`` commits what is held. Held writes and each
+  run's head are kept per run, so a commit never looks at other runs; ``release()``
+  forgets a run that ended (``App`` calls it), and at most ``MAX_HEADS`` are remembered.
+- Append-only channels (``DeltaChannel``, a run's path) are rebuilt from their writes by
+  ``get_delta_channel_history`` in batched SQL along the parent chain (``_history.py``).
 - A channel's value is stored once per version: unchanged channels are not rewritten.
 - No SQL text is built from user values; every value is a bound parameter.
 - Blobs are decoded strictly (no pickle, msgpack types from an allowlist); a blob
