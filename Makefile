@@ -42,6 +42,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/checkpointer.py
 	$(BIN)/python benchmarks/long_run.py
 	$(BIN)/python benchmarks/scans.py
+	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/memory.py --runs 100000
 	$(BIN)/python benchmarks/delegation.py
 	$(BIN)/python benchmarks/budgets.py
 	$(BIN)/python benchmarks/startup.py

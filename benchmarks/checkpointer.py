@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import itertools
 import json
 import operator
@@ -205,6 +206,74 @@ async def concurrent_runs(tmp: Path, sync: str, rounds: int, runs: int) -> dict[
         return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def recorded_calls() -> list[tuple[str, tuple[Any, ...]]]:
+    """The put / put_writes calls one run of the 10-node chain makes, in order."""
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    class Recorder(InMemorySaver):
+        def put(self, *args: Any) -> Any:
+            calls.append(("put", copy.deepcopy(args)))
+            return super().put(*args)
+
+        def put_writes(self, *args: Any) -> None:
+            calls.append(("put_writes", copy.deepcopy(args)))
+            super().put_writes(*args)
+
+    chain_graph(Recorder()).invoke(START_CHAIN, config(), durability="sync")
+    return calls
+
+
+def replay(saver: Any, calls: list[tuple[str, tuple[Any, ...]]], commit: Any = None) -> list[float]:
+    """The calls again on ``saver`` under a fresh thread id; ``commit`` runs once per put.
+    Returns the seconds of each step (its task writes and the checkpoint after them)."""
+    thread_id = uuid.uuid4().hex
+    steps: list[float] = []
+    start = time.perf_counter()
+    for name, (recorded, *rest) in calls:
+        conf = {"configurable": {**recorded["configurable"], "thread_id": thread_id}}
+        getattr(saver, name)(conf, *rest)
+        if name == "put":
+            if commit is not None:
+                commit()
+            now = time.perf_counter()
+            steps.append(now - start)
+            start = now
+    return steps
+
+
+def saver_alone(tmp: Path, sync: str, rounds: int) -> dict[str, float]:
+    """put + put_writes per step, called directly with one chain run's arguments. The
+    median step is reported: on a loaded machine a few commits stall for milliseconds
+    (the mean is printed too)."""
+    calls = recorded_calls()
+    conn = sqlite3.connect(tmp / "commit.db", isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={sync}")
+    conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+
+    def one_commit() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT OR REPLACE INTO t VALUES (1, ?)", (b"x" * 300,))
+        conn.execute("COMMIT")
+
+    memory, corral = InMemorySaver(), CorralSaver(tmp / "corral-alone.db", synchronous=sync)
+    contenders: dict[str, Callable[[], list[float]]] = {
+        "InMemorySaver": lambda: replay(memory, calls),
+        "InMemorySaver + 1 commit": lambda: replay(memory, calls, one_commit),
+        "corral": lambda: replay(corral, calls),
+    }
+    steps: dict[str, list[float]] = {name: [] for name in contenders}
+    for fn in contenders.values():
+        fn()  # warm up
+    for _ in range(rounds * 20):
+        for name, fn in contenders.items():
+            steps[name] += fn()
+    print("\nthe saver alone, mean step (stalled commits included)")
+    for name, values in steps.items():
+        print(f"  {name:26} mean {statistics.mean(values) * 1e6:8.1f} us/step")
+    return {name: statistics.median(values) * 1e6 for name, values in steps.items()}
+
+
 def show(
     title: str, unit: str, results: dict[str, float], baseline: str, higher_is_better: bool = False
 ) -> dict[str, Any]:
@@ -241,6 +310,14 @@ def main() -> None:
                 "us/step",
                 sync_chain(tmp, sync, rounds),
                 "none",
+            )
+        )
+        out.append(
+            show(
+                f"the saver alone: put + put_writes, median step, synchronous={sync}",
+                "us/step",
+                saver_alone(tmp, sync, rounds),
+                "InMemorySaver",
             )
         )
         out.append(

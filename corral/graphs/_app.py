@@ -340,7 +340,7 @@ class App:
     def trace(self, run_id: str) -> Trace:
         """Everything the run did, in order: each agent's input, output and decision, model
         calls, guard verdicts, failures, subtasks (see ``corral.observability``)."""
-        return read_trace(self.plan, self.workspace, run_id, self.graph)
+        return read_trace(self.plan, self.workspace, run_id)
 
     def list_runs(self, *, limit: int = 100) -> list[RunRecord]:
         """The most recent runs in this workspace."""

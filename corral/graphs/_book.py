@@ -267,6 +267,7 @@ class RunBook:
 
     def end(self, run_id: str, error: BaseException | None, progress: Progress) -> RunResult:
         self.active.discard(run_id)
+        self.workspace.release(run_id)  # its checkpointer state goes with it
         values: dict[str, Any] = {}
         snapshot = None
         if error is None and progress.fresh and not progress.interrupted:

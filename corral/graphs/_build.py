@@ -100,7 +100,7 @@ def build_graph(
     (``default`` for every agent that names none)."""
     runners = build_runners(plan, services, dict(chat_models or {}))
     entry, exit_ = plan.schemas[plan.input_name], plan.schemas[plan.output_name]
-    state = guarded_state(plan.schemas, exit_)
+    state = guarded_state(plan.schemas, exit_, whole_path=plan.checkpoint.keep is not None)
     builder: StateGraph[Any, None, Any, Any] = StateGraph(
         state, input_schema=entry, output_schema=exit_
     )
@@ -136,17 +136,28 @@ def draw_graph(plan: TeamPlan) -> CompiledTeam:
     return _finish(builder, plan, None, plan.entry)
 
 
-def shape_graph(plan: TeamPlan, checkpointer: BaseCheckpointSaver[Any]) -> CompiledTeam:
+def shape_graph(
+    plan: TeamPlan, checkpointer: BaseCheckpointSaver[Any], *, path: bool = True
+) -> CompiledTeam:
     """The graph with empty nodes on a workspace's checkpointer: enough to read a run's
-    history without building the runtime (no chat model, no provider credentials)."""
+    history without building the runtime (no chat model, no provider credentials).
+    Without ``path``, its states leave out the run's path, so reading a long history
+    does not rebuild the path at every step."""
     entry = plan.schemas[plan.input_name]
-    builder = StateGraph(
-        TeamState, input_schema=entry, output_schema=plan.schemas[plan.output_name]
+    state = (
+        TeamState
+        if path
+        else TypedDict(  # type: ignore[operator]
+            "StepState", {k: v for k, v in TeamState.__annotations__.items() if k != "_path"}
+        )
     )
+    builder = StateGraph(state, input_schema=entry, output_schema=plan.schemas[plan.output_name])
     for agent in plan.agents.values():
         if agent.in_flow:
-            builder.add_node(agent.id, _nothing, destinations=destinations(agent))
-    return _finish(builder, plan, checkpointer, plan.entry)  # type: ignore[arg-type]
+            builder.add_node(
+                agent.id, _nothing, destinations=destinations(agent), input_schema=state
+            )
+    return _finish(builder, plan, checkpointer, plan.entry, state=state)  # type: ignore[arg-type]
 
 
 def _nothing(state: TeamState) -> TeamState:
@@ -162,12 +173,14 @@ def _finish(
     *,
     clock: Callable[[], float] = time.time,
     runs: RunRegistry | None = None,
+    state: type | None = None,
 ) -> CompiledTeam:
     if plan.reviews:
         builder.add_node(
             REVIEW,
             ReviewNode(plan.agents, plan.schemas, runs or DetachedWorkspace().runs, clock),
             destinations=dict.fromkeys([*sorted(plan.flow_agents), GRAPH_END], "reviewed"),
+            input_schema=state,
         )
     builder.add_edge(START, first)
     return builder.compile(checkpointer=checkpointer, name=plan.name)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, NotRequired
 
+from langgraph.channels import DeltaChannel
 from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads it on Python < 3.12
 
@@ -57,6 +58,16 @@ def gather(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[st
     return {**(left or {}), **right}
 
 
+PATH_SNAPSHOT_EVERY = 1_000
+"""Steps between the full copies of a run's path in its checkpoints; the steps between
+store only the agents they add, so a step's bytes do not grow with the run."""
+
+
+def extend_path(path: list[str], writes: Sequence[list[str]]) -> list[str]:
+    """Reducer of the append-only ``_path`` channel: each write adds its agents, in order."""
+    return [*path, *(agent for write in writes for agent in write)]
+
+
 class ReviewRequest(TypedDict):
     """Work waiting for a person: an edge review, low confidence, or an escalation."""
 
@@ -75,10 +86,13 @@ class TeamState(TypedDict, total=False):
     """corral's own channels of the graph state. Only validated payloads ever enter
     ``_handoff`` and ``_output``; a payload waiting for review sits in ``_review`` until a
     person lets it through. The names start with ``_``, which no payload field can, so
-    the flow's input and output fields share the state without clashing with them."""
+    the flow's input and output fields share the state without clashing with them.
+
+    ``_path`` is append-only (LangGraph's ``DeltaChannel``): a checkpoint stores the agents
+    its step added, and a full copy every ``PATH_SNAPSHOT_EVERY`` steps."""
 
     _handoff: Handoff
-    _path: Annotated[list[str], operator.add]
+    _path: Annotated[list[str], DeltaChannel(extend_path, snapshot_frequency=PATH_SNAPSHOT_EVERY)]
     _usage: Annotated[Usage, add_usage]
     _output: dict[str, Any] | None
     _review: ReviewRequest | None
@@ -86,13 +100,18 @@ class TeamState(TypedDict, total=False):
     _joined: Annotated[dict[str, Any] | None, gather]
 
 
-def guarded_state(schemas: Mapping[str, type[BaseModel]], output: type[BaseModel]) -> type:
+def guarded_state(
+    schemas: Mapping[str, type[BaseModel]], output: type[BaseModel], *, whole_path: bool = False
+) -> type:
     """``TeamState`` for one team, whose channels refuse unvalidated payloads.
 
     corral's nodes validate every payload before they hand it on. A write from outside
     (``graph.update_state``) is validated here instead: a handoff against the schema it
     names, the output against the flow's output schema; an invalid one raises
     ``InputError`` and changes nothing.
+
+    ``whole_path`` stores the whole path at every step instead: for runs that prune their
+    old checkpoints (``checkpoint.keep``), which the append-only path is rebuilt from.
     """
 
     def handoff(_current: Handoff | None, new: Handoff | None) -> Handoff | None:
@@ -114,6 +133,8 @@ def guarded_state(schemas: Mapping[str, type[BaseModel]], output: type[BaseModel
     fields = dict(TeamState.__annotations__)
     fields["_handoff"] = Annotated[Handoff | None, handoff]
     fields["_output"] = Annotated[dict[str, Any] | None, result]
+    if whole_path:
+        fields["_path"] = Annotated[list[str], operator.add]
     return TypedDict("TeamState", fields, total=False)  # type: ignore[operator,no-any-return]
 
 

@@ -218,6 +218,9 @@ class DetachedWorkspace:
     def run_summary(self, run_id: str) -> RunSummary:
         return RunSummary(usage=NO_RUN_USAGE, guard_trips=[], tasks_created=0)
 
+    def release(self, run_id: str) -> None:
+        """Nothing to forget: the in-memory checkpoints are the run (it resumes from them)."""
+
     def delete_run(self, run_id: str) -> None:
         return None
 

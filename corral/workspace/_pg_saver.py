@@ -323,6 +323,18 @@ class PgSaver(ThreadedAsync):
         if rows := self._take_held(run):
             save(conn, rows)
 
+    def release(self, thread_id: str) -> None:
+        """Forget a run that ended or paused, committing anything it still holds (as
+        ``CorralSaver.release``): a long-lived process keeps nothing per finished run."""
+        with self._held_lock:
+            heads = [k for k in self._head if k[0] == str(thread_id)]
+            for head in heads:
+                del self._head[head]
+        for head in heads:
+            if rows := self._take_held(head):
+                with self.pool.query() as conn:
+                    save(conn, rows)
+
     def delete_thread(self, thread_id: str) -> None:
         with self._held_lock:
             for key in [k for k in self._held if k[0] == str(thread_id)]:

@@ -286,6 +286,10 @@ class Workspace(Protocol):
     def saver(self) -> BaseCheckpointSaver[Any]:
         """The checkpointer."""
 
+    def release(self, run_id: str) -> None:
+        """Forget what the checkpointer keeps in memory for a run that ended or paused
+        (committing what it still holds); a run that goes on later is read back."""
+
     @property
     def runs(self) -> RunRegistry: ...
     @property

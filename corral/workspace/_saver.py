@@ -5,7 +5,11 @@
   process leaves the step before or the step after, and a 1,000-branch fan-out is one
   commit, not 1,001. Writes that end a step without a checkpoint (errors,
   interrupts) and writes to any other checkpoint are committed at once. Readers in
-  this process see held writes; ``close()`` commits what is held.
+  this process see held writes; ``close()`` commits what is held. Held writes and each
+  run's head are kept per run, so a commit never looks at other runs; ``release()``
+  forgets a run that ended (``App`` calls it), and at most ``MAX_HEADS`` are remembered.
+- Append-only channels (``DeltaChannel``, a run's path) are rebuilt from their writes by
+  ``get_delta_channel_history`` in batched SQL along the parent chain (``_history.py``).
 - A channel's value is stored once per version: unchanged channels are not rewritten.
 - No SQL text is built from user values; every value is a bound parameter.
 - Blobs are decoded strictly (no pickle, msgpack types from an allowlist); a blob
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +32,27 @@ from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
-    CheckpointTuple,
-    get_checkpoint_id,
     get_checkpoint_metadata,
 )
-from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from corral.workspace._async import ThreadedAsync
 from corral.workspace._db import ConnectionPool, Synchronous
 from corral.workspace._prune import delete_checkpoints, keep_newest
-from corral.workspace._strict import allowed_types, decode
+from corral.workspace._reads import SaverReads
+from corral.workspace._strict import allowed_types
 from corral.workspace._tables import (
-    CHECKPOINT_COLUMNS,
     SCHEMA,
     TABLES,
     Rows,
     insert_writes,
 )
 
+MAX_HEADS = 10_000
+"""Runs whose newest checkpoint is remembered (to hold their writes for the next one)
+when they are not released at their end: past it, the longest idle is forgotten."""
 
-class CorralSaver(ThreadedAsync):
+
+class CorralSaver(SaverReads):
     """LangGraph checkpointer on SQLite; see the module docstring."""
 
     def __init__(
@@ -82,8 +86,9 @@ class CorralSaver(ThreadedAsync):
         )
         self.keep = keep
         self._allowed = allowed_types(allowed_msgpack_modules)
-        self._held: dict[tuple[str, str, str], Rows] = {}
-        self._head: dict[tuple[str, str], str] = {}
+        # Both indexed by run, so a commit looks at its own run only, however many run.
+        self._held: dict[tuple[str, str], Rows] = {}  # (thread, ns) -> writes on its head
+        self._head: dict[str, dict[str, str]] = {}  # thread -> ns -> newest checkpoint id
         self._held_lock = threading.Lock()  # guards the two dicts above, never SQL
         with self.pool.write() as conn:
             for statement in SCHEMA.split(";"):
@@ -95,139 +100,6 @@ class CorralSaver(ThreadedAsync):
         with self.pool.write() as conn:
             self._commit_held(conn, None)
         self.pool.close()
-
-    # -- reads ---------------------------------------------------------------------
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        conf = config["configurable"]
-        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
-        checkpoint_id = get_checkpoint_id(config)
-        with self.pool.read() as conn:
-            if checkpoint_id:
-                row = conn.execute(
-                    f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
-                    "AND checkpoint_ns = ? AND checkpoint_id = ?",
-                    (thread_id, ns, checkpoint_id),
-                ).fetchone()
-            else:
-                row = conn.execute(
-                    f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints WHERE thread_id = ? "
-                    "AND checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1",
-                    (thread_id, ns),
-                ).fetchone()
-            return None if row is None else self._tuple(conn, row)
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        where, params = [], []
-        if config is not None:
-            conf = config["configurable"]
-            where.append("thread_id = ?")
-            params.append(str(conf["thread_id"]))
-            if conf.get("checkpoint_ns") is not None:
-                where.append("checkpoint_ns = ?")
-                params.append(str(conf["checkpoint_ns"]))
-            if checkpoint_id := get_checkpoint_id(config):
-                where.append("checkpoint_id = ?")
-                params.append(checkpoint_id)
-        if before is not None and (before_id := get_checkpoint_id(before)):
-            where.append("checkpoint_id < ?")
-            params.append(before_id)
-        sql = (
-            f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC"
-        )
-        if filter:  # LangGraph strips NUL from stored metadata strings; match alike
-            filter = {
-                k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in filter.items()
-            }
-        with self.pool.read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-            found: list[CheckpointTuple] = []
-            for row in rows:
-                if limit is not None and len(found) >= limit:
-                    break
-                metadata = self._load(row[6], row[7], row[0], "metadata")
-                if filter and not all(metadata.get(k) == v for k, v in filter.items()):
-                    continue
-                found.append(self._tuple(conn, row, metadata))
-        if config is None:  # across threads: newest first overall, as LangGraph's savers
-            found.sort(key=lambda t: t.config["configurable"]["checkpoint_id"], reverse=True)
-        yield from found
-
-    def _tuple(
-        self, conn: sqlite3.Connection, row: tuple[Any, ...], metadata: Any = None
-    ) -> CheckpointTuple:
-        thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta = row
-        checkpoint: Checkpoint = self._load(type_, blob, thread_id, "checkpoint")
-        versions = checkpoint.get("channel_versions", {})
-        values: dict[str, Any] = {}
-        if versions:
-            pairs = list(versions.items())
-            # One lookup on the whole primary key per wanted blob: a filter on (channel,
-            # version) after the first two key columns would read every blob of the
-            # thread, so loading grew with the run's length.
-            blobs = conn.execute(
-                "WITH want(channel, version) AS (VALUES "
-                + ", ".join(["(?, ?)"] * len(pairs))
-                + ") SELECT b.channel, b.type, b.blob FROM want CROSS JOIN cp_blobs AS b "
-                "ON b.thread_id = ? AND b.checkpoint_ns = ? AND b.channel = want.channel "
-                "AND b.version = want.version",
-                [*(x for c, v in pairs for x in (c, str(v))), thread_id, ns],
-            ).fetchall()
-            values = {
-                channel: self._load(t, b, thread_id, f"channel {channel!r}")
-                for channel, t, b in blobs
-                if t != "empty"
-            }
-        committed = conn.execute(
-            "SELECT task_id, idx, channel, type, blob, task_path FROM cp_writes WHERE "
-            "thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
-            (thread_id, ns, checkpoint_id),
-        ).fetchall()
-        merged = {(w[0], w[1]): w for w in committed}
-        with self._held_lock:
-            held = list(self._held.get((thread_id, ns, checkpoint_id), ()))
-        for w in held:
-            key = (w[3], w[4])
-            if w[4] < 0 or key not in merged:  # the same rules as the SQL upserts
-                merged[key] = (w[3], w[4], w[5], w[6], w[7], w[8])
-        writes = sorted(merged.values(), key=lambda w: _writes_sort_key(w[5], w[0], w[1]))
-        return CheckpointTuple(
-            config={
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": ns,
-                    "checkpoint_id": checkpoint_id,
-                }
-            },
-            checkpoint={**checkpoint, "channel_values": values},
-            metadata=metadata
-            if metadata is not None
-            else self._load(meta_type, meta, thread_id, "metadata"),
-            parent_config={
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": ns,
-                    "checkpoint_id": parent_id,
-                }
-            }
-            if parent_id
-            else None,
-            pending_writes=[
-                (w[0], w[2], self._load(w[3], w[4], thread_id, f"write {w[2]!r}")) for w in writes
-            ],
-        )
-
-    def _load(self, type_: str, blob: bytes | None, thread_id: str, what: str) -> Any:
-        return decode(self.serde, self._allowed, type_, blob, f"run {thread_id!r} ({what})")
 
     # -- writes --------------------------------------------------------------------
 
@@ -274,7 +146,11 @@ class CorralSaver(ThreadedAsync):
                 ),
             )
         with self._held_lock:
-            self._head[(thread_id, ns)] = checkpoint["id"]
+            heads = self._head.pop(thread_id, None) or {}  # re-inserted: newest last
+            heads[ns] = checkpoint["id"]
+            self._head[thread_id] = heads
+            while len(self._head) > MAX_HEADS:  # runs not released: forget the oldest
+                self._head.pop(next(iter(self._head)))
         step = meta.get("step")
         if self.keep is not None and isinstance(step, int) and step % self.keep == 0:
             self.keep_last([thread_id], self.keep)
@@ -323,8 +199,8 @@ class CorralSaver(ThreadedAsync):
         ]
         ends_step = any(channel in WRITES_IDX_MAP for channel, _ in writes)
         with self._held_lock:
-            if not ends_step and self._head.get((thread_id, ns)) == checkpoint_id:
-                self._held.setdefault((thread_id, ns, checkpoint_id), []).extend(rows)
+            if not ends_step and self._head.get(thread_id, {}).get(ns) == checkpoint_id:
+                self._held.setdefault((thread_id, ns), []).extend(rows)
                 return []
         return rows
 
@@ -336,17 +212,36 @@ class CorralSaver(ThreadedAsync):
     def _commit_held(self, conn: sqlite3.Connection, run: tuple[str, str] | None) -> None:
         """Write the held writes of one run namespace (or all) inside ``conn``'s transaction."""
         with self._held_lock:
-            keys = [k for k in self._held if run is None or k[:2] == run]
-            rows = [row for k in keys for row in self._held.pop(k)]
+            if run is None:
+                rows = [row for held in self._held.values() for row in held]
+                self._held.clear()
+            else:
+                rows = self._held.pop(run, [])
         if rows:
             insert_writes(conn, rows)
 
+    @property
+    def remembered(self) -> int:
+        """How many runs the saver keeps in memory (their newest checkpoint)."""
+        with self._held_lock:
+            return len(self._head)
+
+    def release(self, thread_id: str) -> None:
+        """Forget a run that ended or paused, committing anything it still holds. A run
+        that goes on later (a resume) commits its first step's writes at once, then
+        holds them again from its next checkpoint."""
+        with self._held_lock:
+            namespaces = self._head.pop(str(thread_id), {})
+            if not any((str(thread_id), ns) in self._held for ns in namespaces):
+                return
+        with self.pool.write() as conn:
+            for ns in namespaces:
+                self._commit_held(conn, (str(thread_id), ns))
+
     def delete_thread(self, thread_id: str) -> None:
         with self._held_lock:
-            for key in [k for k in self._held if k[0] == str(thread_id)]:
-                del self._held[key]
-            for head in [k for k in self._head if k[0] == str(thread_id)]:
-                del self._head[head]
+            for ns in self._head.pop(str(thread_id), {}):
+                self._held.pop((str(thread_id), ns), None)
         with self.pool.write() as conn:
             for table in TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (str(thread_id),))

@@ -7,6 +7,7 @@ naming the types, so a tampered checkpoint is never half-loaded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,6 +20,10 @@ from corral.errors import CheckpointError
 _CONSTRUCTORS = {0, 1, 2, 4, 5}  # single arg, positional, keyword, pydantic v1, v2
 _METHOD = 3
 _DELTA_SNAPSHOT = 7
+_EXT_MARKERS = re.compile(rb"[\xc7-\xc9\xd4-\xd8]")
+"""The msgpack markers of extension types. A blob without any of these bytes builds no
+type at all, so it needs no scan (the bytes also occur inside strings and numbers;
+then the blob is scanned)."""
 
 
 def allowed_types(extra: Iterable[tuple[str, ...]] | None) -> frozenset[tuple[str, ...]]:
@@ -59,7 +64,12 @@ def decode(
     """A stored value, refused with ``CheckpointError`` naming ``what`` if it does not
     decode or would construct a type outside ``allowed``."""
     try:
-        if type_ == "msgpack" and (blocked := blocked_types(blob or b"", allowed)):
+        if (
+            type_ == "msgpack"
+            and blob
+            and _EXT_MARKERS.search(blob)
+            and (blocked := blocked_types(blob, allowed))
+        ):
             raise ValueError(
                 f"it would construct types that are not allowed: {', '.join(sorted(set(blocked)))}"
             )

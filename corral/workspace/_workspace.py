@@ -101,6 +101,10 @@ class SqliteWorkspace:
             created = self.board.created(run_id, conn=conn)
         return RunSummary(usage=usage, guard_trips=distinct_trips(trips), tasks_created=created)
 
+    def release(self, run_id: str) -> None:
+        """Forget what the checkpointer keeps in memory for a run that ended or paused."""
+        self.saver.release(run_id)
+
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record, and its calls, events, audit
         rows, tasks and running totals (as ``prune`` does)."""
