@@ -31,6 +31,7 @@ from corral.workspace._types import (
     TaskStatus,
     Verdict,
 )
+from corral.workspace._workspace import PruneReport
 
 _NO_BOARD = "delegation needs a workspace: run the team through team.compile(db=...)"
 
@@ -220,6 +221,9 @@ class DetachedWorkspace:
 
     def delete_run(self, run_id: str) -> None:
         return None
+
+    def prune(self, *, older_than: float | None = None, keep: int | None = None) -> PruneReport:
+        return PruneReport(runs=0, completed=0, checkpoints=0, freed=0)
 
     def close(self) -> None:
         return None

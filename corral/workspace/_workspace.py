@@ -157,7 +157,10 @@ class PruneReport:
     checkpoints: int
     freed: int
     vacuumed: bool = True
-    """False when other connections kept the file busy past the timeout."""
+    """False when other connections kept the database busy past the timeout."""
+    reuses: bool = False
+    """True on Postgres: ``VACUUM`` keeps most of the deleted rows' space for new rows,
+    and only empty pages at a table's end go back to the file system (``freed``)."""
 
 
 def _wal_size(path: Path) -> int:
