@@ -15,6 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
 from corral.errors import RunError
+from corral.workspace._report import PruneReport
 from corral.workspace._types import (
     NO_RUN_USAGE,
     BreakerPolicy,
@@ -31,7 +32,6 @@ from corral.workspace._types import (
     TaskStatus,
     Verdict,
 )
-from corral.workspace._workspace import PruneReport
 
 _NO_BOARD = "delegation needs a workspace: run the team through team.compile(db=...)"
 

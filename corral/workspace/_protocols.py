@@ -32,7 +32,7 @@ from corral.workspace._types import (
 )
 
 if TYPE_CHECKING:
-    from corral.workspace._workspace import PruneReport
+    from corral.workspace._report import PruneReport
 
 
 class RunRegistry(Protocol):

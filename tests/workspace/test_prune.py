@@ -163,3 +163,22 @@ def test_runs_prune_on_postgres_says_what_it_did(
     assert "deleted 0 runs older than 30d; pruned 7 checkpoints from 1 completed runs" in said
     assert "MB on disk; Postgres reuses the rest of the deleted rows' space" in said
     assert "freed -" not in said
+
+
+def test_a_run_pruned_takes_its_definition_and_the_others_keep_theirs(
+    workspace: Workspace, clock: Clock
+) -> None:
+    definition = {"agents": ["a", "b"], "flow": {"entry": "a"}}
+    for run_id in ("r1", "r2"):
+        workspace.runs.start(run_id, "t", None, {}, fingerprint="f1", definition=definition)
+        workspace.runs.update(run_id, "completed")
+    clock.now += 40 * DAY
+    workspace.runs.start("r3", "t", None, {}, fingerprint="f1", definition=definition)
+    workspace.runs.pin("r3", "f2", {"agents": ["a"]})
+    assert workspace.prune(older_than=30 * DAY).runs == 2
+    assert [r.run_id for r in workspace.runs.list()] == ["r3"]
+    record = workspace.runs.get("r3")
+    assert record is not None
+    assert (record.fingerprint, record.definition) == ("f2", {"agents": ["a"]})
+    workspace.delete_run("r3")
+    assert workspace.runs.list() == []
