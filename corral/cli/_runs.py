@@ -231,20 +231,22 @@ def runs_prune(
     team_file: TeamOption = None,
 ) -> None:
     """Keep only the newest checkpoints of completed runs (failed or paused runs keep
-    their history so they can be resumed), optionally delete old ended runs, and give
-    the freed space back (VACUUM)."""
+    their history so they can be resumed), optionally delete old ended runs, and VACUUM:
+    a SQLite file gives the freed space back; Postgres reuses it for new rows."""
     age = None if older_than is None else seconds_of(older_than)
     with workspace_at(where(db, team_file)) as workspace:
         done = workspace.prune(older_than=age, keep=keep)
     deleted = f"deleted {done.runs} runs older than {older_than}; " if age is not None else ""
+    reused = "; Postgres reuses the rest of the deleted rows' space" if done.reuses else ""
     Console().print(
         f"{deleted}pruned {done.checkpoints} checkpoints from {done.completed} completed runs "
-        f"(kept the newest {keep} of each); freed {done.freed / 1e6:.1f} MB"
+        f"(kept the newest {keep} of each); freed {done.freed / 1e6:.1f} MB on disk"
+        + (reused if done.vacuumed else "")
     )
     if not done.vacuumed:
         Console().print(
-            "the file stayed busy, so its size was not reduced (SQLite reuses the freed "
-            "pages); run `corral runs prune` again when no run is going"
+            "the database stayed busy, so VACUUM did not run (the freed space is reused "
+            "all the same); run `corral runs prune` again when no run is going"
         )
 
 

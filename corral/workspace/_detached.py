@@ -15,6 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
 from corral.errors import RunError
+from corral.workspace._report import PruneReport
 from corral.workspace._types import (
     NO_RUN_USAGE,
     BreakerPolicy,
@@ -223,6 +224,9 @@ class DetachedWorkspace:
 
     def delete_run(self, run_id: str) -> None:
         return None
+
+    def prune(self, *, older_than: float | None = None, keep: int | None = None) -> PruneReport:
+        return PruneReport(runs=0, completed=0, checkpoints=0, freed=0)
 
     def close(self) -> None:
         return None

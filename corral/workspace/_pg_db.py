@@ -11,7 +11,7 @@ processes opening a fresh database at once create it exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -91,12 +91,15 @@ class PgPool:
         """``conn`` if the caller holds one (several reads, one snapshot), else a read."""
         return nullcontext(conn) if conn is not None else self.read()
 
-    def setup(self, ddl: str) -> None:
-        """Run ``ddl`` (``CREATE ... IF NOT EXISTS`` statements) under the schema lock."""
+    def setup(self, ddl: str, then: Callable[[Conn], None] | None = None) -> None:
+        """Run ``ddl`` (``CREATE ... IF NOT EXISTS`` statements), then ``then`` (an
+        upgrade), in one transaction under the schema lock."""
         with self.write(SCHEMA_LOCK) as conn:
             for statement in ddl.split(";"):
                 if statement.strip():
                     conn.execute(statement.encode())
+            if then is not None:
+                then(conn)
 
     def close(self) -> None:
         """Close every connection."""

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from corral.errors import BudgetExceeded
+from corral.workspace._account import Scope, line, scopes
 from corral.workspace._pg_db import LEDGER_LOCK, Conn, PgPool, rows
 from corral.workspace._types import NO_RUN_USAGE, TEAM, Alert, BudgetLimits, RunUsage, Settled
 
 Ask = tuple[str, float | None, int | None]
-Scopes = tuple[tuple[str, str, str], ...]
 
 
 @dataclass
@@ -68,9 +68,9 @@ class PgLedger:
     ) -> int:
         """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
         day = self.day()
-        scopes = _scopes(run_id, task_key, agent, day)
+        moved = scopes(run_id, task_key, agent, day)
         with self.pool.write(LEDGER_LOCK) as conn:
-            task, mine, team, run = (_totals(conn, *scope) for scope in scopes)
+            task, mine, team, run = (_totals(conn, *scope) for scope in moved)
             checks: list[tuple[str, float | None, float, float, bool]] = [
                 ("task_tokens", limits.task_tokens, task[0], tokens, True),
                 ("grant_tokens", _granted(conn, task_key), task[0], tokens, True),
@@ -99,7 +99,7 @@ class PgLedger:
                     raise BudgetExceeded(
                         agent=agent, layer=layer, limit=limit, used=used, requested=wanted
                     )
-            _add(conn, scopes, tokens, cost, 1)
+            _add(conn, moved, tokens, cost, 1)
             row = conn.execute(
                 "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
                 "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
@@ -148,8 +148,9 @@ class PgLedger:
                     content,
                 ),
             )
-            scopes = _scopes(run_id, task_key, agent, day)
-            _add(conn, scopes, input_tokens + output_tokens, cost or 0.0, 1)
+            used = input_tokens + output_tokens
+            spent = (agent, day, used, cost or 0.0, cost is not None)
+            _add(conn, scopes(run_id, task_key, agent, day), used, cost or 0.0, 1, spent=spent)
 
     def settle(
         self,
@@ -189,10 +190,11 @@ class PgLedger:
             day, task_key, reserved, reserved_cost, run_id = found
             _add(
                 conn,
-                _scopes(run_id, task_key, agent, day),
+                scopes(run_id, task_key, agent, day),
                 input_tokens + output_tokens - int(reserved),
                 (cost or 0.0) - float(reserved_cost),
                 0,
+                spent=(agent, day, input_tokens + output_tokens, cost or 0.0, cost is not None),
             )
             alerts: list[Alert] = []
             agent_tokens = None
@@ -235,8 +237,8 @@ class PgLedger:
             ).fetchone()
             if found is not None:
                 agent, day, task_key, reserved, reserved_cost, run_id = found
-                scopes = _scopes(run_id, task_key, agent, day)
-                _add(conn, scopes, -int(reserved), -float(reserved_cost), -1)
+                moved = scopes(run_id, task_key, agent, day)
+                _add(conn, moved, -int(reserved), -float(reserved_cost), -1)
 
     def grant(
         self, *, agent: str, parent: str, limit: int | None, asks: list[Ask]
@@ -286,23 +288,17 @@ class PgLedger:
     def report(self, day: str) -> list[dict[str, Any]]:
         """Per agent, and the team: tokens and cost used on ``day``, limits, percentages."""
         with self.pool.read() as conn:
-            found = conn.execute(
-                "SELECT agent, COALESCE(SUM(input_tokens + output_tokens), 0), "
-                "COALESCE(SUM(cost_usd), 0), SUM(1 - cost_known), count(*) FROM usage "
-                "WHERE day = %s AND status = 'settled' GROUP BY agent ORDER BY agent",
+            found = conn.execute(  # the agents' ``spent`` day totals: a few rows
+                "SELECT key, tokens, cost, COALESCE(unknown, 0), calls FROM usage_totals "
+                "WHERE scope = 'spent' AND day = %s ORDER BY key",
                 (day,),
             ).fetchall()
             limits = {r[0]: r[1:] for r in conn.execute("SELECT * FROM budget_limits")}
         lines = [(a, int(t), float(c), int(u), int(n)) for a, t, c, u, n in found]
-        out = [_line(*line, limit=limits.get(line[0])) for line in lines]
-        totals = [sum(line[i] for line in lines) for i in range(1, 5)]
-        out.append(_line("team", *totals, limit=limits.get(TEAM)))  # type: ignore[arg-type]
+        out = [line(*each, limit=limits.get(each[0])) for each in lines]
+        totals = [sum(each[i] for each in lines) for i in range(1, 5)]
+        out.append(line("team", *totals, limit=limits.get(TEAM)))  # type: ignore[arg-type]
         return out
-
-
-def _scopes(run_id: str, task_key: str, agent: str, day: str) -> Scopes:
-    """The running totals one call moves: its task, its agent's day, the team's, its run."""
-    return (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day), ("run", run_id, ""))
 
 
 def usage_by_run(conn: Conn, run_ids: list[str]) -> dict[str, RunUsage]:
@@ -332,14 +328,28 @@ def _totals(conn: Conn, scope: str, key: str, day: str) -> tuple[int, float, int
     return (int(row[0]), float(row[1]), int(row[2])) if row else (0, 0.0, 0)
 
 
-def _add(conn: Conn, scopes: Scopes, tokens: int, cost: float, calls: int) -> None:
-    """Move the running totals of every scope by the same amounts."""
+def _add(
+    conn: Conn,
+    moved: Sequence[Scope],
+    tokens: int,
+    cost: float,
+    calls: int,
+    *,
+    spent: tuple[str, str, int, float, bool] | None = None,
+) -> None:
+    """Move the running totals of every scope by the same amounts, and with ``spent``
+    (agent, day, tokens, cost, cost known), that agent's day of settled calls by one call."""
+    found = [(*scope, tokens, cost, calls, 0) for scope in moved]
+    if spent is not None:
+        agent, day, used, paid, known = spent
+        found.append(("spent", agent, day, used, paid, 1, int(not known)))
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO usage_totals VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (scope, key, "
-            "day) DO UPDATE SET tokens = usage_totals.tokens + excluded.tokens, "
-            "cost = usage_totals.cost + excluded.cost, calls = usage_totals.calls + excluded.calls",
-            [(*scope, tokens, cost, calls) for scope in scopes],
+            "INSERT INTO usage_totals VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (scope, "
+            "key, day) DO UPDATE SET tokens = usage_totals.tokens + excluded.tokens, "
+            "cost = usage_totals.cost + excluded.cost, calls = usage_totals.calls + "
+            "excluded.calls, unknown = COALESCE(usage_totals.unknown, 0) + excluded.unknown",
+            found,
         )
 
 
@@ -386,20 +396,3 @@ def _move(conn: Conn, task_key: str, tokens: int) -> None:
         "DO UPDATE SET tokens = usage_totals.tokens + excluded.tokens",
         (task_key, tokens),
     )
-
-
-def _line(
-    agent: str, tokens: int, cost: float, unknown: int, calls: int, *, limit: Any
-) -> dict[str, Any]:
-    token_limit = limit[0] if limit else None
-    cost_limit = limit[1] if limit else None
-    return {
-        "agent": agent,
-        "calls": calls,
-        "tokens": tokens,
-        "token_limit": token_limit,
-        "token_pct": round(100 * tokens / token_limit, 1) if token_limit else None,
-        "cost_usd": None if unknown else round(cost, 6),
-        "cost_limit": cost_limit,
-        "cost_pct": round(100 * cost / cost_limit, 1) if cost_limit and not unknown else None,
-    }

@@ -1,12 +1,15 @@
 """Writing and deleting checkpoint rows on Postgres: a step's rows in one statement, and
-deleting checkpoints with the blobs no one refers to any more."""
+deleting checkpoints with the blobs no one refers to any more; forgetting old runs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
+
 from corral.workspace._pg_db import Conn
+from corral.workspace._prune import ENDED
 
 WriteRow = tuple[str, str, str, str, int, str, str, bytes | None, str]
 Rows = list[WriteRow]  # (inside the saver, ``list`` names the method)
@@ -89,3 +92,64 @@ _BLOBS = (
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows as ``width`` column lists (for ``unnest``)."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+TOUCHED = (
+    *("runs", "usage", "usage_totals", "task_grants", "events", "audit", "tasks", "tool_calls"),
+    *("cp_checkpoints", "cp_blobs", "cp_writes"),
+)
+"""The tables a prune deletes from (``VACUUM``-ed after it)."""
+
+
+def size(conn: Conn) -> int:
+    """Bytes on disk of the tables a prune touches (indexes and TOAST included)."""
+    row = conn.execute(
+        "SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(%s::text[]) AS t",
+        (list(TOUCHED),),
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def vacuum(conn: Conn) -> bool:
+    """``VACUUM`` the tables a prune touches (``conn`` autocommits: it cannot run in a
+    transaction), so Postgres reuses the deleted rows' space and gives back the empty
+    pages at a table's end. False if another session's lock held it past 10 seconds."""
+    conn.execute("SET lock_timeout = '10s'")
+    try:
+        conn.execute(f"VACUUM {', '.join(TOUCHED)}".encode())
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        conn.execute("RESET lock_timeout")
+    return True
+
+
+def ended_before(conn: Conn, cutoff: str) -> list[str]:
+    """Ended runs last updated before ``cutoff`` (ISO 8601, UTC), locked until the
+    transaction ends (a run taken over meanwhile waits, then finds no record): walks the
+    ``started_at`` index (a run starts before it is last updated)."""
+    found = conn.execute(
+        "SELECT run_id FROM runs WHERE started_at < %s AND updated_at < %s AND "
+        "status = ANY(%s) FOR UPDATE",
+        (cutoff, cutoff, list(ENDED)),
+    )
+    return [str(r[0]) for r in found]
+
+
+def forget_runs(conn: Conn, run_ids: Sequence[str]) -> None:
+    """Delete what the workspace keeps about each run besides its checkpoints: its
+    record (with its team definition), calls, events, audit rows, tasks, tool calls,
+    and the running totals and grants of its run and its tasks. The day totals of
+    agents and the team stay, so budgets and ``corral budget`` of past days add up."""
+    ids = list(run_ids)
+    keys = [
+        str(r[0])
+        for r in conn.execute("SELECT DISTINCT task_key FROM usage WHERE run_id = ANY(%s)", (ids,))
+    ]
+    conn.execute("DELETE FROM usage_totals WHERE scope = 'task' AND key = ANY(%s)", (keys,))
+    conn.execute(
+        "DELETE FROM task_grants WHERE task_key = ANY(%s) OR parent = ANY(%s)", (keys,) * 2
+    )
+    conn.execute("DELETE FROM usage_totals WHERE scope = 'run' AND key = ANY(%s)", (ids,))
+    for table in ("usage", "events", "audit", "tasks", "tool_calls", "runs"):
+        conn.execute(f"DELETE FROM {table} WHERE run_id = ANY(%s)".encode(), (ids,))

@@ -37,7 +37,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from corral.workspace._async import ThreadedAsync
 from corral.workspace._pg_db import Conn, PgPool
 from corral.workspace._pg_prune import Rows, delete_checkpoints, save
-from corral.workspace._pg_schema import SCHEMA
+from corral.workspace._pg_schema import SCHEMA, upgrade
 from corral.workspace._strict import allowed_types, decode
 
 # One statement reads a checkpoint with its channel values and pending writes (one
@@ -87,7 +87,7 @@ class PgSaver(ThreadedAsync):
         self._held: dict[tuple[str, str, str], Rows] = {}
         self._head: dict[tuple[str, str], str] = {}
         self._held_lock = threading.Lock()  # guards the two dicts above, never SQL
-        self.pool.setup(SCHEMA)
+        self.pool.setup(SCHEMA, upgrade)
 
     def close(self) -> None:
         """Commit any held writes (and close the pool if this saver opened it)."""
@@ -336,16 +336,20 @@ class PgSaver(ThreadedAsync):
                     save(conn, rows)
 
     def delete_thread(self, thread_id: str) -> None:
-        with self._held_lock:
-            for key in [k for k in self._held if k[0] == str(thread_id)]:
-                del self._held[key]
-            for head in [k for k in self._head if k[0] == str(thread_id)]:
-                del self._head[head]
         with self.pool.write() as conn:
-            for table in _TABLES:
-                conn.execute(
-                    f"DELETE FROM {table} WHERE thread_id = %s".encode(), (str(thread_id),)
-                )
+            self.forget(conn, [str(thread_id)])
+
+    def forget(self, conn: Conn, thread_ids: Sequence[str]) -> None:
+        """Delete the runs' checkpoints, blobs and writes (held ones too), in ``conn``'s
+        transaction."""
+        ids = {str(t) for t in thread_ids}
+        with self._held_lock:
+            for key in [k for k in self._held if k[0] in ids]:
+                del self._held[key]
+            for head in [k for k in self._head if k[0] in ids]:
+                del self._head[head]
+        for table in _TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE thread_id = ANY(%s)".encode(), (list(ids),))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         if not run_ids:

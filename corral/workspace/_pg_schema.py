@@ -3,12 +3,15 @@ idempotently under an advisory lock (see ``PgPool.setup``)."""
 
 from __future__ import annotations
 
+from corral.workspace._pg_db import Conn
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, team TEXT, manifest TEXT, status TEXT, started_at TEXT,
     updated_at TEXT, pid BIGINT, input TEXT, output TEXT, errors TEXT, path TEXT,
     fingerprint TEXT, definition TEXT);
-CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+DROP INDEX IF EXISTS runs_status;
+CREATE INDEX IF NOT EXISTS runs_status_started ON runs (status, started_at);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, run_id TEXT, parent_id TEXT, assignee TEXT, depth INTEGER,
@@ -33,7 +36,7 @@ CREATE INDEX IF NOT EXISTS usage_task ON usage (task_key);
 CREATE INDEX IF NOT EXISTS usage_run ON usage (run_id);
 CREATE TABLE IF NOT EXISTS usage_totals (
     scope TEXT, key TEXT, day TEXT, tokens BIGINT, cost DOUBLE PRECISION, calls BIGINT,
-    PRIMARY KEY (scope, key, day));
+    unknown BIGINT, PRIMARY KEY (scope, key, day));
 CREATE TABLE IF NOT EXISTS task_grants (
     task_key TEXT PRIMARY KEY, parent TEXT, tokens BIGINT, settled INTEGER);
 CREATE TABLE IF NOT EXISTS budget_alerts (
@@ -73,3 +76,22 @@ CREATE TABLE IF NOT EXISTS cp_writes (
     type TEXT NOT NULL, blob BYTEA, task_path TEXT NOT NULL,
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx));
 """
+
+SPENT = (
+    "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls, unknown) SELECT 'spent', "
+    "agent, day, SUM(input_tokens + output_tokens), SUM(cost_usd), count(*), SUM(1 - cost_known) "
+    "FROM usage WHERE status = 'settled' GROUP BY agent, day ON CONFLICT DO NOTHING"
+)
+"""A database made before the ``spent`` day totals gets them from its settled calls."""
+
+
+def upgrade(conn: Conn) -> None:
+    """Bring a database made by an older version up to date (in the schema transaction):
+    the ``spent`` day totals, filled from its settled calls."""
+    found = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'usage_totals' AND column_name = 'unknown'"
+    ).fetchone()
+    if found is None:
+        conn.execute("ALTER TABLE usage_totals ADD COLUMN unknown BIGINT")
+        conn.execute(SPENT)

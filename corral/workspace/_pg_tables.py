@@ -127,12 +127,16 @@ class PgRuns:
 
     def list(self, *, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
         """The most recent runs first (only those with ``status`` if given)."""
+        # Two statements, not ``%s IS NULL OR status = %s``: each walks its own index in
+        # order and stops after ``limit`` rows (the disjunction sorts every run).
         with self.pool.read() as conn:
-            cursor = conn.execute(
-                _SELECT + "WHERE (%s::text IS NULL OR status = %s) "
-                "ORDER BY started_at DESC LIMIT %s",
-                (status, status, limit),
-            )
+            if status is None:
+                cursor = conn.execute(_SELECT + "ORDER BY started_at DESC LIMIT %s", (limit,))
+            else:
+                cursor = conn.execute(
+                    _SELECT + "WHERE status = %s ORDER BY started_at DESC LIMIT %s",
+                    (status, limit),
+                )
             return _records(conn, rows(cursor))
 
 

@@ -13,9 +13,11 @@ from psycopg.rows import DictRow, dict_row
 from corral.workspace._pg_board import PgBoard
 from corral.workspace._pg_db import STORE_LOCK, PgPool
 from corral.workspace._pg_ledger import PgLedger
+from corral.workspace._pg_prune import ended_before, forget_runs, size, vacuum
 from corral.workspace._pg_saver import PgSaver
-from corral.workspace._pg_tables import PgAudit, PgBreakers, PgEvents, PgRuns, PgToolCalls
+from corral.workspace._pg_tables import PgAudit, PgBreakers, PgEvents, PgRuns, PgToolCalls, iso
 from corral.workspace._pg_url import shown
+from corral.workspace._report import PruneReport
 from corral.workspace._trips import distinct_trips
 from corral.workspace._types import RunSummary
 
@@ -89,9 +91,39 @@ class PostgresWorkspace:
         self.saver.release(run_id)
 
     def delete_run(self, run_id: str) -> None:
-        """Delete a run's checkpoints, writes and record."""
-        self.saver.delete_thread(run_id)
-        self.runs.delete(run_id)
+        """Delete a run's checkpoints, writes and record, and its calls, events, audit
+        rows, tasks and running totals (as ``prune`` does), in one transaction."""
+        with self.pool.write() as conn:
+            self.saver.forget(conn, [run_id])
+            forget_runs(conn, [run_id])
+
+    def prune(self, *, older_than: float | None = None, keep: int | None = None) -> PruneReport:
+        """Forget ended runs last updated more than ``older_than`` seconds ago (with
+        everything kept about them but the day totals; one transaction), trim the other
+        completed runs to their newest ``keep`` checkpoints, then ``VACUUM`` the tables
+        touched: Postgres reuses the freed space for new rows, and ``freed`` is what
+        their size on disk shrank (only empty pages at a table's end go back; 0 when the
+        free-space and visibility maps VACUUM writes outweigh them)."""
+        with self.pool.query() as conn:
+            before = size(conn)
+        forgotten: list[str] = []
+        if older_than is not None:
+            with self.pool.write() as conn:
+                forgotten = ended_before(conn, iso(self.clock() - older_than))
+                self.saver.forget(conn, forgotten)
+                forget_runs(conn, forgotten)
+        trimmed, completed = 0, []
+        if keep is not None:
+            with self.pool.read() as conn:
+                rows = conn.execute("SELECT run_id FROM runs WHERE status = 'completed'")
+                completed = [str(r[0]) for r in rows]
+            trimmed = self.saver.keep_last(completed, keep)
+        with self.pool.query() as conn:
+            vacuumed = vacuum(conn)
+            after = size(conn)
+        return PruneReport(
+            len(forgotten), len(completed), trimmed, max(0, before - after), vacuumed, reuses=True
+        )
 
     def close(self) -> None:
         """Commit held checkpoint writes and close every connection."""

@@ -10,7 +10,7 @@ and run against every backend.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
@@ -30,6 +30,9 @@ from corral.workspace._types import (
     TaskStatus,
     Verdict,
 )
+
+if TYPE_CHECKING:
+    from corral.workspace._report import PruneReport
 
 
 class RunRegistry(Protocol):
@@ -313,7 +316,13 @@ class Workspace(Protocol):
         snapshot."""
 
     def delete_run(self, run_id: str) -> None:
-        """Delete a run's checkpoints, writes and record."""
+        """Forget a run: its checkpoints, record, calls, events, audit rows, tasks, tool
+        calls and running totals (the day totals of agents and the team stay)."""
+
+    def prune(self, *, older_than: float | None = None, keep: int | None = None) -> PruneReport:
+        """Forget ended runs last updated more than ``older_than`` seconds ago (as
+        ``delete_run``), trim completed runs to their newest ``keep`` checkpoints, and
+        ``VACUUM``."""
 
     def close(self) -> None:
         """Close every connection."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -21,6 +20,7 @@ from corral.workspace._events import SqliteEvents
 from corral.workspace._ledger import SqliteLedger
 from corral.workspace._pg_url import postgres_url
 from corral.workspace._prune import ended_before, forget_runs
+from corral.workspace._report import PruneReport
 from corral.workspace._runs import SqliteRuns
 from corral.workspace._saver import CorralSaver
 from corral.workspace._tool_calls import SqliteToolCalls
@@ -149,19 +149,6 @@ class SqliteWorkspace:
             self._store.conn.close()
             self._store = None
         self.pool.close()
-
-
-@dataclass(frozen=True)
-class PruneReport:
-    """What ``prune`` did: runs forgotten, completed runs trimmed and checkpoints trimmed
-    off them, bytes given back."""
-
-    runs: int
-    completed: int
-    checkpoints: int
-    freed: int
-    vacuumed: bool = True
-    """False when other connections kept the file busy past the timeout."""
 
 
 def _wal_size(path: Path) -> int:

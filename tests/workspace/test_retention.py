@@ -1,11 +1,11 @@
-"""Scans walk indexes; prune by age forgets whole runs and gives the space back; older
-workspaces upgrade to the ``spent`` day totals on open."""
+"""SQLite's own: scans walk indexes; older workspace files upgrade to the ``spent`` day
+totals on open; a team definition is kept once and pruned with its last run. (Prune's
+behaviour on every backend: test_prune.py.)"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,6 @@ from corral import load_team, open_workspace
 from tests.conftest import SUPPORT_DESK, TICKET
 
 DAY = 86400.0
-RUN_TABLES = ("runs", "usage", "events", "audit")
 
 
 def count(db: Path, sql: str, *args: Any) -> int:
@@ -59,50 +58,6 @@ def test_listing_runs_walks_an_index_in_order(tmp_path: Path) -> None:
         assert "TEMP B-TREE" not in found, found  # no sort of every row
     spent = plan(db, "SELECT * FROM usage_totals WHERE scope = 'spent' AND day = ?", "x")
     assert spent.startswith("SEARCH usage_totals USING PRIMARY KEY (scope=?)"), spent
-
-
-def test_prune_forgets_old_ended_runs_and_gives_the_space_back(tmp_path: Path) -> None:
-    db = tmp_path / "w.db"
-    ids = ran(db, 8)
-    old, paused, young = ids[:6], ids[6], ids[7]
-    long_ago = time.strftime("%Y-%m-%dT%H:%M:%S.000+00:00", time.gmtime(time.time() - 40 * DAY))
-    with sqlite3.connect(db) as conn:
-        conn.executemany(
-            "UPDATE runs SET started_at = ?, updated_at = ? WHERE run_id = ?",
-            [(long_ago, long_ago, r) for r in [*old, paused]],
-        )
-        conn.execute("UPDATE runs SET status = 'paused' WHERE run_id = ?", (paused,))
-    workspace = open_workspace(db)
-    report = workspace.ledger.report(workspace.ledger.day())
-    keys = count(db, "SELECT count(*) FROM usage_totals WHERE scope = 'task'")
-    with workspace.pool.connection() as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    size = db.stat().st_size
-
-    done = workspace.prune(older_than=30 * DAY)
-
-    assert done.runs == len(old)
-    assert done.freed > 0
-    assert db.stat().st_size < size
-    for run_id in old:
-        for table in RUN_TABLES:
-            assert count(db, f"SELECT count(*) FROM {table} WHERE run_id = ?", run_id) == 0
-        assert count(db, "SELECT count(*) FROM cp_checkpoints WHERE thread_id = ?", run_id) == 0
-        assert count(db, "SELECT count(*) FROM cp_blobs WHERE thread_id = ?", run_id) == 0
-        assert count(db, "SELECT count(*) FROM usage_totals WHERE key = ?", run_id) == 0
-        assert count(db, "SELECT count(*) FROM usage_totals WHERE key LIKE ?", f"{run_id}:%") == 0
-    for run_id in (paused, young):  # waiting for a person, or recent: kept whole
-        for table in RUN_TABLES:
-            assert count(db, f"SELECT count(*) FROM {table} WHERE run_id = ?", run_id) > 0
-        assert count(db, "SELECT count(*) FROM cp_checkpoints WHERE thread_id = ?", run_id) > 0
-    assert 0 < count(db, "SELECT count(*) FROM usage_totals WHERE scope = 'task'") < keys
-    assert workspace.ledger.report(workspace.ledger.day()) == report  # the day still adds up
-    assert workspace.runs.get(young) is not None
-    workspace.delete_run(young)  # one run, as wholly
-    for table in RUN_TABLES:
-        assert count(db, f"SELECT count(*) FROM {table} WHERE run_id = ?", young) == 0
-    assert count(db, "SELECT count(*) FROM usage_totals WHERE key = ?", young) == 0
-    workspace.close()
 
 
 def test_an_older_workspace_gets_spent_totals_from_its_calls(tmp_path: Path) -> None:
