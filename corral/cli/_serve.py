@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -63,6 +64,9 @@ def serve(
         cors_origins=cors or (),
     )
     typer.echo(f"serving {len(files)} team(s) at http://{host}:{port}", err=True)
+    # Runs have a thread and loop of their own; hand the GIL over every 1 ms (not 5 ms) so
+    # the HTTP loop's requests (health checks) do not wait behind the runs' CPU work.
+    sys.setswitchinterval(0.001)
     # Keep-alive longer than uvicorn's 5 s: a busy loop must not close a connection that a
     # client is about to reuse.
     uvicorn.run(server, host=host, port=port, log_level="warning", timeout_keep_alive=30)

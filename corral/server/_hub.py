@@ -24,6 +24,7 @@ from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
 from corral.server._durable import claim, mark, orphans
 from corral.server._jobs import STREAM_MODES, Job, Start, drive
+from corral.server._runner import Runner
 from corral.server._wire import interrupts_by_task, now_iso, plain
 from corral.workspace import RunRecord
 
@@ -64,6 +65,8 @@ class Hub:
         self.jobs: dict[str, Job] = {}
         self.current: dict[str, Job] = {}
         """The latest run of each thread (running, queued or ended)."""
+        self.runner = Runner()
+        """The runs' own loop: this one only serves I/O."""
 
     def limited(self, teams: frozenset[str] | None) -> Hub:
         """This hub as a caller limited to ``teams`` sees it (``None``: every team)."""
@@ -207,7 +210,9 @@ class Hub:
     ) -> None:
         self.jobs[job.run_id] = self.current[job.thread_id] = job
         job.task = asyncio.create_task(
-            drive(job, app, start, self._config(app, job.thread_id), before)
+            drive(
+                job, app, start, self._config(app, job.thread_id), runner=self.runner, before=before
+            )
         )
 
     async def recover(self) -> None:
@@ -328,3 +333,4 @@ class Hub:
         await asyncio.gather(
             *(j.task for j in self.jobs.values() if j.task), return_exceptions=True
         )
+        await self.runner.stop()
