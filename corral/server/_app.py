@@ -15,7 +15,7 @@ from corral.manifest import TeamSpec
 from corral.observability import Metrics
 from corral.server import _routes, _runs, _store, _threads
 from corral.server._hub import Hub
-from corral.server._safety import BodyLimit, Keys, error_handlers
+from corral.server._safety import ERRORS, BodyLimit, Keys, error_handlers
 
 
 def _compile(teams: Sequence[TeamSpec | str | Path], db: str | Path | None) -> list[App]:
@@ -82,6 +82,7 @@ def create_app(
         title="corral",
         summary="Teams of agents over LangGraph's Agent Server API",
         lifespan=lifespan,
+        responses=ERRORS,
     )
     server.state.hub = hub
     server.state.api_keys = dict(api_keys) if api_keys is not None else None
