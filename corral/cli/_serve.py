@@ -40,6 +40,12 @@ def serve(
     max_body: Annotated[
         int, typer.Option("--max-body", metavar="BYTES", help="Largest request body.")
     ] = 1_048_576,
+    keep_runs: Annotated[
+        int,
+        typer.Option(
+            "--keep-runs", metavar="N", help="Ended runs whose events stay in memory to rejoin."
+        ),
+    ] = 1000,
     cors: Annotated[
         list[str] | None,
         typer.Option("--cors-origin", metavar="ORIGIN", help="Allow this browser origin."),
@@ -62,6 +68,7 @@ def serve(
         api_keys=keys,
         max_body=max_body,
         cors_origins=cors or (),
+        keep_runs=keep_runs,
     )
     typer.echo(f"serving {len(files)} team(s) at http://{host}:{port}", err=True)
     # Runs have a thread and loop of their own; hand the GIL over every 1 ms (not 5 ms) so

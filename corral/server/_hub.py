@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -55,7 +56,7 @@ def refuse(status: int, message: str) -> HTTPException:
 class Hub:
     """Teams by assistant id, threads, and the runs this process executes."""
 
-    def __init__(self, apps: list[App]) -> None:
+    def __init__(self, apps: list[App], keep_runs: int = 1000) -> None:
         self.everyone = list(apps)
         """Every team served, whichever a caller may see."""
         self.apps = {assistant_id(a.plan.name): a for a in apps}
@@ -66,6 +67,10 @@ class Hub:
         self.current: dict[str, Job] = {}
         """The latest run of each thread (running, queued or ended)."""
         self.runner = Runner()
+        """The runs' own loop: this one only serves I/O."""
+        self.keep_runs = keep_runs
+        self.ended: deque[str] = deque()
+        """Ended runs, oldest first: the last ``keep_runs`` keep their event logs."""
         """The runs' own loop: this one only serves I/O."""
 
     def limited(self, teams: frozenset[str] | None) -> Hub:
@@ -214,6 +219,16 @@ class Hub:
                 job, app, start, self._config(app, job.thread_id), runner=self.runner, before=before
             )
         )
+        job.task.add_done_callback(lambda _: self._retire(job))
+
+    def _retire(self, job: Job) -> None:
+        """Keep the event logs of the last ``keep_runs`` ended runs and forget older ones:
+        their get, join and stream are 404s; their threads' state stays in the workspace."""
+        self.ended.append(job.run_id)
+        while len(self.ended) > self.keep_runs:
+            old = self.jobs.pop(self.ended.popleft(), None)
+            if old is not None:  # its thread still knows its last run's status
+                old.events, old.output, old.interrupts = [], None, []
 
     async def recover(self) -> None:
         """Go on with the runs a dead server left running (each once: taken over first)."""
