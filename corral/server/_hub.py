@@ -190,12 +190,16 @@ class Hub:
         busy = before is not None and not before.done.is_set()
         if busy and body.multitask_strategy == "reject":
             raise refuse(409, f"thread {info.thread_id!r} is busy; wait, or enqueue the run")
-        if busy and body.multitask_strategy != "enqueue":
+        if busy and body.multitask_strategy not in ("enqueue", "interrupt"):
             raise refuse(422, f"multitask_strategy {body.multitask_strategy!r} is not served")
         start = await self._start_value(app, info, body, queued=busy)
         holder = await asyncio.to_thread(claim, app, info.thread_id, start)
         if holder is not None:
             raise refuse(409, f"thread {info.thread_id!r} is being run by process {holder}")
+        interrupt = body.multitask_strategy == "interrupt"
+        if busy and interrupt and before is not None and before.task is not None:
+            await asyncio.to_thread(mark, app, before, "cancel")  # as a cancel: checkpoints stay
+            before.task.cancel()
         job = Job(
             run_id=str(uuid.uuid4()),
             thread_id=info.thread_id,

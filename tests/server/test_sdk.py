@@ -162,6 +162,19 @@ def test_multitask_reject_and_enqueue(served: Served) -> None:
     assert log.read_text().count("done d") == 1  # the queued run went on from the end
 
 
+def test_multitask_interrupt(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "interrupting.txt"
+    first = client.runs.create(thread, "chain", input=work(served, 0.3, "interrupting"))
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    second = client.runs.create(thread, "chain", input=None, multitask_strategy="interrupt")
+    assert client.runs.join(thread, second["run_id"])["count"] == 4
+    assert client.runs.get(thread, first["run_id"])["status"] == "interrupted"
+    assert client.runs.get(thread, second["run_id"])["status"] == "success"
+    assert log.read_text().count("done a") == 1  # the second went on from the checkpoint
+
+
 def test_search_count_copy_delete_threads(served: Served) -> None:
     client = get_sync_client(url=served.url)
     thread = client.threads.create(metadata={"tag": "sc"})["thread_id"]
