@@ -207,6 +207,7 @@ class Hub:
             metadata=dict(body.metadata or {}),
             multitask_strategy=body.multitask_strategy,
             stream_mode=list(asked),
+            starts_thread=isinstance(start, dict),
         )
         info.team = app.plan.name
         info.updated_at = now_iso()
@@ -322,6 +323,17 @@ class Hub:
             edit=resume.get("payload") or {} if action == "edit" else None,
         )
         return Command(resume=value)
+
+    async def roll_back(self, job: Job) -> None:
+        """Delete an ended run that started its thread: its corral run, checkpoints and
+        record go, and the thread is new again (another input may start it)."""
+        info = self.threads.get(job.thread_id)
+        if info is not None and info.team is not None:
+            await asyncio.to_thread(self.by_name[info.team].workspace.delete_run, job.thread_id)
+            info.team = None
+        self.jobs.pop(job.run_id, None)
+        if self.current.get(job.thread_id) is job:
+            del self.current[job.thread_id]
 
     def job(self, thread_id: str | None, run_id: str) -> Job:
         job = self.jobs.get(run_id)

@@ -43,6 +43,8 @@ class Job:
     error: dict[str, Any] | None = None
     interrupts: list[dict[str, Any]] = field(default_factory=list)
     """The interrupts the run stopped at (a review waiting)."""
+    starts_thread: bool = False
+    """Whether this run started its thread's corral run (so a rollback deletes it)."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     _signal: asyncio.Event = field(default_factory=asyncio.Event)
