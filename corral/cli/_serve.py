@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,12 @@ def serve(
     max_body: Annotated[
         int, typer.Option("--max-body", metavar="BYTES", help="Largest request body.")
     ] = 1_048_576,
+    keep_runs: Annotated[
+        int,
+        typer.Option(
+            "--keep-runs", metavar="N", help="Ended runs whose events stay in memory to rejoin."
+        ),
+    ] = 1000,
     cors: Annotated[
         list[str] | None,
         typer.Option("--cors-origin", metavar="ORIGIN", help="Allow this browser origin."),
@@ -61,8 +68,12 @@ def serve(
         api_keys=keys,
         max_body=max_body,
         cors_origins=cors or (),
+        keep_runs=keep_runs,
     )
     typer.echo(f"serving {len(files)} team(s) at http://{host}:{port}", err=True)
+    # Runs have a thread and loop of their own; hand the GIL over every 1 ms (not 5 ms) so
+    # the HTTP loop's requests (health checks) do not wait behind the runs' CPU work.
+    sys.setswitchinterval(0.001)
     # Keep-alive longer than uvicorn's 5 s: a busy loop must not close a connection that a
     # client is about to reuse.
     uvicorn.run(server, host=host, port=port, log_level="warning", timeout_keep_alive=30)

@@ -15,7 +15,7 @@ from corral.manifest import TeamSpec
 from corral.observability import Metrics
 from corral.server import _routes, _runs, _store, _threads
 from corral.server._hub import Hub
-from corral.server._safety import BodyLimit, Keys, error_handlers
+from corral.server._safety import ERRORS, BodyLimit, Keys, error_handlers
 
 
 def _compile(teams: Sequence[TeamSpec | str | Path], db: str | Path | None) -> list[App]:
@@ -46,6 +46,7 @@ def create_app(
     api_keys: Keys | None = None,
     max_body: int = 1_048_576,
     cors_origins: Sequence[str] = (),
+    keep_runs: int = 1000,
 ) -> FastAPI:
     """An ASGI app serving ``teams`` (team files or specs) as LangGraph assistants.
 
@@ -61,12 +62,16 @@ def create_app(
             reads them from text. Without keys, no key is asked for.
         max_body: the largest request body, in bytes (413 above it).
         cors_origins: browser origins allowed to call (none by default: CORS is off).
+        keep_runs: how many ended runs keep their event logs in memory (to join, get or
+            stream again); older ones are forgotten (404), their threads stay.
 
     Raises:
         ManifestError: a team file is invalid (every problem, with ``file:line``).
     """
+    if keep_runs < 1:
+        raise InputError(f"keep_runs must be at least 1 (got {keep_runs})", field="keep_runs")
     apps = _compile(list(teams), db)
-    hub = Hub(apps)
+    hub = Hub(apps, keep_runs)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +87,7 @@ def create_app(
         title="corral",
         summary="Teams of agents over LangGraph's Agent Server API",
         lifespan=lifespan,
+        responses=ERRORS,
     )
     server.state.hub = hub
     server.state.api_keys = dict(api_keys) if api_keys is not None else None

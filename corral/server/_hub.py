@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +25,7 @@ from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
 from corral.server._durable import claim, mark, orphans
 from corral.server._jobs import STREAM_MODES, Job, Start, drive
+from corral.server._runner import Runner
 from corral.server._wire import interrupts_by_task, now_iso, plain
 from corral.workspace import RunRecord
 
@@ -54,7 +56,7 @@ def refuse(status: int, message: str) -> HTTPException:
 class Hub:
     """Teams by assistant id, threads, and the runs this process executes."""
 
-    def __init__(self, apps: list[App]) -> None:
+    def __init__(self, apps: list[App], keep_runs: int = 1000) -> None:
         self.everyone = list(apps)
         """Every team served, whichever a caller may see."""
         self.apps = {assistant_id(a.plan.name): a for a in apps}
@@ -64,6 +66,12 @@ class Hub:
         self.jobs: dict[str, Job] = {}
         self.current: dict[str, Job] = {}
         """The latest run of each thread (running, queued or ended)."""
+        self.runner = Runner()
+        """The runs' own loop: this one only serves I/O."""
+        self.keep_runs = keep_runs
+        self.ended: deque[str] = deque()
+        """Ended runs, oldest first: the last ``keep_runs`` keep their event logs."""
+        """The runs' own loop: this one only serves I/O."""
 
     def limited(self, teams: frozenset[str] | None) -> Hub:
         """This hub as a caller limited to ``teams`` sees it (``None``: every team)."""
@@ -182,12 +190,16 @@ class Hub:
         busy = before is not None and not before.done.is_set()
         if busy and body.multitask_strategy == "reject":
             raise refuse(409, f"thread {info.thread_id!r} is busy; wait, or enqueue the run")
-        if busy and body.multitask_strategy != "enqueue":
+        if busy and body.multitask_strategy not in ("enqueue", "interrupt"):
             raise refuse(422, f"multitask_strategy {body.multitask_strategy!r} is not served")
         start = await self._start_value(app, info, body, queued=busy)
         holder = await asyncio.to_thread(claim, app, info.thread_id, start)
         if holder is not None:
             raise refuse(409, f"thread {info.thread_id!r} is being run by process {holder}")
+        interrupt = body.multitask_strategy == "interrupt"
+        if busy and interrupt and before is not None and before.task is not None:
+            await asyncio.to_thread(mark, app, before, "cancel")  # as a cancel: checkpoints stay
+            before.task.cancel()
         job = Job(
             run_id=str(uuid.uuid4()),
             thread_id=info.thread_id,
@@ -195,6 +207,7 @@ class Hub:
             metadata=dict(body.metadata or {}),
             multitask_strategy=body.multitask_strategy,
             stream_mode=list(asked),
+            starts_thread=isinstance(start, dict),
         )
         info.team = app.plan.name
         info.updated_at = now_iso()
@@ -207,8 +220,20 @@ class Hub:
     ) -> None:
         self.jobs[job.run_id] = self.current[job.thread_id] = job
         job.task = asyncio.create_task(
-            drive(job, app, start, self._config(app, job.thread_id), before)
+            drive(
+                job, app, start, self._config(app, job.thread_id), runner=self.runner, before=before
+            )
         )
+        job.task.add_done_callback(lambda _: self._retire(job))
+
+    def _retire(self, job: Job) -> None:
+        """Keep the event logs of the last ``keep_runs`` ended runs and forget older ones:
+        their get, join and stream are 404s; their threads' state stays in the workspace."""
+        self.ended.append(job.run_id)
+        while len(self.ended) > self.keep_runs:
+            old = self.jobs.pop(self.ended.popleft(), None)
+            if old is not None:  # its thread still knows its last run's status
+                old.events, old.output, old.interrupts = [], None, []
 
     async def recover(self) -> None:
         """Go on with the runs a dead server left running (each once: taken over first)."""
@@ -299,6 +324,17 @@ class Hub:
         )
         return Command(resume=value)
 
+    async def roll_back(self, job: Job) -> None:
+        """Delete an ended run that started its thread: its corral run, checkpoints and
+        record go, and the thread is new again (another input may start it)."""
+        info = self.threads.get(job.thread_id)
+        if info is not None and info.team is not None:
+            await asyncio.to_thread(self.by_name[info.team].workspace.delete_run, job.thread_id)
+            info.team = None
+        self.jobs.pop(job.run_id, None)
+        if self.current.get(job.thread_id) is job:
+            del self.current[job.thread_id]
+
     def job(self, thread_id: str | None, run_id: str) -> Job:
         job = self.jobs.get(run_id)
         if (
@@ -328,3 +364,4 @@ class Hub:
         await asyncio.gather(
             *(j.task for j in self.jobs.values() if j.task), return_exceptions=True
         )
+        await self.runner.stop()

@@ -13,6 +13,7 @@ from langgraph.types import Command
 
 from corral.errors import CorralError
 from corral.graphs import App
+from corral.server._runner import Runner
 from corral.server._wire import now_iso, plain
 
 Start = dict[str, Any] | Command[Any] | None
@@ -42,6 +43,8 @@ class Job:
     error: dict[str, Any] | None = None
     interrupts: list[dict[str, Any]] = field(default_factory=list)
     """The interrupts the run stopped at (a review waiting)."""
+    starts_thread: bool = False
+    """Whether this run started its thread's corral run (so a rollback deletes it)."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     _signal: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,11 +100,14 @@ async def drive(
     app: App,
     start: Start | Callable[[], Awaitable[Start]],
     config: RunnableConfig,
+    *,
+    runner: Runner,
     before: Job | None = None,
 ) -> None:
-    """Run the team's graph for ``job``: events into its log, then its end. A job queued
-    behind ``before`` (``multitask_strategy: enqueue``) waits for it to end first, then
-    makes its start (a review's decision is checked against the review then waiting)."""
+    """Run the team's graph for ``job`` on the runs' loop (``runner``): events into its
+    log, then its end. A job queued behind ``before`` (``multitask_strategy: enqueue``)
+    waits for it to end first, then makes its start (a review's decision is checked
+    against the review then waiting). Called on the HTTP loop, which owns ``job``."""
     try:
         if before is not None:
             await before.done.wait()
@@ -109,22 +115,8 @@ async def drive(
             start = await start()
         job.set_status("running")
         job.push("metadata", {"run_id": job.run_id, "attempt": 1})
-        asked = set(job.stream_mode)
-        async for mode, chunk in app.graph.astream(
-            start,  # type: ignore[arg-type]
-            config,
-            stream_mode=graph_modes(job.stream_mode),  # type: ignore[arg-type]
-            output_keys=app.graph.output_channels,  # as LangGraph's server: the flow's output
-            durability=app.plan.checkpoint.durability,
-        ):
-            data = plain(chunk)
-            if mode == "values":
-                job.output = data
-            elif mode == "updates" and "__interrupt__" in data:
-                job.interrupts = data["__interrupt__"]
-            name = "messages-tuple" if mode == "messages" else str(mode)
-            if name in asked or mode in asked:
-                job.push("messages" if mode == "messages" else name, data)
+        home = asyncio.get_running_loop()
+        await runner.run(_stream(job, app, start, config, home))
         job.set_status("success")
     except asyncio.CancelledError:  # cancelled (``action=interrupt``): its checkpoints stay
         job.set_status("interrupted")
@@ -137,3 +129,26 @@ async def drive(
     finally:
         job.push("end", None)
         job.done.set()
+
+
+async def _stream(
+    job: Job, app: App, start: Start, config: RunnableConfig, home: asyncio.AbstractEventLoop
+) -> None:
+    """The graph's stream, on the runs' loop: each event handed to ``home`` (the HTTP
+    loop) to add to the job's log."""
+    asked = set(job.stream_mode)
+    async for mode, chunk in app.graph.astream(
+        start,  # type: ignore[arg-type]
+        config,
+        stream_mode=graph_modes(job.stream_mode),  # type: ignore[arg-type]
+        output_keys=app.graph.output_channels,  # as LangGraph's server: the flow's output
+        durability=app.plan.checkpoint.durability,
+    ):
+        data = plain(chunk)
+        if mode == "values":
+            job.output = data
+        elif mode == "updates" and "__interrupt__" in data:
+            job.interrupts = data["__interrupt__"]
+        name = "messages-tuple" if mode == "messages" else str(mode)
+        if name in asked or mode in asked:
+            home.call_soon_threadsafe(job.push, "messages" if mode == "messages" else name, data)

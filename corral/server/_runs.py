@@ -171,13 +171,22 @@ async def join_stream(
 async def cancel_run(
     hub: HubDep, thread_id: str, run_id: str, wait: bool = False, action: str = "interrupt"
 ) -> Response:
-    """Stop a run (``action=interrupt``: its checkpoints stay, the thread can go on)."""
+    """Stop a run. ``action=interrupt``: its checkpoints stay, the thread can go on;
+    ``action=rollback`` (a thread's first run): the run, its checkpoints and its record
+    are deleted, and the thread is new again."""
     job = hub.job(thread_id, run_id)
-    if action != "interrupt":
-        raise refuse(422, f"cancel action {action!r} is not served; use interrupt")
+    if action not in ("interrupt", "rollback"):
+        raise refuse(422, f"cancel action {action!r} is not served; use interrupt or rollback")
+    if action == "rollback" and not job.starts_thread:
+        raise refuse(
+            409, "only the run that started its thread can be rolled back; use action=interrupt"
+        )
     if job.task is not None and not job.done.is_set():
         await asyncio.to_thread(mark, hub.by_name[hub.threads[thread_id].team or ""], job, "cancel")
         job.task.cancel()
+    if action == "rollback":
+        await job.done.wait()
+        await hub.roll_back(job)
     if wait:
         await job.done.wait()
         return _json(job.to_dict())

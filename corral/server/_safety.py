@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corral.errors import CorralError, InputError, PermissionDenied, UserError
@@ -18,6 +19,30 @@ Keys = Mapping[str, frozenset[str] | None]
 
 OPEN = frozenset({"/ok"})
 """Paths that need no key (health checks)."""
+
+
+class ErrorBody(BaseModel):
+    """An error: what to change (``detail``; for bad input, the fields, each with its
+    ``loc``), and corral's error type and field when a corral check refused it."""
+
+    detail: str | list[dict[str, Any]]
+    error: str | None = None
+    field: str | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (401, "No valid API key"),
+        (403, "The key or the caller may not do this"),
+        (404, "Not found (or not the key's team)"),
+        (409, "Conflicts with the thread's or run's state"),
+        (411, "A body without Content-Length"),
+        (413, "The body is over the size limit"),
+        (422, "Bad input, with the fields"),
+    )
+}
+"""The errors any route may answer, documented in the OpenAPI document."""
 
 
 def read_api_keys(text: str) -> dict[str, frozenset[str] | None]:

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from corral.server._bodies import (
     AssistantSearch,
@@ -236,7 +236,9 @@ async def post_history(thread_id: str, body: HistoryQuery, hub: HubDep) -> Any:
 
 
 @router.get("/threads/{thread_id}/history", tags=["threads"])
-async def get_history(hub: HubDep, thread_id: str, limit: int = 10) -> Any:
+async def get_history(
+    hub: HubDep, thread_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 10
+) -> Any:
     return await _history(hub, thread_id, HistoryQuery(limit=limit))
 
 

@@ -47,3 +47,18 @@ def test_a_bad_team_file_is_refused_with_its_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{team}:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_keep_runs_is_checked(tmp_path: Path) -> None:
+    corral = Path(sys.executable).with_name("corral")
+    team = Path(__file__).parents[1] / "fixtures" / "chain" / "team.yaml"
+    done = subprocess.run(
+        [str(corral), "serve", str(team), "--db", str(tmp_path / "w.db"), "--keep-runs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "keep_runs must be at least 1" in done.stderr
+    assert "Traceback" not in done.stderr

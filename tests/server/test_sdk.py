@@ -162,6 +162,44 @@ def test_multitask_reject_and_enqueue(served: Served) -> None:
     assert log.read_text().count("done d") == 1  # the queued run went on from the end
 
 
+def test_multitask_interrupt(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "interrupting.txt"
+    first = client.runs.create(thread, "chain", input=work(served, 0.3, "interrupting"))
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    second = client.runs.create(thread, "chain", input=None, multitask_strategy="interrupt")
+    assert client.runs.join(thread, second["run_id"])["count"] == 4
+    assert client.runs.get(thread, first["run_id"])["status"] == "interrupted"
+    assert client.runs.get(thread, second["run_id"])["status"] == "success"
+    assert log.read_text().count("done a") == 1  # the second went on from the checkpoint
+
+
+def test_cancel_with_rollback(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "rollback.txt"
+    run = client.runs.create(thread, "chain", input=work(served, 0.3, "rollback"))
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    client.runs.cancel(thread, run["run_id"], wait=True, action="rollback")
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        client.runs.get(thread, run["run_id"])
+    assert gone.value.response.status_code == 404
+    assert client.threads.get(thread)["status"] == "idle"
+    team = load_team(served.folder / "chain" / "team.yaml")
+    with team.compile(db=served.folder / "w.db") as app:  # the workspace forgot the run
+        assert app.runs.get(thread) is None
+        assert app.graph.get_state(app.config(thread)).created_at is None  # no checkpoint
+    again = client.runs.wait(thread, "chain", input=work(served, 0.0, "rollback"))
+    assert again["count"] == 4  # the thread is new: a new input starts it from the entry
+    assert log.read_text().count("done a") == 2
+    resumed = client.runs.create(thread, "chain", input=None)  # not the thread's first run
+    client.runs.join(thread, resumed["run_id"])
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.cancel(thread, resumed["run_id"], action="rollback")
+    assert refused.value.response.status_code == 409
+
+
 def test_search_count_copy_delete_threads(served: Served) -> None:
     client = get_sync_client(url=served.url)
     thread = client.threads.create(metadata={"tag": "sc"})["thread_id"]

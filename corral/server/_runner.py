@@ -1,0 +1,84 @@
+"""The runs' own event loop, in a thread of its own.
+
+The HTTP loop only serves I/O (requests, SSE, health checks); the teams' graphs run on
+this loop, so the CPU work of many runs does not queue ahead of a ``GET /ok``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Runner:
+    """An event loop in a daemon thread that runs coroutines for another loop."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:  # made here, run there: call_soon_threadsafe queues till then
+            self._loop = loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=self._serve, args=(loop,), name="corral-runs", daemon=True
+            )
+            self._thread.start()
+        return self._loop
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """``coro``'s result, run on the runs' loop. Cancelling the caller cancels the
+        coroutine there and waits for it to end (its ``finally`` blocks run first)."""
+        loop = self._started()
+        home = asyncio.get_running_loop()
+        outcome: asyncio.Future[T] = home.create_future()
+        task: list[asyncio.Task[T]] = []
+
+        def settle(done: asyncio.Task[T]) -> None:
+            if outcome.done():
+                return
+            if done.cancelled():
+                outcome.cancel()
+            elif (exc := done.exception()) is not None:
+                outcome.set_exception(exc)
+            else:
+                outcome.set_result(done.result())
+
+        def begin() -> None:
+            task.append(loop.create_task(coro))
+            task[0].add_done_callback(lambda t: home.call_soon_threadsafe(settle, t))
+
+        def cancel() -> None:  # begin() ran first: the loop's callbacks are FIFO
+            task[0].cancel()
+
+        loop.call_soon_threadsafe(begin)
+        try:
+            return await asyncio.shield(outcome)
+        except asyncio.CancelledError:
+            loop.call_soon_threadsafe(cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await outcome
+            raise
+
+    async def stop(self) -> None:
+        """Stop the loop (its runs were ended first) and wait for its thread."""
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join)
