@@ -97,6 +97,10 @@ def desk(write: Callable[..., Path]) -> Path:
     return write("team.yaml", DESK)
 
 
+def ready(worker: Worker) -> bool:
+    return "worker ready" in worker.log.read_text()
+
+
 def lines(path: Path) -> list[list[str]]:
     return [line.split("\t") for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -145,8 +149,11 @@ def test_three_workers_on_postgres_finish_every_delegating_run_through_repeated_
             await asyncio.sleep(1.0)
             if all(s.done() for s in settling):
                 break
-            ready = [w for w in scale.workers if "worker ready" in w.log.read_text()]
-            victim = rng.choice([w for w in ready if w.process.poll() is None])
+            live = []
+            while len(live) < 2:  # one worker at least stays up to take the runs over
+                live = [w for w in scale.workers if w.process.poll() is None and ready(w)]
+                await asyncio.sleep(0.1)
+            victim = rng.choice(live)
             victim.kill()  # SIGKILL: mid-step, whatever it was doing
             # Its activities still show it as their worker until their heartbeat times out
             going = [i for i, s in zip(ids, settling, strict=True) if not s.done()]
