@@ -2,19 +2,22 @@
 activity costs (why an activity advances a run until it stops, not one node at a time).
 
 A throwaway ``temporal server start-dev`` on free loopback ports; ``corral worker``
-processes sharing one SQLite workspace file, each advancing at most ``--slots`` runs at
-once (a worker's capacity, as a machine's would be); a two-agent team whose scripted
-model answers after 200 ms (the work is waiting, not CPU). Each round submits ``--runs``
-runs to the 1-, 2- and 4-worker queues in turn (interleaved, so load drifts hit all
-three), and reports the paired speed-up per round: min and median.
+processes sharing one workspace (``--db postgres``, the default: a database on a
+throwaway Postgres cluster, as the tests start it; ``--db sqlite``: one SQLite file),
+each advancing at most ``--slots`` runs at once (a worker's capacity, as a machine's
+would be); a two-agent team whose scripted model answers after 200 ms (the work is
+waiting, not CPU). Each round submits ``--runs`` runs to the 1-, 2- and 4-worker queues
+in turn (interleaved, so load drifts hit all three), and reports the paired speed-up per
+round: min and median.
 
-    python benchmarks/temporal.py [--rounds 5] [--runs 32] [--slots 4]
+    python benchmarks/temporal.py [--rounds 5] [--runs 32] [--slots 4] [--db postgres|sqlite]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import shutil
 import statistics
@@ -22,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -146,10 +151,22 @@ async def in_process(team_file: Path, db: Path, runs: int, slots: int) -> float:
         return time.perf_counter() - start
 
 
-async def main(rounds: int, runs: int, slots: int, folder: Path) -> None:
+@contextmanager
+def workspace(kind: str, folder: Path) -> Iterator[str]:
+    """The workers' shared workspace: a fresh Postgres database, or a SQLite file."""
+    if kind == "sqlite":
+        yield str(folder / "workspace.db")
+        return
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    cluster = importlib.import_module("tests.workspace.postgres_cluster").cluster
+    with cluster() as running, running.database() as url:
+        yield url
+
+
+async def main(rounds: int, runs: int, slots: int, folder: Path, db: str) -> None:
     (folder / "team.yaml").write_text(TEAM)
     (folder / "script.yaml").write_text(SCRIPT)
-    team_file, db = folder / "team.yaml", folder / "workspace.db"
+    team_file = folder / "team.yaml"
     port = free_port()
     target = f"127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -166,7 +183,7 @@ async def main(rounds: int, runs: int, slots: int, folder: Path) -> None:
         client = await ready(target)
         for count in COUNTS:
             for _ in range(count):
-                args = ["--temporal", target, "--db", str(db), "--queue", f"w{count}"]
+                args = ["--temporal", target, "--db", db, "--queue", f"w{count}"]
                 args += ["--max-runs", str(slots)]
                 workers.append(
                     subprocess.Popen(
@@ -178,7 +195,10 @@ async def main(rounds: int, runs: int, slots: int, folder: Path) -> None:
         dispatcher = Dispatcher(client)
         team = load_team(team_file)
         await batch(dispatcher, team, "w4", 8)  # warm every path once
-        print(f"{runs} runs a round, 2 model calls of 200 ms each a run, {slots} slots a worker")
+        print(
+            f"{runs} runs a round, 2 model calls of 200 ms each a run, {slots} slots a worker;"
+            f" workspace {'Postgres' if '://' in db else 'SQLite'}"
+        )
         seen: dict[int, list[float]] = {c: [] for c in COUNTS}
         parts = {"server": [server.pid], "workers": [w.pid for w in workers]}
         parts["client"] = [os.getpid()]
@@ -229,10 +249,12 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=32)
     parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="corral-temporal-"))
     try:
-        asyncio.run(main(options.rounds, options.runs, options.slots, folder))
+        with workspace(options.db, folder) as db:
+            asyncio.run(main(options.rounds, options.runs, options.slots, folder, db))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     sys.stdout.flush()

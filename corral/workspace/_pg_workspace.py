@@ -69,8 +69,15 @@ class PostgresWorkspace:
                 self.url, autocommit=True, prepare_threshold=0, row_factory=dict_row
             )
             store = PostgresStore(conn)
-            conn.execute("SELECT pg_advisory_lock(%s)", (STORE_LOCK,))
-            try:  # its migrations are not safe to run concurrently
+            # Its migrations are not safe to run concurrently, and one builds an index
+            # CONCURRENTLY, which waits out every open transaction: a process blocked in
+            # pg_advisory_lock would be one (a deadlock), so wait by polling instead.
+            while (
+                conn.execute("SELECT 1 WHERE pg_try_advisory_lock(%s)", (STORE_LOCK,)).fetchone()
+                is None
+            ):
+                time.sleep(0.05)
+            try:
                 store.setup()
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (STORE_LOCK,))

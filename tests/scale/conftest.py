@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from tests.workspace.postgres_cluster import Cluster, cluster
+
 TEMPORAL = Path(sys.executable).with_name("temporal")
 
 
@@ -96,18 +98,22 @@ class Scale:
 
     target: str
     queue: str
-    db: Path
+    db: Path | str
+    """The workspace: a SQLite file, or a ``postgresql://`` URL."""
     workers: list[Worker]
+    folder: Path
 
-    def start(self, team: Path, count: int = 1) -> list[Worker]:
-        """Start ``count`` workers for ``team`` and wait until each polls the queue."""
+    def start(self, team: Path, count: int = 1, *options: str) -> list[Worker]:
+        """Start ``count`` workers for ``team`` (more ``corral worker`` options after) and
+        wait until each polls the queue."""
         started = []
         for _ in range(count):
-            log = self.db.with_name(f"worker-{len(self.workers)}.log")
+            log = self.folder / f"worker-{len(self.workers)}.log"
             process = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "corral", "worker", str(team)),
                     *("--temporal", self.target, "--db", str(self.db), "--queue", self.queue),
+                    *options,
                 ],
                 cwd=team.parent,
                 stdout=subprocess.DEVNULL,
@@ -127,8 +133,30 @@ class Scale:
 
 @pytest.fixture
 def scale(temporal: str, tmp_path: Path) -> Iterator[Scale]:
-    """Workers started by the test, all stopped (SIGTERM, then SIGKILL) at its end."""
-    found = Scale(temporal, f"q-{uuid.uuid4().hex[:8]}", tmp_path / "workspace.db", [])
+    """Workers on one SQLite workspace file, all stopped (SIGTERM, then SIGKILL) at the
+    test's end."""
+    yield from _scale(Scale(temporal, _queue(), tmp_path / "workspace.db", [], tmp_path))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway Postgres cluster for the session."""
+    with cluster() as running:
+        yield running
+
+
+@pytest.fixture
+def pg_scale(temporal: str, postgres: Cluster, tmp_path: Path) -> Iterator[Scale]:
+    """Workers on one Postgres workspace (a fresh database, dropped after the test)."""
+    with postgres.database() as url:
+        yield from _scale(Scale(temporal, _queue(), url, [], tmp_path))
+
+
+def _queue() -> str:
+    return f"q-{uuid.uuid4().hex[:8]}"
+
+
+def _scale(found: Scale) -> Iterator[Scale]:
     yield found
     for worker in found.workers:
         if worker.process.poll() is None:
