@@ -292,6 +292,40 @@ def show(
     return {"title": title, "unit": unit, "results": results}
 
 
+def pages(tmp: Path, sync: str, runs: int) -> None:
+    """Pages each checkpoint writes: WAL frames appended over ``runs`` chain runs (after a
+    warm-up run and a truncating WAL checkpoint) per checkpoint stored. Few runs, so the
+    WAL stays under SQLite's 1,000-page autocheckpoint, which would restart it."""
+    savers: dict[str, Callable[[Path], Any]] = {
+        "SqliteSaver": lambda path: sqlite_saver(path, sync),
+        "CorralSaver": lambda path: CorralSaver(path, synchronous=sync),  # type: ignore[arg-type]
+    }
+    for name, make in savers.items():
+        db = tmp / f"pages-{name}.db"
+        graph = chain_graph(make(db))
+        graph.invoke(copy.deepcopy(START_CHAIN), config(), durability="sync")
+        probe = sqlite3.connect(db)
+        probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = probe.execute(
+            "SELECT count(*) FROM checkpoints"
+            if name == "SqliteSaver"
+            else "SELECT count(*) FROM cp_checkpoints"
+        ).fetchone()[0]
+        for _ in range(runs):
+            graph.invoke(copy.deepcopy(START_CHAIN), config(), durability="sync")
+        frames = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        after = probe.execute(
+            "SELECT count(*) FROM checkpoints"
+            if name == "SqliteSaver"
+            else "SELECT count(*) FROM cp_checkpoints"
+        ).fetchone()[0]
+        probe.close()
+        print(
+            f"{name}: {frames} pages written for {after - before} checkpoints, "
+            f"{frames / (after - before):.2f} pages per checkpoint (synchronous={sync})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -299,8 +333,15 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--pages", type=int, default=0, metavar="RUNS", help="only count pages per checkpoint"
+    )
     args = parser.parse_args()
     sync, rounds = args.synchronous, args.rounds
+    if args.pages:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            pages(Path(tmp_name), sync, args.pages)
+        return
     out = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

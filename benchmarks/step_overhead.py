@@ -32,12 +32,14 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
 from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec, ScriptedChatModel, Team
 from corral.graphs import build_graph, wire
+from corral.workspace import CorralSaver
 
 NODES = 10
 
@@ -88,7 +90,7 @@ class PlainState(TypedDict):
     payload: dict[str, Any]
 
 
-def plain_graph(kind: str, checkpointer: SqliteSaver | None) -> Any:
+def plain_graph(kind: str, checkpointer: BaseCheckpointSaver[Any] | None) -> Any:
     """The same chain written directly against LangGraph."""
     model = ScriptedChatModel().with_structured_output(Work)
 
@@ -124,7 +126,7 @@ def timed(fn: Callable[[int], None], runs: int) -> float:
 
 
 def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, Any]:
-    runs = {"none": 60 if kind == "function" else 30, "sqlite": 15}[storage]
+    runs = {"none": 60 if kind == "function" else 30, "sqlite": 15, "corral": 15}[storage]
     team = corral_team(kind)
     if storage == "none":
         graph = build_graph(team.plan, wire(team.plan))
@@ -138,10 +140,13 @@ def scenario(kind: str, storage: str, rounds: int, workdir: Path) -> dict[str, A
             plain.invoke({"payload": START_PAYLOAD})
     else:
         app = team.compile(db=workdir / f"corral-{kind}.db")
-        conn = sqlite3.connect(workdir / f"plain-{kind}.db", check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        plain = plain_graph(kind, SqliteSaver(conn))
+        if storage == "corral":  # the same saver on both sides: corral's own
+            plain = plain_graph(kind, CorralSaver(workdir / f"plain-corral-{kind}.db"))
+        else:
+            conn = sqlite3.connect(workdir / f"plain-{kind}.db", check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            plain = plain_graph(kind, SqliteSaver(conn))
         prefix = f"{kind}-{time.monotonic_ns()}"
 
         def run_corral(i: int) -> None:
@@ -231,7 +236,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--only", choices=("function", "agent"), default=None)
-    parser.add_argument("--storage", choices=("none", "sqlite"), default=None)
+    parser.add_argument(
+        "--storage",
+        choices=("none", "sqlite", "corral"),
+        default=None,
+        help="corral: plain LangGraph on CorralSaver too (the same saver on both sides)",
+    )
     parser.add_argument(
         "--parts", type=int, default=0, metavar="RUNS", help="only time corral's storage calls"
     )

@@ -24,6 +24,12 @@ from corral.workspace._history import channel_history
 from corral.workspace._strict import decode
 from corral.workspace._tables import CHECKPOINT_COLUMNS, Rows
 
+_BATCHED = 8
+"""Checkpoints of one thread from which ``list`` reads all its blobs and writes at once."""
+
+_Written = dict[str, list[Any]]
+_Stored = tuple[dict[tuple[str, str], tuple[str, bytes | None]], _Written]
+
 
 class SaverReads(ThreadedAsync):
     """Reads of the checkpointer's tables; ``CorralSaver`` adds the writes."""
@@ -85,6 +91,7 @@ class SaverReads(ThreadedAsync):
             }
         with self.pool.read() as conn:
             rows = conn.execute(sql, params).fetchall()
+            stored = self._thread(conn, rows) if not filter and limit is None else None
             found: list[CheckpointTuple] = []
             for row in rows:
                 if limit is not None and len(found) >= limit:
@@ -92,19 +99,54 @@ class SaverReads(ThreadedAsync):
                 metadata = self._load(row[6], row[7], row[0], "metadata")
                 if filter and not all(metadata.get(k) == v for k, v in filter.items()):
                     continue
-                found.append(self._tuple(conn, row, metadata))
+                found.append(self._tuple(conn, row, metadata, stored))
         if config is None:  # across threads: newest first overall, as LangGraph's savers
             found.sort(key=lambda t: t.config["configurable"]["checkpoint_id"], reverse=True)
         yield from found
 
+    @staticmethod
+    def _thread(conn: sqlite3.Connection, rows: Sequence[Any]) -> _Stored | None:
+        """Every blob and write of the one (thread, namespace) that ``rows`` (more than a
+        few checkpoints) belong to, read in two queries instead of two per checkpoint."""
+        if len(rows) < _BATCHED or len({(r[0], r[1]) for r in rows}) != 1:
+            return None
+        run = (rows[0][0], rows[0][1])
+        blobs = {
+            (c, v): (t, b)
+            for c, v, t, b in conn.execute(
+                "SELECT channel, version, type, blob FROM cp_blobs WHERE thread_id = ? "
+                "AND checkpoint_ns = ?",
+                run,
+            )
+        }
+        writes: _Written = {}
+        for w in conn.execute(
+            "SELECT checkpoint_id, task_id, idx, channel, type, blob, task_path FROM cp_writes "
+            "WHERE thread_id = ? AND checkpoint_ns = ?",
+            run,
+        ):
+            writes.setdefault(w[0], []).append(w[1:])
+        return blobs, writes
+
     def _tuple(
-        self, conn: sqlite3.Connection, row: tuple[Any, ...], metadata: Any = None
+        self,
+        conn: sqlite3.Connection,
+        row: tuple[Any, ...],
+        metadata: Any = None,
+        stored: _Stored | None = None,
     ) -> CheckpointTuple:
         thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta = row
         checkpoint: Checkpoint = self._load(type_, blob, thread_id, "checkpoint")
         versions = checkpoint.get("channel_versions", {})
         values: dict[str, Any] = {}
-        if versions:
+        if versions and stored is not None:
+            kept = [(c, stored[0].get((c, str(v)), ("empty", None))) for c, v in versions.items()]
+            values = {
+                c: self._load(t, b, thread_id, f"channel {c!r}")
+                for c, (t, b) in kept
+                if t != "empty"
+            }
+        elif versions:
             pairs = list(versions.items())
             # One lookup on the whole primary key per wanted blob: a filter on (channel,
             # version) after the first two key columns would read every blob of the
@@ -122,11 +164,15 @@ class SaverReads(ThreadedAsync):
                 for channel, t, b in blobs
                 if t != "empty"
             }
-        committed = conn.execute(
-            "SELECT task_id, idx, channel, type, blob, task_path FROM cp_writes WHERE "
-            "thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
-            (thread_id, ns, checkpoint_id),
-        ).fetchall()
+        committed = (
+            stored[1].get(checkpoint_id, [])
+            if stored is not None
+            else conn.execute(
+                "SELECT task_id, idx, channel, type, blob, task_path FROM cp_writes WHERE "
+                "thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                (thread_id, ns, checkpoint_id),
+            ).fetchall()
+        )
         merged = {(w[0], w[1]): w for w in committed}
         with self._held_lock:
             held = [w for w in self._held.get((thread_id, ns), ()) if w[2] == checkpoint_id]

@@ -13,6 +13,7 @@ from typing import Any
 
 import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.compat import SAFE_MSGPACK_METHODS, SAFE_MSGPACK_TYPES
 from corral.errors import CheckpointError
@@ -64,12 +65,10 @@ def decode(
     """A stored value, refused with ``CheckpointError`` naming ``what`` if it does not
     decode or would construct a type outside ``allowed``."""
     try:
-        if (
-            type_ == "msgpack"
-            and blob
-            and _EXT_MARKERS.search(blob)
-            and (blocked := blocked_types(blob, allowed))
-        ):
+        if type_ == "msgpack" and blob and not _EXT_MARKERS.search(blob):
+            if type(serde) is JsonPlusSerializer:  # what it would do: no type to build
+                return ormsgpack.unpackb(blob, option=ormsgpack.OPT_NON_STR_KEYS)
+        elif type_ == "msgpack" and blob and (blocked := blocked_types(blob, allowed)):
             raise ValueError(
                 f"it would construct types that are not allowed: {', '.join(sorted(set(blocked)))}"
             )
