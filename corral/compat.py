@@ -19,6 +19,11 @@ from langgraph._internal._constants import CONFIG_KEY_CHECKPOINTER, CONFIG_KEY_D
 # LangGraph's own list of the types that are safe to rebuild from checkpoint blobs.
 from langgraph.checkpoint.serde._msgpack import SAFE_MSGPACK_METHODS, SAFE_MSGPACK_TYPES
 
+# How LangGraph names a step's tasks (checkpoint format v2 and later, and v1), so a trace
+# can tell which task wrote what without replaying the graph.
+from langgraph.pregel._algo import _uuid5_str as task_id_v1
+from langgraph.pregel._algo import _xxhash_str as task_id
+
 __all__ = [
     "CONFIG_KEY_CHECKPOINTER",
     "CONFIG_KEY_DURABILITY",
@@ -28,6 +33,8 @@ __all__ = [
     "chat_providers",
     "lend",
     "load_chat_provider",
+    "task_id",
+    "task_id_v1",
     "tracing_params",
 ]
 

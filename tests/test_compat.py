@@ -81,3 +81,10 @@ def test_a_nested_graph_runs_on_the_checkpointer_lent_to_it() -> None:
     assert result["seen"] == ["done"]
     # The lent saver, not the inner graph's own, received the nested run.
     assert (len(lent.storage), len(own.storage)) == (1, 0)
+
+
+def test_langgraph_still_names_tasks_the_way_the_trace_recomputes() -> None:
+    """The trace reads a step's writes by recomputing LangGraph's task ids: both id
+    functions still exist and are deterministic."""
+    assert compat.task_id(b"x", "y") == compat.task_id(b"x", "y")
+    assert compat.task_id_v1(b"x", "y") == compat.task_id_v1(b"x", "y")

@@ -9,10 +9,10 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple, PendingWrite
-from langgraph.pregel._algo import _uuid5_str, _xxhash_str
 from langgraph.pregel.debug import tasks_w_writes
 from langgraph.types import PregelTask
 
+from corral.compat import task_id, task_id_v1
 from corral.errors import InputError
 from corral.graphs._build import CompiledTeam, shape_graph
 from corral.manifest import TeamPlan
@@ -104,7 +104,7 @@ def _tasks(item: CheckpointTuple, nodes: list[tuple[str, tuple[str, ...]]]) -> l
     """Every task LangGraph could prepare at ``item`` (each ``Send`` it holds, by index,
     then each node in graph order) with the id LangGraph gives it there."""
     checkpoint = item.checkpoint
-    ident = _xxhash_str if checkpoint["v"] > 1 else _uuid5_str
+    ident = task_id if checkpoint["v"] > 1 else task_id_v1
     key = binascii.unhexlify(checkpoint["id"].replace("-", ""))
     step = str(item.metadata.get("step", -1) + 1)
     tasks = [
