@@ -190,9 +190,13 @@ class Hub:
         busy = before is not None and not before.done.is_set()
         if busy and body.multitask_strategy == "reject":
             raise refuse(409, f"thread {info.thread_id!r} is busy; wait, or enqueue the run")
-        if busy and body.multitask_strategy not in ("enqueue", "interrupt"):
+        if busy and body.multitask_strategy not in ("enqueue", "interrupt", "rollback"):
             raise refuse(422, f"multitask_strategy {body.multitask_strategy!r} is not served")
-        start = await self._start_value(app, info, body, queued=busy)
+        if busy and before is not None and body.multitask_strategy == "rollback":
+            start: Start | Callable[[], Awaitable[Start]] = await self._replace(app, body, before)
+            busy = False
+        else:
+            start = await self._start_value(app, info, body, queued=busy)
         holder = await asyncio.to_thread(claim, app, info.thread_id, start)
         if holder is not None:
             raise refuse(409, f"thread {info.thread_id!r} is being run by process {holder}")
@@ -279,8 +283,13 @@ class Hub:
                 f"thread {info.thread_id!r} already ran team {info.team!r}: one corral run per "
                 "thread; create a new thread for a new input",
             )
+        return self._checked(app, body.input)
+
+    def _checked(self, app: App, given: Any) -> dict[str, Any]:
+        """A run's input checked against the flow's input schema, else a 422 naming the
+        fields."""
         schema = app.plan.schemas[app.plan.input_name]
-        payload, errors = validate(schema, body.input)
+        payload, errors = validate(schema, given)
         if payload is None:
             raise HTTPException(
                 422,
@@ -323,6 +332,25 @@ class Hub:
             edit=resume.get("payload") or {} if action == "edit" else None,
         )
         return Command(resume=value)
+
+    async def _replace(self, app: App, body: Any, before: Job) -> dict[str, Any]:
+        """``multitask_strategy: rollback``: the new run's input is checked, then the
+        running run is cancelled and rolled back (the thread is new again)."""
+        if not before.starts_thread:
+            raise refuse(
+                409,
+                "only the run that started its thread can be rolled back; use "
+                "multitask_strategy 'interrupt'",
+            )
+        if body.command is not None or body.input is None:
+            raise refuse(422, "a rolled back thread is new: start the run with an input")
+        payload = self._checked(app, body.input)
+        if before.task is not None and not before.done.is_set():
+            await asyncio.to_thread(mark, app, before, "cancel")
+            before.task.cancel()
+        await before.done.wait()
+        await self.roll_back(before)
+        return payload
 
     async def roll_back(self, job: Job) -> None:
         """Delete an ended run that started its thread: its corral run, checkpoints and

@@ -4,6 +4,7 @@ and the loop that drives the team's graph and fills the log."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,8 +20,18 @@ from corral.server._wire import now_iso, plain
 Start = dict[str, Any] | Command[Any] | None
 """What the graph starts from: an input, a resume command, or nothing (go on)."""
 JobStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
-STREAM_MODES = ("values", "updates", "custom", "messages-tuple", "debug", "tasks", "checkpoints")
-"""The stream modes a run may ask for (``messages-tuple`` is LangGraph's ``messages``)."""
+STREAM_MODES = (
+    "values",
+    "updates",
+    "custom",
+    "messages-tuple",
+    "debug",
+    "tasks",
+    "checkpoints",
+    "events",
+)
+"""The stream modes a run may ask for (``messages-tuple`` is LangGraph's ``messages``;
+``events`` is LangChain's ``astream_events`` v2, as LangGraph's server streams it)."""
 
 
 @dataclass
@@ -91,7 +102,7 @@ class Job:
 def graph_modes(asked: list[str]) -> list[str]:
     """The modes to ask the graph for: those asked (``messages-tuple`` is ``messages``),
     and always ``values`` (the run's output) and ``updates`` (its interrupts)."""
-    modes = {"messages" if m == "messages-tuple" else m for m in asked}
+    modes = {"messages" if m == "messages-tuple" else m for m in asked} - {"events"}
     return sorted(modes | {"values", "updates"})
 
 
@@ -137,13 +148,7 @@ async def _stream(
     """The graph's stream, on the runs' loop: each event handed to ``home`` (the HTTP
     loop) to add to the job's log."""
     asked = set(job.stream_mode)
-    async for mode, chunk in app.graph.astream(
-        start,  # type: ignore[arg-type]
-        config,
-        stream_mode=graph_modes(job.stream_mode),  # type: ignore[arg-type]
-        output_keys=app.graph.output_channels,  # as LangGraph's server: the flow's output
-        durability=app.plan.checkpoint.durability,
-    ):
+    async for mode, chunk in _chunks(job, app, start, config):
         data = plain(chunk)
         if mode == "values":
             job.output = data
@@ -152,3 +157,31 @@ async def _stream(
         name = "messages-tuple" if mode == "messages" else str(mode)
         if name in asked or mode in asked:
             home.call_soon_threadsafe(job.push, "messages" if mode == "messages" else name, data)
+
+
+async def _chunks(
+    job: Job, app: App, start: Start, config: RunnableConfig
+) -> AsyncIterator[tuple[str, Any]]:
+    """The graph's ``(mode, chunk)`` stream. With ``events`` asked, read as LangGraph's
+    server does, from ``astream_events`` (v2) under the run's id: the run's own stream
+    chunks as they are, and every other event (a node's or a model's start, stream and
+    end) as ``("events", event)``."""
+    kwargs: dict[str, Any] = {
+        "stream_mode": graph_modes(job.stream_mode),
+        "output_keys": app.graph.output_channels,  # as LangGraph's server: the flow's output
+        "durability": app.plan.checkpoint.durability,
+    }
+    if "events" not in job.stream_mode:
+        async for mode, chunk in app.graph.astream(start, config, **kwargs):  # type: ignore[arg-type]
+            yield mode, chunk
+        return
+    config = {**config, "run_id": uuid.UUID(job.run_id)}
+    events = app.graph.astream_events(start, config, version="v2", **kwargs)  # type: ignore[call-overload]
+    async for event in events:
+        if "langsmith:hidden" in (event.get("tags") or ()):
+            continue
+        if event["event"] == "on_chain_stream" and event["run_id"] == job.run_id:
+            mode, chunk = event["data"]["chunk"]
+            yield mode, chunk
+        else:
+            yield "events", event

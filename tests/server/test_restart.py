@@ -54,7 +54,9 @@ def test_a_background_run_completes_once_after_kill_9(tmp_path: Path) -> None:
         work = {"log": str(steps), "pause": 0.4, "count": 0}
         run = client.runs.create(thread, "chain", input=work)
         deadline = time.monotonic() + 30
-        while not (steps.exists() and "done b" in steps.read_text()):
+        # "start c": b's checkpoint is written (durability sync), so a kill cannot land
+        # between b's last line and its checkpoint (b would rightly run again)
+        while not (steps.exists() and "start c" in steps.read_text()):
             assert time.monotonic() < deadline
             time.sleep(0.02)
     finally:

@@ -200,6 +200,42 @@ def test_cancel_with_rollback(served: Served) -> None:
     assert refused.value.response.status_code == 409
 
 
+def test_multitask_rollback(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "mt_rollback.txt"
+    first = client.runs.create(thread, "chain", input=work(served, 0.3, "mt_rollback"))
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    with pytest.raises(httpx.HTTPStatusError) as bad:  # checked before anything is undone
+        client.runs.create(thread, "chain", input={"count": "x"}, multitask_strategy="rollback")
+    assert bad.value.response.status_code == 422
+    fresh = dict(work(served, 0.0, "mt_rollback"), count=10)
+    second = client.runs.create(thread, "chain", input=fresh, multitask_strategy="rollback")
+    assert client.runs.join(thread, second["run_id"])["count"] == 14  # from the new input
+    with pytest.raises(httpx.HTTPStatusError) as gone:  # the first run was rolled back
+        client.runs.get(thread, first["run_id"])
+    assert gone.value.response.status_code == 404
+    assert client.runs.get(thread, second["run_id"])["status"] == "success"
+    assert [r["run_id"] for r in client.runs.list(thread)] == [second["run_id"]]
+    assert log.read_text().count("done a") == 2  # the new run started from the entry
+    history = client.threads.get_history(thread, limit=100)
+    assert all(h["values"].get("count", 10) >= 10 for h in history)  # no old checkpoint
+    resumed = client.runs.create(thread, "chain", input=None)  # not the thread's first run
+    client.runs.join(thread, resumed["run_id"])
+    blocker = client.threads.create()["thread_id"]
+    client.runs.create(blocker, "chain", input=work(served, 0.5, "mt_rollback2"))
+    slow = served.folder / "mt_rollback2.txt"
+    _wait_until(lambda: slow.exists() and "done a" in slow.read_text())
+    again = client.runs.create(blocker, "chain", input=None, multitask_strategy="interrupt")
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # a resuming run stays
+        client.runs.create(
+            blocker, "chain", input=work(served, 0.0, "x"), multitask_strategy="rollback"
+        )
+    assert refused.value.response.status_code == 409
+    assert "started its thread" in refused.value.response.text
+    client.runs.join(blocker, again["run_id"])
+
+
 def test_search_count_copy_delete_threads(served: Served) -> None:
     client = get_sync_client(url=served.url)
     thread = client.threads.create(metadata={"tag": "sc"})["thread_id"]
@@ -273,6 +309,45 @@ def test_the_other_stream_modes(served: Served) -> None:
     assert {"metadata", "debug", "tasks", "checkpoints", "end"} <= seen
     tasks = [p.data for p in parts if p.event == "tasks" and "input" in p.data]
     assert [t["name"] for t in tasks][:1] == ["solver"]
-    with pytest.raises(httpx.HTTPStatusError) as events:
-        client.runs.create(thread, "reviewed", input={"text": "x"}, stream_mode="events")
-    assert events.value.response.status_code == 422
+    with pytest.raises(httpx.HTTPStatusError) as unknown:
+        client.runs.create(thread, "reviewed", input={"text": "x"}, stream_mode="nonsense")
+    assert unknown.value.response.status_code == 422
+
+
+def _kinds(parts: list[Any]) -> list[tuple[str, str]]:
+    return [(p.data["event"], p.data["name"]) for p in parts if p.event == "events"]
+
+
+def test_events_stream_mode(served: Served) -> None:
+    """``events``: LangChain's ``astream_events`` v2 events, as LangGraph's server sends
+    them (SSE event ``events``, the event dict as data), streamed and joined."""
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    parts = list(
+        client.runs.stream(thread, "reviewed", input={"text": "hi"}, stream_mode=["events"])
+    )
+    assert (parts[0].event, parts[-1].event) == ("metadata", "end")
+    assert {p.event for p in parts} == {"metadata", "events", "end"}
+    kinds = _kinds(parts)
+    assert ("on_chain_start", "solver") in kinds  # a node
+    assert ("on_chain_end", "solver") in kinds
+    models = [p.data for p in parts if p.event == "events" and "chat_model" in p.data["event"]]
+    assert [m["event"] for m in models][:1] == ["on_chat_model_start"]
+    assert "on_chat_model_end" in [m["event"] for m in models]
+    assert models[0]["metadata"]["langgraph_node"] == "solver"
+    assert models[0]["data"]["input"]["messages"]  # the prompt the model was given
+    first = next(p.data for p in parts if p.event == "events")
+    assert first["event"] == "on_chain_start"  # the run itself, under its run id
+    assert first["run_id"] == parts[0].data["run_id"]
+    assert set(first) >= {"event", "name", "run_id", "data", "metadata", "tags"}
+    other = client.threads.create()["thread_id"]
+    run = client.runs.create(
+        other, "chain", input=work(served, 0.0, "events"), stream_mode=["events", "updates"]
+    )
+    joined = list(client.runs.join_stream(other, run["run_id"]))
+    assert [next(iter(p.data)) for p in joined if p.event == "updates"] == ["a", "b", "c", "d"]
+    steps = [n for e, n in _kinds(joined) if e == "on_chain_start"]
+    assert [n for n in steps if n in ("a", "b", "c", "d")] == ["a", "b", "c", "d"]
+    only = list(client.runs.join_stream(other, run["run_id"], stream_mode="events"))
+    assert _kinds(only) == _kinds(joined)
+    assert {p.event for p in only} == {"metadata", "events", "end"}
