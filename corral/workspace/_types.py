@@ -96,18 +96,19 @@ def owner_id() -> str:
 def held(
     owner: str | None, pid: int | None, expires_at: float | None, me: str | None, now: float
 ) -> bool:
-    """True while a holder other than this process may still drive the run: its lease
-    has not ended and, on this host, its process lives. (A row from before owners were
-    kept has only a pid, read on this host.)"""
+    """True while a holder other than this process may still drive the run: on this
+    host, while its process lives (the exact answer, whatever its lease says: a step
+    longer than a lease is not cut short); on another host, until its lease ends. (A
+    row from before owners were kept has only a pid, read on this host.)"""
     if owner is None:
         return pid is not None and pid != os.getpid() and alive(pid)
-    if owner == me or expires_at is None or expires_at <= now:
+    if owner == me:
         return False
     parts = owner.split(":")
     if ":".join(parts[:-2]) == socket.gethostname():
         their_pid = int(parts[-2])
         return their_pid != os.getpid() and alive(their_pid)
-    return True
+    return expires_at is not None and expires_at > now
 
 
 def alive(pid: int) -> bool:

@@ -238,7 +238,8 @@ def test_cancelling_a_run_cancels_its_activity_and_records_it_then_it_resumes(
     assert len(lines(tmp_path / "effects.log")) == 1  # clerk finished before: not again
     assert len(lines(tmp_path / "slow.log")) == 2  # the cancelled step ran again
     how = ("--temporal", scale.target, "--queue", scale.queue, "--run-id", "c2")
-    entry = json.dumps({"entry": "x", "hold": 8})
+    entry = json.dumps({"entry": "x", "hold": 20})  # the CLI's heartbeats: 8 s apart
+    (tmp_path / "slow.log").unlink()  # so that the slow step holds again
     waiting = subprocess.Popen(  # `corral run --temporal` waits; the run is cancelled
         [sys.executable, "-m", "corral", "run", str(file), "--input", entry, *how],
         cwd=tmp_path,
@@ -247,7 +248,7 @@ def test_cancelling_a_run_cancels_its_activity_and_records_it_then_it_resumes(
         text=True,
     )
     try:
-        wait_for(lambda: len(lines(tmp_path / "slow.log")) == 3)
+        wait_for(lambda: len(lines(tmp_path / "slow.log")) == 1)
 
         async def cancel() -> None:
             await (await Dispatcher.connect(scale.target)).cancel("c2")

@@ -98,7 +98,7 @@ def test_renewing_keeps_the_run_held(workspace: Workspace, clock: Clock) -> None
 
 
 def test_on_this_host_a_dead_holder_is_taken_at_once_a_live_one_is_not(
-    workspace: Workspace, sleeper: int
+    workspace: Workspace, sleeper: int, clock: Clock
 ) -> None:
     runs = workspace.runs
     me = runs.owner
@@ -109,6 +109,9 @@ def test_on_this_host_a_dead_holder_is_taken_at_once_a_live_one_is_not(
     runs.start("dead", "team", None, {})
     runs.owner = me
     assert runs.take_over("live") == f"{here}:{sleeper}:aaaaaaaaaaaa"
+    clock.now += runs.lease + 1  # a step longer than a lease: its live process keeps it
+    assert runs.take_over("live") == f"{here}:{sleeper}:aaaaaaaaaaaa"
+    clock.now -= runs.lease + 1
     assert runs.take_over("dead") is None  # its lease has not ended, but it is gone
     record = runs.get("dead")
     assert record is not None
