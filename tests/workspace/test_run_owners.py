@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from corral import Workspace, open_workspace
@@ -152,6 +153,34 @@ def test_a_file_from_before_owners_upgrades_on_open(tmp_path: Path) -> None:
         finally:
             workspace.close()
     workspace = open_workspace(str(path))
+    try:
+        assert workspace.runs.take_over("old") is None  # its process (by pid) is gone
+        record = workspace.runs.get("old")
+        assert record is not None
+        assert record.owner == workspace.runs.owner
+    finally:
+        workspace.close()
+
+
+def test_a_postgres_database_from_before_owners_upgrades_on_open(postgres_url: str) -> None:
+    open_workspace(postgres_url).close()
+    with psycopg.connect(postgres_url) as conn:  # back to the runs table before owners
+        conn.execute("ALTER TABLE runs DROP COLUMN owner, DROP COLUMN expires_at")
+        conn.execute(
+            "INSERT INTO runs (run_id, team, status, pid, input, output, errors, path) "
+            "VALUES ('old', 'team', 'running', %s, '{}', 'null', '[]', '[]')",
+            (dead_pid(),),
+        )
+    for _ in range(2):  # idempotent: a second open finds the columns there
+        workspace = open_workspace(postgres_url)
+        try:
+            record = workspace.runs.get("old")
+            assert record is not None
+            assert record.owner is None
+            assert record.stale
+        finally:
+            workspace.close()
+    workspace = open_workspace(postgres_url)
     try:
         assert workspace.runs.take_over("old") is None  # its process (by pid) is gone
         record = workspace.runs.get("old")
