@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the runtime is imported by the commands that use it: --help
     from corral.graphs import App, RunResult, StepEvent, Team
     from corral.workspace import OpenWorkspace
 
-EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4}
+EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4, "cancelled": 6}
 USER_ERROR = 2
 DAMAGED = 5
 """``corral doctor``: the workspace file is damaged."""
@@ -237,7 +237,7 @@ def finish(compiled: App | str, result: RunResult, json_out: bool) -> None:
             f"waiting for a person; decide with: corral resume {run_id} {db} "
             "--approve | --reject 'reason' | --edit JSON"
         )
-    elif result.status in ("failed", "halted"):
+    elif result.status in ("failed", "halted", "cancelled"):
         err.print(f"resume with: corral resume {run_id} {db}")
     raise typer.Exit(EXIT[result.status])
 

@@ -277,7 +277,8 @@ def runs_delete(
             raise InputError(f"no run {run_id!r} in {workspace.where}", field="run_id")
         if record.status == "running" and not record.stale:
             raise InputError(
-                f"run {run_id!r} is still running (process {record.pid}); wait for it to end",
+                f"run {run_id!r} is still running (held by {record.owner or record.pid}); "
+                "wait for it to end",
                 field="run_id",
             )
         workspace.delete_run(run_id)

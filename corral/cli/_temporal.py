@@ -160,7 +160,7 @@ def resume_on_temporal(
 
 def _finish(how: str, go: Callable[[], Coroutine[Any, Any, Any]], json_out: bool) -> None:
     """Wait for the run's result and print it like ``corral run``; a refused request
-    exits 2 and a run that was cancelled or whose workflow failed exits 1, each with its
+    exits 2, a run that was cancelled 6 and one whose workflow failed 1, each with its
     message and no traceback."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
@@ -169,7 +169,14 @@ def _finish(how: str, go: Callable[[], Coroutine[Any, Any, Any]], json_out: bool
         _exit(done.exit_code)
     except (UserError, RunError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        _exit(USER_ERROR if isinstance(exc, UserError) else EXIT["failed"])
+        from temporalio.exceptions import CancelledError
+
+        cancelled = isinstance(exc.__cause__, CancelledError)
+        _exit(
+            USER_ERROR
+            if isinstance(exc, UserError)
+            else EXIT["cancelled" if cancelled else "failed"]
+        )
 
 
 def _exit(code: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
@@ -335,6 +336,8 @@ class App:
             clock=self.clock,
             spans=self.services.spans,
             team=self.plan.name,
+            renew=functools.partial(self.runs.renew, run_id),
+            renew_every=self.runs.lease / 3,
         )
 
     def trace(self, run_id: str) -> Trace:

@@ -47,6 +47,8 @@ class Drive:
         clock: Callable[[], float],
         spans: Spans,
         team: str,
+        renew: Callable[[], object] | None = None,
+        renew_every: float = 20.0,
     ) -> None:
         self.run_id = run_id
         self.start = start
@@ -61,6 +63,18 @@ class Drive:
         self.spans = spans
         self.team = team
         self.span: Span = INVALID_SPAN  # until ``open``
+        self.renew = renew
+        """Extends this process's lease on the run (``RunRegistry.renew``)."""
+        self.renew_every = renew_every
+        self.renewed = clock()
+
+    def due(self) -> bool:
+        """True when the lease should be renewed (a step ended a third of a lease after
+        the last renewal): one small write now and then, not one per step."""
+        if self.renew is None or self.clock() < self.renewed + self.renew_every:
+            return False
+        self.renewed = self.clock()
+        return True
 
     def open(self) -> RunnableConfig:
         """Start the run's span; the config that carries it to the nodes."""
@@ -128,6 +142,8 @@ def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
             for chunk in graph.stream(
                 run.start, config, stream_mode=run.modes, durability=run.durability
             ):
+                if run.due() and run.renew is not None:
+                    run.renew()
                 yield from run.take(chunk)
     except Exception as exc:
         yield from run.drain()
@@ -148,6 +164,8 @@ async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | R
             async for chunk in graph.astream(
                 run.start, config, stream_mode=run.modes, durability=run.durability
             ):
+                if run.due() and run.renew is not None:
+                    await asyncio.to_thread(run.renew)
                 for event in run.take(chunk):
                     yield event
     except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph.errors import GraphRecursionError
@@ -16,6 +17,8 @@ from corral.errors import (
 )
 from corral.guards import Verdicts
 from corral.workspace import EventLog, RunStatus
+
+CANCELLED = "cancelled: the run was cancelled while it ran; resume it to go on"
 
 
 def ending(
@@ -37,6 +40,8 @@ def ending(
         return "halted", _cause_first(run_id, error, events)
     if isinstance(error, RunError):
         return "failed", [error]
+    if isinstance(error, asyncio.CancelledError):  # Temporal's or the server's cancel
+        return "cancelled", [RunError(CANCELLED)]
     if error is not None:
         wrapped = RunError(str(error) or type(error).__name__)
         wrapped.__cause__ = error

@@ -75,8 +75,8 @@ class Steps:
             )
         if record.status == "running":
             # The attempt before this one died (Temporal retries an activity only once
-            # its heartbeat timed out): Temporal's attempt is the lease, so this worker
-            # takes the run over whatever process id the record holds.
+            # its heartbeat timed out): Temporal's attempt outranks the run's lease, so
+            # this worker stamps itself the run's owner (a new lease) whoever held it.
             await asyncio.to_thread(app.runs.update, step.run_id, "running")
         decision = step.decision
         if decision is None:
@@ -104,7 +104,7 @@ class Steps:
         return Outcome(data, "", None, self.identity)
 
     def record_cancelled(self, run_id: str) -> dict[str, Any]:
-        """Mark the run failed with a cancellation error and a ``run_cancelled`` event."""
+        """Mark the run ``cancelled`` (with its error) and record a ``run_cancelled`` event."""
         app = self.app
         record = app.runs.get(run_id)
         if record is None:
@@ -114,12 +114,12 @@ class Steps:
         error = RunError(CANCELLED_MESSAGE)
         said = [e.get("message") for e in record.errors]
         if said != [CANCELLED_MESSAGE]:  # once, whether the activity or the workflow saw it
-            app.runs.update(run_id, "failed", errors=[error.to_dict()])
+            app.runs.update(run_id, "cancelled", errors=[error.to_dict()])
             app.events.record(run_id, "run_cancelled", None, {"by": "temporal"})
         return RunResult.of(
             record.usage,
             run_id=run_id,
-            status="failed",
+            status="cancelled",
             output=record.output,
             path=record.path,
             errors=[error],

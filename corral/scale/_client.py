@@ -144,7 +144,7 @@ class Dispatcher:
             return result_of(await handle.result())
         except WorkflowFailureError as exc:
             if isinstance(exc.cause, CancelledError):
-                raise RunError(f"run {run_id} was cancelled") from None
+                raise RunError(f"run {run_id} was cancelled") from exc.cause  # (the CLI's exit 6)
             cause: BaseException | None = exc.cause
             while isinstance(cause, FailureError) and cause.cause is not None:
                 cause = cause.cause  # the activity's own error, under its ActivityError

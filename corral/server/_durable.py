@@ -14,9 +14,9 @@ SERVED = "server_run"
 """The event kind that records a run the server started or cancelled."""
 
 
-def claim(app: App, thread_id: str, start: object) -> int | None:
+def claim(app: App, thread_id: str, start: object) -> str | None:
     """Register a new run (``start`` is its checked input) or take over an existing one
-    in this process. ``None`` if done, else the pid of a live process that holds it."""
+    in this process. ``None`` if done, else the live holder (``host:pid:token``)."""
     if isinstance(start, dict):
         plan = app.plan
         app.runs.start(

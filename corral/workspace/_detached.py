@@ -37,6 +37,9 @@ _NO_BOARD = "delegation needs a workspace: run the team through team.compile(db=
 
 
 class _Runs:
+    owner = ""
+    lease = 60.0
+
     def start(
         self,
         run_id: str,
@@ -58,8 +61,11 @@ class _Runs:
     def delete(self, run_id: str) -> None:
         return None
 
-    def take_over(self, run_id: str) -> int | None:
+    def take_over(self, run_id: str) -> str | None:
         return None
+
+    def renew(self, run_id: str) -> bool:
+        return False
 
     def get(self, run_id: str) -> RunRecord | None:
         return None

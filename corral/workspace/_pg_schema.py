@@ -10,6 +10,8 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, team TEXT, manifest TEXT, status TEXT, started_at TEXT,
     updated_at TEXT, pid BIGINT, input TEXT, output TEXT, errors TEXT, path TEXT,
     fingerprint TEXT, definition TEXT);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS expires_at DOUBLE PRECISION;
 DROP INDEX IF EXISTS runs_status;
 CREATE INDEX IF NOT EXISTS runs_status_started ON runs (status, started_at);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);

@@ -19,13 +19,15 @@ from typing import Any
 from corral.workspace._pg_db import Conn, PgPool, rows
 from corral.workspace._pg_ledger import usage_by_run
 from corral.workspace._types import (
+    LEASE_SECONDS,
     NO_RUN_USAGE,
     BreakerPolicy,
     RunRecord,
     RunStatus,
     Started,
     Verdict,
-    alive,
+    held,
+    owner_id,
 )
 
 _JSON = ("input", "output", "errors", "path", "definition")
@@ -43,10 +45,13 @@ def iso_z(at: float) -> str:
 
 @dataclass
 class PgRuns:
-    """The ``runs`` table; a run's usage is read from the ledger."""
+    """The ``runs`` table; a run's usage is read from the ledger. ``owner`` is this
+    process as the owner of the runs it drives, holding each for ``lease`` seconds."""
 
     pool: PgPool
     clock: Callable[[], float] = field(default=time.time)
+    owner: str = field(default_factory=owner_id)
+    lease: float = LEASE_SECONDS
 
     def start(
         self,
@@ -59,12 +64,14 @@ class PgRuns:
         definition: dict[str, Any] | None = None,
     ) -> None:
         """Record a new run as ``running`` in this process, pinned to ``definition``."""
-        now = iso(self.clock())
+        at = self.clock()
+        now = iso(at)
         with self.pool.write() as conn:
             conn.execute(
                 "INSERT INTO runs (run_id, team, manifest, status, started_at, updated_at, pid, "
-                "input, output, errors, path, fingerprint, definition) VALUES (%s, %s, %s, "
-                "'running', %s, %s, %s, %s, 'null', '[]', '[]', %s, %s)",
+                "input, output, errors, path, fingerprint, definition, owner, expires_at) "
+                "VALUES (%s, %s, %s, 'running', %s, %s, %s, %s, 'null', '[]', '[]', %s, %s, "
+                "%s, %s)",
                 (
                     run_id,
                     team,
@@ -75,13 +82,16 @@ class PgRuns:
                     json.dumps(input),
                     fingerprint,
                     json.dumps(definition),
+                    self.owner,
+                    at + self.lease,
                 ),
             )
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Set a run's status (and output, errors, path)."""
-        values: dict[str, Any] = {"status": status, "updated_at": iso(self.clock())}
-        values["pid"] = os.getpid()
+        at = self.clock()
+        values: dict[str, Any] = {"status": status, "updated_at": iso(at)}
+        values |= {"pid": os.getpid(), "owner": self.owner, "expires_at": at + self.lease}
         values |= {k: json.dumps(v) for k, v in fields.items() if k in _JSON}
         sets = ", ".join(f"{name} = %s" for name in values)  # names from the fixed list above
         with self.pool.write() as conn:
@@ -97,22 +107,34 @@ class PgRuns:
                 (fingerprint, json.dumps(definition), run_id),
             )
 
-    def take_over(self, run_id: str) -> int | None:
-        """Mark the run ``running`` here unless a live process runs it (the row locked
-        while deciding). ``None`` if taken, else the holder's pid."""
-        me = os.getpid()
+    def take_over(self, run_id: str) -> str | None:
+        """Mark the run ``running`` and owned here unless another live holder has it (on
+        this host: its process lives; elsewhere: its lease has not ended), the row locked
+        while deciding. ``None`` if taken, else the holder."""
+        at = self.clock()
         with self.pool.write() as conn:
             row = conn.execute(
-                "SELECT status, pid FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)
+                "SELECT status, owner, pid, expires_at FROM runs WHERE run_id = %s FOR UPDATE",
+                (run_id,),
             ).fetchone()
-            held = row is not None and row[0] == "running" and row[1] not in (None, me)
-            if held and row is not None and alive(int(row[1])):
-                return int(row[1])
+            status, owner, pid, until = row if row is not None else (None, None, None, None)
+            if status == "running" and held(owner, pid, until, self.owner, at):
+                return str(owner or pid)
             conn.execute(
-                "UPDATE runs SET status = 'running', pid = %s, updated_at = %s WHERE run_id = %s",
-                (me, iso(self.clock()), run_id),
+                "UPDATE runs SET status = 'running', pid = %s, owner = %s, expires_at = %s, "
+                "updated_at = %s WHERE run_id = %s",
+                (os.getpid(), self.owner, at + self.lease, iso(at), run_id),
             )
         return None
+
+    def renew(self, run_id: str) -> bool:
+        """Extend this process's lease on a run it drives; ``False`` if it is not its own."""
+        with self.pool.write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET expires_at = %s WHERE run_id = %s AND owner = %s",
+                (self.clock() + self.lease, run_id, self.owner),
+            )
+            return cursor.rowcount > 0
 
     def delete(self, run_id: str) -> None:
         """Forget a run (its checkpoints are the saver's to delete)."""
@@ -142,7 +164,7 @@ class PgRuns:
 
 _SELECT = (
     "SELECT run_id, team, manifest, status, started_at, updated_at, pid, input, output, "
-    "errors, path, fingerprint, definition FROM runs "
+    "errors, path, fingerprint, definition, owner, expires_at FROM runs "
 )
 
 

@@ -36,7 +36,12 @@ if TYPE_CHECKING:
 
 
 class RunRegistry(Protocol):
-    """One record per run (its id is LangGraph's thread id)."""
+    """One record per run (its id is LangGraph's thread id), owned by the process that
+    drives it for ``lease`` seconds at a time."""
+
+    owner: str
+    """This process as the owner of the runs it drives (``host:pid:token``)."""
+    lease: float
 
     def start(
         self,
@@ -58,9 +63,13 @@ class RunRegistry(Protocol):
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Set a run's status (and output, errors, usage, path)."""
 
-    def take_over(self, run_id: str) -> int | None:
-        """Mark the run ``running`` here unless a live process runs it (atomically);
-        ``None`` if taken, else the holder's process id."""
+    def take_over(self, run_id: str) -> str | None:
+        """Mark the run ``running`` and owned here unless another live holder has it (on
+        this host: its process lives; on another: its lease has not ended), atomically;
+        ``None`` if taken, else the holder (``host:pid:token``)."""
+
+    def renew(self, run_id: str) -> bool:
+        """Extend this process's lease on a run it drives (``False``: not its own)."""
 
     def delete(self, run_id: str) -> None:
         """Forget a run."""

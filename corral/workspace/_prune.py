@@ -68,7 +68,7 @@ def _collect_blobs(conn: sqlite3.Connection, thread_id: str, ns: str, versions: 
     )
 
 
-ENDED = ("completed", "failed", "halted")
+ENDED = ("completed", "failed", "halted", "cancelled")
 """Runs that will not go on (a paused run waits for a person; a running one runs)."""
 
 

@@ -12,7 +12,14 @@ from typing import Any
 
 from corral.workspace._account import usage_by_run
 from corral.workspace._db import ConnectionPool
-from corral.workspace._types import NO_RUN_USAGE, RunRecord, RunStatus, alive
+from corral.workspace._types import (
+    LEASE_SECONDS,
+    NO_RUN_USAGE,
+    RunRecord,
+    RunStatus,
+    held,
+    owner_id,
+)
 
 
 def _iso(at: float) -> str:
@@ -36,9 +43,19 @@ class SqliteRuns:
     pinned to is kept once per fingerprint in ``definitions`` (runs recorded before
     that keep theirs in their own row)."""
 
-    def __init__(self, pool: ConnectionPool, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        *,
+        clock: Callable[[], float] = time.time,
+        owner: str | None = None,
+        lease: float = LEASE_SECONDS,
+    ) -> None:
         self._pool = pool
         self._clock = clock
+        self.owner = owner or owner_id()
+        """This process as the owner of the runs it drives (``host:pid:token``)."""
+        self.lease = lease
         self._texts: dict[str, str] = {}  # fingerprint -> its definition as JSON
         pool.ensure("definitions", {"fingerprint": str, "definition": str}, pk="fingerprint")
         pool.ensure(
@@ -58,6 +75,8 @@ class SqliteRuns:
                 "path": str,
                 "fingerprint": str,
                 "definition": str,
+                "owner": str,
+                "expires_at": float,
             },
             pk="run_id",
             indexes=[("status", "started_at"), ("started_at",)],
@@ -81,17 +100,19 @@ class SqliteRuns:
     ) -> None:
         """Record a new run as ``running`` in this process, pinned to its team's
         ``definition`` (and its ``fingerprint``)."""
-        now = _iso(self._clock())
+        at = self._clock()
+        now = _iso(at)
         row = (run_id, team, manifest, now, now, os.getpid(), json.dumps(input), fingerprint)
         own = json.dumps(definition) if fingerprint is None else None
+        lease = (self.owner, at + self.lease)
         with self._pool.write() as conn:
             if fingerprint is not None:
                 self._keep(conn, fingerprint, definition)
             conn.execute(
                 "INSERT INTO runs (run_id, team, manifest, status, started_at, updated_at, pid, "
-                "input, output, errors, path, fingerprint, definition) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 'null', '[]', '[]', ?, ?)",
-                (*row, own),
+                "input, output, errors, path, fingerprint, definition, owner, expires_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 'null', '[]', '[]', ?, ?, ?, ?)",
+                (*row, own, *lease),
             )
 
     def _keep(
@@ -109,8 +130,9 @@ class SqliteRuns:
         unknown = set(fields) - set(_FIELDS)
         if unknown:
             raise ValueError(f"a run has no field {sorted(unknown)[0]!r} to update")
-        names = ["status", "updated_at", "pid", *fields]
-        values = [status, _iso(self._clock()), os.getpid()]
+        names = ["status", "updated_at", "pid", "owner", "expires_at", *fields]
+        at = self._clock()
+        values = [status, _iso(at), os.getpid(), self.owner, at + self.lease]
         values += [json.dumps(v) for v in fields.values()]
         sets = ", ".join(f"{name} = ?" for name in names)
         with self._pool.write() as conn:
@@ -125,22 +147,33 @@ class SqliteRuns:
                 (fingerprint, run_id),
             )
 
-    def take_over(self, run_id: str) -> int | None:
-        """Mark the run ``running`` in this process, unless a live process runs it: one
-        compare-and-set in one transaction. ``None`` if taken, else the holder's pid."""
-        me = os.getpid()
+    def take_over(self, run_id: str) -> str | None:
+        """Mark the run ``running`` and owned here, unless another live holder has it (on
+        this host: its process lives; elsewhere: its lease has not ended): one
+        compare-and-set in one transaction. ``None`` if taken, else the holder."""
+        at = self._clock()
         with self._pool.write() as conn:
             row = conn.execute(
-                "SELECT status, pid FROM runs WHERE run_id = ?", (run_id,)
+                "SELECT status, owner, pid, expires_at FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
-            held = row is not None and row[0] == "running" and row[1] not in (None, me)
-            if held and alive(int(row[1])):
-                return int(row[1])
+            status, owner, pid, until = row if row is not None else (None, None, None, None)
+            if status == "running" and held(owner, pid, until, self.owner, at):
+                return str(owner or pid)
             conn.execute(
-                "UPDATE runs SET status = 'running', pid = ?, updated_at = ? WHERE run_id = ?",
-                (me, _iso(self._clock()), run_id),
+                "UPDATE runs SET status = 'running', pid = ?, owner = ?, expires_at = ?, "
+                "updated_at = ? WHERE run_id = ?",
+                (os.getpid(), self.owner, at + self.lease, _iso(at), run_id),
             )
         return None
+
+    def renew(self, run_id: str) -> bool:
+        """Extend this process's lease on a run it drives; ``False`` if it is not its own."""
+        with self._pool.write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET expires_at = ? WHERE run_id = ? AND owner = ?",
+                (self._clock() + self.lease, run_id, self.owner),
+            )
+            return cursor.rowcount > 0
 
     def delete(self, run_id: str) -> None:
         """Forget a run (its checkpoints are the saver's to delete)."""

@@ -8,11 +8,14 @@ the manifest.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypedDict
 
-RunStatus = Literal["running", "completed", "failed", "halted", "paused"]
+RunStatus = Literal["running", "completed", "failed", "halted", "paused", "cancelled"]
 TaskStatus = Literal["pending", "claimed", "done", "failed", "refused"]
 Verdict = Literal["closed", "open", "probe"]
 TEAM = "__team__"
@@ -68,11 +71,44 @@ class RunRecord:
     """The hash of the team definition the run is pinned to (``None``: an older run)."""
     definition: dict[str, Any] | None = None
     """That team definition, as JSON."""
+    owner: str | None = None
+    """The process that drives (or last drove) the run: ``host:pid:token``."""
+    expires_at: float | None = None
+    """When the owner's lease on the run ends unless it is renewed (epoch seconds)."""
 
     @property
     def stale(self) -> bool:
         """A ``running`` run whose process is gone: it crashed and can be resumed."""
-        return self.status == "running" and (self.pid is None or not alive(self.pid))
+        if self.status != "running":
+            return False
+        return not held(self.owner, self.pid, self.expires_at, None, time.time())
+
+
+LEASE_SECONDS = 60.0
+"""How long a run's owner holds it without renewing (the driver renews at a third)."""
+
+
+def owner_id() -> str:
+    """A new owner string for this process: ``host:pid:random token``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
+
+
+def held(
+    owner: str | None, pid: int | None, expires_at: float | None, me: str | None, now: float
+) -> bool:
+    """True while a holder other than this process may still drive the run: on this
+    host, while its process lives (the exact answer, whatever its lease says: a step
+    longer than a lease is not cut short); on another host, until its lease ends. (A
+    row from before owners were kept has only a pid, read on this host.)"""
+    if owner is None:
+        return pid is not None and pid != os.getpid() and alive(pid)
+    if owner == me:
+        return False
+    parts = owner.split(":")
+    if ":".join(parts[:-2]) == socket.gethostname():
+        their_pid = int(parts[-2])
+        return their_pid != os.getpid() and alive(their_pid)
+    return expires_at is not None and expires_at > now
 
 
 def alive(pid: int) -> bool:

@@ -3,12 +3,17 @@ step, so exactly one resumes and the other is told who has it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from corral import load_team
+from tests.conftest import run_cli
 
 TEAM = """\
 version: 1
@@ -74,3 +79,101 @@ def test_exactly_one_of_two_simultaneous_resumes_goes_ahead(
     assert outcomes[1] == "completed", outcomes
     assert outcomes[0].startswith("InputError: run 'r1' is being resumed by process"), outcomes
     assert (tmp_path / "ran").read_text() == "x"  # the step ran once
+
+
+CHAIN = """\
+version: 1
+name: chain
+schemas:
+  Q: {fields: {text: str}}
+agents:
+  - {id: a, kind: function, function: "steps:same"}
+  - {id: b, kind: function, function: "steps:same"}
+  - {id: c, kind: function, function: "steps:same"}
+flow:
+  entry: a
+  input: Q
+  output: Q
+  edges:
+    - {from: a, to: b, schema: Q}
+    - {from: b, to: c, schema: Q}
+    - {from: c, to: END, schema: Q}
+"""
+
+
+class Ticking:
+    """A clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 1_000_000.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_the_driver_renews_its_lease_as_steps_pass_and_only_then(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write("steps.py", "def same(q):\n    return q\n")
+    team = load_team(write("team.yaml", CHAIN))
+    for step, renews in ((0.0, False), (15.0, True)):  # a lease of 60 s renews every 20 s
+        clock = Ticking(step)
+        with team.compile(db=tmp_path / f"w{step}.db", clock=clock) as app:
+            renewed: list[tuple[str, bool]] = []
+            real = app.runs.renew
+
+            def spy(
+                run_id: str,
+                real: Callable[[str], bool] = real,
+                renewed: list[tuple[str, bool]] = renewed,
+            ) -> bool:
+                renewed.append((run_id, real(run_id)))
+                return renewed[-1][1]
+
+            app.runs.renew = spy  # type: ignore[method-assign]
+            assert app.run({"text": "x"}, run_id="r1").status == "completed"
+            assert bool(renewed) is renews
+            assert all(found == ("r1", True) for found in renewed)  # its own lease each time
+
+
+def test_a_run_cancelled_while_it_runs_is_recorded_cancelled_listed_and_resumes(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write(
+        "steps.py",
+        "import time\nfrom pathlib import Path\n\n\ndef same(q):\n    return q\n\n\n"
+        "def slow(q):\n    if not Path(__file__).with_name('slept').exists():\n"
+        "        Path(__file__).with_name('slept').write_text('x')\n"
+        "        time.sleep(30)\n    return q\n",
+    )
+    file = write(
+        "team.yaml",
+        CHAIN.replace(
+            'id: b, kind: function, function: "steps:same"',
+            'id: b, kind: function, function: "steps:slow"',
+        ),
+    )
+    db = tmp_path / "w.db"
+    with load_team(file).compile(db=db) as app:
+
+        async def cancel_midway() -> None:
+            running = asyncio.create_task(app.arun({"text": "x"}, run_id="r1"))
+            while not (tmp_path / "slept").exists():
+                await asyncio.sleep(0.02)
+            running.cancel()  # what Temporal's and the server's cancel do to a run
+            with pytest.raises(asyncio.CancelledError):
+                await running
+
+        asyncio.run(cancel_midway())
+        record = app.runs.get("r1")
+        assert record is not None
+        assert record.status == "cancelled"
+        assert record.errors[0]["message"].startswith("cancelled: ")
+    listed = run_cli("runs", "--db", db, "--json", cwd=tmp_path)
+    assert listed.code == 0, listed.stderr
+    assert [r["status"] for r in json.loads(listed.stdout)] == ["cancelled"]
+    resumed = run_cli("resume", "r1", "--db", db, "--team", file, "--json", cwd=tmp_path)
+    assert resumed.code == 0, resumed.stderr  # resumable like a halted run
+    assert resumed.json["status"] == "completed"
+    assert resumed.json["path"] == ["a", "b", "c"]

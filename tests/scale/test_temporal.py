@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,7 +159,7 @@ def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
         with pytest.raises(RunError, match="cancelled"):
             await runs.settled(dropped)
         gone = record(scale.db, dropped)
-        assert (gone["status"], gone["events"].count("run_cancelled")) == ("failed", 1)
+        assert (gone["status"], gone["events"].count("run_cancelled")) == ("cancelled", 1)
         paused = await runs.settled(run_id)
         return run_id, paused, (await runs.state(run_id)).workers[0]
 
@@ -229,12 +231,35 @@ def test_cancelling_a_run_cancels_its_activity_and_records_it_then_it_resumes(
         return seen, again
 
     seen, again = asyncio.run(go())
-    assert seen["status"] == "failed"
+    assert seen["status"] == "cancelled"
     assert seen["errors"][0]["message"].startswith("cancelled: ")
     assert seen["events"].count("run_cancelled") == 1
     assert again.status == "completed", again.errors
     assert len(lines(tmp_path / "effects.log")) == 1  # clerk finished before: not again
     assert len(lines(tmp_path / "slow.log")) == 2  # the cancelled step ran again
+    how = ("--temporal", scale.target, "--queue", scale.queue, "--run-id", "c2")
+    entry = json.dumps({"entry": "x", "hold": 20})  # the CLI's heartbeats: 8 s apart
+    (tmp_path / "slow.log").unlink()  # so that the slow step holds again
+    waiting = subprocess.Popen(  # `corral run --temporal` waits; the run is cancelled
+        [sys.executable, "-m", "corral", "run", str(file), "--input", entry, *how],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(lines(tmp_path / "slow.log")) == 1)
+
+        async def cancel() -> None:
+            await (await Dispatcher.connect(scale.target)).cancel("c2")
+
+        asyncio.run(cancel())
+        _, err = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 6, err  # the CLI's exit status for a cancelled run
+    assert "was cancelled" in err
+    assert record(scale.db, "c2")["status"] == "cancelled"
     worker.kill()  # not waiting for the cancelled step's sleeping thread to end
 
 
