@@ -59,19 +59,25 @@ def test_a_function_step_writes_its_handoff_and_path_only(tmp_path: Path) -> Non
     assert [node for node, _ in steps] == IDS
     assert [keys for _, keys in steps[:-1]] == [{"_handoff", "_path"}] * 2
     assert steps[-1][1] == {"_handoff", "_path", "_output", "step", "done"}
-    assert record is not None and record.status == "completed"
+    assert record is not None
+    assert record.status == "completed"
     assert record.path == IDS
     assert record.output == {"step": 3, "done": True}
-    assert result.ok and result.path == IDS and result.usage["llm_calls"] == 0
+    assert result.ok
+    assert result.path == IDS
+    assert result.usage["llm_calls"] == 0
 
 
 def test_an_agent_step_writes_its_usage_too(tmp_path: Path) -> None:
     steps, record, result = updates("agent", tmp_path)
     assert [node for node, _ in steps] == IDS
     assert all({"_handoff", "_path", "_usage"} <= keys for _, keys in steps)
-    assert record is not None and record.status == "completed" and record.path == IDS
+    assert record is not None
+    assert record.status == "completed"
+    assert record.path == IDS
     assert record.usage["llm_calls"] == len(IDS)  # summed from the steps' _usage writes
-    assert result.ok and result.usage["llm_calls"] == len(IDS)
+    assert result.ok
+    assert result.usage["llm_calls"] == len(IDS)
 
 
 def test_a_step_reads_its_inbound_and_at_the_end_its_path_and_usage(tmp_path: Path) -> None:
