@@ -113,18 +113,30 @@ def build_graph(
     )
     for agent in plan.agents.values():
         if agent.in_flow:  # a worker reached only by delegation runs inside its manager
+            goes = destinations(agent)
             builder.add_node(
                 agent.id,
                 FlowNode(
                     agent, runners[agent.id], services, entry if agent.id == plan.entry else None
                 ),
-                destinations=destinations(agent),
+                destinations=goes,
                 defer=bool(agent.gathers),  # a join waits for every branch
-                input_schema=first if agent.id == plan.entry else None,
+                input_schema=first if agent.id == plan.entry else _reads(state, agent, goes),
             )
     return _finish(
         builder, plan, checkpointer, plan.entry, clock=services.clock, runs=services.runs
     )
+
+
+def _reads(state: type, agent: AgentPlan, goes: Mapping[str, str]) -> type:
+    """The channels a flow step reads (a step's cost grows with the channels it reads):
+    its inbound (a join: the branches' answers), and if it may end the run, its path and
+    usage (which a run started through the graph itself records as it ends)."""
+    keep = {"_joined" if agent.gathers else "_handoff"}
+    if GRAPH_END in goes:
+        keep |= {"_path", "_usage"}
+    fields = {k: v for k, v in state.__annotations__.items() if k in keep}
+    return TypedDict("StepState", fields, total=False)  # type: ignore[operator,no-any-return]
 
 
 def draw_graph(plan: TeamPlan) -> CompiledTeam:

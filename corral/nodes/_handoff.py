@@ -56,10 +56,10 @@ def hand_on(
                 Send(branch, {"_handoff": _handed(plan, branch, payload, degraded)})
                 for branch in plan.fans_out
             ],
-            update={"_path": [plan.id], "_usage": usage},
+            update=_stepped(plan, usage),
         )
     if plan.joins is not None:
-        joined: TeamState = {"_joined": {plan.id: payload}, "_path": [plan.id], "_usage": usage}
+        joined: TeamState = {"_joined": {plan.id: payload}, **_stepped(plan, usage)}
         return Command(goto=plan.joins, update=joined)
     edge = route(plan, payload)
     reason = None if reviewed else review_reason(plan, edge, payload)
@@ -75,16 +75,22 @@ def hand_on(
         if isinstance(edge.review, ReviewPolicy):
             request["timeout_seconds"] = edge.review.timeout_seconds
             request["on_timeout"] = edge.review.on_timeout
-        return Command(
-            goto=REVIEW, update={"_review": request, "_path": [plan.id], "_usage": usage}
-        )
+        return Command(goto=REVIEW, update={"_review": request, **_stepped(plan, usage)})
     target = GRAPH_END if edge.to == END else edge.to
     handoff = _handed(plan, edge.to, payload, degraded)
-    update: TeamState = {"_handoff": handoff, "_path": [plan.id], "_usage": usage}
+    update: TeamState = {"_handoff": handoff, **_stepped(plan, usage)}
     if edge.to == END:
         update["_output"] = payload
         update.update(payload)  # type: ignore[typeddict-item]  # the graph's output fields
     return Command(goto=target, update=update)
+
+
+def _stepped(plan: AgentPlan, usage: Usage) -> TeamState:
+    """A step's bookkeeping writes: its agent onto the path, and its usage if it used any
+    (a step writing fewer channels costs less; ``_usage`` sums to the same)."""
+    if usage["llm_calls"] or usage["input_tokens"] or usage["output_tokens"]:
+        return {"_path": [plan.id], "_usage": usage}
+    return {"_path": [plan.id]}
 
 
 def _handed(plan: AgentPlan, target: str, payload: dict[str, Any], degraded: bool) -> Handoff:

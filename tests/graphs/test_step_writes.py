@@ -1,0 +1,88 @@
+"""A flow step writes and reads only the channels it needs (each one costs LangGraph work
+on every step): its handoff and path, its usage only when it used a model; it reads its
+inbound, and its path and usage only when it may end the run."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec, Team
+
+IDS = ["n0", "n1", "n2"]
+
+
+class Work(BaseModel):
+    step: int
+    done: bool
+
+
+def advance(payload: Work) -> dict[str, Any]:
+    return {"step": payload.step + 1, "done": payload.step + 1 >= len(IDS)}
+
+
+def chain(kind: str) -> Team:
+    agents = [
+        AgentSpec(id=i, kind="function", function=advance)
+        if kind == "function"
+        else AgentSpec(id=i, role="Worker", instructions="Advance the work.")
+        for i in IDS
+    ]
+    edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in itertools.pairwise(IDS)]
+    edges.append(EdgeSpec(from_=IDS[-1], to="END", schema_name="Work"))
+    return Team(
+        name=f"writes_{kind}",
+        schemas={"Work": SchemaSpec(model=Work)},
+        agents=agents,
+        flow=FlowSpec(entry=IDS[0], input="Work", output="Work", edges=edges),
+    )
+
+
+def updates(kind: str, tmp_path: Path) -> tuple[list[tuple[str, set[str]]], Any, Any]:
+    """Each step's written channels, from a run started through the graph itself, with
+    its registry record; and the result of the same run by ``app.run``."""
+    with chain(kind).compile(db=tmp_path / "w.db") as app:
+        chunks = list(
+            app.graph.stream({"step": 0, "done": False}, app.config("g"), stream_mode="updates")
+        )
+        record = app.runs.get("g")
+        result = app.run({"step": 0, "done": False}, run_id="r")
+    steps = [(node, set(update)) for chunk in chunks for node, update in chunk.items()]
+    return steps, record, result
+
+
+def test_a_function_step_writes_its_handoff_and_path_only(tmp_path: Path) -> None:
+    steps, record, result = updates("function", tmp_path)
+    assert [node for node, _ in steps] == IDS
+    assert [keys for _, keys in steps[:-1]] == [{"_handoff", "_path"}] * 2
+    assert steps[-1][1] == {"_handoff", "_path", "_output", "step", "done"}
+    assert record is not None
+    assert record.status == "completed"
+    assert record.path == IDS
+    assert record.output == {"step": 3, "done": True}
+    assert result.ok
+    assert result.path == IDS
+    assert result.usage["llm_calls"] == 0
+
+
+def test_an_agent_step_writes_its_usage_too(tmp_path: Path) -> None:
+    steps, record, result = updates("agent", tmp_path)
+    assert [node for node, _ in steps] == IDS
+    assert all({"_handoff", "_path", "_usage"} <= keys for _, keys in steps)
+    assert record is not None
+    assert record.status == "completed"
+    assert record.path == IDS
+    assert record.usage["llm_calls"] == len(IDS)  # summed from the steps' _usage writes
+    assert result.ok
+    assert result.usage["llm_calls"] == len(IDS)
+
+
+def test_a_step_reads_its_inbound_and_at_the_end_its_path_and_usage(tmp_path: Path) -> None:
+    with chain("function").compile(db=tmp_path / "w.db") as app:
+        read = {node: set(app.graph.nodes[node].channels) for node in IDS}
+    assert read["n1"] == {"_handoff"}
+    assert read["n2"] == {"_handoff", "_path", "_usage"}
+    assert {"step", "done", "_handoff"} <= read["n0"]  # the entry reads the flow's input
