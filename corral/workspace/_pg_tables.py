@@ -14,26 +14,16 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from corral.workspace._pg_db import Conn, PgPool, rows
 from corral.workspace._pg_ledger import usage_by_run
-from corral.workspace._tool_calls import (
-    COLUMNS,
-    DONE,
-    FINISHED,
-    IN_DOUBT,
-    STARTED,
-    call,
-    shown,
-    started,
-)
+from corral.workspace._tool_calls import ToolCalls
 from corral.workspace._types import (
     NO_RUN_USAGE,
     BreakerPolicy,
     RunRecord,
     RunStatus,
-    Started,
     Verdict,
     alive,
 )
@@ -232,67 +222,11 @@ class PgAudit:
 
 
 @dataclass
-class PgToolCalls:
-    """The ``tool_calls`` table: each call's start, then its result, by idempotency key."""
+class PgToolCalls(ToolCalls):
+    """The ``tool_calls`` table of a Postgres workspace (``ToolCalls``' logic)."""
 
     pool: PgPool
-    clock: Callable[[], float] = field(default=time.time)
-
-    def recorded(self, key: str) -> str | None:
-        """The result of a call already made, if any."""
-        with self.pool.read() as conn:
-            row = conn.execute(
-                f"SELECT result FROM tool_calls WHERE key = %s AND {DONE}", (key,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def in_doubt(self, slot: str) -> Started | None:
-        """A call at ``slot`` that started and never finished (a crash in the middle)."""
-        with self.pool.read() as conn:
-            return started(
-                conn.execute(
-                    f"SELECT key, tool, args, at FROM tool_calls WHERE slot = %s AND {IN_DOUBT}",
-                    (slot,),
-                ).fetchone()
-            )
-
-    def calls(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's tool calls, oldest first (``state`` says which finished)."""
-        with self.pool.read() as conn:
-            found = conn.execute(
-                f"SELECT {COLUMNS} FROM tool_calls WHERE run_id = %s ORDER BY at", (run_id,)
-            ).fetchall()
-        return [call(row) for row in found]
-
-    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
-        """Record that a call is about to run (committed before the tool is called)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, slot, state) "
-                f"VALUES (%s, %s, %s, %s, %s, '', %s, %s, 'started') {STARTED}",
-                (key, run_id, agent, tool, shown(args), self.clock(), slot),
-            )
-
-    def record(
-        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
-    ) -> None:
-        """Record a call's result, or a person's decision about a call in doubt (the first
-        finished record wins)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, state) "
-                f"VALUES (%s, %s, %s, %s, %s, %s, %s, 'done') {FINISHED}",
-                (key, run_id, agent, tool, shown(args), result, self.clock()),
-            )
-
-    def failed(self, key: str, error: str) -> None:
-        """The tool raised: the call is over, not in doubt (it runs again if the node does)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "UPDATE tool_calls SET state = 'failed', result = %s WHERE key = %s"
-                " AND state = 'started'",
-                (error, key),
-            )
+    mark: ClassVar[str] = "%s"  # psycopg's placeholder
 
 
 def _breaker_lock(agent: str) -> int:

@@ -9,8 +9,9 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from corral.workspace._db import ConnectionPool
 from corral.workspace._types import Started
@@ -68,16 +69,92 @@ def shown(args: Any) -> str:
     return json.dumps(args, default=str)
 
 
+class _Pool(Protocol):
+    def read(self) -> AbstractContextManager[Any]: ...
+    def write(self) -> AbstractContextManager[Any]: ...
+
+
 @dataclass
-class SqliteToolCalls:
+class ToolCalls:
     """The ``tool_calls`` table: each call's start, then its result, by idempotency key.
 
     ``state`` is ``started`` while the call runs, ``done`` once its result (or a person's
-    decision about it) is recorded, ``failed`` if the tool raised.
+    decision about it) is recorded, ``failed`` if the tool raised. One logic for every
+    backend: they differ only in their pool and their placeholder (``mark``).
     """
 
-    pool: ConnectionPool
+    pool: _Pool
     clock: Callable[[], float] = field(default=time.time)
+    mark: ClassVar[str] = "?"
+
+    def recorded(self, key: str) -> str | None:
+        """The result of a call already made, if any."""
+        p = self.mark
+        with self.pool.read() as conn:
+            row = conn.execute(
+                f"SELECT result FROM tool_calls WHERE key = {p} AND {DONE}", (key,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def in_doubt(self, slot: str) -> Started | None:
+        """A call at ``slot`` that started and never finished (a crash in the middle)."""
+        p = self.mark
+        with self.pool.read() as conn:
+            return started(
+                conn.execute(
+                    f"SELECT key, tool, args, at FROM tool_calls WHERE slot = {p} AND {IN_DOUBT}",
+                    (slot,),
+                ).fetchone()
+            )
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's tool calls, oldest first (``state`` says which finished)."""
+        p = self.mark
+        with self.pool.read() as conn:
+            found = conn.execute(
+                f"SELECT {COLUMNS} FROM tool_calls WHERE run_id = {p} ORDER BY at", (run_id,)
+            ).fetchall()
+        return [call(row) for row in found]
+
+    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
+        """Record that a call is about to run (committed before the tool is called)."""
+        p = self.mark
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, slot, state) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, '', {p}, {p}, 'started') {STARTED}",
+                (key, run_id, agent, tool, shown(args), self.clock(), slot),
+            )
+
+    def record(
+        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
+    ) -> None:
+        """Record a call's result, or a person's decision about a call in doubt (the first
+        finished record wins)."""
+        p = self.mark
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, state) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, 'done') {FINISHED}",
+                (key, run_id, agent, tool, shown(args), result, self.clock()),
+            )
+
+    def failed(self, key: str, error: str) -> None:
+        """The tool raised: the call is over, not in doubt (it runs again if the node does)."""
+        p = self.mark
+        with self.pool.write() as conn:
+            conn.execute(
+                f"UPDATE tool_calls SET state = 'failed', result = {p} WHERE key = {p}"
+                " AND state = 'started'",
+                (error, key),
+            )
+
+
+@dataclass
+class SqliteToolCalls(ToolCalls):
+    """The ``tool_calls`` table of a SQLite workspace."""
+
+    pool: ConnectionPool
 
     def __post_init__(self) -> None:
         self.pool.ensure(
@@ -96,59 +173,3 @@ class SqliteToolCalls:
             pk="key",
             indexes=[("slot",)],
         )
-
-    def recorded(self, key: str) -> str | None:
-        """The result of a call already made, if any."""
-        with self.pool.read() as conn:
-            row = conn.execute(
-                f"SELECT result FROM tool_calls WHERE key = ? AND {DONE}", (key,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def in_doubt(self, slot: str) -> Started | None:
-        """A call at ``slot`` that started and never finished (a crash in the middle)."""
-        with self.pool.read() as conn:
-            return started(
-                conn.execute(
-                    f"SELECT key, tool, args, at FROM tool_calls WHERE slot = ? AND {IN_DOUBT}",
-                    (slot,),
-                ).fetchone()
-            )
-
-    def calls(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's tool calls, oldest first (``state`` says which finished)."""
-        with self.pool.read() as conn:
-            found = conn.execute(
-                f"SELECT {COLUMNS} FROM tool_calls WHERE run_id = ? ORDER BY at", (run_id,)
-            ).fetchall()
-        return [call(row) for row in found]
-
-    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
-        """Record that a call is about to run (committed before the tool is called)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, slot, state) "
-                f"VALUES (?, ?, ?, ?, ?, '', ?, ?, 'started') {STARTED}",
-                (key, run_id, agent, tool, shown(args), self.clock(), slot),
-            )
-
-    def record(
-        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
-    ) -> None:
-        """Record a call's result, or a person's decision about a call in doubt (the first
-        finished record wins)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, state) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, 'done') {FINISHED}",
-                (key, run_id, agent, tool, shown(args), result, self.clock()),
-            )
-
-    def failed(self, key: str, error: str) -> None:
-        """The tool raised: the call is over, not in doubt (it runs again if the node does)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "UPDATE tool_calls SET state = 'failed', result = ? WHERE key = ?"
-                " AND state = 'started'",
-                (error, key),
-            )
