@@ -9,8 +9,8 @@ those few rows instead of summing every call of the day.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
+from corral.workspace._budget import run_usage
 from corral.workspace._types import TEAM, RunUsage
 
 Scope = tuple[str, str, str]
@@ -127,28 +127,5 @@ def usage_by_run(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, RunU
             some,
         ).fetchall()
         for run_id, tokens_in, tokens_out, calls, cost, unknown in rows:
-            found[run_id] = RunUsage(
-                input_tokens=int(tokens_in),
-                output_tokens=int(tokens_out),
-                llm_calls=int(calls),
-                cost_usd=None if unknown else float(cost),
-            )
+            found[run_id] = run_usage(tokens_in, tokens_out, calls, cost, unknown)
     return found
-
-
-def line(
-    agent: str, tokens: int, cost: float, unknown: int, calls: int, *, limit: tuple[Any, ...] | None
-) -> dict[str, Any]:
-    """One line of ``corral budget``: use, limits and percentages."""
-    token_limit = limit[0] if limit else None
-    cost_limit = limit[1] if limit else None
-    return {
-        "agent": agent,
-        "calls": calls,
-        "tokens": tokens,
-        "token_limit": token_limit,
-        "token_pct": round(100 * tokens / token_limit, 1) if token_limit else None,
-        "cost_usd": None if unknown else round(cost, 6),
-        "cost_limit": cost_limit,
-        "cost_pct": round(100 * cost / cost_limit, 1) if cost_limit and not unknown else None,
-    }

@@ -12,7 +12,6 @@ merely sounds important cannot jump the queue.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -20,17 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.errors import GuardTripped
+from corral.workspace import _tasks as rules
 from corral.workspace._db import ConnectionPool
+from corral.workspace._tasks import COLUMNS, PRIORITY_CAP, RANK
 from corral.workspace._types import Limits, NewTask, Task, TaskStatus
 
-MODIFIER_LIMIT = 50.0
-PRIORITY_CAP = 1000.0
-_OPEN = ("pending", "claimed")
-# Score now: blocked dependents weigh most, then declared impact, then age (10 points
-# a minute), then the clamped model modifier; the total is capped. The age term is
-# linear in created_at, so the queue order is a static, indexable rank.
 _SCORE = "min(?, blocked * 100 + impact + modifier + (? - created_at) / 6.0)"
-_RANK = "blocked * 100 + impact + modifier - created_at / 6.0"
+_CAS = (
+    "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, lease_until = ?, "
+    "attempts = attempts + 1 WHERE id = ? AND (status IN ('pending', 'failed') OR "
+    "(status = 'claimed' AND (lease_until < ? OR claimer = ?)))"
+)
+"""A claim by compare-and-set (see ``claim``)."""
 
 
 @dataclass
@@ -110,69 +110,33 @@ class SqliteBoard:
                 "INSERT OR REPLACE INTO tasks (id, run_id, parent_id, assignee, depth, status, "
                 "instruction, payload, impact, modifier, blocked, created_at, attempts, rank) "
                 "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, 0, 0)",
-                [
-                    (
-                        t.id,
-                        t.run_id,
-                        t.parent_id,
-                        t.assignee,
-                        t.depth,
-                        t.instruction,
-                        json.dumps(t.payload),
-                        max(0.0, min(t.impact, 500.0)),
-                        max(-MODIFIER_LIMIT, min(t.modifier, MODIFIER_LIMIT)),
-                        max(0, t.blocked),
-                        now,
-                    )
-                    for t in new
-                ],
+                [rules.new_row(t, now) for t in new],
             )
             if new:
                 conn.executemany(
-                    f"UPDATE tasks SET rank = {_RANK} WHERE id = ?", [(t.id,) for t in new]
+                    f"UPDATE tasks SET rank = {RANK} WHERE id = ?", [(t.id,) for t in new]
                 )
             return self._get_many(conn, [t.id for t in tasks])  # type: ignore[return-value]
 
     def _check(self, conn: sqlite3.Connection, limits: Limits, adding: int, now: float) -> None:
         row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'").fetchone()
-        if row is not None and row[0] > now:
-            raise GuardTripped(
-                "cooldown",
-                limit=limits.cooldown_seconds,
-                seen=round(row[0] - now, 1),
-                until=row[0],
-                message=f"task creation is cooling down for {row[0] - now:.0f} "
-                "more seconds after the creation rate was reached",
-            )
-        if limits.rate_count is not None:
-            recent = conn.execute(
-                "SELECT count(*) FROM tasks WHERE created_at > ? AND status != 'refused'",
-                (now - limits.rate_seconds,),
-            ).fetchone()[0]
-            if recent + adding > limits.rate_count:
-                until = now + limits.cooldown_seconds
-                raise GuardTripped(
-                    "task_rate",
-                    limit=limits.rate_count,
-                    seen=recent + adding,
-                    until=until if limits.cooldown_seconds else None,
-                    message=f"{recent} tasks were created in the last "
-                    f"{limits.rate_seconds:.0f} s and {adding} more "
-                    f"would pass the limit of {limits.rate_count}",
-                )
-        if limits.max_pending is not None:
-            pending = conn.execute(
-                "SELECT count(*) FROM tasks WHERE status IN (?, ?)", _OPEN
-            ).fetchone()[0]
-            if pending + adding > limits.max_pending:
-                raise GuardTripped(
-                    "max_pending_tasks",
-                    limit=limits.max_pending,
-                    seen=pending + adding,
-                    message=f"{pending} tasks are pending in the workspace and "
-                    f"{adding} more would pass the limit of "
-                    f"{limits.max_pending}",
-                )
+        rules.guard(
+            limits,
+            adding,
+            now,
+            cooldown=None if row is None else row[0],
+            recent=lambda since: int(
+                conn.execute(
+                    "SELECT count(*) FROM tasks WHERE created_at > ? AND status != 'refused'",
+                    (since,),
+                ).fetchone()[0]
+            ),
+            pending=lambda: int(
+                conn.execute(
+                    "SELECT count(*) FROM tasks WHERE status IN ('pending', 'claimed')"
+                ).fetchone()[0]
+            ),
+        )
 
     def refuse(self, tasks: Sequence[NewTask], reason: str) -> None:
         """Record delegations that were refused (they never run and count toward no limit)."""
@@ -182,20 +146,7 @@ class SqliteBoard:
                 "INSERT OR IGNORE INTO tasks (id, run_id, parent_id, assignee, depth, status, "
                 "instruction, payload, error, impact, modifier, blocked, created_at, attempts) "
                 "VALUES (?, ?, ?, ?, ?, 'refused', ?, ?, ?, 0, 0, 0, ?, 0)",
-                [
-                    (
-                        t.id,
-                        t.run_id,
-                        t.parent_id,
-                        t.assignee,
-                        t.depth,
-                        t.instruction,
-                        json.dumps(t.payload),
-                        reason,
-                        now,
-                    )
-                    for t in tasks
-                ],
+                [rules.refused_row(t, reason, now) for t in tasks],
             )
 
     def claim_many(
@@ -205,20 +156,11 @@ class SqliteBoard:
         now = self.clock()
         with self.pool.write() as conn:
             conn.executemany(
-                "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, "
-                "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status IN "
-                "('pending', 'failed') OR (status = 'claimed' AND (lease_until < ? OR "
-                "claimer = ?)))",
-                [(claimer, now, now + lease_seconds, i, now, claimer) for i in task_ids],
+                _CAS,
+                [rules.take(claimer, now, lease_seconds, i) for i in task_ids],
             )
             found = self._get_many(conn, task_ids)
-        return [
-            t
-            if t is not None
-            and (t.status == "done" or (t.status == "claimed" and t.claimer == claimer))
-            else None
-            for t in found
-        ]
+        return [rules.held(t, claimer, took=True) for t in found]
 
     def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
         """Claim one task by compare-and-set: pending, failed (a retry), claimed with an
@@ -230,16 +172,10 @@ class SqliteBoard:
         now = self.clock()
         with self.pool.write() as conn:
             row = conn.execute(
-                "UPDATE tasks SET status = 'claimed', claimer = ?, claimed_at = ?, "
-                "lease_until = ?, attempts = attempts + 1 WHERE id = ? AND (status IN "
-                "('pending', 'failed') OR (status = 'claimed' AND (lease_until < ? OR "
-                "claimer = ?))) RETURNING id",
-                (claimer, now, now + lease_seconds, task_id, now, claimer),
+                f"{_CAS} RETURNING id", rules.take(claimer, now, lease_seconds, task_id)
             ).fetchone()
             task = self._get(conn, task_id)
-        if task is None or (row is None and task.status != "done"):
-            return None
-        return task
+        return rules.held(task, claimer, took=row is not None)
 
     def claim_next(
         self, claimer: str, lease_seconds: float, *, run_id: str | None = None
@@ -281,40 +217,31 @@ class SqliteBoard:
                 taken += conn.execute(
                     "UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, "
                     "lease_until = NULL WHERE id = ? AND status = 'claimed' AND claimer = ?",
-                    (
-                        status,
-                        json.dumps(value) if status == "done" else None,
-                        None if status == "done" else str(value),
-                        now,
-                        task_id,
-                        claimer,
-                    ),
+                    (status, *rules.outcome(status, value), now, task_id, claimer),
                 ).rowcount
         return taken
 
     def complete(self, task_id: str, claimer: str, result: dict[str, Any]) -> bool:
         """Record a result if ``claimer`` still holds the task (compare-and-set)."""
-        return self._finish(task_id, claimer, "done", result=json.dumps(result))
+        return self._finish(task_id, claimer, "done", result)
 
     def fail(self, task_id: str, claimer: str, error: str) -> bool:
         """Record a failure if ``claimer`` still holds the task."""
-        return self._finish(task_id, claimer, "failed", error=error)
+        return self._finish(task_id, claimer, "failed", error)
 
     def _finish(
         self,
         task_id: str,
         claimer: str,
         status: TaskStatus,
-        *,
-        result: str | None = None,
-        error: str | None = None,
+        value: Any,
     ) -> bool:
         with self.pool.write() as conn:
             row = conn.execute(
                 "UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, "
                 "lease_until = NULL WHERE id = ? AND status = 'claimed' AND claimer = ? "
                 "RETURNING id",
-                (status, result, error, self.clock(), task_id, claimer),
+                (status, *rules.outcome(status, value), self.clock(), task_id, claimer),
             ).fetchone()
         return row is not None
 
@@ -369,7 +296,7 @@ class SqliteBoard:
             row = conn.execute(
                 "SELECT value FROM guard_state WHERE key = 'cooldown_until'"
             ).fetchone()
-        return float(row[0]) if row is not None and row[0] > self.clock() else None
+        return rules.cooling(None if row is None else row[0], self.clock())
 
     @classmethod
     def _get(cls, conn: sqlite3.Connection, task_id: str) -> Task | None:
@@ -382,25 +309,8 @@ class SqliteBoard:
         for start in range(0, len(task_ids), 500):
             chunk = task_ids[start : start + 500]
             for row in conn.execute(
-                "SELECT id, run_id, parent_id, assignee, depth, status, instruction, "
-                "payload, result, error, claimer, lease_until, created_at, attempts FROM "
-                f"tasks WHERE id IN ({', '.join('?' * len(chunk))})",
+                f"SELECT {COLUMNS} FROM tasks WHERE id IN ({', '.join('?' * len(chunk))})",
                 chunk,
             ):
-                found[row[0]] = Task(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    row[5],
-                    row[6],
-                    json.loads(row[7]),
-                    json.loads(row[8]) if row[8] else None,
-                    row[9],
-                    row[10],
-                    row[11],
-                    row[12],
-                    row[13],
-                )
+                found[row[0]] = rules.task(row)
         return [found.get(i) for i in task_ids]

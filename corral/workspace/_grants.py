@@ -14,10 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from corral.errors import BudgetExceeded
-
-Ask = tuple[str, float | None, int | None]
-"""A subtask's task key, and the ``share`` or ``tokens`` it asks for (neither: equal)."""
+from corral.workspace._budget import Ask, split
 
 
 def granted(conn: sqlite3.Connection, task_key: str) -> int | None:
@@ -36,28 +33,16 @@ def carve(
     asks: Sequence[Ask],
 ) -> dict[str, int]:
     """Grants for ``asks`` out of ``parent``'s remaining budget (none if it has no limit)."""
-    own = granted(conn, parent)
-    caps = [c for c in (limit, own) if c is not None]
-    fresh = [a for a in asks if granted(conn, a[0]) is None]  # a resumed round keeps its grants
-    if not caps or not fresh:
+    grants = split(
+        agent=agent,
+        parent=parent,
+        limit=limit,
+        used=used,
+        asks=asks,
+        granted=lambda key: granted(conn, key),
+    )
+    if not grants:
         return {}
-    cap = min(caps)
-    left = cap - used
-    fixed = {
-        key: tokens or int((share or 0) * left) for key, share, tokens in fresh if share or tokens
-    }
-    rest = [key for key, share, tokens in fresh if not (share or tokens)]
-    free = left - sum(fixed.values())
-    each = free // len(rest) if rest else 0
-    if left <= 0 or free < 0 or (rest and each <= 0) or any(v <= 0 for v in fixed.values()):
-        raise BudgetExceeded(
-            agent=agent,
-            layer="task_tokens (grants to subtasks)",
-            limit=cap,
-            used=used,
-            requested=max(sum(fixed.values()), 1) + (len(rest) if rest else 0),
-        )
-    grants = fixed | dict.fromkeys(rest, each)
     conn.executemany(
         "INSERT INTO task_grants (task_key, parent, tokens, settled) VALUES (?, ?, ?, 0)",
         [(key, parent, tokens) for key, tokens in grants.items()],

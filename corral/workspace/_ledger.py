@@ -19,20 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from corral.errors import BudgetExceeded
-from corral.workspace._account import (
-    add,
-    line,
-    outdated,
-    scopes,
-    spent_on,
-    totals,
-    upgrade,
-    usage_by_run,
-)
+from corral.workspace import _budget as rules
+from corral.workspace._account import add, outdated, scopes, spent_on, totals, upgrade, usage_by_run
+from corral.workspace._budget import Ask
 from corral.workspace._db import ConnectionPool
-from corral.workspace._grants import Ask, carve, give_back, granted
-from corral.workspace._types import NO_RUN_USAGE, TEAM, Alert, BudgetLimits, RunUsage, Settled
+from corral.workspace._grants import carve, give_back, granted
+from corral.workspace._types import NO_RUN_USAGE, TEAM, BudgetLimits, RunUsage, Settled
 
 
 @dataclass
@@ -136,34 +128,18 @@ class SqliteLedger:
         moved = scopes(run_id, task_key, agent, day)
         with self.pool.write() as conn:
             task, mine, team, run = (totals(conn, *scope) for scope in moved)
-            checks: list[tuple[str, float | None, float, float, bool]] = [
-                ("task_tokens", limits.task_tokens, task[0], tokens, True),
-                ("grant_tokens", granted(conn, task_key), task[0], tokens, True),
-                ("max_run_tokens", limits.run_tokens, run[0], tokens, True),
-                ("max_run_cost_usd", limits.run_cost, run[1], cost, True),
-                ("task_calls", limits.task_calls, task[2], 1, True),
-                ("daily_tokens", limits.daily_tokens, mine[0], tokens, limits.hard_stop),
-                ("daily_cost_usd", limits.daily_cost, mine[1], cost, limits.hard_stop),
-                (
-                    "team_daily_tokens",
-                    limits.team_daily_tokens,
-                    team[0],
-                    tokens,
-                    limits.team_hard_stop,
-                ),
-                (
-                    "team_daily_cost_usd",
-                    limits.team_daily_cost,
-                    team[1],
-                    cost,
-                    limits.team_hard_stop,
-                ),
-            ]
-            for layer, limit, used, wanted, hard in checks:
-                if hard and limit is not None and used + wanted > limit:
-                    raise BudgetExceeded(
-                        agent=agent, layer=layer, limit=limit, used=used, requested=wanted
-                    )
+            grant = granted(conn, task_key)
+            rules.check(
+                agent=agent,
+                limits=limits,
+                tokens=tokens,
+                cost=cost,
+                task=task,
+                grant=grant,
+                run=run,
+                mine=mine,
+                team=team,
+            )
             add(conn, moved, tokens, cost, 1)
             return int(
                 conn.execute(
@@ -204,24 +180,13 @@ class SqliteLedger:
                     agent,
                     model,
                     day,
-                    input_tokens,
-                    output_tokens,
-                    cached_tokens,
-                    cost or 0.0,
-                    int(cost is not None),
-                    latency_ms,
+                    *rules.paid(input_tokens, output_tokens, cached_tokens, cost, latency_ms),
                     self.clock(),
                     content,
                 ),
             )
-            add(
-                conn,
-                scopes(run_id, task_key, agent, day),
-                input_tokens + output_tokens,
-                cost or 0.0,
-                1,
-                spent=(agent, day, input_tokens + output_tokens, cost or 0.0, cost is not None),
-            )
+            used, paid, spent = rules.settled(agent, day, input_tokens + output_tokens, cost)
+            add(conn, scopes(run_id, task_key, agent, day), used, paid, 1, spent=spent)
 
     def settle(
         self,
@@ -246,53 +211,31 @@ class SqliteLedger:
                 "RETURNING day, task_key, reserved, reserved_cost, run_id",
                 (
                     model,
-                    input_tokens,
-                    output_tokens,
-                    cached_tokens,
-                    cost or 0.0,
-                    int(cost is not None),
-                    latency_ms,
+                    *rules.paid(input_tokens, output_tokens, cached_tokens, cost, latency_ms),
                     content,
                     row,
                 ),
             ).fetchone()
-            add(
-                conn,
-                scopes(run_id, task_key, agent, day),
-                input_tokens + output_tokens - reserved,
-                (cost or 0.0) - reserved_cost,
-                0,
-                spent=(agent, day, input_tokens + output_tokens, cost or 0.0, cost is not None),
+            used, paid, spent = rules.settled(
+                agent,
+                day,
+                input_tokens + output_tokens,
+                cost,
+                reserved=reserved,
+                held=reserved_cost,
             )
-            alerts, agent_tokens = [], None
-            for who, tokens_limit, cost_limit, threshold in (
-                (agent, limits.daily_tokens, limits.daily_cost, limits.alert_threshold),
-                (
-                    TEAM,
-                    limits.team_daily_tokens,
-                    limits.team_daily_cost,
-                    limits.team_alert_threshold,
+            add(conn, scopes(run_id, task_key, agent, day), used, paid, 0, spent=spent)
+            return rules.alerts(
+                agent,
+                day,
+                limits,
+                lambda scope, key, day: totals(conn, scope, key, day),
+                lambda who, day, layer: bool(
+                    conn.execute(
+                        "INSERT OR IGNORE INTO budget_alerts VALUES (?, ?, ?)", (who, day, layer)
+                    ).rowcount
                 ),
-            ):
-                if tokens_limit is None and cost_limit is None:
-                    continue
-                used = totals(conn, "team" if who == TEAM else "agent", who, day)
-                if who == agent and tokens_limit is not None:
-                    agent_tokens = used[0]
-                for layer, limit, spent in (
-                    ("daily_tokens", tokens_limit, used[0]),
-                    ("daily_cost_usd", cost_limit, used[1]),
-                ):
-                    if (
-                        limit is not None
-                        and spent >= threshold * limit
-                        and conn.execute(
-                            "INSERT OR IGNORE INTO budget_alerts VALUES (?, ?, ?)",
-                            (who, day, layer),
-                        ).rowcount
-                    ):
-                        alerts.append(Alert(who, day, layer, spent, limit, threshold))
-        return Settled(alerts, agent_tokens)
+            )
 
     def release(self, row: int) -> None:
         """Give back the reservation of a call that failed before it was answered."""
@@ -352,18 +295,4 @@ class SqliteLedger:
         with self.pool.read() as conn:
             rows = spent_on(conn, day)
             limits = {r[0]: r[1:] for r in conn.execute("SELECT * FROM budget_limits")}
-        out = [
-            line(agent, tokens, cost, unknown, calls, limit=limits.get(agent))
-            for agent, tokens, cost, unknown, calls in rows
-        ]
-        out.append(
-            line(
-                "team",
-                sum(r[1] for r in rows),
-                sum(r[2] for r in rows),
-                sum(r[3] for r in rows),
-                sum(r[4] for r in rows),
-                limit=limits.get(TEAM),
-            )
-        )
-        return out
+        return rules.report(rows, limits)

@@ -10,27 +10,21 @@ a different task without waiting on one another.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from corral.errors import GuardTripped
+from corral.workspace import _tasks as rules
 from corral.workspace._pg_db import BOARD_LOCK, Conn, PgPool
+from corral.workspace._tasks import COLUMNS, PRIORITY_CAP, RANK
 from corral.workspace._types import Limits, NewTask, Task, TaskStatus
 
-MODIFIER_LIMIT = 50.0
-PRIORITY_CAP = 1000.0
-_RANK = "blocked * 100 + impact + modifier - created_at / 6.0"
 _TAKE = (
     "UPDATE tasks SET status = 'claimed', claimer = %s, claimed_at = %s, lease_until = %s, "
     "attempts = attempts + 1 WHERE id = %s AND (status IN ('pending', 'failed') OR "
     "(status = 'claimed' AND (lease_until < %s OR claimer = %s))) RETURNING id"
-)
-_COLUMNS = (
-    "id, run_id, parent_id, assignee, depth, status, instruction, payload, result, error, "
-    "claimer, lease_until, created_at, attempts"
 )
 
 
@@ -85,26 +79,11 @@ class PgBoard:
                 "modifier = excluded.modifier, blocked = excluded.blocked, created_at = "
                 "excluded.created_at, error = NULL, result = NULL, claimer = NULL, "
                 "claimed_at = NULL, lease_until = NULL, finished_at = NULL, attempts = 0",
-                [
-                    (
-                        t.id,
-                        t.run_id,
-                        t.parent_id,
-                        t.assignee,
-                        t.depth,
-                        t.instruction,
-                        json.dumps(t.payload),
-                        max(0.0, min(t.impact, 500.0)),
-                        max(-MODIFIER_LIMIT, min(t.modifier, MODIFIER_LIMIT)),
-                        max(0, t.blocked),
-                        now,
-                    )
-                    for t in new
-                ],
+                [rules.new_row(t, now) for t in new],
             )
         if new:
             conn.execute(
-                f"UPDATE tasks SET rank = {_RANK} WHERE id = ANY(%s)", ([t.id for t in new],)
+                f"UPDATE tasks SET rank = {RANK} WHERE id = ANY(%s)", ([t.id for t in new],)
             )
         return _get_many(conn, ids)  # type: ignore[return-value]
 
@@ -116,20 +95,7 @@ class PgBoard:
                 "INSERT INTO tasks (id, run_id, parent_id, assignee, depth, status, instruction, "
                 "payload, error, impact, modifier, blocked, created_at, attempts) VALUES (%s, %s, "
                 "%s, %s, %s, 'refused', %s, %s, %s, 0, 0, 0, %s, 0) ON CONFLICT DO NOTHING",
-                [
-                    (
-                        t.id,
-                        t.run_id,
-                        t.parent_id,
-                        t.assignee,
-                        t.depth,
-                        t.instruction,
-                        json.dumps(t.payload),
-                        reason,
-                        now,
-                    )
-                    for t in tasks
-                ],
+                [rules.refused_row(t, reason, now) for t in tasks],
             )
 
     def claim_many(
@@ -140,30 +106,19 @@ class PgBoard:
         with self.pool.write() as conn:
             with conn.cursor() as cur:
                 cur.executemany(
-                    _TAKE,
-                    [(claimer, now, now + lease_seconds, i, now, claimer) for i in task_ids],
+                    _TAKE, [rules.take(claimer, now, lease_seconds, i) for i in task_ids]
                 )
             found = _get_many(conn, task_ids)
-        return [
-            t
-            if t is not None
-            and (t.status == "done" or (t.status == "claimed" and t.claimer == claimer))
-            else None
-            for t in found
-        ]
+        return [rules.held(t, claimer, took=True) for t in found]
 
     def claim(self, task_id: str, claimer: str, lease_seconds: float) -> Task | None:
         """Claim one task by compare-and-set; the task if this claimer holds it now or it
         is done, ``None`` if another holds it or it is refused."""
         now = self.clock()
         with self.pool.write() as conn:
-            row = conn.execute(
-                _TAKE, (claimer, now, now + lease_seconds, task_id, now, claimer)
-            ).fetchone()
+            row = conn.execute(_TAKE, rules.take(claimer, now, lease_seconds, task_id)).fetchone()
             task = _get_many(conn, [task_id])[0]
-        if task is None or (row is None and task.status != "done"):
-            return None
-        return task
+        return rules.held(task, claimer, took=row is not None)
 
     def claim_next(
         self, claimer: str, lease_seconds: float, *, run_id: str | None = None
@@ -204,14 +159,7 @@ class PgBoard:
                 conn.execute(
                     "UPDATE tasks SET status = %s, result = %s, error = %s, finished_at = %s, "
                     "lease_until = NULL WHERE id = %s AND status = 'claimed' AND claimer = %s",
-                    (
-                        status,
-                        json.dumps(value) if status == "done" else None,
-                        None if status == "done" else str(value),
-                        now,
-                        task_id,
-                        claimer,
-                    ),
+                    (status, *rules.outcome(status, value), now, task_id, claimer),
                 ).rowcount
                 for task_id, status, value in outcomes
             )
@@ -243,11 +191,11 @@ class PgBoard:
         """Every task (of one run), oldest first."""
         with self.pool.read() as conn:
             found = conn.execute(
-                f"SELECT {_COLUMNS} FROM tasks WHERE (%s::text IS NULL OR run_id = %s) "
+                f"SELECT {COLUMNS} FROM tasks WHERE (%s::text IS NULL OR run_id = %s) "
                 "ORDER BY created_at, id",
                 (run_id, run_id),
             ).fetchall()
-        return [_task(r) for r in found]
+        return [rules.task(r) for r in found]
 
     def created(self, run_id: str, *, conn: Conn | None = None) -> int:
         """Tasks a run created (refused delegations are not counted)."""
@@ -273,77 +221,37 @@ class PgBoard:
             row = conn.execute(
                 "SELECT value FROM guard_state WHERE key = 'cooldown_until'"
             ).fetchone()
-        return float(row[0]) if row is not None and row[0] > self.clock() else None
+        return rules.cooling(None if row is None else row[0], self.clock())
 
 
 def _check(conn: Conn, limits: Limits, adding: int, now: float) -> None:
-    """The workspace guards, read under the board lock (see ``SqliteBoard._check``)."""
+    """The workspace guards (``_tasks.guard``), read under the board lock."""
     row = conn.execute("SELECT value FROM guard_state WHERE key = 'cooldown_until'").fetchone()
-    if row is not None and row[0] > now:
-        raise GuardTripped(
-            "cooldown",
-            limit=limits.cooldown_seconds,
-            seen=round(row[0] - now, 1),
-            until=row[0],
-            message=f"task creation is cooling down for {row[0] - now:.0f} "
-            "more seconds after the creation rate was reached",
-        )
-    if limits.rate_count is not None:
-        found = conn.execute(
-            "SELECT count(*) FROM tasks WHERE created_at > %s AND status != 'refused'",
-            (now - limits.rate_seconds,),
-        ).fetchone()
-        recent = int(found[0]) if found else 0
-        if recent + adding > limits.rate_count:
-            until = now + limits.cooldown_seconds
-            raise GuardTripped(
-                "task_rate",
-                limit=limits.rate_count,
-                seen=recent + adding,
-                until=until if limits.cooldown_seconds else None,
-                message=f"{recent} tasks were created in the last {limits.rate_seconds:.0f} s "
-                f"and {adding} more would pass the limit of {limits.rate_count}",
-            )
-    if limits.max_pending is not None:
-        found = conn.execute(
-            "SELECT count(*) FROM tasks WHERE status IN ('pending', 'claimed')"
-        ).fetchone()
-        pending = int(found[0]) if found else 0
-        if pending + adding > limits.max_pending:
-            raise GuardTripped(
-                "max_pending_tasks",
-                limit=limits.max_pending,
-                seen=pending + adding,
-                message=f"{pending} tasks are pending in the workspace and {adding} more "
-                f"would pass the limit of {limits.max_pending}",
-            )
-
-
-def _task(row: Sequence[Any]) -> Task:
-    return Task(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        json.loads(row[7]),
-        json.loads(row[8]) if row[8] else None,
-        row[9],
-        row[10],
-        row[11],
-        row[12],
-        row[13],
+    rules.guard(
+        limits,
+        adding,
+        now,
+        cooldown=None if row is None else row[0],
+        recent=lambda since: _count(
+            conn, "SELECT count(*) FROM tasks WHERE created_at > %s AND status != 'refused'", since
+        ),
+        pending=lambda: _count(
+            conn, "SELECT count(*) FROM tasks WHERE status IN ('pending', 'claimed')"
+        ),
     )
+
+
+def _count(conn: Conn, sql: str, *params: Any) -> int:
+    found = conn.execute(sql, params or None).fetchone()
+    return int(found[0]) if found else 0
 
 
 def _get_many(conn: Conn, task_ids: Sequence[str]) -> list[Task | None]:
     """Tasks by id, in the order asked (``None`` where there is none)."""
     found = {
-        row[0]: _task(row)
+        row[0]: rules.task(row)
         for row in conn.execute(
-            f"SELECT {_COLUMNS} FROM tasks WHERE id = ANY(%s)", (list(task_ids),)
+            f"SELECT {COLUMNS} FROM tasks WHERE id = ANY(%s)", (list(task_ids),)
         )
     }
     return [found.get(i) for i in task_ids]

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from corral.errors import BudgetExceeded
-from corral.workspace._account import Scope, line, scopes
+from corral.workspace import _budget as rules
+from corral.workspace._account import Scope, scopes
+from corral.workspace._budget import Ask
 from corral.workspace._pg_db import LEDGER_LOCK, Conn, PgPool, rows
-from corral.workspace._types import NO_RUN_USAGE, TEAM, Alert, BudgetLimits, RunUsage, Settled
-
-Ask = tuple[str, float | None, int | None]
+from corral.workspace._types import NO_RUN_USAGE, TEAM, BudgetLimits, RunUsage, Settled
 
 
 @dataclass
@@ -71,34 +70,18 @@ class PgLedger:
         moved = scopes(run_id, task_key, agent, day)
         with self.pool.write(LEDGER_LOCK) as conn:
             task, mine, team, run = (_totals(conn, *scope) for scope in moved)
-            checks: list[tuple[str, float | None, float, float, bool]] = [
-                ("task_tokens", limits.task_tokens, task[0], tokens, True),
-                ("grant_tokens", _granted(conn, task_key), task[0], tokens, True),
-                ("max_run_tokens", limits.run_tokens, run[0], tokens, True),
-                ("max_run_cost_usd", limits.run_cost, run[1], cost, True),
-                ("task_calls", limits.task_calls, task[2], 1, True),
-                ("daily_tokens", limits.daily_tokens, mine[0], tokens, limits.hard_stop),
-                ("daily_cost_usd", limits.daily_cost, mine[1], cost, limits.hard_stop),
-                (
-                    "team_daily_tokens",
-                    limits.team_daily_tokens,
-                    team[0],
-                    tokens,
-                    limits.team_hard_stop,
-                ),
-                (
-                    "team_daily_cost_usd",
-                    limits.team_daily_cost,
-                    team[1],
-                    cost,
-                    limits.team_hard_stop,
-                ),
-            ]
-            for layer, limit, used, wanted, hard in checks:
-                if hard and limit is not None and used + wanted > limit:
-                    raise BudgetExceeded(
-                        agent=agent, layer=layer, limit=limit, used=used, requested=wanted
-                    )
+            grant = _granted(conn, task_key)
+            rules.check(
+                agent=agent,
+                limits=limits,
+                tokens=tokens,
+                cost=cost,
+                task=task,
+                grant=grant,
+                run=run,
+                mine=mine,
+                team=team,
+            )
             _add(conn, moved, tokens, cost, 1)
             row = conn.execute(
                 "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
@@ -138,19 +121,13 @@ class PgLedger:
                     agent,
                     model,
                     day,
-                    input_tokens,
-                    output_tokens,
-                    cached_tokens,
-                    cost or 0.0,
-                    int(cost is not None),
-                    latency_ms,
+                    *rules.paid(input_tokens, output_tokens, cached_tokens, cost, latency_ms),
                     self.clock(),
                     content,
                 ),
             )
-            used = input_tokens + output_tokens
-            spent = (agent, day, used, cost or 0.0, cost is not None)
-            _add(conn, scopes(run_id, task_key, agent, day), used, cost or 0.0, 1, spent=spent)
+            used, paid, spent = rules.settled(agent, day, input_tokens + output_tokens, cost)
+            _add(conn, scopes(run_id, task_key, agent, day), used, paid, 1, spent=spent)
 
     def settle(
         self,
@@ -175,12 +152,7 @@ class PgLedger:
                 "RETURNING day, task_key, reserved, reserved_cost, run_id",
                 (
                     model,
-                    input_tokens,
-                    output_tokens,
-                    cached_tokens,
-                    cost or 0.0,
-                    int(cost is not None),
-                    latency_ms,
+                    *rules.paid(input_tokens, output_tokens, cached_tokens, cost, latency_ms),
                     content,
                     row,
                 ),
@@ -188,44 +160,27 @@ class PgLedger:
             if found is None:
                 raise KeyError(f"no reserved call {row} in the ledger")
             day, task_key, reserved, reserved_cost, run_id = found
-            _add(
-                conn,
-                scopes(run_id, task_key, agent, day),
-                input_tokens + output_tokens - int(reserved),
-                (cost or 0.0) - float(reserved_cost),
-                0,
-                spent=(agent, day, input_tokens + output_tokens, cost or 0.0, cost is not None),
+            used, paid, spent = rules.settled(
+                agent,
+                day,
+                input_tokens + output_tokens,
+                cost,
+                reserved=int(reserved),
+                held=float(reserved_cost),
             )
-            alerts: list[Alert] = []
-            agent_tokens = None
-            for who, tokens_limit, cost_limit, threshold in (
-                (agent, limits.daily_tokens, limits.daily_cost, limits.alert_threshold),
-                (
-                    TEAM,
-                    limits.team_daily_tokens,
-                    limits.team_daily_cost,
-                    limits.team_alert_threshold,
+            _add(conn, scopes(run_id, task_key, agent, day), used, paid, 0, spent=spent)
+            return rules.alerts(
+                agent,
+                day,
+                limits,
+                lambda scope, key, day: _totals(conn, scope, key, day),
+                lambda who, day, layer: bool(
+                    conn.execute(
+                        "INSERT INTO budget_alerts VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                        (who, day, layer),
+                    ).rowcount
                 ),
-            ):
-                if tokens_limit is None and cost_limit is None:
-                    continue
-                used = _totals(conn, "team" if who == TEAM else "agent", who, day)
-                if who == agent and tokens_limit is not None:
-                    agent_tokens = used[0]
-                for layer, limit, spent in (
-                    ("daily_tokens", tokens_limit, used[0]),
-                    ("daily_cost_usd", cost_limit, used[1]),
-                ):
-                    if (
-                        limit is not None
-                        and spent >= threshold * limit
-                        and conn.execute(
-                            "INSERT INTO budget_alerts VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                            (who, day, layer),
-                        ).rowcount
-                    ):
-                        alerts.append(Alert(who, day, layer, spent, limit, threshold))
-        return Settled(alerts, agent_tokens)
+            )
 
     def release(self, row: int) -> None:
         """Give back the reservation of a call that failed before it was answered."""
@@ -295,10 +250,7 @@ class PgLedger:
             ).fetchall()
             limits = {r[0]: r[1:] for r in conn.execute("SELECT * FROM budget_limits")}
         lines = [(a, int(t), float(c), int(u), int(n)) for a, t, c, u, n in found]
-        out = [line(*each, limit=limits.get(each[0])) for each in lines]
-        totals = [sum(each[i] for each in lines) for i in range(1, 5)]
-        out.append(line("team", *totals, limit=limits.get(TEAM)))  # type: ignore[arg-type]
-        return out
+        return rules.report(lines, limits)
 
 
 def usage_by_run(conn: Conn, run_ids: list[str]) -> dict[str, RunUsage]:
@@ -310,12 +262,7 @@ def usage_by_run(conn: Conn, run_ids: list[str]) -> dict[str, RunUsage]:
         "GROUP BY run_id",
         (run_ids,),
     ):
-        found[run_id] = RunUsage(
-            input_tokens=int(tokens_in),
-            output_tokens=int(tokens_out),
-            llm_calls=int(calls),
-            cost_usd=None if unknown else float(cost),
-        )
+        found[run_id] = rules.run_usage(tokens_in, tokens_out, calls, cost, unknown)
     return found
 
 
@@ -361,26 +308,17 @@ def _granted(conn: Conn, task_key: str) -> int | None:
 def _carve(
     conn: Conn, *, agent: str, parent: str, limit: int | None, used: int, asks: Sequence[Ask]
 ) -> dict[str, int]:
-    """Grants for ``asks`` out of ``parent``'s remaining budget (``_grants.carve``'s rules)."""
-    caps = [c for c in (limit, _granted(conn, parent)) if c is not None]
-    fresh = [a for a in asks if _granted(conn, a[0]) is None]  # a resumed round keeps its grants
-    if not caps or not fresh:
+    """Grants for ``asks`` out of ``parent``'s remaining budget (``_budget.split``)."""
+    grants = rules.split(
+        agent=agent,
+        parent=parent,
+        limit=limit,
+        used=used,
+        asks=asks,
+        granted=lambda key: _granted(conn, key),
+    )
+    if not grants:
         return {}
-    cap = min(caps)
-    left = cap - used
-    fixed = {k: tokens or int((share or 0) * left) for k, share, tokens in fresh if share or tokens}
-    rest = [key for key, share, tokens in fresh if not (share or tokens)]
-    free = left - sum(fixed.values())
-    each = free // len(rest) if rest else 0
-    if left <= 0 or free < 0 or (rest and each <= 0) or any(v <= 0 for v in fixed.values()):
-        raise BudgetExceeded(
-            agent=agent,
-            layer="task_tokens (grants to subtasks)",
-            limit=cap,
-            used=used,
-            requested=max(sum(fixed.values()), 1) + (len(rest) if rest else 0),
-        )
-    grants = fixed | dict.fromkeys(rest, each)
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO task_grants (task_key, parent, tokens, settled) VALUES (%s, %s, %s, 0)",

@@ -14,17 +14,17 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from corral.workspace._pg_db import Conn, PgPool, rows
 from corral.workspace._pg_ledger import usage_by_run
+from corral.workspace._tool_calls import ToolCalls
 from corral.workspace._types import (
     LEASE_SECONDS,
     NO_RUN_USAGE,
     BreakerPolicy,
     RunRecord,
     RunStatus,
-    Started,
     Verdict,
     held,
     owner_id,
@@ -244,76 +244,11 @@ class PgAudit:
 
 
 @dataclass
-class PgToolCalls:
-    """The ``tool_calls`` table: each call's start, then its result, by idempotency key."""
+class PgToolCalls(ToolCalls):
+    """The ``tool_calls`` table of a Postgres workspace (``ToolCalls``' logic)."""
 
     pool: PgPool
-    clock: Callable[[], float] = field(default=time.time)
-
-    def recorded(self, key: str) -> str | None:
-        """The result of a call already made, if any."""
-        with self.pool.read() as conn:
-            row = conn.execute(
-                "SELECT result FROM tool_calls WHERE key = %s AND coalesce(state, 'done') = 'done'",
-                (key,),
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def in_doubt(self, slot: str) -> Started | None:
-        """A call at ``slot`` that started and never finished (a crash in the middle)."""
-        with self.pool.read() as conn:
-            row = conn.execute(
-                "SELECT key, tool, args, at FROM tool_calls WHERE slot = %s AND state = 'started'"
-                " ORDER BY at LIMIT 1",
-                (slot,),
-            ).fetchone()
-        return None if row is None else Started(row[0], row[1], json.loads(row[2]), row[3])
-
-    def calls(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's tool calls, oldest first (``state`` says which finished)."""
-        with self.pool.read() as conn:
-            found = conn.execute(
-                "SELECT agent, tool, args, result, at, coalesce(state, 'done') FROM tool_calls"
-                " WHERE run_id = %s ORDER BY at",
-                (run_id,),
-            ).fetchall()
-        return [
-            {"agent": a, "tool": t, "args": json.loads(g), "result": r, "at": at, "state": s}
-            for a, t, g, r, at, s in found
-        ]
-
-    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
-        """Record that a call is about to run (committed before the tool is called)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, slot, state)"
-                " VALUES (%s, %s, %s, %s, %s, '', %s, %s, 'started')"
-                " ON CONFLICT (key) DO UPDATE SET state = 'started', at = excluded.at"
-                " WHERE tool_calls.state != 'done'",
-                (key, run_id, agent, tool, json.dumps(args, default=str), self.clock(), slot),
-            )
-
-    def record(
-        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
-    ) -> None:
-        """Record a call's result, or a decision about a call in doubt (first wins)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, state)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, 'done')"
-                " ON CONFLICT (key) DO UPDATE SET result = excluded.result, state = 'done'"
-                " WHERE coalesce(tool_calls.state, 'done') != 'done'",
-                (key, run_id, agent, tool, json.dumps(args, default=str), result, self.clock()),
-            )
-
-    def failed(self, key: str, error: str) -> None:
-        """The tool raised: the call is over, not in doubt."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "UPDATE tool_calls SET state = 'failed', result = %s WHERE key = %s"
-                " AND state = 'started'",
-                (error, key),
-            )
+    mark: ClassVar[str] = "%s"  # psycopg's placeholder
 
 
 def _breaker_lock(agent: str) -> int:

@@ -9,8 +9,9 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from corral.workspace._db import ConnectionPool
 from corral.workspace._types import Started
@@ -27,16 +28,133 @@ def call_slot(run_id: str, task: str, index: int) -> str:
     return json.dumps([run_id, task, index])
 
 
+# The rules of a call's record, the same on every backend (each writes its own SQL
+# around them): a result is answered only from a finished record (rows older than
+# ``state`` count as finished); a call started and never finished is in doubt (the
+# oldest first); a call starts again unless it finished; the first finished record wins.
+DONE = "coalesce(state, 'done') = 'done'"
+IN_DOUBT = "state = 'started' ORDER BY at LIMIT 1"
+RESTART = "WHERE tool_calls.state != 'done'"
+FIRST_WINS = "WHERE coalesce(tool_calls.state, 'done') != 'done'"
+STARTED = "ON CONFLICT (key) DO UPDATE SET state = 'started', at = excluded.at " + RESTART
+FINISHED = "ON CONFLICT (key) DO UPDATE SET result = excluded.result, state = 'done' " + FIRST_WINS
+COLUMNS = "agent, tool, args, result, at, coalesce(state, 'done')"
+"""The columns ``call`` reads, in its order."""
+
+
+def started(row: tuple[Any, ...] | None) -> Started | None:
+    """The call in doubt of an ``IN_DOUBT`` row (key, tool, args, at), if any."""
+    return (
+        None
+        if row is None
+        else Started(key=row[0], tool=row[1], args=json.loads(row[2]), at=row[3])
+    )
+
+
+def call(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A run's tool call, from a row of ``COLUMNS``."""
+    agent, tool, args, result, at, state = row
+    return {
+        "agent": agent,
+        "tool": tool,
+        "args": json.loads(args),
+        "result": result,
+        "at": at,
+        "state": state,
+    }
+
+
+def shown(args: Any) -> str:
+    """A call's arguments as its record keeps them (JSON, anything else as text)."""
+    return json.dumps(args, default=str)
+
+
+class _Pool(Protocol):
+    def read(self) -> AbstractContextManager[Any]: ...
+    def write(self) -> AbstractContextManager[Any]: ...
+
+
 @dataclass
-class SqliteToolCalls:
+class ToolCalls:
     """The ``tool_calls`` table: each call's start, then its result, by idempotency key.
 
     ``state`` is ``started`` while the call runs, ``done`` once its result (or a person's
-    decision about it) is recorded, ``failed`` if the tool raised.
+    decision about it) is recorded, ``failed`` if the tool raised. One logic for every
+    backend: they differ only in their pool and their placeholder (``mark``).
     """
 
-    pool: ConnectionPool
+    pool: _Pool
     clock: Callable[[], float] = field(default=time.time)
+    mark: ClassVar[str] = "?"
+
+    def recorded(self, key: str) -> str | None:
+        """The result of a call already made, if any."""
+        p = self.mark
+        with self.pool.read() as conn:
+            row = conn.execute(
+                f"SELECT result FROM tool_calls WHERE key = {p} AND {DONE}", (key,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def in_doubt(self, slot: str) -> Started | None:
+        """A call at ``slot`` that started and never finished (a crash in the middle)."""
+        p = self.mark
+        with self.pool.read() as conn:
+            return started(
+                conn.execute(
+                    f"SELECT key, tool, args, at FROM tool_calls WHERE slot = {p} AND {IN_DOUBT}",
+                    (slot,),
+                ).fetchone()
+            )
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's tool calls, oldest first (``state`` says which finished)."""
+        p = self.mark
+        with self.pool.read() as conn:
+            found = conn.execute(
+                f"SELECT {COLUMNS} FROM tool_calls WHERE run_id = {p} ORDER BY at", (run_id,)
+            ).fetchall()
+        return [call(row) for row in found]
+
+    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
+        """Record that a call is about to run (committed before the tool is called)."""
+        p = self.mark
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, slot, state) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, '', {p}, {p}, 'started') {STARTED}",
+                (key, run_id, agent, tool, shown(args), self.clock(), slot),
+            )
+
+    def record(
+        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
+    ) -> None:
+        """Record a call's result, or a person's decision about a call in doubt (the first
+        finished record wins)."""
+        p = self.mark
+        with self.pool.write() as conn:
+            conn.execute(
+                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, state) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, 'done') {FINISHED}",
+                (key, run_id, agent, tool, shown(args), result, self.clock()),
+            )
+
+    def failed(self, key: str, error: str) -> None:
+        """The tool raised: the call is over, not in doubt (it runs again if the node does)."""
+        p = self.mark
+        with self.pool.write() as conn:
+            conn.execute(
+                f"UPDATE tool_calls SET state = 'failed', result = {p} WHERE key = {p}"
+                " AND state = 'started'",
+                (error, key),
+            )
+
+
+@dataclass
+class SqliteToolCalls(ToolCalls):
+    """The ``tool_calls`` table of a SQLite workspace."""
+
+    pool: ConnectionPool
 
     def __post_init__(self) -> None:
         self.pool.ensure(
@@ -55,71 +173,3 @@ class SqliteToolCalls:
             pk="key",
             indexes=[("slot",)],
         )
-
-    def recorded(self, key: str) -> str | None:
-        """The result of a call already made, if any."""
-        with self.pool.read() as conn:
-            row = conn.execute(
-                "SELECT result FROM tool_calls WHERE key = ? AND coalesce(state, 'done') = 'done'",
-                (key,),
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def in_doubt(self, slot: str) -> Started | None:
-        """A call at ``slot`` that started and never finished (a crash in the middle)."""
-        with self.pool.read() as conn:
-            row = conn.execute(
-                "SELECT key, tool, args, at FROM tool_calls WHERE slot = ? AND state = 'started'"
-                " ORDER BY at LIMIT 1",
-                (slot,),
-            ).fetchone()
-        if row is None:
-            return None
-        return Started(key=row[0], tool=row[1], args=json.loads(row[2]), at=row[3])
-
-    def calls(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's tool calls, oldest first (``state`` says which finished)."""
-        with self.pool.read() as conn:
-            rows = conn.execute(
-                "SELECT agent, tool, args, result, at, coalesce(state, 'done') FROM tool_calls"
-                " WHERE run_id = ? ORDER BY at",
-                (run_id,),
-            ).fetchall()
-        return [
-            {"agent": a, "tool": t, "args": json.loads(g), "result": r, "at": at, "state": s}
-            for a, t, g, r, at, s in rows
-        ]
-
-    def begin(self, key: str, *, slot: str, run_id: str, agent: str, tool: str, args: Any) -> None:
-        """Record that a call is about to run (committed before the tool is called)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, slot, state)"
-                " VALUES (?, ?, ?, ?, ?, '', ?, ?, 'started')"
-                " ON CONFLICT (key) DO UPDATE SET state = 'started', at = excluded.at"
-                " WHERE tool_calls.state != 'done'",
-                (key, run_id, agent, tool, json.dumps(args, default=str), self.clock(), slot),
-            )
-
-    def record(
-        self, key: str, *, run_id: str, agent: str, tool: str, args: Any, result: str
-    ) -> None:
-        """Record a call's result, or a person's decision about a call in doubt (the first
-        finished record wins)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO tool_calls (key, run_id, agent, tool, args, result, at, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'done')"
-                " ON CONFLICT (key) DO UPDATE SET result = excluded.result, state = 'done'"
-                " WHERE coalesce(tool_calls.state, 'done') != 'done'",
-                (key, run_id, agent, tool, json.dumps(args, default=str), result, self.clock()),
-            )
-
-    def failed(self, key: str, error: str) -> None:
-        """The tool raised: the call is over, not in doubt (it runs again if the node does)."""
-        with self.pool.write() as conn:
-            conn.execute(
-                "UPDATE tool_calls SET state = 'failed', result = ? WHERE key = ?"
-                " AND state = 'started'",
-                (error, key),
-            )

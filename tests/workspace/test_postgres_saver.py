@@ -4,29 +4,24 @@ capability, hostile ids, tampered blobs, and atomic supersteps."""
 from __future__ import annotations
 
 import asyncio
-import pickle
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-import ormsgpack
 import psycopg
 import pytest
-from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
 
-from corral import CheckpointError
 from corral.workspace import open_workspace
 from tests.workspace.postgres_cluster import Cluster
-
-HOSTILE = ["') OR 1=1--", "a'b\"c", "日本語🙂" * 50, "t" * 10_000, "%_*", "$1 %s {}", ""]
-
-
-def checkpoint(values: dict[str, Any], versions: dict[str, int]) -> Any:
-    cp = empty_checkpoint()
-    cp["channel_values"] = values
-    cp["channel_versions"] = versions
-    return cp
+from tests.workspace.saver_checks import (
+    HOSTILE,
+    TAMPERS,
+    check_hostile_data,
+    check_tampered_blob,
+    checkpoint,
+)
 
 
 def test_conformance_all_capabilities(postgres: Cluster) -> None:
@@ -49,65 +44,23 @@ def test_conformance_all_capabilities(postgres: Cluster) -> None:
 
 def test_hostile_ids_namespaces_and_filters_are_only_data(postgres_url: str) -> None:
     workspace = open_workspace(postgres_url)
-    saver = workspace.saver
-    bystander: Any = {"configurable": {"thread_id": "bystander", "checkpoint_ns": ""}}
-    saver.put(bystander, checkpoint({"v": 0}, {"v": 1}), {"who": "bystander"}, {"v": 1})
-    for i, hostile in enumerate(HOSTILE):
-        config: Any = {"configurable": {"thread_id": hostile or "empty", "checkpoint_ns": hostile}}
-        stored = saver.put(
-            config,
-            checkpoint({"v": hostile}, {"v": 1}),
-            {hostile or "k": hostile, "i": i},
-            {"v": 1},
-        )
-        saver.put_writes(stored, [("v", hostile)], task_id=hostile or "task")
-        found = saver.get_tuple(stored)
-        assert found is not None
-        assert found.checkpoint["channel_values"] == {"v": hostile}
-        assert found.pending_writes == [(hostile or "task", "v", hostile)]
-        filtered = list(saver.list(None, filter={hostile or "k": hostile}))
-        assert [t.metadata["i"] for t in filtered] == [i]
-    assert len(list(saver.list(None))) == len(HOSTILE) + 1
-    saver.delete_thread("') OR 1=1--")
-    assert saver.get_tuple(bystander) is not None
-    assert len(list(saver.list(None))) == len(HOSTILE)
+    check_hostile_data(workspace.saver, [*HOSTILE, "$1 %s {}"])  # psycopg's placeholders
     workspace.close()
 
 
-class _Boom:
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self) -> Any:
-        import os
-
-        return (os.system, (self.command,))
-
-
-@pytest.mark.parametrize("tamper", ["pickle", "ext", "garbage"])
+@pytest.mark.parametrize("tamper", TAMPERS)
 def test_tampered_blobs_are_refused_not_executed(
-    postgres_url: str, tmp_path: Any, tamper: str
+    postgres_url: str, tmp_path: Path, tamper: str
 ) -> None:
     workspace = open_workspace(postgres_url)
-    config: Any = {"configurable": {"thread_id": "victim", "checkpoint_ns": ""}}
-    stored = workspace.saver.put(config, checkpoint({"v": "ok"}, {"v": 1}), {}, {"v": 1})
-    marker = tmp_path / "pwned"
-    command = f"touch {marker}"
-    blob, kind = {
-        "pickle": (pickle.dumps(_Boom(command)), "pickle"),
-        "ext": (
-            ormsgpack.packb(ormsgpack.Ext(1, ormsgpack.packb(["os", "system", [command]]))),
-            "msgpack",
-        ),
-        "garbage": (b"\xc1\xff\x00 not msgpack", "msgpack"),
-    }[tamper]
-    with psycopg.connect(postgres_url) as conn:
-        conn.execute(
-            "UPDATE cp_blobs SET type = %s, blob = %s WHERE thread_id = 'victim'", (kind, blob)
-        )
-    with pytest.raises(CheckpointError, match=r"run 'victim' \(channel 'v'\) cannot be decoded"):
-        workspace.saver.get_tuple(stored)
-    assert not marker.exists()
+
+    def store(kind: str, blob: bytes) -> None:
+        with psycopg.connect(postgres_url) as conn:
+            conn.execute(
+                "UPDATE cp_blobs SET type = %s, blob = %s WHERE thread_id = 'victim'", (kind, blob)
+            )
+
+    check_tampered_blob(workspace.saver, tamper, tmp_path / "pwned", store)
     workspace.close()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import operator
-import pickle
 import sqlite3
 import subprocess
 import sys
@@ -15,82 +14,37 @@ from typing import Annotated, Any, TypedDict
 
 import ormsgpack
 import pytest
-from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 
 from corral import CheckpointError, CorralSaver, load_team
 from tests.conftest import CHAIN, run_unblocked
-
-HOSTILE = ["') OR 1=1--", "a'b\"c", "x\x00y", "日本語🙂" * 50, "t" * 10_000, "%_*", ""]
-
-
-def checkpoint(values: dict[str, Any], versions: dict[str, int]) -> Any:
-    cp = empty_checkpoint()
-    cp["channel_values"] = values
-    cp["channel_versions"] = versions
-    return cp
+from tests.workspace.saver_checks import (
+    HOSTILE,
+    TAMPERS,
+    check_hostile_data,
+    check_tampered_blob,
+    checkpoint,
+)
 
 
 def test_hostile_ids_namespaces_and_filters_are_only_data(tmp_path: Path) -> None:
     saver = CorralSaver(tmp_path / "w.db")
-    bystander = {"configurable": {"thread_id": "bystander", "checkpoint_ns": ""}}
-    saver.put(bystander, checkpoint({"v": 0}, {"v": 1}), {"who": "bystander"}, {"v": 1})
-    for i, hostile in enumerate(HOSTILE):
-        config = {"configurable": {"thread_id": hostile or "empty", "checkpoint_ns": hostile}}
-        stored = saver.put(
-            config,
-            checkpoint({"v": hostile}, {"v": 1}),
-            {hostile or "k": hostile, "i": i},
-            {"v": 1},
-        )
-        saver.put_writes(stored, [("v", hostile)], task_id=hostile or "task")
-        found = saver.get_tuple(stored)
-        assert found is not None
-        assert found.checkpoint["channel_values"] == {"v": hostile}
-        assert found.pending_writes == [(hostile or "task", "v", hostile)]
-        filtered = list(saver.list(None, filter={hostile or "k": hostile}))
-        assert [t.metadata["i"] for t in filtered] == [i]
-        assert list(saver.list(None, filter={"who": hostile})) == []
-    assert saver.get_tuple(bystander) is not None
-    assert len(list(saver.list(None))) == len(HOSTILE) + 1
-    saver.delete_thread("') OR 1=1--")
-    assert saver.get_tuple(bystander) is not None
+    check_hostile_data(saver, [*HOSTILE, "x\x00y"])  # SQLite text holds NUL too
     saver.close()
 
 
-@pytest.mark.parametrize("tamper", ["pickle", "ext", "garbage"])
+@pytest.mark.parametrize("tamper", TAMPERS)
 def test_tampered_blobs_are_refused_not_executed(tmp_path: Path, tamper: str) -> None:
     saver = CorralSaver(tmp_path / "w.db")
-    config = {"configurable": {"thread_id": "victim", "checkpoint_ns": ""}}
-    stored = saver.put(config, checkpoint({"v": "ok"}, {"v": 1}), {}, {"v": 1})
-    marker = tmp_path / "pwned"
-    command = f"touch {marker}"
-    blob, kind = {
-        "pickle": (pickle.dumps(_Boom(command)), "pickle"),
-        "ext": (
-            ormsgpack.packb(ormsgpack.Ext(1, ormsgpack.packb(["os", "system", [command]]))),
-            "msgpack",
-        ),
-        "garbage": (b"\xc1\xff\x00 not msgpack", "msgpack"),
-    }[tamper]
-    with sqlite3.connect(tmp_path / "w.db") as conn:
-        conn.execute(
-            "UPDATE cp_blobs SET type = ?, blob = ? WHERE thread_id = 'victim'", (kind, blob)
-        )
-    with pytest.raises(CheckpointError, match=r"run 'victim' \(channel 'v'\) cannot be decoded"):
-        saver.get_tuple(stored)
-    assert not marker.exists()
+
+    def store(kind: str, blob: bytes) -> None:
+        with sqlite3.connect(tmp_path / "w.db") as conn:
+            conn.execute(
+                "UPDATE cp_blobs SET type = ?, blob = ? WHERE thread_id = 'victim'", (kind, blob)
+            )
+
+    check_tampered_blob(saver, tamper, tmp_path / "pwned", store)
     saver.close()
-
-
-class _Boom:
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self) -> Any:
-        import os
-
-        return (os.system, (self.command,))
 
 
 def test_error_names_the_blocked_type(tmp_path: Path) -> None:

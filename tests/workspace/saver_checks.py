@@ -1,0 +1,87 @@
+"""Checks every checkpointer must pass, whatever its backend (each test file gives its
+own saver, hostile strings its database can hold, and a way to tamper a stored blob)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ormsgpack
+import pytest
+from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+
+from corral import CheckpointError
+
+HOSTILE = ["') OR 1=1--", "a'b\"c", "日本語🙂" * 50, "t" * 10_000, "%_*", ""]
+"""Ids, namespaces and filters that any backend must treat as plain data."""
+
+TAMPERS = ["pickle", "ext", "garbage"]
+
+
+def checkpoint(values: dict[str, Any], versions: dict[str, int]) -> Any:
+    cp = empty_checkpoint()
+    cp["channel_values"] = values
+    cp["channel_versions"] = versions
+    return cp
+
+
+def check_hostile_data(saver: BaseCheckpointSaver[Any], hostile: list[str]) -> None:
+    """Hostile ids, namespaces, metadata and filters round-trip as data, touch nothing
+    else, and deleting a hostile thread deletes that thread only."""
+    bystander: Any = {"configurable": {"thread_id": "bystander", "checkpoint_ns": ""}}
+    saver.put(bystander, checkpoint({"v": 0}, {"v": 1}), {"who": "bystander"}, {"v": 1})
+    for i, text in enumerate(hostile):
+        config: Any = {"configurable": {"thread_id": text or "empty", "checkpoint_ns": text}}
+        stored = saver.put(
+            config, checkpoint({"v": text}, {"v": 1}), {text or "k": text, "i": i}, {"v": 1}
+        )
+        saver.put_writes(stored, [("v", text)], task_id=text or "task")
+        found = saver.get_tuple(stored)
+        assert found is not None
+        assert found.checkpoint["channel_values"] == {"v": text}
+        assert found.pending_writes == [(text or "task", "v", text)]
+        filtered = list(saver.list(None, filter={text or "k": text}))
+        assert [t.metadata["i"] for t in filtered] == [i]
+        assert list(saver.list(None, filter={"who": text})) == []
+    assert saver.get_tuple(bystander) is not None
+    assert len(list(saver.list(None))) == len(hostile) + 1
+    saver.delete_thread("') OR 1=1--")
+    assert saver.get_tuple(bystander) is not None
+    assert len(list(saver.list(None))) == len(hostile)
+
+
+class _Boom:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> Any:
+        import os
+
+        return (os.system, (self.command,))
+
+
+def check_tampered_blob(
+    saver: BaseCheckpointSaver[Any],
+    tamper: str,
+    marker: Path,
+    store: Callable[[str, bytes], None],
+) -> None:
+    """A blob tampered in the database (``store`` writes a type and blob over thread
+    'victim''s) is refused with a clear error, and what it carries never runs."""
+    config: Any = {"configurable": {"thread_id": "victim", "checkpoint_ns": ""}}
+    stored = saver.put(config, checkpoint({"v": "ok"}, {"v": 1}), {}, {"v": 1})
+    command = f"touch {marker}"
+    blob, kind = {
+        "pickle": (pickle.dumps(_Boom(command)), "pickle"),
+        "ext": (
+            ormsgpack.packb(ormsgpack.Ext(1, ormsgpack.packb(["os", "system", [command]]))),
+            "msgpack",
+        ),
+        "garbage": (b"\xc1\xff\x00 not msgpack", "msgpack"),
+    }[tamper]
+    store(kind, blob)
+    with pytest.raises(CheckpointError, match=r"run 'victim' \(channel 'v'\) cannot be decoded"):
+        saver.get_tuple(stored)
+    assert not marker.exists()
