@@ -173,10 +173,13 @@ def open_workspace(
     url = postgres_url(where)
     if url is None:
         return SqliteWorkspace(where, synchronous=synchronous, keep=keep, clock=clock)
-    try:
-        from corral.workspace._pg_workspace import PostgresWorkspace
-    except ImportError as exc:  # psycopg is an optional dependency
+    try:  # optional dependencies (corral[scale]); corral's own import errors stay loud
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
         raise InputError(
             f"a Postgres workspace needs psycopg ({exc}); install corral[scale]", field="db"
         ) from None
+    from corral.workspace._pg_workspace import PostgresWorkspace
+
     return PostgresWorkspace(url, keep=keep, clock=clock)
