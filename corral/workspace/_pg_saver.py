@@ -29,12 +29,12 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     get_checkpoint_id,
-    get_checkpoint_metadata,
 )
 from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.workspace._async import ThreadedAsync
+from corral.workspace._encode import encode_step
 from corral.workspace._pg_db import Conn, PgPool
 from corral.workspace._pg_prune import Rows, delete_checkpoints, save
 from corral.workspace._pg_schema import SCHEMA, upgrade
@@ -212,52 +212,18 @@ class PgSaver(ThreadedAsync):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        conf = config["configurable"]
-        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
-        stored: dict[str, Any] = dict(checkpoint)
-        values: dict[str, Any] = stored.pop("channel_values")
-        blobs = [
-            (
-                thread_id,
-                ns,
-                channel,
-                str(version),
-                *(
-                    self.serde.dumps_typed(values[channel])
-                    if channel in values
-                    else ("empty", None)
-                ),
-            )
-            for channel, version in new_versions.items()
-        ]
-        meta = get_checkpoint_metadata(config, metadata)
-        run_id = meta.get("run_id")
+        step = encode_step(self.serde, config, checkpoint, metadata, new_versions)
+        thread_id, ns = step.thread_id, step.ns
         versions = checkpoint.get("channel_versions", {})
-        row = (
-            thread_id,
-            ns,
-            checkpoint["id"],
-            conf.get("checkpoint_id"),
-            str(run_id) if run_id is not None else None,
-            *self.serde.dumps_typed(stored),
-            *self.serde.dumps_typed(meta),
-            list(versions),
-            [str(v) for v in versions.values()],
-        )
+        row = (*step.row, list(versions), [str(v) for v in versions.values()])
         with self.pool.query() as conn:  # one statement: atomic, one round trip
-            save(conn, self._take_held((thread_id, ns)), blobs, row)
+            save(conn, self._take_held((thread_id, ns)), step.blobs, row)
         with self._held_lock:
             self._head[(thread_id, ns)] = checkpoint["id"]
-        step = meta.get("step")
-        if self.keep is not None and isinstance(step, int) and step % self.keep == 0:
+        number = step.meta.get("step")
+        if self.keep is not None and isinstance(number, int) and number % self.keep == 0:
             self.keep_last([thread_id], self.keep)
-        return {
-            "configurable": {
-                "thread_id": thread_id,
-                "checkpoint_ns": ns,
-                "checkpoint_id": checkpoint["id"],
-            }
-        }
+        return step.config
 
     def put_writes(
         self,

@@ -32,11 +32,11 @@ from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
-    get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.workspace._db import ConnectionPool, Synchronous
+from corral.workspace._encode import encode_step
 from corral.workspace._prune import delete_checkpoints, keep_newest
 from corral.workspace._reads import SaverReads
 from corral.workspace._strict import allowed_types
@@ -110,40 +110,15 @@ class CorralSaver(SaverReads):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        conf = config["configurable"]
-        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
-        stored: dict[str, Any] = dict(checkpoint)
-        values: dict[str, Any] = stored.pop("channel_values")
-        blobs = [
-            (
-                thread_id,
-                ns,
-                channel,
-                str(version),
-                *(
-                    self.serde.dumps_typed(values[channel])
-                    if channel in values
-                    else ("empty", None)
-                ),
-            )
-            for channel, version in new_versions.items()
-        ]
-        meta = get_checkpoint_metadata(config, metadata)
-        run_id = meta.get("run_id")
+        step = encode_step(self.serde, config, checkpoint, metadata, new_versions)
+        thread_id, ns = step.thread_id, step.ns
         with self.pool.write() as conn:
             self._commit_held(conn, (thread_id, ns))
-            conn.executemany("INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)", blobs)
+            conn.executemany(
+                "INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)", step.blobs
+            )
             conn.execute(
-                "INSERT OR REPLACE INTO cp_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    thread_id,
-                    ns,
-                    checkpoint["id"],
-                    conf.get("checkpoint_id"),
-                    str(run_id) if run_id is not None else None,
-                    *self.serde.dumps_typed(stored),
-                    *self.serde.dumps_typed(meta),
-                ),
+                "INSERT OR REPLACE INTO cp_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", step.row
             )
         with self._held_lock:
             heads = self._head.pop(thread_id, None) or {}  # re-inserted: newest last
@@ -151,16 +126,10 @@ class CorralSaver(SaverReads):
             self._head[thread_id] = heads
             while len(self._head) > MAX_HEADS:  # runs not released: forget the oldest
                 self._head.pop(next(iter(self._head)))
-        step = meta.get("step")
-        if self.keep is not None and isinstance(step, int) and step % self.keep == 0:
+        number = step.meta.get("step")
+        if self.keep is not None and isinstance(number, int) and number % self.keep == 0:
             self.keep_last([thread_id], self.keep)
-        return {
-            "configurable": {
-                "thread_id": thread_id,
-                "checkpoint_ns": ns,
-                "checkpoint_id": checkpoint["id"],
-            }
-        }
+        return step.config
 
     def put_writes(
         self,
