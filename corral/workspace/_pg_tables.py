@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from corral.workspace._audit import Audit
 from corral.workspace._pg_db import Conn, PgPool, rows
 from corral.workspace._pg_ledger import usage_by_run
 from corral.workspace._tool_calls import ToolCalls
@@ -208,39 +209,11 @@ class PgEvents:
 
 
 @dataclass
-class PgAudit:
-    """The ``audit`` table: who did what to which context, when, and the verdict."""
+class PgAudit(Audit):
+    """The ``audit`` table of a Postgres workspace (``Audit``'s logic)."""
 
     pool: PgPool
-    clock: Callable[[], float] = field(default=time.time)
-
-    def record(
-        self,
-        run_id: str,
-        agent: str,
-        action: str,
-        *,
-        scope: str,
-        target: str,
-        verdict: str,
-        reason: str = "",
-    ) -> None:
-        with self.pool.write() as conn:
-            conn.execute(
-                "INSERT INTO audit (run_id, at, agent, action, scope, target, verdict, reason) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (run_id, self.clock(), agent, action, scope, target, verdict, reason),
-            )
-
-    def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        with self.pool.read() as conn:
-            return rows(
-                conn.execute(
-                    "SELECT run_id, agent, action, scope, target, verdict, reason FROM audit "
-                    "WHERE (%s::text IS NULL OR run_id = %s) ORDER BY id",
-                    (run_id, run_id),
-                )
-            )
+    mark: ClassVar[str] = "%s"  # psycopg's placeholder
 
 
 @dataclass

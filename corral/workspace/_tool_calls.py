@@ -69,7 +69,9 @@ def shown(args: Any) -> str:
     return json.dumps(args, default=str)
 
 
-class _Pool(Protocol):
+class Pool(Protocol):
+    """What a table of either backend needs of its pool: a read and a write transaction."""
+
     def read(self) -> AbstractContextManager[Any]: ...
     def write(self) -> AbstractContextManager[Any]: ...
 
@@ -83,7 +85,7 @@ class ToolCalls:
     backend: they differ only in their pool and their placeholder (``mark``).
     """
 
-    pool: _Pool
+    pool: Pool
     clock: Callable[[], float] = field(default=time.time)
     mark: ClassVar[str] = "?"
 
