@@ -12,21 +12,21 @@ import os
 import time
 import zlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from corral.workspace._audit import Audit
+from corral.workspace._breakers import Breakers
 from corral.workspace._pg_db import Conn, PgPool, rows
 from corral.workspace._pg_ledger import usage_by_run
 from corral.workspace._tool_calls import ToolCalls
 from corral.workspace._types import (
     LEASE_SECONDS,
     NO_RUN_USAGE,
-    BreakerPolicy,
     RunRecord,
     RunStatus,
-    Verdict,
     held,
     owner_id,
 )
@@ -230,71 +230,12 @@ def _breaker_lock(agent: str) -> int:
 
 
 @dataclass
-class PgBreakers:
-    """The ``breakers`` table; each transition holds the agent's advisory lock."""
+class PgBreakers(Breakers):
+    """The ``breakers`` table of a Postgres workspace; each transition holds the agent's
+    advisory lock (its row may not exist yet)."""
 
     pool: PgPool
-    clock: Callable[[], float] = field(default=time.time)
+    mark: ClassVar[str] = "%s"  # psycopg's placeholder
 
-    def admit(self, agent: str) -> Verdict:
-        """May a call of ``agent`` go through? ``probe``: yes, as the half-open probe."""
-        now = self.clock()
-        with self.pool.write(_breaker_lock(agent)) as conn:
-            row = conn.execute(
-                "SELECT state, open_until FROM breakers WHERE agent = %s", (agent,)
-            ).fetchone()
-            if row is None or row[0] == "closed":
-                return "closed"
-            if row[0] == "open" and row[1] <= now:
-                conn.execute("UPDATE breakers SET state = 'probing' WHERE agent = %s", (agent,))
-                return "probe"
-            return "open"
-
-    def succeeded(self, agent: str) -> bool:
-        """Record a success; True if this closed an open (probing) breaker."""
-        with self.pool.write(_breaker_lock(agent)) as conn:
-            row = conn.execute(
-                "UPDATE breakers SET state = 'closed', failures = 0 WHERE agent = %s AND "
-                "(state != 'closed' OR failures > 0) RETURNING 1",
-                (agent,),
-            ).fetchone()
-        return row is not None
-
-    def failed(self, agent: str, spec: BreakerPolicy) -> bool:
-        """Record a failure; True if this opened the breaker."""
-        now = self.clock()
-        upsert = (
-            "INSERT INTO breakers VALUES (%s, %s, %s, %s, %s) ON CONFLICT (agent) DO UPDATE SET "
-            "state = excluded.state, failures = excluded.failures, "
-            "first_failure = excluded.first_failure, open_until = excluded.open_until"
-        )
-        with self.pool.write(_breaker_lock(agent)) as conn:
-            row = conn.execute(
-                "SELECT state, failures, first_failure FROM breakers WHERE agent = %s", (agent,)
-            ).fetchone()
-            state, failures, first = row if row else ("closed", 0, now)
-            if state == "probing" or (
-                state == "closed"
-                and failures + 1 >= spec.failures
-                and now - first <= spec.window_seconds
-            ):
-                conn.execute(
-                    upsert, (agent, "open", failures + 1, first, now + spec.cooldown_seconds)
-                )
-                return True
-            if state == "closed":
-                fresh = failures == 0 or now - first > spec.window_seconds
-                conn.execute(
-                    upsert,
-                    (agent, "closed", 1 if fresh else failures + 1, now if fresh else first, 0),
-                )
-            return False
-
-    def states(self) -> dict[str, dict[str, float | str]]:
-        """Every breaker that is not closed and clean: agent -> state, failures, until."""
-        with self.pool.read() as conn:
-            found = conn.execute(
-                "SELECT agent, state, failures, open_until FROM breakers WHERE "
-                "state != 'closed' OR failures > 0"
-            ).fetchall()
-        return {a: {"state": s, "failures": f, "open_until": u} for a, s, f, u in found}
+    def locked(self, agent: str) -> AbstractContextManager[Any]:
+        return self.pool.write(_breaker_lock(agent))
