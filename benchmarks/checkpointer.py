@@ -6,6 +6,7 @@ Equal crash safety: every SQLite file runs in WAL with the same ``synchronous`` 
 and every graph runs with durability "sync".
 
     python benchmarks/checkpointer.py [--rounds 5] [--synchronous NORMAL|FULL] [--json out.json]
+    python benchmarks/checkpointer.py --saver-alone [--rounds 2]   # that section only
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import copy
 import itertools
 import json
 import operator
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import aiosqlite
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -206,11 +209,18 @@ async def concurrent_runs(tmp: Path, sync: str, rounds: int, runs: int) -> dict[
         return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def recorded_calls() -> list[tuple[str, tuple[Any, ...]]]:
-    """The put / put_writes calls one run of the 10-node chain makes, in order."""
+def recorded_calls(int_versions: bool = False) -> list[tuple[str, tuple[Any, ...]]]:
+    """The put / put_writes calls one run of the 10-node chain makes, in order. Channel
+    versions are InMemorySaver's 50-character strings, or with ``int_versions`` the
+    integers CorralSaver hands LangGraph (the base saver's ``get_next_version``)."""
     calls: list[tuple[str, tuple[Any, ...]]] = []
 
     class Recorder(InMemorySaver):
+        def get_next_version(self, current: Any, channel: None) -> Any:
+            if int_versions:
+                return BaseCheckpointSaver.get_next_version(self, current, channel)
+            return super().get_next_version(current, channel)
+
         def put(self, *args: Any) -> Any:
             calls.append(("put", copy.deepcopy(args)))
             return super().put(*args)
@@ -336,8 +346,22 @@ def main() -> None:
     parser.add_argument(
         "--pages", type=int, default=0, metavar="RUNS", help="only count pages per checkpoint"
     )
+    parser.add_argument(
+        "--saver-alone", action="store_true", help="only time put + put_writes, called directly"
+    )
     args = parser.parse_args()
     sync, rounds = args.synchronous, args.rounds
+    if args.saver_alone:
+        print(f"load average {os.getloadavg()}")
+        with tempfile.TemporaryDirectory() as tmp_name:
+            show(
+                f"the saver alone: put + put_writes, median step, synchronous={sync}",
+                "us/step",
+                saver_alone(Path(tmp_name), sync, rounds),
+                "InMemorySaver",
+            )
+        print(f"load average {os.getloadavg()}")
+        return
     if args.pages:
         with tempfile.TemporaryDirectory() as tmp_name:
             pages(Path(tmp_name), sync, args.pages)
