@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from corral.workspace._account import usage_by_run
 from corral.workspace._audit import Audit
 from corral.workspace._breakers import Breakers
 from corral.workspace._pg_db import Conn, PgPool, rows
-from corral.workspace._pg_ledger import usage_by_run
 from corral.workspace._tool_calls import ToolCalls
 from corral.workspace._types import (
     LEASE_SECONDS,
@@ -170,7 +170,7 @@ _SELECT = (
 
 
 def _records(conn: Conn, found: list[dict[str, Any]]) -> list[RunRecord]:
-    usage = usage_by_run(conn, [r["run_id"] for r in found]) if found else {}
+    usage = usage_by_run(conn, "%s", [r["run_id"] for r in found]) if found else {}
     return [
         RunRecord(
             **{k: json.loads(v) if k in _JSON and v is not None else v for k, v in r.items()},

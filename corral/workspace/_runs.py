@@ -212,7 +212,7 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 def _records(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[RunRecord]:
     """Records of ``rows``, each with its account from the ledger (same read snapshot)."""
-    usage = usage_by_run(conn, [r["run_id"] for r in rows]) if rows else {}
+    usage = usage_by_run(conn, "?", [r["run_id"] for r in rows]) if rows else {}
     return [
         RunRecord(
             **{
