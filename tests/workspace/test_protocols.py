@@ -77,6 +77,20 @@ def test_ledger_reserves_settles_and_releases_against_every_layer(workspace: Wor
     assert (report["a"]["tokens"], report["a"]["calls"]) == (150, 1)
 
 
+def test_a_run_keeps_the_definition_it_is_pinned_to(workspace: Workspace) -> None:
+    runs = workspace.runs
+    runs.start("r1", "t", None, {}, fingerprint="f1", definition={"agents": ["a"]})
+    runs.start("r2", "t", None, {}, definition={"agents": ["b"]})  # no fingerprint: its own
+    runs.pin("r1", "f2", {"agents": ["a", "c"]})
+    pinned = {r.run_id: (r.fingerprint, r.definition) for r in runs.list()}
+    assert pinned == {"r1": ("f2", {"agents": ["a", "c"]}), "r2": (None, {"agents": ["b"]})}
+    with pytest.raises(ValueError, match="no field 'input'"):
+        runs.update("r1", "completed", input={"x": 1})
+    record = runs.get("r1")
+    assert record is not None
+    assert (record.status, record.input) == ("running", {})  # nothing was written
+
+
 def test_limits_are_replaced_and_each_alert_is_raised_once_a_day(workspace: Workspace) -> None:
     ledger = workspace.ledger
     ledger.publish_limits({"a": BudgetLimits(daily_tokens=100)})
