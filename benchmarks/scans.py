@@ -35,8 +35,10 @@ DEFINITION = json.dumps({"agents": {a: {"role": a, "instructions": "x" * 300} fo
 
 
 ROWS = (
-    "SELECT runs.*, COALESCE(runs.definition, (SELECT d.definition FROM definitions d "
-    "WHERE d.fingerprint = runs.fingerprint)) AS pinned FROM runs"
+    "SELECT run_id, team, manifest, status, started_at, updated_at, pid, input, output, "
+    "errors, path, fingerprint, owner, expires_at, COALESCE(runs.definition, (SELECT "
+    "d.definition FROM definitions d WHERE d.fingerprint = runs.fingerprint)) AS "
+    "definition FROM runs"
 )
 
 

@@ -4,11 +4,16 @@
 (reservations included: the budget checks read these), and ``spent``, an agent's day of
 settled calls only (tokens, cost, calls, calls of unknown cost): ``corral budget`` reads
 those few rows instead of summing every call of the day.
+
+The statements are the same on every backend; ``p`` is the backend's placeholder
+(``?`` or ``%s``) and ``conn`` its connection in a transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
 from corral.workspace._budget import run_usage
 from corral.workspace._types import TEAM, RunUsage
@@ -21,37 +26,52 @@ def scopes(run_id: str, task_key: str, agent: str, day: str) -> tuple[Scope, ...
     return (("task", task_key, ""), ("agent", agent, day), ("team", TEAM, day), ("run", run_id, ""))
 
 
-def totals(conn: sqlite3.Connection, scope: str, key: str, day: str) -> tuple[int, float, int]:
+def many(conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``executemany`` on either backend's connection (psycopg's is on its cursors)."""
+    cursor = conn.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def totals(conn: Any, p: str, scope: str, key: str, day: str) -> tuple[int, float, int]:
     """Tokens, cost and calls so far (reservations included) of one scope."""
     row = conn.execute(
-        "SELECT tokens, cost, calls FROM usage_totals WHERE scope = ? AND key = ? AND day = ?",
+        f"SELECT tokens, cost, calls FROM usage_totals WHERE scope = {p} AND key = {p} "
+        f"AND day = {p}",
         (scope, key, day),
     ).fetchone()
     return (int(row[0]), float(row[1]), int(row[2])) if row else (0, 0.0, 0)
 
 
 def add(
-    conn: sqlite3.Connection,
-    moved: tuple[Scope, ...],
+    conn: Any,
+    p: str,
+    moved: Sequence[Scope],
     tokens: int,
     cost: float,
-    calls: int,
     *,
+    calls: int,
     spent: tuple[str, str, int, float, bool] | None = None,
 ) -> None:
-    """Move the running totals of every scope by the same amounts, and with ``spent``
-    (agent, day, tokens, cost, cost known), that agent's day of settled calls by one call."""
+    """Move the running totals of every scope by the same amounts (``calls``: 1 for a new
+    call), and with ``spent`` (agent, day, tokens, cost, cost known), that agent's day of
+    settled calls by one call."""
     rows: list[tuple[str, str, str, int, float, int, int]] = [
         (*scope, tokens, cost, calls, 0) for scope in moved
     ]
     if spent is not None:
         agent, day, used, paid, known = spent
         rows.append(("spent", agent, day, used, paid, 1, int(not known)))
-    conn.executemany(
-        "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls, unknown) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key, day) DO UPDATE SET "
-        "tokens = tokens + excluded.tokens, cost = cost + excluded.cost, "
-        "calls = calls + excluded.calls, unknown = COALESCE(unknown, 0) + excluded.unknown",
+    many(
+        conn,
+        "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls, unknown) VALUES "
+        f"({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (scope, key, day) DO UPDATE SET "
+        "tokens = usage_totals.tokens + excluded.tokens, "
+        "cost = usage_totals.cost + excluded.cost, "
+        "calls = usage_totals.calls + excluded.calls, "
+        "unknown = COALESCE(usage_totals.unknown, 0) + excluded.unknown",
         rows,
     )
 
@@ -105,24 +125,24 @@ def upgrade(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP INDEX IF EXISTS {index}")
 
 
-def spent_on(conn: sqlite3.Connection, day: str) -> list[tuple[str, int, float, int, int]]:
+def spent_on(conn: Any, p: str, day: str) -> list[tuple[str, int, float, int, int]]:
     """Per agent: tokens, cost, calls of unknown cost and calls settled on ``day``."""
     rows = conn.execute(
         "SELECT key, tokens, cost, COALESCE(unknown, 0), calls FROM usage_totals "
-        "WHERE scope = 'spent' AND day = ? ORDER BY key",
+        f"WHERE scope = 'spent' AND day = {p} ORDER BY key",
         (day,),
     ).fetchall()
     return [(str(a), int(t), float(c), int(u), int(n)) for a, t, c, u, n in rows]
 
 
-def usage_by_run(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, RunUsage]:
+def usage_by_run(conn: Any, p: str, run_ids: list[str]) -> dict[str, RunUsage]:
     """The account of each run that made a settled call (indexed reads, 500 runs each)."""
     found: dict[str, RunUsage] = {}
     for start in range(0, len(run_ids), 500):
         some = run_ids[start : start + 500]
         rows = conn.execute(
             "SELECT run_id, SUM(input_tokens), SUM(output_tokens), count(*), SUM(cost_usd), "
-            f"SUM(1 - cost_known) FROM usage WHERE run_id IN ({', '.join('?' * len(some))}) "
+            f"SUM(1 - cost_known) FROM usage WHERE run_id IN ({', '.join([p] * len(some))}) "
             "AND status = 'settled' GROUP BY run_id",
             some,
         ).fetchall()

@@ -11,20 +11,23 @@ so a subtree never spends more than its root's task budget.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
+from corral.workspace._account import many, totals
 from corral.workspace._budget import Ask, split
 
 
-def granted(conn: sqlite3.Connection, task_key: str) -> int | None:
-    """The tokens ``task_key`` runs on, if it runs on a grant."""
-    row = conn.execute("SELECT tokens FROM task_grants WHERE task_key = ?", (task_key,)).fetchone()
+def granted(conn: Any, p: str, task_key: str) -> int | None:
+    """The tokens ``task_key`` runs on, if it runs on a grant (``p``: the placeholder)."""
+    sql = f"SELECT tokens FROM task_grants WHERE task_key = {p}"
+    row = conn.execute(sql, (task_key,)).fetchone()
     return None if row is None else int(row[0])
 
 
 def carve(
-    conn: sqlite3.Connection,
+    conn: Any,
+    p: str,
     *,
     agent: str,
     parent: str,
@@ -39,39 +42,37 @@ def carve(
         limit=limit,
         used=used,
         asks=asks,
-        granted=lambda key: granted(conn, key),
+        granted=lambda key: granted(conn, p, key),
     )
     if not grants:
         return {}
-    conn.executemany(
-        "INSERT INTO task_grants (task_key, parent, tokens, settled) VALUES (?, ?, ?, 0)",
+    many(
+        conn,
+        f"INSERT INTO task_grants (task_key, parent, tokens, settled) VALUES ({p}, {p}, {p}, 0)",
         [(key, parent, tokens) for key, tokens in grants.items()],
     )
-    _move(conn, parent, sum(grants.values()))
+    _move(conn, p, parent, sum(grants.values()))
     return grants
 
 
-def give_back(conn: sqlite3.Connection, parent: str, children: Sequence[str]) -> None:
+def give_back(conn: Any, p: str, parent: str, children: Sequence[str]) -> None:
     """Replace each child's grant, reserved on ``parent``, with what the child spent."""
     for child in children:
         row = conn.execute(
-            "UPDATE task_grants SET settled = 1 WHERE task_key = ? AND parent = ? "
+            f"UPDATE task_grants SET settled = 1 WHERE task_key = {p} AND parent = {p} "
             "AND settled = 0 RETURNING tokens",
             (child, parent),
         ).fetchone()
         if row is None:
             continue
-        spent = conn.execute(
-            "SELECT COALESCE(SUM(tokens), 0) FROM usage_totals WHERE scope = 'task' AND key = ?",
-            (child,),
-        ).fetchone()[0]
-        _move(conn, parent, int(spent) - int(row[0]))
+        spent = totals(conn, p, "task", child, "")[0]
+        _move(conn, p, parent, spent - int(row[0]))
 
 
-def _move(conn: sqlite3.Connection, task_key: str, tokens: int) -> None:
+def _move(conn: Any, p: str, task_key: str, tokens: int) -> None:
     conn.execute(
         "INSERT INTO usage_totals (scope, key, day, tokens, cost, calls) "
-        "VALUES ('task', ?, '', ?, 0, 0) ON CONFLICT (scope, key, day) "
-        "DO UPDATE SET tokens = tokens + excluded.tokens",
+        f"VALUES ('task', {p}, '', {p}, 0, 0) ON CONFLICT (scope, key, day) "
+        "DO UPDATE SET tokens = usage_totals.tokens + excluded.tokens",
         (task_key, tokens),
     )

@@ -15,9 +15,10 @@ from corral.workspace._pg_db import STORE_LOCK, PgPool
 from corral.workspace._pg_ledger import PgLedger
 from corral.workspace._pg_prune import ended_before, forget_runs, size, vacuum
 from corral.workspace._pg_saver import PgSaver
-from corral.workspace._pg_tables import PgAudit, PgBreakers, PgEvents, PgRuns, PgToolCalls, iso
+from corral.workspace._pg_tables import PgAudit, PgBreakers, PgEvents, PgRuns, PgToolCalls
 from corral.workspace._pg_url import shown
 from corral.workspace._report import PruneReport
+from corral.workspace._runs import iso
 from corral.workspace._trips import distinct_trips
 from corral.workspace._types import RunSummary
 

@@ -61,7 +61,8 @@ class RunRegistry(Protocol):
         ...
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
-        """Set a run's status (and output, errors, usage, path)."""
+        """Set a run's status (and output, errors, path; a ``usage`` is not kept: a run's
+        account is the ledger's). ``ValueError`` for any other field."""
 
     def take_over(self, run_id: str) -> str | None:
         """Mark the run ``running`` and owned here unless another live holder has it (on

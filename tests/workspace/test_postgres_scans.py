@@ -13,7 +13,7 @@ from tests.conftest import SUPPORT_DESK, TICKET
 
 ROWS = (
     "SELECT run_id, team, manifest, status, started_at, updated_at, pid, input, output, "
-    "errors, path, fingerprint, definition FROM runs "
+    "errors, path, fingerprint, owner, expires_at, definition AS definition FROM runs "
 )
 """The statements ``PgRuns.list`` and ``PgLedger.report`` run."""
 SCANS = {  # name: (statement, its arguments, the index it walks)

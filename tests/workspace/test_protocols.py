@@ -77,6 +77,101 @@ def test_ledger_reserves_settles_and_releases_against_every_layer(workspace: Wor
     assert (report["a"]["tokens"], report["a"]["calls"]) == (150, 1)
 
 
+def test_a_run_keeps_the_definition_it_is_pinned_to(workspace: Workspace) -> None:
+    runs = workspace.runs
+    runs.start("r1", "t", None, {}, fingerprint="f1", definition={"agents": ["a"]})
+    runs.start("r2", "t", None, {}, definition={"agents": ["b"]})  # no fingerprint: its own
+    runs.pin("r1", "f2", {"agents": ["a", "c"]})
+    pinned = {r.run_id: (r.fingerprint, r.definition) for r in runs.list()}
+    assert pinned == {"r1": ("f2", {"agents": ["a", "c"]}), "r2": (None, {"agents": ["b"]})}
+    with pytest.raises(ValueError, match="no field 'input'"):
+        runs.update("r1", "completed", input={"x": 1})
+    record = runs.get("r1")
+    assert record is not None
+    assert (record.status, record.input) == ("running", {})  # nothing was written
+
+
+def test_limits_are_replaced_and_each_alert_is_raised_once_a_day(workspace: Workspace) -> None:
+    ledger = workspace.ledger
+    ledger.publish_limits({"a": BudgetLimits(daily_tokens=100)})
+    limits = BudgetLimits(daily_tokens=200)
+    ledger.publish_limits({"a": limits}, team=BudgetLimits(team_daily_tokens=1000))
+    raised = []
+    for tokens in (170, 5):  # the first settlement crosses 80 % of 200, the second too
+        row = ledger.reserve(
+            run_id="r", task_key="t", agent="a", model="m", tokens=10, cost=0.0, limits=limits
+        )
+        settled = ledger.settle(
+            row,
+            agent="a",
+            model="m",
+            input_tokens=tokens,
+            output_tokens=0,
+            cached_tokens=0,
+            cost=None,
+            latency_ms=1.0,
+            limits=limits,
+        )
+        raised.append([(alert.agent, alert.layer, alert.used) for alert in settled.alerts])
+    assert raised == [[("a", "daily_tokens", 170)], []]
+    report = {line["agent"]: line for line in ledger.report(ledger.day())}
+    assert (report["a"]["tokens"], report["a"]["token_limit"], report["a"]["cost_usd"]) == (
+        175,
+        200,
+        None,  # a call of unknown cost
+    )
+    assert report["team"]["token_limit"] == 1000
+    with pytest.raises(KeyError, match="no reserved call 999"):
+        ledger.settle(
+            999,
+            agent="a",
+            model="m",
+            input_tokens=1,
+            output_tokens=0,
+            cached_tokens=0,
+            cost=0.0,
+            latency_ms=1.0,
+            limits=limits,
+        )
+
+
+def test_grants_are_carved_checked_and_given_back(workspace: Workspace) -> None:
+    ledger = workspace.ledger
+    free = BudgetLimits()
+    row = ledger.reserve(
+        run_id="r", task_key="p", agent="a", model="m", tokens=100, cost=0.0, limits=free
+    )
+    grants = ledger.grant(
+        agent="a", parent="p", limit=1000, asks=[("c1", None, None), ("c2", None, 300)]
+    )
+    assert grants == {"c1": 600, "c2": 300}  # explicit tokens first, the rest shared
+    assert ledger.grant(agent="a", parent="p", limit=1000, asks=[("c1", None, None)]) == {}
+    with pytest.raises(BudgetExceeded) as refused:
+        ledger.reserve(
+            run_id="r", task_key="c2", agent="b", model="m", tokens=301, cost=0.0, limits=free
+        )
+    assert (refused.value.layer, refused.value.limit) == ("grant_tokens", 300)
+    child = ledger.reserve(
+        run_id="r", task_key="c2", agent="b", model="m", tokens=50, cost=0.0, limits=free
+    )
+    for each in (row, child):
+        ledger.settle(
+            each,
+            agent="a",
+            model="m",
+            input_tokens=40,
+            output_tokens=0,
+            cached_tokens=0,
+            cost=0.0,
+            latency_ms=1.0,
+            limits=free,
+        )
+    ledger.settle_grants("p", ["c1", "c2"])  # c1 spent nothing, c2 40 tokens
+    with pytest.raises(BudgetExceeded) as left:  # p's task: its own 40 and c2's 40
+        ledger.grant(agent="a", parent="p", limit=80, asks=[("c3", None, None)])
+    assert (left.value.used, left.value.limit) == (80, 80)
+
+
 def test_events_are_stamped_by_the_injected_clock(workspace: Workspace, clock: Clock) -> None:
     workspace.events.record("r", "guard_trip", "a", {"guard": "x"})
     clock.now += 1.5

@@ -45,9 +45,11 @@ def ran(db: Path, runs: int) -> list[str]:
 def test_listing_runs_walks_an_index_in_order(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     open_workspace(db).close()
-    rows = (
-        "SELECT runs.*, COALESCE(runs.definition, (SELECT d.definition FROM definitions d "
-        "WHERE d.fingerprint = runs.fingerprint)) AS pinned FROM runs"
+    rows = (  # the statements ``SqliteRuns.list`` runs
+        "SELECT run_id, team, manifest, status, started_at, updated_at, pid, input, output, "
+        "errors, path, fingerprint, owner, expires_at, COALESCE(runs.definition, (SELECT "
+        "d.definition FROM definitions d WHERE d.fingerprint = runs.fingerprint)) AS "
+        "definition FROM runs"
     )
     for sql, args in (
         (f"{rows} ORDER BY started_at DESC LIMIT ?", (50,)),
