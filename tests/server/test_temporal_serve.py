@@ -1,0 +1,252 @@
+"""``corral serve --temporal``: runs created through the API go to ``corral worker``
+subprocesses through a real Temporal dev server, on a throwaway Postgres workspace, and
+``langgraph-sdk`` uses the server unchanged (wait, background and join, stream, review,
+cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+from temporalio.client import WorkflowExecutionStatus
+
+from corral import load_team
+from corral.scale import Dispatcher
+from corral.server import create_app
+from corral.server._wire import plain
+from tests.scale.conftest import Scale, _scale, postgres, temporal  # noqa: F401 (fixtures)
+from tests.server.conftest import free_port, running, teams
+from tests.workspace.postgres_cluster import Cluster
+
+
+@dataclass
+class Served:
+    url: str
+    folder: Path
+    db: str
+    temporal: str
+    workers: list[int]
+    """The worker processes' ids (chain's, then reviewed's)."""
+
+
+@pytest.fixture(scope="module")
+def served(
+    temporal: str,  # noqa: F811
+    postgres: Cluster,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
+    """Two teams served on Temporal: one ``corral worker`` for each (its default queue),
+    one Postgres workspace for the workers and the server."""
+    folder = tmp_path_factory.mktemp("serve_temporal")
+    reviewed, _, chain = teams(folder)
+    with postgres.database() as url:
+        scale = Scale(temporal, "corral-chain", url, [], folder)
+        stop = _scale(scale)
+        next(stop)
+        try:
+            scale.start(chain)
+            scale.queue = "corral-reviewed"
+            scale.start(reviewed)
+            app = create_app([reviewed, chain], db=url, temporal=temporal)
+            with running(app, folder) as found:
+                pids = [w.pid for w in scale.workers]
+                yield Served(found.url, folder, url, temporal, pids)
+        finally:
+            next(stop, None)
+
+
+def work(served: Served, pause: float = 0.0, name: str = "log") -> dict[str, Any]:
+    """A ``chain`` input: each of its four steps sleeps ``pause`` s and logs to a file."""
+    return {"log": str(served.folder / f"{name}.txt"), "pause": pause, "count": 0}
+
+
+def workflow(served: Served, run_id: str) -> tuple[Any, Any]:
+    """The run's workflow: its ``state`` query and its Temporal status."""
+
+    async def go() -> tuple[Any, Any]:
+        runs = await Dispatcher.connect(served.temporal)
+        return await runs.state(run_id), await runs.status(run_id)
+
+    return asyncio.run(go())
+
+
+def record(served: Served, team: str, run_id: str) -> Any:
+    """The run's record in the shared workspace."""
+    file = served.folder / ("chain/team.yaml" if team == "chain" else f"{team}.yaml")
+    with load_team(file).compile(db=served.db) as app:
+        return app.runs.get(run_id)
+
+
+def test_wait_background_join_and_state_run_on_the_worker(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    assert client.runs.wait(thread, "chain", input=work(served, name="wait")) == {
+        **work(served, name="wait"),
+        "count": 4,
+    }
+    state, status = workflow(served, thread)  # the run was a workflow, run by chain's worker
+    assert status == WorkflowExecutionStatus.COMPLETED
+    assert [w.split("@")[0] for w in state.workers] == [str(served.workers[0])]
+    assert record(served, "chain", thread).status == "completed"
+    got = client.threads.get(thread)
+    assert (got["status"], got["values"]["count"]) == ("idle", 4)
+    history = client.threads.get_history(thread, limit=100)
+    assert [h["next"] for h in history] == [[], ["d"], ["c"], ["b"], ["a"], ["__start__"]]
+    background = client.runs.create(None, "chain", input=work(served, 0.05, "background"))
+    assert background["status"] == "pending"
+    joined = client.runs.join(background["thread_id"], background["run_id"])
+    assert joined["count"] == 4
+    run = client.runs.get(background["thread_id"], background["run_id"])
+    assert run["status"] == "success"
+    assert client.runs.wait(None, "chain", input=work(served, name="stateless"))["count"] == 4
+    log = (served.folder / "background.txt").read_text().split()
+    assert log.count("done") == 4  # each step once
+
+
+def test_a_stream_is_what_the_run_streams_in_process(served: Served, tmp_path: Path) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    given = work(served, name="stream")
+    parts = list(
+        client.runs.stream(thread, "chain", input=given, stream_mode=["values", "updates"])
+    )
+    assert (parts[0].event, parts[-1].event) == ("metadata", "end")
+    assert parts[0].data["attempt"] == 1
+    seen = [(p.event, p.data) for p in parts[1:-1]]
+    with load_team(served.folder / "chain" / "team.yaml").compile(db=tmp_path / "w.db") as app:
+        embedded = [
+            (mode, plain(chunk))
+            for mode, chunk in app.graph.stream(
+                given,
+                app.config("here"),
+                stream_mode=["values", "updates"],
+                output_keys=app.graph.output_channels,
+            )
+        ]
+    assert [e for e, _ in seen] == [m for m, _ in embedded]
+    assert seen == embedded  # the same events, in the same order, with the same data
+    assert [next(iter(d)) for e, d in seen if e == "updates"] == ["a", "b", "c", "d"]
+    assert [d["count"] for e, d in seen if e == "values"] == [0, 4]  # input, output
+    updates = list(client.runs.stream(None, "chain", input=given, stream_mode="updates"))
+    assert [p.event for p in updates] == ["metadata", *["updates"] * 4, "end"]
+
+
+def test_stream_modes_the_workspace_does_not_hold_are_refused(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    for mode in ("custom", "messages-tuple", "events", "debug"):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            client.runs.create(thread, "chain", input=work(served), stream_mode=[mode])
+        assert refused.value.response.status_code == 422
+        assert "on Temporal workers" in refused.value.response.json()["detail"]
+    assert client.threads.get(thread)["status"] == "idle"  # nothing was submitted
+
+
+def test_a_review_pauses_the_run_and_command_resume_approves_it(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    paused = client.runs.wait(thread, "reviewed", input={"text": "approve me"})
+    (waiting,) = paused["__interrupt__"]
+    review = waiting["value"]
+    assert review["reason"] == "the edge solver -> END is a review point"
+    got = client.threads.get(thread)
+    assert got["status"] == "interrupted"
+    assert next(iter(got["interrupts"].values()))[0]["value"]["payload"] == review["payload"]
+    state, status = workflow(served, thread)
+    assert (state.state, status) == ("paused", WorkflowExecutionStatus.RUNNING)
+    with pytest.raises(httpx.HTTPStatusError) as bad:  # checked here, before any signal
+        client.runs.wait(
+            thread, "reviewed", command={"resume": {"action": "edit", "payload": {"score": 99}}}
+        )
+    assert bad.value.response.status_code == 422
+    assert client.threads.get(thread)["status"] == "interrupted"  # still paused
+    assert workflow(served, thread)[0].state == "paused"
+    done = client.runs.wait(thread, "reviewed", command={"resume": {"action": "approve"}})
+    assert done == review["payload"]
+    assert client.threads.get(thread)["status"] == "idle"
+    assert record(served, "reviewed", thread).status == "completed"
+    state, status = workflow(served, thread)
+    assert status == WorkflowExecutionStatus.COMPLETED
+    assert state.activities == 2  # the run, then its resumption by the decide signal
+    assert {w.split("@")[0] for w in state.workers} == {str(served.workers[1])}
+
+
+def _wait_until(check: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_cancel_cancels_the_workflow_and_a_new_run_goes_on_from_the_checkpoint(
+    served: Served,
+) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "cancel.txt"
+    run = client.runs.create(thread, "chain", input=work(served, 2.5, "cancel"))
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    assert client.threads.get(thread)["status"] == "busy"
+    client.runs.cancel(thread, run["run_id"], wait=True)
+    assert client.runs.get(thread, run["run_id"])["status"] == "interrupted"
+    assert record(served, "chain", thread).status == "cancelled"
+    assert workflow(served, thread)[1] == WorkflowExecutionStatus.CANCELED
+    assert client.threads.get(thread)["status"] == "idle"
+    done = client.runs.wait(thread, "chain", input=None)  # a new workflow, from the checkpoint
+    assert done["count"] == 4
+    assert log.read_text().count("done a") == 1  # the finished step did not run again
+    assert record(served, "chain", thread).status == "completed"
+
+
+def _serve(served: Served, port: int, log: Path, *options: str) -> subprocess.Popen[bytes]:
+    corral = Path(sys.executable).with_name("corral")
+    return subprocess.Popen(
+        [
+            *(str(corral), "serve", str(served.folder / "chain" / "team.yaml")),
+            *("--db", served.db, "--port", str(port), "--temporal", *options),
+        ],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_corral_serve_temporal_from_the_command_line(served: Served, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    server = _serve(served, port, log, served.temporal, "--queue", "corral-chain")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ok", timeout=1):
+                    break
+            except OSError:
+                assert server.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.2)
+        client = get_sync_client(url=f"http://127.0.0.1:{port}")
+        assert client.runs.wait(None, "chain", input=work(served, name="cli"))["count"] == 4
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == -signal.SIGTERM, log.read_text()  # uvicorn's way to end
+    assert "Traceback" not in log.read_text()
+    assert (served.folder / "cli.txt").read_text().count("done") == 4
+    nowhere = _serve(served, free_port(), tmp_path / "nowhere.log", f"127.0.0.1:{free_port()}")
+    assert nowhere.wait(timeout=60) == 2
+    said = (tmp_path / "nowhere.log").read_text()
+    assert "cannot reach a Temporal server" in said
+    assert "Traceback" not in said
