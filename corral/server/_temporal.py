@@ -18,7 +18,7 @@ from typing import Any
 
 from langgraph.types import Command, StateSnapshot
 
-from corral.errors import CorralError, InputError, RunError
+from corral.errors import CorralError, InputError
 from corral.graphs import App, RunResult
 from corral.scale import Dispatcher, queue_of
 from corral.server._jobs import Job, Start
@@ -95,7 +95,11 @@ class TemporalRuns:
             seen = await _latest(app, job.thread_id)
             settle = asyncio.create_task(self.begin(app, job.thread_id, start))
             await self.follow(job, app, settle, seen)
-            self.finish(job, settle.result())
+            settle.result()  # raises a refused decision, a failed or cancelled workflow
+            # A run that completed, paused, failed or was halted (a rejected review) is a
+            # success, as when the graph runs in the server: the thread's status and
+            # state say how the run ended.
+            job.set_status("success")
         except asyncio.CancelledError:  # cancel, interrupt or rollback; or a shutdown
             if settle is not None and not self.closing:
                 await self.cancel(job.thread_id, settle)
@@ -181,15 +185,6 @@ class TemporalRuns:
             if "values" in job.stream_mode:
                 job.push("values", job.output)
 
-    def finish(self, job: Job, result: RunResult) -> None:
-        """The job's end from its run's result: a run that failed or was halted is the
-        job's error; one that completed or paused for a review is a success."""
-        if result.status in ("completed", "paused"):
-            job.set_status("success")
-            return
-        cause = result.errors[0] if result.errors else RunError(f"the run {result.status}")
-        self.failed(job, cause)
-
     @staticmethod
     def failed(job: Job, exc: BaseException) -> None:
         """The job's error (as the in-process server reports one)."""
@@ -222,25 +217,29 @@ def _picked(app: App, written: Any) -> Any:
 
 async def _latest(app: App, run_id: str) -> str | None:
     """The id of the run's latest checkpoint (``None``: it has none yet)."""
-    snapshot = await app.graph.aget_state(app.config(run_id))
-    if snapshot.config is None:
+    found = await app.checkpointer.aget_tuple(app.config(run_id))
+    if found is None:
         return None
-    found: str | None = snapshot.config["configurable"].get("checkpoint_id")
-    return found
+    latest: str | None = found.config["configurable"].get("checkpoint_id")
+    return latest
 
 
 async def _since(
     app: App, run_id: str, seen: str | None
 ) -> list[tuple[StateSnapshot | None, StateSnapshot]]:
-    """The run's checkpoints after ``seen``, oldest first, each with the one before it."""
+    """The run's checkpoints after ``seen``, oldest first, each with the one before it
+    (read newest first, a few more at a time until ``seen`` is among them)."""
     if await _latest(app, run_id) == seen:  # one small read while nothing is new
         return []
-    newest: list[StateSnapshot] = []
-    parent: StateSnapshot | None = None
-    async for snapshot in app.graph.aget_state_history(app.config(run_id)):
-        if seen is not None and snapshot.config["configurable"]["checkpoint_id"] == seen:
-            parent = snapshot
+    limit = 4
+    while True:
+        history = app.graph.aget_state_history(app.config(run_id), limit=limit)
+        found = [snapshot async for snapshot in history]
+        ids = [s.config["configurable"]["checkpoint_id"] for s in found]
+        if seen in ids or len(found) < limit:
             break
-        newest.append(snapshot)
-    newest.reverse()
+        limit *= 4
+    cut = ids.index(seen) if seen in ids else len(found)
+    newest = found[:cut][::-1]
+    parent = found[cut] if cut < len(found) else None
     return list(zip([parent, *newest[:-1]], newest, strict=True))

@@ -22,7 +22,7 @@ import pytest
 from langgraph_sdk import get_sync_client
 from temporalio.client import WorkflowExecutionStatus
 
-from corral import load_team
+from corral import InputError, load_team
 from corral.scale import Dispatcher
 from corral.server import create_app
 from corral.server._wire import plain
@@ -110,6 +110,9 @@ def test_wait_background_join_and_state_run_on_the_worker(served: Served) -> Non
     assert joined["count"] == 4
     run = client.runs.get(background["thread_id"], background["run_id"])
     assert run["status"] == "success"
+    again = list(client.runs.join_stream(background["thread_id"], background["run_id"]))
+    assert [p.event for p in again] == ["metadata", "values", "values", "end"]
+    assert again[-2].data == joined
     assert client.runs.wait(None, "chain", input=work(served, name="stateless"))["count"] == 4
     log = (served.folder / "background.txt").read_text().split()
     assert log.count("done") == 4  # each step once
@@ -181,6 +184,15 @@ def test_a_review_pauses_the_run_and_command_resume_approves_it(served: Served) 
     assert status == WorkflowExecutionStatus.COMPLETED
     assert state.activities == 2  # the run, then its resumption by the decide signal
     assert {w.split("@")[0] for w in state.workers} == {str(served.workers[1])}
+    other = client.threads.create()["thread_id"]
+    client.runs.wait(other, "reviewed", input={"text": "reject me"})
+    reason = {"action": "reject", "reason": "wrong tone"}
+    rejected = client.runs.create(other, "reviewed", command={"resume": reason})
+    client.runs.join(other, rejected["run_id"])
+    assert client.runs.get(other, rejected["run_id"])["status"] == "success"  # as in-process
+    assert client.threads.get(other)["status"] == "error"  # the run failed: rejected
+    assert client.threads.get_state(other)["values"]["_rejected"].endswith("wrong tone")
+    assert record(served, "reviewed", other).status == "failed"
 
 
 def _wait_until(check: Any, timeout: float = 30) -> None:
@@ -208,6 +220,27 @@ def test_cancel_cancels_the_workflow_and_a_new_run_goes_on_from_the_checkpoint(
     assert done["count"] == 4
     assert log.read_text().count("done a") == 1  # the finished step did not run again
     assert record(served, "chain", thread).status == "completed"
+
+
+def test_multitask_reject_and_interrupt(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "interrupting.txt"
+    first = client.runs.create(thread, "chain", input=work(served, 2.5, "interrupting"))
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    with pytest.raises(httpx.HTTPStatusError) as busy:
+        client.runs.create(thread, "chain", input=None, multitask_strategy="reject")
+    assert busy.value.response.status_code == 409
+    second = client.runs.create(thread, "chain", input=None, multitask_strategy="interrupt")
+    assert client.runs.join(thread, second["run_id"])["count"] == 4
+    assert client.runs.get(thread, first["run_id"])["status"] == "interrupted"
+    assert client.runs.get(thread, second["run_id"])["status"] == "success"
+    assert log.read_text().count("done a") == 1  # the second went on from the checkpoint
+
+
+def test_a_named_queue_is_one_team_s(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--queue names one team's task queue"):
+        create_app(teams(tmp_path)[:2], temporal="127.0.0.1:1", queue="q")
 
 
 def _serve(served: Served, port: int, log: Path, *options: str) -> subprocess.Popen[bytes]:
