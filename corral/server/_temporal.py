@@ -93,6 +93,8 @@ class TemporalRuns:
             job.set_status("running")
             job.push("metadata", {"run_id": job.run_id, "attempt": 1})
             seen = await _latest(app, job.thread_id)
+            if not isinstance(start, dict) and seen is not None:
+                await self._current(job, app)
             settle = asyncio.create_task(self.begin(app, job.thread_id, start))
             await self.follow(job, app, settle, seen)
             settle.result()  # raises a refused decision, a failed or cancelled workflow
@@ -164,6 +166,13 @@ class TemporalRuns:
             job.interrupts = [interrupt(i) for i in final.interrupts]
             if "updates" in job.stream_mode:
                 job.push("updates", {"__interrupt__": job.interrupts})
+
+    async def _current(self, job: Job, app: App) -> None:
+        """The thread's values as a resumed run starts (LangGraph streams them first)."""
+        snapshot = await app.graph.aget_state(app.config(job.thread_id))
+        job.output = _picked(app, snapshot.values) or {}
+        if "values" in job.stream_mode:
+            job.push("values", job.output)
 
     def _push(
         self, job: Job, app: App, parent: StateSnapshot | None, snapshot: StateSnapshot

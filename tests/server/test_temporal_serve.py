@@ -238,6 +238,29 @@ def test_multitask_reject_and_interrupt(served: Served) -> None:
     assert log.read_text().count("done a") == 1  # the second went on from the checkpoint
 
 
+def test_multitask_enqueue_and_rollback(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "queue.txt"
+    first = client.runs.create(thread, "chain", input=work(served, 0.5, "queue"))
+    queued = client.runs.create(thread, "chain", input=None, multitask_strategy="enqueue")
+    assert client.runs.get(thread, queued["run_id"])["status"] == "pending"
+    assert client.runs.join(thread, queued["run_id"])["count"] == 4
+    assert client.runs.get(thread, first["run_id"])["status"] == "success"
+    assert log.read_text().count("done d") == 1  # the queued run went on from the end
+    other = client.threads.create()["thread_id"]
+    log = served.folder / "rollback.txt"
+    client.runs.create(other, "chain", input=work(served, 2.5, "rollback"))
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    fresh = dict(work(served, 0.0, "rollback"), count=10)
+    second = client.runs.create(other, "chain", input=fresh, multitask_strategy="rollback")
+    assert client.runs.join(other, second["run_id"])["count"] == 14  # from the new input
+    assert [r["run_id"] for r in client.runs.list(other)] == [second["run_id"]]
+    assert log.read_text().count("done a") == 2  # the new run started from the entry
+    history = client.threads.get_history(other, limit=100)
+    assert all(h["values"].get("count", 10) >= 10 for h in history)  # no old checkpoint
+
+
 def test_a_named_queue_is_one_team_s(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--queue names one team's task queue"):
         create_app(teams(tmp_path)[:2], temporal="127.0.0.1:1", queue="q")
