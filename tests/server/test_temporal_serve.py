@@ -261,6 +261,29 @@ def test_multitask_enqueue_and_rollback(served: Served) -> None:
     assert all(h["values"].get("count", 10) >= 10 for h in history)  # no old checkpoint
 
 
+def test_a_stopped_server_leaves_its_runs_to_the_workers(served: Served) -> None:
+    folder = served.folder / "second"
+    folder.mkdir()
+    chain = teams(folder)[2]
+    log = served.folder / "outlive.txt"
+    with running(create_app([chain], db=served.db, temporal=served.temporal), folder) as one:
+        client = get_sync_client(url=one.url)
+        run = client.runs.create(None, "chain", input=work(served, 0.5, "outlive"))
+        thread = run["thread_id"]
+        _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    assert "done d" not in log.read_text()  # the server stopped mid-run
+    _wait_until(lambda: record(served, "chain", thread).status == "completed")
+    assert log.read_text().count("done") == 4  # on the worker, each step once
+    with running(create_app([chain], db=served.db, temporal=served.temporal), folder) as two:
+        client = get_sync_client(url=two.url)
+        got = client.threads.get(thread)
+        assert (got["status"], got["values"]["count"]) == ("idle", 4)
+        assert client.threads.get_state(thread)["values"]["count"] == 4
+        with pytest.raises(httpx.HTTPStatusError) as unknown:
+            client.runs.join(thread, run["run_id"])
+        assert unknown.value.response.status_code == 404
+
+
 def test_a_named_queue_is_one_team_s(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--queue names one team's task queue"):
         create_app(teams(tmp_path)[:2], temporal="127.0.0.1:1", queue="q")
