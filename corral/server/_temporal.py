@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.types import Command, StateSnapshot
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
-from corral.errors import CorralError, InputError
+from corral.errors import CorralError, InputError, RunError
 from corral.graphs import App, RunResult
 from corral.scale import Dispatcher, queue_of
 from corral.server._jobs import Job, Start
@@ -140,6 +142,14 @@ class TemporalRuns:
             await self.dispatcher.cancel(run_id)
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(settle), 60)
+
+    async def forget(self, run_id: str) -> None:
+        """Before its thread is deleted: cancel the run's workflow if it is still open
+        (waiting for a review), and wait until it has ended."""
+        with contextlib.suppress(InputError, RunError, RPCError, TimeoutError):
+            if await self.dispatcher.status(run_id) == WorkflowExecutionStatus.RUNNING:
+                await self.dispatcher.cancel(run_id)
+                await asyncio.wait_for(self.dispatcher.settled(run_id), 60)
 
     async def follow(
         self, job: Job, app: App, settle: asyncio.Task[RunResult], seen: str | None

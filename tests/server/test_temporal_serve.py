@@ -193,6 +193,12 @@ def test_a_review_pauses_the_run_and_command_resume_approves_it(served: Served) 
     assert client.threads.get(other)["status"] == "error"  # the run failed: rejected
     assert client.threads.get_state(other)["values"]["_rejected"].endswith("wrong tone")
     assert record(served, "reviewed", other).status == "failed"
+    dropped = client.threads.create()["thread_id"]
+    client.runs.wait(dropped, "reviewed", input={"text": "delete me"})
+    assert workflow(served, dropped)[0].state == "paused"
+    client.threads.delete(dropped)  # its workflow waits for no review any more
+    assert workflow(served, dropped)[1] == WorkflowExecutionStatus.CANCELED
+    assert record(served, "reviewed", dropped) is None
 
 
 def _wait_until(check: Any, timeout: float = 30) -> None:
