@@ -157,21 +157,20 @@ class TemporalRuns:
         """Push the run's new checkpoints as ``values`` and ``updates`` events until
         ``settle`` ends (then once more: every checkpoint is written by then), and the
         interrupts it stopped at."""
-        last: StateSnapshot | None = None
         while True:
             ended = settle.done()
             found = await _since(app, job.thread_id, seen)
             for parent, snapshot in found:
                 self._push(job, app, parent, snapshot)
             if found:
-                last = found[-1][1]
-                seen = last.config["configurable"]["checkpoint_id"]
+                seen = found[-1][1].config["configurable"]["checkpoint_id"]
             if ended:
                 break
             await asyncio.wait({settle}, timeout=self.poll)
         if settle.exception() is not None:
             return
-        final = last or await app.graph.aget_state(app.config(job.thread_id))
+        # Read again: an interrupt is a write on the latest checkpoint, not a new one.
+        final = await app.graph.aget_state(app.config(job.thread_id))
         if final.interrupts:
             job.interrupts = [interrupt(i) for i in final.interrupts]
             if "updates" in job.stream_mode:

@@ -38,7 +38,7 @@ class Served:
     db: str
     temporal: str
     workers: list[int]
-    """The worker processes' ids (chain's, then reviewed's)."""
+    """The worker processes' ids (chain's, then slow_review's)."""
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +48,17 @@ def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
     """Two teams served on Temporal: one ``corral worker`` for each (its default queue),
-    one Postgres workspace for the workers and the server."""
+    one Postgres workspace for the workers and the server. The review team's model takes
+    0.3 s a call, so the server reads the run's checkpoints while the run goes on."""
     folder = tmp_path_factory.mktemp("serve_temporal")
-    reviewed, _, chain = teams(folder)
+    _, reviewed, chain = teams(folder)  # slow_review: its model answers in 0.3 s
     with postgres.database() as url:
         scale = Scale(temporal, "corral-chain", url, [], folder)
         stop = _scale(scale)
         next(stop)
         try:
             scale.start(chain)
-            scale.queue = "corral-reviewed"
+            scale.queue = "corral-slow_review"
             scale.start(reviewed)
             app = create_app([reviewed, chain], db=url, temporal=temporal)
             with running(app, folder) as found:
@@ -84,7 +85,7 @@ def workflow(served: Served, run_id: str) -> tuple[Any, Any]:
 
 def record(served: Served, team: str, run_id: str) -> Any:
     """The run's record in the shared workspace."""
-    file = served.folder / ("chain/team.yaml" if team == "chain" else f"{team}.yaml")
+    file = served.folder / ("chain/team.yaml" if team == "chain" else "slow.yaml")
     with load_team(file).compile(db=served.db) as app:
         return app.runs.get(run_id)
 
@@ -160,7 +161,7 @@ def test_stream_modes_the_workspace_does_not_hold_are_refused(served: Served) ->
 def test_a_review_pauses_the_run_and_command_resume_approves_it(served: Served) -> None:
     client = get_sync_client(url=served.url)
     thread = client.threads.create()["thread_id"]
-    paused = client.runs.wait(thread, "reviewed", input={"text": "approve me"})
+    paused = client.runs.wait(thread, "slow_review", input={"text": "approve me"})
     (waiting,) = paused["__interrupt__"]
     review = waiting["value"]
     assert review["reason"] == "the edge solver -> END is a review point"
@@ -171,34 +172,39 @@ def test_a_review_pauses_the_run_and_command_resume_approves_it(served: Served) 
     assert (state.state, status) == ("paused", WorkflowExecutionStatus.RUNNING)
     with pytest.raises(httpx.HTTPStatusError) as bad:  # checked here, before any signal
         client.runs.wait(
-            thread, "reviewed", command={"resume": {"action": "edit", "payload": {"score": 99}}}
+            thread, "slow_review", command={"resume": {"action": "edit", "payload": {"score": 99}}}
         )
     assert bad.value.response.status_code == 422
     assert client.threads.get(thread)["status"] == "interrupted"  # still paused
     assert workflow(served, thread)[0].state == "paused"
-    done = client.runs.wait(thread, "reviewed", command={"resume": {"action": "approve"}})
+    done = client.runs.wait(thread, "slow_review", command={"resume": {"action": "approve"}})
     assert done == review["payload"]
     assert client.threads.get(thread)["status"] == "idle"
-    assert record(served, "reviewed", thread).status == "completed"
+    assert record(served, "slow_review", thread).status == "completed"
     state, status = workflow(served, thread)
     assert status == WorkflowExecutionStatus.COMPLETED
     assert state.activities == 2  # the run, then its resumption by the decide signal
     assert {w.split("@")[0] for w in state.workers} == {str(served.workers[1])}
     other = client.threads.create()["thread_id"]
-    client.runs.wait(other, "reviewed", input={"text": "reject me"})
+    client.runs.wait(other, "slow_review", input={"text": "reject me"})
     reason = {"action": "reject", "reason": "wrong tone"}
-    rejected = client.runs.create(other, "reviewed", command={"resume": reason})
+    rejected = client.runs.create(other, "slow_review", command={"resume": reason})
     client.runs.join(other, rejected["run_id"])
     assert client.runs.get(other, rejected["run_id"])["status"] == "success"  # as in-process
     assert client.threads.get(other)["status"] == "error"  # the run failed: rejected
     assert client.threads.get_state(other)["values"]["_rejected"].endswith("wrong tone")
-    assert record(served, "reviewed", other).status == "failed"
+    assert record(served, "slow_review", other).status == "failed"
+    given = {"text": "stream me"}
+    parts = list(client.runs.stream(None, "slow_review", input=given, stream_mode="updates"))
+    assert [p.event for p in parts] == ["metadata", "updates", "updates", "end"]
+    assert next(iter(parts[1].data)) == "solver"
+    assert parts[2].data["__interrupt__"][0]["value"]["payload"]["text"] == "stream me"
     dropped = client.threads.create()["thread_id"]
-    client.runs.wait(dropped, "reviewed", input={"text": "delete me"})
+    client.runs.wait(dropped, "slow_review", input={"text": "delete me"})
     assert workflow(served, dropped)[0].state == "paused"
     client.threads.delete(dropped)  # its workflow waits for no review any more
     assert workflow(served, dropped)[1] == WorkflowExecutionStatus.CANCELED
-    assert record(served, "reviewed", dropped) is None
+    assert record(served, "slow_review", dropped) is None
 
 
 def _wait_until(check: Any, timeout: float = 30) -> None:
