@@ -137,9 +137,16 @@ class TemporalRuns:
 
     async def cancel(self, run_id: str, settle: asyncio.Task[RunResult]) -> None:
         """Cancel the run's workflow and wait until it has ended (its record then says
-        ``cancelled``, and its workflow id is free for a run that goes on)."""
-        with contextlib.suppress(Exception):
-            await self.dispatcher.cancel(run_id)
+        ``cancelled``, and its workflow id is free for a run that goes on). A workflow
+        not started yet (its start still on its way) is cancelled once it is."""
+        for _ in range(100):
+            try:
+                await self.dispatcher.cancel(run_id)
+                break
+            except Exception:  # no such workflow yet, or it ended: ``settle`` tells
+                if settle.done():
+                    break
+                await asyncio.sleep(0.1)
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(settle), 60)
 

@@ -232,6 +232,14 @@ def test_cancel_cancels_the_workflow_and_a_new_run_goes_on_from_the_checkpoint(
     assert done["count"] == 4
     assert log.read_text().count("done a") == 1  # the finished step did not run again
     assert record(served, "chain", thread).status == "completed"
+    quick = client.threads.create()["thread_id"]  # cancelled as soon as it is created
+    log = served.folder / "quick.txt"
+    run = client.runs.create(quick, "chain", input=work(served, 0.5, "quick"))
+    client.runs.cancel(quick, run["run_id"], wait=True)
+    assert client.runs.get(quick, run["run_id"])["status"] == "interrupted"
+    time.sleep(3)  # longer than the four steps would take
+    assert "done d" not in (log.read_text() if log.exists() else "")
+    assert getattr(record(served, "chain", quick), "status", None) in (None, "cancelled")
 
 
 def test_multitask_reject_and_interrupt(served: Served) -> None:
