@@ -109,7 +109,14 @@ class TemporalRuns:
                 await self.cancel(job.thread_id, settle)
             elif settle is not None:
                 settle.cancel()
-            job.set_status("interrupted")
+            # A step hears the cancel at its next heartbeat: a run may end before.
+            ran = (
+                settle is not None
+                and settle.done()
+                and not settle.cancelled()
+                and settle.exception() is None
+            )
+            job.set_status("success" if ran else "interrupted")
         except Exception as exc:  # the client hears why, never a traceback
             self.failed(job, exc)
         finally:
