@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from corral.cli._common import DbOption, app, where
+from corral.cli._temporal import QueueOption, TemporalOption, scale
 from corral.errors import InputError
 
 ENV_KEYS = "CORRAL_API_KEYS"
@@ -50,6 +51,8 @@ def serve(
         list[str] | None,
         typer.Option("--cors-origin", metavar="ORIGIN", help="Allow this browser origin."),
     ] = None,
+    temporal: TemporalOption = None,
+    queue: QueueOption = None,
 ) -> None:
     """Serve teams as LangGraph assistants (langgraph-sdk, RemoteGraph work unchanged)."""
     try:
@@ -62,6 +65,10 @@ def serve(
         ) from None
     text = api_keys.read_text(encoding="utf-8") if api_keys else os.environ.get(ENV_KEYS)
     keys = read_api_keys(text) if text else None
+    if temporal is not None:  # said now, once, rather than as the server's start-up failing
+        import asyncio
+
+        asyncio.run(scale().Dispatcher.connect(temporal))
     server = create_app(
         files,
         db=where(db, files[0]),
@@ -69,6 +76,8 @@ def serve(
         max_body=max_body,
         cors_origins=cors or (),
         keep_runs=keep_runs,
+        temporal=temporal,
+        queue=queue,
     )
     typer.echo(f"serving {len(files)} team(s) at http://{host}:{port}", err=True)
     # Runs have a thread and loop of their own; hand the GIL over every 1 ms (not 5 ms) so

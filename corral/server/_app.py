@@ -47,6 +47,8 @@ def create_app(
     max_body: int = 1_048_576,
     cors_origins: Sequence[str] = (),
     keep_runs: int = 1000,
+    temporal: str | None = None,
+    queue: str | None = None,
 ) -> FastAPI:
     """An ASGI app serving ``teams`` (team files or specs) as LangGraph assistants.
 
@@ -64,14 +66,24 @@ def create_app(
         cors_origins: browser origins allowed to call (none by default: CORS is off).
         keep_runs: how many ended runs keep their event logs in memory (to join, get or
             stream again); older ones are forgotten (404), their threads stay.
+        temporal: ``HOST:PORT`` of a Temporal server: runs go to ``corral worker``
+            processes (sharing ``db``) instead of running here; streams serve ``values``
+            and ``updates``. Needs ``corral[scale]``.
+        queue: the task queue of the (one) team's workers (default ``corral-TEAM``).
 
     Raises:
         ManifestError: a team file is invalid (every problem, with ``file:line``).
     """
     if keep_runs < 1:
         raise InputError(f"keep_runs must be at least 1 (got {keep_runs})", field="keep_runs")
+    runs = None
+    if temporal is not None:
+        from corral.server._temporal import TemporalRuns, check_queue
+
+        check_queue(queue, len(teams))
+        runs = TemporalRuns(temporal, queue=queue)
     apps = _compile(list(teams), db)
-    hub = Hub(apps, keep_runs)
+    hub = Hub(apps, keep_runs, runs)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException
 from langgraph.types import Command
@@ -28,6 +28,9 @@ from corral.server._jobs import STREAM_MODES, Job, Start, drive
 from corral.server._runner import Runner
 from corral.server._wire import interrupts_by_task, now_iso, plain
 from corral.workspace import RunRecord
+
+if TYPE_CHECKING:
+    from corral.server._temporal import TemporalRuns
 
 _NAMESPACE = uuid.UUID("5b3f0c1e-7d0a-4c55-9a8e-3f1c2d9e6a01")
 
@@ -56,7 +59,9 @@ def refuse(status: int, message: str) -> HTTPException:
 class Hub:
     """Teams by assistant id, threads, and the runs this process executes."""
 
-    def __init__(self, apps: list[App], keep_runs: int = 1000) -> None:
+    def __init__(
+        self, apps: list[App], keep_runs: int = 1000, temporal: TemporalRuns | None = None
+    ) -> None:
         self.everyone = list(apps)
         """Every team served, whichever a caller may see."""
         self.apps = {assistant_id(a.plan.name): a for a in apps}
@@ -71,7 +76,8 @@ class Hub:
         self.keep_runs = keep_runs
         self.ended: deque[str] = deque()
         """Ended runs, oldest first: the last ``keep_runs`` keep their event logs."""
-        """The runs' own loop: this one only serves I/O."""
+        self.temporal = temporal
+        """Where runs execute when not here: Temporal workers (``--temporal``)."""
 
     def limited(self, teams: frozenset[str] | None) -> Hub:
         """This hub as a caller limited to ``teams`` sees it (``None``: every team)."""
@@ -183,9 +189,11 @@ class Hub:
         if info.team is not None and info.team != app.plan.name:
             raise refuse(409, f"thread {info.thread_id!r} runs team {info.team!r}")
         asked = [body.stream_mode] if isinstance(body.stream_mode, str) else body.stream_mode
-        unknown = [m for m in asked if m not in STREAM_MODES]
+        served = STREAM_MODES if self.temporal is None else self.temporal.modes
+        unknown = [m for m in asked if m not in served]
         if unknown:
-            raise refuse(422, f"stream mode {unknown[0]!r} is not served; use {STREAM_MODES}")
+            on = "" if self.temporal is None else " on Temporal workers (--temporal)"
+            raise refuse(422, f"stream mode {unknown[0]!r} is not served{on}; use {served}")
         before = self.current.get(info.thread_id)
         busy = before is not None and not before.done.is_set()
         if busy and body.multitask_strategy == "reject":
@@ -197,7 +205,9 @@ class Hub:
             busy = False
         else:
             start = await self._start_value(app, info, body, queued=busy)
-        holder = await asyncio.to_thread(claim, app, info.thread_id, start)
+        holder = None  # on Temporal, the run's worker registers and holds it
+        if self.temporal is None:
+            holder = await asyncio.to_thread(claim, app, info.thread_id, start)
         if holder is not None:
             raise refuse(409, f"thread {info.thread_id!r} is being run by process {holder}")
         interrupt = body.multitask_strategy == "interrupt"
@@ -215,7 +225,8 @@ class Hub:
         )
         info.team = app.plan.name
         info.updated_at = now_iso()
-        await asyncio.to_thread(mark, app, job, "start")
+        if self.temporal is None:  # a restarted server goes on with it (not a worker's)
+            await asyncio.to_thread(mark, app, job, "start")
         self._launch(job, app, start, before if busy else None)
         return job
 
@@ -223,11 +234,12 @@ class Hub:
         self, job: Job, app: App, start: Start | Callable[[], Awaitable[Start]], before: Job | None
     ) -> None:
         self.jobs[job.run_id] = self.current[job.thread_id] = job
-        job.task = asyncio.create_task(
-            drive(
-                job, app, start, self._config(app, job.thread_id), runner=self.runner, before=before
-            )
-        )
+        if self.temporal is not None:
+            job.task = self.temporal.launch(job, app, start, before)
+        else:
+            config = self._config(app, job.thread_id)
+            run = drive(job, app, start, config, runner=self.runner, before=before)
+            job.task = asyncio.create_task(run)
         job.task.add_done_callback(lambda _: self._retire(job))
 
     def _retire(self, job: Job) -> None:
@@ -240,7 +252,11 @@ class Hub:
                 old.events, old.output, old.interrupts = [], None, []
 
     async def recover(self) -> None:
-        """Go on with the runs a dead server left running (each once: taken over first)."""
+        """Go on with the runs a dead server left running (each once: taken over first).
+        On Temporal, connect to it instead: the runs' workers go on with them."""
+        if self.temporal is not None:
+            await self.temporal.connect()
+            return
         for app in self.by_name.values():
             for thread_id, given, event in await asyncio.to_thread(orphans, app):
                 snapshot = await app.graph.aget_state(app.config(thread_id))
@@ -385,7 +401,10 @@ class Hub:
         return output
 
     async def close(self) -> None:
-        """Stop every run still going (its checkpoints stay: it can be resumed)."""
+        """Stop every run still going (its checkpoints stay: it can be resumed). On
+        Temporal, stop following them: they go on, on their workers."""
+        if self.temporal is not None:
+            self.temporal.closing = True
         for job in self.jobs.values():
             if job.task is not None and not job.task.done():
                 job.task.cancel()

@@ -149,6 +149,8 @@ async def delete_thread(thread_id: str, hub: HubDep) -> Response:
     job = hub.current.get(thread_id)
     if job is not None and not job.done.is_set():
         raise refuse(409, f"thread {thread_id!r} is busy; cancel its run first")
+    if info.team is not None and hub.temporal is not None:  # a review may wait there
+        await hub.temporal.forget(thread_id)
     if info.team is not None:
         await asyncio.to_thread(hub.by_name[info.team].workspace.delete_run, thread_id)
     hub.threads.pop(thread_id, None)
