@@ -101,10 +101,17 @@ class Steps:
             if deadline and not review.get("escalated"):
                 until = datetime.fromisoformat(str(deadline)).timestamp()
             return Outcome(data, "review", until, self.identity)
-        if result.status == "halted" and any(
-            isinstance(e, GuardTripped) and e.guard in COOLDOWN_GUARDS for e in result.errors
-        ):
-            until = self.app.board.cooldown_until()
+        trip = next(
+            (
+                e
+                for e in result.errors
+                if isinstance(e, GuardTripped) and e.guard in COOLDOWN_GUARDS
+            ),
+            None,
+        )
+        if result.status == "halted" and trip is not None:
+            # (a cooldown that already ended, say while a fan-out wound down: go on now)
+            until = self.app.board.cooldown_until() or trip.until
             if until is not None:
                 return Outcome(data, "cooldown", until, self.identity)
         return Outcome(data, "", None, self.identity)

@@ -4,7 +4,9 @@ The supervisor's ``advance`` activity starts it (its id names the run and the ro
 retried supervisor joins the same fan-out instead of starting the subtasks again) and
 waits for its result: every subtask's outcome, in the order given. Each subtask is an
 activity on the team's subtask queue, so any worker runs it; at most ``concurrency`` are
-scheduled at once. Deterministic code only (it runs in Temporal's sandbox).
+scheduled at once. A subtask whose guard halts the run ends the fan-out at once (the
+others are cancelled), as a failing ``Send`` task ends an in-process round.
+Deterministic code only (it runs in Temporal's sandbox).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name=FANOUT)
 class CorralFanout:
     """Runs each subtask of a round as an activity on any worker; returns the outcomes."""
+
+    def __init__(self) -> None:
+        self.halt: dict[str, Any] | None = None
 
     @workflow.run
     async def run(self, fan: FanOut) -> list[dict[str, Any]]:
@@ -44,6 +49,16 @@ class CorralFanout:
                         non_retryable_error_types=["UserError", "InputError"],
                     ),
                 )
-                return outcome
+            if "raise" in outcome and self.halt is None:
+                self.halt = outcome
+            return outcome
 
-        return list(await asyncio.gather(*(one(t) for t in fan.tasks)))
+        running = [asyncio.create_task(one(t)) for t in fan.tasks]
+        await workflow.wait_condition(
+            lambda: self.halt is not None or all(r.done() for r in running)
+        )
+        if self.halt is not None:  # a guard halted the run: the rest need not run
+            for left in running:
+                left.cancel()
+            return [self.halt]
+        return [r.result() for r in running]

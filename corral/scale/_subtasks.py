@@ -85,13 +85,14 @@ class Subtasks:
             raise
         except WorkflowFailureError as exc:
             raise RunError(f"the subtasks of round {ask['round']!r} failed: {exc.cause}") from None
+        for outcome in outcomes:
+            if "raise" in outcome:
+                raise RunError.from_dict(outcome["raise"])
         found = {o["task_id"]: o for o in outcomes}
         results = []
         for task in tasks:
             outcome = dict(found[task["task_id"]])
             outcome.pop("worker", None)
-            if "raise" in outcome:
-                raise RunError.from_dict(outcome["raise"])
             results.append(outcome)
         return results
 
