@@ -3,9 +3,9 @@
 Within a worker's activities, a delegation round does not run its subtasks in-process:
 ``Subtasks.fanout`` starts the round's fan-out workflow (``CorralFanout``, its id the
 run's and the round's) and waits for every outcome, which the round's join then records
-as it always does. Each subtask is a ``corral.subtask`` activity on the team's subtask
-queue: the worker that takes it runs the round with that one task, records its outcome
-on the board, and says which worker ran it.
+as it always does. Each ``corral.subtask`` activity (on the team's subtask queue) holds
+one subtask, or a batch of a large round's: the worker that takes it runs the round
+with those tasks, records their outcomes on the board, and says which worker ran them.
 
 Retries: a supervisor's activity retried on another worker joins the same fan-out (same
 workflow id) and reads the subtasks already done from the board; a subtask activity
@@ -40,14 +40,11 @@ FANOUT_PREFIX = "corral-fanout-"
 class Subtasks:
     """One worker's side of fan-outs: it starts and joins them, and runs subtasks."""
 
-    def __init__(
-        self, app: App, client: Client, *, queue: str, identity: str, concurrency: int = 500
-    ) -> None:
+    def __init__(self, app: App, client: Client, *, queue: str, identity: str) -> None:
         self.app = app
         self.client = client
         self.queue = queue
         self.identity = identity
-        self.concurrency = concurrency
         self.round = round_of(app)
 
     async def fanout(self, ask: dict[str, Any]) -> list[dict[str, Any]]:
@@ -62,8 +59,7 @@ class Subtasks:
             run_id,
             tasks,
             list(ask["deadline"]) if ask.get("deadline") else None,
-            self.concurrency,
-            _heartbeat_seconds(),
+            heartbeat_seconds=_heartbeat_seconds(),
         )
         handle: WorkflowHandle[Any, Any]
         try:
@@ -97,8 +93,9 @@ class Subtasks:
         return results
 
     @activity.defn(name=SUBTASK)
-    async def subtask(self, job: Job) -> dict[str, Any]:
-        """Run one claimed subtask (unless an earlier attempt finished it) and record it."""
+    async def subtask(self, job: Job) -> list[dict[str, Any]]:
+        """Run a batch of claimed subtasks (but those an earlier attempt finished) and
+        record their outcomes on the board."""
         info = activity.info()
         every = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else 1.0
         beating = asyncio.create_task(_heartbeat(every))
@@ -110,34 +107,48 @@ class Subtasks:
         finally:
             beating.cancel()
 
-    async def _run(self, job: Job) -> dict[str, Any]:
-        task, board = job.task, self.app.board
-        mine = {"task_id": task["task_id"], "assignee": task["assignee"], "worker": self.identity}
-        held = await asyncio.to_thread(board.get, task["task_id"])
-        if held is not None and held.status == "done":  # an earlier attempt finished it
-            return {**mine, "status": "done", "result": held.result, "reused": True}
-        if held is not None and held.status == "failed":
-            return {**mine, "status": "failed", "error": held.error, "reused": True}
+    async def _run(self, job: Job) -> list[dict[str, Any]]:
+        board, me = self.app.board, {"worker": self.identity}
+        held = await asyncio.to_thread(lambda: [board.get(t["task_id"]) for t in job.tasks])
+        outcomes, todo = [], []
+        for task, found in zip(job.tasks, held, strict=True):
+            mine = {"task_id": task["task_id"], "assignee": task["assignee"], **me}
+            if found is not None and found.status == "done":  # an earlier attempt did it
+                outcomes.append({**mine, "status": "done", "result": found.result, "reused": True})
+            elif found is not None and found.status == "failed":
+                outcomes.append({**mine, "status": "failed", "error": found.error, "reused": True})
+            else:
+                todo.append(task)
+        if not todo:
+            return outcomes
         if self.round is None:
             raise InputError(
-                f"team {self.app.team.name!r} has no delegating agent to run {task['task_id']!r}",
+                f"team {self.app.team.name!r} has no delegating agent to run its subtasks",
                 field="task",
             )
-        configurable: dict[str, Any] = {"thread_id": f"{job.run_id}:{task['task_id']}"}
+        configurable: dict[str, Any] = {"thread_id": f"{job.run_id}:{todo[0]['task_id']}"}
         if job.deadline:
             configurable[DEADLINE_KEY] = list(job.deadline)
         config: RunnableConfig = {"configurable": configurable}
         try:
-            with fanning_out(self.fanout):  # its own delegations fan out again
-                state = await self.round.ainvoke({"tasks": [task]}, config, durability="exit")
+            with fanning_out(self.fanout):  # their own delegations fan out again
+                state = await self.round.ainvoke({"tasks": todo}, config, durability="exit")
         except RunError as exc:  # a guard under ``halt``: the supervisor's run stops
-            return {**mine, "raise": exc.to_dict()}
-        outcome: dict[str, Any] = state["results"][0]
-        value = outcome.get("result") if outcome["status"] == "done" else outcome.get("error")
+            return [{"task_id": todo[0]["task_id"], "raise": exc.to_dict(), **me}]
+        ran: list[dict[str, Any]] = state["results"]
         await asyncio.to_thread(
-            board.finish_many, job.run_id, [(task["task_id"], outcome["status"], value)]
+            board.finish_many,
+            job.run_id,
+            [
+                (
+                    o["task_id"],
+                    o["status"],
+                    o.get("result") if o["status"] == "done" else o.get("error"),
+                )
+                for o in ran
+            ],
         )
-        return {**outcome, "worker": self.identity}
+        return outcomes + [{**o, **me} for o in ran]
 
 
 def round_of(app: App) -> Runnable[Any, Any] | None:

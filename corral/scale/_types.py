@@ -89,15 +89,15 @@ class FanOut:
     tasks: list[dict[str, Any]]
     deadline: list[float] | None = None
     """The run's deadline (when, how long), if it has one."""
-    concurrency: int = 500
-    """Subtask activities scheduled at once (Temporal allows 2,000 pending)."""
+    activities: int = 200
+    """At most this many subtask activities: a larger round's subtasks go in batches."""
     heartbeat_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
 class Job:
-    """One subtask activity: a claimed subtask of a run."""
+    """One subtask activity: a batch of claimed subtasks of a run (run together)."""
 
     run_id: str
-    task: dict[str, Any]
+    tasks: list[dict[str, Any]]
     deadline: list[float] | None = None
