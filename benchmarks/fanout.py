@@ -3,7 +3,8 @@
 A throwaway ``temporal server start-dev`` on free loopback ports; ``corral worker``
 processes sharing one workspace (``--db postgres``, the default: a database on a
 throwaway Postgres cluster; ``--db sqlite``: one SQLite file), each running at most
-``--slots`` subtasks at once (a worker's capacity, as a machine's would be). The team:
+``--slots`` subtask activities at once (``--max-subtasks``: a worker's capacity, as a
+machine's would be; a round of 1,000 goes out as 200 activities of 5 subtasks). The team:
 a lead that delegates its subtasks in rounds of at most 1,000 (the manifest's
 ``max_subtasks`` ceiling), to a report whose scripted model answers after 200 ms (the
 work is waiting, not CPU). Each round of the benchmark runs one such run per size on
@@ -12,6 +13,7 @@ and reports subtasks/s and the paired speed-up per size: min and median; and the
 a subtask costs (all processes), which caps what 2 cores can do.
 
     python benchmarks/fanout.py [--sizes 500,1000,2000] [--rounds 3] [--slots 50]
+    python benchmarks/fanout.py --probe   # why not interrupts: what a resume re-executes
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import operator
 import os
 import shutil
 import statistics
@@ -28,7 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any, TypedDict
+
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, Send, interrupt
 
 from corral import load_team
 from corral.scale import Dispatcher
@@ -109,7 +116,7 @@ async def main(sizes: list[int], rounds: int, slots: int, folder: Path, db: str)
         runs = Dispatcher(client)
         print(
             f"one run fanning out N subtasks (rounds of <= {CHUNK}), a 200 ms scripted model "
-            f"call each; {slots} subtask slots a worker; workspace "
+            f"call each; {slots} subtask activity slots a worker; workspace "
             f"{'Postgres' if '://' in db else 'SQLite'}; {os.cpu_count()} cores",
             flush=True,
         )
@@ -201,7 +208,51 @@ def stop(workers: list[subprocess.Popen[bytes]]) -> None:
             worker.wait(10)
 
 
+def probe() -> None:
+    """How often LangGraph runs a node whose round of ``Send`` branches each call
+    ``interrupt()``, resumed once with every branch's value (the design not taken)."""
+    runs = {"supervisor": 0, "subtask": 0}
+
+    class Round(TypedDict, total=False):
+        tasks: list[int]
+        results: Annotated[list[int], operator.add]
+
+    def subtask(task: int) -> dict[str, Any]:
+        runs["subtask"] += 1
+        return {"results": [interrupt({"task": task})]}
+
+    inner: Any = StateGraph(Round)
+    inner.add_node("subtask", subtask)
+    inner.add_conditional_edges(START, lambda s: [Send("subtask", t) for t in s["tasks"]])
+    inner.add_edge("subtask", END)
+    round_ = inner.compile()
+
+    class Run(TypedDict, total=False):
+        out: list[int]
+
+    def supervisor(_: Run) -> Run:
+        runs["supervisor"] += 1  # where the supervisor's model calls would be made
+        return {"out": round_.invoke({"tasks": [1, 2, 3]})["results"]}
+
+    outer: Any = StateGraph(Run)
+    outer.add_node("supervisor", supervisor)
+    outer.add_edge(START, "supervisor")
+    outer.add_edge("supervisor", END)
+    graph = outer.compile(checkpointer=InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "probe"}}
+    paused = graph.invoke({}, config)
+    answers = {i.id: i.value["task"] * 10 for i in paused["__interrupt__"]}
+    done = graph.invoke(Command(resume=answers), config)
+    print(
+        f"3 subtasks interrupted and resumed with {done['out']}: the supervisor node ran "
+        f"{runs['supervisor']} times, the subtasks {runs['subtask']} times"
+    )
+
+
 if __name__ == "__main__":
+    if "--probe" in sys.argv:
+        probe()
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="500,1000,2000")
     parser.add_argument("--rounds", type=int, default=3)
