@@ -79,6 +79,10 @@ def worker(
     max_runs: Annotated[
         int, typer.Option("--max-runs", min=1, help="Runs this worker advances at once.")
     ] = 50,
+    max_subtasks: Annotated[
+        int,
+        typer.Option("--max-subtasks", min=1, help="Delegated subtasks it runs at once."),
+    ] = 100,
 ) -> None:
     """Serve a team's runs from a Temporal task queue until stopped (Ctrl-C, SIGTERM)."""
     team = load_team(file)
@@ -100,7 +104,13 @@ def worker(
 
         with team.compile(db=workspace) as compiled:
             await scaled.serve(
-                compiled, temporal, queue=queue, max_runs=max_runs, stop=stop, ready=ready
+                compiled,
+                temporal,
+                queue=queue,
+                max_runs=max_runs,
+                max_subtasks=max_subtasks,
+                stop=stop,
+                ready=ready,
             )
 
     try:

@@ -9,7 +9,7 @@ from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, edge_label
 from corral.nodes._review import ReviewNode
-from corral.nodes._round import round_graph
+from corral.nodes._round import Fanout, fanning_out, round_graph
 from corral.nodes._services import Services
 from corral.nodes._state import (
     NO_USAGE,
@@ -29,6 +29,7 @@ __all__ = [
     "Call",
     "Delegation",
     "Delegator",
+    "Fanout",
     "FlowNode",
     "FunctionRunner",
     "GraphRunner",
@@ -45,6 +46,7 @@ __all__ = [
     "Work",
     "add_usage",
     "edge_label",
+    "fanning_out",
     "guarded_state",
     "round_graph",
     "validate",

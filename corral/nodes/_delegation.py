@@ -31,7 +31,7 @@ from corral.guards import deadline_trip, delegation_trip, repeat_trip, time_left
 from corral.manifest import AgentPlan, ReportPlan, error_lines, validate
 from corral.nodes._base import Call, Work, io
 from corral.nodes._prompt import compact
-from corral.nodes._round import NOTHING, Round
+from corral.nodes._round import NOTHING, Round, fanout
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
 from corral.observability import emit, outer_stream, with_span
@@ -219,7 +219,16 @@ class Delegation:
     ) -> Generator[Call, Any, Any]:
         """Run the round; the run's deadline stops the wait on it."""
         left = time_left(work.deadline, self.services.clock())
+        elsewhere = fanout()
         try:
+            if elsewhere is not None:  # on Temporal workers: any worker runs each subtask
+                ask = {
+                    "round": refs[0]["task_id"].rpartition(".")[0],  # ids are {key}/r{n}.{i}
+                    "run_id": work.run_id,
+                    "tasks": refs,
+                    "deadline": work.deadline,
+                }
+                return {"results": (yield Call(elsewhere, ask, timeout=left))}
             with outer_stream():  # the round's events belong to this run's stream
                 return (yield Call(self.round, {"tasks": refs}, config, timeout=left))
         except CallTimeout:  # the run's deadline passed while its subtasks ran

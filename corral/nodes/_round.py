@@ -1,14 +1,26 @@
 """A delegation round: a subgraph that fans claimed subtasks out with ``Send`` and joins.
 
 The round is ephemeral: the task board makes its finished subtasks durable, so the
-round's checkpointer keeps nothing.
+round's checkpointer keeps nothing. Under ``fanning_out`` (Temporal workers set it), a
+round's claimed subtasks are handed to that fan-out instead (they run on any worker,
+each as this round run with one task) and the join takes their results unchanged.
 """
 
 from __future__ import annotations
 
 import operator
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
@@ -104,6 +116,28 @@ class _KeepNothing(BaseCheckpointSaver[int]):
 
 
 NOTHING = _KeepNothing()
+
+Fanout = Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+"""Runs a round's subtasks elsewhere: given ``{"round", "run_id", "tasks", "deadline"}``,
+the results (one per task, as the round's ``subtask`` node returns them)."""
+
+_FANOUT: ContextVar[Fanout | None] = ContextVar("corral_fanout", default=None)
+
+
+@contextmanager
+def fanning_out(fanout: Fanout | None) -> Iterator[None]:
+    """Within the block, delegation rounds hand their subtasks to ``fanout`` (``None``:
+    they run in this process, as they do by default)."""
+    token = _FANOUT.set(fanout)
+    try:
+        yield
+    finally:
+        _FANOUT.reset(token)
+
+
+def fanout() -> Fanout | None:
+    """The fan-out rounds hand their subtasks to here, if any (see ``fanning_out``)."""
+    return _FANOUT.get()
 
 
 class RoundState(TypedDict, total=False):

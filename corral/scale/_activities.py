@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from corral.errors import GuardTripped, InputError, ReviewPending, RunError, UserError
 from corral.graphs import App, RunResult
+from corral.nodes import Fanout, fanning_out
 from corral.scale._types import ADVANCE, CANCELLED, Outcome, Step
 
 CANCELLED_MESSAGE = "cancelled: the run's Temporal workflow was cancelled"
@@ -29,9 +30,13 @@ COOLDOWN_GUARDS = ("task_rate", "cooldown")
 class Steps:
     """One worker's activities, bound to its ``App`` (the team and its workspace)."""
 
-    def __init__(self, app: App, *, identity: str | None = None) -> None:
+    def __init__(
+        self, app: App, *, identity: str | None = None, fanout: Fanout | None = None
+    ) -> None:
         self.app = app
         self.identity = identity or f"{socket.gethostname()}:{os.getpid()}"
+        self.fanout = fanout
+        """Where delegation rounds send their subtasks (``None``: they run in-process)."""
 
     @activity.defn(name=ADVANCE)
     async def advance(self, step: Step) -> Outcome:
@@ -40,7 +45,8 @@ class Steps:
         beat = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else 1.0
         beating = asyncio.create_task(_heartbeat(beat))
         try:
-            result = await self._go(step, info.attempt)
+            with fanning_out(self.fanout):
+                result = await self._go(step, info.attempt)
         except UserError as exc:
             kind = "InputError" if isinstance(exc, InputError) else "UserError"
             raise ApplicationError(str(exc), type=kind, non_retryable=True) from None
@@ -95,10 +101,17 @@ class Steps:
             if deadline and not review.get("escalated"):
                 until = datetime.fromisoformat(str(deadline)).timestamp()
             return Outcome(data, "review", until, self.identity)
-        if result.status == "halted" and any(
-            isinstance(e, GuardTripped) and e.guard in COOLDOWN_GUARDS for e in result.errors
-        ):
-            until = self.app.board.cooldown_until()
+        trip = next(
+            (
+                e
+                for e in result.errors
+                if isinstance(e, GuardTripped) and e.guard in COOLDOWN_GUARDS
+            ),
+            None,
+        )
+        if result.status == "halted" and trip is not None:
+            # (a cooldown that already ended, say while a fan-out wound down: go on now)
+            until = self.app.board.cooldown_until() or trip.until
             if until is not None:
                 return Outcome(data, "cooldown", until, self.identity)
         return Outcome(data, "", None, self.identity)

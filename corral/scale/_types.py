@@ -11,6 +11,12 @@ ADVANCE = "corral.advance"
 """The activity that runs the team's graph from its last checkpoint until it stops."""
 CANCELLED = "corral.cancelled"
 """The activity that records a run cancelled while no activity was running it."""
+FANOUT = "CorralFanout"
+"""The workflow that runs one delegation round's subtasks, one activity each."""
+SUBTASK = "corral.subtask"
+"""The activity that runs one claimed subtask (on the team's subtask queue)."""
+SUBTASKS = "/subtasks"
+"""A team queue's subtask activities go to the queue named this much longer."""
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,25 @@ class State:
     """Why the last decision was refused (the run stays paused)."""
     activities: int = 0
     workers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """A fan-out workflow's input: one delegation round's claimed subtasks."""
+
+    run_id: str
+    tasks: list[dict[str, Any]]
+    deadline: list[float] | None = None
+    """The run's deadline (when, how long), if it has one."""
+    activities: int = 200
+    """At most this many subtask activities: a larger round's subtasks go in batches."""
+    heartbeat_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One subtask activity: a batch of claimed subtasks of a run (run together)."""
+
+    run_id: str
+    tasks: list[dict[str, Any]]
+    deadline: list[float] | None = None

@@ -13,6 +13,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from corral.graphs import App
 from corral.manifest import TeamSpec
 from corral.scale._activities import Steps
+from corral.scale._fanout import CorralFanout
+from corral.scale._subtasks import Subtasks
+from corral.scale._types import SUBTASKS
 from corral.scale._workflow import CorralRun
 
 
@@ -30,16 +33,40 @@ def runner() -> SandboxedWorkflowRunner:
     )
 
 
-def worker(client: Client, app: App, *, queue: str, max_runs: int = 50) -> Worker:
-    """A worker polling ``queue`` that advances at most ``max_runs`` runs at once."""
-    steps = Steps(app, identity=client.identity)
+def worker(
+    client: Client,
+    app: App,
+    *,
+    queue: str,
+    max_runs: int = 50,
+    subtasks: Subtasks | None = None,
+) -> Worker:
+    """A worker polling ``queue`` that advances at most ``max_runs`` runs at once; with
+    ``subtasks``, its delegation rounds fan out to ``subtask_worker``s (else in-process)."""
+    steps = Steps(
+        app,
+        identity=client.identity,
+        fanout=subtasks.fanout if subtasks is not None else None,
+    )
     return Worker(
         client,
         task_queue=queue,
-        workflows=[CorralRun],
+        workflows=[CorralRun, CorralFanout],
         activities=[steps.advance, steps.cancelled],
         workflow_runner=runner(),
         max_concurrent_activities=max_runs,
+    )
+
+
+def subtask_worker(subtasks: Subtasks, *, max_subtasks: int = 100) -> Worker:
+    """A worker running at most ``max_subtasks`` delegated subtasks at once, from the
+    subtask queue of ``subtasks.queue`` (its own slots: a supervisor waiting for its
+    fan-out holds a run slot, never one its subtasks need)."""
+    return Worker(
+        subtasks.client,
+        task_queue=subtasks.queue + SUBTASKS,
+        activities=[subtasks.subtask],
+        max_concurrent_activities=max_subtasks,
     )
 
 
@@ -50,14 +77,18 @@ async def serve(
     queue: str | None = None,
     namespace: str = "default",
     max_runs: int = 50,
+    max_subtasks: int = 100,
     stop: asyncio.Event | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run a worker for ``app``'s team against the Temporal server at ``target`` until
-    ``stop`` is set (or the task is cancelled); ``ready(queue)`` once it polls."""
+    ``stop`` is set (or the task is cancelled); ``ready(queue)`` once it polls. It
+    advances runs and runs delegated subtasks, any run's, on the team's queues."""
     client = await Client.connect(target, namespace=namespace)
     name = queue or queue_of(app.team)
-    async with worker(client, app, queue=name, max_runs=max_runs):
+    subtasks = Subtasks(app, client, queue=name, identity=client.identity)
+    ran = worker(client, app, queue=name, max_runs=max_runs, subtasks=subtasks)
+    async with ran, subtask_worker(subtasks, max_subtasks=max_subtasks):
         if ready is not None:
             ready(name)
         await (stop or asyncio.Event()).wait()
