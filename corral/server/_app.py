@@ -10,33 +10,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from corral.errors import InputError
-from corral.graphs import App, load_team
 from corral.manifest import TeamSpec
-from corral.observability import Metrics
 from corral.server import _routes, _runs, _store, _threads
 from corral.server._hub import Hub
+from corral.server._jobs import Executor
+from corral.server._pool import ProcessPool
+from corral.server._runner import ThreadExecutor
 from corral.server._safety import ERRORS, BodyLimit, Keys, error_handlers
-
-
-def _compile(teams: Sequence[TeamSpec | str | Path], db: str | Path | None) -> list[App]:
-    metrics = Metrics()  # one registry for every team: one /metrics
-    apps: list[App] = []
-    try:
-        for team in teams:
-            spec = team if isinstance(team, TeamSpec) else load_team(team)
-            apps.append(App(spec, db=db, metrics=metrics))
-    except BaseException:
-        for app in apps:
-            app.close()
-        raise
-    names = [a.plan.name for a in apps]
-    if len(set(names)) != len(names) or not names:
-        for app in apps:
-            app.close()
-        raise InputError(
-            f"serve one or more teams with distinct names (got {names})", field="teams"
-        )
-    return apps
+from corral.server._worker_proc import compile_teams
 
 
 def create_app(
@@ -47,6 +28,7 @@ def create_app(
     max_body: int = 1_048_576,
     cors_origins: Sequence[str] = (),
     keep_runs: int = 1000,
+    workers: int = 0,
 ) -> FastAPI:
     """An ASGI app serving ``teams`` (team files or specs) as LangGraph assistants.
 
@@ -64,14 +46,20 @@ def create_app(
         cors_origins: browser origins allowed to call (none by default: CORS is off).
         keep_runs: how many ended runs keep their event logs in memory (to join, get or
             stream again); older ones are forgotten (404), their threads stay.
+        workers: how many worker processes run the graphs (each opens the teams and
+            the workspace); ``0``: a thread of this process (no start-up cost; the runs
+            share this process's GIL with the HTTP loop).
 
     Raises:
         ManifestError: a team file is invalid (every problem, with ``file:line``).
     """
     if keep_runs < 1:
         raise InputError(f"keep_runs must be at least 1 (got {keep_runs})", field="keep_runs")
-    apps = _compile(list(teams), db)
-    hub = Hub(apps, keep_runs)
+    if workers < 0:
+        raise InputError(f"workers must be 0 or more (got {workers})", field="workers")
+    apps = compile_teams(list(teams), db)
+    executor: Executor = ProcessPool(list(teams), db, workers) if workers else ThreadExecutor()
+    hub = Hub(apps, executor, keep_runs)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

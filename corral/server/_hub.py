@@ -24,8 +24,7 @@ from corral.keys import DEADLINE_KEY
 from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
 from corral.server._durable import claim, mark, orphans
-from corral.server._jobs import STREAM_MODES, Job, Start, drive
-from corral.server._runner import Runner
+from corral.server._jobs import STREAM_MODES, Executor, Job, Start, drive
 from corral.server._wire import interrupts_by_task, now_iso, plain
 from corral.workspace import RunRecord
 
@@ -56,7 +55,7 @@ def refuse(status: int, message: str) -> HTTPException:
 class Hub:
     """Teams by assistant id, threads, and the runs this process executes."""
 
-    def __init__(self, apps: list[App], keep_runs: int = 1000) -> None:
+    def __init__(self, apps: list[App], executor: Executor, keep_runs: int = 1000) -> None:
         self.everyone = list(apps)
         """Every team served, whichever a caller may see."""
         self.apps = {assistant_id(a.plan.name): a for a in apps}
@@ -66,12 +65,11 @@ class Hub:
         self.jobs: dict[str, Job] = {}
         self.current: dict[str, Job] = {}
         """The latest run of each thread (running, queued or ended)."""
-        self.runner = Runner()
-        """The runs' own loop: this one only serves I/O."""
+        self.executor = executor
+        """Where the runs' graphs execute: this loop only serves I/O."""
         self.keep_runs = keep_runs
         self.ended: deque[str] = deque()
         """Ended runs, oldest first: the last ``keep_runs`` keep their event logs."""
-        """The runs' own loop: this one only serves I/O."""
 
     def limited(self, teams: frozenset[str] | None) -> Hub:
         """This hub as a caller limited to ``teams`` sees it (``None``: every team)."""
@@ -225,7 +223,12 @@ class Hub:
         self.jobs[job.run_id] = self.current[job.thread_id] = job
         job.task = asyncio.create_task(
             drive(
-                job, app, start, self._config(app, job.thread_id), runner=self.runner, before=before
+                job,
+                app,
+                start,
+                self._config(app, job.thread_id),
+                executor=self.executor,
+                before=before,
             )
         )
         job.task.add_done_callback(lambda _: self._retire(job))
@@ -241,6 +244,7 @@ class Hub:
 
     async def recover(self) -> None:
         """Go on with the runs a dead server left running (each once: taken over first)."""
+        await self.executor.begin()
         for app in self.by_name.values():
             for thread_id, given, event in await asyncio.to_thread(orphans, app):
                 snapshot = await app.graph.aget_state(app.config(thread_id))
@@ -392,4 +396,4 @@ class Hub:
         await asyncio.gather(
             *(j.task for j in self.jobs.values() if j.task), return_exceptions=True
         )
-        await self.runner.stop()
+        await self.executor.stop()
