@@ -17,7 +17,7 @@ from corral.server._jobs import Executor
 from corral.server._pool import ProcessPool
 from corral.server._runner import ThreadExecutor
 from corral.server._safety import ERRORS, BodyLimit, Keys, error_handlers
-from corral.server._worker_proc import compile_teams
+from corral.server._worker_proc import compile_teams, team_files
 
 
 def create_app(
@@ -57,8 +57,9 @@ def create_app(
         raise InputError(f"keep_runs must be at least 1 (got {keep_runs})", field="keep_runs")
     if workers < 0:
         raise InputError(f"workers must be 0 or more (got {workers})", field="workers")
+    files = team_files(teams) if workers else []  # checked before the workspace opens
     apps = compile_teams(list(teams), db)
-    executor: Executor = ProcessPool(list(teams), db, workers) if workers else ThreadExecutor()
+    executor: Executor = ProcessPool(apps, files, db, workers) if workers else ThreadExecutor()
     hub = Hub(apps, executor, keep_runs)
 
     @asynccontextmanager

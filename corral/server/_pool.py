@@ -28,7 +28,7 @@ from langchain_core.runnables import RunnableConfig
 
 from corral.graphs import App
 from corral.server._jobs import Job, Start
-from corral.server._worker_proc import Team, main
+from corral.server._worker_proc import main
 
 _UNSEEN = object()
 """A run's checkpoint before its worker said where it began."""
@@ -59,8 +59,13 @@ class _Worker:
 class ProcessPool:
     """Runs' graphs in ``size`` worker processes (multiprocessing, spawn)."""
 
-    def __init__(self, teams: Sequence[Team], db: str | Path | None, size: int) -> None:
-        self.teams = list(teams)
+    def __init__(
+        self, apps: Sequence[App], files: Sequence[str | Path], db: str | Path | None, size: int
+    ) -> None:
+        self.teams = list(files)
+        """The team files each worker loads (``team_files``)."""
+        self.fingerprints = {a.plan.name: a.plan.fingerprint for a in apps}
+        """The teams as this process compiled them: a worker must run the same."""
         self.db = db
         self.size = size
         self.workers: list[_Worker] = []
@@ -144,10 +149,16 @@ class ProcessPool:
             pending = worker.runs.pop(message[1], None)
             if pending is not None and not pending.outcome.done():
                 pending.outcome.set_result(message[2])
-        elif kind == "ready":
+        elif kind == "ready" and not worker.ready.done():
             worker.pid = message[1]
-            if not worker.ready.done():
+            if message[2] == self.fingerprints:
                 worker.ready.set_result(worker.pid)
+            else:  # a team file changed since this process read it: not that worker
+                changed = sorted(n for n, f in message[2].items() if self.fingerprints.get(n) != f)
+                worker.ready.set_exception(
+                    RuntimeError(f"the team files of {changed} changed since the server started")
+                )
+                self._tell(worker, ("stop",))
         elif kind == "metrics":
             asked = self._asked.pop(message[1], None)
             if asked is not None and not asked.done():
@@ -159,10 +170,11 @@ class ProcessPool:
         loop.remove_reader(worker.conn.fileno())
         worker.conn.close()
         worker.process.join(timeout=0)
-        lost = None
         if not worker.ready.done():  # it could not open the teams: not started again
-            lost = f"a worker process ended as it started (exit code {worker.process.exitcode})"
-            worker.ready.set_exception(RuntimeError(lost))
+            code = worker.process.exitcode
+            worker.ready.set_exception(RuntimeError(f"a worker process ended at start ({code})"))
+        failed = worker.ready.exception()
+        lost = str(failed) if failed is not None else None
         if lost is not None or self._closing or worker not in self.workers:
             if worker in self.workers and not self._closing:
                 self.workers.remove(worker)

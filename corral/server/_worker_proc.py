@@ -3,7 +3,8 @@ runs the graphs the HTTP process sends it over a pipe, sending back each stream 
 each run's end.
 
 Messages in: ``("run", run_id, team, start, config, stream_mode)``, ``("cancel",
-run_id)``, ``("metrics", token)``, ``("stop",)``. Out: ``("ready", pid)``, ``("begun",
+run_id)``, ``("metrics", token)``, ``("stop",)``. Out: ``("ready", pid, {team:
+fingerprint})``, ``("begun",
 run_id, checkpoint_id)``, ``("chunk", run_id, mode, data)``, ``("end", run_id, error)``,
 ``("metrics", token, text)``.
 """
@@ -51,9 +52,27 @@ def compile_teams(teams: Sequence[Team], db: str | Path | None) -> list[App]:
     return apps
 
 
+def team_files(teams: Sequence[Team]) -> list[str | Path]:
+    """The files a worker process loads the teams from (a spec: the file it came from)."""
+    files: list[str | Path] = []
+    for team in teams:
+        if not isinstance(team, TeamSpec):
+            files.append(team)
+        elif team.plan.source is not None:
+            files.append(team.plan.source)
+        else:
+            raise InputError(
+                f"team {team.plan.name!r} was built in Python, and worker processes load "
+                "teams from their files: pass its file, or workers=0",
+                field="workers",
+            )
+    return files
+
+
 def main(conn: Connection, teams: Sequence[Team], db: str | Path | None) -> None:
     """The worker process's entry point (multiprocessing, spawn)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the HTTP process; it stops us
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the HTTP process stops it (or its death)
+        signal.signal(sig, signal.SIG_IGN)
     apps = compile_teams(teams, db)
     try:
         asyncio.run(_Worker(conn, {a.plan.name: a for a in apps}).serve())
@@ -74,7 +93,8 @@ class _Worker:
         # A thread reads the pipe, so the HTTP process's sends never wait on this loop.
         reader = threading.Thread(target=self._read, args=(loop,), daemon=True)
         reader.start()
-        self.conn.send(("ready", os.getpid()))
+        found = {name: app.plan.fingerprint for name, app in self.apps.items()}
+        self.conn.send(("ready", os.getpid(), found))
         await self.stopped.wait()
         running = list(self.tasks.values())
         for task in running:

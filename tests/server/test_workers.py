@@ -11,13 +11,18 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from langgraph_sdk import get_sync_client
 
+from corral import load_team
+from corral.errors import InputError
+from corral.manifest import TeamSpec
 from corral.server import create_app
-from tests.server.conftest import Served, running, teams
+from tests.server.conftest import REVIEWED, Served, running, teams
 from tests.server.test_reconnect import (  # noqa: F401  (run again with two workers)
     test_reconnect_with_last_event_id_has_no_duplicates,
     test_the_sdk_joins_a_stream_from_an_event_id,
@@ -108,32 +113,49 @@ def test_metrics_add_up_across_the_workers(served: Served) -> None:
     assert text.count("# TYPE corral_llm_calls_total counter") == 1  # one family, merged
 
 
+@pytest.mark.parametrize("step", ["a", "c"])  # in its first step, or later
 def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes_once(
-    served: Served,
+    served: Served, step: str
 ) -> None:
     client = get_sync_client(url=served.url)
     victim_thread = client.threads.create()["thread_id"]
     other_thread = client.threads.create()["thread_id"]
-    log = served.folder / "killed.txt"
-    other_log = served.folder / "survivor.txt"
-    victim = client.runs.create(victim_thread, "chain", input=work(served, 0.5, "killed"))
-    other = client.runs.create(other_thread, "chain", input=work(served, 0.4, "survivor"))
+    log = served.folder / f"killed{step}.txt"
+    other_log = served.folder / f"survivor{step}.txt"
+    victim = client.runs.create(victim_thread, "chain", input=work(served, 0.5, f"killed{step}"))
+    other = client.runs.create(other_thread, "chain", input=work(served, 0.4, f"survivor{step}"))
     pid = _worker(client, victim_thread, victim["run_id"])
     assert _worker(client, other_thread, other["run_id"]) != pid  # on the other worker
     # "start c": b's checkpoint is written, so the kill cannot land between b's last line
     # and its checkpoint (b would rightly run again)
-    _wait_until(lambda: log.exists() and "start c" in log.read_text())
+    _wait_until(lambda: log.exists() and f"start {step}" in log.read_text())
     os.kill(pid, signal.SIGKILL)
     assert client.runs.join(victim_thread, victim["run_id"])["count"] == 4
     assert client.runs.join(other_thread, other["run_id"])["count"] == 4
     assert client.runs.get(victim_thread, victim["run_id"])["status"] == "success"
     assert client.threads.get(victim_thread)["status"] == "idle"
     lines = log.read_text().splitlines()
-    assert lines.count("start c") == 2  # cut short by the kill, run again
-    for step in "abcd":
-        assert lines.count(f"done {step}") == 1, lines  # each step's effect once
+    assert lines.count(f"start {step}") == 2  # cut short by the kill, run again
+    for name in "abcd":
+        assert lines.count(f"done {name}") == 1, lines  # each step's effect once
     assert other_log.read_text().splitlines().count("done d") == 1
     moved = client.runs.get(victim_thread, victim["run_id"])["metadata"]["corral_worker_pid"]
     assert moved not in (pid, os.getpid())  # finished on the worker that replaced it
     after = client.runs.wait(None, "chain", input=work(served, 0.0, "after"))
     assert after["count"] == 4  # the pool serves on, two workers again
+
+
+def test_workers_load_the_teams_from_their_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="workers must be 0 or more"):
+        create_app([], workers=-1)
+    built = TeamSpec.model_validate(yaml.safe_load(REVIEWED))  # in Python: no file
+    with pytest.raises(InputError, match="workers=0"):
+        create_app([built], db=tmp_path / "w.db", workers=1)
+    spec = load_team(teams(tmp_path)[0])  # a spec from a file: the worker loads the file
+    with running(create_app([spec], db=tmp_path / "w.db", workers=1), tmp_path) as served:
+        client = get_sync_client(url=served.url)
+        thread = client.threads.create()["thread_id"]
+        paused = client.runs.wait(thread, "reviewed", input={"text": "from a spec"})
+        assert paused["__interrupt__"][0]["value"]["payload"]["text"]
+        run = client.runs.list(thread)[0]
+        assert run["metadata"]["corral_worker_pid"] != os.getpid()
