@@ -7,6 +7,7 @@ ratios are paired per round. ``--workers 1 0``: one worker process against the g
 a thread of the HTTP process.
 
     python benchmarks/server.py [--runs 1000] [--concurrency 200] [--rounds 2] [--workers 1 0]
+    python benchmarks/server.py --startup 4 --workers 0 1 2   # start-up to the first /ok
 """
 
 from __future__ import annotations
@@ -213,6 +214,40 @@ def loaded(folder: Path, round_: int, workers: int, args: Any) -> dict[str, Any]
     return http
 
 
+def startup(rounds: int, counts: list[int]) -> None:
+    """Seconds from starting ``corral serve --workers N`` (the chain test team) to its
+    first ``/ok`` answer, each count in turn, ``rounds`` times."""
+    team = Path(__file__).parents[1] / "tests" / "fixtures" / "chain" / "team.yaml"
+    corral = Path(sys.executable).with_name("corral")
+    seen: dict[int, list[float]] = {n: [] for n in counts}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(rounds):
+            for workers in counts:
+                port, started = free_port(), time.perf_counter()
+                command = [str(corral), "serve", str(team), "--workers", str(workers)]
+                db = ["--db", f"{tmp}/s{round_}w{workers}.db", "--port", str(port)]
+                process = subprocess.Popen(
+                    [*command, *db],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                while True:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ok", timeout=1):
+                            break
+                    except OSError:
+                        if process.poll() is not None:
+                            raise SystemExit("the server did not start") from None
+                        time.sleep(0.05)
+                seen[workers].append(time.perf_counter() - started)
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+            print(f"round {round_ + 1}, load average {os.getloadavg()}")
+    for workers, found in seen.items():
+        print(f"start-up with --workers {workers}: {spread(found, ' s')}")
+
+
 def spread(values: list[float], unit: str = "", scale: float = 1.0) -> str:
     low, mid, high = min(values), statistics.median(values), max(values)
     return f"{low * scale:.1f}-{high * scale:.1f}{unit} (median {mid * scale:.1f}{unit})"
@@ -230,7 +265,13 @@ def main() -> None:
         default=[1, 0],
         help="worker-process counts to serve with, interleaved (0: a thread)",
     )
+    parser.add_argument(
+        "--startup", type=int, metavar="ROUNDS", help="only time start-up, ROUNDS times"
+    )
     args = parser.parse_args()
+    if args.startup:
+        startup(args.startup, sorted(set(args.workers)))
+        return
     ideal = math.ceil(args.runs / args.concurrency) * STEPS * LATENCY
     print(f"{args.runs} runs, concurrency {args.concurrency}, {STEPS} step x {LATENCY}s model:")
     print(f"ideal wall {ideal:.2f} s ({args.runs / ideal:.0f} runs/s)")
