@@ -2,9 +2,12 @@
 concurrency 200, against the same load through ``app.arun`` in one process, on a
 one-agent team whose scripted model waits 200 ms per call. Reports runs/s, p50/p99 run
 latency, the ratio to the ideal (waves x steps x latency), and ``/ok``'s p99 while loaded.
-Contenders interleave (HTTP, in-process, HTTP, ...); ratios are paired per round.
+Contenders interleave (HTTP with each ``--workers`` count, in-process, then again...);
+ratios are paired per round. ``--workers 1 0``: one worker process against the graphs in
+a thread of the HTTP process.
 
-    python benchmarks/server.py [--runs 1000] [--concurrency 200] [--rounds 2]
+    python benchmarks/server.py [--runs 1000] [--concurrency 200] [--rounds 2] [--workers 1 0]
+    python benchmarks/server.py --startup 4 --workers 0 1 2   # start-up to the first /ok
 """
 
 from __future__ import annotations
@@ -143,18 +146,32 @@ async def in_process(app: Any, runs: int, concurrency: int) -> dict[str, Any]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process used (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(group: int) -> tuple[float, float]:
+    """User + system CPU seconds of a process group's leader and of its other live
+    processes (the server's workers), from Linux ``/proc``."""
+    leader = others = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) != group:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if stat.parent.name == str(group):
+            leader += used
+        else:
+            others += used
+    return leader, others
 
 
-def serve(folder: Path, round_: int) -> tuple[subprocess.Popen[bytes], str]:
+def serve(folder: Path, round_: int, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     corral = Path(sys.executable).with_name("corral")
-    command = [str(corral), "serve", str(folder / "team.yaml")]
+    command = [str(corral), "serve", str(folder / "team.yaml"), "--workers", str(workers)]
+    db = folder / f"http{round_}w{workers}.db"
     process = subprocess.Popen(
-        [*command, "--db", str(folder / f"http{round_}.db"), "--port", str(port)],
+        [*command, "--db", str(db), "--port", str(port)],
         stdout=(folder / f"server{round_}.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -181,53 +198,131 @@ def line(name: str, found: dict[str, Any], runs: int, ideal: float) -> str:
     )
 
 
+def loaded(folder: Path, round_: int, workers: int, args: Any) -> dict[str, Any]:
+    """One HTTP contender: ``corral serve --workers N`` under the load (CPU counted from
+    when it answers ``/ok``: its start-up is not the load's)."""
+    process, url = serve(folder, round_, workers)
+    try:
+        mine, (server, workers_) = time.process_time(), cpu_seconds(process.pid)  # started
+        http = asyncio.run(over_http(url, args.runs, args.concurrency))
+        http["client_cpu"] = time.process_time() - mine
+        server_now, workers_now = cpu_seconds(process.pid)
+        http["server_cpu"], http["workers_cpu"] = server_now - server, workers_now - workers_
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    return http
+
+
+def startup(rounds: int, counts: list[int]) -> None:
+    """Seconds from starting ``corral serve --workers N`` (the chain test team) to its
+    first ``/ok`` answer, each count in turn, ``rounds`` times."""
+    team = Path(__file__).parents[1] / "tests" / "fixtures" / "chain" / "team.yaml"
+    corral = Path(sys.executable).with_name("corral")
+    seen: dict[int, list[float]] = {n: [] for n in counts}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(rounds):
+            for workers in counts:
+                port, started = free_port(), time.perf_counter()
+                command = [str(corral), "serve", str(team), "--workers", str(workers)]
+                db = ["--db", f"{tmp}/s{round_}w{workers}.db", "--port", str(port)]
+                process = subprocess.Popen(
+                    [*command, *db],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                while True:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ok", timeout=1):
+                            break
+                    except OSError:
+                        if process.poll() is not None:
+                            raise SystemExit("the server did not start") from None
+                        time.sleep(0.05)
+                seen[workers].append(time.perf_counter() - started)
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+            print(f"round {round_ + 1}, load average {os.getloadavg()}")
+    for workers, found in seen.items():
+        print(f"start-up with --workers {workers}: {spread(found, ' s')}")
+
+
+def spread(values: list[float], unit: str = "", scale: float = 1.0) -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{low * scale:.1f}-{high * scale:.1f}{unit} (median {mid * scale:.1f}{unit})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 0],
+        help="worker-process counts to serve with, interleaved (0: a thread)",
+    )
+    parser.add_argument(
+        "--startup", type=int, metavar="ROUNDS", help="only time start-up, ROUNDS times"
+    )
     args = parser.parse_args()
+    if args.startup:
+        startup(args.startup, sorted(set(args.workers)))
+        return
     ideal = math.ceil(args.runs / args.concurrency) * STEPS * LATENCY
     print(f"{args.runs} runs, concurrency {args.concurrency}, {STEPS} step x {LATENCY}s model:")
     print(f"ideal wall {ideal:.2f} s ({args.runs / ideal:.0f} runs/s)")
     print(f"load average before: {os.getloadavg()}")
-    ratios, oks = [], []
+    ratios: list[float] = []
+    seen: dict[int, list[dict[str, Any]]] = {n: [] for n in args.workers}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "team.yaml").write_text(TEAM)
         for round_ in range(args.rounds):
-            process, url = serve(folder, round_)
-            try:
-                mine = time.process_time()
-                http = asyncio.run(over_http(url, args.runs, args.concurrency))
-                http["client_cpu"] = time.process_time() - mine
-                http["server_cpu"] = cpu_seconds(process.pid)
-            finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=60)
+            print(f"round {round_ + 1}, load average {os.getloadavg()}")
+            for workers in args.workers:
+                http = loaded(folder, round_, workers, args)
+                seen[workers].append(http)
+                print(line(f"http w={workers}", http, args.runs, ideal))
+                if http["failures"]:
+                    print(f"FAILED requests: {len(http['failures'])}, e.g. {http['failures'][0]}")
+                ok, idle = http["ok"], http["idle_ok"]
+                print(
+                    f"  CPU s: HTTP process {http['server_cpu']:.1f}, workers "
+                    f"{http['workers_cpu']:.1f}, client {http['client_cpu']:.1f}; /ok during "
+                    f"load: {len(ok)} probes, p50 {pct(ok, 50) * 1000:.1f} ms, p99 "
+                    f"{pct(ok, 99) * 1000:.1f} ms, max {max(ok) * 1000:.1f} ms; idle first: "
+                    f"p99 {pct(idle, 99) * 1000:.1f} ms"
+                )
             team = load_team(folder / "team.yaml")
             with team.compile(db=folder / f"local{round_}.db") as app:
                 local = asyncio.run(in_process(app, args.runs, args.concurrency))
-            print(line("http", http, args.runs, ideal))
-            print(line("app.arun", local, args.runs, ideal))
-            if http["failures"]:
-                print(f"FAILED requests: {len(http['failures'])}, e.g. {http['failures'][0]}")
-            print(
-                f"CPU seconds: server {http['server_cpu']:.1f}, client (httpx, this "
-                f"process) {http['client_cpu']:.1f}, in-process run {local['cpu']:.1f}"
-            )
-            ok, idle = http["ok"], http["idle_ok"]
-            print(
-                f"/ok during load: {len(ok)} probes, p50 {pct(ok, 50) * 1000:.1f} ms, "
-                f"p99 {pct(ok, 99) * 1000:.1f} ms, max {max(ok) * 1000:.1f} ms; idle server "
-                f"first: {len(idle)} probes, p99 {pct(idle, 99) * 1000:.1f} ms"
-            )
-            ratios.append(http["wall"] / local["wall"])
-            oks.append(pct(ok, 99))
+            print(line("app.arun", local, args.runs, ideal) + f"   CPU {local['cpu']:.1f} s")
+            ratios.append(seen[args.workers[0]][-1]["wall"] / local["wall"])
+    for workers, found in seen.items():
+        oks = [pct(h["ok"], 99) for h in found]
+        under = sum(o < 0.05 for o in oks)
+        print(
+            f"w={workers}: runs/s {spread([len(h['latencies']) / h['wall'] for h in found])}, "
+            f"p50 {spread([pct(h['latencies'], 50) for h in found], ' s')}, "
+            f"p99 {spread([pct(h['latencies'], 99) for h in found], ' s')}, "
+            f"/ok p99 {spread(oks, ' ms', 1000)}, under 50 ms in {under}/{len(oks)}"
+        )
+    first = seen[args.workers[0]]
+    for workers in args.workers[1:]:
+        other = seen[workers]
+        ok = [pct(a["ok"], 99) / pct(b["ok"], 99) for a, b in zip(first, other, strict=True)]
+        speed = [b["wall"] / a["wall"] for a, b in zip(first, other, strict=True)]
+        print(
+            f"w={args.workers[0]} / w={workers}, paired: /ok p99 {spread(ok, 'x')}, "
+            f"runs/s {spread(speed, 'x')}"
+        )
     print(
-        f"http / in-process wall, paired: min {min(ratios):.2f}x, "
-        f"median {statistics.median(ratios):.2f}x; /ok p99 median "
-        f"{statistics.median(oks) * 1000:.1f} ms"
+        f"http w={args.workers[0]} / in-process wall, paired: min {min(ratios):.2f}x, "
+        f"median {statistics.median(ratios):.2f}x"
     )
     print(f"load average after: {os.getloadavg()}")
 

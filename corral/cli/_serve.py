@@ -47,6 +47,14 @@ def serve(
             "--keep-runs", metavar="N", help="Ended runs whose events stay in memory to rejoin."
         ),
     ] = 1000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help="Worker processes that run the graphs (0: a thread of the HTTP process).",
+        ),
+    ] = 1,
     cors: Annotated[
         list[str] | None,
         typer.Option("--cors-origin", metavar="ORIGIN", help="Allow this browser origin."),
@@ -78,11 +86,13 @@ def serve(
         keep_runs=keep_runs,
         temporal=temporal,
         queue=queue,
+        workers=workers,
     )
     typer.echo(f"serving {len(files)} team(s) at http://{host}:{port}", err=True)
-    # Runs have a thread and loop of their own; hand the GIL over every 1 ms (not 5 ms) so
-    # the HTTP loop's requests (health checks) do not wait behind the runs' CPU work.
-    sys.setswitchinterval(0.001)
+    if not workers:
+        # Runs have a thread and loop of their own; hand the GIL over every 1 ms (not 5
+        # ms) so the HTTP loop's requests (health checks) do not wait behind the runs.
+        sys.setswitchinterval(0.001)
     # Keep-alive longer than uvicorn's 5 s: a busy loop must not close a connection that a
     # client is about to reuse.
     uvicorn.run(server, host=host, port=port, log_level="warning", timeout_keep_alive=30)

@@ -10,33 +10,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from corral.errors import InputError
-from corral.graphs import App, load_team
 from corral.manifest import TeamSpec
-from corral.observability import Metrics
 from corral.server import _routes, _runs, _store, _threads
 from corral.server._hub import Hub
+from corral.server._jobs import Executor
+from corral.server._pool import ProcessPool
+from corral.server._runner import ThreadExecutor
 from corral.server._safety import ERRORS, BodyLimit, Keys, error_handlers
-
-
-def _compile(teams: Sequence[TeamSpec | str | Path], db: str | Path | None) -> list[App]:
-    metrics = Metrics()  # one registry for every team: one /metrics
-    apps: list[App] = []
-    try:
-        for team in teams:
-            spec = team if isinstance(team, TeamSpec) else load_team(team)
-            apps.append(App(spec, db=db, metrics=metrics))
-    except BaseException:
-        for app in apps:
-            app.close()
-        raise
-    names = [a.plan.name for a in apps]
-    if len(set(names)) != len(names) or not names:
-        for app in apps:
-            app.close()
-        raise InputError(
-            f"serve one or more teams with distinct names (got {names})", field="teams"
-        )
-    return apps
+from corral.server._worker_proc import compile_teams, team_files
 
 
 def create_app(
@@ -49,6 +30,7 @@ def create_app(
     keep_runs: int = 1000,
     temporal: str | None = None,
     queue: str | None = None,
+    workers: int = 0,
 ) -> FastAPI:
     """An ASGI app serving ``teams`` (team files or specs) as LangGraph assistants.
 
@@ -70,20 +52,29 @@ def create_app(
             processes (sharing ``db``) instead of running here; streams serve ``values``
             and ``updates``. Needs ``corral[scale]``.
         queue: the task queue of the (one) team's workers (default ``corral-TEAM``).
+        workers: how many worker processes run the graphs (each opens the teams and
+            the workspace); ``0``: a thread of this process (no start-up cost; the runs
+            share this process's GIL with the HTTP loop). With ``temporal``, no worker
+            process starts: the runs are on Temporal workers.
 
     Raises:
         ManifestError: a team file is invalid (every problem, with ``file:line``).
     """
     if keep_runs < 1:
         raise InputError(f"keep_runs must be at least 1 (got {keep_runs})", field="keep_runs")
+    if workers < 0:
+        raise InputError(f"workers must be 0 or more (got {workers})", field="workers")
     runs = None
     if temporal is not None:
         from corral.server._temporal import TemporalRuns, check_queue
 
         check_queue(queue, len(teams))
         runs = TemporalRuns(temporal, queue=queue)
-    apps = _compile(list(teams), db)
-    hub = Hub(apps, keep_runs, runs)
+        workers = 0
+    files = team_files(teams) if workers else []  # checked before the workspace opens
+    apps = compile_teams(list(teams), db)
+    executor: Executor = ProcessPool(apps, files, db, workers) if workers else ThreadExecutor()
+    hub = Hub(apps, executor, keep_runs, runs)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -24,8 +24,7 @@ from corral.keys import DEADLINE_KEY
 from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
 from corral.server._durable import claim, mark, orphans
-from corral.server._jobs import STREAM_MODES, Job, Start, drive
-from corral.server._runner import Runner
+from corral.server._jobs import STREAM_MODES, Executor, Job, Start, drive
 from corral.server._wire import interrupts_by_task, now_iso, plain
 from corral.workspace import RunRecord
 
@@ -60,7 +59,11 @@ class Hub:
     """Teams by assistant id, threads, and the runs this process executes."""
 
     def __init__(
-        self, apps: list[App], keep_runs: int = 1000, temporal: TemporalRuns | None = None
+        self,
+        apps: list[App],
+        executor: Executor,
+        keep_runs: int = 1000,
+        temporal: TemporalRuns | None = None,
     ) -> None:
         self.everyone = list(apps)
         """Every team served, whichever a caller may see."""
@@ -71,8 +74,8 @@ class Hub:
         self.jobs: dict[str, Job] = {}
         self.current: dict[str, Job] = {}
         """The latest run of each thread (running, queued or ended)."""
-        self.runner = Runner()
-        """The runs' own loop: this one only serves I/O."""
+        self.executor = executor
+        """Where the runs' graphs execute: this loop only serves I/O."""
         self.keep_runs = keep_runs
         self.ended: deque[str] = deque()
         """Ended runs, oldest first: the last ``keep_runs`` keep their event logs."""
@@ -238,7 +241,7 @@ class Hub:
             job.task = self.temporal.launch(job, app, start, before)
         else:
             config = self._config(app, job.thread_id)
-            run = drive(job, app, start, config, runner=self.runner, before=before)
+            run = drive(job, app, start, config, executor=self.executor, before=before)
             job.task = asyncio.create_task(run)
         job.task.add_done_callback(lambda _: self._retire(job))
 
@@ -257,6 +260,7 @@ class Hub:
         if self.temporal is not None:
             await self.temporal.connect()
             return
+        await self.executor.begin()
         for app in self.by_name.values():
             for thread_id, given, event in await asyncio.to_thread(orphans, app):
                 snapshot = await app.graph.aget_state(app.config(thread_id))
@@ -411,4 +415,4 @@ class Hub:
         await asyncio.gather(
             *(j.task for j in self.jobs.values() if j.task), return_exceptions=True
         )
-        await self.runner.stop()
+        await self.executor.stop()

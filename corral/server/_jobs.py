@@ -7,14 +7,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from corral.errors import CorralError
 from corral.graphs import App
-from corral.server._runner import Runner
 from corral.server._wire import now_iso, plain
 
 Start = dict[str, Any] | Command[Any] | None
@@ -58,6 +57,8 @@ class Job:
     """Whether this run started its thread's corral run (so a rollback deletes it)."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    worker: int | None = None
+    """The pid of the worker process running it (``None``: this process)."""
     _signal: asyncio.Event = field(default_factory=asyncio.Event)
 
     def push(self, event: str, data: Any) -> None:
@@ -65,6 +66,17 @@ class Job:
         self.events.append((event, data))
         signal, self._signal = self._signal, asyncio.Event()
         signal.set()
+
+    def take(self, mode: str, data: Any) -> None:
+        """A chunk of the graph's stream (plain data): the output, the interrupts, and an
+        event for the modes asked (``messages`` is ``messages-tuple``)."""
+        if mode == "values":
+            self.output = data
+        elif mode == "updates" and "__interrupt__" in data:
+            self.interrupts = data["__interrupt__"]
+        name = "messages-tuple" if mode == "messages" else mode
+        if name in self.stream_mode or mode in self.stream_mode:
+            self.push("messages" if mode == "messages" else name, data)
 
     def set_status(self, status: JobStatus) -> None:
         self.status = status
@@ -93,7 +105,9 @@ class Job:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "status": self.status,
-            "metadata": self.metadata,
+            "metadata": self.metadata
+            if self.worker is None
+            else {**self.metadata, "corral_worker_pid": self.worker},
             "multitask_strategy": self.multitask_strategy,
             "kwargs": {"stream_mode": self.stream_mode},
         }
@@ -106,19 +120,27 @@ def graph_modes(asked: list[str]) -> list[str]:
     return sorted(modes | {"values", "updates"})
 
 
+def error_of(exc: BaseException) -> dict[str, Any]:
+    """A failed run's error as the client reads it (never a traceback)."""
+    error = {"error": type(exc).__name__, "message": str(getattr(exc, "detail", exc))}
+    if isinstance(exc, CorralError) and hasattr(exc, "to_dict"):
+        error["detail"] = plain(exc.to_dict())
+    return error
+
+
 async def drive(
     job: Job,
     app: App,
     start: Start | Callable[[], Awaitable[Start]],
     config: RunnableConfig,
     *,
-    runner: Runner,
+    executor: Executor,
     before: Job | None = None,
 ) -> None:
-    """Run the team's graph for ``job`` on the runs' loop (``runner``): events into its
-    log, then its end. A job queued behind ``before`` (``multitask_strategy: enqueue``)
-    waits for it to end first, then makes its start (a review's decision is checked
-    against the review then waiting). Called on the HTTP loop, which owns ``job``."""
+    """Run the team's graph for ``job`` through ``executor``: events into its log, then
+    its end. A job queued behind ``before`` (``multitask_strategy: enqueue``) waits for it
+    to end first, then makes its start (a review's decision is checked against the review
+    then waiting). Called on the HTTP loop, which owns ``job``."""
     try:
         if before is not None:
             await before.done.wait()
@@ -126,62 +148,76 @@ async def drive(
             start = await start()
         job.set_status("running")
         job.push("metadata", {"run_id": job.run_id, "attempt": 1})
-        home = asyncio.get_running_loop()
-        await runner.run(_stream(job, app, start, config, home))
-        job.set_status("success")
+        job.error = await executor.run(job, app, start, config)
+        job.set_status("success" if job.error is None else "error")
     except asyncio.CancelledError:  # cancelled (``action=interrupt``): its checkpoints stay
         job.set_status("interrupted")
     except Exception as exc:  # the run failed: the client hears why, never a traceback
-        job.error = {"error": type(exc).__name__, "message": str(getattr(exc, "detail", exc))}
-        if isinstance(exc, CorralError) and hasattr(exc, "to_dict"):
-            job.error["detail"] = plain(exc.to_dict())
+        job.error = error_of(exc)
         job.set_status("error")
-        job.push("error", job.error)
     finally:
+        if job.error is not None:
+            job.push("error", job.error)
         job.push("end", None)
         job.done.set()
 
 
-async def _stream(
-    job: Job, app: App, start: Start, config: RunnableConfig, home: asyncio.AbstractEventLoop
-) -> None:
-    """The graph's stream, on the runs' loop: each event handed to ``home`` (the HTTP
-    loop) to add to the job's log."""
-    asked = set(job.stream_mode)
-    async for mode, chunk in _chunks(job, app, start, config):
-        data = plain(chunk)
-        if mode == "values":
-            job.output = data
-        elif mode == "updates" and "__interrupt__" in data:
-            job.interrupts = data["__interrupt__"]
-        name = "messages-tuple" if mode == "messages" else str(mode)
-        if name in asked or mode in asked:
-            home.call_soon_threadsafe(job.push, "messages" if mode == "messages" else name, data)
+async def chunks(
+    app: App, start: Start, config: RunnableConfig, stream_mode: list[str], run_id: str
+) -> AsyncIterator[tuple[str, Any]]:
+    """The graph's ``(mode, chunk)`` stream as plain JSON data, only what the run's job
+    takes (see ``Job.take``): ``values``, interrupts, and the modes asked for."""
+    asked = set(stream_mode)
+    async for mode, chunk in _chunks(app, start, config, stream_mode, run_id):
+        wanted = mode == "values" or mode in asked
+        wanted = wanted or (mode == "messages" and "messages-tuple" in asked)
+        if wanted or (mode == "updates" and isinstance(chunk, dict) and "__interrupt__" in chunk):
+            yield mode, plain(chunk)
 
 
 async def _chunks(
-    job: Job, app: App, start: Start, config: RunnableConfig
+    app: App, start: Start, config: RunnableConfig, stream_mode: list[str], run_id: str
 ) -> AsyncIterator[tuple[str, Any]]:
     """The graph's ``(mode, chunk)`` stream. With ``events`` asked, read as LangGraph's
     server does, from ``astream_events`` (v2) under the run's id: the run's own stream
     chunks as they are, and every other event (a node's or a model's start, stream and
     end) as ``("events", event)``."""
     kwargs: dict[str, Any] = {
-        "stream_mode": graph_modes(job.stream_mode),
+        "stream_mode": graph_modes(stream_mode),
         "output_keys": app.graph.output_channels,  # as LangGraph's server: the flow's output
         "durability": app.plan.checkpoint.durability,
     }
-    if "events" not in job.stream_mode:
+    if "events" not in stream_mode:
         async for mode, chunk in app.graph.astream(start, config, **kwargs):  # type: ignore[arg-type]
             yield mode, chunk
         return
-    config = {**config, "run_id": uuid.UUID(job.run_id)}
+    config = {**config, "run_id": uuid.UUID(run_id)}
     events = app.graph.astream_events(start, config, version="v2", **kwargs)  # type: ignore[call-overload]
     async for event in events:
         if "langsmith:hidden" in (event.get("tags") or ()):
             continue
-        if event["event"] == "on_chain_stream" and event["run_id"] == job.run_id:
+        if event["event"] == "on_chain_stream" and event["run_id"] == run_id:
             mode, chunk = event["data"]["chunk"]
             yield mode, chunk
         else:
             yield "events", event
+
+
+class Executor(Protocol):
+    """Where runs' graphs execute, apart from the HTTP loop: a thread in this process
+    (``ThreadExecutor``), worker processes (``ProcessPool``), or another backend."""
+
+    async def begin(self) -> None:
+        """Get ready (before the first run)."""
+
+    async def run(self, job: Job, app: App, start: Start, config: RunnableConfig) -> Any:
+        """Run ``app``'s graph for ``job`` from ``start``, handing each chunk of
+        ``chunks`` to ``job.take`` on the caller's loop; ``None`` once it ended, else its
+        error (``error_of``). Cancelling the caller cancels the run and waits for its
+        end (its checkpoints stay)."""
+
+    async def metrics(self) -> list[bytes]:
+        """Prometheus text of each process that ran graphs elsewhere (none: this one)."""
+
+    async def stop(self) -> None:
+        """Stop (the runs were ended first)."""

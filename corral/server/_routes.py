@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from corral.server._hub import refuse
 from corral.server._threads import HubDep
@@ -30,7 +35,44 @@ async def metrics(hub: HubDep, request: Request) -> Response:
     if hub is not request.app.state.hub:
         raise refuse(403, "the metrics cover every team: use a key for every team")
     app = next(iter(hub.by_name.values()))
-    return Response(app.metrics.text(), media_type="text/plain; version=0.0.4")
+    texts = [app.metrics.text(), *await hub.executor.metrics()]  # with the workers'
+    body = texts[0] if len(texts) == 1 else merged(texts)
+    return Response(body, media_type="text/plain; version=0.0.4")
+
+
+def merged(texts: list[bytes]) -> bytes:
+    """Several processes' Prometheus texts as one: counts and histograms added, a gauge
+    the largest, a creation time the earliest."""
+    families: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text.decode()):
+            families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            found = values.setdefault(family.name, {})
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                had = found.get(key)
+                if had is None:
+                    found[key] = sample.value
+                elif sample.name.endswith("_created"):
+                    found[key] = min(had, sample.value)
+                else:
+                    add = family.type != "gauge"
+                    found[key] = had + sample.value if add else max(had, sample.value)
+    for name, family in families.items():
+        for (sample_name, labels), value in values[name].items():
+            family.add_sample(sample_name, dict(labels), value)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(list(families.values())))
+    return generate_latest(registry)
+
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
 
 
 @router.get("/corral/reviews")

@@ -1,7 +1,9 @@
-"""The runs' own event loop, in a thread of its own.
+"""The runs' own event loop, in a thread of its own (``ThreadExecutor``, for
+``workers=0``).
 
 The HTTP loop only serves I/O (requests, SSE, health checks); the teams' graphs run on
-this loop, so the CPU work of many runs does not queue ahead of a ``GET /ok``.
+this loop, so the CPU work of many runs does not queue ahead of a ``GET /ok`` (they still
+share the process's GIL: ``ProcessPool`` runs them in other processes).
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+
+from corral.graphs import App
+from corral.server._jobs import Job, Start, chunks, error_of
 
 T = TypeVar("T")
 
@@ -82,3 +89,36 @@ class Runner:
             return
         loop.call_soon_threadsafe(loop.stop)
         await asyncio.to_thread(thread.join)
+
+
+class ThreadExecutor:
+    """Runs' graphs on ``Runner``'s loop, in a thread of this process."""
+
+    def __init__(self) -> None:
+        self.runner = Runner()
+
+    async def begin(self) -> None:
+        """Nothing to get ready: the thread starts with the first run."""
+
+    async def run(
+        self, job: Job, app: App, start: Start, config: RunnableConfig
+    ) -> dict[str, Any] | None:
+        """See ``Executor.run``."""
+        home = asyncio.get_running_loop()
+
+        async def stream() -> None:
+            async for mode, data in chunks(app, start, config, job.stream_mode, job.run_id):
+                home.call_soon_threadsafe(job.take, mode, data)
+
+        try:
+            await self.runner.run(stream())
+        except Exception as exc:  # the run failed: its error, as the client reads it
+            return error_of(exc)
+        return None
+
+    async def metrics(self) -> list[bytes]:
+        """None: the runs' metrics are this process's."""
+        return []
+
+    async def stop(self) -> None:
+        await self.runner.stop()
