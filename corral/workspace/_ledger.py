@@ -24,6 +24,7 @@ from corral.workspace._account import add, outdated, scopes, spent_on, totals, u
 from corral.workspace._budget import Ask
 from corral.workspace._db import ConnectionPool
 from corral.workspace._grants import carve, give_back, granted
+from corral.workspace._replies import Recorded, Reply, SqliteReplies, hold, keep
 from corral.workspace._types import NO_RUN_USAGE, TEAM, BudgetLimits, RunUsage, Settled
 
 
@@ -40,6 +41,7 @@ class SqliteLedger:
         if old:  # opening an up-to-date file writes nothing here
             with self.pool.write() as conn:
                 upgrade(conn)
+        self.replies = SqliteReplies(self.pool)
         ensure = self.pool.ensure
         ensure(
             "usage",
@@ -122,8 +124,10 @@ class SqliteLedger:
         tokens: int,
         cost: float,
         limits: BudgetLimits,
+        call: str | None = None,
     ) -> int:
-        """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
+        """Reserve ``tokens`` (and ``cost``) for one call (its reply key: ``call``); its
+        row id, or ``BudgetExceeded``."""
         day = self.day()
         moved = scopes(run_id, task_key, agent, day)
         with self.pool.write() as conn:
@@ -141,7 +145,7 @@ class SqliteLedger:
                 team=team,
             )
             add(conn, moved, tokens, cost, 1)
-            return int(
+            row = int(
                 conn.execute(
                     "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
                     "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
@@ -150,6 +154,9 @@ class SqliteLedger:
                     (run_id, task_key, agent, model, day, tokens, cost, self.clock()),
                 ).fetchone()[0]
             )
+            if call is not None:
+                hold(conn, SqliteReplies.mark, call, run_id=run_id, row=row, at=self.clock())
+            return row
 
     def record(
         self,
@@ -164,12 +171,14 @@ class SqliteLedger:
         cost: float | None,
         latency_ms: float,
         content: str | None = None,
+        reply: Reply | None = None,
     ) -> None:
         """Record a call that had no limit to reserve against (one transaction);
-        ``content`` is what the trace keeps of its prompt and answer (JSON)."""
+        ``content`` is what the trace keeps of its prompt and answer (JSON), ``reply``
+        the answer a re-executed task replays."""
         day = self.day()
         with self.pool.write() as conn:
-            conn.execute(
+            made = conn.execute(
                 "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
                 "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
                 "cost_known, latency_ms, at, content) VALUES (?, ?, ?, ?, ?, 'settled', 0, 0, ?, "
@@ -185,6 +194,8 @@ class SqliteLedger:
                     content,
                 ),
             )
+            if reply is not None:
+                keep(conn, SqliteReplies.mark, reply, made.lastrowid, self.clock())
             used, paid, spent = rules.settled(agent, day, input_tokens + output_tokens, cost)
             add(conn, scopes(run_id, task_key, agent, day), used, paid, 1, spent=spent)
 
@@ -201,9 +212,13 @@ class SqliteLedger:
         latency_ms: float,
         limits: BudgetLimits,
         content: str | None = None,
+        reply: Reply | None = None,
     ) -> Settled:
-        """Record a call's real usage; the alerts this crossed (each once a day)."""
+        """Record a call's real usage (and ``reply``, its answer); the alerts this crossed
+        (each once a day)."""
         with self.pool.write() as conn:
+            if reply is not None:
+                keep(conn, SqliteReplies.mark, reply, row, self.clock())
             day, task_key, reserved, reserved_cost, run_id = conn.execute(
                 "UPDATE usage SET status = 'settled', model = ?, input_tokens = ?, "
                 "output_tokens = ?, cached_tokens = ?, cost_usd = ?, cost_known = ?, "
@@ -254,6 +269,10 @@ class SqliteLedger:
                     -reserved_cost,
                     -1,
                 )
+
+    def reply(self, key: str) -> Recorded | None:
+        """What is recorded of the model call ``key`` (see ``_replies``)."""
+        return self.replies.find(key)
 
     def grant(
         self, *, agent: str, parent: str, limit: int | None, asks: list[Ask]

@@ -19,6 +19,7 @@ from corral.workspace import _budget as rules
 from corral.workspace._account import Scope, scopes
 from corral.workspace._budget import Ask
 from corral.workspace._pg_db import LEDGER_LOCK, Conn, PgPool, rows
+from corral.workspace._replies import PgReplies, Recorded, Reply, hold, keep
 from corral.workspace._types import NO_RUN_USAGE, TEAM, BudgetLimits, RunUsage, Settled
 
 
@@ -64,8 +65,10 @@ class PgLedger:
         tokens: int,
         cost: float,
         limits: BudgetLimits,
+        call: str | None = None,
     ) -> int:
-        """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
+        """Reserve ``tokens`` (and ``cost``) for one call (its reply key: ``call``); its
+        row id, or ``BudgetExceeded``."""
         day = self.day()
         moved = scopes(run_id, task_key, agent, day)
         with self.pool.write(LEDGER_LOCK) as conn:
@@ -91,6 +94,8 @@ class PgLedger:
                 (run_id, task_key, agent, model, day, tokens, cost, self.clock()),
             ).fetchone()
             assert row is not None  # INSERT ... RETURNING always returns the row
+            if call is not None:
+                hold(conn, PgReplies.mark, call, run_id=run_id, row=int(row[0]), at=self.clock())
             return int(row[0])
 
     def record(
@@ -106,15 +111,17 @@ class PgLedger:
         cost: float | None,
         latency_ms: float,
         content: str | None = None,
+        reply: Reply | None = None,
     ) -> None:
-        """Record a call that had no limit to reserve against (one transaction)."""
+        """Record a call that had no limit to reserve against (one transaction), and
+        ``reply``, the answer a re-executed task replays."""
         day = self.day()
         with self.pool.write(LEDGER_LOCK) as conn:
-            conn.execute(
+            made = conn.execute(
                 "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, "
                 "reserved_cost, input_tokens, output_tokens, cached_tokens, cost_usd, "
                 "cost_known, latency_ms, at, content) VALUES (%s, %s, %s, %s, %s, 'settled', 0, "
-                "0, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "0, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 (
                     run_id,
                     task_key,
@@ -125,7 +132,9 @@ class PgLedger:
                     self.clock(),
                     content,
                 ),
-            )
+            ).fetchone()
+            if reply is not None and made is not None:
+                keep(conn, PgReplies.mark, reply, int(made[0]), self.clock())
             used, paid, spent = rules.settled(agent, day, input_tokens + output_tokens, cost)
             _add(conn, scopes(run_id, task_key, agent, day), used, paid, 1, spent=spent)
 
@@ -142,9 +151,13 @@ class PgLedger:
         latency_ms: float,
         limits: BudgetLimits,
         content: str | None = None,
+        reply: Reply | None = None,
     ) -> Settled:
-        """Record a call's real usage; the alerts this crossed (each once a day)."""
+        """Record a call's real usage (and ``reply``, its answer); the alerts this crossed
+        (each once a day)."""
         with self.pool.write(LEDGER_LOCK) as conn:
+            if reply is not None:
+                keep(conn, PgReplies.mark, reply, row, self.clock())
             found = conn.execute(
                 "UPDATE usage SET status = 'settled', model = %s, input_tokens = %s, "
                 "output_tokens = %s, cached_tokens = %s, cost_usd = %s, cost_known = %s, "
@@ -194,6 +207,10 @@ class PgLedger:
                 agent, day, task_key, reserved, reserved_cost, run_id = found
                 moved = scopes(run_id, task_key, agent, day)
                 _add(conn, moved, -int(reserved), -float(reserved_cost), -1)
+
+    def reply(self, key: str) -> Recorded | None:
+        """What is recorded of the model call ``key`` (see ``_replies``)."""
+        return PgReplies(self.pool).find(key)
 
     def grant(
         self, *, agent: str, parent: str, limit: int | None, asks: list[Ask]
