@@ -8,9 +8,11 @@ which the async loop runs on a worker thread.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -30,6 +32,7 @@ from corral.observability import (
 )
 
 End = Callable[[str, BaseException | None, Progress], RunResult]
+log = logging.getLogger("corral.runs")
 
 
 class Drive:
@@ -67,14 +70,44 @@ class Drive:
         """Extends this process's lease on the run (``RunRegistry.renew``)."""
         self.renew_every = renew_every
         self.renewed = clock()
+        self._due = threading.Lock()  # asked between steps and by the renewal timer
 
     def due(self) -> bool:
-        """True when the lease should be renewed (a step ended a third of a lease after
-        the last renewal): one small write now and then, not one per step."""
-        if self.renew is None or self.clock() < self.renewed + self.renew_every:
-            return False
-        self.renewed = self.clock()
-        return True
+        """True when the lease should be renewed (a third of a lease passed since the
+        last renewal): one small write now and then, not one per step."""
+        with self._due:
+            if self.renew is None or self.clock() < self.renewed + self.renew_every:
+                return False
+            self.renewed = self.clock()
+            return True
+
+    @contextmanager
+    def renewing(self) -> Iterator[None]:
+        """While the graph runs: a timer thread renews the lease when due, so a step
+        longer than a lease keeps its run (steps that end renew it too, see ``drive``).
+        It stops when the run ends, or once the run is not this process's any more."""
+        renew = self.renew
+        if renew is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.renew_every / 2):
+                if not self.due():
+                    continue
+                try:
+                    if renew() is False:  # taken over: not ours to keep
+                        return
+                except Exception as exc:  # the next beat tries again
+                    log.warning("could not renew the lease on run %s: %s", self.run_id, exc)
+
+        timer = threading.Thread(target=beat, name=f"corral-lease:{self.run_id}", daemon=True)
+        timer.start()
+        try:
+            yield
+        finally:
+            stop.set()  # (not joined: an async run's loop is not held up by a write)
 
     def open(self) -> RunnableConfig:
         """Start the run's span; the config that carries it to the nodes."""
@@ -138,7 +171,7 @@ def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
     """Run the graph; yield the events, then the result."""
     config = run.open()
     try:
-        with run.listening():
+        with run.listening(), run.renewing():
             for chunk in graph.stream(
                 run.start, config, stream_mode=run.modes, durability=run.durability
             ):
@@ -160,7 +193,7 @@ async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | R
     """``drive`` for asyncio: recording the end runs on a worker thread."""
     config = run.open()
     try:
-        with run.listening():
+        with run.listening(), run.renewing():
             async for chunk in graph.astream(
                 run.start, config, stream_mode=run.modes, durability=run.durability
             ):

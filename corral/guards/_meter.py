@@ -20,7 +20,7 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from corral.errors import BudgetExceeded
 from corral.guards._verdicts import Verdicts
 from corral.models import Price, ScriptedChatModel, count_tokens, price
-from corral.workspace import BudgetLimits, Ledger, Settled
+from corral.workspace import BudgetLimits, Ledger, Reply, Settled, reply_of
 
 log = logging.getLogger("corral.budget")
 DEFAULT_OUTPUT_RESERVE = 1024
@@ -63,9 +63,15 @@ class Meter:
         """True when calls are reserved and checked before they are made."""
 
     def before(
-        self, model: Runnable[Any, Any], messages: list[BaseMessage], run_id: str, task_key: str
+        self,
+        model: Runnable[Any, Any],
+        messages: list[BaseMessage],
+        run_id: str,
+        task_key: str,
+        call: str | None = None,
     ) -> tuple[list[BaseMessage], int | None]:
-        """The messages to send (trimmed if allowed) and the reservation's row, if any.
+        """The messages to send (trimmed if allowed) and the reservation's row, if any
+        (kept with ``call``, the call's reply key).
 
         Raises:
             BudgetExceeded: a layer would be passed (recorded as a trip first).
@@ -85,6 +91,7 @@ class Meter:
                 tokens=tokens + out,
                 cost=estimate or 0.0,
                 limits=self.limits,
+                call=call,
             )
         except BudgetExceeded as exc:
             self.verdicts.trip(run_id, exc, self.policy)
@@ -100,12 +107,17 @@ class Meter:
         *,
         run_id: str,
         task_key: str,
+        call: str | None = None,
     ) -> tuple[str, float | None]:
         """Settle a reserved call (or record an unreserved one) with its real usage and
-        what the trace keeps of it; the model it was priced as and its cost (``None``
-        when unknown)."""
+        what the trace keeps of it (and with ``call``, its reply key, the answer itself
+        for a re-executed task to replay); the model it was priced as and its cost
+        (``None`` when unknown)."""
         kept = kept_content(self.content, messages, raw)
-        return self._settle(row, raw, latency_ms, run_id=run_id, task_key=task_key, content=kept)
+        reply = reply_of(call, run_id, raw) if call is not None else None
+        return self._settle(
+            row, raw, latency_ms, run_id=run_id, task_key=task_key, content=kept, reply=reply
+        )
 
     def release(self, row: int | None) -> None:
         """Give back the reservation of a call that failed before it was answered."""
@@ -154,6 +166,7 @@ class Meter:
         run_id: str,
         task_key: str,
         content: str | None,
+        reply: Reply | None,
     ) -> tuple[str, float | None]:
         meta = getattr(raw, "usage_metadata", None) or {}
         model = self.model_label
@@ -183,6 +196,7 @@ class Meter:
                 cost=cost,
                 latency_ms=latency_ms,
                 content=content,
+                reply=reply,
             )
         else:
             settled = self.ledger.settle(
@@ -196,6 +210,7 @@ class Meter:
                 latency_ms=latency_ms,
                 limits=self.limits,
                 content=content,
+                reply=reply,
             )
         self._observe(model, used_in, used_out, cost, settled.agent_tokens_today)
         for alert in settled.alerts:

@@ -40,6 +40,8 @@ from corral.keys import AGENT_KEY, RUN_KEY
 from corral.models._derive import derive_value, find_payload
 from corral.models._script import Reply, Script
 
+SCRIPT_INDEX = "script_index"
+"""The ``response_metadata`` entry that says which of the script's replies answered."""
 _ERRORS: dict[str, int | None] = {
     "rate_limit": 429,
     "server": 503,
@@ -98,13 +100,26 @@ class ScriptedChatModel(BaseChatModel):
             text += json.dumps([convert_to_openai_tool(t) for t in tools])
         return count_tokens(text)
 
-    def _next_reply(self, messages: list[BaseMessage], metadata: dict[str, Any]) -> Reply | None:
+    def _next_reply(
+        self, messages: list[BaseMessage], metadata: dict[str, Any]
+    ) -> tuple[Reply | None, int]:
+        """The script's next reply for the calling run and agent, and its place: after
+        the calls this model answered, and after the answers already in the conversation
+        (a call replayed from its record, in another process, was answered there)."""
         agent = metadata.get(AGENT_KEY)
         key = (str(metadata.get(RUN_KEY, "")), str(agent or ""))
+        after = max(
+            (
+                int(m.response_metadata[SCRIPT_INDEX]) + 1
+                for m in messages
+                if isinstance(m, AIMessage) and SCRIPT_INDEX in m.response_metadata
+            ),
+            default=0,
+        )
         with self._lock:
-            index = self._calls.get(key, 0)
+            index = max(self._calls.get(key, 0), after)
             self._calls[key] = index + 1
-        return self.script.reply(agent, index)
+        return self.script.reply(agent, index), index
 
     def _answer(
         self,
@@ -113,6 +128,8 @@ class ScriptedChatModel(BaseChatModel):
         tools: list[dict[str, Any]] | None,
         tool_choice: Any = None,
         max_tokens: int | None = None,
+        *,
+        index: int = 0,
     ) -> AIMessage:
         """The reply as a message: a tool call when tools are bound and not yet answered.
 
@@ -171,7 +188,11 @@ class ScriptedChatModel(BaseChatModel):
         )
         answer = content + json.dumps([c["args"] for c in tool_calls])
         out_tokens = count_tokens(answer)
-        metadata: dict[str, Any] = {"model_name": self.model_name, "finish_reason": "stop"}
+        metadata: dict[str, Any] = {
+            "model_name": self.model_name,
+            "finish_reason": "stop",
+            SCRIPT_INDEX: index,
+        }
         if max_tokens is not None and out_tokens > max_tokens:
             # Like a provider at its output limit: the answer is cut off mid-way.
             content, tool_calls, out_tokens = answer[: 4 * max_tokens], [], max_tokens
@@ -186,7 +207,7 @@ class ScriptedChatModel(BaseChatModel):
     def _prepare(
         self, messages: list[BaseMessage], metadata: dict[str, Any] | None, kwargs: dict[str, Any]
     ) -> tuple[AIMessage, float]:
-        reply = self._next_reply(messages, metadata or {})
+        reply, index = self._next_reply(messages, metadata or {})
         delay = self.latency + (reply.delay if reply is not None else 0.0)
         return self._answer(
             messages,
@@ -194,6 +215,7 @@ class ScriptedChatModel(BaseChatModel):
             kwargs.get("tools"),
             kwargs.get("tool_choice"),
             kwargs.get("max_tokens"),
+            index=index,
         ), delay
 
     def _generate(

@@ -28,6 +28,7 @@ from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
 from corral.nodes._tools import ToolRunner
 from corral.observability import answered, current, emit
+from corral.workspace import reply_key
 
 Answer = tuple[dict[str, Any], Usage]
 
@@ -209,6 +210,12 @@ class AgentRunner:
         if trip is not None:
             yield io(self.services.verdicts.trip, work.run_id, trip, "halt")
             raise trip
+        key = reply_key(work.run_id, work.key, next(work.calls))
+        found = yield io(self.services.ledger.reply, key)
+        if found is not None and found.settled:  # finished before this task re-ran: no call
+            return found.answer
+        if found is not None and found.reserved is not None:  # a crash cut it short
+            yield io(self.meter.release, found.reserved)
         spec = self.plan.retry
         for attempt in range(1, spec.max_attempts + 1):
             late = deadline_trip(
@@ -226,7 +233,9 @@ class AgentRunner:
                 )
                 raise late
             try:
-                return (yield from self._metered(model, messages, work, spec.timeout, attempt))
+                return (
+                    yield from self._metered(model, messages, work, spec.timeout, attempt, key=key)
+                )
             except CorralError:
                 raise
             except Exception as exc:
@@ -254,12 +263,14 @@ class AgentRunner:
         work: Work,
         timeout: float | None,
         attempt: int = 1,
+        *,
+        key: str | None = None,
     ) -> Generator[Call, Any, Any]:
         """Reserve, call, settle (or release if the call fails), within a ``chat`` span;
-        a ``model_call`` event."""
+        a ``model_call`` event. ``key``: the call's reply key (its answer is kept)."""
         row = None
         if self.meter.limited:  # counting, trimming and reserving read the ledger
-            messages, row = yield io(self.meter.before, model, messages, work.run_id, work.key)
+            messages, row = yield io(self.meter.before, model, messages, work.run_id, work.key, key)
         span = self.services.spans.chat(
             work.span, self.plan.id, work.run_id, self.meter.model_label, attempt
         )
@@ -285,7 +296,14 @@ class AgentRunner:
                 raise
             latency = (time.perf_counter() - started) * 1e3
             model_name, cost = yield io(
-                self.meter.after, row, messages, raw, latency, run_id=work.run_id, task_key=work.key
+                self.meter.after,
+                row,
+                messages,
+                raw,
+                latency,
+                run_id=work.run_id,
+                task_key=work.key,
+                call=key,
             )
             answered(span, model_name, usage_of(raw), cost)
             self._called(

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import itertools
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -60,6 +61,9 @@ class Work:
     ``config``: LangChain merges a node's own config back over a merged config.)"""
     repeats: dict[str, int] = field(default_factory=dict)
     """How often each tool call and delegation came in this task (``max_repeats``)."""
+    calls: Iterator[int] = field(default_factory=itertools.count)
+    """The place of each model call in this work: with the run and the task key, its
+    reply key (a re-executed task replays the calls that finished)."""
 
     @property
     def deadline(self) -> tuple[float, float] | None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ToolCallLog,
         Workspace,
     )
+    from corral.workspace._replies import Recorded, Reply, reply_key, reply_of
     from corral.workspace._saver import CorralSaver
     from corral.workspace._tool_calls import call_slot, idempotency_key
     from corral.workspace._types import (
@@ -76,6 +77,7 @@ __getattr__, __dir__ = lazy_exports(
             "ToolCallLog",
             "Workspace",
         ),
+        "._replies": ("Recorded", "Reply", "reply_key", "reply_of"),
         "._saver": ("CorralSaver",),
         "._tool_calls": (
             "call_slot",
@@ -124,6 +126,8 @@ __all__ = [
     "Ledger",
     "Limits",
     "NewTask",
+    "Recorded",
+    "Reply",
     "RunRecord",
     "RunRegistry",
     "RunStatus",
@@ -146,5 +150,7 @@ __all__ = [
     "open_workspace",
     "postgres_url",
     "recover_workspace",
+    "reply_key",
+    "reply_of",
     "workspace_label",
 ]

@@ -140,6 +140,9 @@ class _Ledger:
     def settle(self, row: int, **call: Any) -> Settled:
         return Settled([], None)
 
+    def reply(self, key: str) -> None:
+        return None
+
     def release(self, row: int) -> None:
         return None
 

@@ -33,6 +33,7 @@ from corral.workspace._account import (
 from corral.workspace._budget import Ask
 from corral.workspace._db import ConnectionPool
 from corral.workspace._grants import carve, give_back, granted
+from corral.workspace._replies import Recorded, Replies, Reply, SqliteReplies, hold, keep
 from corral.workspace._tool_calls import Pool
 from corral.workspace._types import NO_RUN_USAGE, TEAM, BudgetLimits, RunUsage, Settled
 
@@ -44,7 +45,8 @@ _RESERVE = (
 _RECORD = (
     "INSERT INTO usage (run_id, task_key, agent, model, day, status, reserved, reserved_cost, "
     "input_tokens, output_tokens, cached_tokens, cost_usd, cost_known, latency_ms, at, content) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, 'settled', 0, 0, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+    "VALUES ({p}, {p}, {p}, {p}, {p}, 'settled', 0, 0, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+    "RETURNING id"
 )
 _SETTLE = (
     "UPDATE usage SET status = 'settled', model = {p}, input_tokens = {p}, output_tokens = {p}, "
@@ -81,6 +83,8 @@ class UsageLedger:
     pool: LedgerPool
     clock: Callable[[], float] = field(default=time.time)
     mark: ClassVar[str] = "?"
+    replies: ClassVar[type[Replies]] = Replies
+    """The model replies' table on this backend (``reply``)."""
 
     def locked(self) -> AbstractContextManager[Any]:
         """A write transaction no other change to the running totals runs beside."""
@@ -116,8 +120,10 @@ class UsageLedger:
         tokens: int,
         cost: float,
         limits: BudgetLimits,
+        call: str | None = None,
     ) -> int:
-        """Reserve ``tokens`` (and ``cost``) for one call; its row id, or ``BudgetExceeded``."""
+        """Reserve ``tokens`` (and ``cost``) for one call (its reply key: ``call``); its
+        row id, or ``BudgetExceeded``."""
         day, p = self.day(), self.mark
         moved = scopes(run_id, task_key, agent, day)
         with self.locked() as conn:
@@ -135,12 +141,15 @@ class UsageLedger:
                 team=team,
             )
             add(conn, p, moved, tokens, cost, calls=1)
-            return int(
+            row = int(
                 conn.execute(
                     _RESERVE.format(p=p),
                     (run_id, task_key, agent, model, day, tokens, cost, self.clock()),
                 ).fetchone()[0]
             )
+            if call is not None:
+                hold(conn, p, call, run_id=run_id, row=row, at=self.clock())
+            return row
 
     def record(
         self,
@@ -155,12 +164,14 @@ class UsageLedger:
         cost: float | None,
         latency_ms: float,
         content: str | None = None,
+        reply: Reply | None = None,
     ) -> None:
         """Record a call that had no limit to reserve against (one transaction);
-        ``content`` is what the trace keeps of its prompt and answer (JSON)."""
+        ``content`` is what the trace keeps of its prompt and answer (JSON), ``reply``
+        the answer a re-executed task replays."""
         day, p = self.day(), self.mark
         with self.locked() as conn:
-            conn.execute(
+            made = conn.execute(
                 _RECORD.format(p=p),
                 (
                     run_id,
@@ -172,7 +183,9 @@ class UsageLedger:
                     self.clock(),
                     content,
                 ),
-            )
+            ).fetchone()
+            if reply is not None and made is not None:
+                keep(conn, p, reply, int(made[0]), self.clock())
             used, paid, spent = rules.settled(agent, day, input_tokens + output_tokens, cost)
             add(conn, p, scopes(run_id, task_key, agent, day), used, paid, calls=1, spent=spent)
 
@@ -189,10 +202,14 @@ class UsageLedger:
         latency_ms: float,
         limits: BudgetLimits,
         content: str | None = None,
+        reply: Reply | None = None,
     ) -> Settled:
-        """Record a call's real usage; the alerts this crossed (each once a day)."""
+        """Record a call's real usage (and ``reply``, its answer); the alerts this crossed
+        (each once a day)."""
         p = self.mark
         with self.locked() as conn:
+            if reply is not None:
+                keep(conn, p, reply, row, self.clock())
             found = conn.execute(
                 _SETTLE.format(p=p),
                 (
@@ -236,6 +253,10 @@ class UsageLedger:
                 agent, day, task_key, reserved, reserved_cost, run_id = found
                 moved = scopes(run_id, task_key, agent, day)
                 add(conn, p, moved, -int(reserved), -float(reserved_cost), calls=-1)
+
+    def reply(self, key: str) -> Recorded | None:
+        """What is recorded of the model call ``key`` (see ``_replies``)."""
+        return self.replies(self.pool).find(key)
 
     def grant(
         self, *, agent: str, parent: str, limit: int | None, asks: list[Ask]
@@ -290,6 +311,7 @@ class SqliteLedger(UsageLedger):
         if old:  # opening an up-to-date file writes nothing here
             with self.pool.write() as conn:
                 upgrade(conn)
+        SqliteReplies(self.pool)  # makes its table
         ensure = self.pool.ensure
         ensure(
             "usage",

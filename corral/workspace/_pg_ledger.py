@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from corral.workspace._ledger import UsageLedger
 from corral.workspace._pg_db import LEDGER_LOCK, PgPool
+from corral.workspace._replies import PgReplies, Replies
 
 
 @dataclass
@@ -23,6 +24,7 @@ class PgLedger(UsageLedger):
 
     pool: PgPool
     mark: ClassVar[str] = "%s"  # psycopg's placeholder
+    replies: ClassVar[type[Replies]] = PgReplies
 
     def locked(self) -> AbstractContextManager[Any]:
         return self.pool.write(LEDGER_LOCK)

@@ -96,6 +96,7 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
 
 TOUCHED = (
     *("runs", "usage", "usage_totals", "task_grants", "events", "audit", "tasks", "tool_calls"),
+    "model_replies",
     *("cp_checkpoints", "cp_blobs", "cp_writes"),
 )
 """The tables a prune deletes from (``VACUUM``-ed after it)."""
@@ -151,5 +152,5 @@ def forget_runs(conn: Conn, run_ids: Sequence[str]) -> None:
         "DELETE FROM task_grants WHERE task_key = ANY(%s) OR parent = ANY(%s)", (keys,) * 2
     )
     conn.execute("DELETE FROM usage_totals WHERE scope = 'run' AND key = ANY(%s)", (ids,))
-    for table in ("usage", "events", "audit", "tasks", "tool_calls", "runs"):
+    for table in ("usage", "events", "audit", "tasks", "tool_calls", "model_replies", "runs"):
         conn.execute(f"DELETE FROM {table} WHERE run_id = ANY(%s)".encode(), (ids,))

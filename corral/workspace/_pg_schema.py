@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS tool_calls (
     at DOUBLE PRECISION, slot TEXT, state TEXT);
 CREATE INDEX IF NOT EXISTS tool_calls_slot ON tool_calls (slot);
 CREATE INDEX IF NOT EXISTS tool_calls_run ON tool_calls (run_id);
+CREATE TABLE IF NOT EXISTS model_replies (
+    key TEXT PRIMARY KEY, run_id TEXT, usage_id BIGINT, type TEXT, reply BYTEA,
+    at DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS model_replies_run ON model_replies (run_id);
 CREATE TABLE IF NOT EXISTS breakers (
     agent TEXT PRIMARY KEY, state TEXT, failures INTEGER, first_failure DOUBLE PRECISION,
     open_until DOUBLE PRECISION);

@@ -32,6 +32,7 @@ from corral.workspace._types import (
 )
 
 if TYPE_CHECKING:
+    from corral.workspace._replies import Recorded, Reply
     from corral.workspace._report import PruneReport
 
 
@@ -154,8 +155,10 @@ class Ledger(Protocol):
         tokens: int,
         cost: float,
         limits: BudgetLimits,
+        call: str | None = None,
     ) -> int:
-        """Reserve a call against every layer (``BudgetExceeded`` if it would pass one)."""
+        """Reserve a call against every layer (``BudgetExceeded`` if it would pass one);
+        ``call``: its reply key, kept with the row in the same transaction."""
 
     def record(
         self,
@@ -170,9 +173,11 @@ class Ledger(Protocol):
         cost: float | None,
         latency_ms: float,
         content: str | None = None,
+        reply: Reply | None = None,
     ) -> None:
         """Record a call that had no limit to reserve against (``content``: what the trace
-        keeps of its prompt and answer, as JSON)."""
+        keeps of its prompt and answer, as JSON; ``reply``: its answer, kept in the same
+        transaction for a re-executed task to replay)."""
 
     def settle(
         self,
@@ -187,11 +192,17 @@ class Ledger(Protocol):
         latency_ms: float,
         limits: BudgetLimits,
         content: str | None = None,
+        reply: Reply | None = None,
     ) -> Settled:
-        """Record a reserved call's real usage; the alerts it crossed."""
+        """Record a reserved call's real usage (and ``reply``, as ``record``); the alerts
+        it crossed."""
 
     def release(self, row: int) -> None:
         """Give back a reservation whose call failed."""
+
+    def reply(self, key: str) -> Recorded | None:
+        """What is recorded of the model call ``key``: its answer if it settled, else
+        its reservation's row if it was reserved."""
 
     def grant(
         self,

@@ -106,7 +106,7 @@ def forget_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
                 part + part,
             )
         conn.execute(f"DELETE FROM usage_totals WHERE scope = 'run' AND key IN ({marks})", some)
-        for table in ("usage", "events", "audit", "tasks", "tool_calls", "runs"):
+        for table in ("usage", "events", "audit", "tasks", "tool_calls", "model_replies", "runs"):
             conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", some)
     conn.execute(  # team definitions no run is pinned to any more
         "DELETE FROM definitions WHERE fingerprint NOT IN "

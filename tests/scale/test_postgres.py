@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from corral import load_team, open_workspace
@@ -126,6 +127,27 @@ async def running_on(runs: Dispatcher, run_ids: list[str], pid: int) -> list[str
     return found
 
 
+def billed_per_key(url: str, run_id: str) -> list[int]:
+    """For each model call key of the run, its settled ledger rows (a settled call's
+    row is the one its reply names; a row no reply names was billed again)."""
+    with psycopg.connect(url) as conn:
+        per_key = [
+            int(n)
+            for (n,) in conn.execute(
+                "SELECT count(u.id) FROM model_replies r JOIN usage u ON u.id = r.usage_id "
+                "AND u.status = 'settled' WHERE r.run_id = %s GROUP BY r.key",
+                (run_id,),
+            )
+        ]
+        unnamed = conn.execute(
+            "SELECT count(*) FROM usage u WHERE u.run_id = %s AND u.status = 'settled' AND "
+            "NOT EXISTS (SELECT 1 FROM model_replies r WHERE r.usage_id = u.id)",
+            (run_id,),
+        ).fetchone()
+    assert unnamed is not None
+    return per_key + [0] * int(unnamed[0])
+
+
 def test_three_workers_on_postgres_finish_every_delegating_run_through_repeated_kill_9(
     pg_scale: Scale, desk: Path, tmp_path: Path
 ) -> None:
@@ -187,16 +209,12 @@ def test_three_workers_on_postgres_finish_every_delegating_run_through_repeated_
     workspace = open_workspace(str(scale.db))
     try:
         for result in results:
-            # A run no kill touched is billed as an uninterrupted run. A kill mid-node
-            # makes that node's model calls again on the next worker (an agent's turn is
-            # one node; the calls are really made twice and billed as made), at most
-            # once more per kill that hit it. (Input tokens differ by ids and question.)
+            # Killed mid-node or not, a run is billed as an uninterrupted run: the next
+            # worker replays the node's model calls that finished (from their records)
+            # and makes only the call a kill cut short. (Input tokens differ by ids and
+            # question.)
             made, out = result.usage["llm_calls"], result.usage["output_tokens"]
-            if result.run_id not in hit:
-                assert (made, out) == (clean.usage["llm_calls"], clean.usage["output_tokens"])
-            else:
-                cuts = 1 + len(hit[result.run_id])
-                assert clean.usage["llm_calls"] <= made <= cuts * clean.usage["llm_calls"]
+            assert (made, out) == (clean.usage["llm_calls"], clean.usage["output_tokens"])
             billed = workspace.ledger.run_usage(result.run_id)
             keys = ("input_tokens", "output_tokens", "llm_calls")
             assert {k: billed[k] for k in keys} == {k: result.usage[k] for k in keys}
@@ -204,6 +222,8 @@ def test_three_workers_on_postgres_finish_every_delegating_run_through_repeated_
             assert sum(c["input_tokens"] + c["output_tokens"] for c in settled) == (
                 result.usage["input_tokens"] + result.usage["output_tokens"]
             )
+            # one settled ledger row per call key: no call billed twice
+            assert billed_per_key(str(scale.db), result.run_id) == [1] * len(settled)
             tasks = workspace.board.tasks(run_id=result.run_id)  # no subtask made twice
             assert sorted((t.assignee, t.status) for t in tasks) == [
                 ("clerk", "done"),

@@ -19,7 +19,7 @@ from tests.conftest import SUPPORT_DESK, TICKET, Cli
 from tests.workspace.conftest import Clock
 
 DAY = 86400.0
-BY_RUN = ("runs", "usage", "events", "audit", "tasks", "tool_calls")
+BY_RUN = ("runs", "usage", "events", "audit", "tasks", "tool_calls", "model_replies")
 BY_THREAD = ("cp_checkpoints", "cp_blobs", "cp_writes")
 
 
