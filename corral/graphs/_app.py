@@ -25,7 +25,7 @@ from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
 from corral.graphs._ids import db_path
 from corral.graphs._reading import read_trace
 from corral.graphs._result import OnStep, RunResult
-from corral.keys import DEADLINE_KEY, DRIVER_KEY
+from corral.keys import DEADLINE_KEY
 from corral.models import warn_sdk_retries
 from corral.observability import (
     Metrics,
@@ -38,10 +38,6 @@ from corral.workspace import Alert, RunRecord, open_workspace
 
 if TYPE_CHECKING:
     from corral.manifest import TeamSpec
-
-
-_DRIVEN: RunnableConfig = {"metadata": {DRIVER_KEY: True}}
-"""Marks a run the App drives: it registers and ends the run itself."""
 
 
 class App:
@@ -358,15 +354,13 @@ class App:
         *,
         events: bool = False,
     ) -> Drive:
-        config = (
-            merge_configs(self.config(run_id), _DRIVEN, extra)
-            if extra
-            else merge_configs(self.config(run_id), _DRIVEN)
-        )
+        config = self.book.config(run_id, driven=True)  # (LangChain's merge: 46 us a run)
+        if extra:
+            config = merge_configs(config, extra)
         seconds = self.plan.guards.run_deadline_seconds
         if seconds is not None:  # counted from this start or resume: a pause is not running
             deadline = (self.clock() + seconds, seconds)
-            config = merge_configs(config, {"configurable": {DEADLINE_KEY: deadline}})
+            config["configurable"] = {**config.get("configurable", {}), DEADLINE_KEY: deadline}
         return Drive(
             run_id,
             start,
