@@ -24,9 +24,12 @@ class Gauge:
     def __init__(self) -> None:
         self.now = 0
         self.most = 0
+        self.failing = False
 
     def step(self) -> Any:
         async def advance(payload: Work) -> dict[str, Any]:
+            if self.failing:
+                raise RuntimeError("down for now")
             self.now += 1
             self.most = max(self.most, self.now)
             await asyncio.sleep(0.01)
@@ -73,6 +76,22 @@ def test_no_more_than_max_running_runs_at_once(tmp_path: Path) -> None:
         ends = asyncio.run(astream_many(app, 6))  # a second event loop, its own bound
         assert ends == ["run_finished"] * 6
         assert gauge.most == 2
+
+
+def test_resumed_runs_keep_to_the_bound(tmp_path: Path) -> None:
+    gauge = Gauge()
+    gauge.failing = True
+    with team(gauge).compile(db=tmp_path / "g.db", max_running=2) as app:
+        failed = asyncio.run(arun_many(app, 6))
+        assert [r.status for r in failed] == ["failed"] * 6
+        gauge.failing = False
+
+        async def resume_all() -> list[Any]:
+            return await asyncio.gather(*(app.aresume(r.run_id) for r in failed))
+
+        resumed = asyncio.run(resume_all())
+    assert [r.output for r in resumed] == [{"step": 1}] * 6
+    assert gauge.most == 2
 
 
 def test_without_a_bound_all_runs_go_at_once(tmp_path: Path) -> None:
