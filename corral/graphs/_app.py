@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,7 @@ from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
 from corral.graphs._ids import db_path
 from corral.graphs._reading import read_trace
 from corral.graphs._result import OnStep, RunResult
-from corral.keys import DEADLINE_KEY, DRIVER_KEY
+from corral.keys import DEADLINE_KEY
 from corral.models import warn_sdk_retries
 from corral.observability import (
     Metrics,
@@ -38,16 +40,17 @@ if TYPE_CHECKING:
     from corral.manifest import TeamSpec
 
 
-_DRIVEN: RunnableConfig = {"metadata": {DRIVER_KEY: True}}
-"""Marks a run the App drives: it registers and ends the run itself."""
-
-
 class App:
     """A compiled team. ``graph`` is the LangGraph ``CompiledStateGraph`` itself.
 
     The run id is LangGraph's thread id, so ``app.graph.get_state(app.config(run_id))``
     and LangGraph's own streaming work on corral runs. The runtime (workspace, services,
     runners) is wired once, here.
+
+    ``max_running`` bounds the async runs (``arun``, ``aresume``, ``astream``) this App
+    drives at once in one event loop; the others wait their turn. CPU-bound runs started
+    by the thousand keep the throughput of a smaller batch that way; runs that mostly
+    wait on a model gain from more at once, so the default is ``None`` (no bound).
     """
 
     def __init__(
@@ -60,7 +63,16 @@ class App:
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
         tracer_provider: TracerProvider | None = None,
+        max_running: int | None = None,
     ) -> None:
+        if max_running is not None and (type(max_running) is not int or max_running < 1):
+            raise InputError(
+                f"max_running must be a whole number of at least 1 (or None), not {max_running!r}",
+                field="max_running",
+            )
+        self.max_running = max_running
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._gates = weakref.WeakKeyDictionary()
         self.team = team
         self.plan = plan = team.plan
         self.chat_models = dict(chat_models or {})
@@ -179,10 +191,22 @@ class App:
         config: RunnableConfig | None = None,
     ) -> RunResult:
         """``run`` for asyncio: storage work runs on worker threads, never on the loop;
-        concurrent calls in one process are safe."""
-        began, start = await asyncio.to_thread(self.book.begin, input, run_id)
-        run = self._drive(began, start, config, on_step)
-        return await alast(adrive(run, self.graph, self.book.end))
+        concurrent calls in one process are safe (at most ``max_running`` at once)."""
+        async with self._gate():
+            began, start = await asyncio.to_thread(self.book.begin, input, run_id)
+            run = self._drive(began, start, config, on_step)
+            return await alast(adrive(run, self.graph, self.book.end))
+
+    def _gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """This event loop's bound on the runs driven at once (a semaphore per loop: an
+        App may serve several loops, one after another or side by side)."""
+        if self.max_running is None:
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.max_running)
+        return gate
 
     def resume(
         self,
@@ -225,9 +249,21 @@ class App:
         config: RunnableConfig | None = None,
     ) -> RunResult:
         """``resume`` for asyncio."""
-        decided = approve or reject is not None or edit is not None
+        async with self._gate():
+            return await self._aresume(run_id, (approve, reject, edit), migrate, on_step, config)
+
+    async def _aresume(
+        self,
+        run_id: str,
+        decided: tuple[bool, str | None, Mapping[str, Any] | None],
+        migrate: bool,
+        on_step: OnStep | None,
+        config: RunnableConfig | None,
+    ) -> RunResult:
+        approve, reject, edit = decided
+        decided_any = approve or reject is not None or edit is not None
         early = await asyncio.to_thread(self.book.cooling, run_id) or await asyncio.to_thread(
-            self.book.escalation, run_id, decided
+            self.book.escalation, run_id, decided_any
         )
         if early is not None:
             return early
@@ -269,15 +305,16 @@ class App:
         config: RunnableConfig | None = None,
     ) -> AsyncIterator[RunEvent]:
         """``stream`` for asyncio (a service forwards each event as it is, e.g. as SSE)."""
-        run, opening, early = await asyncio.to_thread(
-            self._open, input, run_id, (approve, reject, edit), config
-        )
-        yield opening
-        if early is not None:
-            yield finished(early, self.clock())
-            return
-        async for item in adrive(run, self.graph, self.book.end):
-            yield run.finished(item) if isinstance(item, RunResult) else item
+        async with self._gate():
+            run, opening, early = await asyncio.to_thread(
+                self._open, input, run_id, (approve, reject, edit), config
+            )
+            yield opening
+            if early is not None:
+                yield finished(early, self.clock())
+                return
+            async for item in adrive(run, self.graph, self.book.end):
+                yield run.finished(item) if isinstance(item, RunResult) else item
 
     def _open(
         self,
@@ -317,15 +354,13 @@ class App:
         *,
         events: bool = False,
     ) -> Drive:
-        config = (
-            merge_configs(self.config(run_id), _DRIVEN, extra)
-            if extra
-            else merge_configs(self.config(run_id), _DRIVEN)
-        )
+        config = self.book.config(run_id, driven=True)  # not merge_configs: no copies
+        if extra:
+            config = merge_configs(config, extra)
         seconds = self.plan.guards.run_deadline_seconds
         if seconds is not None:  # counted from this start or resume: a pause is not running
             deadline = (self.clock() + seconds, seconds)
-            config = merge_configs(config, {"configurable": {DEADLINE_KEY: deadline}})
+            config["configurable"] = {**config.get("configurable", {}), DEADLINE_KEY: deadline}
         return Drive(
             run_id,
             start,
