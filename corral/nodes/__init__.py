@@ -9,7 +9,7 @@ from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
 from corral.nodes._handoff import REVIEW, edge_label
 from corral.nodes._review import ReviewNode
-from corral.nodes._round import Fanout, fanning_out, round_graph
+from corral.nodes._round import Fanout, fanning_out, outcomes, round_graph
 from corral.nodes._services import Services
 from corral.nodes._state import (
     NO_USAGE,
@@ -48,6 +48,7 @@ __all__ = [
     "edge_label",
     "fanning_out",
     "guarded_state",
+    "outcomes",
     "round_graph",
     "validate",
 ]

@@ -31,7 +31,7 @@ from corral.guards import deadline_trip, delegation_trip, repeat_trip, time_left
 from corral.manifest import AgentPlan, ReportPlan, error_lines, validate
 from corral.nodes._base import Call, Work, io
 from corral.nodes._prompt import compact
-from corral.nodes._round import NOTHING, Round, fanout
+from corral.nodes._round import NOTHING, Round, fanout, outcomes
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
 from corral.observability import emit, outer_stream, with_span
@@ -192,18 +192,7 @@ class Delegation:
             ran = state.get("results", [])
             # The round's results are recorded together at the join (one transaction);
             # a task whose result is recorded is done and never runs again.
-            yield io(
-                board.finish_many,
-                work.run_id,
-                [
-                    (
-                        r["task_id"],
-                        r["status"],
-                        r.get("result") if r["status"] == "done" else r.get("error"),
-                    )
-                    for r in ran
-                ],
-            )
+            yield io(board.finish_many, work.run_id, outcomes(ran))
             results += ran
         # each grant becomes what its subtask spent
         yield io(self.services.ledger.settle_grants, work.key, list(grants))

@@ -40,6 +40,7 @@ from corral.errors import BudgetExceeded, GuardTripped, RunError
 from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config
 from corral.nodes._state import NO_USAGE
 from corral.observability import Metrics, Spans, current, emit, failed, parent_span, used
+from corral.workspace import TaskStatus
 
 
 class _KeepNothing(BaseCheckpointSaver[int]):
@@ -138,6 +139,14 @@ def fanning_out(fanout: Fanout | None) -> Iterator[None]:
 def fanout() -> Fanout | None:
     """The fan-out rounds hand their subtasks to here, if any (see ``fanning_out``)."""
     return _FANOUT.get()
+
+
+def outcomes(results: list[dict[str, Any]]) -> list[tuple[str, TaskStatus, Any]]:
+    """A round's results as the board records them: (task id, status, result or error)."""
+    return [
+        (r["task_id"], r["status"], r.get("result") if r["status"] == "done" else r.get("error"))
+        for r in results
+    ]
 
 
 class RoundState(TypedDict, total=False):

@@ -30,6 +30,7 @@ from corral.errors import InputError, RunError, UserError
 from corral.graphs import App
 from corral.keys import DEADLINE_KEY
 from corral.nodes import fanning_out
+from corral.nodes import outcomes as board_rows
 from corral.scale._activities import _heartbeat
 from corral.scale._types import FANOUT, SUBTASK, FanOut, Job
 
@@ -136,18 +137,7 @@ class Subtasks:
         except RunError as exc:  # a guard under ``halt``: the supervisor's run stops
             return [{"task_id": todo[0]["task_id"], "raise": exc.to_dict(), **me}]
         ran: list[dict[str, Any]] = state["results"]
-        await asyncio.to_thread(
-            board.finish_many,
-            job.run_id,
-            [
-                (
-                    o["task_id"],
-                    o["status"],
-                    o.get("result") if o["status"] == "done" else o.get("error"),
-                )
-                for o in ran
-            ],
-        )
+        await asyncio.to_thread(board.finish_many, job.run_id, board_rows(ran))
         return outcomes + [{**o, **me} for o in ran]
 
 

@@ -128,6 +128,20 @@ def error_of(exc: BaseException) -> dict[str, Any]:
     return error
 
 
+async def opening(
+    job: Job, start: Start | Callable[[], Awaitable[Start]], before: Job | None
+) -> Start:
+    """Begin ``job``: wait for the run queued ahead (``before``), make its start (a
+    decision is checked when the job starts), then mark it running, ``metadata`` first."""
+    if before is not None:
+        await before.done.wait()
+    if callable(start):
+        start = await start()
+    job.set_status("running")
+    job.push("metadata", {"run_id": job.run_id, "attempt": 1})
+    return start
+
+
 async def drive(
     job: Job,
     app: App,
@@ -142,12 +156,7 @@ async def drive(
     to end first, then makes its start (a review's decision is checked against the review
     then waiting). Called on the HTTP loop, which owns ``job``."""
     try:
-        if before is not None:
-            await before.done.wait()
-        if callable(start):
-            start = await start()
-        job.set_status("running")
-        job.push("metadata", {"run_id": job.run_id, "attempt": 1})
+        start = await opening(job, start, before)
         job.error = await executor.run(job, app, start, config)
         job.set_status("success" if job.error is None else "error")
     except asyncio.CancelledError:  # cancelled (``action=interrupt``): its checkpoints stay

@@ -23,7 +23,7 @@ from temporalio.service import RPCError
 from corral.errors import CorralError, InputError, RunError
 from corral.graphs import App, RunResult
 from corral.scale import Dispatcher, queue_of
-from corral.server._jobs import Job, Start
+from corral.server._jobs import Job, Start, opening
 from corral.server._wire import interrupt, plain
 
 MODES = ("values", "updates")
@@ -88,12 +88,7 @@ class TemporalRuns:
         ``end``. Cancelled, it cancels the workflow and waits until it has."""
         settle: asyncio.Task[RunResult] | None = None
         try:
-            if before is not None:
-                await before.done.wait()
-            if callable(start):
-                start = await start()
-            job.set_status("running")
-            job.push("metadata", {"run_id": job.run_id, "attempt": 1})
+            start = await opening(job, start, before)
             seen = await _latest(app, job.thread_id)
             if not isinstance(start, dict) and seen is not None:
                 await self._current(job, app)
