@@ -132,7 +132,9 @@ class Subtasks:
             configurable[DEADLINE_KEY] = list(job.deadline)
         config: RunnableConfig = {"configurable": configurable}
         try:
-            with fanning_out(self.fanout):  # their own delegations fan out again
+            # Their own delegations run here, in this activity: a subtask slot waiting on
+            # a fan-out of its own could leave no slot for that fan-out's subtasks.
+            with fanning_out(None):
                 state = await self.round.ainvoke({"tasks": todo}, config, durability="exit")
         except RunError as exc:  # a guard under ``halt``: the supervisor's run stops
             return [{"task_id": todo[0]["task_id"], "raise": exc.to_dict(), **me}]

@@ -17,6 +17,7 @@ import pytest
 from corral import InputError, RunError, load_team
 from corral.scale import Dispatcher
 from corral.scale._client import PREFIX
+from corral.scale._subtasks import FANOUT_PREFIX as FANOUT
 from tests.conftest import ROOT, run_cli
 from tests.scale.conftest import Scale, wait_for
 
@@ -294,10 +295,16 @@ def test_a_cooldown_waits_on_a_durable_timer_then_the_run_goes_on(
             async for e in handle.fetch_history_events()
             if e.HasField("timer_started_event_attributes")
         ]
+        query = f"WorkflowType = 'CorralFanout' AND WorkflowId STARTS_WITH '{FANOUT}{run_id}/'"
+        rounds = [w.id async for w in runs.client.list_workflows(query)]
         await runs.cancel(run_id)
-        return run_id, states, timers
+        return run_id, states, timers, rounds
 
-    run_id, states, timers = asyncio.run(go())
+    run_id, states, timers, rounds = asyncio.run(go())
+    # only the lead's rounds fan out; a subtask's own rounds (ids {task id}/r{n}, the
+    # task id itself {key}/r{n}.{i}) run inside its activity, so no slot waits on a slot
+    assert rounds
+    assert all(w.removeprefix(f"{FANOUT}{run_id}/").count("/r") == 1 for w in rounds), rounds
     assert states[-1].activities >= 3  # halted, waited out the cooldown, resumed: twice
     assert "cooling" in [s.state for s in states]
     assert len(timers) >= 2  # each wait a durable timer in the workflow's history
