@@ -184,8 +184,13 @@ class Dispatcher:
             raise InputError(f"no Temporal run {run_id!r}: {exc}", field="run_id") from None
 
     async def cancel(self, run_id: str) -> None:
-        """Cancel the run: a running activity is cancelled, the run recorded cancelled."""
-        await self.client.get_workflow_handle(PREFIX + run_id).cancel()
+        """Cancel the run and return once its workflow has ended: a running activity
+        hears it at its next heartbeat; the run is recorded cancelled. (A ``settled``
+        asked at once could otherwise still see the review it was waiting for.)"""
+        handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(PREFIX + run_id)
+        await handle.cancel()
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
 
     async def status(self, run_id: str) -> WorkflowExecutionStatus | None:
         """The Temporal status of the run's workflow."""
