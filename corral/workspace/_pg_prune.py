@@ -8,11 +8,10 @@ from typing import Any
 
 import psycopg
 
+from corral.workspace._encode import WriteRow
 from corral.workspace._pg_db import Conn
 from corral.workspace._prune import ENDED
 
-WriteRow = tuple[str, str, str, str, int, str, str, bytes | None, str]
-Rows = list[WriteRow]  # (inside the saver, ``list`` names the method)
 Versions = Callable[[str, bytes | None, str], dict[str, Any]]
 """Reads a stored checkpoint (type, blob, thread id) into its channel versions."""
 

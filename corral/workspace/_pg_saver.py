@@ -23,7 +23,6 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    WRITES_IDX_MAP,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
@@ -34,9 +33,9 @@ from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.workspace._async import ThreadedAsync
-from corral.workspace._encode import encode_step
+from corral.workspace._encode import Rows, encode_step, encode_writes, listing
 from corral.workspace._pg_db import Conn, PgPool
-from corral.workspace._pg_prune import Rows, delete_checkpoints, save
+from corral.workspace._pg_prune import delete_checkpoints, save
 from corral.workspace._pg_schema import SCHEMA, upgrade
 from corral.workspace._strict import allowed_types, decode
 
@@ -125,31 +124,9 @@ class PgSaver(ThreadedAsync):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        where: list[str] = []
-        params: list[Any] = []
-        if config is not None:
-            conf = config["configurable"]
-            where.append("c.thread_id = %s")
-            params.append(str(conf["thread_id"]))
-            if conf.get("checkpoint_ns") is not None:
-                where.append("c.checkpoint_ns = %s")
-                params.append(str(conf["checkpoint_ns"]))
-            if checkpoint_id := get_checkpoint_id(config):
-                where.append("c.checkpoint_id = %s")
-                params.append(checkpoint_id)
-        if before is not None and (before_id := get_checkpoint_id(before)):
-            where.append("c.checkpoint_id < %s")
-            params.append(before_id)
-        sql = (
-            _CHECKPOINT
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY c.thread_id, c.checkpoint_ns, c.checkpoint_id DESC"
-            + (f" LIMIT {int(limit)}" if limit is not None and not filter else "")
-        )
-        if filter:  # LangGraph strips NUL from stored metadata strings; match alike
-            filter = {
-                k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in filter.items()
-            }
+        tail, params, filter = listing(config, before, filter, "%s", "c.")
+        limited = f" LIMIT {int(limit)}" if limit is not None and not filter else ""
+        sql = _CHECKPOINT + tail + limited
         found: list[CheckpointTuple] = []
         with self.pool.query() as conn:
             selected = conn.execute(sql.encode(), params).fetchall()
@@ -251,25 +228,10 @@ class PgSaver(ThreadedAsync):
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, path: str
     ) -> Rows:
         """Hold writes for the run's next checkpoint; return those to commit now."""
-        conf = config["configurable"]
-        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
-        checkpoint_id = str(conf["checkpoint_id"])
-        rows: Rows = [
-            (
-                thread_id,
-                ns,
-                checkpoint_id,
-                task_id,
-                WRITES_IDX_MAP.get(channel, idx),
-                channel,
-                *self.serde.dumps_typed(value),
-                path,
-            )
-            for idx, (channel, value) in enumerate(writes)
-        ]
-        ends_step = any(channel in WRITES_IDX_MAP for channel, _ in writes)
+        w = encode_writes(self.serde, config, writes, task_id, path)
+        thread_id, ns, checkpoint_id, rows = w.thread_id, w.ns, w.checkpoint_id, w.rows
         with self._held_lock:
-            if not ends_step and self._head.get((thread_id, ns)) == checkpoint_id:
+            if not w.ends_step and self._head.get((thread_id, ns)) == checkpoint_id:
                 self._held.setdefault((thread_id, ns, checkpoint_id), []).extend(rows)
                 return []
         return rows

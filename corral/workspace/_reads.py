@@ -20,9 +20,10 @@ from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 
 from corral.workspace._async import ThreadedAsync
 from corral.workspace._db import ConnectionPool
+from corral.workspace._encode import Rows, listing
 from corral.workspace._history import channel_history
 from corral.workspace._strict import decode
-from corral.workspace._tables import CHECKPOINT_COLUMNS, Rows
+from corral.workspace._tables import CHECKPOINT_COLUMNS
 
 _BATCHED = 8
 """Checkpoints of one thread from which ``list`` reads all its blobs and writes at once."""
@@ -66,29 +67,8 @@ class SaverReads(ThreadedAsync):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        where, params = [], []
-        if config is not None:
-            conf = config["configurable"]
-            where.append("thread_id = ?")
-            params.append(str(conf["thread_id"]))
-            if conf.get("checkpoint_ns") is not None:
-                where.append("checkpoint_ns = ?")
-                params.append(str(conf["checkpoint_ns"]))
-            if checkpoint_id := get_checkpoint_id(config):
-                where.append("checkpoint_id = ?")
-                params.append(checkpoint_id)
-        if before is not None and (before_id := get_checkpoint_id(before)):
-            where.append("checkpoint_id < ?")
-            params.append(before_id)
-        sql = (
-            f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC"
-        )
-        if filter:  # LangGraph strips NUL from stored metadata strings; match alike
-            filter = {
-                k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in filter.items()
-            }
+        tail, params, filter = listing(config, before, filter, "?")
+        sql = f"SELECT {CHECKPOINT_COLUMNS} FROM cp_checkpoints" + tail
         with self.pool.read() as conn:
             rows = conn.execute(sql, params).fetchall()
             stored = self._thread(conn, rows) if not filter and limit is None else None

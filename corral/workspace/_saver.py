@@ -28,7 +28,6 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    WRITES_IDX_MAP,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
@@ -36,16 +35,11 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.workspace._db import ConnectionPool, Synchronous
-from corral.workspace._encode import encode_step
+from corral.workspace._encode import Rows, encode_step, encode_writes
 from corral.workspace._prune import delete_checkpoints, keep_newest
 from corral.workspace._reads import SaverReads
 from corral.workspace._strict import allowed_types
-from corral.workspace._tables import (
-    SCHEMA,
-    TABLES,
-    Rows,
-    insert_writes,
-)
+from corral.workspace._tables import SCHEMA, TABLES, insert_writes
 
 MAX_HEADS = 10_000
 """Runs whose newest checkpoint is remembered (to hold their writes for the next one)
@@ -150,25 +144,10 @@ class CorralSaver(SaverReads):
         task_path: str,
     ) -> Rows:
         """Hold writes for the run's next checkpoint; return those to commit now."""
-        conf = config["configurable"]
-        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
-        checkpoint_id = str(conf["checkpoint_id"])
-        rows: Rows = [
-            (
-                thread_id,
-                ns,
-                checkpoint_id,
-                task_id,
-                WRITES_IDX_MAP.get(channel, idx),
-                channel,
-                *self.serde.dumps_typed(value),
-                task_path,
-            )
-            for idx, (channel, value) in enumerate(writes)
-        ]
-        ends_step = any(channel in WRITES_IDX_MAP for channel, _ in writes)
+        w = encode_writes(self.serde, config, writes, task_id, task_path)
+        thread_id, ns, checkpoint_id, rows = w.thread_id, w.ns, w.checkpoint_id, w.rows
         with self._held_lock:
-            if not ends_step and self._head.get(thread_id, {}).get(ns) == checkpoint_id:
+            if not w.ends_step and self._head.get(thread_id, {}).get(ns) == checkpoint_id:
                 self._held.setdefault((thread_id, ns), []).extend(rows)
                 return []
         return rows

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from corral.workspace._encode import WriteRow
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cp_checkpoints (
     thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
@@ -27,10 +29,6 @@ CHECKPOINT_COLUMNS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_id, type, checkpoint, meta_type, metadata"
 )
 TABLES = ("cp_checkpoints", "cp_blobs", "cp_writes")
-
-
-WriteRow = tuple[str, str, str, str, int, str, str, bytes | None, str]
-Rows = list[WriteRow]  # (inside the class, ``list`` names the method)
 
 
 def insert_writes(conn: sqlite3.Connection, rows: Sequence[WriteRow]) -> None:
