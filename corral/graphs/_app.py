@@ -23,6 +23,7 @@ from corral.graphs._book import RunBook
 from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
 from corral.graphs._ids import db_path
+from corral.graphs._lease import Renewals
 from corral.graphs._reading import read_trace
 from corral.graphs._result import OnStep, RunResult
 from corral.keys import DEADLINE_KEY
@@ -112,6 +113,7 @@ class App:
         except ManifestError as exc:  # a model that cannot be built (its params, its key)
             workspace.close()
             raise ManifestError(team.locate(exc.problems)) from None
+        self._renewals = Renewals()
         self.book = RunBook(
             plan, workspace, self.graph, self.services, where=self.db_path, clock=clock
         )
@@ -123,7 +125,8 @@ class App:
         self.close()
 
     def close(self) -> None:
-        """Close the workspace connections."""
+        """Close the workspace connections (and stop the lease timer)."""
+        self._renewals.stop()
         self.workspace.close()
 
     def config(self, run_id: str) -> RunnableConfig:
@@ -373,6 +376,7 @@ class App:
             team=self.plan.name,
             renew=functools.partial(self.runs.renew, run_id),
             renew_every=self.runs.lease / 3,
+            renewals=self._renewals,
         )
 
     def trace(self, run_id: str) -> Trace:

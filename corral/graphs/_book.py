@@ -101,13 +101,6 @@ class RunBook:
         self, input: Mapping[str, Any] | BaseModel, run_id: str | None
     ) -> tuple[str, dict[str, Any]]:
         run_id = check_run_id(run_id) if run_id is not None else new_run_id()
-        existing = self.runs.get(run_id)
-        if existing is not None:
-            raise InputError(
-                f"run {run_id!r} already exists ({existing.status}); resume it "
-                f"with `corral resume {run_id}` or choose another run id",
-                field="run_id",
-            )
         plan = self.plan
         payload, errors = validate(plan.schemas[plan.input_name], input)
         if payload is None:
@@ -118,7 +111,7 @@ class RunBook:
                 field=errors[0].split(":")[0],
             )
         manifest = str(plan.source) if plan.source is not None else None
-        self.runs.start(
+        taken = self.runs.start(
             run_id,
             plan.name,
             manifest,
@@ -126,6 +119,12 @@ class RunBook:
             fingerprint=plan.fingerprint,
             definition=dict(plan.definition),
         )
+        if taken is not None:
+            raise InputError(
+                f"run {run_id!r} already exists ({taken}); resume it "
+                f"with `corral resume {run_id}` or choose another run id",
+                field="run_id",
+            )
         self.active.add(run_id)
         return run_id, self.first_state(payload)
 

@@ -8,17 +8,17 @@ which the async loop runs on a worker thread.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from opentelemetry.trace import INVALID_SPAN, Span
 
+from corral.graphs._lease import Renewals
 from corral.graphs._result import OnStep, Progress, RunResult
 from corral.observability import (
     RunEvent,
@@ -32,7 +32,6 @@ from corral.observability import (
 )
 
 End = Callable[[str, BaseException | None, Progress], RunResult]
-log = logging.getLogger("corral.runs")
 
 
 class Drive:
@@ -52,6 +51,7 @@ class Drive:
         team: str,
         renew: Callable[[], object] | None = None,
         renew_every: float = 20.0,
+        renewals: Renewals | None = None,
     ) -> None:
         self.run_id = run_id
         self.start = start
@@ -69,6 +69,8 @@ class Drive:
         self.renew = renew
         """Extends this process's lease on the run (``RunRegistry.renew``)."""
         self.renew_every = renew_every
+        self.renewals = renewals
+        """The App's lease timer (``None``: renewed between steps only)."""
         self.renewed = clock()
         self._due = threading.Lock()  # asked between steps and by the renewal timer
 
@@ -81,33 +83,13 @@ class Drive:
             self.renewed = self.clock()
             return True
 
-    @contextmanager
-    def renewing(self) -> Iterator[None]:
-        """While the graph runs: a timer thread renews the lease when due, so a step
-        longer than a lease keeps its run (steps that end renew it too, see ``drive``).
-        It stops when the run ends, or once the run is not this process's any more."""
-        renew = self.renew
-        if renew is None:
-            yield
-            return
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(self.renew_every / 2):
-                if not self.due():
-                    continue
-                try:
-                    if renew() is False:  # taken over: not ours to keep
-                        return
-                except Exception as exc:  # the next beat tries again
-                    log.warning("could not renew the lease on run %s: %s", self.run_id, exc)
-
-        timer = threading.Thread(target=beat, name=f"corral-lease:{self.run_id}", daemon=True)
-        timer.start()
-        try:
-            yield
-        finally:
-            stop.set()  # (not joined: an async run's loop is not held up by a write)
+    def renewing(self) -> AbstractContextManager[None]:
+        """While the graph runs: the App's lease timer renews the lease when due, so a
+        step longer than a lease keeps its run (steps that end renew it too, see
+        ``drive``), until the run ends or is not this process's any more."""
+        if self.renewals is None or self.renew is None:
+            return nullcontext()
+        return self.renewals.holding(self, self.renew_every)
 
     def open(self) -> RunnableConfig:
         """Start the run's span; the config that carries it to the nodes."""

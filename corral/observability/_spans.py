@@ -16,14 +16,13 @@ while it works, so instrumentation below it (a provider's HTTP client) nests.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
 from opentelemetry import context, trace
-from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, StatusCode, TracerProvider
 
 from corral.keys import SPAN_KEY
 
@@ -49,7 +48,20 @@ class Spans:
     global one (OpenTelemetry's no-op until the process sets one)."""
 
     def __init__(self, provider: TracerProvider | None = None) -> None:
+        self.provider = provider
         self.tracer = trace.get_tracer("corral", tracer_provider=provider)
+        self.silent = False
+        self.look()
+
+    def look(self) -> bool:
+        """Whether no tracer provider is given or set for the process, so every span
+        would be the no-op one and none is built. Asked when made and at each run's
+        start (a provider set later is used from the next run on): OpenTelemetry's own
+        lookup reads the environment each time, too slow for every step."""
+        self.silent = self.provider is None and isinstance(
+            trace.get_tracer_provider(), trace.ProxyTracerProvider
+        )
+        return self.silent
 
     def _start(
         self, name: str, parent: Span | None, kind: SpanKind, attributes: dict[str, Any]
@@ -62,6 +74,8 @@ class Spans:
 
     def run(self, team: str, run_id: str, *, resumed: bool) -> Span:
         """A run (or a resumed run): the root of its steps, under the caller's span."""
+        if self.look():
+            return INVALID_SPAN
         attributes = {
             OPERATION: "invoke_workflow",
             WORKFLOW_NAME: team,
@@ -74,6 +88,8 @@ class Spans:
 
     def agent(self, parent: Span | None, agent: str, run_id: str, **more: str | int | None) -> Span:
         """A flow step or a subtask of ``agent``; ``more`` become ``corral.*`` attributes."""
+        if self.silent:
+            return INVALID_SPAN
         attributes = {
             OPERATION: "invoke_agent",
             AGENT_NAME: agent,
@@ -85,6 +101,8 @@ class Spans:
 
     def chat(self, parent: Span | None, agent: str, run_id: str, label: str, attempt: int) -> Span:
         """A model call; ``label`` is corral's ``provider:model`` name of the model."""
+        if self.silent:
+            return INVALID_SPAN
         provider, model = _split(label)
         attributes = {
             OPERATION: "chat",
@@ -99,6 +117,8 @@ class Spans:
 
     def tool(self, parent: Span | None, agent: str, run_id: str, tool: str, call_id: str) -> Span:
         """A tool call the model asked for (run, answered from its record, or refused)."""
+        if self.silent:
+            return INVALID_SPAN
         attributes = {
             OPERATION: "execute_tool",
             TOOL_NAME: tool,
@@ -126,27 +146,39 @@ def with_span(config: RunnableConfig, span: Span) -> RunnableConfig:
     return {**config, "configurable": {**(config.get("configurable") or {}), SPAN_KEY: span}}
 
 
-@contextmanager
-def current(span: Span) -> Iterator[Span]:
+class current:
     """Within the block ``span`` is current; it ends with the block. An error ends it
-    with status ERROR; a pause for a person (an interrupt) is an event, not an error."""
-    token = context.attach(trace.set_span_in_context(span))
-    attached = True
-    try:
-        yield span
-    except GraphBubbleUp:
-        span.add_event("corral.paused")
-        raise
-    except GeneratorExit:  # torn down (maybe elsewhere, by the collector): no detach
-        attached = False
-        span.add_event("corral.cancelled")
-        raise
-    except Exception as exc:
-        failed(span, exc)
-        raise
-    finally:
+    with status ERROR; a pause for a person (an interrupt) is an event, not an error.
+    The no-op span (no tracing) is not made current: nothing would read it. (A class,
+    not ``@contextmanager``: it wraps every step.)"""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.token: object = None
+
+    def __enter__(self) -> Span:
+        if self.span is not INVALID_SPAN:
+            self.token = context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _tb: object
+    ) -> None:
+        span = self.span
+        if span is INVALID_SPAN:
+            return
+        attached = self.token is not None
+        if isinstance(error, GraphBubbleUp):
+            span.add_event("corral.paused")
+        elif isinstance(error, GeneratorExit):  # torn down (maybe elsewhere): no detach
+            attached = False
+            span.add_event("corral.cancelled")
+        elif isinstance(error, Exception):
+            failed(span, error)
         if attached:
-            context.detach(token)
+            context.detach(self.token)  # type: ignore[arg-type]
         span.end()
 
 

@@ -19,7 +19,7 @@ def claim(app: App, thread_id: str, start: object) -> str | None:
     in this process. ``None`` if done, else the live holder (``host:pid:token``)."""
     if isinstance(start, dict):
         plan = app.plan
-        app.runs.start(
+        taken = app.runs.start(
             thread_id,
             plan.name,
             str(plan.source) if plan.source is not None else None,
@@ -27,7 +27,8 @@ def claim(app: App, thread_id: str, start: object) -> str | None:
             fingerprint=plan.fingerprint,
             definition=dict(plan.definition),
         )
-        return None
+        if taken is None:
+            return None
     return app.runs.take_over(thread_id)
 
 

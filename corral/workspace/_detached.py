@@ -49,7 +49,7 @@ class _Runs:
         *,
         fingerprint: str | None = None,
         definition: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> str | None:
         return None
 
     def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:

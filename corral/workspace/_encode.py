@@ -95,20 +95,16 @@ def encode_step(
     new_versions: ChannelVersions,
 ) -> Step:
     """The rows ``put`` writes: each new channel value as its own blob, the checkpoint
-    without its values, and its metadata."""
+    without its values, and its metadata. Readers take a version with no row as empty,
+    as LangGraph's savers take their ``empty`` rows."""
     conf = config["configurable"]
     thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
     stored: dict[str, Any] = dict(checkpoint)
     values: dict[str, Any] = stored.pop("channel_values")
-    blobs = [
-        (
-            thread_id,
-            ns,
-            channel,
-            str(version),
-            *(serde.dumps_typed(values[channel]) if channel in values else ("empty", None)),
-        )
+    blobs = [  # a version with no value (a consumed trigger, a delta channel) is no row
+        (thread_id, ns, channel, str(version), *serde.dumps_typed(values[channel]))
         for channel, version in new_versions.items()
+        if channel in values
     ]
     meta = dict(get_checkpoint_metadata(config, metadata))
     run_id = meta.get("run_id")

@@ -53,8 +53,9 @@ class RunRegistry(Protocol):
         *,
         fingerprint: str | None = None,
         definition: dict[str, Any] | None = None,
-    ) -> None:
-        """Record a new run as ``running``, pinned to its team's definition."""
+    ) -> str | None:
+        """Record a new run as ``running``, pinned to its team's definition; if the id
+        is taken, write nothing and return the status of the run already there."""
         ...
 
     def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:

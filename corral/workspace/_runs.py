@@ -72,21 +72,26 @@ class Runs:
         *,
         fingerprint: str | None = None,
         definition: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> str | None:
         """Record a new run as ``running`` in this process, pinned to its team's
-        ``definition`` (and its ``fingerprint``)."""
+        ``definition`` (and its ``fingerprint``). If ``run_id`` is taken, nothing is
+        written and the status of the run already there is returned."""
         at, p = self.clock(), self.mark
         now = iso(at)
         row = (run_id, team, manifest, now, now, os.getpid(), json.dumps(input), fingerprint)
         with self.pool.write() as conn:
             own = self.kept(conn, fingerprint, definition)
-            conn.execute(
+            made = conn.execute(
                 "INSERT INTO runs (run_id, team, manifest, status, started_at, updated_at, pid, "
                 "input, output, errors, path, fingerprint, definition, owner, expires_at) "
                 f"VALUES ({p}, {p}, {p}, 'running', {p}, {p}, {p}, {p}, 'null', '[]', '[]', "
-                f"{p}, {p}, {p}, {p})",
+                f"{p}, {p}, {p}, {p}) ON CONFLICT (run_id) DO NOTHING",
                 (*row, own, self.owner, at + self.lease),
             )
+            if made.rowcount > 0:
+                return None
+            taken = conn.execute(f"SELECT status FROM runs WHERE run_id = {p}", (run_id,))
+            return str(taken.fetchone()[0])
 
     def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Set a run's status (and output, errors, path)."""

@@ -1,0 +1,97 @@
+"""One timer thread per App renews the leases of the runs it drives.
+
+A run's owner renews its lease between steps; a step longer than a lease needs a timer
+too. One thread serves every run of an App (a thread started per run cost about as much
+as two of a short run's steps); it stops once no run has needed it for a whole beat,
+and the next run starts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+log = logging.getLogger("corral.runs")
+
+
+class Leased(Protocol):
+    """A run in progress whose lease may need renewing (``Drive``)."""
+
+    run_id: str
+    renew: Callable[[], object] | None
+
+    def due(self) -> bool: ...
+
+
+IDLE_SECONDS = 10.0
+"""How long the timer thread waits with no run to renew before it ends."""
+
+
+class Renewals:
+    """The App's lease timer: renews each held run's lease when it is due."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[Leased, float]] = {}  # id -> (run, beat seconds)
+        self._changed = threading.Condition()  # guards the fields here; told of changes
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @contextmanager
+    def holding(self, run: Leased, every: float) -> Iterator[None]:
+        """While the block runs, ``run``'s lease is renewed when due (checked every
+        ``every / 2`` seconds). Nothing to do for a run without a lease."""
+        if run.renew is None:
+            yield
+            return
+        key = id(run)
+        with self._changed:
+            self._held[key] = (run, every / 2)
+            self._stopped = False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, name="corral-leases")
+                self._thread.daemon = True
+                self._thread.start()
+            self._changed.notify()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._held.pop(key, None)
+
+    def stop(self) -> None:
+        """End the timer thread (the App closes); a later run starts it again."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+
+    def _beat(self) -> None:
+        idle = False
+        with self._changed:
+            while not self._stopped:
+                beat = min((b for _, b in self._held.values()), default=None)
+                if beat is None and idle:
+                    break
+                idle = beat is None
+                self._changed.wait(IDLE_SECONDS if beat is None else beat)
+                runs = [run for run, _ in self._held.values()]
+                if runs and not self._stopped:
+                    self._changed.release()  # renew outside the lock: a write may wait
+                    try:
+                        for run in runs:
+                            self._renew(run)
+                    finally:
+                        self._changed.acquire()
+            self._thread = None
+
+    def _renew(self, run: Leased) -> None:
+        if run.renew is None or not run.due():
+            return
+        try:
+            if run.renew() is False:  # taken over: not ours to keep any more
+                with self._changed:
+                    self._held.pop(id(run), None)
+        except Exception as exc:  # the next beat tries again
+            log.warning("could not renew the lease on run %s: %s", run.run_id, exc)
