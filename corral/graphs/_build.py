@@ -100,7 +100,13 @@ def build_graph(
     (``default`` for every agent that names none)."""
     runners = build_runners(plan, services, dict(chat_models or {}))
     entry, exit_ = plan.schemas[plan.input_name], plan.schemas[plan.output_name]
-    state = guarded_state(plan.schemas, exit_, whole_path=plan.checkpoint.keep is not None)
+    state = guarded_state(
+        plan.schemas,
+        exit_,
+        whole_path=plan.checkpoint.keep is not None,
+        reviews=plan.reviews,
+        joins=any(agent.gathers for agent in plan.agents.values()),
+    )
     builder: StateGraph[Any, None, Any, Any] = StateGraph(
         state, input_schema=entry, output_schema=exit_
     )

@@ -101,7 +101,12 @@ class TeamState(TypedDict, total=False):
 
 
 def guarded_state(
-    schemas: Mapping[str, type[BaseModel]], output: type[BaseModel], *, whole_path: bool = False
+    schemas: Mapping[str, type[BaseModel]],
+    output: type[BaseModel],
+    *,
+    whole_path: bool = False,
+    reviews: bool = True,
+    joins: bool = True,
 ) -> type:
     """``TeamState`` for one team, whose channels refuse unvalidated payloads.
 
@@ -112,6 +117,9 @@ def guarded_state(
 
     ``whole_path`` stores the whole path at every step instead: for runs that prune their
     old checkpoints (``checkpoint.keep``), which the append-only path is rebuilt from.
+    A team with no step that waits for a person leaves out ``_review`` and ``_rejected``
+    (without ``reviews``), one with no join ``_joined`` (without ``joins``): every
+    channel costs each step something, written or not.
     """
 
     def handoff(_current: Handoff | None, new: Handoff | None) -> Handoff | None:
@@ -135,6 +143,10 @@ def guarded_state(
     fields["_output"] = Annotated[dict[str, Any] | None, result]
     if whole_path:
         fields["_path"] = Annotated[list[str], operator.add]
+    if not reviews:
+        del fields["_review"], fields["_rejected"]
+    if not joins:
+        del fields["_joined"]
     return TypedDict("TeamState", fields, total=False)  # type: ignore[operator,no-any-return]
 
 
