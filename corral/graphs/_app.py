@@ -113,7 +113,7 @@ class App:
         except ManifestError as exc:  # a model that cannot be built (its params, its key)
             workspace.close()
             raise ManifestError(team.locate(exc.problems)) from None
-        self._renewals = Renewals()
+        self._renewals = Renewals(f"corral-leases:{plan.name}")
         self.book = RunBook(
             plan, workspace, self.graph, self.services, where=self.db_path, clock=clock
         )

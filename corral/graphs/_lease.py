@@ -33,7 +33,9 @@ IDLE_SECONDS = 10.0
 class Renewals:
     """The App's lease timer: renews each held run's lease when it is due."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "corral-leases") -> None:
+        self.name = name
+        """The timer thread's name."""
         self._held: dict[int, tuple[Leased, float]] = {}  # id -> (run, beat seconds)
         self._changed = threading.Condition()  # guards the fields here; told of changes
         self._thread: threading.Thread | None = None
@@ -51,7 +53,7 @@ class Renewals:
             self._held[key] = (run, every / 2)
             self._stopped = False
             if self._thread is None:
-                self._thread = threading.Thread(target=self._beat, name="corral-leases")
+                self._thread = threading.Thread(target=self._beat, name=self.name)
                 self._thread.daemon = True
                 self._thread.start()
             self._changed.notify()

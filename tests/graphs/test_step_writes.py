@@ -5,6 +5,7 @@ inbound, and its path and usage only when it may end the run."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def advance(payload: Work) -> dict[str, Any]:
     return {"step": payload.step + 1, "done": payload.step + 1 >= len(IDS)}
 
 
-def chain(kind: str) -> Team:
+def chain(kind: str, *, review: bool = False) -> Team:
     agents = [
         AgentSpec(id=i, kind="function", function=advance)
         if kind == "function"
@@ -32,7 +33,7 @@ def chain(kind: str) -> Team:
         for i in IDS
     ]
     edges = [EdgeSpec(from_=a, to=b, schema_name="Work") for a, b in itertools.pairwise(IDS)]
-    edges.append(EdgeSpec(from_=IDS[-1], to="END", schema_name="Work"))
+    edges.append(EdgeSpec(from_=IDS[-1], to="END", schema_name="Work", review=review))
     return Team(
         name=f"writes_{kind}",
         schemas={"Work": SchemaSpec(model=Work)},
@@ -86,3 +87,30 @@ def test_a_step_reads_its_inbound_and_at_the_end_its_path_and_usage(tmp_path: Pa
     assert read["n1"] == {"_handoff"}
     assert read["n2"] == {"_handoff", "_path", "_usage"}
     assert {"step", "done", "_handoff"} <= read["n0"]  # the entry reads the flow's input
+
+
+def test_a_team_declares_the_review_and_join_channels_only_when_it_has_them(
+    tmp_path: Path,
+) -> None:
+    with chain("function").compile(db=tmp_path / "a.db") as app:
+        plain = set(app.graph.channels)
+    assert {"_handoff", "_path", "_usage", "_output"} <= plain
+    assert not {"_review", "_rejected", "_joined"} & plain
+    with chain("function", review=True).compile(db=tmp_path / "b.db") as app:
+        reviewed = set(app.graph.channels)
+    assert {"_review", "_rejected"} <= reviewed
+    assert "_joined" not in reviewed
+
+
+def test_no_blob_row_is_stored_for_a_version_without_a_value(tmp_path: Path) -> None:
+    with chain("function").compile(db=tmp_path / "w.db") as app:
+        result = app.run({"step": 0, "done": False}, run_id="r")
+        state = app.graph.get_state(app.config("r"))
+    conn = sqlite3.connect(tmp_path / "w.db")
+    kinds = dict(conn.execute("SELECT type, count(*) FROM cp_blobs GROUP BY type").fetchall())
+    conn.close()
+    assert "empty" not in kinds  # consumed triggers and the path's versions: no rows
+    assert sum(kinds.values()) > 0
+    assert result.path == IDS
+    assert state.values["_path"] == IDS  # read back whole from the stored writes
+    assert state.values["_output"] == {"step": 3, "done": True}

@@ -274,3 +274,34 @@ print(sorted({s.name for s in exporter.get_finished_spans()}))
     assert out.stdout.strip() == str(
         ["chat scripted", "invoke_agent editor", "invoke_agent lead", "invoke_workflow desk"]
     )
+
+
+def test_a_provider_set_after_the_app_was_made_traces_the_next_runs(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    desk(write, "replies: []\n")
+    code = """\
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from corral import load_team
+
+exporter = InMemorySpanExporter()
+with load_team("team.yaml").compile(db="w.db") as app:
+    app.run({"question": "q"}, run_id="before")
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    app.run({"question": "q"}, run_id="after")
+print(sorted({s.attributes["corral.run_id"] for s in exporter.get_finished_spans()}))
+print(sorted({s.name for s in exporter.get_finished_spans()}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    runs, names = out.stdout.split("\n")[:2]
+    assert runs == str(["after"])  # the run before the provider built no span at all
+    assert names == str(
+        ["chat scripted", "invoke_agent editor", "invoke_agent lead", "invoke_workflow desk"]
+    )

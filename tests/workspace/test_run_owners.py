@@ -61,6 +61,18 @@ def test_owner_and_lease_are_recorded(workspace: Workspace, clock: Clock) -> Non
     assert record.expires_at == clock.now + runs.lease
 
 
+def test_a_taken_run_id_is_told_not_overwritten(workspace: Workspace, clock: Clock) -> None:
+    runs = workspace.runs
+    assert runs.start("r1", "team", None, {"n": 1}) is None  # recorded
+    runs.update("r1", "completed")
+    runs.owner = ELSEWHERE
+    assert runs.start("r1", "other", None, {"n": 2}) == "completed"  # taken: its status
+    record = runs.get("r1")
+    assert record is not None
+    assert (record.team, record.input, record.status) == ("team", {"n": 1}, "completed")
+    assert record.owner != ELSEWHERE
+
+
 def test_a_live_holder_on_another_host_is_not_taken_before_its_lease_ends(
     workspace: Workspace, clock: Clock
 ) -> None:
