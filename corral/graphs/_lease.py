@@ -40,6 +40,9 @@ class Renewals:
         self._changed = threading.Condition()  # guards the fields here; told of changes
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._waiting = IDLE_SECONDS
+        """How long the timer thread sleeps now: a run that needs a shorter beat wakes it
+        (waking it for every run would cost each run a thread switch)."""
 
     @contextmanager
     def holding(self, run: Leased, every: float) -> Iterator[None]:
@@ -53,10 +56,12 @@ class Renewals:
             self._held[key] = (run, every / 2)
             self._stopped = False
             if self._thread is None:
+                self._waiting = every / 2
                 self._thread = threading.Thread(target=self._beat, name=self.name)
                 self._thread.daemon = True
                 self._thread.start()
-            self._changed.notify()
+            elif every / 2 < self._waiting:
+                self._changed.notify()
         try:
             yield
         finally:
@@ -77,7 +82,8 @@ class Renewals:
                 if beat is None and idle:
                     break
                 idle = beat is None
-                self._changed.wait(IDLE_SECONDS if beat is None else beat)
+                self._waiting = IDLE_SECONDS if beat is None else beat
+                self._changed.wait(self._waiting)
                 runs = [run for run, _ in self._held.values()]
                 if runs and not self._stopped:
                     self._changed.release()  # renew outside the lock: a write may wait
