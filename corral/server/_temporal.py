@@ -104,13 +104,14 @@ class TemporalRuns:
                 await self.cancel(job.thread_id, settle)
             elif settle is not None:
                 settle.cancel()
-            # A step hears the cancel at its next heartbeat: a run may end before.
+            # A step hears the cancel at its next heartbeat: a run may end before, and
+            # its workflow still be cancelled before it returns; the record says which.
             ran = (
                 settle is not None
                 and settle.done()
                 and not settle.cancelled()
                 and settle.exception() is None
-            )
+            ) or await asyncio.to_thread(_ended, app, job.thread_id)
             job.set_status("success" if ran else "interrupted")
         except Exception as exc:  # the client hears why, never a traceback
             self.failed(job, exc)
@@ -270,3 +271,10 @@ async def _since(
     newest = found[:cut][::-1]
     parent = found[cut] if cut < len(found) else None
     return list(zip([parent, *newest[:-1]], newest, strict=True))
+
+
+def _ended(app: App, run_id: str) -> bool:
+    """True if the run's record says it ended by itself (completed, paused, failed or
+    halted), not cancelled and not still running."""
+    record = app.runs.get(run_id)
+    return record is not None and record.status not in ("cancelled", "running")
