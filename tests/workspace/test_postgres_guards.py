@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from corral import BudgetExceeded, BudgetLimits, GuardTripped, Limits, NewTask, open_workspace
 
@@ -71,9 +72,12 @@ def _spend(url: str, worker: int, attempts: int, limits: BudgetLimits) -> int:
     return made
 
 
-def _claim(url: str, worker: int) -> list[str]:
-    """Claim and finish tasks until none is left; the ids this worker finished."""
+def _claim(url: str, worker: int, ready: Any) -> list[str]:
+    """Claim and finish tasks until none is left; the ids this worker finished. Every
+    worker starts claiming once all are up (``ready``: a barrier), so a worker spawned
+    first cannot finish the board before the others exist."""
     workspace = open_workspace(url)
+    ready.wait(120)
     done = []
     while (task := workspace.board.claim_next(f"worker{worker}", 60.0)) is not None:
         assert workspace.board.complete(task.id, f"worker{worker}", {"by": worker})
@@ -130,8 +134,9 @@ def test_each_task_is_claimed_by_exactly_one_worker(postgres_url: str) -> None:
     ids = [f"t{i}" for i in range(400)]
     workspace.board.create([NewTask(i, "run", "a", 1, "do it", {}) for i in ids])
     workspace.close()
-    with _pool() as pool:
-        done = pool.starmap(_claim, [(postgres_url, w) for w in range(PROCESSES)])
+    with multiprocessing.get_context("spawn").Manager() as manager, _pool() as pool:
+        ready = manager.Barrier(PROCESSES)
+        done = pool.starmap(_claim, [(postgres_url, w, ready) for w in range(PROCESSES)])
     finished = [t for d in done for t in d]
     assert sorted(finished) == sorted(ids)  # every task once, none twice
     assert sum(1 for d in done if d) > 1  # the work was shared
