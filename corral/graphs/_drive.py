@@ -89,7 +89,7 @@ class Drive:
         ``drive``), until the run ends or is not this process's any more."""
         if self.renewals is None or self.renew is None:
             return nullcontext()
-        return self.renewals.holding(self, self.renew_every)
+        return self.renewals.holding(self)
 
     def open(self) -> RunnableConfig:
         """Start the run's span; the config that carries it to the nodes."""

@@ -50,8 +50,7 @@ class Spans:
     def __init__(self, provider: TracerProvider | None = None) -> None:
         self.provider = provider
         self.tracer = trace.get_tracer("corral", tracer_provider=provider)
-        self.silent = False
-        self.look()
+        self.silent = self.look()
 
     def look(self) -> bool:
         """Whether no tracer provider is given or set for the process, so every span

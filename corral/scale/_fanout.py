@@ -14,14 +14,12 @@ importing only plain dataclasses: it needs no sandbox.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from corral.scale._types import FANOUT, SUBTASK, SUBTASKS, FanOut, Job
+    from corral.scale._types import FANOUT, SUBTASK, SUBTASKS, FanOut, Job, supervised
 
 
 @workflow.defn(name=FANOUT, sandboxed=False)
@@ -43,13 +41,7 @@ class CorralFanout:
                 Job(fan.run_id, batch, fan.deadline),
                 result_type=list,
                 task_queue=queue,
-                start_to_close_timeout=timedelta(days=7),
-                heartbeat_timeout=timedelta(seconds=fan.heartbeat_seconds),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(milliseconds=200),
-                    maximum_interval=timedelta(seconds=10),
-                    non_retryable_error_types=["UserError", "InputError"],
-                ),
+                **supervised(fan.heartbeat_seconds, "UserError", "InputError"),
             )
             halted = next((o for o in outcomes if "raise" in o), None)
             if halted is not None and self.halt is None:

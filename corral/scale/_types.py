@@ -4,7 +4,10 @@ JSON converter carries them, and the workflow sandbox imports nothing heavy for 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+
+from temporalio.common import RetryPolicy
 
 WORKFLOW = "CorralRun"
 ADVANCE = "corral.advance"
@@ -17,6 +20,22 @@ SUBTASK = "corral.subtask"
 """The activity that runs one claimed subtask (on the team's subtask queue)."""
 SUBTASKS = "/subtasks"
 """A team queue's subtask activities go to the queue named this much longer."""
+
+
+def supervised(heartbeat_seconds: float, *never: str, attempts: int = 0) -> dict[str, Any]:
+    """How every corral activity runs: a week to finish, a heartbeat, retries backing off
+    from 0.2 s to 10 s (``attempts``: at most that many tries; 0, no limit), never after
+    the error types ``never``."""
+    return {
+        "start_to_close_timeout": timedelta(days=7),
+        "heartbeat_timeout": timedelta(seconds=heartbeat_seconds),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(milliseconds=200),
+            maximum_interval=timedelta(seconds=10),
+            maximum_attempts=attempts,
+            non_retryable_error_types=list(never),
+        ),
+    }
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -26,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         Start,
         State,
         Step,
+        supervised,
     )
 
 REFUSED = "InputError"
@@ -82,13 +82,8 @@ class CorralRun:
                 ADVANCE,
                 step,
                 result_type=Outcome,
-                start_to_close_timeout=timedelta(days=7),
-                heartbeat_timeout=timedelta(seconds=start.heartbeat_seconds),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(milliseconds=200),
-                    maximum_interval=timedelta(seconds=10),
-                    maximum_attempts=start.max_attempts,
-                    non_retryable_error_types=["UserError", REFUSED],
+                **supervised(
+                    start.heartbeat_seconds, "UserError", REFUSED, attempts=start.max_attempts
                 ),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )

@@ -23,6 +23,7 @@ class Held:
 
     def __init__(self, run_id: str, answer: object = True) -> None:
         self.run_id = run_id
+        self.renew_every = 0.1  # the timer looks every 0.05 s
         self.renewed = 0
         self.answer = answer
         self.renew = self._renew
@@ -45,7 +46,7 @@ def timers(name: str) -> list[threading.Thread]:
 def test_held_runs_are_renewed_on_every_beat_and_no_more_once_let_go() -> None:
     renewals = Renewals("test-timer-beats")
     first, second = Held("a"), Held("b")
-    with renewals.holding(first, 0.1), renewals.holding(second, 0.1):
+    with renewals.holding(first), renewals.holding(second):
         time.sleep(0.5)  # beats every 0.05 s
     assert first.renewed >= 4
     assert second.renewed >= 4
@@ -63,7 +64,7 @@ def test_held_runs_are_renewed_on_every_beat_and_no_more_once_let_go() -> None:
 def test_a_run_taken_over_is_not_renewed_again() -> None:
     renewals = Renewals("test-timer-lost")
     lost = Held("lost", answer=False)  # ``renew`` says another owner holds it now
-    with renewals.holding(lost, 0.1):
+    with renewals.holding(lost):
         time.sleep(0.4)
     renewals.stop()
     assert lost.renewed == 1
