@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -39,6 +38,7 @@ from corral.cli._common import (
     where,
     workspace_at,
 )
+from corral.cli._exit import Exit
 from corral.cli._resume import diff, resume
 from corral.cli._runs import runs_app
 from corral.cli._serve import serve
@@ -56,25 +56,26 @@ __all__ = ["diff", "main", "resume", "serve", "worker"]
 def main() -> None:
     """Entry point: user mistakes exit 2 with a message, never a traceback."""
     err = Console(stderr=True)
+    out = Exit()
     try:
         code = app(standalone_mode=False)  # returns the code of a raised typer.Exit
     except UserError as exc:
         # The message is text, not markup: "corral[providers]" and "list[str]" stay as written.
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(USER_ERROR)
+        out.now(USER_ERROR)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        out.now(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("[yellow]interrupted[/]")
-        sys.exit(130)
+        out.now(130)
     except typer.TyperException as exc:  # usage errors: unknown command, bad option
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
             err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        sys.exit(USER_ERROR)
-    sys.exit(code if isinstance(code, int) else 0)
+        out.now(USER_ERROR)
+    out.now(code if isinstance(code, int) else 0)
 
 
 def _version(shown: bool) -> None:

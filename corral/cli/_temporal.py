@@ -4,9 +4,7 @@ runs on Temporal workers (``pip install 'corral[scale]'``)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +17,6 @@ from rich.markup import escape
 from corral.cli._common import (
     ENV_DB,
     EXIT,
-    USER_ERROR,
     FileArg,
     app,
     finish,
@@ -118,7 +115,6 @@ def worker(
     except RuntimeError as exc:  # the server cannot be reached
         raise InputError(f"cannot serve through Temporal at {temporal}: {exc}") from None
     err.print("worker stopped")
-    _exit(0)
 
 
 def run_on_temporal(
@@ -171,31 +167,16 @@ def resume_on_temporal(
 def _finish(how: str, go: Callable[[], Coroutine[Any, Any, Any]], json_out: bool) -> None:
     """Wait for the run's result and print it like ``corral run``; a refused request
     exits 2, a run that was cancelled 6 and one whose workflow failed 1, each with its
-    message and no traceback."""
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    message and no traceback. (``corral.cli._exit`` takes the process out.)"""
     try:
         finish(how, asyncio.run(go()), json_out)
-    except typer.Exit as done:
-        _exit(done.exit_code)
-    except (UserError, RunError) as exc:
+    except RunError as exc:
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         from temporalio.exceptions import CancelledError
 
         cancelled = isinstance(exc.__cause__, CancelledError)
-        _exit(
-            USER_ERROR
-            if isinstance(exc, UserError)
-            else EXIT["cancelled" if cancelled else "failed"]
-        )
-
-
-def _exit(code: int) -> None:
-    """Exit without interpreter teardown: the Temporal client's Rust threads can abort a
-    finalizing interpreter (temporalio/sdk-python issue 300, open), which would turn a
-    printed result into exit status -6."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        raise typer.Exit(EXIT["cancelled" if cancelled else "failed"]) from None
 
 
 def _how(temporal: str, team: Team | None, queue: str | None) -> str:

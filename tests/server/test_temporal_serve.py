@@ -357,7 +357,8 @@ def test_corral_serve_temporal_from_the_command_line(served: Served, tmp_path: P
     assert "Traceback" not in log.read_text()
     assert (served.folder / "cli.txt").read_text().count("done") == 4
     nowhere = _serve(served, free_port(), tmp_path / "nowhere.log", f"127.0.0.1:{free_port()}")
-    assert nowhere.wait(timeout=60) == 2
+    code = nowhere.wait(timeout=60)
     said = (tmp_path / "nowhere.log").read_text()
+    assert code == 2, said
     assert "cannot reach a Temporal server" in said
     assert "Traceback" not in said
