@@ -6,9 +6,6 @@ AGENT_KEY = "corral_agent"
 RUN_KEY = "corral_run"
 """Metadata key: the run a call belongs to (context tools act inside it)."""
 
-TEAM_KEY = "corral_team"
-"""Metadata key: the team of the run."""
-
 IDEMPOTENCY_KEY = "corral_idempotency_key"
 """Metadata key: the idempotency key a tool call carries (same call, same key)."""
 

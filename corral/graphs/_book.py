@@ -19,7 +19,7 @@ from corral.graphs._build import CompiledTeam
 from corral.graphs._ending import ending
 from corral.graphs._ids import check_run_id, new_run_id
 from corral.graphs._result import Progress, RunResult
-from corral.keys import DRIVER_KEY, RUN_KEY, TEAM_KEY
+from corral.keys import DRIVER_KEY
 from corral.manifest import Change, TeamPlan, diff_definitions
 from corral.nodes import Services, validate
 from corral.review import DEADLINE, deadline_decision, decision, iso, overdue, review_schema
@@ -54,15 +54,17 @@ class RunBook:
 
     def config(self, run_id: str, *, driven: bool = False) -> RunnableConfig:
         """The LangGraph config of a run (its thread id is the run id); ``driven`` marks
-        a run the App drives, which registers and ends the run itself."""
-        metadata: dict[str, Any] = {TEAM_KEY: self.plan.name, RUN_KEY: run_id}
-        if driven:
-            metadata[DRIVER_KEY] = True
-        return {
+        a run the App drives, which registers and ends the run itself. No other run
+        metadata: LangGraph copies each key into every checkpoint and every node's
+        callbacks (two keys cost 1.7% of a step); tracers get the thread id, and model
+        calls their run and agent."""
+        config: RunnableConfig = {
             "configurable": {"thread_id": run_id},
             "recursion_limit": self.plan.guards.max_steps,
-            "metadata": metadata,
         }
+        if driven:
+            config["metadata"] = {DRIVER_KEY: True}
+        return config
 
     def pending(self) -> list[dict[str, Any]]:
         """This team's runs waiting for a person: run id, kind, source, target, schema,

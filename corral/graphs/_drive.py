@@ -60,7 +60,7 @@ class Drive:
         self.clock = clock
         self.events = events
         self.progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
-        self.modes = "updates"
+        self.modes = self.progress.mode
         self.heard: deque[dict[str, Any]] = deque()
         """Events the nodes emitted (nodes may run on worker threads: a deque is safe)."""
         self.spans = spans
