@@ -15,9 +15,12 @@ what corral does, all on ``CorralSaver`` with durability "sync":
 ``--callgrind`` counts each rung's instructions under valgrind (all threads; steady
 whatever the machine's load; valgrind must be installed), otherwise each rung's process
 CPU time is taken in interleaved rounds (ABC..., then reversed) and paired with plain.
+``--callgrind --marginal`` counts each rung on chains of 10 and 40 nodes and divides the
+difference by 30: the cost of one more step, without the run's fixed costs (its start,
+its registry rows, its result).
 
     python benchmarks/step_ladder.py [--rounds 9] [--runs 15]
-    python benchmarks/step_ladder.py --callgrind [--runs 10]
+    python benchmarks/step_ladder.py --callgrind [--runs 10] [--marginal]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 sys.path.insert(0, str(Path(__file__).parent))
+import step_overhead
 from step_overhead import NODES, START_PAYLOAD, Work, corral_team, plain_graph, work
 
 from corral.keys import DRIVER_KEY
@@ -61,10 +65,11 @@ def _config(tag: str, i: int) -> Any:
 
 def _routed(state: type, tmp: Path, tag: str, *, path: bool) -> Run:
     """The chain routed by ``Command`` over ``state``'s channels."""
-    ids = [f"n{i}" for i in range(NODES)]
+    nodes = step_overhead.NODES
+    ids = [f"n{i}" for i in range(nodes)]
 
     def node(i: int) -> Callable[[Any], Command[str]]:
-        goes = ids[i + 1] if i + 1 < NODES else END
+        goes = ids[i + 1] if i + 1 < nodes else END
 
         def step(state: Any) -> Command[str]:
             out = work(Work.model_validate(state["_handoff"]["payload"]))
@@ -79,7 +84,7 @@ def _routed(state: type, tmp: Path, tag: str, *, path: bool) -> Run:
 
     builder = StateGraph(state)
     for i, name in enumerate(ids):
-        goes = ids[i + 1] if i + 1 < NODES else END
+        goes = ids[i + 1] if i + 1 < nodes else END
         builder.add_node(name, node(i), destinations=(goes,), input_schema=Reads)
     builder.add_edge(START, ids[0])
     graph = builder.compile(checkpointer=CorralSaver(tmp / f"{tag}.db"))
@@ -108,8 +113,10 @@ def rung(name: str, tmp: Path) -> Run:
     return lambda i: app.run(START_PAYLOAD, run_id=f"a-{i}-{time.perf_counter_ns()}")
 
 
-def one(name: str, runs: int) -> None:
-    """Run one rung with callgrind's instrumentation on for the timed runs only."""
+def one(name: str, runs: int, nodes: int) -> None:
+    """Run one rung (a chain of ``nodes``) with callgrind's instrumentation on for the
+    timed runs only."""
+    step_overhead.NODES = nodes  # the chain's length, read when a rung is built and run
     with tempfile.TemporaryDirectory() as tmp:
         run = rung(name, Path(tmp))
         for i in range(3):
@@ -121,17 +128,27 @@ def one(name: str, runs: int) -> None:
         subprocess.run([*toggle, "off", str(os.getpid())], check=True, capture_output=True)
 
 
-def callgrind(runs: int) -> None:
+def counted(name: str, runs: int, nodes: int) -> int:
+    """Instructions of ``runs`` runs of one rung on a chain of ``nodes``."""
+    command = [*VALGRIND, sys.executable, __file__, "--one", name, "--runs", str(runs)]
+    done = subprocess.run(
+        [*command, "--nodes", str(nodes)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = [line for line in done.stderr.splitlines() if "Collected" in line]
+    return int(found[-1].split()[-1])
+
+
+def callgrind(runs: int, *, marginal: bool) -> None:
     counts: dict[str, float] = {}
     for name in RUNGS:
-        done = subprocess.run(
-            [*VALGRIND, sys.executable, __file__, "--one", name, "--runs", str(runs)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        found = [line for line in done.stderr.splitlines() if "Collected" in line]
-        counts[name] = int(found[-1].split()[-1]) / (runs * NODES)
+        if marginal:
+            longer = counted(name, runs, 4 * NODES) - counted(name, runs, NODES)
+            counts[name] = longer / (runs * 3 * NODES)
+        else:
+            counts[name] = counted(name, runs, NODES) / (runs * NODES)
         print(_row(name, f"{counts[name] / 1000:8.1f} k instructions/step", counts), flush=True)
 
 
@@ -169,14 +186,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--callgrind", action="store_true", help="count instructions")
+    parser.add_argument(
+        "--marginal", action="store_true", help="count one more step (40 nodes less 10)"
+    )
     parser.add_argument("--one", choices=RUNGS, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--nodes", type=int, default=NODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        one(args.one, args.runs)
+        one(args.one, args.runs, args.nodes)
         return
     print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.callgrind:
-        callgrind(args.runs)
+        callgrind(args.runs, marginal=args.marginal)
     else:
         cpu(args.runs, args.rounds)
     print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
