@@ -114,3 +114,42 @@ def test_no_blob_row_is_stored_for_a_version_without_a_value(tmp_path: Path) -> 
     assert result.path == IDS
     assert state.values["_path"] == IDS  # read back whole from the stored writes
     assert state.values["_output"] == {"step": 3, "done": True}
+
+
+def test_a_driven_runs_checkpoints_carry_no_run_metadata_but_the_drivers_mark(
+    tmp_path: Path,
+) -> None:
+    """LangGraph copies every metadata key of a run's config into each checkpoint and node
+    config; an App run carries only its driver mark (its run id is the thread id)."""
+    with chain("function").compile(db=tmp_path / "w.db") as app:
+        app.run({"step": 0, "done": False}, run_id="r")
+        history = list(app.graph.get_state_history(app.config("r")))
+    assert len(history) == len(IDS) + 2  # the input, each step, the start
+    for snapshot in history:
+        corral_keys = {key for key in snapshot.metadata or {} if key.startswith("corral")}
+        assert corral_keys == {"corral_driver"}
+
+
+def test_app_run_tells_a_pause_and_an_end_apart_with_or_without_on_step(
+    tmp_path: Path,
+) -> None:
+    """Without ``on_step`` the App reads LangGraph's ``values`` chunks, with it ``updates``
+    chunks: both see a run that waits for a person, and both end a run the same way."""
+    seen: list[str] = []
+    with chain("function", review=True).compile(db=tmp_path / "w.db") as app:
+        quiet = app.run({"step": 0, "done": False}, run_id="quiet")
+        told = app.run(
+            {"step": 0, "done": False}, run_id="told", on_step=lambda e: seen.append(e.agent)
+        )
+        approved = app.resume("quiet", approve=True)
+    assert quiet.status == told.status == "paused"
+    assert quiet.path == told.path == IDS
+    assert seen == IDS[:-1]  # the last step waits for the review before it hands on
+    assert approved.status == "completed"
+    assert approved.output == {"step": 3, "done": True}
+    with chain("function").compile(db=tmp_path / "x.db") as app:
+        ended = app.run({"step": 0, "done": False}, run_id="e")
+        stepped = app.run({"step": 0, "done": False}, run_id="s", on_step=lambda _: None)
+    assert ended.status == stepped.status == "completed"
+    assert ended.output == stepped.output == {"step": 3, "done": True}
+    assert ended.path == stepped.path == IDS
