@@ -15,6 +15,7 @@ also writes its run-registry rows).
 
     python benchmarks/step_overhead.py [--rounds 7] [--json results.json]
     python benchmarks/step_overhead.py --parts 40   # corral's storage calls, per step
+    python benchmarks/step_overhead.py --only agent --storage corral --clock system  # kernel time
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import sqlite3
 import statistics
 import tempfile
@@ -180,6 +182,14 @@ def scenario(
     }
 
 
+CLOCKS: dict[str, Callable[[], float]] = {
+    "wall": time.perf_counter,
+    "cpu": time.process_time,
+    "user": lambda: resource.getrusage(resource.RUSAGE_SELF).ru_utime,
+    "system": lambda: resource.getrusage(resource.RUSAGE_SELF).ru_stime,
+}
+"""The clocks a step can be timed on (``--clock``)."""
+
 PARTS = {
     "registry": ("runs", ("start", "update", "get")),
     "ledger": ("ledger", ("record", "reserve", "settle")),
@@ -251,11 +261,18 @@ def main() -> None:
         "on a loaded machine",
     )
     parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu", "user", "system"),
+        default=None,
+        help="user / system: the process's CPU time in Python and in the kernel apart "
+        "(--cpu is both)",
+    )
+    parser.add_argument(
         "--parts", type=int, default=0, metavar="RUNS", help="only time corral's storage calls"
     )
     args = parser.parse_args()
     print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    clock = time.process_time if args.cpu else time.perf_counter
+    clock = CLOCKS[args.clock or ("cpu" if args.cpu else "wall")]
     if args.parts:
         with tempfile.TemporaryDirectory() as tmp:
             for kind in [args.only] if args.only else ["function", "agent"]:
@@ -271,7 +288,7 @@ def main() -> None:
                     f"{kind:9} {storage:7} plain {row['plain_us']:8.1f} us/step   "
                     f"corral {row['corral_us']:8.1f} us/step   paired ratio median "
                     f"{row['ratio']:.2f}x min {row['ratio_min']:.2f}x"
-                    + (" (CPU time)" if args.cpu else ""),
+                    + (f" ({args.clock or 'cpu'} time)" if args.cpu or args.clock else ""),
                     flush=True,
                 )
     print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -60,7 +60,6 @@ class Drive:
         self.clock = clock
         self.events = events
         self.progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
-        self.modes = self.progress.mode
         self.heard: deque[dict[str, Any]] = deque()
         """Events the nodes emitted (nodes may run on worker threads: a deque is safe)."""
         self.spans = spans
@@ -155,7 +154,7 @@ def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
     try:
         with run.listening(), run.renewing():
             for chunk in graph.stream(
-                run.start, config, stream_mode=run.modes, durability=run.durability
+                run.start, config, stream_mode=run.progress.mode, durability=run.durability
             ):
                 if run.due() and run.renew is not None:
                     run.renew()
@@ -177,7 +176,7 @@ async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | R
     try:
         with run.listening(), run.renewing():
             async for chunk in graph.astream(
-                run.start, config, stream_mode=run.modes, durability=run.durability
+                run.start, config, stream_mode=run.progress.mode, durability=run.durability
             ):
                 if run.due() and run.renew is not None:
                     await asyncio.to_thread(run.renew)

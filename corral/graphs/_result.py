@@ -111,7 +111,7 @@ class Progress:
             for key in ("_output", "_rejected"):
                 if update.get(key) is not None:
                     self.values[key] = update[key]
-            if self.on_step is not None and "_handoff" in update:
+            if "_handoff" in update:
                 handoff = update["_handoff"]
                 self.on_step(
                     StepEvent(

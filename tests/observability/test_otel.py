@@ -249,11 +249,7 @@ def test_with_nothing_configured_no_span_records_and_runs_work(
     assert not probe.is_recording()  # OpenTelemetry's no-op: the process set no provider
 
 
-def test_the_process_tracer_provider_is_used_when_none_is_given(
-    write: Callable[..., Path], tmp_path: Path
-) -> None:
-    desk(write, "replies: []\n")
-    code = """\
+IN_PROCESS = """\
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -261,6 +257,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from corral import load_team
 
 exporter = InMemorySpanExporter()
+"""
+"""The start of a script that traces a team in a process of its own, into ``exporter``."""
+
+
+def test_the_process_tracer_provider_is_used_when_none_is_given(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    desk(write, "replies: []\n")
+    code = (
+        IN_PROCESS
+        + """\
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(provider)
@@ -268,6 +275,7 @@ with load_team("team.yaml").compile(db="w.db") as app:
     app.run({"question": "q"})
 print(sorted({s.name for s in exporter.get_finished_spans()}))
 """
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
@@ -280,14 +288,9 @@ def test_a_provider_set_after_the_app_was_made_traces_the_next_runs(
     write: Callable[..., Path], tmp_path: Path
 ) -> None:
     desk(write, "replies: []\n")
-    code = """\
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from corral import load_team
-
-exporter = InMemorySpanExporter()
+    code = (
+        IN_PROCESS
+        + """\
 with load_team("team.yaml").compile(db="w.db") as app:
     app.run({"question": "q"}, run_id="before")
     provider = TracerProvider()
@@ -297,6 +300,7 @@ with load_team("team.yaml").compile(db="w.db") as app:
 print(sorted({s.attributes["corral.run_id"] for s in exporter.get_finished_spans()}))
 print(sorted({s.name for s in exporter.get_finished_spans()}))
 """
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
