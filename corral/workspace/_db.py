@@ -40,8 +40,9 @@ class ConnectionPool:
 
     The idle connections are a stack: an operation takes the one given back last. A
     connection's page cache is void once another connection commits, and its next
-    transaction reads its pages again; handed out in turn (a queue), an agent step's
-    ledger write and checkpoint alternated connections and re-read 33 pages a step.
+    transaction reads its pages again: handed out in turn (a queue), an agent step's
+    ledger write and checkpoint alternated two connections, 24.5 page reads a step
+    (``benchmarks/syscalls.py``).
     """
 
     def __init__(self, path: Path, *, synchronous: Synchronous = "NORMAL") -> None:
