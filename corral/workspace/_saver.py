@@ -3,7 +3,9 @@
 - A superstep commits atomically: the tasks' writes against the run's head checkpoint
   are held and committed in the same transaction as the next checkpoint, so a killed
   process leaves the step before or the step after, and a 1,000-branch fan-out is one
-  commit, not 1,001. Writes that end a step without a checkpoint (errors,
+  commit, not 1,001. A checkpoint is the head from the start of its ``put``, so a
+  fresh run's first writes, which arrive while its input checkpoint commits, are held
+  too. Writes that end a step without a checkpoint (errors,
   interrupts) and writes to any other checkpoint are committed at once. Readers in
   this process see held writes; ``close()`` commits what is held. Held writes and each
   run's head are kept per run, so a commit never looks at other runs; ``release()``
@@ -106,24 +108,51 @@ class CorralSaver(SaverReads):
     ) -> RunnableConfig:
         step = encode_step(self.serde, config, checkpoint, metadata, new_versions)
         thread_id, ns = step.thread_id, step.ns
-        with self.pool.write() as conn:
-            self._commit_held(conn, (thread_id, ns))
-            conn.executemany(
-                "INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)", step.blobs
-            )
-            conn.execute(
-                "INSERT OR REPLACE INTO cp_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", step.row
-            )
-        with self._held_lock:
-            heads = self._head.pop(thread_id, None) or {}  # re-inserted: newest last
-            heads[ns] = checkpoint["id"]
-            self._head[thread_id] = heads
-            while len(self._head) > MAX_HEADS:  # runs not released: forget the oldest
-                self._head.pop(next(iter(self._head)))
+        before = self._new_head(thread_id, ns, checkpoint["id"])
+        try:
+            with self.pool.write() as conn:
+                self._commit_held(conn, (thread_id, ns))
+                conn.executemany(
+                    "INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)", step.blobs
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO cp_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    step.row,
+                )
+        except BaseException:
+            self._failed_head(thread_id, ns, checkpoint["id"], before)
+            raise
         number = step.meta.get("step")
         if self.keep is not None and isinstance(number, int) and number % self.keep == 0:
             self.keep_last([thread_id], self.keep)
         return step.config
+
+    def _new_head(self, thread_id: str, ns: str, checkpoint_id: str) -> str | None:
+        """Make ``checkpoint_id`` the run's head before its ``put`` commits, so the writes
+        of its first tasks, which may arrive while it commits, are held too (a fresh
+        run's input checkpoint and its first step's writes); the head it replaces."""
+        with self._held_lock:
+            heads = self._head.pop(thread_id, None) or {}  # re-inserted: newest last
+            before = heads.get(ns)
+            heads[ns] = checkpoint_id
+            self._head[thread_id] = heads
+            while len(self._head) > MAX_HEADS:  # runs not released: forget the oldest
+                self._head.pop(next(iter(self._head)))
+        return before
+
+    def _failed_head(self, thread_id: str, ns: str, checkpoint_id: str, before: str | None) -> None:
+        """A ``put`` that did not commit: its head goes back, and writes held against the
+        checkpoint that does not exist are dropped."""
+        with self._held_lock:
+            heads = self._head.get(thread_id)
+            if heads is not None and heads.get(ns) == checkpoint_id:
+                if before is None:
+                    heads.pop(ns)
+                else:
+                    heads[ns] = before
+            held = self._held.get((thread_id, ns))
+            if held:
+                self._held[(thread_id, ns)] = [r for r in held if r[2] != checkpoint_id]
 
     def put_writes(
         self,

@@ -1,0 +1,95 @@
+"""A checkpoint is the run's head from the moment its ``put`` begins: writes against it
+that arrive while it commits are held for the next checkpoint, not committed apart."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.base import empty_checkpoint
+
+from corral import CorralSaver
+
+
+def config(checkpoint_id: str | None = None) -> Any:
+    found: dict[str, Any] = {"thread_id": "run-1", "checkpoint_ns": ""}
+    if checkpoint_id is not None:
+        found["checkpoint_id"] = checkpoint_id
+    return {"configurable": found}
+
+
+def stored_writes(db: Path) -> int:
+    with closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT count(*) FROM cp_writes").fetchone()[0])
+
+
+def test_writes_arriving_while_their_checkpoint_commits_are_held(tmp_path: Path) -> None:
+    saver = CorralSaver(tmp_path / "w.db")
+    first = empty_checkpoint()
+    pool_write = saver.pool.write
+    arrived: list[threading.Thread] = []
+
+    @contextmanager
+    def write() -> Iterator[Any]:
+        with pool_write() as conn:
+            yield conn
+            if not arrived:  # the first put, its rows in, not yet committed: writes arrive
+                late = threading.Thread(
+                    target=saver.put_writes,
+                    args=(config(first["id"]), [("x", 1)], "task-1"),
+                )
+                arrived.append(late)
+                late.start()
+                late.join(timeout=5)
+                # committed apart, they would wait for this transaction's lock
+                assert not late.is_alive(), "the writes waited to be committed on their own"
+
+    saver.pool.write = write  # type: ignore[method-assign]
+    try:
+        saver.put(config(), first, {"step": -1}, {})
+        saver.pool.write = pool_write  # type: ignore[method-assign]
+        held = saver.get_tuple(config(first["id"]))
+        assert held is not None
+        assert [w[1:] for w in held.pending_writes] == [("x", 1)]
+        assert stored_writes(tmp_path / "w.db") == 0  # held, not yet in the file
+        second = empty_checkpoint()
+        saver.put(config(first["id"]), second, {"step": 0}, {})  # commits them with it
+        saver.close()
+        again = CorralSaver(tmp_path / "w.db").get_tuple(config(first["id"]))
+        assert again is not None
+        assert [w[1:] for w in again.pending_writes] == [("x", 1)]
+    finally:
+        for late in arrived:
+            late.join()
+
+
+def test_a_put_that_fails_gives_its_head_back(tmp_path: Path) -> None:
+    saver = CorralSaver(tmp_path / "w.db")
+    first, failed = empty_checkpoint(), empty_checkpoint()
+    saver.put(config(), first, {"step": -1}, {})
+    pool_write = saver.pool.write
+
+    @contextmanager
+    def broken() -> Iterator[Any]:
+        with pool_write() as conn:
+            yield conn
+            raise OSError("disk full")
+
+    saver.pool.write = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk full"):
+        saver.put(config(first["id"]), failed, {"step": 0}, {})
+    saver.pool.write = pool_write  # type: ignore[method-assign]
+    assert saver.get_tuple(config(failed["id"])) is None
+    # writes against the head that stands (not the failed one) are held again
+    saver.put_writes(config(first["id"]), [("x", 1)], "task-1")
+    assert stored_writes(tmp_path / "w.db") == 0  # held, not committed at once
+    held = saver.get_tuple(config(first["id"]))
+    assert held is not None
+    assert [w[1:] for w in held.pending_writes] == [("x", 1)]
+    saver.close()
+    assert stored_writes(tmp_path / "w.db") == 1
