@@ -127,6 +127,36 @@ def timed(fn: Callable[[int], None], runs: int, clock: Callable[[], float]) -> f
     return (clock() - start) / (runs * NODES)
 
 
+def stored(
+    kind: str, storage: str, workdir: Path
+) -> tuple[Callable[[int], None], Callable[[int], None]]:
+    """One run of corral's ``App.run`` and one of plain LangGraph, each storing its
+    checkpoints (``storage``: "corral", the same saver on both sides, or "sqlite", plain
+    LangGraph on its ``SqliteSaver``); durability "sync" on both."""
+    app = corral_team(kind).compile(db=workdir / f"corral-{kind}.db")
+    if storage == "corral":  # the same saver on both sides: corral's own
+        plain = plain_graph(kind, CorralSaver(workdir / f"plain-corral-{kind}.db"))
+    else:
+        conn = sqlite3.connect(workdir / f"plain-{kind}.db", check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        plain = plain_graph(kind, SqliteSaver(conn))
+    prefix = f"{kind}-{time.monotonic_ns()}"
+
+    def run_corral(i: int) -> None:
+        result = app.run(START_PAYLOAD, run_id=f"c-{prefix}-{i}-{time.perf_counter_ns()}")
+        assert result.ok
+
+    def run_plain(i: int) -> None:
+        plain.invoke(
+            {"payload": START_PAYLOAD},
+            durability="sync",
+            config={"configurable": {"thread_id": f"p-{prefix}-{i}-{time.perf_counter_ns()}"}},
+        )
+
+    return run_corral, run_plain
+
+
 def scenario(
     kind: str, storage: str, rounds: int, workdir: Path, clock: Callable[[], float]
 ) -> dict[str, Any]:
@@ -143,26 +173,7 @@ def scenario(
         def run_plain(_: int) -> None:
             plain.invoke({"payload": START_PAYLOAD})
     else:
-        app = team.compile(db=workdir / f"corral-{kind}.db")
-        if storage == "corral":  # the same saver on both sides: corral's own
-            plain = plain_graph(kind, CorralSaver(workdir / f"plain-corral-{kind}.db"))
-        else:
-            conn = sqlite3.connect(workdir / f"plain-{kind}.db", check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            plain = plain_graph(kind, SqliteSaver(conn))
-        prefix = f"{kind}-{time.monotonic_ns()}"
-
-        def run_corral(i: int) -> None:
-            result = app.run(START_PAYLOAD, run_id=f"c-{prefix}-{i}-{time.perf_counter_ns()}")
-            assert result.ok
-
-        def run_plain(i: int) -> None:
-            plain.invoke(
-                {"payload": START_PAYLOAD},
-                durability="sync",
-                config={"configurable": {"thread_id": f"p-{prefix}-{i}-{time.perf_counter_ns()}"}},
-            )
+        run_corral, run_plain = stored(kind, storage, workdir)
 
     run_corral(-1)
     run_plain(-1)

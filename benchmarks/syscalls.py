@@ -18,36 +18,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from step_overhead import NODES, START_PAYLOAD, corral_team, plain_graph
-
-from corral.workspace import CorralSaver
+from step_overhead import NODES, stored
 
 WARM_UP = 3
 ROW = re.compile(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$")
 
 
-def contender(name: str, kind: str, workdir: Path) -> Callable[[int], Any]:
-    """One run of the chain, by corral's ``App.run`` or by plain LangGraph."""
-    if name == "corral":
-        app = corral_team(kind).compile(db=workdir / "corral.db")
-        return lambda i: app.run(START_PAYLOAD, run_id=f"c-{i}-{time.perf_counter_ns()}")
-    plain = plain_graph(kind, CorralSaver(workdir / "plain.db"))
-    return lambda i: plain.invoke(
-        {"payload": START_PAYLOAD},
-        {"configurable": {"thread_id": f"p-{i}-{time.perf_counter_ns()}"}},
-        durability="sync",
-    )
-
-
 def child(name: str, kind: str, runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        run = contender(name, kind, Path(tmp))
+        run_corral, run_plain = stored(kind, "corral", Path(tmp))
+        run = run_corral if name == "corral" else run_plain
         for i in range(WARM_UP):
             run(-1 - i)
         for i in range(runs):

@@ -257,29 +257,40 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from corral import load_team
 
 exporter = InMemorySpanExporter()
+
+
+def set_provider():
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
 """
-"""The start of a script that traces a team in a process of its own, into ``exporter``."""
+"""The start of a script that traces a team in a process of its own, into ``exporter``
+once it calls ``set_provider()``."""
+
+
+def in_process(script: str, cwd: Path) -> str:
+    """What ``IN_PROCESS`` followed by ``script`` prints, run in a process of its own."""
+    code = IN_PROCESS + script
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout
 
 
 def test_the_process_tracer_provider_is_used_when_none_is_given(
     write: Callable[..., Path], tmp_path: Path
 ) -> None:
     desk(write, "replies: []\n")
-    code = (
-        IN_PROCESS
-        + """\
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(provider)
+    out = in_process(
+        """\
+set_provider()
 with load_team("team.yaml").compile(db="w.db") as app:
     app.run({"question": "q"})
 print(sorted({s.name for s in exporter.get_finished_spans()}))
-"""
+""",
+        tmp_path,
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == str(
+    assert out.strip() == str(
         ["chat scripted", "invoke_agent editor", "invoke_agent lead", "invoke_workflow desk"]
     )
 
@@ -288,23 +299,18 @@ def test_a_provider_set_after_the_app_was_made_traces_the_next_runs(
     write: Callable[..., Path], tmp_path: Path
 ) -> None:
     desk(write, "replies: []\n")
-    code = (
-        IN_PROCESS
-        + """\
+    out = in_process(
+        """\
 with load_team("team.yaml").compile(db="w.db") as app:
     app.run({"question": "q"}, run_id="before")
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
+    set_provider()
     app.run({"question": "q"}, run_id="after")
 print(sorted({s.attributes["corral.run_id"] for s in exporter.get_finished_spans()}))
 print(sorted({s.name for s in exporter.get_finished_spans()}))
-"""
+""",
+        tmp_path,
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    runs, names = out.stdout.split("\n")[:2]
+    runs, names = out.split("\n")[:2]
     assert runs == str(["after"])  # the run before the provider built no span at all
     assert names == str(
         ["chat scripted", "invoke_agent editor", "invoke_agent lead", "invoke_workflow desk"]
