@@ -27,6 +27,7 @@ from corral.observability import (
     as_event,
     collecting,
     current,
+    quiet,
     run_ended,
     with_span,
 )
@@ -113,7 +114,7 @@ class Drive:
 
     def listening(self) -> AbstractContextManager[None]:
         """While the graph runs: its events come here (none when no one asked for them)."""
-        return collecting(self.heard.append) if self.events else nullcontext()
+        return collecting(self.heard.append) if self.events else quiet()
 
     def take(self, chunk: Any) -> list[RunEvent]:
         """Keep what the result needs from a chunk; the typed events heard until now."""

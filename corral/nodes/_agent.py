@@ -27,7 +27,7 @@ from corral.nodes._prompt import feedback, parse, prompt, split_structured, usag
 from corral.nodes._services import Services
 from corral.nodes._state import NO_USAGE, Usage, add_usage
 from corral.nodes._tools import ToolRunner
-from corral.observability import answered, current, emit
+from corral.observability import answered, current, emit, listened
 from corral.workspace import reply_key
 
 Answer = tuple[dict[str, Any], Usage]
@@ -329,11 +329,13 @@ class AgentRunner:
         cost: float | None = None,
     ) -> None:
         """Stream a ``model_call`` event (and count a failed one)."""
-        used = usage_of(raw) if raw is not None else NO_USAGE
         if error is not None:
             self.services.metrics.call_errors.labels(
                 self.plan.id, model, type(error).__name__
             ).inc()
+        if not listened():  # an event no one will see is not made
+            return
+        used = usage_of(raw) if raw is not None else NO_USAGE
         emit(
             {
                 "kind": "model_call",

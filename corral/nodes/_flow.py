@@ -24,6 +24,7 @@ from corral.observability import (
     current,
     emit,
     failed,
+    listened,
     parent_span,
     review_requested,
     used,
@@ -175,24 +176,25 @@ class FlowNode(Node):
         reviewed = isinstance(command.update, dict) and command.update.get("_review")
         decision = "to review" if reviewed else f"-> {_shown(command.goto)}"
         used(span, usage, decision=decision, degraded=degraded)
-        emit(
-            {
-                "kind": "step",
-                "run_id": run_id,
-                "at": self.clock(),
-                "agent": agent,
-                "inbound_schema": inbound.schema,
-                "inbound": inbound.payload,
-                "output": payload,
-                "output_schema": self.plan.out_name,
-                "decision": decision,
-                "seconds": round(seconds, 6),
-                "input_tokens": usage["input_tokens"],
-                "output_tokens": usage["output_tokens"],
-                "llm_calls": usage["llm_calls"],
-                "degraded": degraded,
-            }
-        )
+        if listened():  # an event no one will see is not made
+            emit(
+                {
+                    "kind": "step",
+                    "run_id": run_id,
+                    "at": self.clock(),
+                    "agent": agent,
+                    "inbound_schema": inbound.schema,
+                    "inbound": inbound.payload,
+                    "output": payload,
+                    "output_schema": self.plan.out_name,
+                    "decision": decision,
+                    "seconds": round(seconds, 6),
+                    "input_tokens": usage["input_tokens"],
+                    "output_tokens": usage["output_tokens"],
+                    "llm_calls": usage["llm_calls"],
+                    "degraded": degraded,
+                }
+            )
         if command.goto == GRAPH_END and not driven:
             yield io(
                 self.services.runs.update,

@@ -33,7 +33,9 @@ from corral.observability._stream import (
     as_event,
     collecting,
     emit,
+    listened,
     outer_stream,
+    quiet,
     review_requested,
 )
 from corral.observability._trace import (
@@ -73,11 +75,13 @@ __all__ = [
     "current",
     "emit",
     "failed",
+    "listened",
     "log_json",
     "model_calls",
     "note",
     "outer_stream",
     "parent_span",
+    "quiet",
     "recorded",
     "review_requested",
     "run_ended",

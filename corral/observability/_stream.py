@@ -243,6 +243,23 @@ def collecting(listener: Callable[[Any], None]) -> Iterator[None]:
         _OUTER.reset(token)
 
 
+def _dropped(_event: Any) -> None:
+    """Where the events of a run no one listens to go (``quiet``)."""
+
+
+def listened() -> bool:
+    """False inside ``quiet``: no one will see an event, so a node need not build it."""
+    return _OUTER.get() is not _dropped
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Within the block, the run's events (its nested graphs' too) go nowhere: a run
+    driven with no one asking for its events."""
+    with collecting(_dropped):
+        yield
+
+
 @contextmanager
 def outer_stream() -> Iterator[None]:
     """Within the block, events of nested graphs go to the current run's stream."""

@@ -8,22 +8,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from corral import (
+    AgentSpec,
     BudgetAlert,
+    EdgeSpec,
     Failure,
+    FlowSpec,
     GuardTrip,
     ModelCall,
     ReviewRequested,
     RunEvent,
     RunFinished,
     RunStarted,
+    SchemaSpec,
     StepDone,
     SubtaskCreated,
     SubtaskFinished,
+    Team,
     ToolCall,
     load_team,
 )
-from corral.observability import EVENTS
+from corral.observability import EVENTS, listened, quiet
 from tests.conftest import SUPPORT_DESK, TICKET, run_unblocked
 
 TEAM = """\
@@ -242,3 +249,45 @@ def test_a_pause_is_streamed_once_in_langgraphs_custom_mode(
     assert "review_pending" not in [e["kind"] for e in resumed]
     assert record is not None
     assert record.status == "completed"
+
+
+class Count(BaseModel):
+    n: int
+
+
+def test_a_run_makes_its_events_only_when_someone_listens(tmp_path: Path) -> None:
+    """``App.run`` with no one asking for events drives its graph ``quiet``: its nodes
+    make no events (a step's event is a dict of 14 fields). ``App.stream`` and
+    LangGraph's ``custom`` stream mode still get every one."""
+    heard: list[bool] = []
+
+    def count(payload: Count) -> dict[str, Any]:
+        heard.append(listened())  # what corral's node asks before it makes the step's event
+        return {"n": payload.n + 1}
+
+    team = Team(
+        name="counting",
+        schemas={"Count": SchemaSpec(model=Count)},
+        agents=[AgentSpec(id="counter", kind="function", function=count)],
+        flow=FlowSpec(
+            entry="counter",
+            input="Count",
+            output="Count",
+            edges=[EdgeSpec(from_="counter", to="END", schema_name="Count")],
+        ),
+    )
+    with team.compile(db=tmp_path / "w.db") as app:
+        assert app.run({"n": 1}).output == {"n": 2}
+        assert heard == [False]
+        streamed = list(app.stream({"n": 1}))
+        assert heard == [False, True]
+        first = app.book.first_state({"n": 1})
+        app.runs.start("theirs", "counting", None, {"n": 1})
+        theirs = list(app.graph.stream(first, app.config("theirs"), stream_mode="custom"))
+        assert heard == [False, True, True]
+    assert [e.kind for e in streamed] == ["run_started", "step", "run_finished"]
+    assert [t["kind"] for t in theirs] == ["step"]
+    assert listened()  # outside any run: nothing says no one listens
+    with quiet():
+        assert not listened()
+    assert listened()
