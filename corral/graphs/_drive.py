@@ -155,7 +155,11 @@ def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
     try:
         with run.listening(), run.renewing():
             for chunk in graph.stream(
-                run.start, config, stream_mode=run.progress.mode, durability=run.durability
+                run.start,
+                config,
+                stream_mode=run.progress.mode,
+                durability=run.durability,
+                output_keys=run.progress.keys(graph.channels),
             ):
                 if run.due() and run.renew is not None:
                     run.renew()
@@ -177,7 +181,11 @@ async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | R
     try:
         with run.listening(), run.renewing():
             async for chunk in graph.astream(
-                run.start, config, stream_mode=run.progress.mode, durability=run.durability
+                run.start,
+                config,
+                stream_mode=run.progress.mode,
+                durability=run.durability,
+                output_keys=run.progress.keys(graph.channels),
             ):
                 if run.due() and run.renew is not None:
                     await asyncio.to_thread(run.renew)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,10 @@ class RunResult:
         }
 
 
+KEPT = ("_output", "_path", "_rejected")
+"""The channels a run's result is made of (the rest of the state is not read back)."""
+
+
 class Progress:
     """Keeps what a fresh run's result needs (path, output) so it need not be read back
     from the checkpoint, and turns LangGraph ``updates`` chunks into ``StepEvent``s.
@@ -95,6 +99,11 @@ class Progress:
         self.fresh = fresh
         self.interrupted = False
         self.values: dict[str, Any] = {"_path": [], "_output": None}
+
+    def keys(self, channels: Collection[str]) -> list[str] | None:
+        """The channels to stream: in ``values`` chunks only those the result is made of
+        (a chunk reads each of its channels at every step); ``updates`` chunks whole."""
+        return [k for k in KEPT if k in channels] if self.on_step is None else None
 
     def __call__(self, chunk: dict[str, Any]) -> None:
         if self.on_step is None:  # a ``values`` chunk: the whole state

@@ -48,6 +48,7 @@ class FlowNode(Node):
     ) -> None:
         self.entry = entry
         """For the entry agent: the flow's input schema, read from the graph's input."""
+        self.entry_fields = frozenset(entry.model_fields) if entry is not None else frozenset()
         self.services = services
         self.clock = services.clock
         self.plan = plan
@@ -61,7 +62,7 @@ class FlowNode(Node):
         itself is registered here."""
         if self.entry is None:
             raise RunError("a step was reached with no handoff", agent=self.plan.id)
-        given = {k: v for k, v in state.items() if k in self.entry.model_fields}
+        given = {k: v for k, v in state.items() if k in self.entry_fields}
         payload, errors = validate(self.entry, given)
         if payload is None:
             raise InputError(
