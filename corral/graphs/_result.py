@@ -89,7 +89,8 @@ class Progress:
     from the checkpoint, and turns LangGraph ``updates`` chunks into ``StepEvent``s.
 
     With no one to tell of steps it asks for ``values`` chunks (the state after each
-    step), which LangGraph makes for less than ``updates`` (2% of a step)."""
+    step), which LangGraph makes for less than ``updates`` (2% of a step), of the
+    ``KEPT`` channels only."""
 
     def __init__(self, run_id: str, on_step: OnStep | None, *, fresh: bool) -> None:
         self.run_id = run_id
@@ -106,7 +107,7 @@ class Progress:
         return [k for k in KEPT if k in channels] if self.on_step is None else None
 
     def __call__(self, chunk: dict[str, Any]) -> None:
-        if self.on_step is None:  # a ``values`` chunk: the whole state
+        if self.on_step is None:  # a ``values`` chunk: the ``KEPT`` channels
             self.interrupted = self.interrupted or "__interrupt__" in chunk
             self.values = chunk
             return
