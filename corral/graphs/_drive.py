@@ -76,9 +76,12 @@ class Drive:
 
     def due(self) -> bool:
         """True when the lease should be renewed (a third of a lease passed since the
-        last renewal): one small write now and then, not one per step."""
-        with self._due:
-            if self.renew is None or self.clock() < self.renewed + self.renew_every:
+        last renewal): one small write now and then, not one per step. Asked at every
+        step, it answers "not yet" without the lock; only a renewal takes it."""
+        if self.renew is None or self.clock() < self.renewed + self.renew_every:
+            return False
+        with self._due:  # the timer may ask at the same time: one of the two renews
+            if self.clock() < self.renewed + self.renew_every:
                 return False
             self.renewed = self.clock()
             return True
