@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from corral.manifest._compile import inbound_schema
 from corral.manifest._diff import Change, diff_definitions
 from corral.manifest._fields import TeamFields
-from corral.manifest._payloads import error_lines, validate
+from corral.manifest._payloads import error_lines, typed, validate
 from corral.manifest._plan import AgentPlan, ModelPlan, ReportPlan, TeamPlan, ToolPlan, Who
 from corral.manifest._policies import (
     AgentGuards,
@@ -116,5 +116,6 @@ __all__ = [
     "load_script",
     "load_team",
     "manifest_json_schema",
+    "typed",
     "validate",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corral.errors import CorralError, HandoffError, NodeError
-from corral.manifest import AgentPlan, validate
+from corral.manifest import AgentPlan, typed, validate
 from corral.nodes._base import Call, Inbound, Steps, Work
 from corral.nodes._state import NO_USAGE
 
@@ -21,9 +21,9 @@ class FunctionRunner:
 
     def answer(self, inbound: Inbound, work: Work) -> Steps:
         agent = self.plan.id
-        typed = self.in_schema.model_validate(inbound.payload)
+        given = typed(self.in_schema, inbound.payload)
         try:
-            value = yield Call(self.function, typed)
+            value = yield Call(self.function, given)
         except CorralError:
             raise
         except Exception as exc:
