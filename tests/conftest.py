@@ -16,6 +16,9 @@ import pytest
 from blockbuster import blockbuster_ctx
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
+from pydantic import BaseModel
+
+from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec, Team
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +109,22 @@ class SeenMessages(BaseCallbackHandler):
         self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kwargs: Any
     ) -> None:
         self.calls.extend(messages)
+
+
+def one_step_team(name: str, schema: type[BaseModel], function: Callable[..., Any]) -> Team:
+    """A team of one function agent that hands ``schema`` on to the end."""
+    schema_name = schema.__name__
+    return Team(
+        name=name,
+        schemas={schema_name: SchemaSpec(model=schema)},
+        agents=[AgentSpec(id="one", kind="function", function=function)],
+        flow=FlowSpec(
+            entry="one",
+            input=schema_name,
+            output=schema_name,
+            edges=[EdgeSpec(from_="one", to="END", schema_name=schema_name)],
+        ),
+    )
 
 
 def run_unblocked(main: Coroutine[Any, Any, T]) -> T:

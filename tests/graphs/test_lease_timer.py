@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec, Team
 from corral.graphs._lease import Renewals
+from tests.conftest import one_step_team
 
 
 class Q(BaseModel):
@@ -77,17 +77,7 @@ def test_one_timer_thread_serves_run_after_run_and_ends_with_the_app(tmp_path: P
         seen.extend(t.ident for t in timers("corral-leases:leases"))
         return q.model_dump()
 
-    team = Team(
-        name="leases",
-        schemas={"Q": SchemaSpec(model=Q)},
-        agents=[AgentSpec(id="one", kind="function", function=step)],
-        flow=FlowSpec(
-            entry="one",
-            input="Q",
-            output="Q",
-            edges=[EdgeSpec(from_="one", to="END", schema_name="Q")],
-        ),
-    )
+    team = one_step_team("leases", Q, step)
     app = team.compile(db=tmp_path / "w.db")
     for i in range(5):
         assert app.run({"text": "x"}, run_id=f"r{i}").ok

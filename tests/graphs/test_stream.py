@@ -11,27 +11,22 @@ from typing import Any
 from pydantic import BaseModel
 
 from corral import (
-    AgentSpec,
     BudgetAlert,
-    EdgeSpec,
     Failure,
-    FlowSpec,
     GuardTrip,
     ModelCall,
     ReviewRequested,
     RunEvent,
     RunFinished,
     RunStarted,
-    SchemaSpec,
     StepDone,
     SubtaskCreated,
     SubtaskFinished,
-    Team,
     ToolCall,
     load_team,
 )
 from corral.observability import EVENTS, listened, quiet
-from tests.conftest import SUPPORT_DESK, TICKET, run_unblocked
+from tests.conftest import SUPPORT_DESK, TICKET, one_step_team, run_unblocked
 
 TEAM = """\
 version: 1
@@ -265,17 +260,7 @@ def test_a_run_makes_its_events_only_when_someone_listens(tmp_path: Path) -> Non
         heard.append(listened())  # what corral's node asks before it makes the step's event
         return {"n": payload.n + 1}
 
-    team = Team(
-        name="counting",
-        schemas={"Count": SchemaSpec(model=Count)},
-        agents=[AgentSpec(id="counter", kind="function", function=count)],
-        flow=FlowSpec(
-            entry="counter",
-            input="Count",
-            output="Count",
-            edges=[EdgeSpec(from_="counter", to="END", schema_name="Count")],
-        ),
-    )
+    team = one_step_team("counting", Count, count)
     with team.compile(db=tmp_path / "w.db") as app:
         assert app.run({"n": 1}).output == {"n": 2}
         assert heard == [False]
