@@ -193,14 +193,38 @@ class PgSaver(ThreadedAsync):
         thread_id, ns = step.thread_id, step.ns
         versions = checkpoint.get("channel_versions", {})
         row = (*step.row, list(versions), [str(v) for v in versions.values()])
-        with self.pool.query() as conn:  # one statement: atomic, one round trip
-            save(conn, self._take_held((thread_id, ns)), step.blobs, row)
-        with self._held_lock:
-            self._head[(thread_id, ns)] = checkpoint["id"]
+        run = (thread_id, ns)
+        before = self._new_head(run, checkpoint["id"])
+        try:
+            with self.pool.query() as conn:  # one statement: atomic, one round trip
+                save(conn, self._take_held(run), step.blobs, row)
+        except BaseException:
+            self._failed_head(run, checkpoint["id"], before)
+            raise
         number = step.meta.get("step")
         if self.keep is not None and isinstance(number, int) and number % self.keep == 0:
             self.keep_last([thread_id], self.keep)
         return step.config
+
+    def _new_head(self, run: tuple[str, str], checkpoint_id: str) -> str | None:
+        """Make ``checkpoint_id`` the run's head before its ``put`` commits, so the writes
+        of its first tasks, which may arrive while it commits, are held too (as
+        ``CorralSaver``); the head it replaces."""
+        with self._held_lock:
+            before = self._head.get(run)
+            self._head[run] = checkpoint_id
+        return before
+
+    def _failed_head(self, run: tuple[str, str], checkpoint_id: str, before: str | None) -> None:
+        """A ``put`` that did not commit: its head goes back, and writes held against the
+        checkpoint that does not exist are dropped."""
+        with self._held_lock:
+            if self._head.get(run) == checkpoint_id:
+                if before is None:
+                    self._head.pop(run)
+                else:
+                    self._head[run] = before
+            self._held.pop((*run, checkpoint_id), None)
 
     def put_writes(
         self,

@@ -4,7 +4,9 @@ capability, hostile ids, tampered blobs, and atomic supersteps."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,75 @@ def test_a_superstep_commits_with_the_next_checkpoint(postgres_url: str) -> None
     saver.put_writes(head, [("__error__", "boom")], task_id="c")  # ends a step: at once
     assert stored_writes() == 3
     workspace.close()
+
+
+def _stored_writes(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM cp_writes").fetchone()
+    return int(row[0]) if row else -1
+
+
+def test_writes_arriving_while_their_checkpoint_commits_are_held(postgres_url: str) -> None:
+    """As ``CorralSaver`` (``test_saver_heads.py``): a checkpoint is the run's head from
+    the start of its ``put``, so a fresh run's first writes, arriving while its input
+    checkpoint commits, wait for the next checkpoint instead of a statement of their own."""
+    workspace = open_workspace(postgres_url)
+    saver = workspace.saver
+    config: Any = {"configurable": {"thread_id": "run", "checkpoint_ns": ""}}
+    first = checkpoint({"v": 0}, {"v": 1})
+    query = saver.pool.query
+    arrived: list[threading.Thread] = []
+
+    @contextmanager
+    def late_writes() -> Iterator[Any]:
+        with query() as conn:
+            yield conn
+            if not arrived:  # the first put, its statement run, not yet committed
+                head = {"configurable": {**config["configurable"], "checkpoint_id": first["id"]}}
+                late = threading.Thread(target=saver.put_writes, args=(head, [("v", 5)], "a"))
+                arrived.append(late)
+                late.start()
+                late.join(timeout=10)
+
+    saver.pool.query = late_writes  # type: ignore[method-assign]
+    head = saver.put(config, first, {"step": -1}, {"v": 1})
+    saver.pool.query = query  # type: ignore[method-assign]
+    assert not arrived[0].is_alive()
+    assert _stored_writes(postgres_url) == 0  # held, not committed apart
+    found = saver.get_tuple(head)
+    assert found is not None
+    assert [(w[0], w[2]) for w in found.pending_writes] == [("a", 5)]
+    saver.put(head, checkpoint({"v": 5}, {"v": 2}), {"step": 0}, {"v": 2})
+    assert _stored_writes(postgres_url) == 1  # committed with the next checkpoint
+    workspace.close()
+
+
+def test_a_put_that_fails_gives_its_head_back(postgres_url: str) -> None:
+    workspace = open_workspace(postgres_url)
+    saver = workspace.saver
+    config: Any = {"configurable": {"thread_id": "run", "checkpoint_ns": ""}}
+    head = saver.put(config, checkpoint({"v": 0}, {"v": 1}), {"step": -1}, {"v": 1})
+    query = saver.pool.query
+
+    @contextmanager
+    def broken() -> Iterator[Any]:
+        with query():
+            raise psycopg.OperationalError("connection lost")
+        yield  # never reached
+
+    saver.pool.query = broken  # type: ignore[method-assign]
+    failed = checkpoint({"v": 1}, {"v": 2})
+    with pytest.raises(psycopg.OperationalError, match="connection lost"):
+        saver.put(head, failed, {"step": 0}, {"v": 2})
+    saver.pool.query = query  # type: ignore[method-assign]
+    assert (
+        saver.get_tuple({"configurable": {**head["configurable"], "checkpoint_id": failed["id"]}})
+        is None
+    )
+    saver.put_writes(head, [("v", 3)], task_id="a")  # against the head that stands: held
+    assert _stored_writes(postgres_url) == 0
+    found = saver.get_tuple(head)
+    assert found is not None
+    assert [(w[0], w[2]) for w in found.pending_writes] == [("a", 3)]
+    workspace.close()  # commits what it holds
+    assert _stored_writes(postgres_url) == 1
