@@ -4,7 +4,9 @@ own saver, hostile strings its database can hold, and a way to tamper a stored b
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,37 @@ def check_tampered_blob(
     with pytest.raises(CheckpointError, match=r"run 'victim' \(channel 'v'\) cannot be decoded"):
         saver.get_tuple(stored)
     assert not marker.exists()
+
+
+class LateWrites:
+    """Wraps a saver's connection context so that, the first time, once the caller's
+    statements have run and before its commit, a task's writes arrive from another
+    thread (as a fresh run's first writes arrive while its input checkpoint commits)."""
+
+    def __init__(self, saver: Any, config: Any, writes: list[tuple[str, Any]]) -> None:
+        self.saver, self.config, self.writes = saver, config, writes
+        self.waited: list[bool] = []
+        """For each arrival: whether the writes were still waiting after 5 s (committed
+        apart, they would wait for the caller's lock)."""
+        self.threads: list[threading.Thread] = []
+
+    def around(
+        self, context: Callable[[], AbstractContextManager[Any]]
+    ) -> Callable[[], AbstractContextManager[Any]]:
+        @contextmanager
+        def late() -> Iterator[Any]:
+            with context() as conn:
+                yield conn
+                if not self.threads:  # the first time only
+                    args = (self.config, self.writes, "task-1")
+                    arriving = threading.Thread(target=self.saver.put_writes, args=args)
+                    self.threads.append(arriving)
+                    arriving.start()
+                    arriving.join(timeout=5)
+                    self.waited.append(arriving.is_alive())
+
+        return late
+
+    def join(self) -> None:
+        for arriving in self.threads:
+            arriving.join()

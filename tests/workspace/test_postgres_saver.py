@@ -4,7 +4,6 @@ capability, hostile ids, tampered blobs, and atomic supersteps."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.workspace.postgres_cluster import Cluster
 from tests.workspace.saver_checks import (
     HOSTILE,
     TAMPERS,
+    LateWrites,
     check_hostile_data,
     check_tampered_blob,
     checkpoint,
@@ -107,27 +107,19 @@ def test_writes_arriving_while_their_checkpoint_commits_are_held(postgres_url: s
     config: Any = {"configurable": {"thread_id": "run", "checkpoint_ns": ""}}
     first = checkpoint({"v": 0}, {"v": 1})
     query = saver.pool.query
-    arrived: list[threading.Thread] = []
-
-    @contextmanager
-    def late_writes() -> Iterator[Any]:
-        with query() as conn:
-            yield conn
-            if not arrived:  # the first put, its statement run, not yet committed
-                head = {"configurable": {**config["configurable"], "checkpoint_id": first["id"]}}
-                late = threading.Thread(target=saver.put_writes, args=(head, [("v", 5)], "a"))
-                arrived.append(late)
-                late.start()
-                late.join(timeout=10)
-
-    saver.pool.query = late_writes  # type: ignore[method-assign]
-    head = saver.put(config, first, {"step": -1}, {"v": 1})
-    saver.pool.query = query  # type: ignore[method-assign]
-    assert not arrived[0].is_alive()
+    head: Any = {"configurable": {**config["configurable"], "checkpoint_id": first["id"]}}
+    late = LateWrites(saver, head, [("v", 5)])
+    saver.pool.query = late.around(query)  # type: ignore[method-assign]
+    try:
+        head = saver.put(config, first, {"step": -1}, {"v": 1})
+    finally:
+        saver.pool.query = query  # type: ignore[method-assign]
+        late.join()
+    assert late.waited == [False]
     assert _stored_writes(postgres_url) == 0  # held, not committed apart
     found = saver.get_tuple(head)
     assert found is not None
-    assert [(w[0], w[2]) for w in found.pending_writes] == [("a", 5)]
+    assert [(w[0], w[2]) for w in found.pending_writes] == [("task-1", 5)]
     saver.put(head, checkpoint({"v": 5}, {"v": 2}), {"step": 0}, {"v": 2})
     assert _stored_writes(postgres_url) == 1  # committed with the next checkpoint
     workspace.close()

@@ -4,7 +4,6 @@ that arrive while it commits are held for the next checkpoint, not committed apa
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 
 from corral import CorralSaver
+from tests.workspace.saver_checks import LateWrites
 
 
 def config(checkpoint_id: str | None = None) -> Any:
@@ -32,27 +32,12 @@ def test_writes_arriving_while_their_checkpoint_commits_are_held(tmp_path: Path)
     saver = CorralSaver(tmp_path / "w.db")
     first = empty_checkpoint()
     pool_write = saver.pool.write
-    arrived: list[threading.Thread] = []
-
-    @contextmanager
-    def write() -> Iterator[Any]:
-        with pool_write() as conn:
-            yield conn
-            if not arrived:  # the first put, its rows in, not yet committed: writes arrive
-                late = threading.Thread(
-                    target=saver.put_writes,
-                    args=(config(first["id"]), [("x", 1)], "task-1"),
-                )
-                arrived.append(late)
-                late.start()
-                late.join(timeout=5)
-                # committed apart, they would wait for this transaction's lock
-                assert not late.is_alive(), "the writes waited to be committed on their own"
-
-    saver.pool.write = write  # type: ignore[method-assign]
+    late = LateWrites(saver, config(first["id"]), [("x", 1)])
+    saver.pool.write = late.around(pool_write)  # type: ignore[method-assign]
     try:
         saver.put(config(), first, {"step": -1}, {})
         saver.pool.write = pool_write  # type: ignore[method-assign]
+        assert late.waited == [False], "the writes waited to be committed on their own"
         held = saver.get_tuple(config(first["id"]))
         assert held is not None
         assert [w[1:] for w in held.pending_writes] == [("x", 1)]
@@ -64,8 +49,7 @@ def test_writes_arriving_while_their_checkpoint_commits_are_held(tmp_path: Path)
         assert again is not None
         assert [w[1:] for w in again.pending_writes] == [("x", 1)]
     finally:
-        for late in arrived:
-            late.join()
+        late.join()
 
 
 def test_a_put_that_fails_gives_its_head_back(tmp_path: Path) -> None:
