@@ -17,7 +17,6 @@ rewritten. ``benchmarks/postgres.py`` measures the two side by side.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -29,11 +28,11 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     get_checkpoint_id,
 )
-from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.workspace._async import ThreadedAsync
 from corral.workspace._encode import Rows, encode_step, encode_writes, listing
+from corral.workspace._held import Held
 from corral.workspace._pg_db import Conn, PgPool
 from corral.workspace._pg_prune import delete_checkpoints, save
 from corral.workspace._pg_schema import SCHEMA, upgrade
@@ -83,9 +82,7 @@ class PgSaver(ThreadedAsync):
         self.pool = where if isinstance(where, PgPool) else PgPool(where)
         self.keep = keep
         self._allowed = allowed_types(allowed_msgpack_modules)
-        self._held: dict[tuple[str, str, str], Rows] = {}
-        self._head: dict[tuple[str, str], str] = {}
-        self._held_lock = threading.Lock()  # guards the two dicts above, never SQL
+        self._held = Held()
         self.pool.setup(SCHEMA, upgrade)
 
     def close(self) -> None:
@@ -150,13 +147,7 @@ class PgSaver(ThreadedAsync):
             if t != "empty"
         }
         committed = list(zip(*(row[i] or () for i in range(11, 17)), strict=True))
-        merged = {(w[0], w[1]): tuple(w) for w in committed}
-        with self._held_lock:
-            held = list(self._held.get((thread_id, ns, checkpoint_id), ()))
-        for w in held:
-            if w[4] < 0 or (w[3], w[4]) not in merged:  # the same rules as the SQL upserts
-                merged[(w[3], w[4])] = (w[3], w[4], w[5], w[6], w[7], w[8])
-        writes = sorted(merged.values(), key=lambda w: _writes_sort_key(w[5], w[0], w[1]))
+        writes = self._held.pending(committed, (thread_id, ns), checkpoint_id)
         run = {"thread_id": thread_id, "checkpoint_ns": ns}
         return CheckpointTuple(
             config={"configurable": {**run, "checkpoint_id": checkpoint_id}},
@@ -194,37 +185,17 @@ class PgSaver(ThreadedAsync):
         versions = checkpoint.get("channel_versions", {})
         row = (*step.row, list(versions), [str(v) for v in versions.values()])
         run = (thread_id, ns)
-        before = self._new_head(run, checkpoint["id"])
+        before = self._held.new_head(run, checkpoint["id"])
         try:
             with self.pool.query() as conn:  # one statement: atomic, one round trip
-                save(conn, self._take_held(run), step.blobs, row)
+                save(conn, self._held.take(run), step.blobs, row)
         except BaseException:
-            self._failed_head(run, checkpoint["id"], before)
+            self._held.failed_head(run, checkpoint["id"], before)
             raise
         number = step.meta.get("step")
         if self.keep is not None and isinstance(number, int) and number % self.keep == 0:
             self.keep_last([thread_id], self.keep)
         return step.config
-
-    def _new_head(self, run: tuple[str, str], checkpoint_id: str) -> str | None:
-        """Make ``checkpoint_id`` the run's head before its ``put`` commits, so the writes
-        of its first tasks, which may arrive while it commits, are held too (as
-        ``CorralSaver``); the head it replaces."""
-        with self._held_lock:
-            before = self._head.get(run)
-            self._head[run] = checkpoint_id
-        return before
-
-    def _failed_head(self, run: tuple[str, str], checkpoint_id: str, before: str | None) -> None:
-        """A ``put`` that did not commit: its head goes back, and writes held against the
-        checkpoint that does not exist are dropped."""
-        with self._held_lock:
-            if self._head.get(run) == checkpoint_id:
-                if before is None:
-                    self._head.pop(run)
-                else:
-                    self._head[run] = before
-            self._held.pop((*run, checkpoint_id), None)
 
     def put_writes(
         self,
@@ -233,7 +204,7 @@ class PgSaver(ThreadedAsync):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        rows = self._hold(config, writes, task_id, task_path)
+        rows = self._held.hold(encode_writes(self.serde, config, writes, task_id, task_path))
         if rows:
             self._commit_writes(rows)
 
@@ -244,48 +215,26 @@ class PgSaver(ThreadedAsync):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        rows = self._hold(config, writes, task_id, task_path)  # no I/O: stays on the loop
+        w = encode_writes(self.serde, config, writes, task_id, task_path)
+        rows = self._held.hold(w)  # no I/O: stays on the loop
         if rows:
             await asyncio.to_thread(self._commit_writes, rows)
 
-    def _hold(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, path: str
-    ) -> Rows:
-        """Hold writes for the run's next checkpoint; return those to commit now."""
-        w = encode_writes(self.serde, config, writes, task_id, path)
-        thread_id, ns, checkpoint_id, rows = w.thread_id, w.ns, w.checkpoint_id, w.rows
-        with self._held_lock:
-            if not w.ends_step and self._head.get((thread_id, ns)) == checkpoint_id:
-                self._held.setdefault((thread_id, ns, checkpoint_id), []).extend(rows)
-                return []
-        return rows
-
     def _commit_writes(self, rows: Rows) -> None:
         with self.pool.query() as conn:  # one statement: atomic, one round trip
-            save(conn, self._take_held((rows[0][0], rows[0][1])) + rows)
-
-    def _take_held(self, run: tuple[str, str] | None) -> Rows:
-        """The held writes of one run namespace (or all), no longer held."""
-        with self._held_lock:
-            keys = [k for k in self._held if run is None or k[:2] == run]
-            return [row for k in keys for row in self._held.pop(k)]
+            save(conn, self._held.take((rows[0][0], rows[0][1])) + rows)
 
     def _commit_held(self, conn: Conn, run: tuple[str, str] | None) -> None:
         """Write the held writes of one run namespace (or all) in ``conn``'s transaction."""
-        if rows := self._take_held(run):
+        if rows := self._held.take(run):
             save(conn, rows)
 
     def release(self, thread_id: str) -> None:
         """Forget a run that ended or paused, committing anything it still holds (as
         ``CorralSaver.release``): a long-lived process keeps nothing per finished run."""
-        with self._held_lock:
-            heads = [k for k in self._head if k[0] == str(thread_id)]
-            for head in heads:
-                del self._head[head]
-        for head in heads:
-            if rows := self._take_held(head):
-                with self.pool.query() as conn:
-                    save(conn, rows)
+        if rows := self._held.release(str(thread_id)):
+            with self.pool.query() as conn:
+                save(conn, rows)
 
     def delete_thread(self, thread_id: str) -> None:
         with self.pool.write() as conn:
@@ -295,11 +244,7 @@ class PgSaver(ThreadedAsync):
         """Delete the runs' checkpoints, blobs and writes (held ones too), in ``conn``'s
         transaction."""
         ids = {str(t) for t in thread_ids}
-        with self._held_lock:
-            for key in [k for k in self._held if k[0] in ids]:
-                del self._held[key]
-            for head in [k for k in self._head if k[0] in ids]:
-                del self._head[head]
+        self._held.forget(ids)
         for table in _TABLES:
             conn.execute(f"DELETE FROM {table} WHERE thread_id = ANY(%s)".encode(), (list(ids),))
 

@@ -5,7 +5,6 @@ rebuilt from."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -16,11 +15,11 @@ from langgraph.checkpoint.base import (
     DeltaChannelHistory,
     get_checkpoint_id,
 )
-from langgraph.checkpoint.base import writes_sort_key as _writes_sort_key
 
 from corral.workspace._async import ThreadedAsync
 from corral.workspace._db import ConnectionPool
-from corral.workspace._encode import Rows, listing
+from corral.workspace._encode import listing
+from corral.workspace._held import Held
 from corral.workspace._history import channel_history
 from corral.workspace._strict import decode
 from corral.workspace._tables import CHECKPOINT_COLUMNS
@@ -37,8 +36,7 @@ class SaverReads(ThreadedAsync):
 
     pool: ConnectionPool
     _allowed: frozenset[tuple[str, ...]]
-    _held: dict[tuple[str, str], Rows]
-    _held_lock: threading.Lock
+    _held: Held
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         conf = config["configurable"]
@@ -153,14 +151,7 @@ class SaverReads(ThreadedAsync):
                 (thread_id, ns, checkpoint_id),
             ).fetchall()
         )
-        merged = {(w[0], w[1]): w for w in committed}
-        with self._held_lock:
-            held = [w for w in self._held.get((thread_id, ns), ()) if w[2] == checkpoint_id]
-        for w in held:
-            key = (w[3], w[4])
-            if w[4] < 0 or key not in merged:  # the same rules as the SQL upserts
-                merged[key] = (w[3], w[4], w[5], w[6], w[7], w[8])
-        writes = sorted(merged.values(), key=lambda w: _writes_sort_key(w[5], w[0], w[1]))
+        writes = self._held.pending(committed, (thread_id, ns), checkpoint_id)
         return CheckpointTuple(
             config={
                 "configurable": {

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,14 +37,11 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from corral.workspace._db import ConnectionPool, Synchronous
 from corral.workspace._encode import Rows, encode_step, encode_writes
+from corral.workspace._held import Held
 from corral.workspace._prune import delete_checkpoints, keep_newest
 from corral.workspace._reads import SaverReads
 from corral.workspace._strict import allowed_types
 from corral.workspace._tables import SCHEMA, TABLES, insert_writes
-
-MAX_HEADS = 10_000
-"""Runs whose newest checkpoint is remembered (to hold their writes for the next one)
-when they are not released at their end: past it, the longest idle is forgotten."""
 
 
 class CorralSaver(SaverReads):
@@ -82,10 +78,7 @@ class CorralSaver(SaverReads):
         )
         self.keep = keep
         self._allowed = allowed_types(allowed_msgpack_modules)
-        # Both indexed by run, so a commit looks at its own run only, however many run.
-        self._held: dict[tuple[str, str], Rows] = {}  # (thread, ns) -> writes on its head
-        self._head: dict[str, dict[str, str]] = {}  # thread -> ns -> newest checkpoint id
-        self._held_lock = threading.Lock()  # guards the two dicts above, never SQL
+        self._held = Held()
         with self.pool.write() as conn:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
@@ -108,10 +101,11 @@ class CorralSaver(SaverReads):
     ) -> RunnableConfig:
         step = encode_step(self.serde, config, checkpoint, metadata, new_versions)
         thread_id, ns = step.thread_id, step.ns
-        before = self._new_head(thread_id, ns, checkpoint["id"])
+        run = (thread_id, ns)
+        before = self._held.new_head(run, checkpoint["id"])
         try:
             with self.pool.write() as conn:
-                self._commit_held(conn, (thread_id, ns))
+                self._commit_held(conn, run)
                 conn.executemany(
                     "INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)", step.blobs
                 )
@@ -120,39 +114,12 @@ class CorralSaver(SaverReads):
                     step.row,
                 )
         except BaseException:
-            self._failed_head(thread_id, ns, checkpoint["id"], before)
+            self._held.failed_head(run, checkpoint["id"], before)
             raise
         number = step.meta.get("step")
         if self.keep is not None and isinstance(number, int) and number % self.keep == 0:
             self.keep_last([thread_id], self.keep)
         return step.config
-
-    def _new_head(self, thread_id: str, ns: str, checkpoint_id: str) -> str | None:
-        """Make ``checkpoint_id`` the run's head before its ``put`` commits, so the writes
-        of its first tasks, which may arrive while it commits, are held too (a fresh
-        run's input checkpoint and its first step's writes); the head it replaces."""
-        with self._held_lock:
-            heads = self._head.pop(thread_id, None) or {}  # re-inserted: newest last
-            before = heads.get(ns)
-            heads[ns] = checkpoint_id
-            self._head[thread_id] = heads
-            while len(self._head) > MAX_HEADS:  # runs not released: forget the oldest
-                self._head.pop(next(iter(self._head)))
-        return before
-
-    def _failed_head(self, thread_id: str, ns: str, checkpoint_id: str, before: str | None) -> None:
-        """A ``put`` that did not commit: its head goes back, and writes held against the
-        checkpoint that does not exist are dropped."""
-        with self._held_lock:
-            heads = self._head.get(thread_id)
-            if heads is not None and heads.get(ns) == checkpoint_id:
-                if before is None:
-                    heads.pop(ns)
-                else:
-                    heads[ns] = before
-            held = self._held.get((thread_id, ns))
-            if held:
-                self._held[(thread_id, ns)] = [r for r in held if r[2] != checkpoint_id]
 
     def put_writes(
         self,
@@ -161,25 +128,9 @@ class CorralSaver(SaverReads):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        rows = self._hold(config, writes, task_id, task_path)
+        rows = self._held.hold(encode_writes(self.serde, config, writes, task_id, task_path))
         if rows:
             self._commit_writes(rows)
-
-    def _hold(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str,
-    ) -> Rows:
-        """Hold writes for the run's next checkpoint; return those to commit now."""
-        w = encode_writes(self.serde, config, writes, task_id, task_path)
-        thread_id, ns, checkpoint_id, rows = w.thread_id, w.ns, w.checkpoint_id, w.rows
-        with self._held_lock:
-            if not w.ends_step and self._head.get(thread_id, {}).get(ns) == checkpoint_id:
-                self._held.setdefault((thread_id, ns), []).extend(rows)
-                return []
-        return rows
 
     def _commit_writes(self, rows: Rows) -> None:
         with self.pool.write() as conn:
@@ -188,37 +139,24 @@ class CorralSaver(SaverReads):
 
     def _commit_held(self, conn: sqlite3.Connection, run: tuple[str, str] | None) -> None:
         """Write the held writes of one run namespace (or all) inside ``conn``'s transaction."""
-        with self._held_lock:
-            if run is None:
-                rows = [row for held in self._held.values() for row in held]
-                self._held.clear()
-            else:
-                rows = self._held.pop(run, [])
-        if rows:
+        if rows := self._held.take(run):
             insert_writes(conn, rows)
 
     @property
     def remembered(self) -> int:
         """How many runs the saver keeps in memory (their newest checkpoint)."""
-        with self._held_lock:
-            return len(self._head)
+        return len(self._held)
 
     def release(self, thread_id: str) -> None:
         """Forget a run that ended or paused, committing anything it still holds. A run
         that goes on later (a resume) commits its first step's writes at once, then
         holds them again from its next checkpoint."""
-        with self._held_lock:
-            namespaces = self._head.pop(str(thread_id), {})
-            if not any((str(thread_id), ns) in self._held for ns in namespaces):
-                return
-        with self.pool.write() as conn:
-            for ns in namespaces:
-                self._commit_held(conn, (str(thread_id), ns))
+        if rows := self._held.release(str(thread_id)):
+            with self.pool.write() as conn:
+                insert_writes(conn, rows)
 
     def delete_thread(self, thread_id: str) -> None:
-        with self._held_lock:
-            for ns in self._head.pop(str(thread_id), {}):
-                self._held.pop((str(thread_id), ns), None)
+        self._held.forget([str(thread_id)])
         with self.pool.write() as conn:
             for table in TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (str(thread_id),))
@@ -283,6 +221,7 @@ class CorralSaver(SaverReads):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        rows = self._hold(config, writes, task_id, task_path)  # no I/O: stays on the loop
+        w = encode_writes(self.serde, config, writes, task_id, task_path)
+        rows = self._held.hold(w)  # no I/O: stays on the loop
         if rows:
             await asyncio.to_thread(self._commit_writes, rows)

@@ -16,7 +16,7 @@ from langgraph.types import Send
 from pydantic import BaseModel
 
 from corral import AgentSpec, CorralSaver, EdgeSpec, FlowSpec, GuardSpec, SchemaSpec, Team, WhenSpec
-from corral.workspace import _saver
+from corral.workspace import _held
 
 STEPS = 1_200  # past one full copy of the path (every 1,000 steps)
 
@@ -144,7 +144,7 @@ def test_a_paused_run_is_released_and_resumes(tmp_path: Path) -> None:
 def test_runs_past_the_limit_are_forgotten_and_their_writes_still_land(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_saver, "MAX_HEADS", 3)
+    monkeypatch.setattr(_held, "MAX_HEADS", 3)
     saver = CorralSaver(tmp_path / "w.db")
     stored = {}
     for i in range(6):
