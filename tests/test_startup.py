@@ -69,7 +69,57 @@ def test_the_runtime_still_arrives_when_a_name_is_used() -> None:
     assert {"langgraph", "pydantic"} <= loaded_after("import corral; corral.App")
 
 
-@pytest.mark.parametrize("package", ["corral", "corral.graphs", "corral.workspace"])
+RUNTIME = ("langgraph", "langchain_core", "sqlite_utils", "prometheus_client", "opentelemetry")
+
+
+def test_checking_a_team_file_loads_none_of_the_runtime(write: Callable[..., Path]) -> None:
+    # `corral validate` and `corral.load_team` build the team's plan, schemas and checks:
+    # pydantic, YAML and networkx, not LangGraph, LangChain's chat models or the workspace.
+    path = write("team.yaml", MINI.format(model="scripted"))
+    checks = [
+        f"from corral import load_team\nload_team({str(path)!r}).check_models()",
+        "from typer.testing import CliRunner\nfrom corral.cli import app\n"
+        f"done = CliRunner().invoke(app, ['validate', {str(path)!r}])\n"
+        "assert done.exit_code == 0 and done.output.startswith('ok '), done.output",
+    ]
+    for check in checks:
+        loaded = loaded_after(check)
+        assert loaded & {*RUNTIME, "genai_prices"} == set()
+        assert {"pydantic", "yaml", "networkx"} <= loaded
+
+
+def test_what_a_team_needs_is_loaded_when_its_file_asks_for_it(
+    write: Callable[..., Path],
+) -> None:
+    # A tool is a LangChain tool, a scripted model's params are checked on the model
+    # itself, and a cost budget needs the price data: each loads what it checks with.
+    write("helpers.py", 'def lookup(text: str) -> str:\n    """Look it up."""\n    return text\n')
+    tools = MINI.format(model="scripted").replace(
+        "agents:", "tools:\n  lookup: {import: 'helpers:lookup'}\nagents:"
+    )
+    tools = tools.replace("    model: scripted", "    model: scripted\n    tools: [lookup]")
+    params = MINI.format(model="fast").replace(
+        "schemas:", "models:\n  fast: {use: scripted, params: {latency: 0.5}}\nschemas:"
+    )
+    costs = MINI.format(model="openai:gpt-4o-mini").replace(
+        "schemas:", "budget: {daily_cost_usd: 5}\nschemas:"
+    )
+    load = "from corral import load_team\nteam = load_team({!r})"
+    for name, text, check, needs in [
+        ("tools.yaml", tools, "team.check_models()", "langchain_core"),
+        ("params.yaml", params, "team.check_models()", "langchain_core"),
+        ("costs.yaml", costs, "assert team.plan.team_budget.team_daily_cost", "genai_prices"),
+    ]:
+        path = write(name, text)
+        assert needs in loaded_after(load.format(str(path)) + "\n" + check), name
+    bad = write("bad.yaml", params.replace("latency: 0.5", "latency: soon"))
+    with pytest.raises(ManifestError, match="has invalid params: latency"):
+        load_team(bad).check_models()
+
+
+@pytest.mark.parametrize(
+    "package", ["corral", "corral.graphs", "corral.models", "corral.workspace"]
+)
 def test_every_lazily_exported_name_resolves_and_is_listed(package: str) -> None:
     # A name added to __all__ (and the TYPE_CHECKING imports) but not to the lazy map, or
     # the other way round, fails here.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from corral.graphs._app import App
-from corral.graphs._export import mimebundle, render
 from corral.manifest import TeamSpec
 from corral.manifest import load_team as _load
+
+if TYPE_CHECKING:
+    from corral.graphs._app import App
 
 
 class Team(TeamSpec):
@@ -29,6 +30,8 @@ class Team(TeamSpec):
             **options: passed to ``App`` (for example ``chat_models`` overrides, or
                 ``tracer_provider``: the OpenTelemetry provider spans go to).
         """
+        from corral.graphs._app import App  # the runtime loads when a team is compiled
+
         return App(self, db=db, **options)
 
     def draw(
@@ -53,9 +56,13 @@ class Team(TeamSpec):
         Raises:
             InputError: an unknown format or direction, or a scale out of range.
         """
+        from corral.graphs._export import render
+
         return render(self.plan, format, highlight, scale=scale, direction=direction, legend=legend)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from corral.graphs._export import mimebundle
+
         return mimebundle(self.plan)
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_core.tools import BaseTool
 from pydantic import BaseModel, JsonValue
 
 from corral.manifest._policies import BreakerSpec, GuardSpec, Policy, RetrySpec
 from corral.manifest._spec import AgentSpec, CheckpointSpec, ContextSpec, EdgeSpec, TraceSpec
 from corral.models import Price, Script
 from corral.workspace import BudgetLimits, Limits
+
+if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import networkx as nx
-from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, TypeAdapter, create_model
 
 from corral.errors import ManifestError, Problem, suggest
@@ -29,6 +28,8 @@ from corral.manifest._scripts import load_script
 from corral.manifest._spec import FieldSpec, SchemaSpec
 
 if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
+
     from corral.manifest._fields import TeamFields as Team
     from corral.models import Script
 
@@ -292,6 +293,10 @@ def _parse_type(text: str, built: dict[str, type[BaseModel]]) -> Any:
 
 def _resolve_tools(team: Team, base_dir: Path, problems: list[Problem]) -> dict[str, BaseTool]:
     tools: dict[str, BaseTool] = {}
+    if not team.tools:
+        return tools
+    from langchain_core.tools import BaseTool, StructuredTool  # only a team with tools needs it
+
     for name, spec in team.tools.items():
         loc: Loc = ("tools", name, "import")
         found = (

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genai_prices import Usage, calc_price
-
 MILLION = 1_000_000
 
 
@@ -50,6 +48,8 @@ def price(
         return declared.of(input_tokens, output_tokens, cached_tokens)
     if model == "scripted" or model.startswith("scripted:"):
         return 0.0
+    from genai_prices import Usage, calc_price  # its data loads on the first price asked
+
     provider, _, name = model.partition(":") if ":" in model else ("", "", model)
     try:
         found = calc_price(
