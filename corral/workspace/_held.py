@@ -25,11 +25,14 @@ class Held:
 
     A checkpoint is the head from the start of its ``put`` (``new_head``), so writes
     against it that arrive while it commits are held too; a failed ``put`` gives the
-    head back (``failed_head``)."""
+    head back (``failed_head``). Writes taken for a commit that fails are held again
+    (``give_back``), and those of a run whose head is forgotten go with the next commit
+    of any run: none is lost while the process lives."""
 
     def __init__(self) -> None:
         self._rows: dict[Run, Rows] = {}  # writes on the run's head
         self._heads: dict[str, dict[str, str]] = {}  # thread -> ns -> head checkpoint id
+        self._spill: Rows = []  # writes of runs with no head: committed with the next
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -47,7 +50,9 @@ class Held:
             heads[ns] = checkpoint_id
             self._heads[thread_id] = heads
             while len(self._heads) > MAX_HEADS:  # runs not released: forget the oldest
-                self._heads.pop(next(iter(self._heads)))
+                oldest = next(iter(self._heads))
+                for gone in self._heads.pop(oldest):
+                    self._spill.extend(self._rows.pop((oldest, gone), []))
         return before
 
     def failed_head(self, run: Run, checkpoint_id: str, before: str | None) -> None:
@@ -74,19 +79,36 @@ class Held:
         return w.rows
 
     def take(self, run: Run | None) -> Rows:
-        """The held writes of one run (or of all), no longer held: to commit."""
+        """The held writes of one run (or of all), no longer held: to commit (and to
+        ``give_back`` if that fails). Writes of runs with no head go with them."""
         with self._lock:
-            if run is not None:
-                return self._rows.pop(run, [])
-            rows = [row for held in self._rows.values() for row in held]
-            self._rows.clear()
+            if run is None:
+                rows = [row for held in self._rows.values() for row in held]
+                self._rows.clear()
+            else:
+                rows = self._rows.pop(run, [])
+            rows, self._spill = self._spill + rows, []
             return rows
 
     def release(self, thread_id: str) -> Rows:
-        """Forget a run's heads; the writes it still held, to commit."""
+        """Forget a run's heads; the writes it still held, to commit (as ``take``)."""
         with self._lock:
             namespaces = self._heads.pop(thread_id, {})
-            return [row for ns in namespaces for row in self._rows.pop((thread_id, ns), [])]
+            rows = [row for ns in namespaces for row in self._rows.pop((thread_id, ns), [])]
+            rows, self._spill = self._spill + rows, []
+            return rows
+
+    def give_back(self, rows: Rows) -> None:
+        """Hold again, before any held since, writes taken for a commit that failed."""
+        runs: dict[Run, Rows] = {}
+        for row in rows:
+            runs.setdefault((row[0], row[1]), []).append(row)
+        with self._lock:
+            for (thread_id, ns), back in runs.items():
+                if ns in self._heads.get(thread_id, {}):
+                    self._rows[thread_id, ns] = back + self._rows.get((thread_id, ns), [])
+                else:
+                    self._spill.extend(back)
 
     def forget(self, thread_ids: Iterable[str]) -> None:
         """Drop what is held for runs being deleted, and their heads."""
@@ -94,6 +116,7 @@ class Held:
         with self._lock:
             for run in [run for run in self._rows if run[0] in ids]:
                 del self._rows[run]
+            self._spill = [row for row in self._spill if row[0] not in ids]
             for thread_id in ids:
                 self._heads.pop(thread_id, None)
 
@@ -106,7 +129,8 @@ class Held:
         LangGraph's order."""
         merged = {(w[0], w[1]): w for w in committed}
         with self._lock:
-            held = [w[3:] for w in self._rows.get(run, ()) if w[2] == checkpoint_id]
+            rows = [*self._rows.get(run, ()), *(w for w in self._spill if w[:2] == run)]
+            held = [w[3:] for w in rows if w[2] == checkpoint_id]
         for w in held:
             if w[1] < 0 or (w[0], w[1]) not in merged:
                 merged[(w[0], w[1])] = w

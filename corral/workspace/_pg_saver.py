@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -87,8 +88,8 @@ class PgSaver(ThreadedAsync):
 
     def close(self) -> None:
         """Commit any held writes (and close the pool if this saver opened it)."""
-        with self.pool.write() as conn:
-            self._commit_held(conn, None)
+        with self._writing(None):
+            pass
         if self._owns:
             self.pool.close()
 
@@ -186,10 +187,13 @@ class PgSaver(ThreadedAsync):
         row = (*step.row, list(versions), [str(v) for v in versions.values()])
         run = (thread_id, ns)
         before = self._held.new_head(run, checkpoint["id"])
+        held: Rows = []
         try:
             with self.pool.query() as conn:  # one statement: atomic, one round trip
-                save(conn, self._held.take(run), step.blobs, row)
+                held = self._held.take(run)
+                save(conn, held, step.blobs, row)
         except BaseException:
+            self._held.give_back(held)
             self._held.failed_head(run, checkpoint["id"], before)
             raise
         number = step.meta.get("step")
@@ -221,20 +225,39 @@ class PgSaver(ThreadedAsync):
             await asyncio.to_thread(self._commit_writes, rows)
 
     def _commit_writes(self, rows: Rows) -> None:
-        with self.pool.query() as conn:  # one statement: atomic, one round trip
-            save(conn, self._held.take((rows[0][0], rows[0][1])) + rows)
+        held: Rows = []
+        try:
+            with self.pool.query() as conn:  # one statement: atomic, one round trip
+                held = self._held.take((rows[0][0], rows[0][1]))
+                save(conn, held + rows)
+        except BaseException:
+            self._held.give_back(held)
+            raise
 
-    def _commit_held(self, conn: Conn, run: tuple[str, str] | None) -> None:
-        """Write the held writes of one run namespace (or all) in ``conn``'s transaction."""
-        if rows := self._held.take(run):
-            save(conn, rows)
+    @contextmanager
+    def _writing(self, run: tuple[str, str] | None) -> Iterator[Conn]:
+        """A write transaction that first writes the held writes of one run namespace (or
+        all); they are held again if it does not commit."""
+        rows: Rows = []
+        try:
+            with self.pool.write() as conn:
+                if rows := self._held.take(run):
+                    save(conn, rows)
+                yield conn
+        except BaseException:
+            self._held.give_back(rows)
+            raise
 
     def release(self, thread_id: str) -> None:
         """Forget a run that ended or paused, committing anything it still holds (as
         ``CorralSaver.release``): a long-lived process keeps nothing per finished run."""
         if rows := self._held.release(str(thread_id)):
-            with self.pool.query() as conn:
-                save(conn, rows)
+            try:
+                with self.pool.query() as conn:
+                    save(conn, rows)
+            except BaseException:
+                self._held.give_back(rows)
+                raise
 
     def delete_thread(self, thread_id: str) -> None:
         with self.pool.write() as conn:
@@ -251,8 +274,7 @@ class PgSaver(ThreadedAsync):
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         if not run_ids:
             return
-        with self.pool.write() as conn:
-            self._commit_held(conn, None)
+        with self._writing(None) as conn:
             doomed = conn.execute(
                 "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
                 "WHERE run_id = ANY(%s)",
@@ -261,8 +283,7 @@ class PgSaver(ThreadedAsync):
             delete_checkpoints(conn, doomed, self._versions)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        with self.pool.write() as conn:
-            self._commit_held(conn, None)
+        with self._writing(None) as conn:
             for table, columns in _TABLES.items():
                 conn.execute(
                     f"INSERT INTO {table} (thread_id, {columns}) SELECT %s, {columns} FROM "
@@ -280,8 +301,7 @@ class PgSaver(ThreadedAsync):
         went (with the blobs no kept checkpoint refers to)."""
         if keep < 0:
             raise ValueError("keep must be 0 or more")
-        with self.pool.write() as conn:
-            self._commit_held(conn, None)
+        with self._writing(None) as conn:
             doomed = conn.execute(
                 "SELECT thread_id, checkpoint_ns, checkpoint_id FROM (SELECT thread_id, "
                 "checkpoint_ns, checkpoint_id, row_number() OVER (PARTITION BY thread_id, "

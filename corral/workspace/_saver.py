@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,8 @@ class CorralSaver(SaverReads):
 
     def close(self) -> None:
         """Commit any held writes, then close every connection."""
-        with self.pool.write() as conn:
-            self._commit_held(conn, None)
+        with self._writing(None):
+            pass
         self.pool.close()
 
     # -- writes --------------------------------------------------------------------
@@ -104,8 +105,7 @@ class CorralSaver(SaverReads):
         run = (thread_id, ns)
         before = self._held.new_head(run, checkpoint["id"])
         try:
-            with self.pool.write() as conn:
-                self._commit_held(conn, run)
+            with self._writing(run) as conn:
                 conn.executemany(
                     "INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)", step.blobs
                 )
@@ -133,14 +133,22 @@ class CorralSaver(SaverReads):
             self._commit_writes(rows)
 
     def _commit_writes(self, rows: Rows) -> None:
-        with self.pool.write() as conn:
-            self._commit_held(conn, (rows[0][0], rows[0][1]))
+        with self._writing((rows[0][0], rows[0][1])) as conn:
             insert_writes(conn, rows)
 
-    def _commit_held(self, conn: sqlite3.Connection, run: tuple[str, str] | None) -> None:
-        """Write the held writes of one run namespace (or all) inside ``conn``'s transaction."""
-        if rows := self._held.take(run):
-            insert_writes(conn, rows)
+    @contextmanager
+    def _writing(self, run: tuple[str, str] | None) -> Iterator[sqlite3.Connection]:
+        """A write transaction that first writes the held writes of one run namespace (or
+        all); they are held again if it does not commit."""
+        rows: Rows = []
+        try:
+            with self.pool.write() as conn:
+                if rows := self._held.take(run):
+                    insert_writes(conn, rows)
+                yield conn
+        except BaseException:
+            self._held.give_back(rows)
+            raise
 
     @property
     def remembered(self) -> int:
@@ -152,8 +160,12 @@ class CorralSaver(SaverReads):
         that goes on later (a resume) commits its first step's writes at once, then
         holds them again from its next checkpoint."""
         if rows := self._held.release(str(thread_id)):
-            with self.pool.write() as conn:
-                insert_writes(conn, rows)
+            try:
+                with self.pool.write() as conn:
+                    insert_writes(conn, rows)
+            except BaseException:
+                self._held.give_back(rows)
+                raise
 
     def delete_thread(self, thread_id: str) -> None:
         self._held.forget([str(thread_id)])
@@ -165,8 +177,7 @@ class CorralSaver(SaverReads):
         if not run_ids:
             return
         marks = ", ".join("?" * len(run_ids))
-        with self.pool.write() as conn:
-            self._commit_held(conn, None)
+        with self._writing(None) as conn:
             doomed = conn.execute(
                 "SELECT thread_id, checkpoint_ns, checkpoint_id FROM cp_checkpoints "
                 f"WHERE run_id IN ({marks})",
@@ -176,8 +187,7 @@ class CorralSaver(SaverReads):
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source, target = str(source_thread_id), str(target_thread_id)
-        with self.pool.write() as conn:
-            self._commit_held(conn, None)
+        with self._writing(None) as conn:
             for table in TABLES:
                 columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
                 listed = ", ".join(columns)
@@ -201,8 +211,7 @@ class CorralSaver(SaverReads):
         """
         if keep < 0:
             raise ValueError("keep must be 0 or more")
-        with self.pool.write() as conn:
-            self._commit_held(conn, None)
+        with self._writing(None) as conn:
             return keep_newest(conn, [str(t) for t in thread_ids], keep, self._versions)
 
     def _versions(self, type_: str, blob: bytes | None, thread_id: str) -> dict[str, Any]:

@@ -125,18 +125,25 @@ def test_writes_arriving_while_their_checkpoint_commits_are_held(postgres_url: s
     workspace.close()
 
 
-def test_a_put_that_fails_gives_its_head_back(postgres_url: str) -> None:
+class _Lost:
+    """A connection that is gone: any statement on it fails."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise psycopg.OperationalError("connection lost")
+
+
+def test_a_put_that_fails_gives_its_head_back_and_keeps_what_it_took(postgres_url: str) -> None:
     workspace = open_workspace(postgres_url)
     saver = workspace.saver
     config: Any = {"configurable": {"thread_id": "run", "checkpoint_ns": ""}}
     head = saver.put(config, checkpoint({"v": 0}, {"v": 1}), {"step": -1}, {"v": 1})
+    saver.put_writes(head, [("v", 2)], task_id="a")  # a finished task: held
     query = saver.pool.query
 
     @contextmanager
     def broken() -> Iterator[Any]:
         with query():
-            raise psycopg.OperationalError("connection lost")
-        yield  # never reached
+            yield _Lost()
 
     saver.pool.query = broken  # type: ignore[method-assign]
     failed = checkpoint({"v": 1}, {"v": 2})
@@ -147,10 +154,12 @@ def test_a_put_that_fails_gives_its_head_back(postgres_url: str) -> None:
         saver.get_tuple({"configurable": {**head["configurable"], "checkpoint_id": failed["id"]}})
         is None
     )
-    saver.put_writes(head, [("v", 3)], task_id="a")  # against the head that stands: held
+    # what the failed put took to commit is held again; writes against the head that
+    # stands are held too
+    saver.put_writes(head, [("v", 3)], task_id="b")
     assert _stored_writes(postgres_url) == 0
     found = saver.get_tuple(head)
     assert found is not None
-    assert [(w[0], w[2]) for w in found.pending_writes] == [("a", 3)]
+    assert [(w[0], w[2]) for w in found.pending_writes] == [("a", 2), ("b", 3)]
     workspace.close()  # commits what it holds
-    assert _stored_writes(postgres_url) == 1
+    assert _stored_writes(postgres_url) == 2
