@@ -62,14 +62,22 @@ def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None
             value = typed(schema, value)
         except ValidationError as exc:
             return None, error_lines(exc)
+    if schema.model_dump is not _DUMP:  # the schema's own dump decides its payload
+        return value.model_dump(mode="json"), []
     # pydantic-core's serializer itself: ``model_dump`` is a wrapper that costs as much
     # again, and a flow step checks a payload or two.
     return schema.__pydantic_serializer__.to_python(value, mode="json"), []
 
 
+_DUMP = BaseModel.model_dump
+_VALIDATE = BaseModel.model_validate.__func__  # type: ignore[attr-defined]
+
+
 def typed(schema: type[ModelT], value: Any) -> ModelT:
-    """``value`` as a ``schema`` instance (``model_validate``, without its wrapper: half
-    the cost); raises ``ValidationError``."""
+    """``value`` as a ``schema`` instance: ``model_validate``, without its wrapper (half
+    the cost) unless the schema has its own; raises ``ValidationError``."""
+    if schema.model_validate.__func__ is not _VALIDATE:  # type: ignore[attr-defined]
+        return schema.model_validate(value)
     made: ModelT = schema.__pydantic_validator__.validate_python(value)
     return made
 

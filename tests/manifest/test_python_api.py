@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from corral import (
     AgentSpec,
@@ -20,6 +21,7 @@ from corral import (
     load_team,
     manifest_json_schema,
 )
+from corral.manifest import typed, validate
 
 YAML = """\
 version: 1
@@ -160,3 +162,28 @@ def test_committed_json_schema_is_current() -> None:
     assert json.loads(committed.read_text()) == manifest_json_schema(), (
         "corral-team.schema.json is stale: run `make schema`"
     )
+
+
+class AliasNote(BaseModel):
+    """A schema with its own dump (by alias) and its own validation (a bare string)."""
+
+    user_name: str = Field(alias="userName")
+
+    def model_dump(self, **kw: Any) -> dict[str, Any]:
+        kw.setdefault("by_alias", True)
+        return super().model_dump(**kw)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kw: Any) -> AliasNote:
+        return super().model_validate({"userName": obj} if isinstance(obj, str) else obj, **kw)
+
+
+def test_a_schemas_own_dump_and_validation_are_kept() -> None:
+    # Payloads skip pydantic's Python wrappers for speed, but not a schema's overrides.
+    assert validate(AliasNote, AliasNote(userName="ann")) == ({"userName": "ann"}, [])
+    assert validate(AliasNote, {"userName": "ann"}) == ({"userName": "ann"}, [])
+    assert validate(AliasNote, "ann") == ({"userName": "ann"}, [])
+    assert typed(AliasNote, "ann").user_name == "ann"
+    payload, errors = validate(AliasNote, {"user": "ann"})
+    assert payload is None
+    assert errors == ["userName: Field required"]
