@@ -104,8 +104,11 @@ class CorralSaver(SaverReads):
         thread_id, ns = step.thread_id, step.ns
         run = (thread_id, ns)
         before = self._held.new_head(run, checkpoint["id"])
-        try:
-            with self._writing(run) as conn:
+        held: Rows = []
+        try:  # as ``_writing``, written out: a step's path, and a context manager's cost
+            with self.pool.write() as conn:
+                if held := self._held.take(run):
+                    insert_writes(conn, held)
                 conn.executemany(
                     "INSERT OR REPLACE INTO cp_blobs VALUES (?, ?, ?, ?, ?, ?)", step.blobs
                 )
@@ -114,6 +117,7 @@ class CorralSaver(SaverReads):
                     step.row,
                 )
         except BaseException:
+            self._held.give_back(held)
             self._held.failed_head(run, checkpoint["id"], before)
             raise
         number = step.meta.get("step")
@@ -133,8 +137,14 @@ class CorralSaver(SaverReads):
             self._commit_writes(rows)
 
     def _commit_writes(self, rows: Rows) -> None:
-        with self._writing((rows[0][0], rows[0][1])) as conn:
-            insert_writes(conn, rows)
+        held: Rows = []
+        try:  # as ``_writing``, written out (a step's path)
+            with self.pool.write() as conn:
+                held = self._held.take((rows[0][0], rows[0][1]))
+                insert_writes(conn, held + rows)
+        except BaseException:
+            self._held.give_back(held)
+            raise
 
     @contextmanager
     def _writing(self, run: tuple[str, str] | None) -> Iterator[sqlite3.Connection]:
