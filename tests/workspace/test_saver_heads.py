@@ -29,6 +29,24 @@ def stored_writes(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM cp_writes").fetchone()[0])
 
 
+@contextmanager
+def disk_full(saver: CorralSaver) -> Iterator[None]:
+    """Every write transaction of ``saver`` fails at its commit while inside."""
+    pool_write = saver.pool.write
+
+    @contextmanager
+    def broken() -> Iterator[Any]:
+        with pool_write() as conn:
+            yield conn
+            raise OSError("disk full")
+
+    saver.pool.write = broken  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        saver.pool.write = pool_write  # type: ignore[method-assign]
+
+
 def test_writes_arriving_while_their_checkpoint_commits_are_held(tmp_path: Path) -> None:
     saver = CorralSaver(tmp_path / "w.db")
     first = empty_checkpoint()
@@ -58,18 +76,8 @@ def test_a_put_that_fails_gives_its_head_back_and_keeps_what_it_took(tmp_path: P
     first, failed = empty_checkpoint(), empty_checkpoint()
     saver.put(config(), first, {"step": -1}, {})
     saver.put_writes(config(first["id"]), [("x", 1)], "task-1")  # a finished task: held
-    pool_write = saver.pool.write
-
-    @contextmanager
-    def broken() -> Iterator[Any]:
-        with pool_write() as conn:
-            yield conn
-            raise OSError("disk full")
-
-    saver.pool.write = broken  # type: ignore[method-assign]
-    with pytest.raises(OSError, match="disk full"):
+    with disk_full(saver), pytest.raises(OSError, match="disk full"):
         saver.put(config(first["id"]), failed, {"step": 0}, {})
-    saver.pool.write = pool_write  # type: ignore[method-assign]
     assert saver.get_tuple(config(failed["id"])) is None
     # the writes the failed put took to commit are held again, not lost with it
     held = saver.get_tuple(config(first["id"]))
@@ -93,18 +101,8 @@ def test_a_release_that_fails_and_a_forgotten_head_lose_no_writes(
     heads = [saver.put(run, empty_checkpoint(), {"step": -1}, {}) for run in runs[:2]]
     for i, head in enumerate(heads):
         saver.put_writes(head, [("x", i)], f"task-{i}")
-    pool_write = saver.pool.write
-
-    @contextmanager
-    def broken() -> Iterator[Any]:
-        with pool_write() as conn:
-            yield conn
-            raise OSError("disk full")
-
-    saver.pool.write = broken  # type: ignore[method-assign]
-    with pytest.raises(OSError, match="disk full"):
+    with disk_full(saver), pytest.raises(OSError, match="disk full"):
         saver.release("run-0")
-    saver.pool.write = pool_write  # type: ignore[method-assign]
     found = saver.get_tuple(heads[0])
     assert found is not None
     assert [w[1:] for w in found.pending_writes] == [("x", 0)]
