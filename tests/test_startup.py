@@ -72,15 +72,21 @@ def test_the_runtime_still_arrives_when_a_name_is_used() -> None:
 RUNTIME = ("langgraph", "langchain_core", "sqlite_utils", "prometheus_client", "opentelemetry")
 
 
-def test_checking_a_team_file_loads_none_of_the_runtime(write: Callable[..., Path]) -> None:
-    # `corral validate` and `corral.load_team` build the team's plan, schemas and checks:
-    # pydantic, YAML and networkx, not LangGraph, LangChain's chat models or the workspace.
+def test_checking_or_drawing_a_team_file_loads_none_of_the_runtime(
+    write: Callable[..., Path],
+) -> None:
+    # `corral validate`, `corral graph` and `load_team` build the team's plan, schemas and
+    # checks: pydantic, YAML and networkx, not LangGraph, LangChain's models or the workspace.
     path = write("team.yaml", MINI.format(model="scripted"))
+    cli = "from typer.testing import CliRunner\nfrom corral.cli import app\n"
     checks = [
         f"from corral import load_team\nload_team({str(path)!r}).check_models()",
-        "from typer.testing import CliRunner\nfrom corral.cli import app\n"
-        f"done = CliRunner().invoke(app, ['validate', {str(path)!r}])\n"
+        f"from corral import load_team\nteam = load_team({str(path)!r})\n"
+        "assert 'Answer' in team.draw('mermaid') and 'Answer' in team.draw('dot')",
+        f"{cli}done = CliRunner().invoke(app, ['validate', {str(path)!r}])\n"
         "assert done.exit_code == 0 and done.output.startswith('ok '), done.output",
+        f"{cli}done = CliRunner().invoke(app, ['graph', {str(path)!r}])\n"
+        "assert done.exit_code == 0 and 'flowchart' in done.output, done.output",
     ]
     for check in checks:
         loaded = loaded_after(check)

@@ -31,7 +31,6 @@ from corral.nodes import (
     Runner,
     Services,
     TeamState,
-    edge_label,
     guarded_state,
     round_graph,
 )
@@ -212,7 +211,7 @@ def destinations(agent: AgentPlan) -> dict[str, str]:
         return {agent.joins: f"{agent.out_name} (joined)"}
     labels: dict[str, list[str]] = {}
     for edge in agent.edges:
-        labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(edge_label(edge))
+        labels.setdefault(GRAPH_END if edge.to == END else edge.to, []).append(edge.label)
     if agent.reviewed:
         labels[REVIEW] = ["for review"]
     return {k: " | ".join(v) for k, v in labels.items()}

@@ -25,7 +25,6 @@ from corral.graphs._formats import FORMATS
 from corral.graphs._mermaid import CONFIG, to_mermaid_source
 from corral.graphs._picture import START, DrawOptions, Picture, picture
 from corral.manifest import END, TeamPlan
-from corral.nodes import edge_label
 
 Format = Literal["mermaid", "dot", "svg", "png", "json", "graphml"]
 SVG_ROOT = re.compile(r'<svg\b[^>]*?viewBox="(?P<box>[^"]+)"[^>]*>')
@@ -53,7 +52,7 @@ def team_graph(team: TeamPlan) -> nx.MultiDiGraph[str]:
             edge.to,
             kind="flow",
             schema=edge.schema_name,
-            label=edge_label(edge),
+            label=edge.label,
             review=bool(edge.review),
         )
     for agent in team.agents.values():

@@ -324,6 +324,15 @@ class EdgeSpec(_Spec):
     confidence_field: str = "confidence"
     """The numeric payload field that ``min_confidence`` reads."""
 
+    @property
+    def label(self) -> str:
+        """How the edge is labelled in drawings: its schema and its condition."""
+        if self.when is None:
+            return self.schema_name
+        when = self.when
+        test = f"= {when.equals}" if when.in_ is None else f"in {', '.join(map(str, when.in_))}"
+        return f"{self.schema_name} [{when.field} {test}]"
+
 
 class ParallelSpec(_Spec):
     """A parallel step: one agent's answer goes to several agents at once, and a join

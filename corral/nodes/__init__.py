@@ -7,7 +7,7 @@ from corral.nodes._base import Call, Delegator, Inbound, Node, Runner, Work
 from corral.nodes._delegation import Delegation, Subtask
 from corral.nodes._flow import FlowNode
 from corral.nodes._function import FunctionRunner
-from corral.nodes._handoff import REVIEW, edge_label
+from corral.nodes._handoff import REVIEW
 from corral.nodes._review import ReviewNode
 from corral.nodes._round import Fanout, fanning_out, outcomes, round_graph
 from corral.nodes._services import Services
@@ -45,7 +45,6 @@ __all__ = [
     "Usage",
     "Work",
     "add_usage",
-    "edge_label",
     "fanning_out",
     "guarded_state",
     "outcomes",

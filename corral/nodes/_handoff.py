@@ -100,15 +100,3 @@ def _handed(plan: AgentPlan, target: str, payload: dict[str, Any], degraded: boo
     if degraded:
         handoff["degraded"] = True
     return handoff
-
-
-def edge_label(edge: EdgeSpec) -> str:
-    """How an edge is labelled in drawings: its schema and its condition."""
-    if edge.when is None:
-        return edge.schema_name
-    test = (
-        f"= {edge.when.equals}"
-        if edge.when.in_ is None
-        else f"in {', '.join(str(v) for v in edge.when.in_)}"
-    )
-    return f"{edge.schema_name} [{edge.when.field} {test}]"
