@@ -161,6 +161,8 @@ class App:
                     yield run_id, f"left waiting (deadline {review.get('deadline')})", None
                 elif review["kind"] == "escalation":
                     yield run_id, "left waiting: a failed agent's answer needs --edit", None
+                elif review.get("escalated"):
+                    yield run_id, "left waiting: escalated by its deadline, for a person", None
                 else:
                     yield run_id, "approve", self.resume(run_id, approve=True)
             except UserError as exc:  # this run cannot go on now; the others still can

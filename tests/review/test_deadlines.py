@@ -90,6 +90,14 @@ def test_an_escalated_review_waits_first_in_line_for_a_person(write: Write, tmp_
             ("late", True),
             ("fresh", False),
         ]
+        settled = {
+            r: (what, res and res.status)
+            for r, what, res in compiled.settle_reviews(approve_all=True)
+        }
+        assert settled == {  # approving all leaves the escalation to a person
+            "late": ("left waiting: escalated by its deadline, for a person", None),
+            "fresh": ("approve", "completed"),
+        }
         approved = compiled.resume("late", approve=True)  # a person decides an escalation
         assert approved.status == "completed"
 
