@@ -195,7 +195,7 @@ class Delegation:
             yield io(board.finish_many, work.run_id, outcomes(ran))
             results += ran
         # each grant becomes what its subtask spent
-        yield io(self.services.ledger.settle_grants, work.key, list(grants))
+        yield io(self.services.ledger.settle_grants, work.key, [t.id for t in tasks])
         usage = NO_USAGE
         shown = []
         for result in sorted(results, key=lambda r: r["task_id"]):

@@ -3,7 +3,9 @@ budget, so a subtree never spends more than its root's task budget."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +161,51 @@ def test_a_subtree_never_spends_more_than_its_roots_task_budget(
         result = app.run({"question": "q"})
         total = spent(app, result.run_id)
     assert total <= budget + out, (result.status, total, budget, out, tree)
+
+
+RESUMED = """\
+version: 1
+name: resumed
+models:
+  default: {{use: scripted, script: script.yaml}}
+schemas:
+  Ask: {{fields: {{question: str}}}}
+  Note: {{fields: {{text: str}}}}
+budget: {{agent_defaults: {{max_output_tokens: 200}}}}
+flow:
+  entry: a
+  input: Ask
+  output: Note
+  edges: [{{from: a, to: END, schema: Note}}]
+guards: {{on_trip: {{budget: halt}}}}
+agents:
+  - {{id: a, role: Root, output: Note, budget: {{max_task_tokens: 6000}}}}
+  - {{id: b, role: Rb, reports_to: a, input: Ask, output: Note,
+     budget: {{max_task_calls: {calls}}}}}
+"""
+
+
+def test_a_resumed_round_gives_its_grants_back_at_the_join(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The subtask's own budget halts the run mid-round; resumed with a raised limit, the
+    # round keeps the grant it carved, and its join must still replace that grant with
+    # what the subtask spent, or the supervisor's task stays charged the whole grant.
+    write(
+        "script.yaml",
+        "agents:\n  a:\n    - delegate: [{assignee: b, instruction: do b, "
+        "payload: {question: qb}}]\n  b:\n    - raw: not json\n",
+    )
+    db = tmp_path / "w.db"
+    with load_team(write("team.yaml", RESUMED.format(calls=1))).compile(db=db) as app:
+        assert app.run({"question": "q"}, run_id="g1").status == "halted"
+    with load_team(write("team.yaml", RESUMED.format(calls=5))).compile(db=db) as app:
+        resumed = app.resume("g1")
+        assert resumed.status == "completed", resumed.errors
+        total = spent(app, "g1")
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT settled FROM task_grants").fetchall() == [(1,)]
+        (root,) = conn.execute(
+            "SELECT tokens FROM usage_totals WHERE scope = 'task' AND key = 'g1:a@1'"
+        ).fetchone()
+    assert root == total  # the root's task: its own calls and its subtree's, not a grant
