@@ -1,4 +1,4 @@
-"""Cost budgets need prices: a ``*_cost_usd`` budget on a model with no known price
+"""Cost budgets need prices: a ``*_cost_usd`` budget (or run guard) on a model with no known price
 (neither declared under ``models.NAME.price`` nor in ``genai-prices``) would never trip,
 so the team is refused unless the model says ``price: unknown_ok``."""
 
@@ -26,6 +26,10 @@ def cost_problems(team: Team) -> list[Problem]:
         (name, ("budget", name))
         for name in (type(whole).model_fields if whole is not None else ())
         if name.endswith(COST_SUFFIX) and getattr(whole, name) is not None
+    ] + [  # a run's cost guard is a budget layer too
+        (name, ("guards", name))
+        for name in type(team.guards).model_fields
+        if name.endswith(COST_SUFFIX) and getattr(team.guards, name) is not None
     ]
     for i, agent in enumerate(team.agents):
         if agent.kind != "agent":

@@ -61,13 +61,17 @@ def test_a_cost_budget_on_an_unpriced_model_is_refused_at_the_budgets_line(
     text = _team(
         "  default: {use: 'openai:my-local-llama', params: {api_key: sk-test}}",
         agent="    budget:\n      daily_cost_usd: 0.000001  #!agent",
-        budget="budget:\n  daily_cost_usd: 5  #!team",
+        budget="budget:\n  daily_cost_usd: 5  #!team\nguards:\n  max_run_cost_usd: 1  #!run",
     )
     done = cli("validate", write("team.yaml", text))
     assert done.code == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
-    for marker, field in (("#!agent", "agents.0.budget"), ("#!team", "budget")):
-        assert f"team.yaml:{_line(text, marker)} ({field}.daily_cost_usd)" in done.stderr
+    for marker, field in (
+        ("#!agent", "agents.0.budget.daily_cost_usd"),
+        ("#!team", "budget.daily_cost_usd"),
+        ("#!run", "guards.max_run_cost_usd"),
+    ):
+        assert f"team.yaml:{_line(text, marker)} ({field})" in done.stderr
     assert "model 'openai:my-local-llama' (of agent 'clerk') has no known price" in done.stderr
     assert "declare a price or drop the cost budget" in done.stderr
     assert "models.default.price" in done.stderr
