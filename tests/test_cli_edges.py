@@ -130,3 +130,29 @@ def test_every_option_of_every_command_has_help_and_no_type_placeholder(
     helped = cli("run", "--help").stdout
     assert "--db PATH" in helped
     assert "--json " in helped
+
+
+def test_bad_paths_ports_keys_and_edits_are_refused_by_name(tmp_path: Path) -> None:
+    # Each is the user's to fix: exit 2 with the option named, never a traceback (and an
+    # empty keys file never means "no key asked for").
+    team = _team(tmp_path)
+    (tmp_path / "empty.keys").write_text("")
+    cases = [
+        (["schema", "-o", "missing/dir/schema.json"], "cannot write missing/dir/schema.json"),
+        (["graph", str(team), "-o", str(tmp_path)], f"cannot write {tmp_path}: Is a directory"),
+        (["serve", str(team), "--api-keys", "nope.keys"], "cannot read --api-keys nope.keys"),
+        (["serve", str(team), "--api-keys", "empty.keys"], "no API key given"),
+        (["serve", str(team), "--port", "70000"], "--port 70000 is not a port"),
+        (["serve", str(team), "--port", "0"], "--port 0 is not a port"),
+        (["serve", str(team), "--host", "no such host!"], "--host 'no such host!' cannot be"),
+        (["resume", "r1", "--edit", "{bad", "--db", "w.db"], "--edit is not valid JSON"),
+    ]
+    assert (
+        _cli(tmp_path, "run", str(team), "--input", NOTE, "--db", "w.db", "--run-id", "r1").code
+        == 0
+    )
+    for args, said in cases:
+        done = _cli(tmp_path, *args)
+        assert done.code == 2, (args, done.stdout, done.stderr)
+        assert said in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr

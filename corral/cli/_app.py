@@ -37,6 +37,7 @@ from corral.cli._common import (
     read_input,
     where,
     workspace_at,
+    write_out,
 )
 from corral.cli._exit import Exit
 from corral.cli._resume import diff, resume
@@ -123,7 +124,7 @@ def schema(output: OutputOption = None) -> None:
     if output is None:
         typer.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_out(output, text + "\n")
 
 
 @app.command()

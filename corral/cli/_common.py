@@ -143,13 +143,15 @@ def workspace_at(path: Path | str) -> Iterator[OpenWorkspace]:
         workspace.close()
 
 
-def read_input(raw: str | None) -> dict[str, Any]:
+def read_input(raw: str | None, option: str = "--input") -> dict[str, Any]:
+    """The JSON object ``option`` gives: inline, ``@file`` or ``-`` (stdin)."""
+    field = option.lstrip("-")
     if raw is None:
         raise InputError(
-            "no input given; pass --input '{...}', --input @file.json or --input - (stdin)",
-            field="input",
+            f"no input given; pass {option} '{{...}}', {option} @file.json or {option} - (stdin)",
+            field=field,
         )
-    source = "--input"
+    source = option
     try:
         if raw == "-":
             raw, source = sys.stdin.read(), "stdin"
@@ -158,29 +160,25 @@ def read_input(raw: str | None) -> dict[str, Any]:
             source = str(path)
             raw = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(
-            f"cannot read input file {source}: {exc.strerror}", field="input"
-        ) from None
+        raise InputError(f"cannot read input file {source}: {exc.strerror}", field=field) from None
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{source} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8",
-            field="input",
+            field=field,
         ) from None
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            field="input",
+            field=field,
         ) from None
     except RecursionError:
-        raise InputError(f"{source} is nested too deeply to read", field="input") from None
+        raise InputError(f"{source} is nested too deeply to read", field=field) from None
     except ValueError as exc:  # for instance an integer of thousands of digits
-        raise InputError(f"{source} cannot be read: {exc}", field="input") from None
+        raise InputError(f"{source} cannot be read: {exc}", field=field) from None
     if not isinstance(value, dict):
-        raise InputError(
-            f"{source} must be a JSON object, not {type(value).__name__}", field="input"
-        )
+        raise InputError(f"{source} must be a JSON object, not {type(value).__name__}", field=field)
     return value
 
 
@@ -272,8 +270,19 @@ def emit(drawn: str | bytes, output: Path | None, fmt: str) -> None:
     if isinstance(drawn, bytes):
         if output is None:
             raise InputError(f"--format {fmt} is binary; give -o PATH", field="output")
-        output.write_bytes(drawn)
+        write_out(output, drawn)
     elif output is None:
         typer.echo(drawn, nl=not drawn.endswith("\n"))
     else:
-        output.write_text(drawn, encoding="utf-8")
+        write_out(output, drawn)
+
+
+def write_out(output: Path, data: str | bytes) -> None:
+    """Write ``-o PATH``; a path that cannot be written is the user's to fix."""
+    try:
+        if isinstance(data, bytes):
+            output.write_bytes(data)
+        else:
+            output.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror}", field="output") from None

@@ -81,7 +81,7 @@ def resume(
 ) -> None:
     """Continue a failed, crashed or paused run; completed nodes do not run again."""
     if temporal is not None and run_id is not None:  # a run on Temporal workers
-        decision = (approve, reject, read_input(edit) if edit is not None else None)
+        decision = (approve, reject, read_input(edit, "--edit") if edit is not None else None)
         resume_on_temporal(
             run_id,
             temporal=temporal,
@@ -108,7 +108,7 @@ def resume(
     manifest = team_file or (Path(record.manifest) if record.manifest else None)
     if manifest is None:
         raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
-    edited = read_input(edit) if edit is not None else None
+    edited = read_input(edit, "--edit") if edit is not None else None
     team = load_team(manifest)
     _said_changes(record, team.plan.definition, team.plan.fingerprint, migrate)
     with team.compile(db=path) as compiled:

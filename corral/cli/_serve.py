@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -71,8 +72,25 @@ def serve(
         raise InputError(
             f"corral serve needs the server extra: pip install 'corral[server]' ({exc.name})"
         ) from None
-    text = api_keys.read_text(encoding="utf-8") if api_keys else os.environ.get(ENV_KEYS)
-    keys = read_api_keys(text) if text else None
+    if not 0 < port < 65536:
+        raise InputError(f"--port {port} is not a port: give 1 to 65535", field="port")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise InputError(f"--host {host!r} cannot be listened on: {exc}", field="host") from None
+    keys: dict[str, frozenset[str] | None] | None = None
+    if api_keys is not None:  # a file given is read whole: an empty one is a mistake too
+        try:
+            keys = read_api_keys(api_keys.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise InputError(
+                f"cannot read --api-keys {api_keys}: {why}", field="api_keys"
+            ) from None
+    else:
+        text = os.environ.get(ENV_KEYS)
+        if text:
+            keys = read_api_keys(text)
     if temporal is not None:  # said now, once, rather than as the server's start-up failing
         import asyncio
 

@@ -23,13 +23,10 @@ def cost_problems(team: Team) -> list[Problem]:
     problems: dict[tuple[Loc, str], Problem] = {}
     whole = team.budget
     team_costs: list[tuple[str, Loc]] = [
-        (name, ("budget", name))
-        for name in (type(whole).model_fields if whole is not None else ())
-        if name.endswith(COST_SUFFIX) and getattr(whole, name) is not None
-    ] + [  # a run's cost guard is a budget layer too
-        (name, ("guards", name))
-        for name in type(team.guards).model_fields
-        if name.endswith(COST_SUFFIX) and getattr(team.guards, name) is not None
+        (name, (section, name))
+        for section, spec in (("budget", whole), ("guards", team.guards))  # guards: a run's
+        for name in (type(spec).model_fields if spec is not None else ())
+        if name.endswith(COST_SUFFIX) and getattr(spec, name) is not None
     ]
     for i, agent in enumerate(team.agents):
         if agent.kind != "agent":
