@@ -12,9 +12,9 @@ import copy
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from weakref import WeakValueDictionary
 
 from fastapi import HTTPException
 from langgraph.types import Command
@@ -25,34 +25,11 @@ from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
 from corral.server._durable import claim, mark, orphans
 from corral.server._jobs import STREAM_MODES, Executor, Job, Start, drive
-from corral.server._wire import interrupts_by_task, now_iso, plain
+from corral.server._wire import ThreadInfo, assistant_id, interrupts_by_task, now_iso, plain, refuse
 from corral.workspace import RunRecord
 
 if TYPE_CHECKING:
     from corral.server._temporal import TemporalRuns
-
-_NAMESPACE = uuid.UUID("5b3f0c1e-7d0a-4c55-9a8e-3f1c2d9e6a01")
-
-
-def assistant_id(team: str) -> str:
-    """A team's assistant id: stable across restarts."""
-    return str(uuid.uuid5(_NAMESPACE, team))
-
-
-@dataclass
-class ThreadInfo:
-    """What the server knows of a thread beyond the workspace: when and how it was made."""
-
-    thread_id: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    team: str | None = None
-    created_at: str = field(default_factory=now_iso)
-    updated_at: str = field(default_factory=now_iso)
-
-
-def refuse(status: int, message: str) -> HTTPException:
-    """An HTTP error with a message that says what to do."""
-    return HTTPException(status_code=status, detail=message)
 
 
 class Hub:
@@ -81,6 +58,7 @@ class Hub:
         """Ended runs, oldest first: the last ``keep_runs`` keep their event logs."""
         self.temporal = temporal
         """Where runs execute when not here: Temporal workers (``--temporal``)."""
+        self._starting: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
     def limited(self, teams: frozenset[str] | None) -> Hub:
         """This hub as a caller limited to ``teams`` sees it (``None``: every team)."""
@@ -187,7 +165,13 @@ class Hub:
 
     # -- runs ---------------------------------------------------------------------------
     async def start(self, info: ThreadInfo, body: Any) -> Job:
-        """Check a run request and start it in the background (``body``: ``RunCreate``)."""
+        """Check a run request and start it in the background (``body``: ``RunCreate``),
+        one at a time per thread: the busy check holds until the run is launched."""
+        lock = self._starting.setdefault(info.thread_id, asyncio.Lock())
+        async with lock:
+            return await self._start(info, body)
+
+    async def _start(self, info: ThreadInfo, body: Any) -> Job:
         app = self.app(body.assistant_id)
         if info.team is not None and info.team != app.plan.name:
             raise refuse(409, f"thread {info.thread_id!r} runs team {info.team!r}")

@@ -14,9 +14,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from corral.server._hub import refuse
 from corral.server._threads import HubDep
-from corral.server._wire import plain
+from corral.server._wire import plain, refuse
 
 router = APIRouter(tags=["corral"])
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

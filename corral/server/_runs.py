@@ -11,10 +11,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from corral.server._bodies import RunCreate
 from corral.server._durable import mark
-from corral.server._hub import Hub, ThreadInfo, refuse
+from corral.server._hub import Hub
 from corral.server._jobs import Job
 from corral.server._threads import HubDep
-from corral.server._wire import dumps
+from corral.server._wire import ThreadInfo, dumps, refuse
 
 router = APIRouter(tags=["runs"])
 

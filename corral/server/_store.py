@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from corral.errors import PermissionDenied
 from corral.graphs import App
 from corral.manifest import Who
-from corral.server._hub import Hub, refuse
+from corral.server._hub import Hub
 from corral.server._threads import HubDep
-from corral.server._wire import plain
+from corral.server._wire import plain, refuse
 
 router = APIRouter(tags=["store"])
 Scope = Literal["private", "team", "global"]

@@ -17,9 +17,9 @@ from corral.server._bodies import (
     ThreadSearch,
     matches,
 )
-from corral.server._hub import Hub, ThreadInfo, refuse
+from corral.server._hub import Hub
 from corral.server._safety import caller_teams
-from corral.server._wire import plain, thread_state
+from corral.server._wire import ThreadInfo, plain, refuse, thread_state
 
 router = APIRouter()
 

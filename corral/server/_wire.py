@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import HTTPException
 from langgraph.types import Interrupt, StateSnapshot
 from pydantic import BaseModel
 
@@ -95,3 +98,27 @@ def interrupts_by_task(snapshot: StateSnapshot) -> dict[str, list[dict[str, Any]
         if task.interrupts:
             found[task.id] = [interrupt(i) for i in task.interrupts]
     return found
+
+
+_NAMESPACE = uuid.UUID("5b3f0c1e-7d0a-4c55-9a8e-3f1c2d9e6a01")
+
+
+def assistant_id(team: str) -> str:
+    """A team's assistant id: stable across restarts."""
+    return str(uuid.uuid5(_NAMESPACE, team))
+
+
+@dataclass
+class ThreadInfo:
+    """What the server knows of a thread beyond the workspace: when and how it was made."""
+
+    thread_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    team: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+
+def refuse(status: int, message: str) -> HTTPException:
+    """An HTTP error with a message that says what to do."""
+    return HTTPException(status_code=status, detail=message)

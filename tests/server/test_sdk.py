@@ -162,6 +162,31 @@ def test_multitask_reject_and_enqueue(served: Served) -> None:
     assert log.read_text().count("done d") == 1  # the queued run went on from the end
 
 
+def test_two_runs_asked_at_once_on_one_thread_start_one(served: Served) -> None:
+    # Starting a run awaits the workspace before the thread counts as busy; a second
+    # request in that window must still be refused, not run the graph a second time.
+    async def both() -> list[Any]:
+        client = get_client(url=served.url)
+        thread = (await client.threads.create())["thread_id"]
+
+        async def one() -> Any:
+            try:
+                return await client.runs.create(thread, "chain", input=work(served, 0.1, "two"))
+            except httpx.HTTPStatusError as exc:
+                return exc.response.status_code
+
+        made = await asyncio.gather(one(), one())
+        for run in made:
+            if isinstance(run, dict):
+                await client.runs.join(thread, run["run_id"])
+        return made
+
+    made = asyncio.run(both())
+    assert sorted(str(type(r).__name__) for r in made) == ["dict", "int"]
+    assert 409 in made
+    assert (served.folder / "two.txt").read_text().count("done a") == 1
+
+
 def test_multitask_interrupt(served: Served) -> None:
     client = get_sync_client(url=served.url)
     thread = client.threads.create()["thread_id"]
