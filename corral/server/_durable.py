@@ -50,8 +50,10 @@ def orphans(app: App) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
         if record.team != app.plan.name or not record.stale:
             continue
         marks = app.events.list(record.run_id, SERVED)
-        if not marks or marks[-1].get("action") != "start":
+        cancelled = {m.get("run_id") for m in marks if m.get("action") == "cancel"}
+        live = [m for m in marks if m.get("action") == "start" and m["run_id"] not in cancelled]
+        if not live:
             continue  # not the server's, or cancelled: a person resumes it
-        if app.runs.take_over(record.run_id) is None:
-            found.append((record.run_id, dict(record.input), marks[-1]))
+        if app.runs.take_over(record.run_id) is None:  # a cancelled queued run is not it
+            found.append((record.run_id, dict(record.input), live[-1]))
     return found

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -42,7 +43,7 @@ def _sse(
     job: Job,
     after: int,
     headers: dict[str, str],
-    cancel_on_disconnect: bool,
+    stop: Hub | None,
     modes: list[str] | None = None,
 ) -> Response:
     """The run's events as SSE, each with its id (its place in the run's log), so a
@@ -55,10 +56,19 @@ def _sse(
                 if modes is None or event in wanted:
                     yield ServerSentEvent(data=dumps(data), event=event, id=str(index))
         finally:
-            if cancel_on_disconnect and job.task is not None and not job.done.is_set():
-                job.task.cancel()
+            if stop is not None:  # the client is gone (``stop``: the hub that runs it)
+                with anyio.CancelScope(shield=True):
+                    await _stop(stop, job)
 
     return EventSourceResponse(events(), headers=headers)
+
+
+async def _stop(hub: Hub, job: Job) -> None:
+    """Cancel ``job`` for good: marked first, so a restarted server does not go on with it
+    (as it does with a run the server's own closing stopped)."""
+    if job.task is not None and not job.done.is_set():
+        await asyncio.to_thread(mark, hub.app(job.assistant_id), job, "cancel")
+        job.task.cancel()
 
 
 def _after(last_event_id: str | None) -> int:
@@ -91,7 +101,7 @@ async def _stream(hub: Hub, thread_id: str | None, body: RunCreate) -> Response:
     job = await _create(hub, thread_id, body)
     where = _where(job)
     headers = {"Location": f"{where}/stream", "Content-Location": where}
-    return _sse(job, -1, headers, body.on_disconnect == "cancel")
+    return _sse(job, -1, headers, hub if body.on_disconnect == "cancel" else None)
 
 
 @router.post("/threads/{thread_id}/runs/stream")
@@ -105,26 +115,34 @@ async def stream_stateless_run(body: RunCreate, hub: HubDep) -> Response:
     return await _stream(hub, None, body)
 
 
-async def _wait(hub: Hub, thread_id: str | None, body: RunCreate) -> Response:
+async def _wait(hub: Hub, thread_id: str | None, body: RunCreate, request: Request) -> Response:
     job = await _create(hub, thread_id, body)
     where = _where(job)
+    result = asyncio.ensure_future(hub.result(job))
     try:
-        result = await hub.result(job)
+        watch = body.on_disconnect == "cancel"
+        while watch and not (await asyncio.wait({result}, timeout=_WATCH))[0]:
+            if await request.is_disconnected():  # nobody waits for the run any more
+                await _stop(hub, job)
+                break
+        return _json(await result, {"Location": f"{where}/join", "Content-Location": where})
     finally:
-        if body.on_disconnect == "cancel" and job.task is not None and not job.done.is_set():
-            job.task.cancel()
-    return _json(result, {"Location": f"{where}/join", "Content-Location": where})
+        result.cancel()
+
+
+_WATCH = 0.25
+"""Seconds between looks at whether a waiting caller is still connected."""
 
 
 @router.post("/threads/{thread_id}/runs/wait")
-async def wait_run(thread_id: str, body: RunCreate, hub: HubDep) -> Response:
+async def wait_run(thread_id: str, body: RunCreate, hub: HubDep, request: Request) -> Response:
     """Start a run and answer with its last values (or its interrupt, or its error)."""
-    return await _wait(hub, thread_id, body)
+    return await _wait(hub, thread_id, body, request)
 
 
 @router.post("/runs/wait")
-async def wait_stateless_run(body: RunCreate, hub: HubDep) -> Response:
-    return await _wait(hub, None, body)
+async def wait_stateless_run(body: RunCreate, hub: HubDep, request: Request) -> Response:
+    return await _wait(hub, None, body, request)
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -164,7 +182,7 @@ async def join_stream(
     headers = {"Location": f"{where}/stream", "Content-Location": where}
     cancel = request.query_params.get("cancel_on_disconnect") in ("true", "1")
     modes = [m for m in stream_mode or [] if m] or None  # the SDK sends "" for none
-    return _sse(job, _after(last_event_id), headers, cancel, modes)
+    return _sse(job, _after(last_event_id), headers, hub if cancel else None, modes)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
@@ -181,9 +199,7 @@ async def cancel_run(
         raise refuse(
             409, "only the run that started its thread can be rolled back; use action=interrupt"
         )
-    if job.task is not None and not job.done.is_set():
-        await asyncio.to_thread(mark, hub.by_name[hub.threads[thread_id].team or ""], job, "cancel")
-        job.task.cancel()
+    await _stop(hub, job)
     if action == "rollback":
         await job.done.wait()
         await hub.roll_back(job)

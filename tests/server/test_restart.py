@@ -3,6 +3,7 @@ workspace, and the run completes, each step once. ``corral serve`` in a subproce
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -10,9 +11,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from langgraph_sdk import get_sync_client
+from langgraph_sdk import get_client, get_sync_client
 
 from corral import load_team
 from tests.server.conftest import free_port, teams
@@ -91,3 +94,55 @@ def _serve_again(folder: Path, port: int, tmp_path: Path) -> subprocess.Popen[by
         else:
             target.unlink()
     return serve(folder, port, tmp_path / "server.log")
+
+
+def _until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+async def _leave(url: str, thread: str, work: dict[str, Any]) -> None:
+    """Stream a run with ``on_disconnect="cancel"`` and leave after its first step."""
+    async for part in get_client(url=url).runs.stream(
+        thread, "chain", input=work, on_disconnect="cancel", stream_mode="updates"
+    ):
+        if part.event == "updates":
+            break
+
+
+def test_after_kill_9_only_runs_no_one_cancelled_go_on(tmp_path: Path) -> None:
+    # On one thread a queued run is cancelled while the first runs: the first still goes
+    # on after a restart. On another, the streaming caller leaves (on_disconnect cancel):
+    # that run was cancelled for good and does not.
+    folder = tmp_path / "first"
+    folder.mkdir()
+    port = free_port()
+    kept, left = tmp_path / "kept.txt", tmp_path / "left.txt"
+    server = serve(folder, port, tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        client = get_sync_client(url=url)
+        thread, other = (client.threads.create()["thread_id"] for _ in range(2))
+        run = client.runs.create(
+            thread, "chain", input={"log": str(kept), "pause": 0.4, "count": 0}
+        )
+        queued = client.runs.create(thread, "chain", input=None, multitask_strategy="enqueue")
+        client.runs.cancel(thread, queued["run_id"])
+        asyncio.run(_leave(url, other, {"log": str(left), "pause": 0.4, "count": 0}))
+        _until(lambda: client.runs.list(other)[0]["status"] == "interrupted")
+        _until(lambda: kept.exists() and "start c" in kept.read_text())
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    again = _serve_again(folder, port, tmp_path)
+    try:
+        client = get_sync_client(url=url)
+        assert client.runs.join(thread, run["run_id"])["count"] == 4
+        assert client.threads.get(other)["status"] == "idle"
+    finally:
+        os.killpg(again.pid, signal.SIGTERM)
+        again.wait(timeout=30)
+    assert kept.read_text().splitlines().count("done d") == 1
+    assert "start c" not in left.read_text()

@@ -187,6 +187,21 @@ def test_two_runs_asked_at_once_on_one_thread_start_one(served: Served) -> None:
     assert (served.folder / "two.txt").read_text().count("done a") == 1
 
 
+def test_a_waiting_caller_that_leaves_cancels_its_run_when_asked(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "left.txt"
+    body = {"assistant_id": "chain", "input": work(served, 0.4, "left"), "on_disconnect": "cancel"}
+    with (
+        httpx.Client(base_url=served.url, timeout=0.5) as short,
+        pytest.raises(httpx.TimeoutException),
+    ):
+        short.post(f"/threads/{thread}/runs/wait", json=body)  # gone after 0.5 s
+    _wait_until(lambda: client.runs.list(thread)[0]["status"] == "interrupted")
+    assert client.threads.get(thread)["status"] == "idle"
+    assert "done d" not in log.read_text()
+
+
 def test_multitask_interrupt(served: Served) -> None:
     client = get_sync_client(url=served.url)
     thread = client.threads.create()["thread_id"]
