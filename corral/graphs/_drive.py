@@ -152,21 +152,34 @@ def finished(result: RunResult, at: float) -> RunFinished:
     )
 
 
+_DONE = object()
+"""What a finished stream of steps gives instead of a chunk."""
+
+
 def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
     """Run the graph; yield the events, then the result."""
     config = run.open()
+    listening = run.listening()  # around each step, never across this generator's yields
     try:
-        with run.listening(), run.renewing():
-            for chunk in graph.stream(
+        with run.renewing():
+            steps = graph.stream(
                 run.start,
                 config,
                 stream_mode=run.progress.mode,
                 durability=run.durability,
                 output_keys=run.progress.keys(graph.channels),
-            ):
-                if run.due() and run.renew is not None:
-                    run.renew()
-                yield from run.take(chunk)
+            )
+            try:
+                while True:
+                    with listening:
+                        chunk = next(steps, _DONE)
+                    if chunk is _DONE:
+                        break
+                    if run.due() and run.renew is not None:
+                        run.renew()
+                    yield from run.take(chunk)
+            finally:
+                steps.close()
     except Exception as exc:
         yield from run.drain()
         yield run.ended(end, exc)
@@ -181,19 +194,28 @@ def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
 async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | RunResult]:
     """``drive`` for asyncio: recording the end runs on a worker thread."""
     config = run.open()
+    listening = run.listening()  # around each step: the caller's context between events
     try:
-        with run.listening(), run.renewing():
-            async for chunk in graph.astream(
+        with run.renewing():
+            steps = graph.astream(
                 run.start,
                 config,
                 stream_mode=run.progress.mode,
                 durability=run.durability,
                 output_keys=run.progress.keys(graph.channels),
-            ):
-                if run.due() and run.renew is not None:
-                    await asyncio.to_thread(run.renew)
-                for event in run.take(chunk):
-                    yield event
+            )
+            try:
+                while True:
+                    with listening:
+                        chunk = await anext(steps, _DONE)
+                    if chunk is _DONE:
+                        break
+                    if run.due() and run.renew is not None:
+                        await asyncio.to_thread(run.renew)
+                    for event in run.take(chunk):
+                        yield event
+            finally:
+                await steps.aclose()
     except Exception as exc:
         for event in run.drain():
             yield event

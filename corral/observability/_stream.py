@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Annotated, Any, Literal
 
 from langgraph.config import get_stream_writer
@@ -233,14 +233,29 @@ def review_requested(run_id: str, at: float, error: BaseException) -> None:
             )
 
 
-@contextmanager
-def collecting(listener: Callable[[Any], None]) -> Iterator[None]:
+class Collecting:
+    """Within each ``with`` block, the run's events go to ``listener``: reusable, one
+    block at a time (a driver enters it around each step it asks for, never across a
+    ``yield`` of its own: a context variable set there would stay set in its caller)."""
+
+    __slots__ = ("_listener", "_token")
+
+    def __init__(self, listener: Callable[[Any], None]) -> None:
+        self._listener = listener
+        self._token: Token[Callable[[Any], None] | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _OUTER.set(self._listener)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _OUTER.reset(self._token)
+            self._token = None
+
+
+def collecting(listener: Callable[[Any], None]) -> Collecting:
     """Within the block, the run's events go to ``listener`` (the App's own stream)."""
-    token = _OUTER.set(listener)
-    try:
-        yield
-    finally:
-        _OUTER.reset(token)
+    return Collecting(listener)
 
 
 def _dropped(_event: Any) -> None:
@@ -252,12 +267,10 @@ def listened() -> bool:
     return _OUTER.get() is not _dropped
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
+def quiet() -> Collecting:
     """Within the block, the run's events (its nested graphs' too) go nowhere: a run
     driven with no one asking for its events."""
-    with collecting(_dropped):
-        yield
+    return Collecting(_dropped)
 
 
 @contextmanager

@@ -3,6 +3,7 @@ own ``custom`` stream mode, and the support desk's events against its trace."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -276,3 +277,34 @@ def test_a_run_makes_its_events_only_when_someone_listens(tmp_path: Path) -> Non
     with quiet():
         assert not listened()
     assert listened()
+
+
+def _theirs(app: Any, run_id: str) -> list[Any]:
+    """The step events of a run of ``app``'s graph in LangGraph's own ``custom`` mode."""
+    app.runs.start(run_id, "counting", None, {"n": 1})
+    first = app.book.first_state({"n": 1})
+    return [e["kind"] for e in app.graph.stream(first, app.config(run_id), stream_mode="custom")]
+
+
+def test_a_streams_caller_keeps_its_own_context_between_events_and_after(tmp_path: Path) -> None:
+    """The caller's code between two events, and after it leaves a stream early, is not
+    inside the run: a graph it streams itself gets its own events."""
+
+    def count(payload: Count) -> dict[str, Any]:
+        return {"n": payload.n + 1}
+
+    with one_step_team("counting", Count, count).compile(db=tmp_path / "w.db") as app:
+        between = [_theirs(app, f"between-{e.kind}") for e in app.stream({"n": 1})]
+        assert between == [["step"], ["step"], ["step"]]
+        for _ in app.stream({"n": 1}):
+            break  # left early
+        assert _theirs(app, "after-sync") == ["step"]
+
+        async def leave() -> list[str]:
+            async for _ in app.astream({"n": 1}):
+                break
+            await asyncio.sleep(0.2)  # the abandoned stream is closed by the loop
+            later = [e.kind async for e in app.astream({"n": 1})]
+            return [*_theirs(app, "after-async"), *later]
+
+        assert asyncio.run(leave()) == ["step", "run_started", "step", "run_finished"]
