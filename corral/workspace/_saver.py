@@ -178,10 +178,18 @@ class CorralSaver(SaverReads):
                 raise
 
     def delete_thread(self, thread_id: str) -> None:
-        self._held.forget([str(thread_id)])
         with self.pool.write() as conn:
+            self.delete_threads(conn, [str(thread_id)])
+
+    def delete_threads(self, conn: sqlite3.Connection, thread_ids: Sequence[str]) -> None:
+        """Delete these runs' checkpoints in ``conn``'s write transaction (the caller's:
+        a prune chooses and deletes under one lock), and forget what is held for them."""
+        self._held.forget(thread_ids)
+        for start in range(0, len(thread_ids), 400):
+            some = list(thread_ids[start : start + 400])
+            marks = ", ".join("?" * len(some))
             for table in TABLES:
-                conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (str(thread_id),))
+                conn.execute(f"DELETE FROM {table} WHERE thread_id IN ({marks})", some)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         if not run_ids:

@@ -121,11 +121,11 @@ class SqliteWorkspace:
         forgotten: list[str] = []
         if older_than is not None:
             cutoff = datetime.fromtimestamp(self.clock() - older_than, UTC)
-            with self.pool.read() as conn:
-                forgotten = ended_before(conn, cutoff.isoformat(timespec="milliseconds"))
-            for run_id in forgotten:  # the saver also forgets what it holds in memory
-                self.saver.delete_thread(run_id)
+            # chosen and deleted under one write lock: a run resumed meanwhile (by another
+            # process) is not chosen, or waits and then finds no record
             with self.pool.write() as conn:
+                forgotten = ended_before(conn, cutoff.isoformat(timespec="milliseconds"))
+                self.saver.delete_threads(conn, forgotten)
                 forget_runs(conn, forgotten)
         trimmed, completed = 0, []
         if keep is not None:

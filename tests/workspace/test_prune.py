@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from corral import load_team, open_workspace
-from corral.workspace import NewTask, SqliteWorkspace, Workspace
+from corral.workspace import NewTask, SqliteWorkspace, Workspace, _workspace
 from tests.conftest import SUPPORT_DESK, TICKET, Cli
 from tests.workspace.conftest import Clock
 
@@ -182,3 +185,40 @@ def test_a_run_pruned_takes_its_definition_and_the_others_keep_theirs(
     assert (record.fingerprint, record.definition) == ("f2", {"agents": ["a"]})
     workspace.delete_run("r3")
     assert workspace.runs.list() == []
+
+
+def test_a_run_taken_over_while_a_prune_chooses_waits_then_finds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A resume in another process must not take over a run between the prune choosing it
+    # (old and ended) and deleting it: the prune chooses and deletes under one lock.
+    pruning = open_workspace(tmp_path / "w.db")
+    (old,) = ran(pruning, 1)
+    long_ago = time.strftime("%Y-%m-%dT%H:%M:%S.000+00:00", time.gmtime(time.time() - 40 * DAY))
+    query(
+        pruning,
+        "UPDATE runs SET started_at = ?, updated_at = ? WHERE run_id = ?",
+        long_ago,
+        long_ago,
+        old,
+    )
+    resuming = open_workspace(tmp_path / "w.db")
+    took: list[str | None] = []
+    resume = threading.Thread(target=lambda: took.append(resuming.runs.take_over(old)))
+    choose = _workspace.ended_before
+
+    def chosen(conn: Any, cutoff: str) -> list[str]:
+        found = choose(conn, cutoff)
+        resume.start()  # another process resumes the run now
+        resume.join(timeout=0.5)
+        assert resume.is_alive(), "the run was taken over between choosing and deleting"
+        return found
+
+    monkeypatch.setattr(_workspace, "ended_before", chosen)
+    assert pruning.prune(older_than=30 * DAY).runs == 1
+    resume.join(timeout=30)
+    assert took == [None]  # it waited, then found no record to hold
+    assert resuming.runs.get(old) is None
+    assert set(kept(pruning, old).values()) == {0}  # forgotten whole
+    pruning.close()
+    resuming.close()
