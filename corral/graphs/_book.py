@@ -25,6 +25,9 @@ from corral.nodes import Services, validate
 from corral.review import DEADLINE, deadline_decision, decision, iso, overdue, review_schema
 from corral.workspace import RunRecord, Workspace
 
+_COOLED = ("task_rate", "cooldown")
+"""Guards whose halt the workspace's creation cooldown holds until it ends."""
+
 
 class RunBook:
     """Registers, resumes and ends one team's runs, and reads what they left."""
@@ -85,10 +88,16 @@ class RunBook:
         return dict(interrupts[0].value) if interrupts else None
 
     def cooling(self, run_id: str) -> RunResult | None:
+        """A run halted by the creation rate, resumed while its cooldown lasts: it stays
+        halted and says when the cooldown ends (``None``: it may go on)."""
         until = self.board.cooldown_until()
         record = self.runs.get(run_id)
         if until is None or record is None or record.status != "halted":
             return None
+        if not any(
+            e.get("guard") in _COOLED or e.get("type") == "CooldownActive" for e in record.errors
+        ):
+            return None  # halted by something else (a budget): the cooldown is for creating
         when = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
         return RunResult.of(
             record.usage,

@@ -8,7 +8,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +258,27 @@ def test_concurrent_runs_in_one_process_share_the_budget(
     assert {r.status for r in results} == {"completed", "halted"}
     spent = sum(r[1] + r[2] for r in rows(tmp_path / "w.db") if r[0] == "settled")
     assert spent <= limit
+
+
+def test_a_budget_halted_run_resumes_during_a_creation_cooldown(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The workspace's creation cooldown holds back runs the creation rate halted; a run
+    # its budget halted goes on once the limit is raised, cooldown or not.
+    db = tmp_path / "w.db"
+    write("script.yaml", "agents:\n  solver:\n    - raw: a\n")
+    with load_team(write("team.yaml", TEAM.format(budget="{max_task_calls: 1}"))).compile(
+        db=db
+    ) as app:
+        halted = app.run(QUESTION, run_id="b1")
+    assert halted.status == "halted"
+    with closing(sqlite3.connect(db)) as conn, conn:  # another run tripped the rate just now
+        conn.execute(
+            "INSERT OR REPLACE INTO guard_state VALUES ('cooldown_until', ?)", (time.time() + 3600,)
+        )
+    with load_team(write("team.yaml", TEAM.format(budget="{max_task_calls: 5}"))).compile(
+        db=db
+    ) as app:
+        assert app.book.cooling("b1") is None
+        resumed = app.resume("b1")
+    assert resumed.status == "completed", resumed.errors
