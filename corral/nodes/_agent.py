@@ -207,8 +207,9 @@ class AgentRunner:
         a provider's error becomes a ``NodeError`` naming the agent."""
         agent = self.plan.id
         trip = calls_trip(agent, usage["llm_calls"], self.plan.max_calls)
-        if trip is not None:
-            yield io(self.services.verdicts.trip, work.run_id, trip, "halt")
+        if trip is not None:  # under escalate a subtask's trip goes back to its supervisor
+            policy = self.plan.policy("max_llm_calls_per_task")
+            yield io(self.services.verdicts.trip, work.run_id, trip, policy)
             raise trip
         key = reply_key(work.run_id, work.key, next(work.calls))
         found = yield io(self.services.ledger.reply, key)

@@ -42,6 +42,9 @@ from corral.nodes._state import NO_USAGE
 from corral.observability import Metrics, Spans, current, emit, failed, parent_span, used
 from corral.workspace import TaskStatus
 
+_ESCALATED = ("run_deadline_seconds", "max_llm_calls_per_task")
+"""Guards a subtask trips whose ``escalate`` sends it back to its supervisor as failed."""
+
 
 class _KeepNothing(BaseCheckpointSaver[int]):
     """The checkpointer of a delegation round: it keeps nothing.
@@ -254,8 +257,8 @@ class TaskNode(Node):
             if plan.policy("budget") == "halt":
                 raise
             return {**base, "status": "failed", "error": str(exc)}
-        except GuardTripped as exc:  # the deadline under escalate: the supervisor is told
-            if exc.guard != "run_deadline_seconds" or plan.policy(exc.guard) == "halt":
+        except GuardTripped as exc:  # the deadline or the calls under escalate: told above
+            if exc.guard not in _ESCALATED or plan.policy(exc.guard) == "halt":
                 raise
             return {**base, "status": "failed", "error": str(exc)}
         except RunError as exc:  # the supervisor decides what to do with a failed subtask

@@ -187,3 +187,44 @@ def test_a_supervisor_repeating_a_delegation_trips_the_loop_guard(
     assert error.repeated.startswith("delegate to 'billing_mgr' with ")
     assert '"question": "same"' in error.repeated
     assert len(created) == 2  # the third round was never created
+
+
+ESCALATING = """\
+version: 1
+name: org
+models:
+  default: {use: scripted, script: script.yaml}
+schemas:
+  Ask: {fields: {question: str}}
+  Note: {fields: {text: str}}
+agents:
+  - {id: lead, role: Lead, output: Note}
+  - {id: clerk, role: Clerk, reports_to: lead, input: Ask, output: Note}
+flow:
+  entry: lead
+  input: Ask
+  output: Note
+  edges: [{from: lead, to: END, schema: Note}]
+guards:
+  max_llm_calls_per_task: 2
+  max_validation_retries: 5
+  on_trip: {max_llm_calls_per_task: escalate}
+"""
+
+
+def test_a_subtask_past_its_calls_under_escalate_fails_back_to_its_supervisor(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write(
+        "script.yaml",
+        "agents:\n  lead:\n    - delegate: [{assignee: clerk, instruction: look, "
+        "payload: {question: q}}]\n  clerk:\n    - raw: a\n    - raw: b\n    - raw: c\n",
+    )
+    with load_team(write("team.yaml", ESCALATING)).compile(db=tmp_path / "w.db") as app:
+        result = app.run({"question": "why?"})
+        failed = app.board.count(run_id=result.run_id, status="failed")
+    assert result.status == "completed", result.errors
+    assert [(g["guard"], g["policy"]) for g in result.guards_tripped] == [
+        ("max_llm_calls_per_task", "escalate")
+    ]
+    assert failed == 1  # the subtask failed back to the lead, which answered
