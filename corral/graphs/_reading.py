@@ -33,7 +33,11 @@ def read_trace(plan: TeamPlan, workspace: Workspace, run_id: str) -> Trace:
     config: RunnableConfig = {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
     return Trace(
         run_id,
-        steps(history(reader, list(workspace.saver.list(config))), plan.input_name)
+        steps(
+            history(reader, list(workspace.saver.list(config))),
+            plan.input_name,
+            {a.id: a.in_name for a in plan.agents.values() if a.gathers},
+        )
         + model_calls(workspace.ledger.calls(run_id))
         + tool_calls(workspace.tool_calls.calls(run_id))
         + recorded(workspace.events.list(run_id))

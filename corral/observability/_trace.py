@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,11 +91,14 @@ def _epoch(value: Any) -> float:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
-def steps(history: list[Any], input_schema: str = "input") -> list[TraceEvent]:
+def steps(
+    history: list[Any], input_schema: str = "input", joins: Mapping[str, str] | None = None
+) -> list[TraceEvent]:
     """Step events from a run's checkpoint history (newest first, as LangGraph lists it).
 
     The first step's inbound is the flow's input (``input_schema``), read from the
-    graph's input channels (every channel whose name does not start with ``_``).
+    graph's input channels (every channel whose name does not start with ``_``); a join
+    agent's (``joins``: its id -> its input schema) is every branch's answer it gathered.
     """
     found = []
     ordered = list(reversed(history))
@@ -104,6 +108,9 @@ def steps(history: list[Any], input_schema: str = "input") -> list[TraceEvent]:
         started = _epoch(before.created_at)
         ended = _epoch(after.created_at) if after is not None else started
         for task in before.tasks:
+            seen = inbound
+            if joins and task.name in joins and before.values.get("_joined"):
+                seen = {"schema": joins[task.name], "payload": before.values["_joined"]}
             result = task.result if isinstance(task.result, dict) else {}
             handoff = result.get("_handoff") or {}
             review = result.get("_review")
@@ -137,8 +144,8 @@ def steps(history: list[Any], input_schema: str = "input") -> list[TraceEvent]:
                     agent=task.name,
                     summary=decision + (" [degraded]" if handoff.get("degraded") else ""),
                     detail={
-                        "inbound_schema": inbound.get("schema"),
-                        "inbound": inbound.get("payload"),
+                        "inbound_schema": seen.get("schema"),
+                        "inbound": seen.get("payload"),
                         "output": handoff.get("payload") if handoff else None,
                         "decision": decision,
                         "usage": usage,

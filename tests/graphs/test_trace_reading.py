@@ -14,7 +14,7 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 
 import corral.graphs._reading as reading
-from corral import load_team
+from corral import StepDone, load_team
 from corral.graphs._build import shape_graph
 from corral.observability import steps
 from tests.conftest import ROOT, SUPPORT_DESK, TICKET
@@ -26,7 +26,9 @@ def old_steps(app: Any, run_id: str) -> list[dict[str, Any]]:
     """The steps as the trace read them before: through ``get_state_history``."""
     reader = shape_graph(app.plan, app.workspace.saver, path=False)
     config: RunnableConfig = {"configurable": {"thread_id": run_id}}
-    return [e.to_dict() for e in steps(list(reader.get_state_history(config)), app.plan.input_name)]
+    joins = {a.id: a.in_name for a in app.plan.agents.values() if a.gathers}
+    found = steps(list(reader.get_state_history(config)), app.plan.input_name, joins)
+    return [e.to_dict() for e in found]
 
 
 @pytest.fixture
@@ -133,7 +135,13 @@ def test_a_state_updated_from_outside(tmp_path: Path, slow: list[str]) -> None:
 def test_parallel_branches(write: Callable[..., Path], tmp_path: Path, slow: list[str]) -> None:
     team = load_team(write("team.yaml", PARALLEL.format(technical_type="Finding")))
     with team.compile(db=tmp_path / "w.db") as app:
-        result = app.run({"summary": "charged twice"})
-        assert result.ok
-        old = same(app, result.run_id, slow)
+        live = [e for e in app.stream({"summary": "charged twice"}) if isinstance(e, StepDone)]
+        run_id = live[0].run_id
+        old = same(app, run_id, slow)
+        traced = {e.agent: e.detail for e in app.trace(run_id).of("step")}
     assert sorted(e["agent"] for e in old if e["kind"] == "step")[:2] == ["billing", "technical"]
+    for step in live:  # the join's inbound is every branch's answer, as it ran
+        assert (traced[step.agent]["inbound_schema"], traced[step.agent]["inbound"]) == (
+            step.inbound_schema,
+            step.inbound,
+        ), step.agent
