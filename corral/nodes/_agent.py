@@ -167,6 +167,8 @@ class AgentRunner:
             raw = yield from self._ask(model, messages, work, usage)
             usage = add_usage(usage, usage_of(raw))
             call = raw.tool_calls[0] if isinstance(raw, AIMessage) and raw.tool_calls else None
+            # any other tool it called beside its answer or delegation is refused, audited
+            yield from self._stray_calls(raw, work, {plan.out_name, self.delegation.tool.__name__})
             if call is not None and call["name"] == self.delegation.tool.__name__:
                 outcome, spent = yield from self.delegation.delegate(call["args"], work, rounds)
                 rounds += 1
@@ -179,9 +181,6 @@ class AgentRunner:
                     return payload, add_usage(usage, below)
             else:
                 errors = [f"call `{plan.out_name}` to answer or `delegate` to hand out work"]
-                yield from self._stray_calls(
-                    raw, work, {plan.out_name, self.delegation.tool.__name__}
-                )
             failures += 1
             if failures > plan.retries:
                 raise HandoffError(

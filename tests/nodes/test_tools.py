@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import ToolMessage
+from langchain_core.messages import ToolCall, ToolMessage
 
-from corral import load_team
+from corral import ScriptedChatModel, load_team
+from corral.keys import AGENT_KEY
 from tests.conftest import SeenMessages
 
 TEAM = """\
@@ -157,3 +158,54 @@ def test_a_worker_with_no_tools_calling_one_is_refused_and_audited(
     assert result.status == "completed"  # told, it answered properly the second time
     assert [(a["target"], a["verdict"]) for a in audit] == [("rm_rf", "denied")]
     assert "may only answer with `Answer`" in audit[0]["reason"]
+
+
+ORG_WITH_REFUND = """\
+version: 1
+name: org
+models:
+  default: {use: scripted}
+tools:
+  refund: {import: "refunds:refund", requires: [can_refund]}
+schemas:
+  Ask: {fields: {question: str}}
+  Note: {fields: {text: str}}
+agents:
+  - {id: lead, role: Lead, output: Note}
+  - {id: clerk, role: Clerk, reports_to: lead, input: Ask, output: Note, tools: [refund],
+     permissions: {can: [can_refund]}}
+flow:
+  entry: lead
+  input: Ask
+  output: Note
+  edges: [{from: lead, to: END, schema: Note}]
+"""
+
+
+class StrayRefunds(ScriptedChatModel):
+    """The scripted model, but the lead adds a ``refund`` call to each of its replies."""
+
+    def _prepare(self, messages: Any, metadata: Any, kwargs: Any) -> Any:
+        message, delay = super()._prepare(messages, metadata, kwargs)
+        if (metadata or {}).get(AGENT_KEY) == "lead" and message.tool_calls:
+            stray = ToolCall(name="refund", args={"amount": 500}, id="stray", type="tool_call")
+            message.tool_calls.append(stray)
+        return message, delay
+
+
+def test_a_supervisors_stray_call_beside_its_answer_is_refused_and_audited(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write(
+        "refunds.py",
+        "from langchain_core.tools import tool\n\n\n@tool\n"
+        "def refund(amount: int) -> str:\n    '''Refund.'''\n    raise SystemExit('ran')\n",
+    )
+    team = load_team(write("team.yaml", ORG_WITH_REFUND))
+    with team.compile(db=tmp_path / "w.db", chat_models={"default": StrayRefunds()}) as app:
+        result = app.run({"question": "why?"})
+        audit = app.audit.rows(result.run_id)
+        denied = app.events.list(result.run_id, "permission_denied")
+    assert result.status == "completed", result.errors
+    assert [(row["agent"], row["verdict"]) for row in audit] == [("lead", "denied")] * len(audit)
+    assert len(audit) == len(denied) >= 1
