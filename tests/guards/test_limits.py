@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 
 from corral import DeadlinePassed, LoopDetected, load_team
+from tests.graphs.test_stream import ORG
 from tests.guards.test_delegation import org, sub
 from tests.nodes.test_tools import run as run_clerk
 
@@ -189,27 +190,10 @@ def test_a_supervisor_repeating_a_delegation_trips_the_loop_guard(
     assert len(created) == 2  # the third round was never created
 
 
-ESCALATING = """\
-version: 1
-name: org
-models:
-  default: {use: scripted, script: script.yaml}
-schemas:
-  Ask: {fields: {question: str}}
-  Note: {fields: {text: str}}
-agents:
-  - {id: lead, role: Lead, output: Note}
-  - {id: clerk, role: Clerk, reports_to: lead, input: Ask, output: Note}
-flow:
-  entry: lead
-  input: Ask
-  output: Note
-  edges: [{from: lead, to: END, schema: Note}]
-guards:
-  max_llm_calls_per_task: 2
-  max_validation_retries: 5
-  on_trip: {max_llm_calls_per_task: escalate}
-"""
+ESCALATING = ORG + (  # a lead over a clerk whose calls per task run out
+    "guards:\n  max_llm_calls_per_task: 2\n  max_validation_retries: 5\n"
+    "  on_trip: {max_llm_calls_per_task: escalate}\n"
+)
 
 
 def test_a_subtask_past_its_calls_under_escalate_fails_back_to_its_supervisor(
