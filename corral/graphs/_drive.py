@@ -115,6 +115,15 @@ class Drive:
             )
         return result
 
+    def asked(self, graph: Any) -> dict[str, Any]:
+        """What the run asks of the graph's stream: its chunks (only the channels its
+        result is made of, unless each step's update is wanted) and its durability."""
+        return {
+            "stream_mode": self.progress.mode,
+            "durability": self.durability,
+            "output_keys": self.progress.keys(graph.channels),
+        }
+
     def listening(self) -> AbstractContextManager[None]:
         """While the graph runs: its events come here (none when no one asked for them)."""
         return collecting(self.heard.append) if self.events else quiet()
@@ -162,13 +171,7 @@ def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
     listening = run.listening()  # around each step, never across this generator's yields
     try:
         with run.renewing():
-            steps = graph.stream(
-                run.start,
-                config,
-                stream_mode=run.progress.mode,
-                durability=run.durability,
-                output_keys=run.progress.keys(graph.channels),
-            )
+            steps = graph.stream(run.start, config, **run.asked(graph))
             try:
                 while True:
                     with listening:
@@ -197,13 +200,7 @@ async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | R
     listening = run.listening()  # around each step: the caller's context between events
     try:
         with run.renewing():
-            steps = graph.astream(
-                run.start,
-                config,
-                stream_mode=run.progress.mode,
-                durability=run.durability,
-                output_keys=run.progress.keys(graph.channels),
-            )
+            steps = graph.astream(run.start, config, **run.asked(graph))
             try:
                 while True:
                     with listening:
