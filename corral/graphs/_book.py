@@ -77,14 +77,19 @@ class RunBook:
         for record in self.runs.list(limit=1_000_000, status="paused"):
             if record.team != self.plan.name:
                 continue
-            request = self.review_of(record.run_id)
+            request = self.review_of(record)
             if request is not None:
                 escalated = bool((stored_review(record) or {}).get("escalated"))
                 waiting.append({"run_id": record.run_id, **request, "escalated": escalated})
         return sorted(waiting, key=lambda r: not r["escalated"])
 
-    def review_of(self, run_id: str) -> dict[str, Any] | None:
-        interrupts = self.graph.get_state(self.config(run_id)).interrupts
+    def review_of(self, record: RunRecord) -> dict[str, Any] | None:
+        """The review a paused run waits for. Only a paused run waits: LangGraph still
+        lists a question answered before its task failed or its process died (the task
+        has no output yet), and running that task again gives it the answer it has."""
+        if record.status != "paused":
+            return None
+        interrupts = self.graph.get_state(self.config(record.run_id)).interrupts
         return dict(interrupts[0].value) if interrupts else None
 
     def cooling(self, run_id: str) -> RunResult | None:
@@ -162,7 +167,7 @@ class RunBook:
         refused = [str(c) for c in changes if not c.compatible]
         if refused and not migrate:
             raise ManifestChanged(run_id, [str(c) for c in changes])
-        request = self.review_of(run_id)
+        request = self.review_of(record)
         policy = overdue(request, self.clock())
         if request is not None and policy in ("approve", "reject"):
             if approve or reject is not None or edit is not None:
@@ -235,7 +240,7 @@ class RunBook:
         record = self.runs.get(run_id)
         if record is None or record.status != "paused" or record.team != self.plan.name:
             return None
-        request = self.review_of(run_id)
+        request = self.review_of(record)
         if request is None or overdue(request, self.clock()) != "escalate":
             return None
         review = {**request, "escalated": True}
