@@ -139,6 +139,12 @@ class App:
         guarded and metered in this app's workspace."""
         return build_graph(self.plan, self.services, self.chat_models, None)
 
+    def settle(self, run_id: str, error: BaseException | None = None) -> None:
+        """Record how a run driven through ``graph`` by another driver ended (``error``:
+        what it raised), when no step of it recorded that: it had nothing left to run, or
+        it stopped between steps. A run recorded ended is left as it is."""
+        self.book.settle(run_id, error)
+
     def pending(self) -> list[dict[str, Any]]:
         """Runs waiting for a person: run id, kind, source, target, schema, payload, reason."""
         return self.book.pending()

@@ -284,6 +284,32 @@ class RunBook:
             reason=reason,
         )
 
+    def settle(self, run_id: str, error: BaseException | None) -> None:
+        """Record how a run that another driver (the server) ran through the graph ended,
+        if no step of it did: it had nothing left to run, or LangGraph raised between steps
+        (its step limit). A run already recorded ended is left as it is."""
+        record = self.runs.get(run_id)
+        if record is None or record.status != "running":
+            return
+        snapshot = self.graph.get_state(self.config(run_id))
+        values = dict(snapshot.values)
+        status, errors = ending(
+            run_id,
+            error,
+            snapshot,
+            values,
+            max_steps=self.plan.guards.max_steps,
+            verdicts=self.services.verdicts,
+            events=self.events,
+        )
+        self.runs.update(
+            run_id,
+            status,
+            output=values.get("_output"),
+            errors=[e.to_dict() for e in errors],
+            path=values.get("_path") or [],
+        )
+
     def end(self, run_id: str, error: BaseException | None, progress: Progress) -> RunResult:
         self.active.discard(run_id)
         self.workspace.release(run_id)  # its checkpointer state goes with it

@@ -5,6 +5,7 @@ steps do not run again; recorded tool calls are not repeated)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from corral.graphs import App
@@ -40,6 +41,17 @@ def mark(app: App, job: Job, action: str) -> None:
         None,
         {"action": action, "run_id": job.run_id, "stream_mode": job.stream_mode},
     )
+
+
+async def stop(app: App, job: Job) -> None:
+    """Cancel ``job`` for good (a client's cancel, or a run replaced on its thread):
+    marked first, so a restarted server does not go on with it, and recorded
+    ``cancelled`` once it stopped. A server's closing stops its runs otherwise: the next
+    server goes on with them."""
+    if job.task is not None and not job.done.is_set():
+        await asyncio.to_thread(mark, app, job, "cancel")
+        job.stopped = True
+        job.task.cancel()
 
 
 def orphans(app: App) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:

@@ -23,7 +23,7 @@ from corral.graphs import App, check_run_id
 from corral.keys import DEADLINE_KEY
 from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
-from corral.server._durable import claim, mark, orphans
+from corral.server._durable import claim, mark, orphans, stop
 from corral.server._jobs import STREAM_MODES, Executor, Job, Start, drive
 from corral.server._wire import ThreadInfo, assistant_id, interrupts_by_task, now_iso, plain, refuse
 from corral.workspace import RunRecord
@@ -198,9 +198,8 @@ class Hub:
         if holder is not None:
             raise refuse(409, f"thread {info.thread_id!r} is being run by process {holder}")
         interrupt = body.multitask_strategy == "interrupt"
-        if busy and interrupt and before is not None and before.task is not None:
-            await asyncio.to_thread(mark, app, before, "cancel")  # as a cancel: checkpoints stay
-            before.task.cancel()
+        if busy and interrupt and before is not None:
+            await stop(app, before)  # as a cancel: its checkpoints stay
         job = Job(
             run_id=str(uuid.uuid4()),
             thread_id=info.thread_id,
@@ -349,9 +348,7 @@ class Hub:
         if body.command is not None or body.input is None:
             raise refuse(422, "a rolled back thread is new: start the run with an input")
         payload = self._checked(app, body.input)
-        if before.task is not None and not before.done.is_set():
-            await asyncio.to_thread(mark, app, before, "cancel")
-            before.task.cancel()
+        await stop(app, before)
         await before.done.wait()
         await self.roll_back(before)
         return payload

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
-from corral.errors import CorralError
+from corral.errors import CorralError, RunError
 from corral.graphs import App
 from corral.server._wire import now_iso, plain
 
@@ -59,6 +60,8 @@ class Job:
     task: asyncio.Task[None] | None = None
     worker: int | None = None
     """The pid of the worker process running it (``None``: this process)."""
+    stopped: bool = False
+    """Cancelled for good (by a client, or replaced on its thread), not by a closing."""
     _signal: asyncio.Event = field(default_factory=asyncio.Event)
 
     def push(self, event: str, data: Any) -> None:
@@ -157,10 +160,18 @@ async def drive(
     then waiting). Called on the HTTP loop, which owns ``job``."""
     try:
         start = await opening(job, start, before)
+        if before is not None:  # its thread's run ran meanwhile: running again, held here
+            holder = await asyncio.to_thread(app.runs.take_over, job.thread_id)
+            if holder is not None:
+                raise RunError(f"thread {job.thread_id!r} is being run by process {holder}")
         job.error = await executor.run(job, app, start, config)
+        await asyncio.to_thread(app.settle, job.thread_id, _raised(job.error))
         job.set_status("success" if job.error is None else "error")
     except asyncio.CancelledError:  # cancelled (``action=interrupt``): its checkpoints stay
+        began = job.status == "running"  # not while queued: the run ahead has the record
         job.set_status("interrupted")
+        if job.stopped and began:  # for good: its record says so, and no process holds it
+            await asyncio.to_thread(app.settle, job.thread_id, asyncio.CancelledError())
     except Exception as exc:  # the run failed: the client hears why, never a traceback
         job.error = error_of(exc)
         job.set_status("error")
@@ -169,6 +180,15 @@ async def drive(
             job.push("error", job.error)
         job.push("end", None)
         job.done.set()
+
+
+def _raised(error: dict[str, Any] | None) -> BaseException | None:
+    """What a run that failed between its steps raised, from its error as clients read it."""
+    if error is None:
+        return None
+    if error["error"] == "GraphRecursionError":  # its step limit
+        return GraphRecursionError(error["message"])
+    return RunError(error["message"])
 
 
 async def chunks(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from corral.server._bodies import RunCreate
-from corral.server._durable import mark
+from corral.server._durable import stop
 from corral.server._hub import Hub
 from corral.server._jobs import Job
 from corral.server._threads import HubDep
@@ -64,11 +64,8 @@ def _sse(
 
 
 async def _stop(hub: Hub, job: Job) -> None:
-    """Cancel ``job`` for good: marked first, so a restarted server does not go on with it
-    (as it does with a run the server's own closing stopped)."""
-    if job.task is not None and not job.done.is_set():
-        await asyncio.to_thread(mark, hub.app(job.assistant_id), job, "cancel")
-        job.task.cancel()
+    """Cancel ``job`` for good (see ``stop``)."""
+    await stop(hub.app(job.assistant_id), job)
 
 
 def _after(last_event_id: str | None) -> int:

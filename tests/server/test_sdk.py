@@ -4,6 +4,7 @@ serving two teams, unchanged: assistants, threads, runs (stream, wait, join, can
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from langgraph.pregel.remote import RemoteGraph
 from langgraph_sdk import get_client, get_sync_client
 
 from corral import load_team
-from tests.server.conftest import Served
+from corral.server import create_app
+from tests.conftest import ROOT
+from tests.server.conftest import Served, running
 
 
 def work(served: Served, pause: float = 0.0, name: str = "log") -> dict[str, Any]:
@@ -141,9 +144,17 @@ def test_cancel_a_run_then_go_on_from_its_checkpoint(served: Served) -> None:
     client.runs.cancel(thread, run["run_id"], wait=True)
     assert client.runs.get(thread, run["run_id"])["status"] == "interrupted"
     assert client.threads.get(thread)["status"] == "idle"
+    cancelled = _record(served, thread)  # held by no process: another may resume it
+    assert (cancelled.status, cancelled.errors[0]["type"]) == ("cancelled", "RunError")
     done = client.runs.wait(thread, "chain", input=None)  # on from the last checkpoint
     assert done["count"] == 4
     assert log.read_text().count("done a") == 1  # the finished step did not run again
+    assert _record(served, thread).status == "completed"
+
+
+def _record(served: Served, thread: str) -> Any:
+    with load_team(served.folder / "chain" / "team.yaml").compile(db=served.folder / "w.db") as app:
+        return app.runs.get(thread)
 
 
 def test_multitask_reject_and_enqueue(served: Served) -> None:
@@ -160,6 +171,16 @@ def test_multitask_reject_and_enqueue(served: Served) -> None:
     assert client.runs.get(thread, first["run_id"])["status"] == "success"
     assert client.runs.get(thread, queued["run_id"])["status"] == "success"
     assert log.read_text().count("done d") == 1  # the queued run went on from the end
+
+
+def test_a_run_on_an_ended_thread_leaves_its_record_ended(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    first = client.runs.wait(thread, "chain", input=work(served, 0, "ended"))
+    assert first["count"] == 4
+    again = client.runs.wait(thread, "chain", input=None)  # nothing left to run
+    assert again["count"] == 4
+    assert _record(served, thread).status == "completed"
 
 
 def test_two_runs_asked_at_once_on_one_thread_start_one(served: Served) -> None:
@@ -209,10 +230,13 @@ def test_multitask_interrupt(served: Served) -> None:
     first = client.runs.create(thread, "chain", input=work(served, 0.3, "interrupting"))
     _wait_until(lambda: log.exists() and "done a" in log.read_text())
     second = client.runs.create(thread, "chain", input=None, multitask_strategy="interrupt")
-    assert client.runs.join(thread, second["run_id"])["count"] == 4
+    _wait_until(lambda: client.runs.get(thread, second["run_id"])["status"] == "running")
     assert client.runs.get(thread, first["run_id"])["status"] == "interrupted"
+    assert _record(served, thread).status == "running"  # the second's, not "cancelled"
+    assert client.runs.join(thread, second["run_id"])["count"] == 4
     assert client.runs.get(thread, second["run_id"])["status"] == "success"
     assert log.read_text().count("done a") == 1  # the second went on from the checkpoint
+    assert _record(served, thread).status == "completed"
 
 
 def test_cancel_with_rollback(served: Served) -> None:
@@ -391,3 +415,17 @@ def test_events_stream_mode(served: Served) -> None:
     only = list(client.runs.join_stream(other, run["run_id"], stream_mode="events"))
     assert _kinds(only) == _kinds(joined)
     assert {p.event for p in only} == {"metadata", "events", "end"}
+
+
+def test_a_run_stopped_by_its_step_limit_is_recorded_halted(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "tests" / "fixtures" / "chain", tmp_path / "chain")
+    team = tmp_path / "chain" / "team.yaml"
+    team.write_text(team.read_text() + "guards: {max_steps: 2}\n")
+    with running(create_app([team], db=tmp_path / "w.db"), tmp_path) as served:
+        client = get_sync_client(url=served.url)
+        thread = client.threads.create()["thread_id"]
+        client.runs.wait(thread, "chain", input=work(served, 0, "limited"), raise_error=False)
+    with load_team(team).compile(db=tmp_path / "w.db") as app:
+        record = app.runs.get(thread)
+    assert record is not None
+    assert (record.status, record.errors[0]["type"]) == ("halted", "StepLimitExceeded")
