@@ -246,7 +246,7 @@ def build_runners(
         if agent.fallback_model is not None and agent.fallback_model_key is not None:
             other = models.get(agent.fallback_model_key, agent.fallback_model)
             meter = _meter(plan, agent, agent.fallback_model, other, services)
-            fallback = AgentRunner(agent, other, services, meter, with_tools=False)
+            fallback = AgentRunner(agent, other, services, meter, with_tools=False, breaker=False)
         elif agent.fallback_function is not None:
             fallback = FunctionRunner(agent, agent.fallback_function)
         runners[agent.id] = AgentRunner(

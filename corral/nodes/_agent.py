@@ -46,8 +46,11 @@ class AgentRunner:
         delegation: Delegator | None = None,
         fallback: Runner | None = None,
         with_tools: bool = True,
+        breaker: bool = True,
     ) -> None:
         self.plan = plan
+        self.breaker = plan.breaker if breaker else None
+        """The agent's breaker, which its fallback (``breaker=False``) goes past."""
         self.services = services
         self.meter = meter
         self.fallback = fallback
@@ -76,9 +79,9 @@ class AgentRunner:
         """Answer ``inbound``; if the agent fails (or its breaker is open), its fallback
         answers instead, flagged as degraded; with no fallback the failure goes on up."""
         agent = self.plan.id
-        breaker = self.plan.breaker
+        breaker = self.breaker
         breakers = self.services.breakers
-        verdict = (yield io(breakers.admit, agent)) if breaker else "closed"
+        verdict = (yield io(breakers.admit, agent, breaker)) if breaker else "closed"
         try:
             if verdict == "open":
                 raise BreakerOpen(

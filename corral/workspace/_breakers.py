@@ -4,7 +4,8 @@ State lives in the workspace (``breakers`` table), so every run and process sees
 Closed: calls go through; ``failures`` consecutive failures within ``window_seconds``
 open it. Open: calls skip straight to the fallback or escalation for
 ``cooldown_seconds``. Then one caller gets a probe (half-open): success closes the
-breaker, failure opens it again.
+breaker, failure opens it again, and a probe that does neither within a cooldown is
+given to the next caller.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class Breakers:
         """A write transaction no other transition of ``agent``'s breaker runs beside."""
         return self.pool.write()
 
-    def admit(self, agent: str) -> Verdict:
-        """May a call of ``agent`` go through? ``probe``: yes, as the half-open probe."""
+    def admit(self, agent: str, spec: BreakerPolicy) -> Verdict:
+        """May a call of ``agent`` go through? ``probe``: yes, as the half-open probe. A
+        probe holds the breaker for one cooldown: if it proved nothing by then (a guard
+        stopped it, its run was cancelled or its process died), the next caller probes."""
         now, p = self.clock(), self.mark
         with self.locked(agent) as conn:
             row = conn.execute(
@@ -42,8 +45,11 @@ class Breakers:
             ).fetchone()
             if row is None or row[0] == "closed":
                 return "closed"
-            if row[0] == "open" and row[1] <= now:
-                conn.execute(f"UPDATE breakers SET state = 'probing' WHERE agent = {p}", (agent,))
+            if row[1] <= now:  # open and cooled down, or a probe that never told
+                conn.execute(
+                    f"UPDATE breakers SET state = 'probing', open_until = {p} WHERE agent = {p}",
+                    (now + spec.cooldown_seconds, agent),
+                )
                 return "probe"
             return "open"  # open, or another caller is probing
 

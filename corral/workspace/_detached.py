@@ -196,7 +196,7 @@ class _ToolCalls:
 
 
 class _Breakers:
-    def admit(self, agent: str) -> Verdict:
+    def admit(self, agent: str, spec: BreakerPolicy) -> Verdict:
         return "closed"
 
     def succeeded(self, agent: str) -> bool:

@@ -287,8 +287,9 @@ class ToolCallLog(Protocol):
 class BreakerStore(Protocol):
     """Circuit breaker states shared by every run and process."""
 
-    def admit(self, agent: str) -> Verdict:
-        """May a call of ``agent`` go through (``probe``: as the half-open probe)?"""
+    def admit(self, agent: str, spec: BreakerPolicy) -> Verdict:
+        """May a call of ``agent`` go through (``probe``: as the half-open probe, held for
+        one cooldown)?"""
 
     def succeeded(self, agent: str) -> bool:
         """Record a success; True if it closed the breaker."""

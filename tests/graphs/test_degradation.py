@@ -210,6 +210,65 @@ def test_circuit_breaker_opens_skips_the_agent_and_closes_after_a_probe(
     assert events == ["breaker_opened", "breaker_closed"]
 
 
+class Clock:
+    now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_open_breaker_sends_calls_to_a_fallback_model(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    extra = "    model: flaky\n    fallback: {model: steady}"
+    text = TEAM.replace(
+        "  default: {{use: scripted, script: script.yaml}}",
+        "  flaky: {{use: scripted, script: script.yaml}}\n  steady: scripted",
+    )
+    guards = "  breaker: {failures: 1, window_seconds: 60, cooldown_seconds: 600}"
+    write("rules.py", RULES)
+    write("script.yaml", "agents:\n  solver:\n    - {error: bad_request}\n")
+    team = load_team(
+        write("team.yaml", text.format(extra=extra, edge="", guards=guards, timeout=""))
+    )
+    with team.compile(db=tmp_path / "w.db") as app:
+        opening, skipping = (app.run({"text": "q"}, run_id=r) for r in ("r1", "r2"))
+        trail = [failures(app, r) for r in ("r1", "r2")]
+    assert (opening.status, skipping.status) == ("completed", "completed")  # the steady model
+    assert trail == [
+        [(1, "ScriptedProviderError", "give up"), (0, "NodeError", "fallback")],
+        [(0, "BreakerOpen", "fallback")],
+    ]
+
+
+def test_a_probe_a_guard_stopped_is_given_to_the_next_caller_after_a_cooldown(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    clock = Clock()
+    extra = "    fallback: {function: 'rules:simple'}\n    budget: {max_input_tokens: 200}"
+    guards = "  breaker: {failures: 1, window_seconds: 60, cooldown_seconds: 30}"
+    team = fragile(
+        write, "agents:\n  solver:\n    - {error: bad_request}\n", extra=extra, guards=guards
+    )
+    with team.compile(db=tmp_path / "w.db", clock=clock) as app:
+        assert app.run({"text": "q"}, run_id="r1").output == {
+            "text": "fallback: q",
+            "confidence": 0.5,
+        }
+    working = {"chat_models": {"default": ScriptedChatModel()}, "clock": clock}
+    with team.compile(db=tmp_path / "w.db", **working) as app:
+        clock.now += 31
+        refused = app.run({"text": "long " * 400}, run_id="r2")  # the probe: over its budget
+        probing = app.workspace.breakers.states()["solver"]["state"]
+        clock.now += 31
+        probe = app.run({"text": "q"}, run_id="r3")
+        closed = app.workspace.breakers.states()
+    assert (refused.status, probing) == ("halted", "probing")
+    assert probe.status == "completed"
+    assert probe.output["text"] != "fallback: q"  # the model answered: the breaker closed
+    assert "solver" not in closed
+
+
 def test_runs_shows_an_open_breaker(write: Callable[..., Path], tmp_path: Path) -> None:
     from tests.conftest import run_cli
 

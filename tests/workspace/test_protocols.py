@@ -236,13 +236,17 @@ class Breaker:
 
 def test_breaker_opens_waits_probes_and_closes(workspace: Workspace, clock: Clock) -> None:
     breakers, spec = workspace.breakers, Breaker()
-    assert breakers.admit("a") == "closed"
+    assert breakers.admit("a", spec) == "closed"
     assert not breakers.failed("a", spec)
     assert breakers.failed("a", spec)  # the second failure in the window opens it
-    assert breakers.admit("a") == "open"
+    assert breakers.admit("a", spec) == "open"
     clock.now += 31
-    assert breakers.admit("a") == "probe"
-    assert breakers.admit("a") == "open"  # one probe at a time
+    assert breakers.admit("a", spec) == "probe"
+    assert breakers.admit("a", spec) == "open"  # one probe at a time
+    clock.now += 29
+    assert breakers.admit("a", spec) == "open"  # the probe has its cooldown to tell
+    clock.now += 2
+    assert breakers.admit("a", spec) == "probe"  # it never told (a guard, a crash): again
     assert breakers.succeeded("a")
-    assert breakers.admit("a") == "closed"
+    assert breakers.admit("a", spec) == "closed"
     assert breakers.states() == {}
