@@ -142,6 +142,7 @@ class AgentRunner:
             result: Answer = yield from self._supervise(self.supervise, messages, usage, work)
             return result
         errors: list[str] = []
+        unusable: list[str] = []
         for _ in range(self.plan.retries + 1):
             raw = yield from self._ask(self.ask, messages, work, usage)
             usage = add_usage(usage, usage_of(raw))
@@ -149,7 +150,9 @@ class AgentRunner:
             payload, errors = parse(self.plan, self.parser, raw, work.config)
             if payload is not None:
                 return payload, usage
+            unusable.append(work.asked[-1])
             messages = [*messages, feedback(self.plan, raw, errors)]
+        yield io(self.services.ledger.forget, unusable)  # a resumed run asks again
         raise HandoffError(
             agent=self.plan.id,
             schema=self.plan.out_name,
@@ -165,6 +168,7 @@ class AgentRunner:
         plan, agent = self.plan, self.plan.id
         failures, rounds = 0, 0
         errors: list[str] = []
+        unusable: list[str] = []
         below = NO_USAGE  # what the subtasks spent: counted in the answer, not in own calls
         while True:
             raw = yield from self._ask(model, messages, work, usage)
@@ -185,7 +189,9 @@ class AgentRunner:
             else:
                 errors = [f"call `{plan.out_name}` to answer or `delegate` to hand out work"]
             failures += 1
+            unusable.append(work.asked[-1])
             if failures > plan.retries:
+                yield io(self.services.ledger.forget, unusable)  # a resumed run asks again
                 raise HandoffError(
                     agent=agent, schema=plan.out_name, errors=errors, attempts=failures
                 )
@@ -214,6 +220,7 @@ class AgentRunner:
             yield io(self.services.verdicts.trip, work.run_id, trip, policy)
             raise trip
         key = reply_key(work.run_id, work.key, next(work.calls))
+        work.asked.append(key)
         found = yield io(self.services.ledger.reply, key)
         if found is not None and found.settled:  # finished before this task re-ran: no call
             return found.answer

@@ -64,6 +64,8 @@ class Work:
     calls: Iterator[int] = field(default_factory=itertools.count)
     """The place of each model call in this work: with the run and the task key, its
     reply key (a re-executed task replays the calls that finished)."""
+    asked: list[str] = field(default_factory=list)
+    """The reply keys of the model calls made (or replayed) so far, in order."""
 
     @property
     def deadline(self) -> tuple[float, float] | None:

@@ -143,6 +143,9 @@ class _Ledger:
     def reply(self, key: str) -> None:
         return None
 
+    def forget(self, keys: list[str]) -> None:
+        return None
+
     def release(self, row: int) -> None:
         return None
 

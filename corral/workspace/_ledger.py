@@ -258,6 +258,11 @@ class UsageLedger:
         """What is recorded of the model call ``key`` (see ``_replies``)."""
         return self.replies(self.pool).find(key)
 
+    def forget(self, keys: list[str]) -> None:
+        """Replay none of the model calls ``keys`` (see ``_replies``); they stay billed."""
+        if keys:
+            self.replies(self.pool).forget(keys)
+
     def grant(
         self, *, agent: str, parent: str, limit: int | None, asks: list[Ask]
     ) -> dict[str, int]:

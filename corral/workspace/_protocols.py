@@ -205,6 +205,9 @@ class Ledger(Protocol):
         """What is recorded of the model call ``key``: its answer if it settled, else
         its reservation's row if it was reserved."""
 
+    def forget(self, keys: list[str]) -> None:
+        """Keep no answer of the model calls ``keys`` to replay (they stay billed)."""
+
     def grant(
         self,
         *,

@@ -110,6 +110,13 @@ class Replies:
         )
         return Recorded(True, answer=answer)
 
+    def forget(self, keys: list[str]) -> None:
+        """Keep no answer for ``keys`` (their ledger rows stay): a task that re-runs asks
+        the model again for those calls, as for answers its agent could not use."""
+        marks = ", ".join(self.mark for _ in keys)
+        with self.pool.write() as conn:
+            conn.execute(f"DELETE FROM model_replies WHERE key IN ({marks})", keys)
+
 
 @dataclass
 class SqliteReplies(Replies):
