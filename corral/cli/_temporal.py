@@ -24,6 +24,7 @@ from corral.cli._common import (
     where,
 )
 from corral.errors import InputError, RunError, UserError
+from corral.workspace import workspace_label
 
 if TYPE_CHECKING:
     from corral.graphs import Team
@@ -96,7 +97,7 @@ def worker(
         def ready(name: str) -> None:
             err.print(
                 f"worker ready: team {escape(team.name)}, queue {escape(name)}, Temporal "
-                f"{escape(temporal)}, workspace {escape(str(workspace))}"
+                f"{escape(temporal)}, workspace {escape(workspace_label(workspace))}"
             )
 
         with team.compile(db=workspace) as compiled:

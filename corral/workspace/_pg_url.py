@@ -19,8 +19,10 @@ def postgres_url(where: str | Path) -> str | None:
 
 
 def shown(url: str) -> str:
-    """``url`` with its password hidden, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """``url`` with its password hidden, for messages: in its user part and in a
+    ``password=`` parameter."""
+    url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 def workspace_label(where: str | Path) -> str:

@@ -57,3 +57,5 @@ def test_urls_are_told_from_paths() -> None:
     assert postgres_url("postgresql.db") is None
     assert workspace_label(url) == "postgresql://corral:***@db.internal:5432/corral"
     assert workspace_label("w.db") == "w.db"
+    query = "postgresql://h/db?sslmode=require&Password=secret&user=corral"
+    assert workspace_label(query) == "postgresql://h/db?sslmode=require&Password=***&user=corral"
