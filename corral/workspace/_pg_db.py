@@ -50,6 +50,7 @@ class PgPool:
             timeout=timeout,
             open=False,
             kwargs={"autocommit": True},  # transactions are explicit: ``write``, ``read``
+            check=ConnectionPool.check_connection,  # one the server dropped is replaced
         )
         try:
             self._pool.open(wait=True, timeout=min(timeout, 15.0))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import psycopg
 from langgraph.store.postgres import PostgresStore
 from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
 
 from corral.workspace._pg_board import PgBoard
 from corral.workspace._pg_db import STORE_LOCK, PgPool
@@ -54,7 +55,7 @@ class PostgresWorkspace:
         self.audit = PgAudit(self.pool, clock)
         self.tool_calls = PgToolCalls(self.pool, clock)
         self._store: PostgresStore | None = None
-        self._store_conn: psycopg.Connection[DictRow] | None = None
+        self._store_pool: ConnectionPool[psycopg.Connection[DictRow]] | None = None
 
     @property
     def where(self) -> str:
@@ -64,25 +65,34 @@ class PostgresWorkspace:
     @property
     def store(self) -> PostgresStore:
         """LangGraph's ``PostgresStore`` in the same database (opened on first use, on its
-        own autocommit connection, as that store requires)."""
+        own pool of autocommit connections, as that store requires; a dropped connection
+        is replaced)."""
         if self._store is None:
-            conn = psycopg.connect(
-                self.url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+            pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
+                self.url,
+                min_size=1,
+                max_size=2,
+                open=True,
+                check=ConnectionPool.check_connection,  # a dropped connection is replaced
+                kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
             )
-            store = PostgresStore(conn)
+            store = PostgresStore(pool)
             # Its migrations are not safe to run concurrently, and one builds an index
             # CONCURRENTLY, which waits out every open transaction: a process blocked in
             # pg_advisory_lock would be one (a deadlock), so wait by polling instead.
-            while (
-                conn.execute("SELECT 1 WHERE pg_try_advisory_lock(%s)", (STORE_LOCK,)).fetchone()
-                is None
-            ):
-                time.sleep(0.05)
-            try:
-                store.setup()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (STORE_LOCK,))
-            self._store, self._store_conn = store, conn
+            with pool.connection() as conn:
+                while (
+                    conn.execute(
+                        "SELECT 1 WHERE pg_try_advisory_lock(%s)", (STORE_LOCK,)
+                    ).fetchone()
+                    is None
+                ):
+                    time.sleep(0.05)
+                try:
+                    store.setup()
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (STORE_LOCK,))
+            self._store, self._store_pool = store, pool
         return self._store
 
     def run_summary(self, run_id: str) -> RunSummary:
@@ -135,9 +145,9 @@ class PostgresWorkspace:
 
     def close(self) -> None:
         """Commit held checkpoint writes and close every connection."""
-        if self._store_conn is not None:
-            self._store_conn.close()
-            self._store, self._store_conn = None, None
+        if self._store_pool is not None:
+            self._store_pool.close()
+            self._store, self._store_pool = None, None
         try:
             self.saver.close()
         finally:

@@ -59,3 +59,31 @@ def test_urls_are_told_from_paths() -> None:
     assert workspace_label("w.db") == "w.db"
     query = "postgresql://h/db?sslmode=require&Password=secret&user=corral"
     assert workspace_label(query) == "postgresql://h/db?sslmode=require&Password=***&user=corral"
+
+
+def _drop_connections(url: str) -> int:
+    """Terminate every other session on the database (a failover, a restarted proxy)."""
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_dropped_connections_are_replaced(postgres_url: str) -> None:
+    workspace = open_workspace(postgres_url)
+    try:
+        workspace.runs.start("before", "team", None, {})
+        workspace.store.put(("ns",), "k", {"v": 1})
+        assert _drop_connections(postgres_url) >= 2  # the pool's and the store's
+        workspace.runs.start("after", "team", None, {})  # not the server's shutdown error
+        workspace.store.put(("ns",), "k", {"v": 2})
+        assert sorted(r.run_id for r in workspace.runs.list()) == ["after", "before"]
+        item = workspace.store.get(("ns",), "k")
+        assert item is not None and item.value == {"v": 2}
+    finally:
+        workspace.close()
