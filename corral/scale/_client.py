@@ -14,7 +14,12 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import CancelledError, FailureError
+from temporalio.exceptions import (
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.service import RPCError
 
 from corral.errors import InputError, RunError
@@ -100,6 +105,12 @@ class Dispatcher:
                 id=PREFIX + run_id,
                 task_queue=queue or queue_of(team),
             )
+        except WorkflowAlreadyStartedError:
+            raise InputError(
+                f"run {run_id!r} is already open on Temporal (running, or paused for a "
+                "review); choose another run id",
+                field="run_id",
+            ) from None
         except RPCError as exc:
             raise InputError(f"run {run_id!r} cannot start: {exc}", field="run_id") from None
         return run_id
@@ -110,6 +121,12 @@ class Dispatcher:
         start = Start(check_run_id(run_id), None, heartbeat_seconds=self.heartbeat_seconds)
         try:
             await self.client.start_workflow(WORKFLOW, start, id=PREFIX + run_id, task_queue=queue)
+        except WorkflowAlreadyStartedError:
+            raise InputError(
+                f"run {run_id!r} is still open on Temporal (running, or paused for a review: "
+                "decide it); wait for it to end",
+                field="run_id",
+            ) from None
         except RPCError as exc:
             raise InputError(f"run {run_id!r} cannot resume now: {exc}", field="run_id") from None
         return await self.settled(run_id)
@@ -148,6 +165,9 @@ class Dispatcher:
             cause: BaseException | None = exc.cause
             while isinstance(cause, FailureError) and cause.cause is not None:
                 cause = cause.cause  # the activity's own error, under its ActivityError
+            if isinstance(cause, ApplicationError) and cause.type == "InputError":
+                refused = str(cause).removeprefix("InputError: ")  # as an embedded run says
+                raise InputError(refused) from None
             raise RunError(f"run {run_id} failed on its worker: {cause}") from None
         except RPCError as exc:
             raise InputError(f"no Temporal run {run_id!r}: {exc}", field="run_id") from None

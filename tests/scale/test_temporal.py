@@ -205,8 +205,16 @@ def test_the_cli_on_workers_prints_what_an_embedded_run_prints_and_sends_decisio
     assert paused.code == 4, paused.stderr
     hint = f"corral resume r1 --temporal {scale.target} --queue {scale.queue} --approve"
     assert hint in " ".join(paused.stderr.split())
+    again = run_cli("run", file, "--input", json.dumps(entry), *how, "--run-id", "r1", cwd=tmp_path)
+    undecided = run_cli("resume", "r1", *how, cwd=tmp_path)  # its workflow waits for a decision
+    for refused, said in ((again, "is already open on Temporal"), (undecided, "is still open")):
+        assert (refused.code, "Traceback" in refused.stderr) == (2, False), refused.stderr
+        assert said in refused.stderr
     done = run_cli("resume", "r1", "--approve", *how, cwd=tmp_path)  # the decide signal
     assert done.code == 0, done.stderr
+    ended = run_cli("run", file, "--input", json.dumps(entry), *how, "--run-id", "r1", cwd=tmp_path)
+    assert (ended.code, "Traceback" in ended.stderr) == (2, False), ended.stderr
+    assert "error: run 'r1' already exists (completed)" in ended.stderr  # as embedded
     with load_team(file).compile(db=tmp_path / "embedded.db") as app:
         assert paused.json == app.run(entry, run_id="r1").to_dict()
         assert done.json == app.resume("r1", approve=True).to_dict()

@@ -84,6 +84,7 @@ def test_dropped_connections_are_replaced(postgres_url: str) -> None:
         workspace.store.put(("ns",), "k", {"v": 2})
         assert sorted(r.run_id for r in workspace.runs.list()) == ["after", "before"]
         item = workspace.store.get(("ns",), "k")
-        assert item is not None and item.value == {"v": 2}
+        assert item is not None
+        assert item.value == {"v": 2}
     finally:
         workspace.close()
