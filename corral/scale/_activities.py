@@ -79,10 +79,12 @@ class Steps:
                 f"run {step.run_id!r} already exists ({record.status}); choose another run id",
                 field="run_id",
             )
-        if record.status == "running":
+        if record.status == "running" and attempt > 1:
             # The attempt before this one died (Temporal retries an activity only once
             # its heartbeat timed out): Temporal's attempt outranks the run's lease, so
             # this worker stamps itself the run's owner (a new lease) whoever held it.
+            # A first attempt takes the run over only if its holder is gone: a run a live
+            # process drives (``corral run``, a server) is refused, not driven twice.
             await asyncio.to_thread(app.runs.update, step.run_id, "running")
         decision = step.decision
         if decision is None:

@@ -222,6 +222,38 @@ def test_the_cli_on_workers_prints_what_an_embedded_run_prints_and_sends_decisio
     assert record(scale.db, "r1")["status"] == "completed"  # in the workers' workspace
 
 
+def test_a_worker_does_not_resume_a_run_a_live_process_drives(
+    scale: Scale, team: Callable[..., Path], tmp_path: Path
+) -> None:
+    file = team()
+    scale.start(file)
+    entry = json.dumps({"entry": "x", "hold": 6})
+    command = ["run", str(file), "--input", entry, "--db", str(scale.db), "--run-id", "held"]
+    embedded = subprocess.Popen(
+        [sys.executable, "-m", "corral", *command, "--json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(lines(tmp_path / "slow.log")) == 1)  # mid-step, held by it
+
+        async def resume() -> None:
+            runs = await Dispatcher.connect(scale.target, heartbeat_seconds=1)
+            await runs.resume("held", queue=scale.queue)
+
+        with pytest.raises(InputError, match="being resumed by process"):
+            asyncio.run(resume())
+        out, err = embedded.communicate(timeout=60)
+    finally:
+        embedded.kill()
+    assert embedded.returncode == 0, err
+    assert json.loads(out)["status"] == "completed"
+    assert len(lines(tmp_path / "slow.log")) == 1  # each step ran once, in one process
+    assert len(lines(tmp_path / "effects.log")) == 1
+
+
 def test_cancelling_a_run_cancels_its_activity_and_records_it_then_it_resumes(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
