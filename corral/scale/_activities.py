@@ -57,6 +57,8 @@ class Steps:
             details = activity.cancellation_details()
             if details is not None and details.cancel_requested:
                 await asyncio.to_thread(self.record_cancelled, step.run_id)
+            else:  # the run recorded itself cancelled as it stopped: it is not
+                await asyncio.to_thread(self.record_running, step.run_id)
             raise
         finally:
             beating.cancel()
@@ -117,6 +119,14 @@ class Steps:
             if until is not None:
                 return Outcome(data, "cooldown", until, self.identity)
         return Outcome(data, "", None, self.identity)
+
+    def record_running(self, run_id: str) -> None:
+        """Mark a run this worker stopped (not cancelled: it shuts down, or Temporal gave
+        the attempt to another) ``running`` again, so neither ``corral runs`` nor prune
+        takes it for ended; the workflow's next attempt goes on with it."""
+        record = self.app.runs.get(run_id)
+        if record is not None and record.status == "cancelled":
+            self.app.runs.update(run_id, "running", errors=[])
 
     def record_cancelled(self, run_id: str) -> dict[str, Any]:
         """Mark the run ``cancelled`` (with its error) and record a ``run_cancelled`` event."""

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,11 +126,13 @@ def test_a_killed_or_stopped_worker_s_run_finishes_on_another_without_repeating_
             victim.kill()
         else:  # a worker shut down mid-step hands the run over; it does not cancel it
             victim.process.terminate()
-            await asyncio.to_thread(victim.process.wait, 30)
+        # Until it ends, the run is never recorded "cancelled" (prune would delete it).
+        statuses = await asyncio.to_thread(_statuses_until_ended, scale.db, run_id)
         result = await runs.settled(run_id)
-        return run_id, victim, result, await runs.state(run_id)
+        return run_id, victim, result, await runs.state(run_id), statuses
 
-    run_id, victim, result, state = asyncio.run(go())
+    run_id, victim, result, state, statuses = asyncio.run(go())
+    assert "cancelled" not in statuses, statuses
     assert result.status == "completed", result.errors
     survivor = second if victim is first else first
     slow = lines(tmp_path / "slow.log")
@@ -143,6 +146,17 @@ def test_a_killed_or_stopped_worker_s_run_finishes_on_another_without_repeating_
     seen = record(scale.db, run_id)
     assert seen["status"] == "completed"
     assert "run_cancelled" not in seen["events"]
+
+
+def _statuses_until_ended(db: Path, run_id: str) -> list[str]:
+    seen: list[str] = []
+    while not seen or seen[-1] not in ("completed", "failed", "halted"):
+        status = record(db, run_id)["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        assert len(seen) < 10, seen
+        time.sleep(0.02)
+    return seen
 
 
 def test_a_review_waits_holding_no_worker_and_an_approval_resumes_it_anywhere(
