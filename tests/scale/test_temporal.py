@@ -367,6 +367,72 @@ def test_a_cooldown_waits_on_a_durable_timer_then_the_run_goes_on(
     assert created[0] > 10  # it did more work after the first cooldown than the rate allowed
 
 
+TREE = """\
+version: 1
+name: tree
+models:
+  default: {use: scripted, script: script.yaml}
+schemas:
+  Goal: {fields: {goal: str}}
+  Report: {fields: {summary: str}}
+agents:
+  - {id: lead, role: Lead, output: Report}
+  - {id: mid, role: Mid, reports_to: lead, input: Goal, output: Report}
+  - {id: leaf, role: Leaf, reports_to: mid, input: Goal, output: Report}
+flow:
+  entry: lead
+  input: Goal
+  output: Report
+  edges: [{from: lead, to: END, schema: Report}]
+guards:
+  task_rate: {count: 5, per_seconds: 2}
+  cooldown_seconds: 2
+"""
+TREE_SCRIPT = """\
+agents:
+  lead:
+    - delegate:
+        - {assignee: mid, instruction: "part 1", payload: {goal: "p1"}}
+        - {assignee: mid, instruction: "part 2", payload: {goal: "p2"}}
+    - output: {summary: "all done"}
+  mid:
+    - delegate:
+        - {assignee: leaf, instruction: "a", payload: {goal: "a"}}
+        - {assignee: leaf, instruction: "b", payload: {goal: "b"}}
+        - {assignee: leaf, instruction: "c", payload: {goal: "c"}}
+    - delegate:
+        - {assignee: leaf, instruction: "d", payload: {goal: "d"}}
+        - {assignee: leaf, instruction: "e", payload: {goal: "e"}}
+        - {assignee: leaf, instruction: "f", payload: {goal: "f"}}
+    - output: {summary: "mid done"}
+    - output: {summary: "mid done"}
+  leaf:
+    - output: {summary: "leaf done"}
+then: auto
+"""
+
+
+def test_a_round_a_subtask_s_guard_halted_runs_again_once_the_run_goes_on(
+    scale: Scale, write: Callable[..., Path]
+) -> None:
+    write("script.yaml", TREE_SCRIPT)
+    file = write("team.yaml", TREE)
+    scale.start(file)
+
+    async def go() -> tuple[Any, list[str]]:
+        runs = await Dispatcher.connect(scale.target, heartbeat_seconds=2)
+        run_id = await runs.submit(load_team(file), {"goal": "g"}, queue=scale.queue)
+        result = await asyncio.wait_for(runs.settled(run_id), 60)
+        query = f"WorkflowType = 'CorralFanout' AND WorkflowId STARTS_WITH '{FANOUT}{run_id}/'"
+        return result, [w.id async for w in runs.client.list_workflows(query)]
+
+    result, rounds = asyncio.run(go())
+    assert result.status == "completed", result.errors  # it was not halted for good
+    assert result.output == {"summary": "all done"}
+    assert len(rounds) == 2  # the lead's round: halted by a subtask's rate trip, then again
+    assert len(set(rounds)) == 1
+
+
 def test_a_review_deadline_is_a_durable_timer_and_its_policy_decides(
     scale: Scale, team: Callable[..., Path], tmp_path: Path
 ) -> None:
