@@ -298,7 +298,8 @@ class BudgetExceeded(GuardTripped):
 
 
 class StepLimitExceeded(GuardTripped):
-    """The run took more than ``guards.max_steps`` node executions; the flow may loop."""
+    """The run took more than ``guards.max_steps`` steps (counted across resumes); the flow
+    may loop."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(

@@ -122,7 +122,11 @@ def build_graph(
             builder.add_node(
                 agent.id,
                 FlowNode(
-                    agent, runners[agent.id], services, entry if agent.id == plan.entry else None
+                    agent,
+                    runners[agent.id],
+                    services,
+                    entry if agent.id == plan.entry else None,
+                    max_steps=plan.guards.max_steps,
                 ),
                 destinations=goes,
                 defer=bool(agent.gathers),  # a join waits for every branch

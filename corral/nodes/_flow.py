@@ -13,7 +13,7 @@ from langgraph.types import Command
 from opentelemetry.trace import Span
 from pydantic import BaseModel
 
-from corral.errors import GuardTripped, InputError, RunError
+from corral.errors import GuardTripped, InputError, RunError, StepLimitExceeded
 from corral.keys import DRIVER_KEY
 from corral.manifest import AgentPlan, validate
 from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config, io
@@ -45,7 +45,11 @@ class FlowNode(Node):
         runner: Runner,
         services: Services,
         entry: type[BaseModel] | None = None,
+        *,
+        max_steps: int = 100,
     ) -> None:
+        self.max_steps = max_steps
+        """The run's steps (LangGraph's, counted across resumes) before it is halted."""
         self.entry = entry
         """For the entry agent: the flow's input schema, read from the graph's input."""
         self.entry_fields = frozenset(entry.model_fields) if entry is not None else frozenset()
@@ -130,12 +134,16 @@ class FlowNode(Node):
     def _work(
         self, state: TeamState, config: RunnableConfig, run_id: str, span: Span, *, driven: bool
     ) -> Generator[Call, Any, Command[Any]]:
+        step = config.get("metadata", {}).get("langgraph_step", 0)
+        if step > self.max_steps:  # counted from the run's start: a resume goes on counting
+            trip = StepLimitExceeded(self.max_steps)
+            yield io(self.services.verdicts.trip, run_id, trip, "halt")
+            raise trip
         handoff = state.get("_handoff")
         if self.plan.gathers:  # a join: its inbound is the branches' answers
             handoff = Handoff(source="", target=self.plan.id, schema="", payload={})
         elif handoff is None:  # the first step: the flow's input, from the graph's input
             handoff = yield from self._input(state, run_id, driven)
-        step = config.get("metadata", {}).get("langgraph_step", 0)
         agent = self.plan.id
         if self.plan.spec.kind == "agent":  # only model calls need the metadata
             config = call_config(config, agent, run_id)

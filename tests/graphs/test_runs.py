@@ -240,9 +240,16 @@ def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_pat
         )
     )
     with team.compile(db=tmp_path / "w.db") as app:
-        result = app.run({"again": True, "text": "x"})
+        result = app.run({"again": True, "text": "x"}, run_id="loop")
+        again = app.resume("loop")  # the steps it took count: it is halted again at once
     assert result.status == "halted"
     assert [(g["guard"], g["limit"], g["policy"]) for g in result.guards_tripped] == [
         ("max_steps", 6, "halt")
     ]
     assert "max_steps=6" in result.errors[0].message
+    assert (again.status, len(again.path)) == ("halted", 6)
+    assert again.errors[0].to_dict()["guard"] == "max_steps"
+    raised = write("loop.yaml", Path(tmp_path / "loop.yaml").read_text().replace("6}", "9}"))
+    with load_team(raised).compile(db=tmp_path / "w.db") as app:
+        more = app.resume("loop")  # three more steps, then halted again
+    assert (more.status, len(more.path)) == ("halted", 9)

@@ -104,7 +104,6 @@ def test_rate_limit_cooldown_and_pending_cap_create_nothing_when_tripped(
     assert b.count() == 5
 
 
-
 def test_the_unfinished_tasks_of_a_run_that_stopped_are_no_pending_load(
     workspace: Workspace,
 ) -> None:
@@ -117,6 +116,7 @@ def test_the_unfinished_tasks_of_a_run_that_stopped_are_no_pending_load(
     workspace.runs.update("r", "halted")  # its round was cut short; they wait for a resume
     b.create([task(9)], limits)
     assert b.count() == 4
+
 
 WORKER = textwrap.dedent("""
     import sqlite3, sys, time
