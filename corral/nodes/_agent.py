@@ -144,7 +144,7 @@ class AgentRunner:
         errors: list[str] = []
         unusable: list[str] = []
         for _ in range(self.plan.retries + 1):
-            raw = yield from self._ask(self.ask, messages, work, usage)
+            raw = yield from self._ask(self.ask, messages, work)
             usage = add_usage(usage, usage_of(raw))
             yield from self._stray_calls(raw, work, {self.plan.out_name})
             payload, errors = parse(self.plan, self.parser, raw, work.config)
@@ -171,7 +171,7 @@ class AgentRunner:
         unusable: list[str] = []
         below = NO_USAGE  # what the subtasks spent: counted in the answer, not in own calls
         while True:
-            raw = yield from self._ask(model, messages, work, usage)
+            raw = yield from self._ask(model, messages, work)
             usage = add_usage(usage, usage_of(raw))
             call = raw.tool_calls[0] if isinstance(raw, AIMessage) and raw.tool_calls else None
             # any other tool it called beside its answer or delegation is refused, audited
@@ -209,12 +209,13 @@ class AgentRunner:
                 )
 
     def _ask(
-        self, model: Runnable[Any, Any], messages: list[BaseMessage], work: Work, usage: Usage
+        self, model: Runnable[Any, Any], messages: list[BaseMessage], work: Work
     ) -> Generator[Call, Any, Any]:
-        """One model call, within the agent's calls per task (``usage`` counts those made);
-        a provider's error becomes a ``NodeError`` naming the agent."""
+        """One model call, within the agent's calls per task (those the task made so far,
+        a failed one and its fallback model's included); a provider's error becomes a
+        ``NodeError`` naming the agent."""
         agent = self.plan.id
-        trip = calls_trip(agent, usage["llm_calls"], self.plan.max_calls)
+        trip = calls_trip(agent, len(work.asked), self.plan.max_calls)
         if trip is not None:  # under escalate a subtask's trip goes back to its supervisor
             policy = self.plan.policy("max_llm_calls_per_task")
             yield io(self.services.verdicts.trip, work.run_id, trip, policy)
@@ -374,7 +375,7 @@ class AgentRunner:
         usage = NO_USAGE
         index = 0
         for _ in range(self.plan.tool_rounds):
-            answer = yield from self._ask(model, messages, work, usage)
+            answer = yield from self._ask(model, messages, work)
             usage = add_usage(usage, usage_of(answer))
             messages = [*messages, answer]
             if not isinstance(answer, AIMessage) or not answer.tool_calls:

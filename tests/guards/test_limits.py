@@ -212,3 +212,38 @@ def test_a_subtask_past_its_calls_under_escalate_fails_back_to_its_supervisor(
         ("max_llm_calls_per_task", "escalate")
     ]
     assert failed == 1  # the subtask failed back to the lead, which answered
+
+
+FALLING_BACK = """\
+version: 1
+name: fbcalls
+models:
+  flaky: {use: scripted, script: script.yaml}
+  steady: {use: scripted, script: steady.yaml}
+schemas:
+  Question: {fields: {text: str}}
+  Answer: {fields: {text: str}}
+agents:
+  - {id: solver, role: Solver, model: flaky, fallback: {model: steady}}
+flow:
+  entry: solver
+  input: Question
+  output: Answer
+  edges: [{from: solver, to: END, schema: Answer}]
+guards: {max_validation_retries: 2, max_llm_calls_per_task: 3}
+"""
+
+
+def test_a_fallback_model_s_calls_count_toward_the_task_s_calls(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write("script.yaml", "agents:\n  solver:\n" + "    - {raw: 'not json'}\n" * 3)
+    write("steady.yaml", "agents:\n  solver:\n    - {raw: 'not json'}\n    - auto: true\n")
+    with load_team(write("team.yaml", FALLING_BACK)).compile(db=tmp_path / "w.db") as app:
+        result = app.run({"text": "q"})
+        calls = app.ledger.calls(result.run_id)
+    assert result.status == "halted"  # the fallback's first call was the task's fourth
+    assert [(g["guard"], g["limit"]) for g in result.guards_tripped] == [
+        ("max_llm_calls_per_task", 3)
+    ]
+    assert len(calls) == 3
