@@ -95,8 +95,19 @@ def check_confidence(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Pr
         for k, e in enumerate(team.flow.edges)
         if e.min_confidence is not None
     ]
+    parallel = {s.from_ for s in team.flow.parallel} | {b for s in team.flow.parallel for b in s.to}
     for i, agent in enumerate(team.agents):
-        if agent.min_confidence is not None:
+        if agent.min_confidence is not None and agent.id in parallel:
+            problems.append(
+                Problem(
+                    f"min_confidence is not checked on {agent.id!r}, which fans out or is a "
+                    "branch of a parallel step (its answer goes on to every branch or the join "
+                    "at once)",
+                    "set min_confidence on the join agent, or on an edge after it",
+                    ("agents", i, "min_confidence"),
+                )
+            )
+        elif agent.min_confidence is not None:
             out = agent.output or next(
                 e.schema_name for e in team.flow.edges if e.from_ == agent.id
             )

@@ -74,6 +74,18 @@ def test_a_branch_without_an_output_is_refused(write: Callable[..., Path]) -> No
         load_team(write("team.yaml", text))
 
 
+def test_min_confidence_on_a_fanning_agent_or_a_branch_is_refused(
+    write: Callable[..., Path],
+) -> None:
+    text = TEAM.format(technical_type="Finding").replace(
+        "{id: billing, role: Billing, output: Finding}",
+        "{id: billing, role: Billing, output: Finding, min_confidence: 0.6, "
+        "confidence_field: score}",
+    )
+    with pytest.raises(ManifestError, match=r"team.yaml:\d+ \(agents.1.min_confidence\)"):
+        load_team(write("team.yaml", text))
+
+
 def test_the_drawing_shows_the_fan_out_and_the_join(write: Callable[..., Path]) -> None:
     drawn = team(write).draw("mermaid")
     assert isinstance(drawn, str)
