@@ -63,7 +63,9 @@ class RunBook:
         calls their run and agent."""
         config: RunnableConfig = {
             "configurable": {"thread_id": run_id},
-            "recursion_limit": self.plan.guards.max_steps,
+            # One over: the flow's own step check halts the run (an event, a trip streamed);
+            # LangGraph's limit stays as a backstop for steps that are not agents'.
+            "recursion_limit": self.plan.guards.max_steps + 1,
         }
         if driven:
             config["metadata"] = {DRIVER_KEY: True}

@@ -242,6 +242,7 @@ def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_pat
     with team.compile(db=tmp_path / "w.db") as app:
         result = app.run({"again": True, "text": "x"}, run_id="loop")
         again = app.resume("loop")  # the steps it took count: it is halted again at once
+        streamed = [e.kind for e in app.stream({"again": True, "text": "x"})]
     assert result.status == "halted"
     assert [(g["guard"], g["limit"], g["policy"]) for g in result.guards_tripped] == [
         ("max_steps", 6, "halt")
@@ -253,3 +254,4 @@ def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_pat
     with load_team(raised).compile(db=tmp_path / "w.db") as app:
         more = app.resume("loop")  # three more steps, then halted again
     assert (more.status, len(more.path)) == ("halted", 9)
+    assert streamed[-2:] == ["guard_trip", "run_finished"]  # the trip is streamed too
