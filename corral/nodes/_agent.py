@@ -9,6 +9,7 @@ answer is fed back a bounded number of times. A supervisor may instead call
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Generator
 from typing import Any
@@ -82,6 +83,7 @@ class AgentRunner:
         breaker = self.breaker
         breakers = self.services.breakers
         verdict = (yield io(breakers.admit, agent, breaker)) if breaker else "closed"
+        spent = len(work.spent)
         try:
             if verdict == "open":
                 raise BreakerOpen(
@@ -100,9 +102,10 @@ class AgentRunner:
             yield from self._failure(work, 0, exc, "fallback" if self.fallback else "escalate")
             if self.fallback is None:
                 raise
-            fallen: Answer = yield from self.fallback.answer(inbound, work)
+            failed = functools.reduce(add_usage, work.spent[spent:], NO_USAGE)
+            payload, used = yield from self.fallback.answer(inbound, work)
             work.flags["degraded"] = True
-            return fallen
+            return payload, add_usage(used, failed)  # the step used both
         if breaker and verdict == "probe" and (yield io(breakers.succeeded, agent)):
             yield from self._event(work, "breaker_closed", {})
         return result
@@ -224,6 +227,7 @@ class AgentRunner:
         work.asked.append(key)
         found = yield io(self.services.ledger.reply, key)
         if found is not None and found.settled:  # finished before this task re-ran: no call
+            work.spent.append(usage_of(found.answer))
             return found.answer
         if found is not None and found.reserved is not None:  # a crash cut it short
             yield io(self.meter.release, found.reserved)
@@ -244,9 +248,11 @@ class AgentRunner:
                 )
                 raise late
             try:
-                return (
-                    yield from self._metered(model, messages, work, spec.timeout, attempt, key=key)
+                raw = yield from self._metered(
+                    model, messages, work, spec.timeout, attempt, key=key
                 )
+                work.spent.append(usage_of(raw))
+                return raw
             except CorralError:
                 raise
             except Exception as exc:

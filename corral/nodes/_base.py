@@ -66,6 +66,9 @@ class Work:
     reply key (a re-executed task replays the calls that finished)."""
     asked: list[str] = field(default_factory=list)
     """The reply keys of the model calls made (or replayed) so far, in order."""
+    spent: list[Usage] = field(default_factory=list)
+    """What each model call that answered used, in order (a fallback adds the failed
+    agent's to its own)."""
 
     @property
     def deadline(self) -> tuple[float, float] | None:

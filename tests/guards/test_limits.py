@@ -247,3 +247,19 @@ def test_a_fallback_model_s_calls_count_toward_the_task_s_calls(
         ("max_llm_calls_per_task", 3)
     ]
     assert len(calls) == 3
+
+
+def test_a_step_a_fallback_model_answered_counts_the_failed_agent_s_calls_too(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write("script.yaml", "agents:\n  solver:\n" + "    - {raw: 'not json'}\n" * 2)
+    write("steady.yaml", "agents:\n  solver:\n    - auto: true\n")
+    with load_team(write("team.yaml", FALLING_BACK)).compile(db=tmp_path / "w.db") as app:
+        events = list(app.stream({"text": "q"}))
+    step = next(e for e in events if e.kind == "step")
+    finished = events[-1]
+    assert finished.status == "completed"  # type: ignore[union-attr]
+    assert step.llm_calls == 3  # type: ignore[union-attr]  # two unusable, then the fallback's
+    used = step.input_tokens + step.output_tokens  # type: ignore[union-attr]
+    run = finished.usage  # type: ignore[union-attr]
+    assert used == run["input_tokens"] + run["output_tokens"]  # as the ledger says
