@@ -76,6 +76,12 @@ class App:
         self._gates = weakref.WeakKeyDictionary()
         self.team = team
         self.plan = plan = team.plan
+        self._parallel = {
+            a.id: ("+".join(a.fans_out) if a.fans_out else str(a.joins), a.out_name)
+            for a in plan.agents.values()
+            if a.fans_out or a.joins is not None
+        }
+        """Where a parallel step's agents hand on, for ``on_step`` (see ``Progress``)."""
         self.chat_models = dict(chat_models or {})
         team.check_models(self.chat_models)  # before the workspace exists
         warn_sdk_retries(self.chat_models)
@@ -385,6 +391,7 @@ class App:
             renew=functools.partial(self.runs.renew, run_id),
             renew_every=self.runs.lease / 3,
             renewals=self._renewals,
+            parallel=self._parallel,
         )
 
     def trace(self, run_id: str) -> Trace:

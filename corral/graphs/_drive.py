@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -53,6 +53,7 @@ class Drive:
         renew: Callable[[], object] | None = None,
         renew_every: float = 20.0,
         renewals: Renewals | None = None,
+        parallel: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.run_id = run_id
         self.start = start
@@ -60,7 +61,7 @@ class Drive:
         self.durability = durability
         self.clock = clock
         self.events = events
-        self.progress = Progress(run_id, on_step, fresh=isinstance(start, dict))
+        self.progress = Progress(run_id, on_step, fresh=isinstance(start, dict), parallel=parallel)
         self.heard: deque[dict[str, Any]] = deque()
         """Events the nodes emitted (nodes may run on worker threads: a deque is safe)."""
         self.spans = spans

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,9 +92,19 @@ class Progress:
     step), which LangGraph makes for less than ``updates`` (2% of a step), of the
     ``KEPT`` channels only."""
 
-    def __init__(self, run_id: str, on_step: OnStep | None, *, fresh: bool) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        on_step: OnStep | None,
+        *,
+        fresh: bool,
+        parallel: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.run_id = run_id
         self.on_step = on_step
+        self.parallel = parallel or {}
+        """Where a parallel step's agents hand on (their updates carry no handoff): a
+        fanning agent to its branches, a branch to its join; and the schema."""
         self.mode = "values" if on_step is None else "updates"
         self.last = time.perf_counter()
         self.fresh = fresh
@@ -122,15 +132,11 @@ class Progress:
                 if update.get(key) is not None:
                     self.values[key] = update[key]
             if "_handoff" in update:
-                handoff = update["_handoff"]
-                self.on_step(
-                    StepEvent(
-                        self.run_id,
-                        agent,
-                        handoff["target"],
-                        handoff["schema"],
-                        update.get("_usage") or NO_USAGE,
-                        now - self.last,
-                    )
-                )
+                target, schema = update["_handoff"]["target"], update["_handoff"]["schema"]
+            elif agent in self.parallel and "_path" in update:
+                target, schema = self.parallel[agent]
+            else:
+                continue
+            usage = update.get("_usage") or NO_USAGE
+            self.on_step(StepEvent(self.run_id, agent, target, schema, usage, now - self.last))
         self.last = now

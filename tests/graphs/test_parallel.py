@@ -59,6 +59,24 @@ def test_branches_run_in_one_step_and_the_join_gets_their_typed_answers(
     assert [s.agent for s in trace.of("step")].count("writer") == 1  # the join ran once
 
 
+def test_live_progress_reports_the_fan_out_and_every_branch(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    seen: list[tuple[str, str, str]] = []
+    with team(write).compile(db=tmp_path / "w.db") as app:
+        result = app.run(
+            {"summary": "charged twice"},
+            on_step=lambda e: seen.append((e.agent, e.target, e.schema)),
+        )
+    assert result.status == "completed"
+    assert seen[0] == ("triage", "billing+technical", "Case")
+    assert sorted(seen[1:3]) == [
+        ("billing", "writer", "Finding"),
+        ("technical", "writer", "Finding"),
+    ]
+    assert seen[3] == ("writer", "END", "Reply")
+
+
 def test_a_join_whose_input_does_not_match_the_branches_is_refused(
     write: Callable[..., Path],
 ) -> None:
