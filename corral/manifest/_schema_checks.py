@@ -46,13 +46,14 @@ def check_routes(team: Team, schemas: dict[str, type[BaseModel]]) -> list[Proble
         )
         adapter: TypeAdapter[Any] = TypeAdapter(annotation)
         for value in edge.when.values:
-            try:
-                adapter.validate_python(value)
+            try:  # strict: routing compares the value as written ('1' is never 1)
+                adapter.validate_python(value, strict=True)
             except ValidationError as exc:
                 problems.append(
                     Problem(
                         f"{edge.when.field!r} can never be {value!r}: " + exc.errors()[0]["msg"],
-                        "route on a value the field can take",
+                        "route on a value the field can take, of its type (unquoted for a "
+                        "number or a boolean)",
                         ("flow", "edges", k, "when"),
                     )
                 )

@@ -349,3 +349,15 @@ def test_python_structural_and_reference_mistakes_come_together() -> None:
     messages = [p.message for p in caught.value.problems]
     assert any("unknown key 'oops'" in m for m in messages)
     assert any("flow entry 'zz'" in m for m in messages)
+
+
+def test_a_route_value_of_another_type_than_its_field_is_refused(
+    write: Callable[..., Path],
+) -> None:
+    kind = "      kind: {enum: [a, b]}"
+    text = BASE.replace(kind, kind + "\n      level: int")
+    text = text.replace("when: {field: kind, equals: a}}", "when: {field: level, equals: '1'}}")
+    with pytest.raises(ManifestError) as refused:
+        load_team(write("team.yaml", text))
+    assert "'level' can never be '1'" in str(refused.value)  # the payload's 1 is not '1'
+    assert "unquoted for a number" in str(refused.value)
