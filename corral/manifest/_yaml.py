@@ -31,6 +31,10 @@ _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")
 )
 _SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
+_NOT_TEXT = {
+    f"tag:yaml.org,2002:{t}": kind
+    for t, kind in (("int", "a number"), ("float", "a number"), ("bool", "a boolean"))
+} | {"tag:yaml.org,2002:null": "null"}
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
@@ -238,8 +242,19 @@ class _Builder:
                         "YAML merge keys (<<) are not supported", "write the keys out", loc, line
                     )
                     continue
+                kind = (
+                    _NOT_TEXT.get(key_node.tag) if isinstance(key_node, yaml.ScalarNode) else None
+                )
+                if kind is not None:  # `on:`, `yes:`, `1:`, `~:` are not the text written
+                    self._problem(
+                        f"key {key_node.value!r} is read as {kind}, not text",
+                        f"quote it: '{key_node.value}':",
+                        (*loc, key_node.value),
+                        line,
+                    )
+                    continue
                 key = self.build(key_node, loc) if key_node.tag in _PLAIN_TAGS else None
-                if not isinstance(key, str | int):
+                if not isinstance(key, str):
                     self._problem(f"key {key!r} is not text", "use a text key", loc, line)
                     continue
                 if key in out:

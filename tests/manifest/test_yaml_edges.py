@@ -1,0 +1,60 @@
+"""Odd YAML in team files: keys that are not text, self-referencing aliases, partial
+files, unknown keys in optional sections. Each is one located problem, never a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from corral import ManifestError, load_team
+
+BASE = """\
+version: 1
+name: pair
+models:
+  default: scripted
+schemas:
+  Num:
+    fields:
+      value: int
+agents:
+  - id: first
+    role: First
+  - id: second
+    role: Second
+flow:
+  entry: first
+  input: Num
+  output: Num
+  edges:
+    - {from: first, to: second, schema: Num}
+    - {from: second, to: END, schema: Num}
+"""
+
+
+def _problems(write: Callable[..., Path], text: str) -> list[tuple[int | None, str, str]]:
+    with pytest.raises(ManifestError) as caught:
+        load_team(write("team.yaml", text))
+    return [
+        (p.line, ".".join(map(str, p.loc)), f"{p.message} {p.fix}") for p in caught.value.problems
+    ]
+
+
+@pytest.mark.parametrize(("key", "kind"), [("on", "boolean"), ("yes", "boolean"), ("1", "number")])
+def test_a_top_level_key_that_is_not_text_is_refused_at_its_line(
+    write: Callable[..., Path], key: str, kind: str
+) -> None:
+    text = BASE.replace("name: pair\n", f"name: pair\n{key}: 3\n")
+    [(line, field, said)] = _problems(write, text)
+    assert (line, field) == (3, key)
+    assert f"key '{key}' is read as a {kind}" in said
+    assert f"quote it: '{key}':" in said
+
+
+def test_a_nested_boolean_key_is_named_as_written(write: Callable[..., Path]) -> None:
+    text = BASE.replace("      value: int\n", "      value: int\n      yes: int\n")
+    [(line, field, said)] = _problems(write, text)
+    assert (line, field) == (9, "schemas.Num.fields.yes")
+    assert "read as a boolean" in said
