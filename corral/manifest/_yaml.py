@@ -185,7 +185,12 @@ def load_yaml(path: Path) -> Located:
             [Problem("the file is empty", "write a team definition", file=shown, line=1)]
         )
     builder = _Builder(located)
-    located.data = builder.build(root, ())
+    try:
+        located.data = builder.build(root, ())
+    except RecursionError:
+        raise ManifestError(
+            [Problem("values are nested too deeply", "flatten the structure", file=shown, line=1)]
+        ) from None
     if builder.problems:
         raise ManifestError(builder.problems)
     return located
@@ -209,6 +214,7 @@ class _Builder:
         self.constructor = yaml.constructor.SafeConstructor()  # scalars only: no loader cycles
         self.count = 0
         self.problems: list[Problem] = []
+        self.open: set[int] = set()  # the collections being built, to catch alias cycles
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.count += 1
@@ -225,6 +231,14 @@ class _Builder:
                 )
             return None
         self.located.lines.setdefault(loc, node.start_mark.line + 1)
+        if id(node) in self.open:  # an alias inside the value its anchor names
+            self._problem(
+                "an alias refers to the value that contains it (a cycle)",
+                "write the data out instead of referring to itself",
+                loc,
+                self.located.lines[loc],
+            )
+            return None
         if node.tag not in _PLAIN_TAGS:
             self._problem(
                 f"YAML tag {node.tag!r} is not allowed",
@@ -233,6 +247,18 @@ class _Builder:
                 node.start_mark.line + 1,
             )
             return None
+        if isinstance(node, yaml.CollectionNode):
+            self.open.add(id(node))
+            try:
+                return self._collection(node, loc)
+            finally:
+                self.open.discard(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
+            # the scalar's own constructor, without construct_object's bookkeeping
+            return self.constructor.yaml_constructors[node.tag](self.constructor, node)
+        return self.constructor.construct_object(node)
+
+    def _collection(self, node: yaml.CollectionNode, loc: Loc) -> Any:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -270,12 +296,7 @@ class _Builder:
                 out[key] = self.build(value_node, (*loc, key))
                 self.located.lines[(*loc, key)] = line
             return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
-            # the scalar's own constructor, without construct_object's bookkeeping
-            return self.constructor.yaml_constructors[node.tag](self.constructor, node)
-        return self.constructor.construct_object(node)
+        return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
 
     def _problem(self, message: str, fix: str, loc: Loc, line: int) -> None:
         self.problems.append(Problem(message, fix, loc, self.located.file, line))

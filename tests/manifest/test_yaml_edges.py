@@ -58,3 +58,16 @@ def test_a_nested_boolean_key_is_named_as_written(write: Callable[..., Path]) ->
     [(line, field, said)] = _problems(write, text)
     assert (line, field) == (9, "schemas.Num.fields.yes")
     assert "read as a boolean" in said
+
+
+@pytest.mark.parametrize(
+    "cycle", ["  Loop: &x [*x]\n", "  Loop: &x {inner: *x}\n", "  Loop: &x\n    - [1, *x]\n"]
+)
+def test_an_alias_inside_its_own_anchor_is_one_problem(
+    write: Callable[..., Path], cycle: str
+) -> None:
+    text = BASE.replace("schemas:\n", "schemas:\n" + cycle)
+    [(line, field, said)] = _problems(write, text)
+    assert line == 6
+    assert field.startswith("schemas.Loop")
+    assert "refers to the value that contains it" in said
