@@ -71,3 +71,17 @@ def test_an_alias_inside_its_own_anchor_is_one_problem(
     assert line == 6
     assert field.startswith("schemas.Loop")
     assert "refers to the value that contains it" in said
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 1\nname: x\n",
+        "version: 1\nname: x\nflow: {edges: [{to: END}]}\n",
+        "version: 1\nname: x\nagents:\n  - {role: First, reports_to: 3}\nflow: {}\n",
+    ],
+)
+def test_a_partial_file_shows_no_placeholder(write: Callable[..., Path], text: str) -> None:
+    found = _problems(write, text)
+    assert found
+    assert not [said for _, _, said in found if "missing'" in said or "\\x00" in said], found
