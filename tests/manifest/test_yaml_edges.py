@@ -85,3 +85,28 @@ def test_a_partial_file_shows_no_placeholder(write: Callable[..., Path], text: s
     found = _problems(write, text)
     assert found
     assert not [said for _, _, said in found if "missing'" in said or "\\x00" in said], found
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        (
+            "    role: First\n",
+            "    role: First\n    budget: {max_output_token: 5}\n",
+            "'max_output_tokens'",
+        ),
+        ("    role: First\n", "    role: First\n    retry: {max_attempt: 2}\n", "'max_attempts'"),
+        ("  default: scripted\n", "  default: {use: scripted, scirpt: s.yaml}\n", "'script'"),
+        (
+            "    role: First\n",
+            "    role: First\n    budget: {zzz: 5}\n",
+            "allowed: max_input_tokens",
+        ),
+    ],
+)
+def test_an_unknown_key_in_an_optional_section_gets_a_hint(
+    write: Callable[..., Path], old: str, new: str, hint: str
+) -> None:
+    [(_, _, said)] = _problems(write, BASE.replace(old, new, 1))
+    assert "unknown key" in said
+    assert hint in said
