@@ -307,9 +307,18 @@ def _resolve_tools(team: Team, base_dir: Path, problems: list[Problem]) -> dict[
         if isinstance(found, BaseTool):
             tools[name] = found
         elif callable(found):
-            tools[name] = StructuredTool.from_function(
-                found, name=name, description=spec.description
-            )
+            try:
+                tools[name] = StructuredTool.from_function(
+                    found, name=name, description=spec.description
+                )
+            except (ValueError, TypeError) as exc:  # no docstring, a signature it cannot read
+                problems.append(
+                    Problem(
+                        f"tool {name!r} cannot be made a LangChain tool: {exc}".rstrip("."),
+                        "give the function a docstring or the tool a `description:`",
+                        loc,
+                    )
+                )
         elif found is not None:
             problems.append(
                 Problem(

@@ -1,0 +1,48 @@
+"""Functions and tools a team imports: what goes wrong at import is a located problem."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from corral import ManifestError, load_team
+
+TEAM = """\
+version: 1
+name: pair
+schemas:
+  Num:
+    fields:
+      value: int
+tools:
+  lookup: {{import: "{tool}"}}
+agents:
+  - id: first
+    role: First
+    tools: [lookup]
+flow:
+  entry: first
+  input: Num
+  output: Num
+  edges:
+    - {{from: first, to: END, schema: Num}}
+"""
+
+
+def _problem(write: Callable[..., Path], tool: str) -> tuple[int | None, str, str]:
+    with pytest.raises(ManifestError) as caught:
+        load_team(write("team.yaml", TEAM.format(tool=tool)))
+    [problem] = caught.value.problems
+    return problem.line, ".".join(map(str, problem.loc)), f"{problem.message}. {problem.fix}"
+
+
+def test_a_tool_function_without_a_docstring_is_refused_at_its_import_line(
+    write: Callable[..., Path],
+) -> None:
+    write("bare_tools.py", "def lookup(x: str) -> str:\n    return x\n")
+    line, field, said = _problem(write, "bare_tools:lookup")
+    assert (line, field) == (8, "tools.lookup.import")
+    assert "docstring" in said
+    assert "`description:`" in said
