@@ -127,11 +127,13 @@ def _import(path: str, base_dir: Path, loc: Loc, problems: list[Problem]) -> Any
         target: Any = module
         for part in attr.split("."):
             target = getattr(target, part)
-    except Exception as exc:  # an import runs user code: any error is the user's to see
+    except (Exception, SystemExit) as exc:  # an import runs user code: the user's to see
         problems.append(
             Problem(
                 f"cannot import {path!r} ({type(exc).__name__}: {exc})",
-                f"check the path; modules are looked up in {base_dir} first, then on sys.path",
+                "put the module's exit under `if __name__ == '__main__':`"
+                if isinstance(exc, SystemExit)
+                else f"check the path; modules are looked up in {base_dir} first, then on sys.path",
                 loc,
             )
         )

@@ -46,3 +46,13 @@ def test_a_tool_function_without_a_docstring_is_refused_at_its_import_line(
     assert (line, field) == (8, "tools.lookup.import")
     assert "docstring" in said
     assert "`description:`" in said
+
+
+def test_a_module_that_exits_at_import_is_a_problem_not_an_exit(
+    write: Callable[..., Path],
+) -> None:
+    write("exits_mod.py", "raise SystemExit(3)\n")
+    line, field, said = _problem(write, "exits_mod:x")
+    assert (line, field) == (8, "tools.lookup.import")
+    assert "cannot import 'exits_mod:x' (SystemExit: 3)" in said
+    assert "__main__" in said
