@@ -1,0 +1,50 @@
+"""Numbers, paths and text out of bounds on the command line: each is refused by name,
+exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Cli, run_cli
+
+ECHO = """\
+version: 1
+name: echo
+schemas:
+  Note: {fields: {text: str}}
+agents:
+  - {id: echo, role: Echo, kind: function, function: "steps:echo"}
+flow:
+  entry: echo
+  input: Note
+  output: Note
+  edges: [{from: echo, to: END, schema: Note}]
+"""
+STEPS = "def echo(payload):\n    return {'text': payload.text}\n"
+
+
+def _team(tmp_path: Path) -> Path:
+    (tmp_path / "steps.py").write_text(STEPS)
+    path = tmp_path / "team.yaml"
+    path.write_text(ECHO)
+    return path
+
+
+def _refused(done: Cli, said: str) -> None:
+    assert done.code == 2, (done.stdout, done.stderr)
+    assert said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _with_a_run(tmp_path: Path) -> None:
+    ran = run_cli("run", _team(tmp_path), "--input", '{"text": "hi"}', "--db", "w.db", cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+
+
+def test_a_huge_limit_or_age_is_refused_by_name(tmp_path: Path) -> None:
+    _with_a_run(tmp_path)
+    listed = run_cli("runs", "--db", "w.db", "--limit", "99999999999999999999", cwd=tmp_path)
+    _refused(listed, "--limit")
+    pruned = run_cli("runs", "prune", "--older-than", "99999999999d", "--db", "w.db", cwd=tmp_path)
+    _refused(pruned, "--older-than '99999999999d' is longer than 1000 years")
+    assert run_cli("runs", "--db", "w.db", "--limit", "1000000", cwd=tmp_path).code == 0
