@@ -48,3 +48,14 @@ def test_a_huge_limit_or_age_is_refused_by_name(tmp_path: Path) -> None:
     pruned = run_cli("runs", "prune", "--older-than", "99999999999d", "--db", "w.db", cwd=tmp_path)
     _refused(pruned, "--older-than '99999999999d' is longer than 1000 years")
     assert run_cli("runs", "--db", "w.db", "--limit", "1000000", cwd=tmp_path).code == 0
+
+
+def test_a_temporal_address_with_a_port_out_of_range_is_refused_by_name(tmp_path: Path) -> None:
+    team = _team(tmp_path)
+    far = "127.0.0.1:99999"
+    for args in (
+        ["run", team, "--input", '{"text": "hi"}', "--temporal", far],
+        ["worker", team, "--temporal", far, "--db", "w.db"],
+        ["serve", team, "--temporal", far, "--db", "w.db"],
+    ):
+        _refused(run_cli(*args, cwd=tmp_path), f"cannot reach a Temporal server at {far}")
