@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from corral.errors import InputError
 from tests.conftest import Cli, run_cli
 
 ECHO = """\
@@ -59,3 +62,16 @@ def test_a_temporal_address_with_a_port_out_of_range_is_refused_by_name(tmp_path
         ["serve", team, "--temporal", far, "--db", "w.db"],
     ):
         _refused(run_cli(*args, cwd=tmp_path), f"cannot reach a Temporal server at {far}")
+
+
+def test_serve_refuses_a_body_limit_below_one_byte(tmp_path: Path) -> None:
+    from corral.server import create_app
+
+    team = _team(tmp_path)
+    for args in (["--max-body", "-5"], ["--max-body", "0"], ["--keep-runs", "0"]):
+        done = run_cli(
+            "serve", team, "--db", "w.db", "--port", "18125", *args, cwd=tmp_path, timeout=30
+        )
+        _refused(done, f"Invalid value for '{args[0]}'")
+    with pytest.raises(InputError, match="max_body must be at least 1 byte"):
+        create_app([team], db=tmp_path / "w.db", max_body=0)
