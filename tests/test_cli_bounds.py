@@ -75,3 +75,14 @@ def test_serve_refuses_a_body_limit_below_one_byte(tmp_path: Path) -> None:
         _refused(done, f"Invalid value for '{args[0]}'")
     with pytest.raises(InputError, match="max_body must be at least 1 byte"):
         create_app([team], db=tmp_path / "w.db", max_body=0)
+
+
+def test_input_with_a_lone_surrogate_is_refused_before_a_run_exists(tmp_path: Path) -> None:
+    _with_a_run(tmp_path)
+    team = tmp_path / "team.yaml"
+    (tmp_path / "odd.json").write_text('{"text": "a \\udc00 b"}')
+    for given in ('{"text": "\\ud800"}', "@odd.json"):
+        done = run_cli("run", team, "--input", given, "--db", "w.db", cwd=tmp_path)
+        _refused(done, "has text that is not valid Unicode")
+    listed = run_cli("runs", "--db", "w.db", "--json", cwd=tmp_path)
+    assert len(listed.json) == 1  # only the run made before
