@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import re
 import sys
 from collections.abc import Callable
@@ -69,19 +70,19 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
     for i, agent in enumerate(team.agents):
         if agent.function is None:
             continue
-        if callable(agent.function):
-            functions[agent.id] = agent.function
-            continue
-        found = _import(agent.function, base_dir, ("agents", i, "function"), problems)
+        loc: Loc = ("agents", i, "function")
+        found = (
+            agent.function
+            if callable(agent.function)
+            else _import(agent.function, base_dir, loc, problems)
+        )
         if found is not None and not callable(found):
             problems.append(
                 Problem(
-                    f"{agent.function!r} is not callable",
-                    "point `function` at a function",
-                    ("agents", i, "function"),
+                    f"{agent.function!r} is not callable", "point `function` at a function", loc
                 )
             )
-        elif found is not None:
+        elif found is not None and _takes_payload(found, loc, problems):
             functions[agent.id] = found
     graphs: dict[str, Any] = {}
     for i, agent in enumerate(team.agents):
@@ -109,7 +110,8 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
             if callable(fallback)
             else _import(fallback, base_dir, ("agents", i, "fallback", "function"), problems)
         )
-        if found is not None:
+        loc = ("agents", i, "fallback", "function")
+        if found is not None and _takes_payload(found, loc, problems):
             functions[f"{agent.id}:fallback"] = found
     tools = _resolve_tools(team, base_dir, problems)
     scripts = _load_scripts(team, base_dir, problems)
@@ -118,6 +120,28 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
     if problems:
         return None, problems
     return Resolved(base_dir, schemas, functions, tools, scripts, graphs), []
+
+
+def _takes_payload(function: Callable[..., Any], loc: Loc, problems: list[Problem]) -> bool:
+    """Whether ``function`` can be called with one payload, as a function node calls it
+    (a problem at ``loc`` if not; a signature Python cannot read is given the benefit)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(object())
+    except TypeError as exc:
+        problems.append(
+            Problem(
+                f"function {getattr(function, '__name__', function)!r}{signature} cannot be "
+                f"called with one payload ({exc})",
+                "give it one parameter for the payload: def name(payload): ...",
+                loc,
+            )
+        )
+        return False
+    return True
 
 
 def _import(path: str, base_dir: Path, loc: Loc, problems: list[Problem]) -> Any:
