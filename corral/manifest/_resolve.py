@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -292,12 +293,32 @@ def _field(spec: FieldSpec, built: dict[str, type[BaseModel]]) -> tuple[Any, Any
         raise ValueError(
             f"{', '.join(wrong)} does not apply to a {kind} field (for {kind}: {allowed})"
         )
+    impossible = _impossible(spec)
+    if impossible is not None:
+        raise ValueError(f"{impossible}, so no value can meet the constraints")
     if not spec.required:
         annotation = annotation | None
     default: Any = spec.default if (spec.default is not None or not spec.required) else ...
     if default is not ...:
         TypeAdapter(Annotated[annotation, Field(**constraints)]).validate_python(default)
     return annotation, Field(default, description=spec.description, **constraints)
+
+
+def _impossible(spec: FieldSpec) -> str | None:
+    """Why no value meets ``spec``'s bounds (``ge: 5, le: 1``, ``ge: .nan``), if none can."""
+    bounds = {k: v for k in ("ge", "gt", "le", "lt") if (v := getattr(spec, k)) is not None}
+    for key, value in bounds.items():
+        if math.isnan(value):  # NaN compares false with every number
+            return f"{key}: {value} is not a number"
+    for low_key in sorted(bounds.keys() & {"ge", "gt"}):
+        for high_key in sorted(bounds.keys() & {"le", "lt"}):
+            low, high = bounds[low_key], bounds[high_key]
+            if low > high or (low == high and (low_key, high_key) != ("ge", "le")):
+                return f"{low_key}: {low} and {high_key}: {high} leave no number between"
+    least, most = spec.min_length, spec.max_length
+    if least is not None and most is not None and least > most:
+        return f"min_length {least} is greater than max_length {most}"
+    return None
 
 
 def _parse_type(text: str, built: dict[str, type[BaseModel]]) -> Any:

@@ -110,3 +110,31 @@ def test_an_unknown_key_in_an_optional_section_gets_a_hint(
     [(_, _, said)] = _problems(write, BASE.replace(old, new, 1))
     assert "unknown key" in said
     assert hint in said
+
+
+@pytest.mark.parametrize(
+    ("constraints", "said"),
+    [
+        ("{type: float, ge: .nan}", "ge: nan is not a number"),
+        ("{type: int, ge: 5, le: 1}", "ge: 5.0 and le: 1.0 leave no number between"),
+        ("{type: float, gt: 1, lt: 1}", "gt: 1.0 and lt: 1.0 leave no number between"),
+        ("{type: str, min_length: 5, max_length: 1}", "min_length 5 is greater than max_length 1"),
+    ],
+)
+def test_field_constraints_no_value_can_meet_are_refused_at_the_field(
+    write: Callable[..., Path], constraints: str, said: str
+) -> None:
+    text = BASE.replace("      value: int\n", f"      value: int\n      x: {constraints}\n")
+    [(line, field, message)] = _problems(write, text)
+    assert (line, field) == (9, "schemas.Num.fields.x")
+    assert said in message
+    assert "no value can meet the constraints" in message
+
+
+def test_field_constraints_some_value_meets_pass(write: Callable[..., Path]) -> None:
+    text = BASE.replace(
+        "      value: int\n",
+        "      value: {type: int, ge: 1, le: 1}\n"
+        "      x: {type: str, min_length: 2, max_length: 2}\n",
+    )
+    assert load_team(write("team.yaml", text)).name == "pair"
