@@ -179,6 +179,14 @@ def read_input(raw: str | None, option: str = "--input") -> dict[str, Any]:
         raise InputError(f"{source} cannot be read: {exc}", field=field) from None
     if not isinstance(value, dict):
         raise InputError(f"{source} must be a JSON object, not {type(value).__name__}", field=field)
+    try:  # JSON's \ud800 escapes give text no model, file or database can take
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{source} has text that is not valid Unicode "
+            f"({exc.object[exc.start : exc.end]!r}, half of a surrogate pair); remove it",
+            field=field,
+        ) from None
     return value
 
 

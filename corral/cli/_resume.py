@@ -24,7 +24,7 @@ from corral.cli._common import (
     workspace_at,
 )
 from corral.cli._temporal import QueueOption, TemporalOption, resume_on_temporal
-from corral.errors import InputError
+from corral.errors import InputError, ManifestError
 from corral.workspace import RunRecord
 
 
@@ -150,14 +150,31 @@ def _settle(path: Path | str, team_file: Path | None, *, approve_all: bool) -> N
         paused = workspace.runs.list(limit=1_000_000, status="paused")
     manifests = {team_file} if team_file else {Path(r.manifest) for r in paused if r.manifest}
     out = Console(highlight=False, soft_wrap=True)
+    seen: set[str] = set()
+    unreadable: set[Path] = set()
     for manifest in sorted(manifests):
-        with load_team(manifest).compile(db=path) as compiled:
+        try:
+            team = load_team(manifest)
+        except ManifestError:
+            if team_file is not None:  # the file the user named: its problems are the answer
+                raise
+            unreadable.add(manifest)  # its runs are left waiting; the other teams go on
+            continue
+        with team.compile(db=path) as compiled:
             for run_id, what, result in compiled.settle_reviews(approve_all=approve_all):
+                seen.add(run_id)
                 ended = f" -> {result.status}" if result is not None else ""
                 out.print(f"{escape(run_id)}: {escape(what)}{ended}")
     for record in paused:
-        if record.manifest is None and team_file is None:
+        if team_file is not None or record.run_id in seen:
+            continue
+        if record.manifest is None:
             out.print(f"{escape(record.run_id)}: left waiting (started from Python; pass --team)")
+        elif Path(record.manifest) in unreadable:
+            out.print(
+                f"{escape(record.run_id)}: left waiting (team file {escape(record.manifest)} "
+                "cannot be read; pass --team)"
+            )
 
 
 @app.command()

@@ -31,6 +31,8 @@ from corral.errors import InputError
 from corral.graphs import FORMATS
 from corral.workspace import RunRecord, RunUsage
 
+MOST_LISTED = 1_000_000
+"""The largest ``--limit`` (a larger number is no use, and SQLite's integers end)."""
 runs_app = typer.Typer(help="List, prune and delete runs. Without a command: list them.")
 
 
@@ -42,7 +44,8 @@ def runs(
     team_file: TeamOption = None,
     json_out: JsonOption = False,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, metavar="N", help="Show at most N runs.")
+        int,
+        typer.Option("--limit", min=1, max=MOST_LISTED, metavar="N", help="Show at most N runs."),
     ] = 50,
     pending: Annotated[
         bool, typer.Option("--pending", help="Only runs waiting for a person.")
@@ -251,6 +254,7 @@ def runs_prune(
 
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_LONGEST = 1000 * 366 * 86400
 
 
 def seconds_of(age: str) -> float:
@@ -261,7 +265,13 @@ def seconds_of(age: str) -> float:
             f"--older-than {age!r} is not an age; write a number and a unit: 90m, 12h, 30d or 2w",
             field="older_than",
         )
-    return int(found[1]) * _UNITS[found[2]]
+    seconds = int(found[1]) * _UNITS[found[2]]
+    if seconds > _LONGEST:  # the cutoff would fall before year 1
+        raise InputError(
+            f"--older-than {age!r} is longer than 1000 years; give a shorter age",
+            field="older_than",
+        )
+    return seconds
 
 
 @runs_app.command("delete")

@@ -40,18 +40,22 @@ def serve(
         ),
     ] = None,
     max_body: Annotated[
-        int, typer.Option("--max-body", metavar="BYTES", help="Largest request body.")
+        int, typer.Option("--max-body", min=1, metavar="BYTES", help="Largest request body.")
     ] = 1_048_576,
     keep_runs: Annotated[
         int,
         typer.Option(
-            "--keep-runs", metavar="N", help="Ended runs whose events stay in memory to rejoin."
+            "--keep-runs",
+            min=1,
+            metavar="N",
+            help="Ended runs whose events stay in memory to rejoin.",
         ),
     ] = 1000,
     workers: Annotated[
         int,
         typer.Option(
             "--workers",
+            min=0,
             metavar="N",
             help="Worker processes that run the graphs (0: a thread of the HTTP process).",
         ),

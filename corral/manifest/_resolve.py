@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -69,19 +71,19 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
     for i, agent in enumerate(team.agents):
         if agent.function is None:
             continue
-        if callable(agent.function):
-            functions[agent.id] = agent.function
-            continue
-        found = _import(agent.function, base_dir, ("agents", i, "function"), problems)
+        loc: Loc = ("agents", i, "function")
+        found = (
+            agent.function
+            if callable(agent.function)
+            else _import(agent.function, base_dir, loc, problems)
+        )
         if found is not None and not callable(found):
             problems.append(
                 Problem(
-                    f"{agent.function!r} is not callable",
-                    "point `function` at a function",
-                    ("agents", i, "function"),
+                    f"{agent.function!r} is not callable", "point `function` at a function", loc
                 )
             )
-        elif found is not None:
+        elif found is not None and _takes_payload(found, loc, problems):
             functions[agent.id] = found
     graphs: dict[str, Any] = {}
     for i, agent in enumerate(team.agents):
@@ -109,7 +111,8 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
             if callable(fallback)
             else _import(fallback, base_dir, ("agents", i, "fallback", "function"), problems)
         )
-        if found is not None:
+        loc = ("agents", i, "fallback", "function")
+        if found is not None and _takes_payload(found, loc, problems):
             functions[f"{agent.id}:fallback"] = found
     tools = _resolve_tools(team, base_dir, problems)
     scripts = _load_scripts(team, base_dir, problems)
@@ -120,6 +123,28 @@ def resolve(team: Team) -> tuple[Resolved | None, list[Problem]]:
     return Resolved(base_dir, schemas, functions, tools, scripts, graphs), []
 
 
+def _takes_payload(function: Callable[..., Any], loc: Loc, problems: list[Problem]) -> bool:
+    """Whether ``function`` can be called with one payload, as a function node calls it
+    (a problem at ``loc`` if not; a signature Python cannot read is given the benefit)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(object())
+    except TypeError as exc:
+        problems.append(
+            Problem(
+                f"function {getattr(function, '__name__', function)!r}{signature} cannot be "
+                f"called with one payload ({exc})",
+                "give it one parameter for the payload: def name(payload): ...",
+                loc,
+            )
+        )
+        return False
+    return True
+
+
 def _import(path: str, base_dir: Path, loc: Loc, problems: list[Problem]) -> Any:
     module_name, _, attr = path.partition(":")
     try:
@@ -127,11 +152,13 @@ def _import(path: str, base_dir: Path, loc: Loc, problems: list[Problem]) -> Any
         target: Any = module
         for part in attr.split("."):
             target = getattr(target, part)
-    except Exception as exc:  # an import runs user code: any error is the user's to see
+    except (Exception, SystemExit) as exc:  # an import runs user code: the user's to see
         problems.append(
             Problem(
                 f"cannot import {path!r} ({type(exc).__name__}: {exc})",
-                f"check the path; modules are looked up in {base_dir} first, then on sys.path",
+                "put the module's exit under `if __name__ == '__main__':`"
+                if isinstance(exc, SystemExit)
+                else f"check the path; modules are looked up in {base_dir} first, then on sys.path",
                 loc,
             )
         )
@@ -266,12 +293,32 @@ def _field(spec: FieldSpec, built: dict[str, type[BaseModel]]) -> tuple[Any, Any
         raise ValueError(
             f"{', '.join(wrong)} does not apply to a {kind} field (for {kind}: {allowed})"
         )
+    impossible = _impossible(spec)
+    if impossible is not None:
+        raise ValueError(f"{impossible}, so no value can meet the constraints")
     if not spec.required:
         annotation = annotation | None
     default: Any = spec.default if (spec.default is not None or not spec.required) else ...
     if default is not ...:
         TypeAdapter(Annotated[annotation, Field(**constraints)]).validate_python(default)
     return annotation, Field(default, description=spec.description, **constraints)
+
+
+def _impossible(spec: FieldSpec) -> str | None:
+    """Why no value meets ``spec``'s bounds (``ge: 5, le: 1``, ``ge: .nan``), if none can."""
+    bounds = {k: v for k in ("ge", "gt", "le", "lt") if (v := getattr(spec, k)) is not None}
+    for key, value in bounds.items():
+        if math.isnan(value):  # NaN compares false with every number
+            return f"{key}: {value} is not a number"
+    for low_key in sorted(bounds.keys() & {"ge", "gt"}):
+        for high_key in sorted(bounds.keys() & {"le", "lt"}):
+            low, high = bounds[low_key], bounds[high_key]
+            if low > high or (low == high and (low_key, high_key) != ("ge", "le")):
+                return f"{low_key}: {low} and {high_key}: {high} leave no number between"
+    least, most = spec.min_length, spec.max_length
+    if least is not None and most is not None and least > most:
+        return f"min_length {least} is greater than max_length {most}"
+    return None
 
 
 def _parse_type(text: str, built: dict[str, type[BaseModel]]) -> Any:
@@ -307,9 +354,18 @@ def _resolve_tools(team: Team, base_dir: Path, problems: list[Problem]) -> dict[
         if isinstance(found, BaseTool):
             tools[name] = found
         elif callable(found):
-            tools[name] = StructuredTool.from_function(
-                found, name=name, description=spec.description
-            )
+            try:
+                tools[name] = StructuredTool.from_function(
+                    found, name=name, description=spec.description
+                )
+            except (ValueError, TypeError) as exc:  # no docstring, a signature it cannot read
+                problems.append(
+                    Problem(
+                        f"tool {name!r} cannot be made a LangChain tool: {exc}".rstrip("."),
+                        "give the function a docstring or the tool a `description:`",
+                        loc,
+                    )
+                )
         elif found is not None:
             problems.append(
                 Problem(

@@ -42,7 +42,13 @@ def salvage_problems(team_class: type[Team], data: Any, structural: list[Problem
     except Exception:  # salvage is best effort: the structural problems stand alone
         return []
     taken = {_item(p.loc) for p in structural}
-    return [p for p in found if _item(p.loc) not in taken and _MISSING not in p.message]
+    return [p for p in found if _item(p.loc) not in taken and not _placeholder(p)]
+
+
+def _placeholder(problem: Problem) -> bool:
+    """Whether a problem is about the placeholder (messages show it raw or as repr)."""
+    said = f"{problem.message} {problem.fix}"
+    return _MISSING in said or repr(_MISSING)[1:-1] in said
 
 
 def _plain(value: Any) -> Any:

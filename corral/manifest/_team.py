@@ -14,9 +14,10 @@ from corral.manifest._costs import cost_problems
 from corral.manifest._env import env_problems
 from corral.manifest._fields import TeamFields
 from corral.manifest._grants import grant_problems
+from corral.manifest._problems import pydantic_problems
 from corral.manifest._resolve import Resolved, resolve
 from corral.manifest._salvage import salvage_problems
-from corral.manifest._yaml import Located, pydantic_problem
+from corral.manifest._yaml import Located
 from corral.models import model_problems
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class TeamSpec(TeamFields):
         try:
             super().__init__(**data)
         except ValidationError as exc:  # one error hierarchy for YAML and Python alike
-            problems = [pydantic_problem(e, type(self), data) for e in exc.errors()]
+            problems = pydantic_problems(exc, type(self), data)
             raise ManifestError(problems + salvage_problems(type(self), data, problems)) from None
 
     @model_validator(mode="after")

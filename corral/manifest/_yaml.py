@@ -12,17 +12,17 @@ messages (with the offending line) are the ones users see.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from corral.errors import ManifestError, Problem
+from corral.manifest._problems import Loc, pydantic_problems
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
@@ -31,7 +31,10 @@ _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")
 )
 _SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
-Loc = tuple[str | int, ...]
+_NOT_TEXT = {
+    f"tag:yaml.org,2002:{t}": kind
+    for t, kind in (("int", "a number"), ("float", "a number"), ("bool", "a boolean"))
+} | {"tag:yaml.org,2002:null": "null"}
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -181,7 +184,12 @@ def load_yaml(path: Path) -> Located:
             [Problem("the file is empty", "write a team definition", file=shown, line=1)]
         )
     builder = _Builder(located)
-    located.data = builder.build(root, ())
+    try:
+        located.data = builder.build(root, ())
+    except RecursionError:
+        raise ManifestError(
+            [Problem("values are nested too deeply", "flatten the structure", file=shown, line=1)]
+        ) from None
     if builder.problems:
         raise ManifestError(builder.problems)
     return located
@@ -205,6 +213,7 @@ class _Builder:
         self.constructor = yaml.constructor.SafeConstructor()  # scalars only: no loader cycles
         self.count = 0
         self.problems: list[Problem] = []
+        self.open: set[int] = set()  # the collections being built, to catch alias cycles
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.count += 1
@@ -221,6 +230,14 @@ class _Builder:
                 )
             return None
         self.located.lines.setdefault(loc, node.start_mark.line + 1)
+        if id(node) in self.open:  # an alias inside the value its anchor names
+            self._problem(
+                "an alias refers to the value that contains it (a cycle)",
+                "write the data out instead of referring to itself",
+                loc,
+                self.located.lines[loc],
+            )
+            return None
         if node.tag not in _PLAIN_TAGS:
             self._problem(
                 f"YAML tag {node.tag!r} is not allowed",
@@ -229,6 +246,18 @@ class _Builder:
                 node.start_mark.line + 1,
             )
             return None
+        if isinstance(node, yaml.CollectionNode):
+            self.open.add(id(node))
+            try:
+                return self._collection(node, loc)
+            finally:
+                self.open.discard(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
+            # the scalar's own constructor, without construct_object's bookkeeping
+            return self.constructor.yaml_constructors[node.tag](self.constructor, node)
+        return self.constructor.construct_object(node)
+
+    def _collection(self, node: yaml.CollectionNode, loc: Loc) -> Any:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -238,8 +267,19 @@ class _Builder:
                         "YAML merge keys (<<) are not supported", "write the keys out", loc, line
                     )
                     continue
+                kind = (
+                    _NOT_TEXT.get(key_node.tag) if isinstance(key_node, yaml.ScalarNode) else None
+                )
+                if kind is not None:  # `on:`, `yes:`, `1:`, `~:` are not the text written
+                    self._problem(
+                        f"key {key_node.value!r} is read as {kind}, not text",
+                        f"quote it: '{key_node.value}':",
+                        (*loc, key_node.value),
+                        line,
+                    )
+                    continue
                 key = self.build(key_node, loc) if key_node.tag in _PLAIN_TAGS else None
-                if not isinstance(key, str | int):
+                if not isinstance(key, str):
                     self._problem(f"key {key!r} is not text", "use a text key", loc, line)
                     continue
                 if key in out:
@@ -255,12 +295,7 @@ class _Builder:
                 out[key] = self.build(value_node, (*loc, key))
                 self.located.lines[(*loc, key)] = line
             return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
-            # the scalar's own constructor, without construct_object's bookkeeping
-            return self.constructor.yaml_constructors[node.tag](self.constructor, node)
-        return self.constructor.construct_object(node)
+        return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
 
     def _problem(self, message: str, fix: str, loc: Loc, line: int) -> None:
         self.problems.append(Problem(message, fix, loc, self.located.file, line))
@@ -283,95 +318,13 @@ def validate_located(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [pydantic_problem(err, model, data) for err in exc.errors()]
+        problems = pydantic_problems(exc, model, data)
         if more is not None:
             problems += more(data, problems)
         found = located.locate(problems)
         raise ManifestError(sorted(found, key=lambda p: p.line or 0)) from None
     except ManifestError as exc:
         raise ManifestError(located.locate(exc.problems)) from None
-
-
-def pydantic_problem(err: Mapping[str, Any], model: type[BaseModel], data: Any) -> Problem:
-    """A pydantic error as a ``Problem`` whose fix says what to change."""
-    kind = err["type"]
-    loc = _data_loc(err["loc"], data, keep_last=kind in ("missing", "extra_forbidden"))
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(model, loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
-        return Problem(f"unknown key {loc[-1]!r}", f"remove it; {hint}", loc)
-    if kind == "missing":
-        return Problem(f"missing required key {loc[-1]!r}", f"add `{loc[-1]}:`", loc)
-    given = err.get("input")
-    message = err["msg"].removeprefix("Value error, ")
-    if not isinstance(given, dict | list | tuple):
-        message += f" (got {repr(given)[:80]})"
-    return Problem(message, _fix_for(kind), loc)
-
-
-def _fix_for(kind: str) -> str:
-    fixes = {
-        "string_pattern_mismatch": "ids are lower_snake_case (agents, teams, models, tools); "
-        "schema names are CapWords",
-        "literal_error": "use one of the listed values",
-        "int_parsing": "give a whole number",
-        "int_type": "give a whole number",
-        "float_parsing": "give a number",
-        "bool_parsing": "give true or false",
-        "greater_than": "give a larger value",
-        "greater_than_equal": "give a larger value",
-        "less_than_equal": "give a smaller value",
-        "less_than": "give a smaller value",
-        "too_short": "add at least one entry",
-        "dict_type": "give a mapping (key: value)",
-        "tuple_type": "give a list (- item)",
-        "list_type": "give a list (- item)",
-        "string_type": "give text",
-        "value_error": "change the value as described",
-    }
-    return fixes.get(kind, "change the value to the expected type")
-
-
-def _data_loc(loc: tuple[str | int, ...], data: Any, *, keep_last: bool) -> Loc:
-    """``loc`` without the union member names pydantic inserts ("str", "ModelSpec")."""
-    kept: list[str | int] = []
-    current = data
-    for i, part in enumerate(loc):
-        found = (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        )
-        if found:
-            current = current[part]
-        elif not (keep_last and i == len(loc) - 1):
-            continue
-        kept.append(part)
-    return tuple(kept)
-
-
-def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
-    current: Any = model
-    for part in loc:
-        current = _step(current, part)
-        if current is None:
-            return []
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or name for name, f in current.model_fields.items() if not f.exclude]
-    return []
-
-
-def _step(annotation: Any, part: str | int) -> Any:
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            for name, info in candidate.model_fields.items():
-                if part in (name, info.alias):
-                    return info.annotation
-        origin = get_origin(candidate)
-        if origin in (list, tuple) and isinstance(part, int):
-            return get_args(candidate)[0]
-        if origin is dict and isinstance(part, str):
-            return get_args(candidate)[1]
-    return None
 
 
 def _shown_char(character: Any) -> str:

@@ -27,7 +27,7 @@ from corral.graphs import RunResult, check_run_id, new_run_id
 from corral.manifest import TeamSpec
 from corral.nodes import Usage, validate
 from corral.scale._types import WORKFLOW, Decision, Start, State
-from corral.scale._worker import queue_of
+from corral.scale._worker import connect_client, queue_of
 
 PREFIX = "corral-run-"
 """A run's workflow id is this plus its run id."""
@@ -70,14 +70,7 @@ class Dispatcher:
         cls, target: str, *, namespace: str = "default", heartbeat_seconds: float = 10.0
     ) -> Dispatcher:
         """Connect to the Temporal server at ``target`` (``HOST:PORT``)."""
-        try:
-            client = await Client.connect(target, namespace=namespace)
-        except RuntimeError as exc:
-            raise InputError(
-                f"cannot reach a Temporal server at {target}: {exc}. Start one (for a "
-                "try-out: temporal server start-dev) or fix --temporal",
-                field="temporal",
-            ) from None
+        client = await connect_client(target, namespace=namespace)
         return cls(client, heartbeat_seconds=heartbeat_seconds)
 
     async def submit(

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from corral.errors import InputError
 from corral.graphs import App
 from corral.manifest import TeamSpec
 from corral.scale._activities import Steps
@@ -70,6 +71,19 @@ def subtask_worker(subtasks: Subtasks, *, max_subtasks: int = 100) -> Worker:
     )
 
 
+async def connect_client(target: str, *, namespace: str = "default") -> Client:
+    """A Temporal client of the server at ``target``; ``InputError`` naming --temporal if
+    the address is not one (a port out of range) or nothing answers there."""
+    try:
+        return await Client.connect(target, namespace=namespace)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(
+            f"cannot reach a Temporal server at {target}: {exc}. Start one (for a "
+            "try-out: temporal server start-dev) or fix --temporal",
+            field="temporal",
+        ) from None
+
+
 async def serve(
     app: App,
     target: str,
@@ -84,7 +98,7 @@ async def serve(
     """Run a worker for ``app``'s team against the Temporal server at ``target`` until
     ``stop`` is set (or the task is cancelled); ``ready(queue)`` once it polls. It
     advances runs and runs delegated subtasks, any run's, on the team's queues."""
-    client = await Client.connect(target, namespace=namespace)
+    client = await connect_client(target, namespace=namespace)
     name = queue or queue_of(app.team)
     subtasks = Subtasks(app, client, queue=name, identity=client.identity)
     ran = worker(client, app, queue=name, max_runs=max_runs, subtasks=subtasks)

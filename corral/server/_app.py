@@ -60,6 +60,8 @@ def create_app(
     Raises:
         ManifestError: a team file is invalid (every problem, with ``file:line``).
     """
+    if max_body < 1:
+        raise InputError(f"max_body must be at least 1 byte (got {max_body})", field="max_body")
     if keep_runs < 1:
         raise InputError(f"keep_runs must be at least 1 (got {keep_runs})", field="keep_runs")
     if workers < 0:

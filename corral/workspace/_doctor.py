@@ -87,7 +87,14 @@ def recover_workspace(path: Path, out: Path) -> Checkup:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.DatabaseError as exc:
             return Checkup(str(path), [str(exc)], [], schema_error=str(exc))
-        copy = sqlite3.connect(part, isolation_level=None)
+        try:
+            copy = sqlite3.connect(part, isolation_level=None)
+        except sqlite3.Error as exc:  # no such folder, no right to write there
+            raise InputError(
+                f"cannot create --recover {out}: {exc} (is {out.parent} a folder you can "
+                "write in?)",
+                field="out",
+            ) from None
         try:
             copy.execute("BEGIN")
             reads = [_copy(conn, copy, name, sql) for name, sql, kind in schema if kind == "table"]

@@ -174,3 +174,22 @@ def test_batch_resume_settles_expired_reviews_and_approves_the_rest(
     approved = cli("resume", "--approve-all")
     assert approved.stdout.splitlines() == ["waiting: approve -> completed"]
     assert cli("runs", "--pending", "--json").json == []
+
+
+def test_batch_resume_goes_on_past_a_run_whose_team_file_is_gone(
+    cli: CliRunner, write: Write
+) -> None:
+    write("script.yaml", "replies: []\n")
+    gone = write("gone.yaml", TEAM.replace("name: pinned", "name: gone"))
+    kept = write("kept.yaml", TEAM)
+    for path, run_id in ((gone, "g1"), (kept, "k1")):
+        started = cli("run", path, "--input", '{"text": "hello"}', "--run-id", run_id)
+        assert started.code == 4, started.stderr
+    gone.unlink()
+    approved = cli("resume", "--approve-all")
+    assert approved.code == 0, approved.stderr
+    assert approved.stdout.splitlines() == [
+        "k1: approve -> completed",
+        f"g1: left waiting (team file {gone} cannot be read; pass --team)",
+    ]
+    assert [r["run_id"] for r in cli("runs", "--pending", "--json").json] == ["g1"]

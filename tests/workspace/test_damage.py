@@ -200,3 +200,13 @@ def test_damage_met_mid_run_stops_every_later_write(healthy: Path, tmp_path: Pat
         status = conn.execute("SELECT status, errors FROM runs WHERE run_id = 'z'").fetchone()
     conn.close()
     assert status == ("running", "[]")  # registered before the damage showed, never after
+
+
+def test_doctor_recover_into_a_missing_folder_is_refused_by_name(
+    healthy: Path, tmp_path: Path
+) -> None:
+    done = run_cli("doctor", healthy, "--recover", "nodir/x.db", cwd=tmp_path)
+    assert done.code == 2, done.stderr
+    assert "cannot create --recover nodir/x.db" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "nodir").exists()
