@@ -21,12 +21,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from temporalio import activity
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
-    WorkflowHandle,
-)
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -78,15 +73,6 @@ class Subtasks:
             )
         except WorkflowAlreadyStartedError:  # a retried supervisor: join the same fan-out
             handle = self.client.get_workflow_handle(name)
-            if await _halted(handle):  # it ended the run, which was resumed: run it again
-                with contextlib.suppress(WorkflowAlreadyStartedError):  # (or join who did)
-                    handle = await self.client.start_workflow(
-                        FANOUT,
-                        fan,
-                        id=name,
-                        task_queue=self.queue,
-                        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                    )
         try:
             outcomes: list[dict[str, Any]] = await handle.result()
         except asyncio.CancelledError:
@@ -167,15 +153,6 @@ def round_of(app: App) -> Runnable[Any, Any] | None:
         if isinstance(found, Runnable):
             return found
     return None
-
-
-async def _halted(handle: WorkflowHandle[Any, Any]) -> bool:
-    """Whether the fan-out ``handle`` names ended with a guard's halt of its run."""
-    described = await handle.describe()
-    if described.status != WorkflowExecutionStatus.COMPLETED:
-        return False
-    outcomes: list[dict[str, Any]] = await handle.result()
-    return any("raise" in outcome for outcome in outcomes)
 
 
 def _heartbeat_seconds() -> float:
