@@ -298,8 +298,7 @@ class BudgetExceeded(GuardTripped):
 
 
 class StepLimitExceeded(GuardTripped):
-    """The run took more than ``guards.max_steps`` steps (counted across resumes); the flow
-    may loop."""
+    """The run took more than ``guards.max_steps`` steps, across resumes; it may loop."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(

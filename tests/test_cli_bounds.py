@@ -9,21 +9,7 @@ import pytest
 
 from corral.errors import InputError
 from tests.conftest import Cli, run_cli
-
-ECHO = """\
-version: 1
-name: echo
-schemas:
-  Note: {fields: {text: str}}
-agents:
-  - {id: echo, role: Echo, kind: function, function: "steps:echo"}
-flow:
-  entry: echo
-  input: Note
-  output: Note
-  edges: [{from: echo, to: END, schema: Note}]
-"""
-STEPS = "def echo(payload):\n    return {'text': payload.text}\n"
+from tests.test_cli_edges import ECHO, STEPS
 
 
 def _team(tmp_path: Path) -> Path:

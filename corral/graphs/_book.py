@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from corral.errors import CooldownActive, InputError, ManifestChanged, ReviewPending
+from corral.errors import CooldownActive, InputError, ManifestChanged, ReviewPending, RunError
 from corral.graphs._build import CompiledTeam
 from corral.graphs._ending import ending
 from corral.graphs._ids import check_run_id, new_run_id
@@ -23,7 +23,7 @@ from corral.keys import DRIVER_KEY
 from corral.manifest import Change, TeamPlan, diff_definitions
 from corral.nodes import Services, validate
 from corral.review import DEADLINE, deadline_decision, decision, iso, overdue, review_schema
-from corral.workspace import RunRecord, Workspace
+from corral.workspace import RunRecord, RunStatus, Workspace
 
 _COOLED = ("task_rate", "cooldown")
 """Guards whose halt the workspace's creation cooldown holds until it ends."""
@@ -294,7 +294,12 @@ class RunBook:
         if record is None or record.status != "running":
             return
         snapshot = self.graph.get_state(self.config(run_id))
-        values = dict(snapshot.values)
+        self.recorded(run_id, error, snapshot, dict(snapshot.values))
+
+    def recorded(
+        self, run_id: str, error: BaseException | None, snapshot: Any, values: dict[str, Any]
+    ) -> tuple[RunStatus, list[RunError]]:
+        """How the run ended (``ending``), written to its record."""
         status, errors = ending(
             run_id,
             error,
@@ -311,6 +316,7 @@ class RunBook:
             errors=[e.to_dict() for e in errors],
             path=values.get("_path") or [],
         )
+        return status, errors
 
     def end(self, run_id: str, error: BaseException | None, progress: Progress) -> RunResult:
         self.active.discard(run_id)
@@ -325,21 +331,10 @@ class RunBook:
                 values = dict(snapshot.values)
             except Exception:  # the error being reported matters more than a failed read
                 snapshot = None
-        output = values.get("_output")
-        status, errors = ending(
-            run_id,
-            error,
-            snapshot,
-            values,
-            max_steps=self.plan.guards.max_steps,
-            verdicts=self.services.verdicts,
-            events=self.events,
-        )
+        status, errors = self.recorded(run_id, error, snapshot, values)
         self.metrics.runs.labels(self.plan.name, status).inc()
+        output = values.get("_output")
         path: list[str] = values.get("_path") or []
-        self.runs.update(
-            run_id, status, output=output, errors=[e.to_dict() for e in errors], path=path
-        )
         summary = self.workspace.run_summary(run_id)
         return RunResult.of(
             summary.usage,

@@ -60,5 +60,5 @@ def test_keep_runs_is_checked(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert "keep_runs must be at least 1" in done.stderr
+    assert "Invalid value for '--keep-runs'" in done.stderr  # named as the option
     assert "Traceback" not in done.stderr
