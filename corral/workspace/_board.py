@@ -21,7 +21,7 @@ from typing import Any
 from corral.errors import GuardTripped
 from corral.workspace import _tasks as rules
 from corral.workspace._db import ConnectionPool
-from corral.workspace._tasks import COLUMNS, PENDING_LOAD, PRIORITY_CAP, RANK
+from corral.workspace._tasks import COLUMNS, PRIORITY_CAP, RANK
 from corral.workspace._types import Limits, NewTask, Task, TaskStatus
 
 _SCORE = "min(?, blocked * 100 + impact + modifier + (? - created_at) / 6.0)"
@@ -131,7 +131,11 @@ class SqliteBoard:
                     (since,),
                 ).fetchone()[0]
             ),
-            pending=lambda: int(conn.execute(PENDING_LOAD).fetchone()[0]),
+            pending=lambda: int(
+                conn.execute(
+                    "SELECT count(*) FROM tasks WHERE status IN ('pending', 'claimed')"
+                ).fetchone()[0]
+            ),
         )
 
     def refuse(self, tasks: Sequence[NewTask], reason: str) -> None:

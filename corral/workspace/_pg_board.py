@@ -18,7 +18,7 @@ from typing import Any
 from corral.errors import GuardTripped
 from corral.workspace import _tasks as rules
 from corral.workspace._pg_db import BOARD_LOCK, Conn, PgPool
-from corral.workspace._tasks import COLUMNS, PENDING_LOAD, PRIORITY_CAP, RANK
+from corral.workspace._tasks import COLUMNS, PRIORITY_CAP, RANK
 from corral.workspace._types import Limits, NewTask, Task, TaskStatus
 
 _TAKE = (
@@ -235,7 +235,9 @@ def _check(conn: Conn, limits: Limits, adding: int, now: float) -> None:
         recent=lambda since: _count(
             conn, "SELECT count(*) FROM tasks WHERE created_at > %s AND status != 'refused'", since
         ),
-        pending=lambda: _count(conn, PENDING_LOAD),
+        pending=lambda: _count(
+            conn, "SELECT count(*) FROM tasks WHERE status IN ('pending', 'claimed')"
+        ),
     )
 
 

@@ -19,14 +19,6 @@ from corral.workspace._types import Limits, NewTask, Task, TaskStatus
 MODIFIER_LIMIT = 50.0
 PRIORITY_CAP = 1000.0
 IMPACT_CAP = 500.0
-PENDING_LOAD = (
-    "SELECT count(*) FROM tasks t WHERE t.status IN ('pending', 'claimed') AND NOT EXISTS "
-    "(SELECT 1 FROM runs r WHERE r.run_id = t.run_id AND r.status != 'running')"
-)
-"""The workspace's pending tasks (``max_pending_tasks``): those of runs not recorded as
-ended or waiting. A round its run's halt (or failure, or a review) cut short leaves its
-tasks unfinished until the run goes on; they are no load meanwhile."""
-
 RANK = "blocked * 100 + impact + modifier - created_at / 6.0"
 """Score now, less its age term: blocked dependents weigh most, then declared impact,
 then age (10 points a minute), then the clamped model modifier. The age term is linear

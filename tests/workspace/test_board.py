@@ -104,20 +104,6 @@ def test_rate_limit_cooldown_and_pending_cap_create_nothing_when_tripped(
     assert b.count() == 5
 
 
-def test_the_unfinished_tasks_of_a_run_that_stopped_are_no_pending_load(
-    workspace: Workspace,
-) -> None:
-    b, limits = workspace.board, Limits(max_pending=3)
-    workspace.runs.start("r", "team", None, {})
-    b.create([task(i) for i in range(3)], limits)
-    b.claim_many(["t0", "t1", "t2"], "r", lease_seconds=30)
-    with pytest.raises(GuardTripped):
-        b.create([task(9)], limits)  # the running run's three are pending
-    workspace.runs.update("r", "halted")  # its round was cut short; they wait for a resume
-    b.create([task(9)], limits)
-    assert b.count() == 4
-
-
 WORKER = textwrap.dedent("""
     import sqlite3, sys, time
     from pathlib import Path
