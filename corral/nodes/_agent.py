@@ -223,7 +223,7 @@ class AgentRunner:
             policy = self.plan.policy("max_llm_calls_per_task")
             yield io(self.services.verdicts.trip, work.run_id, trip, policy)
             raise trip
-        key = reply_key(work.run_id, work.key, next(work.calls))
+        key = reply_key(work.run_id, work.key, len(work.asked))
         work.asked.append(key)
         found = yield io(self.services.ledger.reply, key)
         if found is not None and found.settled:  # finished before this task re-ran: no call

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import itertools
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -61,11 +60,10 @@ class Work:
     ``config``: LangChain merges a node's own config back over a merged config.)"""
     repeats: dict[str, int] = field(default_factory=dict)
     """How often each tool call and delegation came in this task (``max_repeats``)."""
-    calls: Iterator[int] = field(default_factory=itertools.count)
-    """The place of each model call in this work: with the run and the task key, its
-    reply key (a re-executed task replays the calls that finished)."""
     asked: list[str] = field(default_factory=list)
-    """The reply keys of the model calls made (or replayed) so far, in order."""
+    """The reply keys of the model calls made (or replayed) so far, in order: a call's
+    place in the work, with the run and the task key, makes its key (a re-executed task
+    replays the calls that finished)."""
     spent: list[Usage] = field(default_factory=list)
     """What each model call that answered used, in order (a fallback adds the failed
     agent's to its own)."""

@@ -8,30 +8,15 @@ from pathlib import Path
 
 from corral import load_team
 from tests.conftest import SeenMessages
+from tests.nodes.test_tools import WORKER
 
-TEAM = """\
-version: 1
-name: unusable
-models:
-  default: {use: scripted, script: script.yaml}
-schemas:
-  Question: {fields: {text: str}}
-  Answer: {fields: {text: str}}
-agents:
-  - {id: solver, role: Solver}
-flow:
-  entry: solver
-  input: Question
-  output: Answer
-  edges: [{from: solver, to: END, schema: Answer}]
-guards: {max_validation_retries: 1}
-"""
+TEAM = WORKER + "guards: {max_validation_retries: 1}\n"
 
 
 def test_a_run_failed_on_unusable_answers_asks_again_when_resumed(
     write: Callable[..., Path], tmp_path: Path
 ) -> None:
-    write("script.yaml", "agents:\n  solver:\n" + "    - {raw: 'not json'}\n" * 2 + "then: auto\n")
+    write("script.yaml", "agents:\n  worker:\n" + "    - {raw: 'not json'}\n" * 2 + "then: auto\n")
     with load_team(write("team.yaml", TEAM)).compile(db=tmp_path / "w.db") as app:
         failed = app.run({"text": "q"}, run_id="u1")
         assert (failed.status, failed.errors[0].to_dict()["type"]) == ("failed", "HandoffError")
