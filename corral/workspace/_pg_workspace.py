@@ -12,7 +12,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from corral.workspace._pg_board import PgBoard
-from corral.workspace._pg_db import STORE_LOCK, PgPool
+from corral.workspace._pg_db import STORE_LOCK, PgPool, check_dropped
 from corral.workspace._pg_ledger import PgLedger
 from corral.workspace._pg_prune import ended_before, forget_runs, size, vacuum
 from corral.workspace._pg_saver import PgSaver
@@ -73,7 +73,7 @@ class PostgresWorkspace:
                 min_size=1,
                 max_size=2,
                 open=True,
-                check=ConnectionPool.check_connection,  # a dropped connection is replaced
+                check=check_dropped,  # a dropped connection is replaced
                 kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
             )
             store = PostgresStore(pool)

@@ -62,11 +62,12 @@ def test_urls_are_told_from_paths() -> None:
 
 
 def _drop_connections(url: str) -> int:
-    """Terminate every other session on the database (a failover, a restarted proxy)."""
+    """Terminate every other session on the database (a failover, a restarted proxy),
+    waiting until each has ended (so its socket is closed)."""
     database = url.rsplit("/", 1)[1]
     with psycopg.connect(url, autocommit=True) as admin:
         row = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid()",
             (database,),
         ).fetchone()
