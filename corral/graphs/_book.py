@@ -299,7 +299,9 @@ class RunBook:
     def recorded(
         self, run_id: str, error: BaseException | None, snapshot: Any, values: dict[str, Any]
     ) -> tuple[RunStatus, list[RunError]]:
-        """How the run ended (``ending``), written to its record."""
+        """How the run ended (``ending``), written to its record unless another process
+        took the run over meanwhile (a stalled worker's retry did): that one records its
+        own ending."""
         status, errors = ending(
             run_id,
             error,
@@ -315,6 +317,7 @@ class RunBook:
             output=values.get("_output"),
             errors=[e.to_dict() for e in errors],
             path=values.get("_path") or [],
+            owned=True,
         )
         return status, errors
 

@@ -55,8 +55,8 @@ class _Runs:
     def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:
         return None
 
-    def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
-        return None
+    def update(self, run_id: str, status: RunStatus, *, owned: bool = False, **fields: Any) -> bool:
+        return False
 
     def delete(self, run_id: str) -> None:
         return None

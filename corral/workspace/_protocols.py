@@ -62,9 +62,11 @@ class RunRegistry(Protocol):
         """Pin the run to a new team definition."""
         ...
 
-    def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
+    def update(self, run_id: str, status: RunStatus, *, owned: bool = False, **fields: Any) -> bool:
         """Set a run's status (and output, errors, path; a ``usage`` is not kept: a run's
-        account is the ledger's). ``ValueError`` for any other field."""
+        account is the ledger's) and make it this process's. ``ValueError`` for any other
+        field. ``owned``: only if the run is still this process's (a driver another took
+        the run over from leaves the record to it); False if nothing was written."""
 
     def take_over(self, run_id: str) -> str | None:
         """Mark the run ``running`` and owned here unless another live holder has it (on

@@ -93,8 +93,9 @@ class Runs:
             taken = conn.execute(f"SELECT status FROM runs WHERE run_id = {p}", (run_id,))
             return str(taken.fetchone()[0])
 
-    def update(self, run_id: str, status: RunStatus, **fields: Any) -> None:
-        """Set a run's status (and output, errors, path)."""
+    def update(self, run_id: str, status: RunStatus, *, owned: bool = False, **fields: Any) -> bool:
+        """Set a run's status (and output, errors, path) and make it this process's;
+        ``owned``: only if it still is (False if not written)."""
         unknown = set(fields) - {*_FIELDS, "usage"}
         if unknown:
             raise ValueError(f"a run has no field {sorted(unknown)[0]!r} to update")
@@ -103,8 +104,13 @@ class Runs:
         values |= {"pid": os.getpid(), "owner": self.owner, "expires_at": at + self.lease}
         values |= {k: json.dumps(v) for k, v in fields.items() if k in _FIELDS}
         sets = ", ".join(f"{name} = {p}" for name in values)  # names from the lists above
+        mine = f" AND (owner = {p} OR owner IS NULL)" if owned else ""
         with self.pool.write() as conn:
-            conn.execute(f"UPDATE runs SET {sets} WHERE run_id = {p}", (*values.values(), run_id))
+            done = conn.execute(
+                f"UPDATE runs SET {sets} WHERE run_id = {p}{mine}",
+                (*values.values(), run_id, *([self.owner] if owned else [])),
+            )
+            return bool(done.rowcount > 0)
 
     def pin(self, run_id: str, fingerprint: str, definition: dict[str, Any]) -> None:
         """Pin the run to a new team definition (it goes on under a changed team file)."""

@@ -177,3 +177,49 @@ def test_a_run_cancelled_while_it_runs_is_recorded_cancelled_listed_and_resumes(
     assert resumed.code == 0, resumed.stderr  # resumable like a halted run
     assert resumed.json["status"] == "completed"
     assert resumed.json["path"] == ["a", "b", "c"]
+
+
+def test_a_driver_whose_run_was_taken_over_leaves_the_record_to_its_new_owner(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    # A stalled worker: Temporal gave its attempt to another worker, which stamped itself
+    # the owner and completed the run; then the stalled one wakes up and its step fails
+    # (or its activity is cancelled). Its ending must not overwrite the new owner's.
+    write(
+        "steps.py",
+        "from pathlib import Path\nimport time\n\n\ndef same(q):\n    return q\n\n\n"
+        "def stalls(q):\n    here = Path(__file__).parent\n"
+        "    if not (here / 'stalled').exists():\n"
+        "        (here / 'stalled').write_text('x')\n"
+        "        while not (here / 'wake').exists():\n            time.sleep(0.02)\n"
+        "        raise RuntimeError('woke up too late')\n    return q\n",
+    )
+    file = write(
+        "team.yaml",
+        CHAIN.replace(
+            'id: b, kind: function, function: "steps:same"',
+            'id: b, kind: function, function: "steps:stalls"',
+        ),
+    )
+    db = tmp_path / "w.db"
+    team = load_team(file)
+    with team.compile(db=db) as stalled, team.compile(db=db) as retry:
+
+        async def go() -> str:
+            first = asyncio.create_task(stalled.arun({"text": "x"}, run_id="r1"))
+            while not (tmp_path / "stalled").exists():
+                await asyncio.sleep(0.02)
+            retry.runs.update("r1", "running")  # Temporal's retry outranks the lease
+            done = await retry.aresume("r1")
+            assert done.status == "completed"
+            (tmp_path / "wake").write_text("x")
+            return (await first).status
+
+        assert asyncio.run(go()) == "failed"  # what the stalled driver saw
+        record = retry.runs.get("r1")
+        assert record is not None
+        assert (record.status, record.output, record.path) == (
+            "completed",
+            {"text": "x"},
+            ["a", "b", "c"],
+        )
