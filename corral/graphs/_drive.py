@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from opentelemetry.trace import INVALID_SPAN, Span
 
+from corral.errors import RunError
 from corral.graphs._lease import Renewals
 from corral.graphs._result import OnStep, Progress, RunResult
 from corral.observability import (
@@ -67,8 +68,11 @@ class Drive:
         self.spans = spans
         self.team = team
         self.span: Span = INVALID_SPAN  # until ``open``
-        self.renew = renew
+        self._renew = renew
+        self.renew = self._renewed if renew is not None else None
         """Extends this process's lease on the run (``RunRegistry.renew``)."""
+        self.lost = False
+        """A renewal found the run taken over by another process (it drives it now)."""
         self.renew_every = renew_every
         self.renewals = renewals
         """The App's lease timer (``None``: renewed between steps only)."""
@@ -86,6 +90,22 @@ class Drive:
                 return False
             self.renewed = self.clock()
             return True
+
+    def _renewed(self) -> object:
+        kept = self._renew() if self._renew is not None else None
+        if kept is False:
+            self.lost = True
+        return kept
+
+    def held(self) -> None:
+        """Raise ``RunError`` once the run was found taken over (a stalled driver whose
+        lease ended, or whose worker's attempt Temporal retried elsewhere): this process
+        stops driving it at the step it is at."""
+        if self.lost:
+            raise RunError(
+                f"run {self.run_id!r} was taken over by another process, which drives it "
+                "now; this one stopped"
+            )
 
     def renewing(self) -> AbstractContextManager[None]:
         """While the graph runs: the App's lease timer renews the lease when due, so a
@@ -181,6 +201,7 @@ def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
                         break
                     if run.due() and run.renew is not None:
                         run.renew()
+                    run.held()
                     yield from run.take(chunk)
             finally:
                 steps.close()
@@ -210,6 +231,7 @@ async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | R
                         break
                     if run.due() and run.renew is not None:
                         await asyncio.to_thread(run.renew)
+                    run.held()
                     for event in run.take(chunk):
                         yield event
             finally:

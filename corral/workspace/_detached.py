@@ -65,7 +65,7 @@ class _Runs:
         return None
 
     def renew(self, run_id: str) -> bool:
-        return False
+        return True  # nothing is held: no other process can take a run over
 
     def get(self, run_id: str) -> RunRecord | None:
         return None

@@ -223,3 +223,50 @@ def test_a_driver_whose_run_was_taken_over_leaves_the_record_to_its_new_owner(
             {"text": "x"},
             ["a", "b", "c"],
         )
+
+
+def test_a_driver_that_finds_its_run_taken_over_stops_driving_it(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    write(
+        "steps.py",
+        "from pathlib import Path\nimport time\n\n\ndef same(q):\n    return q\n\n\n"
+        "def stalls(q):\n    here = Path(__file__).parent\n"
+        "    if not (here / 'stalled').exists():\n"
+        "        (here / 'stalled').write_text('x')\n"
+        "        while not (here / 'wake').exists():\n            time.sleep(0.02)\n"
+        "    return q\n\n\n"
+        "def last(q):\n    with (Path(__file__).parent / 'last-ran').open('a') as log:\n"
+        "        log.write('x')\n    return q\n",
+    )
+    file = write(
+        "team.yaml",
+        CHAIN.replace(
+            'id: b, kind: function, function: "steps:same"',
+            'id: b, kind: function, function: "steps:stalls"',
+        ).replace(
+            'id: c, kind: function, function: "steps:same"',
+            'id: c, kind: function, function: "steps:last"',
+        ),
+    )
+    db = tmp_path / "w.db"
+    team = load_team(file)
+    # the stalled driver's clock moves 15 s a read: its lease (60 s) is due at each step
+    with team.compile(db=db, clock=Ticking(15.0)) as stalled, team.compile(db=db) as other:
+
+        async def go() -> Any:
+            first = asyncio.create_task(stalled.arun({"text": "x"}, run_id="r1"))
+            while not (tmp_path / "stalled").exists():
+                await asyncio.sleep(0.02)
+            other.runs.update("r1", "running")  # its lease ended: another took it over
+            assert (await other.aresume("r1")).status == "completed"
+            (tmp_path / "wake").write_text("x")
+            return await first
+
+        result = asyncio.run(go())
+        assert result.status == "failed"
+        assert "was taken over by another process" in result.errors[0].message
+        assert (tmp_path / "last-ran").read_text() == "x"  # the last step ran once
+        record = other.runs.get("r1")
+        assert record is not None
+        assert record.status == "completed"
