@@ -55,11 +55,17 @@ def runs(
     if ctx.invoked_subcommand is not None:
         return
     with workspace_at(where(db, team_file)) as workspace:
-        records = workspace.runs.list(limit=limit, status="paused" if pending else None)
+        # --pending: every paused run, cut to the limit once ordered as shown (escalated
+        # reviews first, then the newest; a paused run waiting on no review not counted)
+        if pending:
+            records = workspace.runs.list(limit=MOST_LISTED, status="paused")
+        else:
+            records = workspace.runs.list(limit=limit)
         breakers = workspace.breakers.states()
     if pending:  # reviews escalated by their deadline first
         records = [r for r in records if _review(r) is not None]
         records.sort(key=lambda r: not (_review(r) or {}).get("escalated"))
+        records = records[:limit]
     if json_out:
         typer.echo(json.dumps([_listed(r) for r in records]))
         return

@@ -24,7 +24,7 @@ from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
 from corral.graphs._ids import db_path
 from corral.graphs._lease import Renewals
-from corral.graphs._reading import read_trace
+from corral.graphs._reading import parallel_steps, read_trace
 from corral.graphs._result import OnStep, RunResult
 from corral.keys import DEADLINE_KEY
 from corral.models import warn_sdk_retries
@@ -76,11 +76,7 @@ class App:
         self._gates = weakref.WeakKeyDictionary()
         self.team = team
         self.plan = plan = team.plan
-        self._parallel = {
-            a.id: ("+".join(a.fans_out) if a.fans_out else str(a.joins), a.out_name)
-            for a in plan.agents.values()
-            if a.fans_out or a.joins is not None
-        }
+        self._parallel = parallel_steps(plan)
         """Where a parallel step's agents hand on, for ``on_step`` (see ``Progress``)."""
         self.chat_models = dict(chat_models or {})
         team.check_models(self.chat_models)  # before the workspace exists

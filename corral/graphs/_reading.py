@@ -37,6 +37,7 @@ def read_trace(plan: TeamPlan, workspace: Workspace, run_id: str) -> Trace:
             history(reader, list(workspace.saver.list(config))),
             plan.input_name,
             {a.id: a.in_name for a in plan.agents.values() if a.gathers},
+            parallel_steps(plan),
         )
         + model_calls(workspace.ledger.calls(run_id))
         + tool_calls(workspace.tool_calls.calls(run_id))
@@ -44,6 +45,16 @@ def read_trace(plan: TeamPlan, workspace: Workspace, run_id: str) -> Trace:
         + subtasks(workspace.board.tasks(run_id=run_id)),
         workspace.ledger.run_usage(run_id),
     )
+
+
+def parallel_steps(plan: TeamPlan) -> dict[str, tuple[str, str]]:
+    """Where a parallel step's agents hand on, and the schema (their updates carry no
+    handoff): a fanning agent to its branches (``a+b``), a branch to its join."""
+    return {
+        a.id: ("+".join(a.fans_out) if a.fans_out else str(a.joins), a.out_name)
+        for a in plan.agents.values()
+        if a.fans_out or a.joins is not None
+    }
 
 
 @dataclass(frozen=True)

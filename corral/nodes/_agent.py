@@ -295,7 +295,8 @@ class AgentRunner:
             started = time.perf_counter()
             try:
                 raw = yield Call(model, messages, work.config, timeout=timeout)
-            except GeneratorExit:  # the run is torn down (cancelled): give the reservation back
+            except GeneratorExit:  # the run is torn down (cancelled; async: off the loop,
+                # see Node.ainvoke): give the reservation back
                 if row is not None:
                     self.meter.release(row)
                 raise

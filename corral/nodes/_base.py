@@ -189,6 +189,11 @@ class Node(Runnable[Any, Any]):
             except Exception as exc:
                 step = _advance(steps, None, exc)
                 continue
+            except asyncio.CancelledError:
+                # The run is torn down: its logic is closed here, not when it is collected,
+                # on a worker thread, as its clean-up (a reservation given back) writes.
+                await asyncio.to_thread(steps.close)
+                raise
             step = _advance(steps, result)
         return step
 

@@ -48,18 +48,24 @@ def hand_on(
     Review comes first when the edge asks for it, or when the payload's confidence is
     below the edge's or the agent's ``min_confidence``; the downstream agent never sees
     the payload until a person lets it through. A parallel step sends the payload to
-    every branch at once; a branch's answer goes to its join, under the branch's id.
+    every branch at once; a branch's answer goes to its join, under the branch's id. A
+    degraded answer (a fallback's) is flagged on the handoff, a parallel step's too.
     """
     if plan.fans_out:
+        fanned = _stepped(plan, usage)
+        if degraded:  # kept in the run's state too, as a sequential step's is (its trace)
+            fanned["_handoff"] = _handed(plan, "+".join(plan.fans_out), payload, degraded)
         return Command(
             goto=[
                 Send(branch, {"_handoff": _handed(plan, branch, payload, degraded)})
                 for branch in plan.fans_out
             ],
-            update=_stepped(plan, usage),
+            update=fanned,
         )
     if plan.joins is not None:
         joined: TeamState = {"_joined": {plan.id: payload}, **_stepped(plan, usage)}
+        if degraded:  # the answer goes on in ``_joined``; its flag on a handoff beside it
+            joined["_handoff"] = _handed(plan, plan.joins, payload, degraded)
         return Command(goto=plan.joins, update=joined)
     edge = route(plan, payload)
     reason = None if reviewed else review_reason(plan, edge, payload)

@@ -92,14 +92,21 @@ def _epoch(value: Any) -> float:
 
 
 def steps(
-    history: list[Any], input_schema: str = "input", joins: Mapping[str, str] | None = None
+    history: list[Any],
+    input_schema: str = "input",
+    joins: Mapping[str, str] | None = None,
+    parallel: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[TraceEvent]:
     """Step events from a run's checkpoint history (newest first, as LangGraph lists it).
 
     The first step's inbound is the flow's input (``input_schema``), read from the
     graph's input channels (every channel whose name does not start with ``_``); a join
     agent's (``joins``: its id -> its input schema) is every branch's answer it gathered.
+    A parallel step's agents (``parallel``: its id -> where it hands on, and the schema)
+    write no handoff unless degraded: a branch's answer is read from what it gathered
+    (and a step followed by another finished).
     """
+    parallel = parallel or {}
     found = []
     ordered = list(reversed(history))
     for before, after in zip(ordered, [*ordered[1:], None], strict=True):
@@ -120,6 +127,11 @@ def steps(
                 decision = str(result["_rejected"])
             elif handoff:
                 decision = f"-> {handoff.get('target')} ({handoff.get('schema')})"
+            elif (
+                task.name in parallel and after is not None and not (task.error or task.interrupts)
+            ):
+                decision = "-> {} ({})".format(*parallel[task.name])
+                handoff = {"payload": (result.get("_joined") or {}).get(task.name)}
             elif task.error:
                 decision = f"error: {task.error}"
             else:
@@ -146,7 +158,7 @@ def steps(
                     detail={
                         "inbound_schema": seen.get("schema"),
                         "inbound": seen.get("payload"),
-                        "output": handoff.get("payload") if handoff else None,
+                        "output": handoff.get("payload"),
                         "decision": decision,
                         "usage": usage,
                         "seconds": round(ended - started, 6),

@@ -22,6 +22,7 @@ from blockbuster import blockbuster_ctx
 from corral import RunEvent, load_team
 from tests.conftest import SUPPORT_DESK, TICKET
 from tests.graphs.test_stream import DELEGATE, ORG, STORM, mixed
+from tests.guards.test_budgets import team as budgeted
 
 
 def _unblocked(app: Any, call: Callable[[], Any]) -> Any:
@@ -65,6 +66,34 @@ def test_a_review_pauses_and_resumes_without_blocking(
         assert paused.status == "paused"
         done = _unblocked(app, lambda: app.aresume(paused.run_id, approve=True))
         assert done.status == "completed", done.errors
+
+
+def test_a_run_cancelled_mid_call_gives_its_reservation_back_off_the_loop(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    script = "agents:\n  solver:\n    - {auto: true, delay: 30}\n"
+    db = tmp_path / "w.db"
+
+    def statuses() -> list[str]:
+        with sqlite3.connect(db) as conn:
+            return [r[0] for r in conn.execute("SELECT status FROM usage ORDER BY id")]
+
+    with budgeted(write, "{daily_tokens: 100000}", script).compile(db=db) as app:
+
+        async def cancel_mid_call() -> None:
+            running = asyncio.create_task(app.arun({"text": "q"}))
+            while await asyncio.to_thread(statuses) != ["reserved"]:
+                await asyncio.sleep(0.02)
+            running.cancel()  # what the server's and Temporal's cancel do to a run
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            # given back as the cancel ends (on a worker thread), not when the run's
+            # frames are collected, maybe on the loop
+            assert await asyncio.to_thread(statuses) == ["released"]
+
+        _unblocked(app, cancel_mid_call)
+        [record] = app.list_runs()
+        assert record.status == "cancelled"
 
 
 def _hold_write_lock(db: str, seconds: float, ready: Any) -> None:

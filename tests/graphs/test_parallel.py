@@ -127,3 +127,35 @@ def test_a_run_picture_marks_every_branch_of_the_parallel_step_taken(
         line = next(x for x in drawn.splitlines() if x.strip().startswith(f'"{a}" -> "{b}"'))
         assert 'color="#2e7d32"' in line, line
     assert '"billing" -> "technical"' not in drawn
+
+
+@pytest.mark.parametrize("failing", ["triage", "technical"])
+def test_a_fallback_answer_in_a_parallel_step_is_flagged_degraded_in_the_trace(
+    write: Callable[..., Path], tmp_path: Path, failing: str
+) -> None:
+    write("script.yaml", f"agents:\n  {failing}:\n    - {{error: bad_request}}\nthen: auto\n")
+    write(
+        "rules.py",
+        "def case(c):\n    return {'summary': 'fallback'}\n\n\n"
+        "def finding(c):\n    return {'note': 'fallback', 'score': 1}\n",
+    )
+    fallback = "case" if failing == "triage" else "finding"
+    text = TEAM.format(technical_type="Finding").replace(
+        f"{{id: {failing}, role: {failing.title()}",
+        f"{{id: {failing}, role: {failing.title()}, fallback: {{function: 'rules:{fallback}'}}",
+    )
+    text = text.replace(
+        "schemas:", "models:\n  default: {use: scripted, script: script.yaml}\nschemas:"
+    )
+    with load_team(write("team.yaml", text)).compile(db=tmp_path / "w.db") as app:
+        result = app.run({"summary": "charged twice"}, run_id="p1")
+        steps = {e.agent: e for e in app.trace("p1").of("step")}
+    assert result.status == "completed", result.errors
+    assert {agent: e.summary for agent, e in steps.items()} == {
+        "triage": "-> billing+technical (Case)" + (" [degraded]" if failing == "triage" else ""),
+        "billing": "-> writer (Finding)",
+        "technical": "-> writer (Finding)" + (" [degraded]" if failing == "technical" else ""),
+        "writer": "-> END (Reply)",
+    }
+    if failing == "technical":  # a branch's answer, as its join gathered it
+        assert steps["technical"].detail["output"] == {"note": "fallback", "score": 1}

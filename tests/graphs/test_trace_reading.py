@@ -27,7 +27,8 @@ def old_steps(app: Any, run_id: str) -> list[dict[str, Any]]:
     reader = shape_graph(app.plan, app.workspace.saver, path=False)
     config: RunnableConfig = {"configurable": {"thread_id": run_id}}
     joins = {a.id: a.in_name for a in app.plan.agents.values() if a.gathers}
-    found = steps(list(reader.get_state_history(config)), app.plan.input_name, joins)
+    parallel = reading.parallel_steps(app.plan)
+    found = steps(list(reader.get_state_history(config)), app.plan.input_name, joins, parallel)
     return [e.to_dict() for e in found]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from corral import InputError, load_team
 from corral.graphs import App
+from tests.conftest import run_cli
 from tests.review.test_review_cli import team
 
 Write = Callable[..., Path]
@@ -100,6 +101,25 @@ def test_an_escalated_review_waits_first_in_line_for_a_person(write: Write, tmp_
         }
         approved = compiled.resume("late", approve=True)  # a person decides an escalation
         assert approved.status == "completed"
+
+
+def test_runs_pending_limit_keeps_the_first_runs_of_the_list_escalated_first(
+    write: Write, tmp_path: Path
+) -> None:
+    clock = Clock()
+    with app(write, tmp_path, clock, "escalate") as compiled:
+        compiled.run({"text": "first"}, run_id="late")
+        for run_id in ("fresh1", "fresh2"):
+            clock.now += 20
+            compiled.run({"text": run_id}, run_id=run_id)
+        clock.now += 21  # only "late" is past its deadline
+        assert compiled.resume("late").status == "paused"  # escalated, and the oldest
+    for limit, shown in ((1, ["late"]), (2, ["late", "fresh2"]), (3, ["late", "fresh2", "fresh1"])):
+        listed = run_cli(
+            "runs", "--pending", "--limit", str(limit), "--json", "--db", "w.db", cwd=tmp_path
+        )
+        assert listed.code == 0, listed.stderr
+        assert [r["run_id"] for r in listed.json] == shown  # the limit cuts the list as shown
 
 
 def test_settling_reviews_decides_expired_ones_and_approves_the_rest_on_request(
