@@ -72,9 +72,12 @@ def _after(last_event_id: str | None) -> int:
     if last_event_id is None or last_event_id == "":
         return -1
     try:
-        return int(last_event_id)
+        after = int(last_event_id)
     except ValueError:
-        raise refuse(422, f"Last-Event-ID {last_event_id[:40]!r} is not an event id") from None
+        after = -1
+    if after < 0:
+        raise refuse(422, f"Last-Event-ID {last_event_id[:40]!r} is not an event id")
+    return after
 
 
 async def _create(hub: Hub, thread_id: str | None, body: RunCreate) -> Job:

@@ -218,15 +218,17 @@ async def _history(hub: Hub, thread_id: str, body: HistoryQuery) -> list[dict[st
     config = app.config(thread_id)
     if body.checkpoint:
         config["configurable"] = {**config["configurable"], **body.checkpoint}
-    before = body.before
-    if isinstance(before, str):
-        before = {"configurable": {"checkpoint_id": before}}
+    before = body.before  # a checkpoint id, or a checkpoint as the server returned it
+    if isinstance(before, dict):
+        before = before.get("checkpoint_id")
+        if not isinstance(before, str):
+            raise refuse(422, "before: a checkpoint names its checkpoint_id")
     return [
         thread_state(s, thread_id)
         async for s in app.graph.aget_state_history(
             config,
             limit=body.limit,
-            before=before,  # type: ignore[arg-type]
+            before={"configurable": {"checkpoint_id": before}} if before else None,
             filter=body.metadata,
         )
     ]

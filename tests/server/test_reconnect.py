@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from langgraph_sdk import get_sync_client
 
 from tests.server.conftest import Served
@@ -64,3 +65,26 @@ def test_the_sdk_joins_a_stream_from_an_event_id(served: Served) -> None:
     assert [p.event for p in only] == ["metadata"] + ["updates"] * 4 + ["end"]
     tail = list(client.runs.join_stream(thread, run["run_id"], last_event_id=whole[4].id))
     assert [(p.event, p.id) for p in tail] == [(p.event, p.id) for p in whole[5:]]
+
+
+def test_a_negative_event_id_is_refused_and_history_pages_before_a_checkpoint(
+    served: Served,
+) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    work = {"log": str(served.folder / "neg.txt"), "pause": 0.0, "count": 0}
+    run = client.runs.create(thread, "chain", input=work, stream_mode="updates")
+    client.runs.join(thread, run["run_id"])
+    with pytest.raises(httpx.HTTPStatusError) as bad:  # not a list index from the end
+        list(client.runs.join_stream(thread, run["run_id"], last_event_id="-3"))
+    assert bad.value.response.status_code == 422
+    history = client.threads.get_history(thread, limit=100)
+    mark = history[2]["checkpoint"]  # a checkpoint as the server gave it
+    by_id = client.threads.get_history(thread, before=mark["checkpoint_id"], limit=100)
+    by_checkpoint = client.threads.get_history(thread, before=mark, limit=100)
+    assert [h["checkpoint"] for h in by_checkpoint] == [h["checkpoint"] for h in by_id]
+    assert [h["checkpoint"] for h in by_id] == [h["checkpoint"] for h in history[3:]]
+    with pytest.raises(httpx.HTTPStatusError) as unnamed:
+        client.threads.get_history(thread, before={"checkpoint_ns": ""})
+    assert unnamed.value.response.status_code == 422
+    assert client.threads.get(thread)["status"] == "idle"  # the connection still serves
