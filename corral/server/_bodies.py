@@ -2,6 +2,8 @@
 
 Fields a client may send that change what a run does and that corral does not serve are
 refused (422) rather than ignored; bookkeeping fields clients always send are accepted.
+A run's ``config`` is accepted and not applied (the team file's guards and checkpoint
+settings rule): a ``RemoteGraph`` used as a node always sends its parent's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ _UNSERVED = (
     "checkpoint",
     "checkpoint_id",
     "after_seconds",
+    "context",
+    "durability",
 )
 
 
@@ -43,6 +47,8 @@ class RunCreate(_Body):
     checkpoint: Any = None
     checkpoint_id: Any = None
     after_seconds: Any = None
+    context: Any = None
+    durability: Any = None
 
     @model_validator(mode="after")
     def _served(self) -> RunCreate:
