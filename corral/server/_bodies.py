@@ -73,6 +73,8 @@ class ThreadSearch(_Body):
     ids: list[str] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
 
 
 class ThreadCount(_Body):

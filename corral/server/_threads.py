@@ -134,7 +134,9 @@ async def _threads(hub: Hub, body: ThreadSearch | ThreadCount) -> list[dict[str,
 
 @router.post("/threads/search", tags=["threads"])
 async def search_threads(body: ThreadSearch, hub: HubDep) -> list[dict[str, Any]]:
-    return (await _threads(hub, body))[body.offset : body.offset + body.limit]
+    found = await _threads(hub, body)  # newest first, then in the order asked for
+    found.sort(key=lambda t: str(t.get(body.sort_by) or ""), reverse=body.sort_order == "desc")
+    return found[body.offset : body.offset + body.limit]
 
 
 @router.post("/threads/count", tags=["threads"])

@@ -429,3 +429,20 @@ def test_a_run_stopped_by_its_step_limit_is_recorded_halted(tmp_path: Path) -> N
         record = app.runs.get(thread)
     assert record is not None
     assert (record.status, record.errors[0]["type"]) == ("halted", "StepLimitExceeded")
+
+
+def test_thread_search_sorts_as_asked(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    made = []
+    for name in ("t-b", "t-c", "t-a"):
+        made.append(client.threads.create(thread_id=name, metadata={"tag": "sorted"}))
+        time.sleep(0.01)  # distinct creation times
+    ids = [t["thread_id"] for t in made]
+
+    def found(**order: Any) -> list[str]:
+        return [t["thread_id"] for t in client.threads.search(metadata={"tag": "sorted"}, **order)]
+
+    assert found() == ids[::-1]  # newest first
+    assert found(sort_by="created_at", sort_order="asc") == ids
+    assert found(sort_by="thread_id", sort_order="asc") == ["t-a", "t-b", "t-c"]
+    assert found(sort_by="thread_id", sort_order="desc", limit=1) == ["t-c"]
