@@ -49,12 +49,18 @@ class RunCreate(_Body):
     after_seconds: Any = None
     context: Any = None
     durability: Any = None
+    on_completion: Literal["delete", "keep"] | None = None
 
     @model_validator(mode="after")
     def _served(self) -> RunCreate:
         for name in _UNSERVED:
             if getattr(self, name) is not None:
                 raise ValueError(f"{name} is not served by corral")
+        if self.on_completion == "delete":
+            raise ValueError(
+                "on_completion 'delete' is not served by corral: a stateless run's thread "
+                "is kept (its run, checkpoints and trace); delete it with DELETE /threads/{id}"
+            )
         if self.input is not None and self.command is not None:
             raise ValueError("give input or command, not both")
         return self

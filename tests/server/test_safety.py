@@ -102,10 +102,15 @@ def test_body_limit_and_field_errors(guarded: Served) -> None:
         unserved = http.post("/runs", json={"assistant_id": "chain", "webhook": "http://x"})
         assert unserved.status_code == 422
         assert "webhook is not served" in unserved.text
-        for field, value in (("context", {"user": "u"}), ("durability", "exit")):
+        for field, value in (
+            ("context", {"user": "u"}),
+            ("durability", "exit"),
+            ("on_completion", "delete"),
+        ):
             asked = http.post("/runs", json={"assistant_id": "chain", field: value})
             assert asked.status_code == 422
-            assert f"{field} is not served" in asked.text
+            assert f"{field} " in asked.text
+            assert "is not served" in asked.text
         gone = http.get("/threads/nope")
         assert gone.status_code == 404
         assert gone.json() == {"detail": "no thread 'nope'; create it with POST /threads"}
