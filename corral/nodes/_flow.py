@@ -18,6 +18,7 @@ from corral.keys import DRIVER_KEY
 from corral.manifest import AgentPlan, validate
 from corral.nodes._base import Call, Inbound, Node, Runner, Steps, Work, call_config, io
 from corral.nodes._handoff import REVIEW, hand_on
+from corral.nodes._review import waiting
 from corral.nodes._services import Services
 from corral.nodes._state import Handoff, ReviewRequest, TeamState, add_usage
 from corral.observability import (
@@ -106,7 +107,7 @@ class FlowNode(Node):
             command = yield from self._step(state, config, run_id, driven=False)
         except GraphBubbleUp as pause:  # an interrupt: the run waits for a person
             review_requested(run_id, self.clock(), pause)
-            yield io(self.services.runs.update, run_id, "paused")
+            yield io(self.services.runs.update, run_id, "paused", errors=waiting(pause))
             raise
         except InputError:  # the input was refused: no run was started
             raise

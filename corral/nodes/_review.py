@@ -18,7 +18,7 @@ from langgraph.graph import END as GRAPH_END
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from corral.errors import Rejected, RunError
+from corral.errors import Rejected, ReviewPending, RunError
 from corral.keys import DRIVER_KEY
 from corral.manifest import END, AgentPlan, validate
 from corral.nodes._base import Node, Steps, io
@@ -28,6 +28,16 @@ from corral.nodes._state import Handoff, TeamState
 from corral.observability import review_requested
 from corral.review import DEADLINE, ask_person, stamp
 from corral.workspace import RunRegistry
+
+
+def waiting(pause: BaseException) -> list[dict[str, Any]]:
+    """What a paused run's record says it waits for: the review its interrupt asks for
+    (as a run an App drives records it)."""
+    for item in getattr(pause, "args", ((),))[0] or ():
+        value = getattr(item, "value", None)
+        if isinstance(value, dict):
+            return [ReviewPending(dict(value)).to_dict()]
+    return []
 
 
 class ReviewNode(Node):
@@ -48,9 +58,14 @@ class ReviewNode(Node):
         self.clock = clock
 
     def steps(self, state: TeamState, config: RunnableConfig) -> Steps:
-        command = yield from self._decide(state, config)
         run_id = str((config.get("configurable") or {}).get("thread_id", ""))
         driven = (config.get("metadata") or {}).get(DRIVER_KEY)
+        try:
+            command = yield from self._decide(state, config)
+        except GraphBubbleUp as pause:
+            if run_id and not driven:  # a run started through the graph itself: its record
+                yield io(self.runs.update, run_id, "paused", errors=waiting(pause))
+            raise
         if command.goto == GRAPH_END and run_id and not driven:
             # A run started through the graph itself ends here: record how.
             update = command.update if isinstance(command.update, dict) else {}

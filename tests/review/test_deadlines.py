@@ -140,3 +140,19 @@ def test_settling_reviews_decides_expired_ones_and_approves_the_rest_on_request(
             for run_id, what, r in compiled.settle_reviews(approve_all=True)
         ]
         assert approved == [("new", "approve", "completed")]
+
+
+def test_a_run_paused_through_the_graph_itself_is_listed_pending_with_its_review(
+    write: Write, tmp_path: Path
+) -> None:
+    clock = Clock()
+    with app(write, tmp_path, clock, "escalate") as compiled:
+        compiled.graph.invoke({"text": "direct"}, compiled.config("direct"))  # as a server does
+        record = compiled.runs.get("direct")
+        assert record is not None
+        assert record.status == "paused"
+        assert [e["type"] for e in record.errors] == ["ReviewPending"]
+        assert record.errors[0]["review"]["source"] == "drafter"
+    listed = run_cli("runs", "--pending", "--json", "--db", "w.db", cwd=tmp_path)
+    assert listed.code == 0, listed.stderr
+    assert [r["run_id"] for r in listed.json] == ["direct"]
