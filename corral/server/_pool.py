@@ -14,6 +14,7 @@ Postgres: both serve many processes).
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import itertools
 import multiprocessing
@@ -93,6 +94,10 @@ class ProcessPool:
         theirs.close()  # so that its death is an end of file here
         worker = _Worker(process, mine, loop.create_future())
         loop.add_reader(mine.fileno(), self._read, worker)
+        # uvloop made the pipe non-blocking: a message larger than the pipe's buffer would
+        # be sent or read in part. Blocking, each is whole (the worker's reader thread
+        # takes in what is sent as it comes; a readable pipe holds a message being sent).
+        os.set_blocking(mine.fileno(), True)
         return worker
 
     async def run(

@@ -159,3 +159,14 @@ def test_workers_load_the_teams_from_their_files(tmp_path: Path) -> None:
         assert paused["__interrupt__"][0]["value"]["payload"]["text"]
         run = client.runs.list(thread)[0]
         assert run["metadata"]["corral_worker_pid"] != os.getpid()
+
+
+def test_a_large_input_goes_to_a_worker_whole_and_the_worker_goes_on(served: Served) -> None:
+    client = get_sync_client(url=served.url, timeout=60)
+    for size in (900_000, 10, 900_000, 10):  # the body limit is 1 MiB; each worker twice
+        thread = client.threads.create()["thread_id"]
+        done = client.runs.wait(thread, "reviewed", input={"text": "x" * size})
+        assert isinstance(done, dict)
+        assert client.threads.get(thread)["status"] == "interrupted"  # at its review
+        review = client.threads.get_state(thread)["tasks"][0]["interrupts"][0]["value"]
+        assert len(review["payload"]["text"]) == size
