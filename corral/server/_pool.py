@@ -14,10 +14,10 @@ Postgres: both serve many processes).
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
 import itertools
 import multiprocessing
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
