@@ -138,3 +138,10 @@ def test_field_constraints_some_value_meets_pass(write: Callable[..., Path]) -> 
         "      x: {type: str, min_length: 2, max_length: 2}\n",
     )
     assert load_team(write("team.yaml", text)).name == "pair"
+
+
+def test_a_boolean_version_is_refused_at_its_line(write: Callable[..., Path]) -> None:
+    text = BASE.replace("version: 1\n", "# the format\nversion: true\n")  # True == 1 in Python
+    [(line, field, said)] = _problems(write, text)
+    assert (line, field) == (2, "version")
+    assert "version must be the whole number 1, not a boolean (got True)" in said
