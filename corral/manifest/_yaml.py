@@ -115,8 +115,8 @@ def load_yaml(path: Path) -> Located:
                     )
                 ]
             )
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise ManifestError(
             [
                 Problem(
@@ -127,6 +127,7 @@ def load_yaml(path: Path) -> Located:
                 )
             ]
         ) from None
+    text = _decoded(raw, shown)
     deep = _too_deep(text)
     if deep is not None:
         raise ManifestError(
@@ -193,6 +194,26 @@ def load_yaml(path: Path) -> Located:
     if builder.problems:
         raise ManifestError(builder.problems)
     return located
+
+
+def _decoded(raw: bytes, shown: str) -> str:
+    """``raw`` as UTF-8 text; a byte that is not UTF-8 is a problem at its own line."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = raw.rfind(b"\n", 0, exc.start) + 1  # the bad byte's line, up to it, is UTF-8
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = len(raw[start : exc.start].decode("utf-8")) + 1
+        raise ManifestError(
+            [
+                Problem(
+                    f"byte 0x{raw[exc.start]:02x} at column {column} is not UTF-8 ({exc.reason})",
+                    "save the file as UTF-8",
+                    file=shown,
+                    line=line,
+                )
+            ]
+        ) from None
 
 
 def _compose(text: str) -> yaml.Node | None:

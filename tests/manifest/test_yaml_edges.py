@@ -145,3 +145,17 @@ def test_a_boolean_version_is_refused_at_its_line(write: Callable[..., Path]) ->
     [(line, field, said)] = _problems(write, text)
     assert (line, field) == (2, "version")
     assert "version must be the whole number 1, not a boolean (got True)" in said
+
+
+def test_a_byte_that_is_not_utf8_is_refused_at_its_line_and_column(
+    write: Callable[..., Path],
+) -> None:
+    path = write("team.yaml", BASE)
+    latin1 = BASE.replace("    role: Second\n", "    role: Sécond\n").encode("latin-1")
+    path.write_bytes("# é\n".encode() + latin1)  # valid UTF-8 before the bad byte
+    with pytest.raises(ManifestError) as caught:
+        load_team(path)
+    [problem] = caught.value.problems
+    assert problem.line == 14
+    assert "byte 0xe9 at column 12 is not UTF-8" in problem.message
+    assert "save the file as UTF-8" in problem.fix
