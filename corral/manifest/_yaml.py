@@ -12,7 +12,9 @@ messages (with the offending line) are the ones users see.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,31 +104,7 @@ _MARKS = re.compile(r"[\n#'\"\[\]{}]")
 def load_yaml(path: Path) -> Located:
     """Read ``path`` as YAML data with line numbers; ``ManifestError`` on any problem."""
     shown = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ManifestError(
-                [
-                    Problem(
-                        f"file is {size:,} bytes, over the {MAX_BYTES:,} limit",
-                        "split the file or remove unused parts",
-                        file=shown,
-                        line=1,
-                    )
-                ]
-            )
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ManifestError(
-            [
-                Problem(
-                    f"cannot read the file ({exc})",
-                    "check the path and that it is UTF-8 text",
-                    file=shown,
-                    line=1,
-                )
-            ]
-        ) from None
+    raw = _read(path, shown)
     text = _decoded(raw, shown)
     deep = _too_deep(text)
     if deep is not None:
@@ -194,6 +172,49 @@ def load_yaml(path: Path) -> Located:
     if builder.problems:
         raise ManifestError(builder.problems)
     return located
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _read(path: Path, shown: str) -> bytes:
+    """The bytes of ``path``, at most ``MAX_BYTES``. Only a regular file is read: a device
+    (``/dev/zero``) could be read without end and a FIFO with no writer would wait for
+    one forever, so they are refused before a byte is read (opened without blocking)."""
+
+    def refuse(message: str, fix: str) -> ManifestError:
+        return ManifestError([Problem(message, fix, file=shown, line=1)])
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = next((k for test, k in _KINDS if test(info.st_mode)), "a special file")
+                raise refuse(
+                    f"not a regular file ({kind})", "give the path of a team file (YAML text)"
+                )
+            size = info.st_size
+            with open(fd, "rb", closefd=False) as file:  # the size can be wrong (/proc)
+                raw = b"" if size > MAX_BYTES else file.read(MAX_BYTES + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise refuse(
+            f"cannot read the file ({exc})", "check the path and that it is UTF-8 text"
+        ) from None
+    if size > MAX_BYTES or len(raw) > MAX_BYTES:
+        said = f"{size:,} bytes" if size > MAX_BYTES else f"more than {MAX_BYTES:,} bytes"
+        raise refuse(
+            f"file is {said}, over the {MAX_BYTES:,} limit", "split the file or remove unused parts"
+        )
+    return raw
 
 
 def _decoded(raw: bytes, shown: str) -> str:
