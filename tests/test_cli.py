@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import CHAIN, MINI, SUPPORT_DESK, TICKET, Cli
+from tests.conftest import CHAIN, MINI, SUPPORT_DESK, TICKET, Cli, run_cli
 
 CliRunner = Callable[..., Cli]
 
@@ -359,4 +359,17 @@ def test_manifest_mistakes_that_used_to_crash_name_their_line(
         assert done.code == 2, (name, done.stdout, done.stderr)
         assert words in done.stderr, (name, done.stderr)
         assert f"{name}.yaml:" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_team_file_that_is_not_a_regular_file_is_refused_without_reading_it(
+    tmp_path: Path,
+) -> None:
+    # /dev/zero never ends and a FIFO with no writer never starts: neither is read.
+    fifo = tmp_path / "team.fifo"
+    os.mkfifo(fifo)
+    for path, kind in ((Path("/dev/zero"), "a character device"), (fifo, "a FIFO")):
+        done = run_cli("validate", path, cwd=tmp_path, timeout=30)
+        assert done.code == 2, (path, done.stderr)
+        assert f"{path}:1: not a regular file ({kind})" in done.stderr
         assert "Traceback" not in done.stderr

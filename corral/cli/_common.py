@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from corral.errors import InputError
+from corral.errors import InputError, Rejected
 from corral.workspace import DEFAULT_DB, postgres_url, workspace_label
 
 if TYPE_CHECKING:  # the runtime is imported by the commands that use it: --help stays fast
@@ -243,6 +243,8 @@ def finish(compiled: App | str, result: RunResult, json_out: bool) -> None:
             f"waiting for a person; decide with: corral resume {run_id} {db} "
             "--approve | --reject 'reason' | --edit JSON"
         )
+    elif any(isinstance(error, Rejected) for error in result.errors):  # resuming says it again
+        err.print("the review rejected the run's work, so the run is over; start a new run")
     elif result.status in ("failed", "halted", "cancelled"):
         err.print(f"resume with: corral resume {run_id} {db}")
     raise typer.Exit(EXIT[result.status])

@@ -100,6 +100,15 @@ class TeamFields(_Spec):
             found.setdefault(edge.to, []).append(edge)
         return {k: tuple(v) for k, v in found.items()}
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _no_bool_version(cls, version: object) -> object:
+        """``version: true`` is refused: a bool is an int in Python, and ``True == 1``
+        would pass ``Literal[1]``."""
+        if isinstance(version, bool):
+            raise ValueError("version must be the whole number 1, not a boolean")
+        return version
+
     @field_validator("models")
     @classmethod
     def _aliases(cls, models: dict[str, ModelSpec | str]) -> dict[str, ModelSpec | str]:

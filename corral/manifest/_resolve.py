@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import math
@@ -167,25 +168,28 @@ def _import(path: str, base_dir: Path, loc: Loc, problems: list[Problem]) -> Any
 
 
 def _load_module(name: str, base_dir: Path) -> ModuleType:
-    local = base_dir.joinpath(*name.split(".")).with_suffix(".py")
-    if not local.is_file():
+    """The module ``name`` beside the team file if it is there, else from ``sys.path``.
+
+    A local module is imported as a submodule of a package made for ``base_dir``
+    (``_corral_local_<digest>``), so a package's relative imports work and two team
+    folders with same-named modules or packages never share an entry in ``sys.modules``.
+    """
+    here = base_dir.joinpath(*name.split("."))
+    if not (here.with_suffix(".py").is_file() or (here / "__init__.py").is_file()):
         return importlib.import_module(name)
-    digest = hashlib.sha1(str(local.resolve()).encode()).hexdigest()[:12]
-    unique = f"_corral_local_{digest}"
-    cached = sys.modules.get(unique)
-    if cached is not None:
-        return cached
-    spec = importlib.util.spec_from_file_location(unique, local)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[unique] = module  # pydantic and dataclasses resolve names through it
+    folder = base_dir.resolve()
+    root = f"_corral_local_{hashlib.sha1(str(folder).encode()).hexdigest()[:12]}"
+    if root not in sys.modules:
+        spec = importlib.machinery.ModuleSpec(root, None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+        sys.modules.setdefault(root, importlib.util.module_from_spec(spec))
     try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[unique]
-        raise
-    return module
+        return importlib.import_module(f"{root}.{name}")
+    except ImportError as exc:  # say the user's module names, not the made-up package's
+        if type(exc) not in (ImportError, ModuleNotFoundError) or root not in str(exc):
+            raise
+        said = str(exc).replace(f"{root}.", "")
+        raise type(exc)(said, name=exc.name, path=exc.path) from None
 
 
 def _build_schemas(

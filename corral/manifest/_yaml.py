@@ -12,7 +12,9 @@ messages (with the offending line) are the ones users see.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,36 +99,15 @@ def _too_deep(text: str) -> int | None:
 
 
 _MARKS = re.compile(r"[\n#'\"\[\]{}]")
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:])&\S")
+"""Where an anchor may start (``&name`` after a space or a flow mark); "R&D" is no anchor."""
 
 
 def load_yaml(path: Path) -> Located:
     """Read ``path`` as YAML data with line numbers; ``ManifestError`` on any problem."""
     shown = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ManifestError(
-                [
-                    Problem(
-                        f"file is {size:,} bytes, over the {MAX_BYTES:,} limit",
-                        "split the file or remove unused parts",
-                        file=shown,
-                        line=1,
-                    )
-                ]
-            )
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(
-            [
-                Problem(
-                    f"cannot read the file ({exc})",
-                    "check the path and that it is UTF-8 text",
-                    file=shown,
-                    line=1,
-                )
-            ]
-        ) from None
+    raw = _read(path, shown)
+    text = _decoded(raw, shown)
     deep = _too_deep(text)
     if deep is not None:
         raise ManifestError(
@@ -195,16 +176,99 @@ def load_yaml(path: Path) -> Located:
     return located
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _read(path: Path, shown: str) -> bytes:
+    """The bytes of ``path``, at most ``MAX_BYTES``. Only a regular file is read: a device
+    (``/dev/zero``) could be read without end and a FIFO with no writer would wait for
+    one forever, so they are refused before a byte is read (opened without blocking)."""
+
+    def refuse(message: str, fix: str) -> ManifestError:
+        return ManifestError([Problem(message, fix, file=shown, line=1)])
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = next((k for test, k in _KINDS if test(info.st_mode)), "a special file")
+                raise refuse(
+                    f"not a regular file ({kind})", "give the path of a team file (YAML text)"
+                )
+            size = info.st_size
+            with open(fd, "rb", closefd=False) as file:  # the size can be wrong (/proc)
+                raw = b"" if size > MAX_BYTES else file.read(MAX_BYTES + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise refuse(
+            f"cannot read the file ({exc})", "check the path and that it is UTF-8 text"
+        ) from None
+    if size > MAX_BYTES or len(raw) > MAX_BYTES:
+        said = f"{size:,} bytes" if size > MAX_BYTES else f"more than {MAX_BYTES:,} bytes"
+        raise refuse(
+            f"file is {said}, over the {MAX_BYTES:,} limit", "split the file or remove unused parts"
+        )
+    return raw
+
+
+def _decoded(raw: bytes, shown: str) -> str:
+    """``raw`` as UTF-8 text; a byte that is not UTF-8 is a problem at its own line."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = raw.rfind(b"\n", 0, exc.start) + 1  # the bad byte's line, up to it, is UTF-8
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = len(raw[start : exc.start].decode("utf-8")) + 1
+        raise ManifestError(
+            [
+                Problem(
+                    f"byte 0x{raw[exc.start]:02x} at column {column} is not UTF-8 ({exc.reason})",
+                    "save the file as UTF-8",
+                    file=shown,
+                    line=line,
+                )
+            ]
+        ) from None
+
+
 def _compose(text: str) -> yaml.Node | None:
     """The node tree of ``text``, by libyaml when it is there; a document it refuses is
-    composed again in Python, so an error is always PyYAML's own (same lines, same text)."""
+    composed again in Python, so an error is always PyYAML's own (same lines, same text).
+    A document that may have an anchor is composed in Python, which says where each alias
+    is used: libyaml's tree holds the anchored node itself there."""
     fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
+    if fast is not None and _ANCHOR.search(text) is None:
         try:
             return yaml.compose(text, Loader=fast)
         except yaml.YAMLError:
             pass
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+    return yaml.compose(text, Loader=_AliasLoader)
+
+
+class _Alias(yaml.Node):
+    """Where an alias is used (``start_mark``), and the node it names (``value``)."""
+
+    id = "alias"
+
+
+class _AliasLoader(yaml.SafeLoader):
+    """The pure-Python safe loader; each alias is an ``_Alias`` at its own place."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            node = super().compose_node(parent, index)
+            assert node is not None
+            return _Alias(node.tag, node, mark, mark)
+        return super().compose_node(parent, index)
 
 
 class _Builder:
@@ -215,7 +279,11 @@ class _Builder:
         self.problems: list[Problem] = []
         self.open: set[int] = set()  # the collections being built, to catch alias cycles
 
-    def build(self, node: yaml.Node, loc: Loc) -> Any:
+    def build(self, node: yaml.Node, loc: Loc, at: int | None = None) -> Any:
+        """The data of ``node`` at ``loc``; ``at``: the line of the alias it was reached
+        through (the outermost), where all of it is reported."""
+        if isinstance(node, _Alias):
+            return self.build(node.value, loc, at or node.start_mark.line + 1)
         self.count += 1
         if self.count > MAX_NODES:
             if self.count == MAX_NODES + 1:
@@ -225,11 +293,11 @@ class _Builder:
                         "write the data out instead of nesting aliases",
                         loc,
                         self.located.file,
-                        node.start_mark.line + 1,
+                        at or node.start_mark.line + 1,
                     )
                 )
             return None
-        self.located.lines.setdefault(loc, node.start_mark.line + 1)
+        self.located.lines.setdefault(loc, at or node.start_mark.line + 1)
         if id(node) in self.open:  # an alias inside the value its anchor names
             self._problem(
                 "an alias refers to the value that contains it (a cycle)",
@@ -243,13 +311,13 @@ class _Builder:
                 f"YAML tag {node.tag!r} is not allowed",
                 "use plain YAML data (text, numbers, booleans, lists, mappings)",
                 loc,
-                node.start_mark.line + 1,
+                at or node.start_mark.line + 1,
             )
             return None
         if isinstance(node, yaml.CollectionNode):
             self.open.add(id(node))
             try:
-                return self._collection(node, loc)
+                return self._collection(node, loc, at)
             finally:
                 self.open.discard(id(node))
         if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
@@ -257,11 +325,11 @@ class _Builder:
             return self.constructor.yaml_constructors[node.tag](self.constructor, node)
         return self.constructor.construct_object(node)
 
-    def _collection(self, node: yaml.CollectionNode, loc: Loc) -> Any:
+    def _collection(self, node: yaml.CollectionNode, loc: Loc, at: int | None) -> Any:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                line = key_node.start_mark.line + 1
+                line = at or key_node.start_mark.line + 1
                 if key_node.tag == _MERGE:
                     self._problem(
                         "YAML merge keys (<<) are not supported", "write the keys out", loc, line
@@ -278,7 +346,7 @@ class _Builder:
                         line,
                     )
                     continue
-                key = self.build(key_node, loc) if key_node.tag in _PLAIN_TAGS else None
+                key = self.build(key_node, loc, at) if key_node.tag in _PLAIN_TAGS else None
                 if not isinstance(key, str):
                     self._problem(f"key {key!r} is not text", "use a text key", loc, line)
                     continue
@@ -292,10 +360,10 @@ class _Builder:
                     )
                     continue
                 self.located.lines[(*loc, key)] = line
-                out[key] = self.build(value_node, (*loc, key))
+                out[key] = self.build(value_node, (*loc, key), at)
                 self.located.lines[(*loc, key)] = line
             return out
-        return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return [self.build(item, (*loc, i), at) for i, item in enumerate(node.value)]
 
     def _problem(self, message: str, fix: str, loc: Loc, line: int) -> None:
         self.problems.append(Problem(message, fix, loc, self.located.file, line))

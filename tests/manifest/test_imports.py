@@ -94,3 +94,21 @@ def test_functions_that_take_one_payload_pass(write: Callable[..., Path]) -> Non
         "def two(payload, extra=None, *rest, flag=False, **more):\n    return payload\n",
     )
     assert load_team(write("team.yaml", FUNCTION_TEAM)).resolved.functions["first"]
+
+
+def _package(write: Callable[..., Path], folder: str, said: str) -> Path:
+    """A team folder whose function is in a package that imports its sibling relatively."""
+    write(f"{folder}/mypkg/__init__.py", "")
+    write(f"{folder}/mypkg/helpers.py", f"SAID = {said!r}\n")
+    write(
+        f"{folder}/mypkg/mod.py", "from .helpers import SAID\n\ndef fn(payload):\n    return SAID\n"
+    )
+    return write(f"{folder}/team.yaml", FUNCTION_TEAM.replace("steps:two", "mypkg.mod:fn"))
+
+
+def test_a_package_beside_the_team_file_imports_its_own_modules_relatively(
+    write: Callable[..., Path],
+) -> None:
+    first = load_team(_package(write, "one", "from one")).resolved.functions["first"]
+    second = load_team(_package(write, "two", "from two")).resolved.functions["first"]
+    assert (first(None), second(None)) == ("from one", "from two")  # same names, two folders

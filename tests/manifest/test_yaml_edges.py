@@ -61,14 +61,19 @@ def test_a_nested_boolean_key_is_named_as_written(write: Callable[..., Path]) ->
 
 
 @pytest.mark.parametrize(
-    "cycle", ["  Loop: &x [*x]\n", "  Loop: &x {inner: *x}\n", "  Loop: &x\n    - [1, *x]\n"]
+    ("cycle", "alias_line"),
+    [
+        ("  Loop: &x [*x]\n", 6),
+        ("  Loop: &x {inner: *x}\n", 6),
+        ("  Loop: &x\n    - [1, *x]\n", 7),
+    ],
 )
 def test_an_alias_inside_its_own_anchor_is_one_problem(
-    write: Callable[..., Path], cycle: str
+    write: Callable[..., Path], cycle: str, alias_line: int
 ) -> None:
     text = BASE.replace("schemas:\n", "schemas:\n" + cycle)
     [(line, field, said)] = _problems(write, text)
-    assert line == 6
+    assert line == alias_line
     assert field.startswith("schemas.Loop")
     assert "refers to the value that contains it" in said
 
@@ -138,3 +143,38 @@ def test_field_constraints_some_value_meets_pass(write: Callable[..., Path]) -> 
         "      x: {type: str, min_length: 2, max_length: 2}\n",
     )
     assert load_team(write("team.yaml", text)).name == "pair"
+
+
+def test_a_boolean_version_is_refused_at_its_line(write: Callable[..., Path]) -> None:
+    text = BASE.replace("version: 1\n", "# the format\nversion: true\n")  # True == 1 in Python
+    [(line, field, said)] = _problems(write, text)
+    assert (line, field) == (2, "version")
+    assert "version must be the whole number 1, not a boolean (got True)" in said
+
+
+def test_a_byte_that_is_not_utf8_is_refused_at_its_line_and_column(
+    write: Callable[..., Path],
+) -> None:
+    path = write("team.yaml", BASE)
+    latin1 = BASE.replace("    role: Second\n", "    role: Sécond\n").encode("latin-1")
+    path.write_bytes("# é\n".encode() + latin1)  # valid UTF-8 before the bad byte
+    with pytest.raises(ManifestError) as caught:
+        load_team(path)
+    [problem] = caught.value.problems
+    assert problem.line == 14
+    assert "byte 0xe9 at column 12 is not UTF-8" in problem.message
+    assert "save the file as UTF-8" in problem.fix
+
+
+def test_a_mistake_reached_through_an_alias_is_refused_where_the_alias_is(
+    write: Callable[..., Path],
+) -> None:
+    text = BASE.replace("      value: int\n", "      value: &field {type: int, ge: 0}\n").replace(
+        "    role: Second\n", "    role: Second\n    retry: *field\n"
+    )
+    found = _problems(write, text)
+    assert [(line, field) for line, field, _ in found] == [
+        (14, "agents.1.retry.type"),
+        (14, "agents.1.retry.ge"),
+    ]
+    assert all("unknown key" in said for _, _, said in found)

@@ -97,6 +97,17 @@ def test_edge_review_pauses_and_every_decision_works_across_processes(
     assert "not waiting for a review" in late.stderr
 
 
+def test_a_rejected_run_is_over_and_no_resume_is_suggested(
+    cli: CliRunner, write: Callable[..., Path]
+) -> None:
+    start(cli, team(write), "r1")
+    rejected = cli("resume", "r1", "--reject", "tone is wrong")
+    assert rejected.code == 1
+    assert "Rejected: rejected by reviewer: tone is wrong" in rejected.stderr
+    assert "resume with" not in rejected.stderr  # resuming it would only say the same again
+    assert "the review rejected the run's work, so the run is over" in rejected.stderr
+
+
 def test_pending_shows_what_waits_its_payload_cut_in_the_table_and_whole_in_json(
     cli: CliRunner, write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
