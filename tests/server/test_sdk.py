@@ -264,6 +264,19 @@ def test_cancel_with_rollback(served: Served) -> None:
     assert refused.value.response.status_code == 409
 
 
+def test_a_run_that_ended_is_not_rolled_back(served: Served) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    run = client.runs.create(thread, "chain", input=work(served, 0.0, "ended"))
+    assert client.runs.join(thread, run["run_id"])["count"] == 4
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.cancel(thread, run["run_id"], action="rollback")
+    assert refused.value.response.status_code == 409
+    assert "has ended" in refused.value.response.text
+    assert client.threads.get_state(thread)["values"]["count"] == 4  # its work stays
+    assert client.runs.get(thread, run["run_id"])["status"] == "success"
+
+
 def test_multitask_rollback(served: Served) -> None:
     client = get_sync_client(url=served.url)
     thread = client.threads.create()["thread_id"]
