@@ -24,7 +24,7 @@ from corral.keys import DEADLINE_KEY
 from corral.manifest import validate
 from corral.review import decision, overdue, review_schema
 from corral.server._durable import claim, mark, orphans, stop
-from corral.server._jobs import STREAM_MODES, Executor, Job, Start, drive
+from corral.server._jobs import STREAM_MODES, Executor, Job, Start, drive, unfinished
 from corral.server._wire import ThreadInfo, assistant_id, interrupts_by_task, now_iso, plain, refuse
 from corral.workspace import RunRecord
 
@@ -142,7 +142,7 @@ class Hub:
                 job is not None and job.status == "error"
             ):
                 status = "error"
-        if job is not None and not job.done.is_set():
+        if unfinished(job):
             status = "busy"
         return {
             "thread_id": info.thread_id,
@@ -182,7 +182,8 @@ class Hub:
             on = "" if self.temporal is None else " on Temporal workers (--temporal)"
             raise refuse(422, f"stream mode {unknown[0]!r} is not served{on}; use {served}")
         before = self.current.get(info.thread_id)
-        busy = before is not None and not before.done.is_set()
+        waiting = unfinished(before)  # the thread's runs not ended, the running one too
+        busy = bool(waiting)
         if busy and body.multitask_strategy == "reject":
             raise refuse(409, f"thread {info.thread_id!r} is busy; wait, or enqueue the run")
         if busy and body.multitask_strategy not in ("enqueue", "interrupt", "rollback"):
@@ -198,8 +199,9 @@ class Hub:
         if holder is not None:
             raise refuse(409, f"thread {info.thread_id!r} is being run by process {holder}")
         interrupt = body.multitask_strategy == "interrupt"
-        if busy and interrupt and before is not None:
-            await stop(app, before)  # as a cancel: its checkpoints stay
+        if busy and interrupt:
+            for other in waiting:  # as a cancel: their checkpoints stay
+                await stop(app, other)
         job = Job(
             run_id=str(uuid.uuid4()),
             thread_id=info.thread_id,
@@ -220,6 +222,7 @@ class Hub:
         self, job: Job, app: App, start: Start | Callable[[], Awaitable[Start]], before: Job | None
     ) -> None:
         self.jobs[job.run_id] = self.current[job.thread_id] = job
+        job.ahead = before
         if self.temporal is not None:
             job.task = self.temporal.launch(job, app, start, before)
         else:

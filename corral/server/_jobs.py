@@ -62,6 +62,8 @@ class Job:
     """The pid of the worker process running it (``None``: this process)."""
     stopped: bool = False
     """Cancelled for good (by a client, or replaced on its thread), not by a closing."""
+    ahead: Job | None = None
+    """The thread's run it was queued behind (``enqueue``, ``interrupt``)."""
     _signal: asyncio.Event = field(default_factory=asyncio.Event)
 
     def push(self, event: str, data: Any) -> None:
@@ -131,13 +133,25 @@ def error_of(exc: BaseException) -> dict[str, Any]:
     return error
 
 
+def unfinished(job: Job | None) -> list[Job]:
+    """``job`` and the runs queued ahead of it that have not ended, newest first: a
+    queued run cancelled ends at once, while the run ahead of it may still be running."""
+    found = []
+    while job is not None:
+        if not job.done.is_set():
+            found.append(job)
+        job = job.ahead
+    return found
+
+
 async def opening(
     job: Job, start: Start | Callable[[], Awaitable[Start]], before: Job | None
 ) -> Start:
-    """Begin ``job``: wait for the run queued ahead (``before``), make its start (a
-    decision is checked when the job starts), then mark it running, ``metadata`` first."""
-    if before is not None:
-        await before.done.wait()
+    """Begin ``job``: wait for the runs queued ahead (``before`` and those ahead of it) to
+    end, make its start (a decision is checked when the job starts), then mark it
+    running, ``metadata`` first."""
+    for ahead in unfinished(before):
+        await ahead.done.wait()
     if callable(start):
         start = await start()
     job.set_status("running")

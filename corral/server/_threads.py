@@ -18,6 +18,7 @@ from corral.server._bodies import (
     matches,
 )
 from corral.server._hub import Hub
+from corral.server._jobs import unfinished
 from corral.server._safety import caller_teams
 from corral.server._wire import ThreadInfo, plain, refuse, thread_state
 
@@ -148,8 +149,7 @@ async def count_threads(body: ThreadCount, hub: HubDep) -> int:
 async def delete_thread(thread_id: str, hub: HubDep) -> Response:
     """Delete a thread: its corral run, checkpoints and record (not while it runs)."""
     info = await hub.thread(thread_id)
-    job = hub.current.get(thread_id)
-    if job is not None and not job.done.is_set():
+    if unfinished(hub.current.get(thread_id)):
         raise refuse(409, f"thread {thread_id!r} is busy; cancel its run first")
     if info.team is not None and hub.temporal is not None:  # a review may wait there
         await hub.temporal.forget(thread_id)

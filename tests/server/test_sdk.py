@@ -459,3 +459,31 @@ def test_thread_search_sorts_as_asked(served: Served) -> None:
     assert found(sort_by="created_at", sort_order="asc") == ids
     assert found(sort_by="thread_id", sort_order="asc") == ["t-a", "t-b", "t-c"]
     assert found(sort_by="thread_id", sort_order="desc", limit=1) == ["t-c"]
+
+
+def test_a_thread_with_a_run_running_stays_busy_whatever_is_queued_behind_it(
+    served: Served,
+) -> None:
+    client = get_sync_client(url=served.url)
+    thread = client.threads.create()["thread_id"]
+    log = served.folder / "queued.txt"
+    first = client.runs.create(thread, "chain", input=work(served, 0.4, "queued"))
+    queued = client.runs.create(thread, "chain", input=None, multitask_strategy="enqueue")
+    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    client.runs.cancel(thread, queued["run_id"], wait=True)  # only the queued one
+    assert client.runs.get(thread, first["run_id"])["status"] == "running"
+    assert client.threads.get(thread)["status"] == "busy"
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # reject: not beside it
+        client.runs.create(thread, "chain", input=None)
+    assert refused.value.response.status_code == 409
+    with pytest.raises(httpx.HTTPStatusError) as kept:
+        client.threads.delete(thread)
+    assert kept.value.response.status_code == 409
+    again = client.runs.create(thread, "chain", input=None, multitask_strategy="enqueue")
+    late = client.runs.create(thread, "chain", input=None, multitask_strategy="interrupt")
+    assert client.runs.join(thread, late["run_id"])["count"] == 4
+    statuses = {r["run_id"]: r["status"] for r in client.runs.list(thread)}
+    assert statuses[first["run_id"]] == "interrupted"  # the running one was stopped too
+    assert statuses[again["run_id"]] == "interrupted"
+    _wait_until(lambda: log.read_text().count("start") == log.read_text().count("done"))
+    assert log.read_text().count("done d") == 1  # one run went on to the end, not two
