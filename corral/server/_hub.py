@@ -188,8 +188,8 @@ class Hub:
             raise refuse(409, f"thread {info.thread_id!r} is busy; wait, or enqueue the run")
         if busy and body.multitask_strategy not in ("enqueue", "interrupt", "rollback"):
             raise refuse(422, f"multitask_strategy {body.multitask_strategy!r} is not served")
-        if busy and before is not None and body.multitask_strategy == "rollback":
-            start: Start | Callable[[], Awaitable[Start]] = await self._replace(app, body, before)
+        if busy and body.multitask_strategy == "rollback":
+            start: Start | Callable[[], Awaitable[Start]] = await self._replace(app, body, waiting)
             busy = False
         else:
             start = await self._start_value(app, info, body, queued=busy)
@@ -339,10 +339,12 @@ class Hub:
         )
         return Command(resume=value)
 
-    async def _replace(self, app: App, body: Any, before: Job) -> dict[str, Any]:
+    async def _replace(self, app: App, body: Any, waiting: list[Job]) -> dict[str, Any]:
         """``multitask_strategy: rollback``: the new run's input is checked, then the
-        running run is cancelled and rolled back (the thread is new again)."""
-        if not before.starts_thread:
+        thread's runs not ended are cancelled and rolled back (the thread is new again), if
+        the oldest not already replaced (``interrupt``) started the thread."""
+        first = ([j for j in waiting if not j.stopped] or waiting)[-1]
+        if not first.starts_thread:
             raise refuse(
                 409,
                 "only the run that started its thread can be rolled back; use "
@@ -351,21 +353,36 @@ class Hub:
         if body.command is not None or body.input is None:
             raise refuse(422, "a rolled back thread is new: start the run with an input")
         payload = self._checked(app, body.input)
-        await stop(app, before)
-        await before.done.wait()
-        await self.roll_back(before)
+        await self._wipe(app, first)
         return payload
 
-    async def roll_back(self, job: Job) -> None:
-        """Delete an ended run that started its thread: its corral run, checkpoints and
-        record go, and the thread is new again (another input may start it)."""
-        info = self.threads.get(job.thread_id)
+    async def cancel_back(self, job: Job) -> None:
+        """Cancel with ``action=rollback``: ``job`` (its thread's first run, not ended) and
+        the runs queued behind it stop, and the thread is new again."""
+        async with self._starting.setdefault(job.thread_id, asyncio.Lock()):
+            if job.done.is_set():  # what the thread did since stays
+                raise refuse(
+                    409,
+                    f"run {job.run_id!r} has ended ({job.status}); only a run not "
+                    "yet ended is rolled back",
+                )
+            await self._wipe(self.app(job.assistant_id), job)
+
+    async def _wipe(self, app: App, first: Job) -> None:
+        """Stop ``first`` (its thread's first run) and every run queued behind it (newest
+        first, so none starts meanwhile), wait for their ends, then delete the corral run,
+        its checkpoints and record: the thread is new again (another input may start it)."""
+        waiting = unfinished(self.current.get(first.thread_id)) or [first]
+        for job in waiting:
+            await stop(app, job)
+        for job in waiting:
+            await job.done.wait()
+        info = self.threads.get(first.thread_id)
         if info is not None and info.team is not None:
-            await asyncio.to_thread(self.by_name[info.team].workspace.delete_run, job.thread_id)
+            await asyncio.to_thread(self.by_name[info.team].workspace.delete_run, first.thread_id)
             info.team = None
-        self.jobs.pop(job.run_id, None)
-        if self.current.get(job.thread_id) is job:
-            del self.current[job.thread_id]
+        self.jobs.pop(first.run_id, None)
+        self.current.pop(first.thread_id, None)
 
     def job(self, thread_id: str | None, run_id: str) -> Job:
         job = self.jobs.get(run_id)

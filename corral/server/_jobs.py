@@ -135,12 +135,19 @@ def error_of(exc: BaseException) -> dict[str, Any]:
 
 def unfinished(job: Job | None) -> list[Job]:
     """``job`` and the runs queued ahead of it that have not ended, newest first: a
-    queued run cancelled ends at once, while the run ahead of it may still be running."""
-    found = []
-    while job is not None:
-        if not job.done.is_set():
-            found.append(job)
-        job = job.ahead
+    queued run cancelled ends at once, while the run ahead of it may still be running.
+    The runs that ended leave the chain (it does not grow while its thread stays busy)."""
+    if job is None:
+        return []
+    found = [] if job.done.is_set() else [job]
+    kept, ahead = job, job.ahead
+    while ahead is not None:
+        if not ahead.done.is_set():
+            found.append(ahead)
+            kept.ahead = ahead
+            kept = ahead
+        ahead = ahead.ahead
+    kept.ahead = None
     return found
 
 

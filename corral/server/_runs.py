@@ -199,14 +199,10 @@ async def cancel_run(
         raise refuse(
             409, "only the run that started its thread can be rolled back; use action=interrupt"
         )
-    if action == "rollback" and job.done.is_set():  # what the thread did since stays
-        raise refuse(
-            409, f"run {run_id!r} has ended ({job.status}); only a run not yet ended is rolled back"
-        )
-    await _stop(hub, job)
-    if action == "rollback":
-        await job.done.wait()
-        await hub.roll_back(job)
+    if action == "rollback":  # with the runs queued behind it
+        await hub.cancel_back(job)
+    else:
+        await _stop(hub, job)
     if wait:
         await job.done.wait()
         return _json(job.to_dict())
