@@ -19,3 +19,7 @@ SPAN_KEY = "__corral_span"
 DEADLINE_KEY = "__corral_deadline"
 """Configurable key: ``(at, seconds)``, when the run's ``guards.run_deadline_seconds``
 ends (by the App's clock) and how long it is."""
+
+WORKFLOW_WAIT = "workflow_wait"
+"""Event kind: a worker left the run paused or cooling down, and its Temporal workflow
+waits for the decision or the timer (``updated_at``: the record as the worker left it)."""

@@ -25,6 +25,7 @@ from corral.cli._common import (
 )
 from corral.cli._temporal import QueueOption, TemporalOption, resume_on_temporal
 from corral.errors import InputError, ManifestError
+from corral.graphs import held_by_workflow, on_workers_hint
 from corral.workspace import RunRecord
 
 
@@ -101,10 +102,13 @@ def resume(
         raise InputError("give the RUN_ID to resume, or --expired/--approve-all", field="run_id")
     with workspace_at(path) as workspace:
         record = workspace.runs.get(run_id)
+        held = held_by_workflow(workspace.runs, workspace.events, run_id)
     if record is None:
         raise InputError(
             f"no run {run_id!r} in {path}; `corral runs --db {path}` lists them", field="run_id"
         )
+    if held:  # a worker left it waiting: driven here too, it would go on twice
+        raise InputError(on_workers_hint(run_id), field="run_id")
     manifest = team_file or (Path(record.manifest) if record.manifest else None)
     if manifest is None:
         raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from corral.graphs._build import CompiledTeam, build_graph, draw_graph, wire
     from corral.graphs._export import mimebundle, render, team_graph, to_dot, to_mermaid
     from corral.graphs._formats import FORMATS
+    from corral.graphs._held import held_by_workflow, on_workers_hint
     from corral.graphs._ids import check_run_id, db_path, new_run_id
     from corral.graphs._reading import read_trace
     from corral.graphs._result import RunResult, StepEvent
@@ -21,6 +22,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "._app": ("App",),
         "._formats": ("FORMATS",),
+        "._held": ("held_by_workflow", "on_workers_hint"),
         "._build": (
             "CompiledTeam",
             "build_graph",
@@ -62,9 +64,11 @@ __all__ = [
     "check_run_id",
     "db_path",
     "draw_graph",
+    "held_by_workflow",
     "load_team",
     "mimebundle",
     "new_run_id",
+    "on_workers_hint",
     "read_trace",
     "render",
     "team_graph",

@@ -22,6 +22,7 @@ from corral.errors import InputError, ManifestError, UserError
 from corral.graphs._book import RunBook
 from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
+from corral.graphs._held import held_by_workflow
 from corral.graphs._ids import db_path
 from corral.graphs._lease import Renewals
 from corral.graphs._reading import parallel_steps, read_trace
@@ -161,6 +162,9 @@ class App:
         ``None`` if the run was left waiting) for every pending review."""
         for review in self.pending():
             run_id = str(review["run_id"])
+            if held_by_workflow(self.runs, self.events, run_id):  # its workflow decides
+                yield run_id, "left waiting: its Temporal workflow waits (--temporal)", None
+                continue
             policy = overdue(review, self.clock())
             try:
                 if policy is not None:

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from corral.errors import GuardTripped, InputError, ReviewPending, RunError, UserError
 from corral.graphs import App, RunResult
+from corral.keys import WORKFLOW_WAIT
 from corral.nodes import Fanout, fanning_out
 from corral.scale._types import ADVANCE, CANCELLED, Outcome, Step
 
@@ -104,7 +105,7 @@ class Steps:
             until = None
             if deadline and not review.get("escalated"):
                 until = datetime.fromisoformat(str(deadline)).timestamp()
-            return Outcome(data, "review", until, self.identity)
+            return self._waits(Outcome(data, "review", until, self.identity))
         trip = next(
             (
                 e
@@ -117,8 +118,18 @@ class Steps:
             # (a cooldown that already ended, say while a fan-out wound down: go on now)
             until = self.app.board.cooldown_until() or trip.until
             if until is not None:
-                return Outcome(data, "cooldown", until, self.identity)
+                return self._waits(Outcome(data, "cooldown", until, self.identity))
         return Outcome(data, "", None, self.identity)
+
+    def _waits(self, outcome: Outcome) -> Outcome:
+        """Record that the run waits in its workflow (``held_by_workflow``), so it is not
+        resumed elsewhere meanwhile (``corral resume`` without ``--temporal``)."""
+        run_id = str(outcome.result["run_id"])
+        record = self.app.runs.get(run_id)
+        if record is not None:
+            data = {"for": outcome.wait, "updated_at": record.updated_at, "by": self.identity}
+            self.app.events.record(run_id, WORKFLOW_WAIT, None, data)
+        return outcome
 
     def record_running(self, run_id: str) -> None:
         """Mark a run this worker stopped (not cancelled: it shuts down, or Temporal gave

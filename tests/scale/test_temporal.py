@@ -221,9 +221,19 @@ def test_the_cli_on_workers_prints_what_an_embedded_run_prints_and_sends_decisio
     assert hint in " ".join(paused.stderr.split())
     again = run_cli("run", file, "--input", json.dumps(entry), *how, "--run-id", "r1", cwd=tmp_path)
     undecided = run_cli("resume", "r1", *how, cwd=tmp_path)  # its workflow waits for a decision
-    for refused, said in ((again, "is already open on Temporal"), (undecided, "is still open")):
+    here = ("--db", scale.db, "--team", file)  # not through Temporal: its workflow waits
+    embedded = run_cli("resume", "r1", "--approve", *here, cwd=tmp_path)
+    for refused, said in (
+        (again, "is already open on Temporal"),
+        (undecided, "is still open"),
+        (embedded, "waits in its Temporal workflow"),
+    ):
         assert (refused.code, "Traceback" in refused.stderr) == (2, False), refused.stderr
-        assert said in refused.stderr
+        assert said in " ".join(refused.stderr.split())
+    settled = run_cli("resume", "--approve-all", *here, cwd=tmp_path)
+    assert settled.code == 0, settled.stderr
+    assert "r1: left waiting: its Temporal workflow waits" in settled.stdout
+    assert record(scale.db, "r1")["status"] == "paused"
     done = run_cli("resume", "r1", "--approve", *how, cwd=tmp_path)  # the decide signal
     assert done.code == 0, done.stderr
     ended = run_cli("run", file, "--input", json.dumps(entry), *how, "--run-id", "r1", cwd=tmp_path)
@@ -364,7 +374,13 @@ def test_a_cooldown_waits_on_a_durable_timer_then_the_run_goes_on(
     assert len(timers) >= 2  # each wait a durable timer in the workflow's history
     with sqlite3.connect(scale.db) as conn:
         created = conn.execute("SELECT count(*) FROM tasks WHERE run_id = ?", (run_id,)).fetchone()
+        waits = conn.execute(
+            "SELECT data FROM events WHERE run_id = ? AND kind = 'workflow_wait'", (run_id,)
+        ).fetchall()
     assert created[0] > 10  # it did more work after the first cooldown than the rate allowed
+    # each cooldown marked as its workflow's (``corral resume`` without --temporal refuses)
+    assert len(waits) >= 2
+    assert {json.loads(w[0])["for"] for w in waits} == {"cooldown"}
 
 
 def test_a_review_deadline_is_a_durable_timer_and_its_policy_decides(
