@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from corral.graphs import App
+from corral.graphs import App, held_by_workflow
 from corral.server._jobs import Job
 
 SERVED = "server_run"
@@ -17,7 +17,10 @@ SERVED = "server_run"
 
 def claim(app: App, thread_id: str, start: object) -> str | None:
     """Register a new run (``start`` is its checked input) or take over an existing one
-    in this process. ``None`` if done, else the live holder (``host:pid:token``)."""
+    in this process. ``None`` if done, else who holds it: a live process
+    (``process host:pid:token``), or the Temporal workflow a worker left it waiting in."""
+    if held_by_workflow(app.runs, app.events, thread_id):
+        return "its Temporal workflow (a worker paused it): serve with --temporal to go on"
     if isinstance(start, dict):
         plan = app.plan
         taken = app.runs.start(
@@ -30,7 +33,8 @@ def claim(app: App, thread_id: str, start: object) -> str | None:
         )
         if taken is None:
             return None
-    return app.runs.take_over(thread_id)
+    holder = app.runs.take_over(thread_id)
+    return None if holder is None else f"process {holder}"
 
 
 def mark(app: App, job: Job, action: str) -> None:

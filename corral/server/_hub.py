@@ -197,7 +197,7 @@ class Hub:
         if self.temporal is None:
             holder = await asyncio.to_thread(claim, app, info.thread_id, start)
         if holder is not None:
-            raise refuse(409, f"thread {info.thread_id!r} is being run by process {holder}")
+            raise refuse(409, f"thread {info.thread_id!r} is being run by {holder}")
         interrupt = body.multitask_strategy == "interrupt"
         if busy and interrupt:
             for other in waiting:  # as a cancel: their checkpoints stay

@@ -12,6 +12,7 @@ import pytest
 from langgraph_sdk import get_client, get_sync_client
 
 from corral import load_team
+from corral.scale import Steps
 from tests.server.conftest import Served
 
 
@@ -132,3 +133,18 @@ def test_a_queued_decision_is_checked_when_it_starts(served: Served) -> None:
     assert client.threads.get(thread)["status"] == "interrupted"  # still waiting
     done = client.runs.wait(thread, "slow_review", command={"resume": {"action": "approve"}})
     assert done["text"] == "queued"
+
+
+def test_a_run_a_worker_left_waiting_in_its_workflow_is_not_resumed_here(
+    served: Served,
+) -> None:
+    with load_team(served.folder / "reviewed.yaml").compile(db=served.folder / "w.db") as app:
+        paused = app.run({"text": "on a worker"})
+        assert paused.status == "paused"
+        Steps(app, identity="worker-1").outcome(paused)  # as a worker leaves it: waiting
+    client = get_sync_client(url=served.url)
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.wait(paused.run_id, "reviewed", command={"resume": {"action": "approve"}})
+    assert refused.value.response.status_code == 409
+    assert "its Temporal workflow" in refused.value.response.text
+    assert _record(served, paused.run_id).status == "paused"  # its workflow decides
