@@ -81,9 +81,21 @@ def history(reader: CompiledTeam, saved: list[CheckpointTuple]) -> list[Any]:
     nodes = [(name, tuple(sorted(node.triggers))) for name, node in reader.nodes.items()]
     found: list[Any] = []
     for newer, item in zip([None, *saved], saved, strict=False):
-        step = _fast(item, newer, keys, nodes)
-        found.append(step if step is not None else _snapshot(reader, item))
+        step = _fast(item, newer, keys, nodes) or _snapshot(reader, item)
+        sent = _sent(item)
+        found.append(_Step({**step.values, "_sent": sent}, step.created_at, step.tasks))
     return found
+
+
+def _sent(item: CheckpointTuple) -> dict[str, Any]:
+    """The handoffs a parallel step's ``Send``s at ``item`` carry, by branch (none: not
+    a parallel step's): each branch's inbound, the fanning agent's output."""
+    sends = item.checkpoint["channel_values"].get(_TASKS) or ()
+    return {
+        sent.node: sent.arg["_handoff"]
+        for sent in sends
+        if isinstance(getattr(sent, "arg", None), dict) and "_handoff" in sent.arg
+    }
 
 
 def _fast(

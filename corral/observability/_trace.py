@@ -114,8 +114,9 @@ def steps(
         inbound = before.values.get("_handoff") or {"schema": input_schema, "payload": given}
         started = _epoch(before.created_at)
         ended = _epoch(after.created_at) if after is not None else started
+        sent = before.values.get("_sent") or {}  # a parallel step's branches' inbound
         for task in before.tasks:
-            seen = inbound
+            seen = sent.get(task.name) or inbound
             if joins and task.name in joins and before.values.get("_joined"):
                 seen = {"schema": joins[task.name], "payload": before.values["_joined"]}
             result = task.result if isinstance(task.result, dict) else {}
@@ -131,7 +132,9 @@ def steps(
                 task.name in parallel and after is not None and not (task.error or task.interrupts)
             ):
                 decision = "-> {} ({})".format(*parallel[task.name])
-                handoff = {"payload": (result.get("_joined") or {}).get(task.name)}
+                fanned: dict[str, Any] = next(iter((after.values.get("_sent") or {}).values()), {})
+                answer = (result.get("_joined") or {}).get(task.name)  # a branch's
+                handoff = {"payload": fanned.get("payload") if fanned else answer}
             elif task.error:
                 decision = f"error: {task.error}"
             else:

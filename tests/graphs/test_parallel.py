@@ -57,6 +57,12 @@ def test_branches_run_in_one_step_and_the_join_gets_their_typed_answers(
     branch_steps = {s.agent: s.output for s in steps[1:3]}
     assert join.inbound == branch_steps  # each branch's answer, under its id
     assert [s.agent for s in trace.of("step")].count("writer") == 1  # the join ran once
+    traced = {e.agent: e.detail for e in trace.of("step")}
+    assert traced["triage"]["output"] == steps[0].output  # what it sent to both branches
+    for branch in ("billing", "technical"):  # each got the fanned answer, typed
+        assert traced[branch]["inbound_schema"] == "Case"
+        assert traced[branch]["inbound"] == steps[0].output
+        assert traced[branch]["output"] == branch_steps[branch]
 
 
 def test_live_progress_reports_the_fan_out_and_every_branch(

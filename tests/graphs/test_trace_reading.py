@@ -28,7 +28,15 @@ def old_steps(app: Any, run_id: str) -> list[dict[str, Any]]:
     config: RunnableConfig = {"configurable": {"thread_id": run_id}}
     joins = {a.id: a.in_name for a in app.plan.agents.values() if a.gathers}
     parallel = reading.parallel_steps(app.plan)
-    found = steps(list(reader.get_state_history(config)), app.plan.input_name, joins, parallel)
+    history = [  # with the handoffs a parallel step sent, as the trace reads them
+        reading._Step(
+            {**h.values, "_sent": reading._sent(app.workspace.saver.get_tuple(h.config))},
+            h.created_at,
+            h.tasks,
+        )
+        for h in reader.get_state_history(config)
+    ]
+    found = steps(history, app.plan.input_name, joins, parallel)
     return [e.to_dict() for e in found]
 
 
