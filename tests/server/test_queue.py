@@ -4,6 +4,7 @@ with it, and runs that ended leave the queue."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -24,13 +25,20 @@ def _forgotten(served: Served, thread: str) -> bool:
         )
 
 
-def test_a_rollback_cancel_stops_the_runs_queued_behind_it(served: Served) -> None:
+def _queued(served: Served, name: str) -> tuple[Any, str, dict[str, Any], dict[str, Any]]:
+    """A thread with its first run running (its first step done) and one queued behind:
+    the client, the thread, the first run and the queued one."""
     client = get_sync_client(url=served.url)
     thread = client.threads.create()["thread_id"]
-    log = served.folder / "rb_queue.txt"
-    first = client.runs.create(thread, "chain", input=work(served, 0.3, "rb_queue"))
+    log = served.folder / f"{name}.txt"
+    first = client.runs.create(thread, "chain", input=work(served, 0.3, name))
     queued = client.runs.create(thread, "chain", input=None, multitask_strategy="enqueue")
     _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    return client, thread, first, queued
+
+
+def test_a_rollback_cancel_stops_the_runs_queued_behind_it(served: Served) -> None:
+    client, thread, first, queued = _queued(served, "rb_queue")
     client.runs.cancel(thread, first["run_id"], wait=True, action="rollback")
     assert client.runs.get(thread, queued["run_id"])["status"] == "interrupted"
     time.sleep(0.5)  # a queued run let go would start now, from the deleted checkpoints
@@ -44,12 +52,7 @@ def test_a_rollback_cancel_stops_the_runs_queued_behind_it(served: Served) -> No
 def test_multitask_rollback_with_a_run_queued_rolls_back_the_running_run(
     served: Served,
 ) -> None:
-    client = get_sync_client(url=served.url)
-    thread = client.threads.create()["thread_id"]
-    log = served.folder / "mt_queue.txt"
-    first = client.runs.create(thread, "chain", input=work(served, 0.3, "mt_queue"))
-    queued = client.runs.create(thread, "chain", input=None, multitask_strategy="enqueue")
-    _wait_until(lambda: log.exists() and "done a" in log.read_text())
+    client, thread, first, queued = _queued(served, "mt_queue")
     fresh = dict(work(served, 0.0, "mt_queue"), count=10)
     second = client.runs.create(thread, "chain", input=fresh, multitask_strategy="rollback")
     assert client.runs.join(thread, second["run_id"])["count"] == 14  # from the new input
