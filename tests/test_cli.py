@@ -248,6 +248,16 @@ def test_runs_prune_and_delete(cli: CliRunner, tmp_path: Path) -> None:
     missing = cli("runs", "delete", "a")
     assert missing.code == 2
     assert "no run 'a'" in missing.stderr
+    with sqlite3.connect(tmp_path / ".corral" / "corral.db") as conn:  # driven elsewhere
+        conn.execute(
+            "UPDATE runs SET status = 'running', owner = 'another-host:42:t', expires_at = ? "
+            "WHERE run_id = 'b'",
+            (time.time() + 60,),
+        )
+    live = cli("runs", "delete", "b")
+    assert (live.code, "Traceback" in live.stderr) == (2, False), live.stderr
+    assert "run 'b' is still running (held by another-host:42:t)" in live.stderr
+    assert [r["run_id"] for r in cli("runs", "--json").json] == ["b"]
 
 
 def test_runs_prune_older_than_deletes_old_ended_runs(cli: CliRunner, tmp_path: Path) -> None:

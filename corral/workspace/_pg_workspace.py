@@ -11,6 +11,7 @@ from langgraph.store.postgres import PostgresStore
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
+from corral.errors import InputError
 from corral.workspace._pg_board import PgBoard
 from corral.workspace._pg_db import STORE_LOCK, PgPool, check_dropped
 from corral.workspace._pg_ledger import PgLedger
@@ -110,8 +111,15 @@ class PostgresWorkspace:
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record, and its calls, events, audit
-        rows, tasks and running totals (as ``prune`` does), in one transaction."""
+        rows, tasks and running totals (as ``prune`` does), in one transaction; a run
+        another process drives is refused (``InputError``)."""
         with self.pool.write() as conn:
+            holder = self.runs.holder(conn, run_id)
+            if holder is not None:  # checked in the delete's transaction: no resume between
+                raise InputError(
+                    f"run {run_id!r} is still running (held by {holder}); wait for it to end",
+                    field="run_id",
+                )
             self.saver.forget(conn, [run_id])
             forget_runs(conn, [run_id])
 

@@ -345,7 +345,8 @@ class Workspace(Protocol):
 
     def delete_run(self, run_id: str) -> None:
         """Forget a run: its checkpoints, record, calls, events, audit rows, tasks, tool
-        calls and running totals (the day totals of agents and the team stay)."""
+        calls and running totals (the day totals of agents and the team stay), in one
+        transaction that refuses a run another process drives (``InputError``)."""
 
     def prune(self, *, older_than: float | None = None, keep: int | None = None) -> PruneReport:
         """Forget ended runs last updated more than ``older_than`` seconds ago (as

@@ -127,19 +127,27 @@ class Runs:
         compare-and-set in one transaction. ``None`` if taken, else the holder."""
         at, p = self.clock(), self.mark
         with self.pool.write() as conn:
-            row = conn.execute(
-                f"SELECT status, owner, pid, expires_at FROM runs WHERE run_id = {p}"
-                + self.lock_row,
-                (run_id,),
-            ).fetchone()
-            status, owner, pid, until = row if row is not None else (None, None, None, None)
-            if status == "running" and held(owner, pid, until, self.owner, at):
-                return str(owner or pid)
+            holder = self.holder(conn, run_id)
+            if holder is not None:
+                return holder
             conn.execute(
                 f"UPDATE runs SET status = 'running', pid = {p}, owner = {p}, expires_at = {p}, "
                 f"updated_at = {p} WHERE run_id = {p}",
                 (os.getpid(), self.owner, at + self.lease, iso(at), run_id),
             )
+        return None
+
+    def holder(self, conn: Any, run_id: str) -> str | None:
+        """Who else drives the run now (``host:pid:token``; ``None``: nobody), read in
+        ``conn``'s write transaction with the row held until it ends (``lock_row``)."""
+        row = conn.execute(
+            f"SELECT status, owner, pid, expires_at FROM runs WHERE run_id = {self.mark}"
+            + self.lock_row,
+            (run_id,),
+        ).fetchone()
+        status, owner, pid, until = row if row is not None else (None, None, None, None)
+        if status == "running" and held(owner, pid, until, self.owner, self.clock()):
+            return str(owner or pid)
         return None
 
     def renew(self, run_id: str) -> bool:

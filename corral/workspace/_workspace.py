@@ -107,9 +107,16 @@ class SqliteWorkspace:
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run's checkpoints, writes and record, and its calls, events, audit
-        rows, tasks and running totals (as ``prune`` does)."""
-        self.saver.delete_thread(run_id)
+        rows, tasks and running totals (as ``prune`` does), in one transaction; a run
+        another process drives is refused (``InputError``)."""
         with self.pool.write() as conn:
+            holder = self.runs.holder(conn, run_id)
+            if holder is not None:  # checked in the delete's transaction: no resume between
+                raise InputError(
+                    f"run {run_id!r} is still running (held by {holder}); wait for it to end",
+                    field="run_id",
+                )
+            self.saver.delete_threads(conn, [run_id])
             forget_runs(conn, [run_id])
 
     def prune(self, *, older_than: float | None = None, keep: int | None = None) -> PruneReport:

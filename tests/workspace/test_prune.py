@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from corral import load_team, open_workspace
+from corral import InputError, load_team, open_workspace
 from corral.workspace import NewTask, SqliteWorkspace, Workspace, _workspace
 from tests.conftest import SUPPORT_DESK, TICKET, Cli
 from tests.workspace.conftest import Clock
@@ -222,3 +222,25 @@ def test_a_run_taken_over_while_a_prune_chooses_waits_then_finds_nothing(
     assert set(kept(pruning, old).values()) == {0}  # forgotten whole
     pruning.close()
     resuming.close()
+
+
+def test_delete_run_refuses_a_run_another_process_drives(
+    workspace: Workspace, clock: Clock
+) -> None:
+    # checked in the delete's own transaction: a resume cannot start between a separate
+    # check and the delete, and lose its run
+    workspace.runs.start("live", "t", None, {})
+    elsewhere = "another-host:42:a1b2c3"
+    query(
+        workspace,
+        "UPDATE runs SET owner = ?, expires_at = ? WHERE run_id = ?",
+        elsewhere,
+        clock.now + 60,
+        "live",
+    )
+    with pytest.raises(InputError, match=f"still running \\(held by {elsewhere}\\)"):
+        workspace.delete_run("live")
+    assert workspace.runs.get("live") is not None
+    query(workspace, "UPDATE runs SET expires_at = ? WHERE run_id = ?", clock.now - 1, "live")
+    workspace.delete_run("live")  # its lease ended: it crashed, and may go
+    assert workspace.runs.get("live") is None
