@@ -11,7 +11,6 @@ from langgraph.store.postgres import PostgresStore
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
-from corral.errors import InputError
 from corral.workspace._pg_board import PgBoard
 from corral.workspace._pg_db import STORE_LOCK, PgPool, check_dropped
 from corral.workspace._pg_ledger import PgLedger
@@ -114,12 +113,7 @@ class PostgresWorkspace:
         rows, tasks and running totals (as ``prune`` does), in one transaction; a run
         another process drives is refused (``InputError``)."""
         with self.pool.write() as conn:
-            holder = self.runs.holder(conn, run_id)
-            if holder is not None:  # checked in the delete's transaction: no resume between
-                raise InputError(
-                    f"run {run_id!r} is still running (held by {holder}); wait for it to end",
-                    field="run_id",
-                )
+            self.runs.idle(conn, run_id)  # in the delete's transaction: no resume between
             self.saver.forget(conn, [run_id])
             forget_runs(conn, [run_id])
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from corral.errors import InputError
 from corral.workspace._account import usage_by_run
 from corral.workspace._db import ConnectionPool
 from corral.workspace._tool_calls import Pool
@@ -149,6 +150,15 @@ class Runs:
         if status == "running" and held(owner, pid, until, self.owner, self.clock()):
             return str(owner or pid)
         return None
+
+    def idle(self, conn: Any, run_id: str) -> None:
+        """Raise ``InputError`` if another process drives the run (see ``holder``)."""
+        holder = self.holder(conn, run_id)
+        if holder is not None:
+            raise InputError(
+                f"run {run_id!r} is still running (held by {holder}); wait for it to end",
+                field="run_id",
+            )
 
     def renew(self, run_id: str) -> bool:
         """Extend this process's lease on a run it drives; ``False`` if it is not its own."""

@@ -110,12 +110,7 @@ class SqliteWorkspace:
         rows, tasks and running totals (as ``prune`` does), in one transaction; a run
         another process drives is refused (``InputError``)."""
         with self.pool.write() as conn:
-            holder = self.runs.holder(conn, run_id)
-            if holder is not None:  # checked in the delete's transaction: no resume between
-                raise InputError(
-                    f"run {run_id!r} is still running (held by {holder}); wait for it to end",
-                    field="run_id",
-                )
+            self.runs.idle(conn, run_id)  # in the delete's transaction: no resume between
             self.saver.delete_threads(conn, [run_id])
             forget_runs(conn, [run_id])
 
