@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -218,6 +219,45 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_node_again(tmp_path: Path
     assert lines.count("done b") == lines.count("start b") == 1
     assert lines.count("start c") == 2  # interrupted once, then run to its end
     assert lines.count("done c") == lines.count("done d") == 1
+
+
+def test_ctrl_c_mid_run_says_how_to_go_on_and_the_run_resumes(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    payload = json.dumps({"log": str(log), "pause": 0.4, "count": 0})
+    command = [sys.executable, "-m", "corral", "run", str(CHAIN), "--input", payload]
+    child = subprocess.Popen(
+        [*command, "--db", "w.db", "--run-id", "i1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while "start c" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the run never reached node c"
+        assert child.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.02)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    assert (child.returncode, "Traceback" in stderr) == (130, False), stderr
+    said = "interrupted: run i1 is cancelled, its completed steps kept; go on with: "
+    assert said + "corral resume i1 --db w.db" in " ".join(stderr.split())
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        status, errors = conn.execute("SELECT status, errors FROM runs").fetchone()
+    assert status == "cancelled"
+    assert "interrupted (Ctrl-C)" in errors
+    resumed = subprocess.run(
+        [sys.executable, "-m", "corral", "resume", "i1", "--db", "w.db", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout.splitlines()[-1])["output"]["count"] == 4
+    lines = log.read_text().splitlines()
+    assert lines.count("start a") == lines.count("start b") == 1  # not run again
 
 
 def test_runs_prune_and_delete(cli: CliRunner, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from corral.cli._common import (
     app,
     draw,
     finish,
+    interruptible,
     load_team,
     read_input,
     where,
@@ -171,7 +172,10 @@ def run(
             team, payload, temporal=temporal, queue=queue, run_id=run_id, json_out=json_out
         )
         return
-    with team.compile(db=where(db, team)) as compiled:
+    from corral.graphs import check_run_id, new_run_id
+
+    run_id = check_run_id(run_id) if run_id is not None else new_run_id()  # said if stopped
+    with team.compile(db=where(db, team)) as compiled, interruptible(run_id, compiled.db_path):
         finish(compiled, compiled.run(payload, run_id=run_id, on_step=Live().step), json_out)
 
 

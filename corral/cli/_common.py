@@ -214,6 +214,20 @@ class Live:
         )
 
 
+@contextmanager
+def interruptible(run_id: str, db: Path | str) -> Iterator[None]:
+    """Ctrl-C while ``run_id`` goes (recorded ``cancelled``, its completed steps kept):
+    say how it goes on, and exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[yellow]interrupted:[/] run {escape(run_id)} is cancelled, its completed steps "
+            f"kept; go on with: corral resume {escape(run_id)} --db {escape(str(db))}"
+        )
+        raise typer.Exit(130) from None
+
+
 def finish(compiled: App | str, result: RunResult, json_out: bool) -> None:
     """Print ``result``; exit with its status. ``compiled``: the app, or (a run on Temporal
     workers) the options that reach the run again, such as ``--temporal HOST:PORT``."""

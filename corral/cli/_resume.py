@@ -18,6 +18,7 @@ from corral.cli._common import (
     MovedTeamOption,
     app,
     finish,
+    interruptible,
     load_team,
     read_input,
     where,
@@ -115,7 +116,7 @@ def resume(
     edited = read_input(edit, "--edit") if edit is not None else None
     team = load_team(manifest)
     _said_changes(record, team.plan.definition, team.plan.fingerprint, migrate)
-    with team.compile(db=path) as compiled:
+    with team.compile(db=path) as compiled, interruptible(run_id, compiled.db_path):
         finish(
             compiled,
             compiled.resume(

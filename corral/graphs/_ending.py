@@ -19,6 +19,11 @@ from corral.guards import Verdicts
 from corral.workspace import EventLog, RunStatus
 
 CANCELLED = "cancelled: the run was cancelled while it ran; resume it to go on"
+STOPPED = {
+    KeyboardInterrupt: "cancelled: interrupted (Ctrl-C) while it ran; resume it to go on",
+    GeneratorExit: "cancelled: its event stream was closed before it ended; resume it to go on",
+}
+"""How a run stopped by its own process, not by a failure, is recorded."""
 
 
 def ending(
@@ -42,6 +47,9 @@ def ending(
         return "failed", [error]
     if isinstance(error, asyncio.CancelledError):  # Temporal's or the server's cancel
         return "cancelled", [RunError(CANCELLED)]
+    stopped = STOPPED.get(type(error)) if error is not None else None
+    if stopped is not None:  # Ctrl-C, or a consumer that stopped reading its stream
+        return "cancelled", [RunError(stopped)]
     if error is not None:
         wrapped = RunError(str(error) or type(error).__name__)
         wrapped.__cause__ = error

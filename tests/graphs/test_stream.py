@@ -308,3 +308,20 @@ def test_a_streams_caller_keeps_its_own_context_between_events_and_after(tmp_pat
             return [*_theirs(app, "after-async"), *later]
 
         assert asyncio.run(leave()) == ["step", "run_started", "step", "run_finished"]
+
+
+def test_a_stream_closed_before_its_run_ended_is_recorded_cancelled_and_resumes(
+    tmp_path: Path,
+) -> None:
+    with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
+        events = app.stream(json.loads(TICKET.read_text()), run_id="s1")
+        kinds = [type(next(events)).__name__ for _ in range(3)]  # started, then two steps in
+        events.close()  # the consumer stops reading
+        record = app.runs.get("s1")
+        assert record is not None
+        assert (record.status, record.errors[0]["message"]) == (
+            "cancelled",
+            "cancelled: its event stream was closed before it ended; resume it to go on",
+        )
+        assert app.resume("s1").status == "completed"
+    assert kinds[0] == "RunStarted"
