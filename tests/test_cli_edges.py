@@ -1,5 +1,5 @@
 """The CLI's rough edges, filed down: one way to find the workspace (and saying which),
-text printed as written, ``--version``, help text on every option."""
+text printed as written, ``--version``, help text on every option, a moved team file asked for."""
 
 from __future__ import annotations
 
@@ -156,3 +156,16 @@ def test_bad_paths_ports_keys_and_edits_are_refused_by_name(tmp_path: Path) -> N
         assert done.code == 2, (args, done.stdout, done.stderr)
         assert said in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_a_run_whose_team_file_moved_asks_for_team(tmp_path: Path) -> None:
+    _team(tmp_path)
+    run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, "--run-id", "a", "--db", "w.db")
+    assert run.code == 0, run.stderr
+    (tmp_path / "team.yaml").rename(tmp_path / "moved.yaml")
+    for command in (("runs", "show", "a"), ("resume", "a")):
+        gone = _cli(tmp_path, *command, "--db", "w.db")
+        assert gone.code == 2
+        assert "not there any more; pass --team FILE" in gone.stderr
+    shown = _cli(tmp_path, "runs", "show", "a", "--db", "w.db", "--team", "moved.yaml")
+    assert shown.code == 0, shown.stderr

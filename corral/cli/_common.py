@@ -124,6 +124,22 @@ def load_team(path: Path) -> Team:
     return load(path)
 
 
+def team_of(run_id: str, recorded: str | None, team_file: Path | None) -> Path:
+    """The team file of a run: ``--team`` if given, else the one it started from; a
+    run started from Python, or whose file is gone, asks for ``--team``."""
+    if team_file is not None:
+        return team_file
+    if recorded is None:
+        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
+    if not Path(recorded).exists():
+        raise InputError(
+            f"run {run_id!r} was started from the team file {recorded}, which is not there "
+            "any more; pass --team FILE with its new place",
+            field="team",
+        )
+    return Path(recorded)
+
+
 @contextmanager
 def workspace_at(path: Path | str) -> Iterator[OpenWorkspace]:
     """An existing workspace (commands that read never create a file; a Postgres
