@@ -175,6 +175,7 @@ def read_input(raw: str | None, option: str = "--input") -> dict[str, Any]:
             path = Path(raw[1:])
             source = str(path)
             raw = path.read_text(encoding="utf-8")
+        raw = raw.removeprefix("\ufeff")  # the byte order mark some editors write
     except OSError as exc:
         raise InputError(f"cannot read input file {source}: {exc.strerror}", field=field) from None
     except UnicodeDecodeError as exc:
