@@ -159,6 +159,12 @@ def workspace_at(path: Path | str) -> Iterator[OpenWorkspace]:
         workspace.close()
 
 
+def _not_json(constant: str) -> Any:
+    """Python's JSON reader takes NaN and Infinity; JSON has no such numbers, and a run
+    given one printed them into output that JSON readers (jq) refuse."""
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def read_input(raw: str | None, option: str = "--input") -> dict[str, Any]:
     """The JSON object ``option`` gives: inline, ``@file`` or ``-`` (stdin)."""
     field = option.lstrip("-")
@@ -184,7 +190,7 @@ def read_input(raw: str | None, option: str = "--input") -> dict[str, Any]:
             field=field,
         ) from None
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
