@@ -169,3 +169,17 @@ def test_a_run_whose_team_file_moved_asks_for_team(tmp_path: Path) -> None:
         assert "not there any more; pass --team FILE" in gone.stderr
     shown = _cli(tmp_path, "runs", "show", "a", "--db", "w.db", "--team", "moved.yaml")
     assert shown.code == 0, shown.stderr
+
+
+def test_a_tilde_in_the_workspace_path_is_the_home_folder(tmp_path: Path) -> None:
+    _team(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "CORRAL_DB": "~/env.db"}
+    run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, env=env)
+    assert run.code == 0, run.stderr
+    run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, "--db=~/opt.db", env=env)
+    assert run.code == 0, run.stderr
+    assert (home / "env.db").is_file()
+    assert (home / "opt.db").is_file()
+    assert not (tmp_path / "~").exists()

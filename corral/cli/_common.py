@@ -99,10 +99,10 @@ def where(db: Path | None, team: Team | Path | None = None) -> Path | str:
     if isinstance(team, Path) and db is None and not env:  # read only when it decides
         team = load_team(team)
     path: Path | str
-    if db is not None:
-        path, source = db, "--db"
+    if db is not None:  # ~ is the home folder here too (--db=~/x.db, $CORRAL_DB in a .env)
+        path, source = db.expanduser(), "--db"
     elif env:
-        path, source = Path(env), f"${ENV_DB}"
+        path, source = Path(env).expanduser(), f"${ENV_DB}"
     elif team is not None and not isinstance(team, Path) and team.plan.checkpoint.db is not None:
         path, source = db_path(team.plan, None), "checkpoint.db of the team file"
     else:
