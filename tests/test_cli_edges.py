@@ -183,3 +183,14 @@ def test_a_tilde_in_the_workspace_path_is_the_home_folder(tmp_path: Path) -> Non
     assert (home / "env.db").is_file()
     assert (home / "opt.db").is_file()
     assert not (tmp_path / "~").exists()
+
+
+def test_runs_show_warns_when_the_team_changed_since_the_run(tmp_path: Path) -> None:
+    team = _team(tmp_path)
+    run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, "--run-id", "a", "--db", "w.db")
+    assert run.code == 0, run.stderr
+    assert "team changed" not in _cli(tmp_path, "runs", "show", "a", "--db", "w.db").stderr
+    team.write_text(ECHO.replace("role: Echo", "role: Echo twice"))
+    shown = _cli(tmp_path, "runs", "show", "a", "--db", "w.db")
+    assert shown.code == 0, shown.stderr
+    assert "the team changed since run a started" in shown.stderr

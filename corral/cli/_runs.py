@@ -184,6 +184,13 @@ def runs_show(
         raise InputError(f"no run {run_id!r} in {path}", field="run_id")
     manifest = team_of(run_id, record.manifest, team_file)
     team = load_team(manifest)
+    if record.fingerprint is not None and record.fingerprint != team.plan.fingerprint:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"warning: the team changed since run {escape(run_id)} started; its steps are "
+            "read against the team as it is now, so the steps of agents it no longer has "
+            "are left out",
+            style="yellow",
+        )
     if format is not None:
         draw(
             team,
