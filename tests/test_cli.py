@@ -378,6 +378,21 @@ def test_hostile_inputs_are_clear_errors_never_tracebacks(
         assert "Traceback" not in done.stderr
 
 
+def test_an_input_file_with_a_byte_order_mark_is_read(
+    cli: Callable[..., Cli], write: Callable[..., Path]
+) -> None:
+    (write("bom.json", "x")).write_bytes(b"\xef\xbb\xbf" + TICKET.read_bytes())
+    done = cli("run", SUPPORT_DESK, "--input", "@bom.json", "--db", "w.db", "--json")
+    assert done.code == 0, done.stderr
+
+
+def test_nan_and_infinity_are_not_json_input(cli: Callable[..., Cli]) -> None:
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        done = cli("run", SUPPORT_DESK, "--input", f'{{"customer": {constant}}}', "--db", "w.db")
+        assert done.code == 2, done.stderr
+        assert f"{constant} is not a JSON number" in done.stderr
+
+
 def test_manifest_mistakes_that_used_to_crash_name_their_line(
     cli: Callable[..., Cli], write: Callable[..., Path]
 ) -> None:

@@ -1,5 +1,5 @@
 """The CLI's rough edges, filed down: one way to find the workspace (and saying which),
-text printed as written, ``--version``, help text on every option."""
+text printed as written, ``--version``, help text on every option, a moved team file asked for."""
 
 from __future__ import annotations
 
@@ -156,3 +156,41 @@ def test_bad_paths_ports_keys_and_edits_are_refused_by_name(tmp_path: Path) -> N
         assert done.code == 2, (args, done.stdout, done.stderr)
         assert said in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_a_run_whose_team_file_moved_asks_for_team(tmp_path: Path) -> None:
+    _team(tmp_path)
+    run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, "--run-id", "a", "--db", "w.db")
+    assert run.code == 0, run.stderr
+    (tmp_path / "team.yaml").rename(tmp_path / "moved.yaml")
+    for command in (("runs", "show", "a"), ("resume", "a")):
+        gone = _cli(tmp_path, *command, "--db", "w.db")
+        assert gone.code == 2
+        assert "not there any more; pass --team FILE" in gone.stderr
+    shown = _cli(tmp_path, "runs", "show", "a", "--db", "w.db", "--team", "moved.yaml")
+    assert shown.code == 0, shown.stderr
+
+
+def test_a_tilde_in_the_workspace_path_is_the_home_folder(tmp_path: Path) -> None:
+    _team(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "CORRAL_DB": "~/env.db"}
+    run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, env=env)
+    assert run.code == 0, run.stderr
+    run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, "--db=~/opt.db", env=env)
+    assert run.code == 0, run.stderr
+    assert (home / "env.db").is_file()
+    assert (home / "opt.db").is_file()
+    assert not (tmp_path / "~").exists()
+
+
+def test_runs_show_warns_when_the_team_changed_since_the_run(tmp_path: Path) -> None:
+    team = _team(tmp_path)
+    run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, "--run-id", "a", "--db", "w.db")
+    assert run.code == 0, run.stderr
+    assert "team changed" not in _cli(tmp_path, "runs", "show", "a", "--db", "w.db").stderr
+    team.write_text(ECHO.replace("role: Echo", "role: Echo twice"))
+    shown = _cli(tmp_path, "runs", "show", "a", "--db", "w.db")
+    assert shown.code == 0, shown.stderr
+    assert "the team changed since run a started" in shown.stderr

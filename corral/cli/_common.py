@@ -99,10 +99,10 @@ def where(db: Path | None, team: Team | Path | None = None) -> Path | str:
     if isinstance(team, Path) and db is None and not env:  # read only when it decides
         team = load_team(team)
     path: Path | str
-    if db is not None:
-        path, source = db, "--db"
+    if db is not None:  # ~ is the home folder here too (--db=~/x.db, $CORRAL_DB in a .env)
+        path, source = db.expanduser(), "--db"
     elif env:
-        path, source = Path(env), f"${ENV_DB}"
+        path, source = Path(env).expanduser(), f"${ENV_DB}"
     elif team is not None and not isinstance(team, Path) and team.plan.checkpoint.db is not None:
         path, source = db_path(team.plan, None), "checkpoint.db of the team file"
     else:
@@ -124,6 +124,22 @@ def load_team(path: Path) -> Team:
     return load(path)
 
 
+def team_of(run_id: str, recorded: str | None, team_file: Path | None) -> Path:
+    """The team file of a run: ``--team`` if given, else the one it started from; a
+    run started from Python, or whose file is gone, asks for ``--team``."""
+    if team_file is not None:
+        return team_file
+    if recorded is None:
+        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
+    if not Path(recorded).exists():
+        raise InputError(
+            f"run {run_id!r} was started from the team file {recorded}, which is not there "
+            "any more; pass --team FILE with its new place",
+            field="team",
+        )
+    return Path(recorded)
+
+
 @contextmanager
 def workspace_at(path: Path | str) -> Iterator[OpenWorkspace]:
     """An existing workspace (commands that read never create a file; a Postgres
@@ -143,6 +159,12 @@ def workspace_at(path: Path | str) -> Iterator[OpenWorkspace]:
         workspace.close()
 
 
+def _not_json(constant: str) -> Any:
+    """Python's JSON reader takes NaN and Infinity; JSON has no such numbers, and a run
+    given one printed them into output that JSON readers (jq) refuse."""
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def read_input(raw: str | None, option: str = "--input") -> dict[str, Any]:
     """The JSON object ``option`` gives: inline, ``@file`` or ``-`` (stdin)."""
     field = option.lstrip("-")
@@ -159,6 +181,7 @@ def read_input(raw: str | None, option: str = "--input") -> dict[str, Any]:
             path = Path(raw[1:])
             source = str(path)
             raw = path.read_text(encoding="utf-8")
+        raw = raw.removeprefix("\ufeff")  # the byte order mark some editors write
     except OSError as exc:
         raise InputError(f"cannot read input file {source}: {exc.strerror}", field=field) from None
     except UnicodeDecodeError as exc:
@@ -167,7 +190,7 @@ def read_input(raw: str | None, option: str = "--input") -> dict[str, Any]:
             field=field,
         ) from None
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",

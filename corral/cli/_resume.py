@@ -21,6 +21,7 @@ from corral.cli._common import (
     interruptible,
     load_team,
     read_input,
+    team_of,
     where,
     workspace_at,
 )
@@ -110,9 +111,7 @@ def resume(
         )
     if held:  # a worker left it waiting: driven here too, it would go on twice
         raise InputError(on_workers_hint(run_id), field="run_id")
-    manifest = team_file or (Path(record.manifest) if record.manifest else None)
-    if manifest is None:
-        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
+    manifest = team_of(run_id, record.manifest, team_file)
     edited = read_input(edit, "--edit") if edit is not None else None
     team = load_team(manifest)
     _said_changes(record, team.plan.definition, team.plan.fingerprint, migrate)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,6 +23,7 @@ from corral.cli._common import (
     TeamOption,
     draw,
     load_team,
+    team_of,
     where,
     workspace_at,
 )
@@ -182,10 +182,15 @@ def runs_show(
         record = workspace.runs.get(run_id)
     if record is None:
         raise InputError(f"no run {run_id!r} in {path}", field="run_id")
-    manifest = team_file or (Path(record.manifest) if record.manifest else None)
-    if manifest is None:
-        raise InputError(f"run {run_id!r} was started from Python; pass --team FILE", field="team")
+    manifest = team_of(run_id, record.manifest, team_file)
     team = load_team(manifest)
+    if record.fingerprint is not None and record.fingerprint != team.plan.fingerprint:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"warning: the team changed since run {escape(run_id)} started; its steps are "
+            "read against the team as it is now, so the steps of agents it no longer has "
+            "are left out",
+            style="yellow",
+        )
     if format is not None:
         draw(
             team,

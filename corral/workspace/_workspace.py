@@ -55,6 +55,16 @@ class SqliteWorkspace:
         # processes open a fresh workspace at the same instant.
         with setup_lock(self.path):
             self.pool = ConnectionPool(self.path, synchronous=synchronous)
+            with self.pool.connection() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:  # a newer corral's tables: never downgrade them
+                self.pool.close()
+                raise InputError(
+                    f"the workspace {self.path} was written by a newer corral (tables "
+                    f"version {version}; this corral knows {SCHEMA_VERSION}); upgrade "
+                    "corral to use it",
+                    field="db",
+                )
             self.saver = CorralSaver(self.pool, keep=keep)
             self.runs = SqliteRuns(self.pool, clock=clock)
             self.board = SqliteBoard(self.pool, clock=clock)
@@ -63,8 +73,6 @@ class SqliteWorkspace:
             self.breakers = SqliteBreakers(self.pool, clock=clock)
             self.audit = SqliteAudit(self.pool, clock=clock)
             self.tool_calls = SqliteToolCalls(self.pool, clock=clock)
-            with self.pool.connection() as conn:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:  # opening an up-to-date file writes nothing
                 with self.pool.write() as conn:
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

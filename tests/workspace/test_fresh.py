@@ -1,5 +1,5 @@
 """A fresh workspace opened by several processes at the same instant: the schema is
-created once, under a lock, and every process runs."""
+created once, under a lock, and every process runs; a newer corral's file is refused."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from corral.errors import InputError
+from corral.workspace import open_workspace
 from tests.conftest import SUPPORT_DESK, TICKET
 
 
@@ -39,3 +43,14 @@ def test_six_processes_open_one_fresh_workspace_at_once(tmp_path: Path) -> None:
         assert [out.get(timeout=10) for _ in workers] == ["completed"] * 6
         with sqlite3.connect(db) as conn:
             assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_a_workspace_from_a_newer_corral_is_refused_not_downgraded(tmp_path: Path) -> None:
+    db = tmp_path / "newer.db"
+    open_workspace(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(InputError, match="newer corral"):
+        open_workspace(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 99
