@@ -312,7 +312,7 @@ def test_runs_prune_older_than_deletes_old_ended_runs(cli: CliRunner, tmp_path: 
         )
     pruned = cli("runs", "prune", "--older-than", "30d")
     assert pruned.code == 0, pruned.stderr
-    assert "deleted 1 runs older than 30d" in pruned.stdout
+    assert "deleted 1 run older than 30d" in pruned.stdout
     assert [r["run_id"] for r in cli("runs", "--json").json] == ["new"]
     wrong = cli("runs", "prune", "--older-than", "a month")
     assert wrong.code == 2

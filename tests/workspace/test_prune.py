@@ -163,7 +163,7 @@ def test_runs_prune_on_postgres_says_what_it_did(
     pruned = cli("runs", "prune", "--older-than", "30d", "--db", postgres_url)
     assert pruned.code == 0, pruned.stderr
     said = " ".join(pruned.stdout.split())
-    assert "deleted 0 runs older than 30d; pruned 7 checkpoints from 1 completed runs" in said
+    assert "deleted 0 runs older than 30d; pruned 7 checkpoints from 1 completed run" in said
     assert "MB on disk; Postgres reuses the rest of the deleted rows' space" in said
     assert "freed -" not in said
 
