@@ -358,6 +358,12 @@ def test_commands_that_read_never_create_a_workspace(
         assert "there is no workspace at typo/path.db" in done.stderr
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "typo").exists()
+    (tmp_path / "empty.db").touch()  # an empty file is no workspace either, and stays empty
+    for args in (("runs", "--db", "empty.db"), ("budget", "--db", "empty.db")):
+        done = cli(*args)
+        assert done.code == 2, (args, done.stderr)
+        assert "there is no workspace at empty.db (an empty file)" in done.stderr
+    assert (tmp_path / "empty.db").stat().st_size == 0
 
 
 def test_hostile_inputs_are_clear_errors_never_tracebacks(

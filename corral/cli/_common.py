@@ -144,9 +144,11 @@ def team_of(run_id: str, recorded: str | None, team_file: Path | None) -> Path:
 def workspace_at(path: Path | str) -> Iterator[OpenWorkspace]:
     """An existing workspace (commands that read never create a file; a Postgres
     database gets corral's tables if it has none)."""
-    if postgres_url(path) is None and not Path(path).is_file():
+    local = postgres_url(path) is None
+    if local and (not Path(path).is_file() or Path(path).stat().st_size == 0):
+        empty = " (an empty file)" if Path(path).is_file() else ""
         raise InputError(
-            f"there is no workspace at {path}; pass the --db that the runs used "
+            f"there is no workspace at {path}{empty}; pass the --db that the runs used "
             "(`corral run` says which it used)",
             field="db",
         )
