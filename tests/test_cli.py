@@ -364,6 +364,13 @@ def test_commands_that_read_never_create_a_workspace(
         assert done.code == 2, (args, done.stderr)
         assert "there is no workspace at empty.db (an empty file)" in done.stderr
     assert (tmp_path / "empty.db").stat().st_size == 0
+    (tmp_path / "folder").mkdir()
+    for args in (("runs", "--db", "folder"), ("doctor", "folder")):
+        done = cli(*args)
+        assert done.code == 2, (args, done.stderr)
+        assert "there is no workspace at folder (a folder; give the workspace file in it)" in (
+            " ".join(done.stderr.split())
+        )
 
 
 def test_hostile_inputs_are_clear_errors_never_tracebacks(

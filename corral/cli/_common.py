@@ -147,6 +147,7 @@ def workspace_at(path: Path | str) -> Iterator[OpenWorkspace]:
     local = postgres_url(path) is None
     if local and (not Path(path).is_file() or Path(path).stat().st_size == 0):
         empty = " (an empty file)" if Path(path).is_file() else ""
+        empty = " (a folder; give the workspace file in it)" if Path(path).is_dir() else empty
         raise InputError(
             f"there is no workspace at {path}{empty}; pass the --db that the runs used "
             "(`corral run` says which it used)",

@@ -171,7 +171,8 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
 def _read_only(path: Path) -> closing[sqlite3.Connection]:
     """A read-only connection to an existing file (closed at the end of a ``with``)."""
     if not path.is_file():
-        raise InputError(f"there is no workspace at {path}", field="db")
+        folder = " (a folder; give the workspace file in it)" if path.is_dir() else ""
+        raise InputError(f"there is no workspace at {path}{folder}", field="db")
     return closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True))
 
 
