@@ -159,35 +159,34 @@ def test_graph_and_schema_commands(cli: CliRunner, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "schema.json").read_text())["title"] == "Corral team"
 
 
-def test_sigkill_mid_run_then_resume_runs_no_completed_node_again(tmp_path: Path) -> None:
+def _chain_at_c(tmp_path: Path, run_id: str) -> tuple[subprocess.Popen[str], Path]:
+    """``corral run`` of the four-step chain (0.4 s a step) in its own session, once its
+    third step started; and the chain's log."""
     log = tmp_path / "log.txt"
     payload = json.dumps({"log": str(log), "pause": 0.4, "count": 0})
     child = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "corral",
-            "run",
-            str(CHAIN),
-            "--input",
-            payload,
-            "--db",
-            "w.db",
-            "--run-id",
-            "k1",
+            *(sys.executable, "-m", "corral", "run", CHAIN, "--input", payload),
+            *("--db", "w.db", "--run-id", run_id),
         ],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while "start c" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline, "the run never reached node c"
-        assert child.poll() is None, "the run ended before it could be killed"
+        assert child.poll() is None, "the run ended before it could be stopped"
         time.sleep(0.02)
+    return child, log
+
+
+def test_sigkill_mid_run_then_resume_runs_no_completed_node_again(tmp_path: Path) -> None:
+    child, log = _chain_at_c(tmp_path, "k1")
     os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    child.communicate()
     assert child.returncode == -signal.SIGKILL
     assert "done c" not in log.read_text()
 
@@ -222,22 +221,7 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_node_again(tmp_path: Path
 
 
 def test_ctrl_c_mid_run_says_how_to_go_on_and_the_run_resumes(tmp_path: Path) -> None:
-    log = tmp_path / "log.txt"
-    payload = json.dumps({"log": str(log), "pause": 0.4, "count": 0})
-    command = [sys.executable, "-m", "corral", "run", str(CHAIN), "--input", payload]
-    child = subprocess.Popen(
-        [*command, "--db", "w.db", "--run-id", "i1"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while "start c" not in (log.read_text() if log.exists() else ""):
-        assert time.monotonic() < deadline, "the run never reached node c"
-        assert child.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.02)
+    child, log = _chain_at_c(tmp_path, "i1")
     child.send_signal(signal.SIGINT)
     _, stderr = child.communicate(timeout=60)
     assert (child.returncode, "Traceback" in stderr) == (130, False), stderr
