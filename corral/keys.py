@@ -23,3 +23,7 @@ ends (by the App's clock) and how long it is."""
 WORKFLOW_WAIT = "workflow_wait"
 """Event kind: a worker left the run paused or cooling down, and its Temporal workflow
 waits for the decision or the timer (``updated_at``: the record as the worker left it)."""
+
+HANDOVER_KEY = "__corral_handover"
+"""Configurable key: a callable saying whether the run's cancellation is a hand-over (its
+worker shuts down and another goes on with it), not a cancel: its record stays as it is."""

@@ -334,7 +334,10 @@ class RunBook:
                 values = dict(snapshot.values)
             except Exception:  # the error being reported matters more than a failed read
                 snapshot = None
-        status, errors = self.recorded(run_id, error, snapshot, values)
+        if progress.handed_over:  # another worker goes on with it: the record stays
+            status, errors = "running", [RunError("handed over to another worker")]
+        else:
+            status, errors = self.recorded(run_id, error, snapshot, values)
         self.metrics.runs.labels(self.plan.name, status).inc()
         output = values.get("_output")
         path: list[str] = values.get("_path") or []

@@ -21,6 +21,7 @@ from opentelemetry.trace import INVALID_SPAN, Span
 from corral.errors import RunError
 from corral.graphs._lease import Renewals
 from corral.graphs._result import OnStep, Progress, RunResult
+from corral.keys import HANDOVER_KEY
 from corral.observability import (
     RunEvent,
     RunFinished,
@@ -124,6 +125,9 @@ class Drive:
     def ended(self, end: End, error: BaseException | None) -> RunResult:
         """Record how the run ended (``end``, with the run's span current), then end the
         span with the run's status, usage and first error."""
+        handover = self.config.get("configurable", {}).get(HANDOVER_KEY)
+        if isinstance(error, asyncio.CancelledError) and callable(handover) and handover():
+            self.progress.handed_over = True
         with current(self.span) as span:
             result = end(self.run_id, error, self.progress)
             trouble = result.status in ("failed", "halted") and result.errors

@@ -109,6 +109,8 @@ class Progress:
         self.last = time.perf_counter()
         self.fresh = fresh
         self.interrupted = False
+        self.handed_over = False
+        """Cancelled to be handed over (``HANDOVER_KEY``): its record stays ``running``."""
         self.values: dict[str, Any] = {"_path": [], "_output": None}
 
     def keys(self, channels: Collection[str]) -> list[str] | None:

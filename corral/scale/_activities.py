@@ -15,12 +15,13 @@ import socket
 from datetime import datetime
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from corral.errors import GuardTripped, InputError, ReviewPending, RunError, UserError
 from corral.graphs import App, RunResult
-from corral.keys import WORKFLOW_WAIT
+from corral.keys import HANDOVER_KEY, WORKFLOW_WAIT
 from corral.nodes import Fanout, fanning_out
 from corral.scale._types import ADVANCE, CANCELLED, Outcome, Step
 
@@ -73,8 +74,9 @@ class Steps:
     async def _go(self, step: Step, attempt: int) -> RunResult:
         app = self.app
         record = await asyncio.to_thread(app.runs.get, step.run_id)
+        config: RunnableConfig = {"configurable": {HANDOVER_KEY: _handing_over}}
         if record is None and step.input is not None:
-            return await app.arun(step.input, run_id=step.run_id)
+            return await app.arun(step.input, run_id=step.run_id, config=config)
         if record is None:
             raise InputError(f"no run {step.run_id!r} in {app.db_path}", field="run_id")
         if step.input is not None and attempt == 1:
@@ -91,9 +93,13 @@ class Steps:
             await asyncio.to_thread(app.runs.update, step.run_id, "running")
         decision = step.decision
         if decision is None:
-            return await app.aresume(step.run_id)
+            return await app.aresume(step.run_id, config=config)
         return await app.aresume(
-            step.run_id, approve=decision.approve, reject=decision.reject, edit=decision.edit
+            step.run_id,
+            approve=decision.approve,
+            reject=decision.reject,
+            edit=decision.edit,
+            config=config,
         )
 
     def outcome(self, result: RunResult) -> Outcome:
@@ -160,6 +166,15 @@ class Steps:
             path=record.path,
             errors=[error],
         ).to_dict()
+
+
+def _handing_over() -> bool:
+    """Whether this activity is cancelled by its worker's shutdown or by Temporal giving
+    the attempt to another worker, not by the workflow's cancellation: the run goes on
+    elsewhere, so its record stays ``running`` (prune and ``corral runs`` never see it
+    ``cancelled`` in between)."""
+    details = activity.cancellation_details()
+    return details is not None and not details.cancel_requested
 
 
 async def _heartbeat(every: float) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from corral import load_team
+from corral.keys import HANDOVER_KEY
 from tests.conftest import run_cli
 
 TEAM = """\
@@ -137,15 +138,16 @@ def test_the_driver_renews_its_lease_as_steps_pass_and_only_then(
             assert all(found == ("r1", True) for found in renewed)  # its own lease each time
 
 
+@pytest.mark.parametrize("handed_over", [False, True])
 def test_a_run_cancelled_while_it_runs_is_recorded_cancelled_listed_and_resumes(
-    write: Callable[..., Path], tmp_path: Path
+    write: Callable[..., Path], tmp_path: Path, handed_over: bool
 ) -> None:
     write(
         "steps.py",
         "import time\nfrom pathlib import Path\n\n\ndef same(q):\n    return q\n\n\n"
         "def slow(q):\n    if not Path(__file__).with_name('slept').exists():\n"
         "        Path(__file__).with_name('slept').write_text('x')\n"
-        "        time.sleep(30)\n    return q\n",
+        "        time.sleep(3)\n    return q\n",
     )
     file = write(
         "team.yaml",
@@ -158,7 +160,9 @@ def test_a_run_cancelled_while_it_runs_is_recorded_cancelled_listed_and_resumes(
     with load_team(file).compile(db=db) as app:
 
         async def cancel_midway() -> None:
-            running = asyncio.create_task(app.arun({"text": "x"}, run_id="r1"))
+            # a worker's shutdown hands its run over (HANDOVER_KEY says so): not a cancel
+            config: Any = {"configurable": {HANDOVER_KEY: lambda: handed_over}}
+            running = asyncio.create_task(app.arun({"text": "x"}, run_id="r1", config=config))
             while not (tmp_path / "slept").exists():
                 await asyncio.sleep(0.02)
             running.cancel()  # what Temporal's and the server's cancel do to a run
@@ -168,6 +172,9 @@ def test_a_run_cancelled_while_it_runs_is_recorded_cancelled_listed_and_resumes(
         asyncio.run(cancel_midway())
         record = app.runs.get("r1")
         assert record is not None
+        if handed_over:  # another worker goes on with it: the record never said cancelled
+            assert (record.status, record.errors) == ("running", [])
+            return
         assert record.status == "cancelled"
         assert record.errors[0]["message"].startswith("cancelled: ")
     listed = run_cli("runs", "--db", db, "--json", cwd=tmp_path)
