@@ -106,10 +106,18 @@ class PgPool:
         """``conn`` if the caller holds one (several reads, one snapshot), else a read."""
         return nullcontext(conn) if conn is not None else self.read()
 
-    def setup(self, ddl: str, then: Callable[[Conn], None] | None = None) -> None:
-        """Run ``ddl`` (``CREATE ... IF NOT EXISTS`` statements), then ``then`` (an
-        upgrade), in one transaction under the schema lock."""
+    def setup(
+        self,
+        ddl: str,
+        then: Callable[[Conn], None] | None = None,
+        first: Callable[[Conn], None] | None = None,
+    ) -> None:
+        """Run ``first`` (a check that may refuse the database), ``ddl`` (``CREATE ... IF
+        NOT EXISTS`` statements), then ``then`` (an upgrade), in one transaction under the
+        schema lock."""
         with self.write(SCHEMA_LOCK) as conn:
+            if first is not None:
+                first(conn)
             for statement in ddl.split(";"):
                 if statement.strip():
                     conn.execute(statement.encode())

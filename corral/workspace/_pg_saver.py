@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -36,7 +37,7 @@ from corral.workspace._encode import Rows, encode_step, encode_writes, listing
 from corral.workspace._held import Held
 from corral.workspace._pg_db import Conn, PgPool
 from corral.workspace._pg_prune import delete_checkpoints, save
-from corral.workspace._pg_schema import SCHEMA, upgrade
+from corral.workspace._pg_schema import SCHEMA, refuse_newer, upgrade
 from corral.workspace._strict import allowed_types, decode
 
 # One statement reads a checkpoint with its channel values and pending writes (one
@@ -84,7 +85,7 @@ class PgSaver(ThreadedAsync):
         self.keep = keep
         self._allowed = allowed_types(allowed_msgpack_modules)
         self._held = Held()
-        self.pool.setup(SCHEMA, upgrade)
+        self.pool.setup(SCHEMA, upgrade, first=partial(refuse_newer, url=self.pool.url))
 
     def close(self) -> None:
         """Commit any held writes (and close the pool if this saver opened it)."""

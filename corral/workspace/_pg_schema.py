@@ -3,9 +3,16 @@ idempotently under an advisory lock (see ``PgPool.setup``)."""
 
 from __future__ import annotations
 
+from corral.errors import InputError
 from corral.workspace._pg_db import Conn
+from corral.workspace._pg_url import shown
+
+VERSION = 1
+"""The version of corral's tables a database has (the one row of ``corral_schema``; the
+SQLite file's ``user_version``)."""
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS corral_schema (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, team TEXT, manifest TEXT, status TEXT, started_at TEXT,
     updated_at TEXT, pid BIGINT, input TEXT, output TEXT, errors TEXT, path TEXT,
@@ -91,9 +98,40 @@ SPENT = (
 """A database made before the ``spent`` day totals gets them from its settled calls."""
 
 
+def version_of(conn: Conn) -> int | None:
+    """The version of corral's tables in the database (None: none recorded yet)."""
+    table = conn.execute("SELECT to_regclass('corral_schema')").fetchone()
+    if table is None or table[0] is None:
+        return None
+    found = conn.execute("SELECT max(version) FROM corral_schema").fetchone()
+    return None if found is None or found[0] is None else int(found[0])
+
+
+def refuse_newer(conn: Conn, url: str) -> None:
+    """Refuse the database at ``url`` if a newer corral wrote its tables (checked before
+    anything is changed: they are never downgraded)."""
+    version = version_of(conn)
+    if version is not None and version > VERSION:
+        raise InputError(
+            f"the workspace {shown(url)} was written by a newer corral (tables version "
+            f"{version}; this corral knows {VERSION}); upgrade corral to use it",
+            field="db",
+        )
+
+
 def upgrade(conn: Conn) -> None:
     """Bring a database made by an older version up to date (in the schema transaction):
-    the ``spent`` day totals, filled from its settled calls."""
+    the ``spent`` day totals, filled from its settled calls; then record the version."""
+    _spent(conn)
+    version = version_of(conn)
+    if version is None:
+        conn.execute("INSERT INTO corral_schema (version) VALUES (%s)", (VERSION,))
+    elif version < VERSION:
+        conn.execute("UPDATE corral_schema SET version = %s", (VERSION,))
+
+
+def _spent(conn: Conn) -> None:
+    """The ``spent`` day totals of a database made before them."""
     found = conn.execute(
         "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
         "AND table_name = 'usage_totals' AND column_name = 'unknown'"

@@ -8,8 +8,10 @@ import multiprocessing
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from corral import open_workspace
+from corral.errors import InputError
 from corral.workspace import postgres_url, workspace_label
 
 
@@ -35,8 +37,10 @@ def test_many_processes_open_a_fresh_database_at_once(postgres_url: str) -> None
         assert row is not None
         migrations = row[0]
         row = conn.execute("SELECT count(DISTINCT v) FROM store_migrations").fetchone()
-    assert row is not None
-    assert row[0] == migrations  # each migration ran once
+        assert row is not None
+        assert row[0] == migrations  # each migration ran once
+        versions = conn.execute("SELECT version FROM corral_schema").fetchall()
+    assert versions == [(1,)]  # one row, written once
 
 
 def test_reopening_writes_nothing_and_keeps_everything(postgres_url: str) -> None:
@@ -89,3 +93,32 @@ def test_dropped_connections_are_replaced(postgres_url: str) -> None:
         assert item.value == {"v": 2}
     finally:
         workspace.close()
+
+
+def _index(url: str, name: str) -> bool:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT to_regclass(%s)", (name,)).fetchone() != (None,)
+
+
+def test_a_database_from_a_newer_corral_is_refused_not_downgraded(postgres_url: str) -> None:
+    open_workspace(postgres_url).close()
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("UPDATE corral_schema SET version = 99")
+        conn.execute("DROP INDEX runs_started")  # as a newer layout might have
+    with pytest.raises(InputError, match="newer corral") as refused:
+        open_workspace(postgres_url)
+    assert "tables version 99; this corral knows 1" in str(refused.value)
+    assert not _index(postgres_url, "runs_started")  # nothing was changed
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM corral_schema").fetchall() == [(99,)]
+
+
+def test_a_database_from_before_the_version_gets_it(postgres_url: str) -> None:
+    open_workspace(postgres_url).close()
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("DROP TABLE corral_schema")
+    workspace = open_workspace(postgres_url)
+    workspace.runs.start("r", "team", None, {})
+    workspace.close()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM corral_schema").fetchall() == [(1,)]
