@@ -4,6 +4,7 @@ text printed as written, ``--version``, help text on every option, a moved team 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -185,12 +186,27 @@ def test_a_tilde_in_the_workspace_path_is_the_home_folder(tmp_path: Path) -> Non
     assert not (tmp_path / "~").exists()
 
 
-def test_runs_show_warns_when_the_team_changed_since_the_run(tmp_path: Path) -> None:
+def _agents(shown: Cli) -> list[str]:
+    return [e["agent"] for e in json.loads(shown.stdout) if e["kind"] == "step"]
+
+
+def test_runs_show_reads_a_changed_team_s_run_against_the_team_it_ran_under(
+    tmp_path: Path,
+) -> None:
     team = _team(tmp_path)
     run = _cli(tmp_path, "run", "team.yaml", "--input", NOTE, "--run-id", "a", "--db", "w.db")
     assert run.code == 0, run.stderr
     assert "team changed" not in _cli(tmp_path, "runs", "show", "a", "--db", "w.db").stderr
-    team.write_text(ECHO.replace("role: Echo", "role: Echo twice"))
-    shown = _cli(tmp_path, "runs", "show", "a", "--db", "w.db")
+    renamed = ECHO.replace("id: echo", "id: repeat").replace(": echo\n", ": repeat\n")
+    team.write_text(renamed.replace("from: echo", "from: repeat"))
+    shown = _cli(tmp_path, "runs", "show", "a", "--db", "w.db", "--json")
     assert shown.code == 0, shown.stderr
-    assert "the team changed since run a started" in shown.stderr
+    assert "its trace is read against the team it ran under" in shown.stderr
+    assert _agents(shown) == ["echo"]  # the agent the team no longer has
+    # The function the stored definition names is gone: the team as it is now reads it.
+    (tmp_path / "steps.py").write_text(STEPS.replace("def echo", "def other"))
+    team.write_text(team.read_text().replace("steps:echo", "steps:other"))
+    shown = _cli(tmp_path, "runs", "show", "a", "--db", "w.db", "--json")
+    assert shown.code == 0, shown.stderr
+    assert "the team it ran under no longer builds" in shown.stderr
+    assert _agents(shown) == []

@@ -174,7 +174,7 @@ def runs_show(
     legend: LegendOption = True,
 ) -> None:
     """A run's trace as a tree (or --json), or its path drawn on the team (--format)."""
-    from corral.graphs import read_trace
+    from corral.graphs import pinned_plan, read_trace
     from corral.observability import totals
 
     path = where(db, team_file)
@@ -185,12 +185,7 @@ def runs_show(
     manifest = team_of(run_id, record.manifest, team_file)
     team = load_team(manifest)
     if record.fingerprint is not None and record.fingerprint != team.plan.fingerprint:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"warning: the team changed since run {escape(run_id)} started; its steps are "
-            "read against the team as it is now, so the steps of agents it no longer has "
-            "are left out",
-            style="yellow",
-        )
+        _changed(run_id, rebuilt=pinned_plan(team.plan, record) is not None)
     if format is not None:
         draw(
             team,
@@ -304,3 +299,21 @@ def runs_delete(
 def _many(count: int, thing: str) -> str:
     """``1 run``, ``2 runs``."""
     return f"{count} {thing}{'' if count == 1 else 's'}"
+
+
+def _changed(run_id: str, *, rebuilt: bool) -> None:
+    """Say on stderr that the team changed since the run started, and what its trace is
+    read against."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if rebuilt:
+        err.print(
+            f"note: the team changed since run {escape(run_id)} started; its trace is read "
+            "against the team it ran under (its stored definition)"
+        )
+        return
+    err.print(
+        f"warning: the team changed since run {escape(run_id)} started, and the team it ran "
+        "under no longer builds; its steps are read against the team as it is now, so the "
+        "steps of agents it no longer has are left out",
+        style="yellow",
+    )

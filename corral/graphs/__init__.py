@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from corral.graphs._formats import FORMATS
     from corral.graphs._held import held_by_workflow, on_workers_hint
     from corral.graphs._ids import check_run_id, db_path, new_run_id
+    from corral.graphs._pinned import pinned_plan
     from corral.graphs._reading import read_trace
     from corral.graphs._result import RunResult, StepEvent
     from corral.graphs._team import Team, load_team
@@ -41,6 +42,7 @@ __getattr__, __dir__ = lazy_exports(
             "db_path",
             "new_run_id",
         ),
+        "._pinned": ("pinned_plan",),
         "._reading": ("read_trace",),
         "._result": (
             "RunResult",
@@ -69,6 +71,7 @@ __all__ = [
     "mimebundle",
     "new_run_id",
     "on_workers_hint",
+    "pinned_plan",
     "read_trace",
     "render",
     "team_graph",

@@ -15,6 +15,7 @@ from langgraph.types import PregelTask
 from corral.compat import task_id, task_id_v1
 from corral.errors import InputError
 from corral.graphs._build import CompiledTeam, shape_graph
+from corral.graphs._pinned import pinned_plan
 from corral.manifest import TeamPlan
 from corral.observability import Trace, model_calls, recorded, steps, subtasks, tool_calls
 from corral.workspace import Workspace
@@ -26,9 +27,13 @@ _NULL_TASK = "00000000-0000-0000-0000-000000000000"
 def read_trace(plan: TeamPlan, workspace: Workspace, run_id: str) -> Trace:
     """Everything a run did, in order: each agent's input, output and decision, model
     calls, tool calls, guard verdicts, failures, subtasks. Needs no chat model and no
-    provider credentials (the history is read through the team's shape)."""
-    if workspace.runs.get(run_id) is None:
+    provider credentials (the history is read through the shape of the team it ran under:
+    if the team changed since, the definition the run is pinned to, when it still builds;
+    else the team as it is now, which leaves out the steps of agents it no longer has)."""
+    record = workspace.runs.get(run_id)
+    if record is None:
         raise InputError(f"no run {run_id!r} in {workspace.where}", field="run_id")
+    plan = pinned_plan(plan, record) or plan  # the team it ran under, if it changed since
     reader = shape_graph(plan, workspace.saver, path=False)
     config: RunnableConfig = {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
     return Trace(
