@@ -185,7 +185,7 @@ class RunBook:
         holder = self.runs.take_over(run_id)  # one atomic step: exactly one process wins
         if holder is not None:
             raise InputError(
-                f"run {run_id!r} is being resumed by process {holder}; wait for it to end",
+                f"run {run_id!r} is running in process {holder}; wait for it to end",
                 field="run_id",
             )
         self.active.add(run_id)

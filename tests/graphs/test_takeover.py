@@ -78,7 +78,7 @@ def test_exactly_one_of_two_simultaneous_resumes_goes_ahead(
         p.join(60)
     outcomes = sorted(out.get(timeout=10) for _ in procs)
     assert outcomes[1] == "completed", outcomes
-    assert outcomes[0].startswith("InputError: run 'r1' is being resumed by process"), outcomes
+    assert outcomes[0].startswith("InputError: run 'r1' is running in process"), outcomes
     assert (tmp_path / "ran").read_text() == "x"  # the step ran once
 
 

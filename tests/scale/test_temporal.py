@@ -267,7 +267,7 @@ def test_a_worker_does_not_resume_a_run_a_live_process_drives(
             runs = await Dispatcher.connect(scale.target, heartbeat_seconds=1)
             await runs.resume("held", queue=scale.queue)
 
-        with pytest.raises(InputError, match="being resumed by process"):
+        with pytest.raises(InputError, match="is running in process"):
             asyncio.run(resume())
         out, err = embedded.communicate(timeout=60)
     finally:
