@@ -325,3 +325,26 @@ def test_a_stream_closed_before_its_run_ended_is_recorded_cancelled_and_resumes(
         )
         assert app.resume("s1").status == "completed"
     assert kinds[0] == "RunStarted"
+
+
+def test_an_astream_left_mid_run_holds_no_reservation_and_its_resume_calls_no_model_again(
+    tmp_path: Path,
+) -> None:
+    ticket = json.loads(TICKET.read_text())
+
+    async def leave(app: Any) -> str:
+        async for event in app.astream(ticket, run_id="left"):
+            if isinstance(event, ModelCall):
+                break  # just after a model call settled, inside its step
+        await asyncio.sleep(0.2)  # the abandoned stream is closed by the loop
+        return str(app.runs.get("left").status)
+
+    with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
+        assert asyncio.run(leave(app)) == "cancelled"
+        left = [c["status"] for c in app.workspace.ledger.calls("left")]
+        assert left == ["settled"]  # nothing reserved and never settled or released
+        assert app.resume("left").status == "completed"
+        whole = app.run(ticket, run_id="whole")
+        assert whole.status == "completed"
+        calls = [c["status"] for c in app.workspace.ledger.calls("left")]
+        assert calls == [c["status"] for c in app.workspace.ledger.calls("whole")]
