@@ -159,6 +159,7 @@ def test_libyaml_composes_and_problems_keep_their_file_and_line(
     assert hasattr(yaml, "CSafeLoader"), "PyYAML is built without libyaml here"
     composed = Composed(monkeypatch)
     text = MINI.format(model="scripted").replace("role: Solver", "role: Solver\n    colour: red")
+    text = text.replace("score: {type: int, ge: 0, le: 10}", "score: {type: int, ge: x}")
     path = write("team.yaml", text)
     with pytest.raises(ManifestError) as caught:
         load_team(path)
@@ -167,10 +168,9 @@ def test_libyaml_composes_and_problems_keep_their_file_and_line(
     found = {p.message: (p.file, p.line) for p in caught.value.problems}
     assert found == {
         "unknown key 'colour'": (str(path), lines.index("    colour: red") + 1),
-        # the one agent is refused, so the list is left empty: the line of `agents:`
-        "Tuple should have at least 1 item after validation, not 0": (
+        "Input should be a valid number, unable to parse string as a number (got 'x')": (
             str(path),
-            lines.index("agents:") + 1,
+            lines.index("      score: {type: int, ge: x}") + 1,
         ),
     }
 

@@ -18,7 +18,20 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel], data: Any) -
     mapping given where ``str | Spec`` is allowed, the mistakes inside the mapping
     are the ones to show, not "should be a valid string"."""
     errors = exc.errors()
-    return [pydantic_problem(e, model, data) for e in errors if not _other_branch(e, errors, data)]
+    return [
+        pydantic_problem(e, model, data)
+        for e in errors
+        if not _other_branch(e, errors, data) and not _short_of_failed(e, errors)
+    ]
+
+
+def _short_of_failed(err: Mapping[str, Any], errors: list[Any]) -> bool:
+    """Whether ``err`` says a list is too short only because items of it failed (pydantic
+    counts the items that validated): those items' own problems are the ones to show."""
+    loc = err["loc"]
+    return err["type"] == "too_short" and any(
+        len(o["loc"]) > len(loc) and o["loc"][: len(loc)] == loc for o in errors
+    )
 
 
 def _other_branch(err: Mapping[str, Any], errors: list[Any], data: Any) -> bool:
@@ -49,6 +62,10 @@ def pydantic_problem(err: Mapping[str, Any], model: type[BaseModel], data: Any) 
         return Problem(f"missing required key {loc[-1]!r}", f"add `{loc[-1]}:`", loc)
     given = err.get("input")
     message = err["msg"].removeprefix("Value error, ")
+    if kind == "too_short":  # pydantic's "... after validation" is about its own counting
+        least, has = err["ctx"]["min_length"], err["ctx"]["actual_length"]
+        entries = "entry" if least == 1 else "entries"
+        return Problem(f"needs at least {least} {entries}, has {has}", _fix_for(kind), loc)
     if not isinstance(given, dict | list | tuple):
         message += f" (got {repr(given)[:80]})"
     return Problem(message, _fix_for(kind), loc)

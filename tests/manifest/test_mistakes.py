@@ -361,3 +361,19 @@ def test_a_route_value_of_another_type_than_its_field_is_refused(
         load_team(write("team.yaml", text))
     assert "'level' can never be '1'" in str(refused.value)  # the payload's 1 is not '1'
     assert "unquoted for a number" in str(refused.value)
+
+
+def test_a_list_whose_every_item_is_broken_is_not_also_called_too_short(
+    write: Callable[..., Path],
+) -> None:
+    one = "version: 1\nname: x\nagents:\n  - id: a\n    rol: R\nflow: {entry: a}\n"
+    with pytest.raises(ManifestError) as caught:
+        load_team(write("one.yaml", one))
+    messages = [p.message for p in caught.value.problems]
+    assert "unknown key 'rol'" in messages
+    assert not any("at least" in m for m in messages)  # pydantic counted no valid agent
+    empty = "version: 1\nname: x\nagents: []\nflow: {entry: a}\n"
+    with pytest.raises(ManifestError) as caught:
+        load_team(write("empty.yaml", empty))
+    (short,) = [p for p in caught.value.problems if p.loc == ("agents",)]
+    assert (short.message, short.line) == ("needs at least 1 entry, has 0", 3)
