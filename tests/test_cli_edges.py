@@ -210,3 +210,10 @@ def test_runs_show_reads_a_changed_team_s_run_against_the_team_it_ran_under(
     assert shown.code == 0, shown.stderr
     assert "the team it ran under no longer builds" in shown.stderr
     assert _agents(shown) == []
+
+
+def test_validate_counts_one_agent_and_one_edge_in_the_singular(tmp_path: Path) -> None:
+    _team(tmp_path)
+    done = _cli(tmp_path, "validate", "team.yaml")
+    assert done.code == 0, done.stderr
+    assert "team echo with 1 agent and 1 edge" in done.stdout

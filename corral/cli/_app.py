@@ -35,6 +35,7 @@ from corral.cli._common import (
     finish,
     interruptible,
     load_team,
+    many,
     read_input,
     where,
     workspace_at,
@@ -112,7 +113,7 @@ def validate(file: FileArg) -> None:
     team.check_models()
     Console(highlight=False).print(
         f"[green]ok[/] {escape(str(file))}: team [bold]{escape(team.name)}[/] with "
-        f"{len(team.agents)} agents and {len(team.flow.edges)} edges"
+        f"{many(len(team.agents), 'agent')} and {many(len(team.flow.edges), 'edge')}"
     )
 
 

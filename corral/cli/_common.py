@@ -336,3 +336,8 @@ def write_out(output: Path, data: str | bytes) -> None:
             output.write_text(data, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write {output}: {exc.strerror}", field="output") from None
+
+
+def many(count: int, thing: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{count} {thing}{'' if count == 1 else 's'}"

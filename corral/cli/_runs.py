@@ -23,6 +23,7 @@ from corral.cli._common import (
     TeamOption,
     draw,
     load_team,
+    many,
     team_of,
     where,
     workspace_at,
@@ -245,11 +246,11 @@ def runs_prune(
     age = None if older_than is None else seconds_of(older_than)
     with workspace_at(where(db, team_file)) as workspace:
         done = workspace.prune(older_than=age, keep=keep)
-    deleted = "" if age is None else f"deleted {_many(done.runs, 'run')} older than {older_than}; "
+    deleted = "" if age is None else f"deleted {many(done.runs, 'run')} older than {older_than}; "
     reused = "; Postgres reuses the rest of the deleted rows' space" if done.reuses else ""
     Console().print(
-        f"{deleted}pruned {_many(done.checkpoints, 'checkpoint')} from "
-        f"{_many(done.completed, 'completed run')} "
+        f"{deleted}pruned {many(done.checkpoints, 'checkpoint')} from "
+        f"{many(done.completed, 'completed run')} "
         f"(kept the newest {keep} of each); freed {done.freed / 1e6:.1f} MB on disk"
         + (reused if done.vacuumed else "")
     )
@@ -294,11 +295,6 @@ def runs_delete(
             raise InputError(f"no run {run_id!r} in {workspace.where}", field="run_id")
         workspace.delete_run(run_id)  # refused while another process drives it
     Console().print(f"deleted run {escape(run_id)}")
-
-
-def _many(count: int, thing: str) -> str:
-    """``1 run``, ``2 runs``."""
-    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 def _changed(run_id: str, *, rebuilt: bool) -> None:

@@ -55,6 +55,8 @@ class TeamSpec(TeamFields):
         if not problems:
             resolved, problems = resolve(self)
             self._resolved = resolved
+        else:  # the rest at once too: schemas, imports, tools and scripts
+            problems += _more(self, problems)
         if problems:
             raise ManifestError(problems)
         return self
@@ -95,3 +97,14 @@ class TeamSpec(TeamFields):
         if self._plan is None:
             self._plan = compile_plan(self, self.resolved)
         return self._plan
+
+
+def _more(team: TeamSpec, found: list[Problem]) -> list[Problem]:
+    """What resolving ``team`` finds besides the reference problems ``found`` (best
+    effort: a team with broken references may not resolve far)."""
+    try:
+        _, more = resolve(team)
+    except Exception:
+        return []
+    said = {p.loc for p in found}
+    return [p for p in more if p.loc not in said]

@@ -392,7 +392,8 @@ def validate_located(
         found = located.locate(problems)
         raise ManifestError(sorted(found, key=lambda p: p.line or 0)) from None
     except ManifestError as exc:
-        raise ManifestError(located.locate(exc.problems)) from None
+        found = located.locate(exc.problems)
+        raise ManifestError(sorted(found, key=lambda p: p.line or 0)) from None
 
 
 def _shown_char(character: Any) -> str:

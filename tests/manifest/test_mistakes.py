@@ -377,3 +377,25 @@ def test_a_list_whose_every_item_is_broken_is_not_also_called_too_short(
         load_team(write("empty.yaml", empty))
     (short,) = [p for p in caught.value.problems if p.loc == ("agents",)]
     assert (short.message, short.line) == ("needs at least 1 entry, has 0", 3)
+
+
+def test_schema_and_import_mistakes_come_with_reference_mistakes(
+    write: Callable[..., Path],
+) -> None:
+    text = (
+        BASE.replace("      text: str\n  Mid:", "      text: strr\n  Mid:")
+        .replace(
+            "    role: Third\n",
+            "    role: Third\n    kind: function\n    function: nowhere:thing\n",
+        )
+        .replace("  entry: first\n", "  entry: frist\n")
+    )
+    with pytest.raises(ManifestError) as caught:
+        load_team(write("team.yaml", text))
+    found = [(p.line, p.message.split(":")[0]) for p in caught.value.problems]
+    lines = text.splitlines()
+    assert found == [
+        (lines.index("      text: strr") + 1, "field 'text' of schema In"),
+        (lines.index("    function: nowhere:thing") + 1, "cannot import 'nowhere"),
+        (lines.index("  entry: frist") + 1, "flow entry 'frist' is not an agent"),
+    ]
