@@ -283,8 +283,8 @@ class BudgetExceeded(GuardTripped):
             limit=limit,
             seen=used + requested,
             agent=agent,
-            message=f"agent {agent!r} has used {used:g} of its {layer} budget of "
-            f"{limit:g} and this call needs {requested:g} more",
+            message=f"{used:g} of the {layer} budget of {limit:g} is used, and this call "
+            f"of agent {agent!r} needs {requested:g} more",
         )
 
     def with_agent(self, agent: str) -> BudgetExceeded:

@@ -250,3 +250,16 @@ def test_breaker_opens_waits_probes_and_closes(workspace: Workspace, clock: Cloc
     assert breakers.succeeded("a")
     assert breakers.admit("a", spec) == "closed"
     assert breakers.states() == {}
+
+
+def test_a_team_budget_trip_says_whose_budget_it_is(workspace: Workspace) -> None:
+    limits = BudgetLimits(daily_tokens=500, team_daily_tokens=100)
+    with pytest.raises(BudgetExceeded) as tripped:
+        workspace.ledger.reserve(
+            run_id="r", task_key="t", agent="a", model="m", tokens=150, cost=0.0, limits=limits
+        )
+    assert tripped.value.layer == "team_daily_tokens"
+    assert str(tripped.value).endswith(
+        "0 of the team_daily_tokens budget of 100 is used, and this call of agent 'a' needs "
+        "150 more"
+    )  # it said "agent 'a' has used 0 of its team_daily_tokens budget"
