@@ -54,7 +54,7 @@ def _placeholder(problem: Problem) -> bool:
 def _plain(value: Any) -> Any:
     """Python-built specs as the dicts a YAML file would give."""
     if isinstance(value, BaseModel):
-        return value.model_dump(by_alias=True)
+        return _plain(value.model_dump(by_alias=True))  # its tuples as lists too
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -351,6 +351,26 @@ def test_python_structural_and_reference_mistakes_come_together() -> None:
     assert any("flow entry 'zz'" in m for m in messages)
 
 
+def test_a_python_team_s_one_mistake_comes_alone() -> None:
+    from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec, Team
+
+    with pytest.raises(ManifestError) as caught:
+        Team(
+            name="Not A Name",
+            schemas={"In": SchemaSpec(fields={"x": "str"})},
+            agents=[AgentSpec(id="a")],
+            flow=FlowSpec(
+                entry="a",
+                input="In",
+                output="In",
+                edges=[EdgeSpec(from_="a", to="END", schema_name="In")],
+            ),
+        )
+    # The FlowSpec's edges are read (its dump holds them as a tuple): a's edge to END is
+    # there, so nothing says a run cannot end.
+    assert [p.loc for p in caught.value.problems] == [("name",)]
+
+
 def test_a_route_value_of_another_type_than_its_field_is_refused(
     write: Callable[..., Path],
 ) -> None:
