@@ -23,7 +23,7 @@ from corral.graphs._book import RunBook
 from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
 from corral.graphs._held import held_by_workflow
-from corral.graphs._ids import db_path
+from corral.graphs._ids import check_config, db_path
 from corral.graphs._lease import Renewals
 from corral.graphs._reading import parallel_steps, read_trace
 from corral.graphs._result import OnStep, RunResult
@@ -194,8 +194,10 @@ class App:
             input: the entry payload.
             run_id: the run's id (LangGraph thread id); a fresh one if not given.
             on_step: called after each node with a ``StepEvent`` (live progress).
-            config: extra LangChain config merged in (callbacks, tags, metadata).
+            config: extra LangChain config merged in (callbacks, tags, metadata); not
+                ``configurable`` thread or checkpoint keys (``InputError``).
         """
+        check_config(config)
         run_id, start = self.book.begin(input, run_id)
         return last(drive(self._drive(run_id, start, config, on_step), self.graph, self.book.end))
 
@@ -209,6 +211,7 @@ class App:
     ) -> RunResult:
         """``run`` for asyncio: storage work runs on worker threads, never on the loop;
         concurrent calls in one process are safe (at most ``max_running`` at once)."""
+        check_config(config)
         async with self._gate():
             began, start = await asyncio.to_thread(self.book.begin, input, run_id)
             run = self._drive(began, start, config, on_step)
@@ -247,6 +250,7 @@ class App:
         started goes on under compatible changes (recorded); incompatible ones raise
         ``ManifestChanged`` unless ``migrate=True``.
         """
+        check_config(config)
         decided = approve or reject is not None or edit is not None
         early = self.book.cooling(run_id) or self.book.escalation(run_id, decided)
         if early is not None:
@@ -277,6 +281,7 @@ class App:
         on_step: OnStep | None,
         config: RunnableConfig | None,
     ) -> RunResult:
+        check_config(config)
         approve, reject, edit = decided
         decided_any = approve or reject is not None or edit is not None
         early = await asyncio.to_thread(self.book.cooling, run_id) or await asyncio.to_thread(
@@ -342,6 +347,7 @@ class App:
     ) -> tuple[Drive, RunStarted, RunResult | None]:
         """Start or resume a streamed run: its drive, its first event, and its result if
         it cannot go on yet (a cooldown)."""
+        check_config(config)
         early = None
         start: dict[str, Any] | Command[Any] | None
         if input is not None:

@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from langchain_core.runnables import RunnableConfig
+
 from corral.errors import InputError
 from corral.manifest import TeamPlan
 from corral.workspace import DEFAULT_DB, postgres_url
@@ -23,6 +25,22 @@ def check_run_id(run_id: str) -> str:
             field="run_id",
         )
     return run_id
+
+
+_OWN_KEYS = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map")
+"""The keys of ``configurable`` that say which run and checkpoint a run is."""
+
+
+def check_config(config: RunnableConfig | None) -> None:
+    """Refuse extra config that would move a run to another thread or checkpoint (its
+    checkpoints written apart from its record): the run id says which run it is."""
+    given = [k for k in _OWN_KEYS if k in ((config or {}).get("configurable") or {})]
+    if given:
+        raise InputError(
+            f"config's configurable {given[0]!r} is the run's own: give the run id as "
+            "run_id=, and leave the thread and checkpoint keys out of config",
+            field="config",
+        )
 
 
 def new_run_id() -> str:

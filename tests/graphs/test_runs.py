@@ -208,6 +208,30 @@ def test_bad_inputs_and_run_ids_are_user_errors(write: Callable[..., Path], tmp_
         assert app.resume("once").status == "completed"  # resuming a finished run is a no-op
 
 
+def test_config_cannot_move_a_run_to_another_thread(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    moved: Any = {"configurable": {"thread_id": "elsewhere"}, "tags": ["t"]}
+    with mini(write).compile(db=tmp_path / "w.db") as app:
+        with pytest.raises(InputError, match="'thread_id' is the run's own") as caught:
+            app.run({"text": "q"}, run_id="r1", config=moved)
+        assert caught.value.field == "config"
+        with pytest.raises(InputError, match="'thread_id' is the run's own"):
+            asyncio.run(app.arun({"text": "q"}, run_id="r1", config=moved))
+        with pytest.raises(InputError, match="'thread_id' is the run's own"):
+            next(app.stream({"text": "q"}, run_id="r1", config=moved))
+        assert app.runs.get("r1") is None  # refused before it was registered
+        app.run({"text": "q"}, run_id="r1", config={"tags": ["t"]})
+        fork: Any = {"configurable": {"checkpoint_id": "x"}}
+        with pytest.raises(InputError, match="'checkpoint_id' is the run's own"):
+            app.resume("r1", config=fork)
+        with pytest.raises(InputError, match="'checkpoint_id' is the run's own"):
+            asyncio.run(app.aresume("r1", config=fork))
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        threads = conn.execute("SELECT DISTINCT thread_id FROM cp_checkpoints").fetchall()
+    assert threads == [("r1",)]  # its checkpoints went nowhere else
+
+
 def test_unwritable_workspace_is_a_user_error(write: Callable[..., Path], tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(InputError, match="is a directory"):
