@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypedDict
 
@@ -69,8 +69,8 @@ class RunRecord:
     path: list[str]
     fingerprint: str | None = None
     """The hash of the team definition the run is pinned to (``None``: an older run)."""
-    definition: dict[str, Any] | None = None
-    """That team definition, as JSON."""
+    definition: dict[str, Any] | None = field(default=None, repr=False)
+    """That team definition, as JSON (left out of the record's repr: it is long)."""
     owner: str | None = None
     """The process that drives (or last drove) the run: ``host:pid:token``."""
     expires_at: float | None = None

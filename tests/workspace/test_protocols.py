@@ -263,3 +263,13 @@ def test_a_team_budget_trip_says_whose_budget_it_is(workspace: Workspace) -> Non
         "0 of the team_daily_tokens budget of 100 is used, and this call of agent 'a' needs "
         "150 more"
     )  # it said "agent 'a' has used 0 of its team_daily_tokens budget"
+
+
+def test_a_run_record_s_repr_leaves_out_its_team_definition(workspace: Workspace) -> None:
+    definition = {"agents": [{"id": f"agent_{i}", "role": "R" * 50} for i in range(40)]}
+    workspace.runs.start("r", "team", None, {}, fingerprint="f", definition=definition)
+    record = workspace.runs.get("r")
+    assert record is not None
+    assert record.definition == definition  # kept, only not shown
+    assert "agent_1" not in repr(record)
+    assert len(repr(record)) < 600
