@@ -140,5 +140,11 @@ class Progress:
             else:
                 continue
             usage = update.get("_usage") or NO_USAGE
-            self.on_step(StepEvent(self.run_id, agent, target, schema, usage, now - self.last))
+            try:
+                self.on_step(StepEvent(self.run_id, agent, target, schema, usage, now - self.last))
+            except Exception as exc:  # the caller's code, not the run's: say so
+                raise RunError(
+                    f"the on_step callback raised {type(exc).__name__}: {exc} (after step "
+                    f"{agent}); the run stopped there: fix the callback and resume it"
+                ) from exc
         self.last = now

@@ -279,3 +279,21 @@ def test_looping_flow_is_halted_by_max_steps(write: Callable[..., Path], tmp_pat
         more = app.resume("loop")  # three more steps, then halted again
     assert (more.status, len(more.path)) == ("halted", 9)
     assert streamed[-2:] == ["guard_trip", "run_finished"]  # the trip is streamed too
+
+
+def test_an_on_step_callback_that_raises_is_named_and_the_run_resumes(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    def broken(event: Any) -> None:
+        raise KeyError("no such column")
+
+    with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
+        ticket = json.loads(TICKET.read_text())
+        failed = app.run(ticket, run_id="cb", on_step=broken)
+        assert (failed.status, failed.path) == ("failed", ["intake"])
+        assert failed.errors[0].message == (
+            "the on_step callback raised KeyError: 'no such column' (after step intake); "
+            "the run stopped there: fix the callback and resume it"
+        )  # it said only "'no such column'"
+        resumed = app.resume("cb")
+        assert (resumed.status, resumed.path[:2]) == ("completed", ["intake", "triage"])
