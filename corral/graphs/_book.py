@@ -138,9 +138,13 @@ class RunBook:
             definition=dict(plan.definition),
         )
         if taken is not None:
+            then = (
+                "wait for it to end"
+                if taken == "running"
+                else f"resume it with `corral resume {run_id}`"
+            )
             raise InputError(
-                f"run {run_id!r} already exists ({taken}); resume it "
-                f"with `corral resume {run_id}` or choose another run id",
+                f"run {run_id!r} already exists ({taken}); {then} or choose another run id",
                 field="run_id",
             )
         self.active.add(run_id)

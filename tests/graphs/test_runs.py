@@ -201,8 +201,11 @@ def test_bad_inputs_and_run_ids_are_user_errors(write: Callable[..., Path], tmp_
         with pytest.raises(InputError, match=r"run id .* is not allowed"):
             app.run({"text": "q"}, run_id="') OR 1=1--")
         app.run({"text": "q"}, run_id="once")
-        with pytest.raises(InputError, match="already exists"):
+        with pytest.raises(InputError, match=r"already exists \(completed\); resume it"):
             app.run({"text": "q"}, run_id="once")
+        app.runs.start("busy", app.plan.name, None, {"text": "q"})  # as another run's start
+        with pytest.raises(InputError, match=r"\(running\); wait for it to end or choose"):
+            app.run({"text": "q"}, run_id="busy")
         with pytest.raises(InputError, match="no run 'never'"):
             app.resume("never")
         assert app.resume("once").status == "completed"  # resuming a finished run is a no-op
