@@ -45,6 +45,12 @@ def decision(
             "decide with exactly one of approve, reject or edit",
             field="decision",
         )
+    if edit is not None and not isinstance(edit, Mapping):
+        raise InputError(
+            f"the edit must be a mapping of {request['schema']}'s fields, not "
+            f"{type(edit).__name__}. The run is still waiting for a review",
+            field="edit",
+        )
     if edit is not None and schema is not None:
         _, errors = validate(schema, dict(edit))
         if errors:

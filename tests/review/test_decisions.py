@@ -1,0 +1,47 @@
+"""Decisions on a paused run from Python: a malformed decision is an ``InputError`` and
+the run stays paused for a good one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral import InputError, load_team
+
+TEAM = """\
+version: 1
+name: rev
+schemas:
+  Question: {fields: {text: str}}
+  Draft: {fields: {text: {type: str, min_length: 3}, n: int}}
+agents:
+  - {id: drafter, role: Drafter, instructions: Draft a reply.}
+  - {id: sender, role: Sender}
+flow:
+  entry: drafter
+  input: Question
+  output: Draft
+  edges:
+    - {from: drafter, to: sender, schema: Draft, review: true}
+    - {from: sender, to: END, schema: Draft}
+"""
+
+
+def test_an_edit_that_is_not_a_mapping_is_refused_and_the_run_stays_paused(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    with load_team(write("team.yaml", TEAM)).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"text": "hi"}, run_id="r1").status == "paused"
+        listed: Any = ["text", "xyz"]
+        with pytest.raises(
+            InputError, match="the edit must be a mapping of Draft's fields, not list"
+        ):
+            app.resume("r1", edit=listed)  # it raised ValueError from dict(["text", "xyz"])
+        record = app.runs.get("r1")
+        assert record is not None
+        assert record.status == "paused"
+        done = app.resume("r1", edit={"text": "xyz", "n": 1})
+        assert (done.status, done.output) == ("completed", {"text": "xyz", "n": 1})
