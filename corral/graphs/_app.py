@@ -121,6 +121,10 @@ class App:
             plan, workspace, self.graph, self.services, where=self.db_path, clock=clock
         )
 
+    def __repr__(self) -> str:
+        agents = len(self.plan.agents)
+        return f"App(team={self.plan.name!r}, agents={agents}, workspace={self.workspace.where!r})"
+
     def __enter__(self) -> App:
         return self
 

@@ -300,3 +300,8 @@ def test_an_on_step_callback_that_raises_is_named_and_the_run_resumes(
         )  # it said only "'no such column'"
         resumed = app.resume("cb")
         assert (resumed.status, resumed.path[:2]) == ("completed", ["intake", "triage"])
+
+
+def test_an_app_shows_its_team_and_workspace(write: Callable[..., Path], tmp_path: Path) -> None:
+    with mini(write).compile(db=tmp_path / "w.db") as app:
+        assert repr(app) == f"App(team='mini', agents=1, workspace='{tmp_path / 'w.db'}')"
