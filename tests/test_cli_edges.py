@@ -203,6 +203,10 @@ def test_runs_show_reads_a_changed_team_s_run_against_the_team_it_ran_under(
     assert shown.code == 0, shown.stderr
     assert "its trace is read against the team it ran under" in shown.stderr
     assert _agents(shown) == ["echo"]  # the agent the team no longer has
+    drawn = _cli(tmp_path, "runs", "show", "a", "--db", "w.db", "--format", "mermaid")
+    assert drawn.code == 0, drawn.stderr
+    assert "echo" in drawn.stdout  # the path drawn on the team it ran under
+    assert "repeat" not in drawn.stdout
     # The function the stored definition names is gone: the team as it is now reads it.
     (tmp_path / "steps.py").write_text(STEPS.replace("def echo", "def other"))
     team.write_text(team.read_text().replace("steps:echo", "steps:other"))

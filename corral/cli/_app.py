@@ -143,7 +143,7 @@ def graph(
     legend: LegendOption = True,
 ) -> None:
     """Draw the team's graph, offline."""
-    draw(load_team(file), format, output, scale=scale, direction=direction, legend=legend)
+    draw(load_team(file).plan, format, output, scale=scale, direction=direction, legend=legend)
 
 
 @app.command()

@@ -20,6 +20,7 @@ from corral.workspace import DEFAULT_DB, postgres_url, workspace_label
 
 if TYPE_CHECKING:  # the runtime is imported by the commands that use it: --help stays fast
     from corral.graphs import App, RunResult, StepEvent, Team
+    from corral.manifest import TeamPlan
     from corral.workspace import OpenWorkspace
 
 EXIT = {"completed": 0, "failed": 1, "halted": 3, "paused": 4, "cancelled": 6}
@@ -290,18 +291,8 @@ def finish(compiled: App | str, result: RunResult, json_out: bool) -> None:
     raise typer.Exit(EXIT[result.status])
 
 
-def check_format(team: Team, fmt: str) -> Team:
-    from corral.graphs import FORMATS
-
-    if fmt not in FORMATS:
-        raise InputError(
-            f"--format {fmt!r} is not known; use one of {', '.join(FORMATS)}", field="format"
-        )
-    return team
-
-
 def draw(
-    team: Team,
+    plan: TeamPlan,
     fmt: str,
     output: Path | None,
     *,
@@ -310,9 +301,14 @@ def draw(
     direction: str,
     legend: bool,
 ) -> None:
-    """Draw ``team`` (with a run's path) in ``fmt`` to ``output`` or stdout."""
-    check_format(team, fmt)
-    drawn = team.draw(fmt, highlight=highlight, scale=scale, direction=direction, legend=legend)
+    """Draw the team of ``plan`` (with a run's path) in ``fmt`` to ``output`` or stdout."""
+    from corral.graphs import FORMATS, render
+
+    if fmt not in FORMATS:
+        raise InputError(
+            f"--format {fmt!r} is not known; use one of {', '.join(FORMATS)}", field="format"
+        )
+    drawn = render(plan, fmt, highlight, scale=scale, direction=direction, legend=legend)
     emit(drawn, output, fmt)
 
 

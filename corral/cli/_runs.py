@@ -185,11 +185,12 @@ def runs_show(
         raise InputError(f"no run {run_id!r} in {path}", field="run_id")
     manifest = team_of(run_id, record.manifest, team_file)
     team = load_team(manifest)
-    if record.fingerprint is not None and record.fingerprint != team.plan.fingerprint:
-        _changed(run_id, rebuilt=pinned_plan(team.plan, record) is not None)
+    plan = pinned_plan(team.plan, record)  # the team the run ran under, if it changed
+    if plan is not team.plan:
+        _changed(run_id, rebuilt=plan is not None)
     if format is not None:
         draw(
-            team,
+            plan or team.plan,
             format,
             output,
             highlight=record.path,
@@ -199,7 +200,7 @@ def runs_show(
         )
         return
     with workspace_at(path) as workspace:  # no runtime: no model, no credentials needed
-        trace = read_trace(team.plan, workspace, run_id)
+        trace = read_trace(plan or team.plan, workspace, run_id)
     if json_out:
         typer.echo(json.dumps([e.to_dict() for e in trace], default=str))
         return
