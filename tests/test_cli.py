@@ -11,6 +11,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.conftest import CHAIN, MINI, SUPPORT_DESK, TICKET, Cli, run_cli
 
@@ -242,6 +245,31 @@ def test_ctrl_c_mid_run_says_how_to_go_on_and_the_run_resumes(tmp_path: Path) ->
     assert json.loads(resumed.stdout.splitlines()[-1])["output"]["count"] == 4
     lines = log.read_text().splitlines()
     assert lines.count("start a") == lines.count("start b") == 1  # not run again
+
+
+def test_a_ctrl_c_lost_on_its_way_stops_the_run_at_its_next_step(tmp_path: Path) -> None:
+    # LangGraph ignores any exception in a future's done-callback: a Ctrl-C that lands
+    # there is lost, and the run went on to the end (a fresh clone saw it, exit 0).
+    import typer
+
+    from corral import load_team
+    from corral.cli._common import interruptible
+
+    payload = {"log": str(tmp_path / "log.txt"), "pause": 0, "count": 0}
+
+    def lost(app: Any) -> None:
+        with interruptible("lost", app.db_path) as live:
+            live.interrupted = True  # the handler ran; its KeyboardInterrupt went nowhere
+            app.run(payload, run_id="lost", on_step=live.step)
+
+    with load_team(CHAIN).compile(db=tmp_path / "w.db") as app:
+        with pytest.raises(typer.Exit) as exited:
+            lost(app)
+        record = app.runs.get("lost")
+    assert exited.value.exit_code == 130
+    assert record is not None
+    assert (record.status, record.path) == ("cancelled", ["a"])
+    assert "interrupted (Ctrl-C)" in record.errors[0]["message"]
 
 
 def test_runs_prune_and_delete(cli: CliRunner, tmp_path: Path) -> None:

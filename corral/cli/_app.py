@@ -26,7 +26,6 @@ from corral.cli._common import (
     FileArg,
     JsonOption,
     LegendOption,
-    Live,
     OutputOption,
     ScaleOption,
     TeamOption,
@@ -176,8 +175,11 @@ def run(
     from corral.graphs import check_run_id, new_run_id
 
     run_id = check_run_id(run_id) if run_id is not None else new_run_id()  # said if stopped
-    with team.compile(db=where(db, team)) as compiled, interruptible(run_id, compiled.db_path):
-        finish(compiled, compiled.run(payload, run_id=run_id, on_step=Live().step), json_out)
+    with (
+        team.compile(db=where(db, team)) as compiled,
+        interruptible(run_id, compiled.db_path) as live,
+    ):
+        finish(compiled, compiled.run(payload, run_id=run_id, on_step=live.step), json_out)
 
 
 @app.command()

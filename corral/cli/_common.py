@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -224,8 +226,12 @@ class Live:
         self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.tokens = 0
         self.steps = 0
+        self.interrupted = False
+        """Ctrl-C was pressed (``interruptible``): the run stops at its next step."""
 
     def step(self, event: StepEvent) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
         tokens = event.usage["input_tokens"] + event.usage["output_tokens"]
         calls = event.usage["llm_calls"]
         self.tokens += tokens
@@ -242,17 +248,30 @@ class Live:
 
 
 @contextmanager
-def interruptible(run_id: str, db: Path | str) -> Iterator[None]:
+def interruptible(run_id: str, db: Path | str) -> Iterator[Live]:
     """Ctrl-C while ``run_id`` goes (recorded ``cancelled``, its completed steps kept):
-    say how it goes on, and exit 130."""
+    say how it goes on, and exit 130. Yields the run's live progress, which raises the
+    Ctrl-C again at the next step if it was lost on its way (LangGraph ignores any
+    exception in a future's done-callback, a ``KeyboardInterrupt`` too)."""
+    live = Live()
+
+    def stop(*_: Any) -> None:
+        live.interrupted = True
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, stop) if main else None
     try:
-        yield
+        yield live
     except KeyboardInterrupt:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"[yellow]interrupted:[/] run {escape(run_id)} is cancelled, its completed steps "
             f"kept; go on with: corral resume {escape(run_id)} --db {escape(str(db))}"
         )
         raise typer.Exit(130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def finish(compiled: App | str, result: RunResult, json_out: bool) -> None:

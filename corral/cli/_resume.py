@@ -14,7 +14,6 @@ from corral.cli._common import (
     DbOption,
     FileArg,
     JsonOption,
-    Live,
     MovedTeamOption,
     app,
     finish,
@@ -115,7 +114,7 @@ def resume(
     edited = read_input(edit, "--edit") if edit is not None else None
     team = load_team(manifest)
     _said_changes(record, team.plan.definition, team.plan.fingerprint, migrate)
-    with team.compile(db=path) as compiled, interruptible(run_id, compiled.db_path):
+    with team.compile(db=path) as compiled, interruptible(run_id, compiled.db_path) as live:
         finish(
             compiled,
             compiled.resume(
@@ -124,7 +123,7 @@ def resume(
                 reject=reject,
                 edit=edited,
                 migrate=migrate,
-                on_step=Live().step,
+                on_step=live.step,
             ),
             json_out,
         )
