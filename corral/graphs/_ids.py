@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 
 from corral.errors import InputError
@@ -18,6 +20,8 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 def check_run_id(run_id: str) -> str:
     """``run_id`` if well formed, else ``InputError`` saying what is allowed."""
+    if not isinstance(run_id, str):
+        raise InputError(f"run id must be a string, not {type(run_id).__name__}", field="run_id")
     if not _RUN_ID.fullmatch(run_id):
         raise InputError(
             f"run id {run_id[:60]!r} is not allowed: use 1-128 letters, digits, "
@@ -32,15 +36,49 @@ _OWN_KEYS = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map")
 
 
 def check_config(config: RunnableConfig | None) -> None:
-    """Refuse extra config that would move a run to another thread or checkpoint (its
-    checkpoints written apart from its record): the run id says which run it is."""
-    given = [k for k in _OWN_KEYS if k in ((config or {}).get("configurable") or {})]
+    """Refuse extra config that is not a LangChain config (a key of the wrong type, which
+    would fail deep inside the run once it is registered), or that would move a run to
+    another thread or checkpoint (its checkpoints written apart from its record): the run
+    id says which run it is."""
+    if config is None:
+        return
+    if not isinstance(config, Mapping):
+        raise InputError(
+            f"config must be a dict (a LangChain RunnableConfig), not {type(config).__name__}",
+            field="config",
+        )
+    for key, value in config.items():
+        shape = _SHAPES.get(key)
+        if value is not None and shape is not None and not shape(value):
+            raise InputError(
+                f"config's {key!r} cannot be a {type(value).__name__}: {_SAYS[key]}",
+                field=f"config.{key}",
+            )
+    given = [k for k in _OWN_KEYS if k in (config.get("configurable") or {})]
     if given:
         raise InputError(
             f"config's configurable {given[0]!r} is the run's own: give the run id as "
             "run_id=, and leave the thread and checkpoint keys out of config",
             field="config",
         )
+
+
+_SHAPES: dict[str, Callable[[object], bool]] = {
+    "tags": lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
+    "metadata": lambda v: isinstance(v, Mapping),
+    "configurable": lambda v: isinstance(v, Mapping),
+    "callbacks": lambda v: isinstance(v, list | BaseCallbackManager),
+    "recursion_limit": lambda v: type(v) is int and v >= 1,
+    "max_concurrency": lambda v: type(v) is int and v >= 1,
+}
+_SAYS = {
+    "tags": "give a list of strings",
+    "metadata": "give a dict",
+    "configurable": "give a dict",
+    "callbacks": "give a list of callback handlers or a callback manager",
+    "recursion_limit": "give a whole number of at least 1",
+    "max_concurrency": "give a whole number of at least 1",
+}
 
 
 def new_run_id() -> str:

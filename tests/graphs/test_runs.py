@@ -235,6 +235,32 @@ def test_config_cannot_move_a_run_to_another_thread(
     assert threads == [("r1",)]  # its checkpoints went nowhere else
 
 
+def test_a_malformed_config_or_run_id_is_refused_before_the_run_is_registered(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Before: config={"tags": "x"} raised a raw AttributeError from merge_configs after the
+    # run was registered, which then stayed 'running' and could not be resumed.
+    bad: list[Any] = [
+        5,
+        {"tags": "x"},
+        {"callbacks": 5},
+        {"metadata": []},
+        {"recursion_limit": "9"},
+    ]
+    with mini(write).compile(db=tmp_path / "w.db") as app:
+        for config in bad:
+            with pytest.raises(InputError, match="config") as caught:
+                app.run({"text": "q"}, run_id="r1", config=config)
+            assert str(caught.value.field).startswith("config")
+            with pytest.raises(InputError, match="config"):
+                next(app.stream({"text": "q"}, run_id="r1", config=config))
+        assert app.runs.get("r1") is None
+        with pytest.raises(InputError, match="run id must be a string, not int") as caught:
+            app.run({"text": "q"}, run_id=5)  # type: ignore[arg-type]
+        assert caught.value.field == "run_id"
+        assert app.run({"text": "q"}, run_id="r1", config={"tags": ["t"]}).status == "completed"
+
+
 def test_unwritable_workspace_is_a_user_error(write: Callable[..., Path], tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(InputError, match="is a directory"):
