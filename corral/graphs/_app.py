@@ -339,8 +339,10 @@ class App:
             if early is not None:
                 yield finished(early, self.clock())
                 return
-            async for item in adrive(run, self.graph, self.book.end):
-                yield run.finished(item) if isinstance(item, RunResult) else item
+            # aclosing: the run's end is recorded when this stream's aclose() returns
+            async with contextlib.aclosing(adrive(run, self.graph, self.book.end)) as items:
+                async for item in items:
+                    yield run.finished(item) if isinstance(item, RunResult) else item
 
     def _open(
         self,

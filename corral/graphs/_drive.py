@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -220,7 +220,7 @@ def drive(run: Drive, graph: Any, end: End) -> Iterator[RunEvent | RunResult]:
     yield run.ended(end, None)
 
 
-async def adrive(run: Drive, graph: Any, end: End) -> AsyncIterator[RunEvent | RunResult]:
+async def adrive(run: Drive, graph: Any, end: End) -> AsyncGenerator[RunEvent | RunResult, None]:
     """``drive`` for asyncio: recording the end runs on a worker thread."""
     config = run.open()
     listening = run.listening()  # around each step: the caller's context between events

@@ -348,3 +348,22 @@ def test_an_astream_left_mid_run_holds_no_reservation_and_its_resume_calls_no_mo
         assert whole.status == "completed"
         calls = [c["status"] for c in app.workspace.ledger.calls("left")]
         assert calls == [c["status"] for c in app.workspace.ledger.calls("whole")]
+
+
+def test_an_astream_closed_before_its_run_ended_is_recorded_cancelled_when_aclose_returns(
+    tmp_path: Path,
+) -> None:
+    """Before: closing the outer stream left ``adrive`` to the loop's finalizer, so just
+    after ``await aclose()`` the run was still 'running' and a resume was refused."""
+
+    async def leave(app: Any) -> str:
+        events = app.astream(json.loads(TICKET.read_text()), run_id="a1")
+        async for event in events:
+            if event.kind == "step":
+                break
+        await events.aclose()
+        return str(app.runs.get("a1").status)  # no sleep: aclose has recorded it
+
+    with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
+        assert asyncio.run(leave(app)) == "cancelled"
+        assert app.resume("a1").status == "completed"
