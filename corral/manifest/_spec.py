@@ -111,8 +111,8 @@ class SchemaSpec(_Spec):
         ]
         if len(given) != 1:
             raise ValueError(
-                "a schema needs exactly one of `fields` (inline) or `import` "
-                f"(a 'module:Class' path); got {', '.join(given) or 'neither'}"
+                "a schema needs exactly one of `fields` (inline), `import` (a 'module:Class' "
+                f"path) or, in Python, `model` (the class); got {', '.join(given) or 'none'}"
             )
         return self
 

@@ -187,3 +187,16 @@ def test_a_schemas_own_dump_and_validation_are_kept() -> None:
     payload, errors = validate(AliasNote, {"user": "ann"})
     assert payload is None
     assert errors == ["userName: Field required"]
+
+
+def test_a_schema_given_two_sources_in_python_names_model_as_a_source() -> None:
+    """Before: the error said 'exactly one of `fields` or `import`; got fields, model',
+    never naming `model`, the source a Python user had just passed."""
+
+    class Out(BaseModel):
+        text: str
+
+    with pytest.raises(
+        ValueError, match=r"or, in Python, `model` \(the class\); got fields, model"
+    ):
+        SchemaSpec(model=Out, fields={"text": "str"})
