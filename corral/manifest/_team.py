@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from pydantic import PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, PrivateAttr, ValidationError, model_validator
 
 from corral.errors import ManifestError, Problem
 from corral.manifest._checks import check_team
@@ -42,6 +42,10 @@ class TeamSpec(TeamFields):
             super().__init__(**data)
         except ValidationError as exc:  # one error hierarchy for YAML and Python alike
             problems = pydantic_problems(exc, type(self), data)
+            if isinstance(one := data.get("agents"), BaseModel):  # not its fields, one each
+                fix = "give a list of agents, even of one: agents=[...]"
+                wrong = Problem(f"agents is one {type(one).__name__}, not a list", fix, ("agents",))
+                problems = [wrong, *(p for p in problems if p.loc[:1] != ("agents",))]
             raise ManifestError(problems + salvage_problems(type(self), data, problems)) from None
 
     @model_validator(mode="after")

@@ -200,3 +200,14 @@ def test_a_schema_given_two_sources_in_python_names_model_as_a_source() -> None:
         ValueError, match=r"or, in Python, `model` \(the class\); got fields, model"
     ):
         SchemaSpec(model=Out, fields={"text": "str"})
+
+
+def test_one_agent_given_instead_of_a_list_is_one_clear_problem() -> None:
+    """Before: pydantic iterated the AgentSpec's fields and the ManifestError listed 26
+    copies of "agents: Input should be a valid dictionary or instance of AgentSpec"."""
+    team = python_team()
+    with pytest.raises(ManifestError) as caught:
+        Team(name="pair", schemas=team.schemas, agents=team.agents[0], flow=team.flow)
+    agents = [p for p in caught.value.problems if p.loc[:1] == ("agents",)]
+    assert [p.message for p in agents] == ["agents is one AgentSpec, not a list"]
+    assert "agents=[...]" in agents[0].fix
