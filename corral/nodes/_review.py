@@ -81,6 +81,23 @@ class ReviewNode(Node):
             )
         return command
 
+    def _edit_problem(
+        self, request: Mapping[str, Any]
+    ) -> Callable[[Mapping[str, Any]], str | None]:
+        """Why an edit of ``request`` is not a valid payload of its schema, or ``None``."""
+
+        def problem(decision: Mapping[str, Any]) -> str | None:
+            if decision.get("action") != "edit":
+                return None
+            _, errors = validate(self.schemas[request["schema"]], decision.get("payload"))
+            return (
+                f"the edit is not a valid {request['schema']}: " + "; ".join(errors)
+                if errors
+                else None
+            )
+
+        return problem
+
     def _decide(
         self, state: TeamState, config: RunnableConfig
     ) -> Generator[Any, Any, Command[Any]]:
@@ -88,7 +105,7 @@ class ReviewNode(Node):
         if request is None:
             raise RunError("the review node was reached with nothing to review")
         try:
-            decision = ask_person(stamp(request, self.clock()))
+            decision = ask_person(stamp(request, self.clock()), self._edit_problem(request))
         except GraphBubbleUp as pause:  # raised only when the run actually pauses
             run_id = str((config.get("configurable") or {}).get("thread_id", ""))
             review_requested(run_id, self.clock(), pause)

@@ -3,6 +3,7 @@ and tool calls that require review."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langgraph.types import interrupt
@@ -28,8 +29,36 @@ def review_reason(
     return None
 
 
-def ask_person(request: dict[str, Any]) -> dict[str, Any]:
+def ask_person(
+    request: dict[str, Any],
+    check: Callable[[Mapping[str, Any]], str | None] | None = None,
+) -> dict[str, Any]:
     """Pause the run with ``request`` (kind, source, target, schema, payload, reason) until a
-    person decides; return the decision (``action``: approve, reject or edit)."""
-    decision: dict[str, Any] = interrupt(request)
-    return decision
+    person decides; return the decision (``action``: approve, reject or edit).
+
+    A malformed decision (resumed through the graph itself: not a mapping, an unknown
+    action, an edit without a valid ``payload``, ``check`` says why) is refused: the run
+    pauses again with the request and ``refused`` (why), and the next resume decides. It
+    is never taken for an approval, nor kept as the answer that would fail every resume.
+    """
+    asked = request
+    while True:
+        decision = interrupt(asked)
+        refused = malformed(decision) or (check(decision) if check is not None else None)
+        if refused is None:
+            return dict(decision)
+        asked = {**request, "refused": refused}
+
+
+def malformed(decision: object) -> str | None:
+    """Why ``decision`` is not a decision a person can give, or ``None``."""
+    if not isinstance(decision, Mapping):
+        return (
+            f"a decision is a mapping with an action (approve, reject or edit), not "
+            f"{type(decision).__name__} {str(decision)[:60]!r}"
+        )
+    if decision.get("action") not in ("approve", "reject", "edit"):
+        return f"unknown action {decision.get('action')!r}: use approve, reject or edit"
+    if decision["action"] == "edit" and not isinstance(decision.get("payload"), Mapping):
+        return "an edit needs a payload: a mapping of the schema's fields"
+    return None

@@ -71,3 +71,23 @@ def test_a_run_that_failed_after_an_approved_tool_call_resumes_without_asking_ag
         assert (tmp_path / "effects.log").read_text() == "refund 5\n"
         calls = app.workspace.tool_calls.calls(paused.run_id)
         assert [(c["tool"], c["state"]) for c in calls] == [("refund", "done")]
+
+
+def test_a_tool_review_resumed_with_an_unknown_action_does_not_run_the_tool(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: only 'reject' and 'edit' were looked for, so {"action": "rejct"} given
+    through the graph was an approval and the refund was made."""
+    from langgraph.types import Command
+
+    write("refund_tools.py", TOOLS)
+    write("script.yaml", "agents:\n  clerk:\n    - tool: {name: refund, args: {amount: 5}}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with load_team(write("team.yaml", TEAM)).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"text": "refund please"}, run_id="r1").status == "paused"
+        out = app.graph.invoke(Command(resume={"action": "rejct"}), app.config("r1"))
+        assert "unknown action 'rejct'" in out["__interrupt__"][0].value["refused"]
+        assert not (tmp_path / "effects.log").exists()
+        done = app.resume("r1", reject="no refunds today")
+        assert done.status == "completed"
+        assert not (tmp_path / "effects.log").exists()

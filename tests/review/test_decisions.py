@@ -45,3 +45,32 @@ def test_an_edit_that_is_not_a_mapping_is_refused_and_the_run_stays_paused(
         assert record.status == "paused"
         done = app.resume("r1", edit={"text": "xyz", "n": 1})
         assert (done.status, done.output) == ("completed", {"text": "xyz", "n": 1})
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"action": "aprove"}, "unknown action 'aprove'"),
+        ("approve", "not str 'approve'"),
+        ({"action": "edit"}, "an edit needs a payload"),
+        ({"action": "edit", "payload": {"text": "x", "n": 1}}, "the edit is not a valid Draft"),
+    ],
+)
+def test_a_malformed_decision_through_the_graph_is_refused_and_a_good_one_still_decides(
+    write: Callable[..., Path], tmp_path: Path, given: Any, refused: str
+) -> None:
+    """Before: the review node raised (RunError, or AttributeError for a non-mapping), and
+    LangGraph kept the bad value as the interrupt's answer, so every later resume, even
+    ``app.resume(approve=True)``, failed the run with the same error."""
+    from langgraph.types import Command
+
+    with load_team(write("team.yaml", TEAM)).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"text": "hi"}, run_id="r1").status == "paused"
+        out = app.graph.invoke(Command(resume=given), app.config("r1"))
+        assert refused in out["__interrupt__"][0].value["refused"]
+        record = app.runs.get("r1")
+        assert record is not None
+        assert record.status == "paused"
+        assert refused in app.pending()[0]["refused"]
+        done = app.resume("r1", approve=True)
+        assert done.status == "completed"
