@@ -62,11 +62,14 @@ def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None
             value = typed(schema, value)
         except ValidationError as exc:
             return None, error_lines(exc)
-    if schema.model_dump is not _DUMP:  # the schema's own dump decides its payload
-        return value.model_dump(mode="json"), []
-    # pydantic-core's serializer itself: ``model_dump`` is a wrapper that costs as much
-    # again, and a flow step checks a payload or two.
-    return schema.__pydantic_serializer__.to_python(value, mode="json"), []
+    try:
+        if schema.model_dump is not _DUMP:  # the schema's own dump decides its payload
+            return value.model_dump(mode="json"), []
+        # pydantic-core's serializer itself: ``model_dump`` is a wrapper that costs as much
+        # again, and a flow step checks a payload or two.
+        return schema.__pydantic_serializer__.to_python(value, mode="json"), []
+    except ValueError as exc:  # valid, but not as JSON: bytes not UTF-8, too deep, an object
+        return None, [f"<root>: cannot be stored as JSON ({type(exc).__name__}: {exc})"]
 
 
 _DUMP = BaseModel.model_dump

@@ -331,3 +331,41 @@ def test_an_on_step_callback_that_raises_is_named_and_the_run_resumes(
 def test_an_app_shows_its_team_and_workspace(write: Callable[..., Path], tmp_path: Path) -> None:
     with mini(write).compile(db=tmp_path / "w.db") as app:
         assert repr(app) == f"App(team='mini', agents=1, workspace='{tmp_path / 'w.db'}')"
+
+
+def test_an_input_valid_but_not_storable_as_json_is_an_input_error(tmp_path: Path) -> None:
+    """Before: bytes that are not UTF-8, an object, or nesting too deep passed validation
+    and then raised raw (UnicodeDecodeError, PydanticSerializationError, ValueError) from
+    the payload's JSON dump."""
+    from pydantic import BaseModel
+
+    from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
+
+    class Blob(BaseModel):
+        text: str
+        extra: Any = None
+
+    def echo(blob: Blob) -> Blob:
+        return blob
+
+    team = Team(
+        name="blob",
+        schemas={"Blob": SchemaSpec(model=Blob)},
+        agents=[AgentSpec(id="echo", kind="function", function=echo)],
+        flow=FlowSpec(
+            entry="echo",
+            input="Blob",
+            output="Blob",
+            edges=[EdgeSpec(from_="echo", to="END", schema_name="Blob")],
+        ),
+    )
+    deep: dict[str, Any] = {}
+    inner = deep
+    for _ in range(500):
+        inner["a"] = inner = {}
+    with team.compile(db=tmp_path / "w.db") as app:
+        for extra in (b"\xff", object(), deep):
+            with pytest.raises(InputError, match="cannot be stored as JSON"):
+                app.run({"text": "x", "extra": extra}, run_id="r1")
+        assert app.runs.get("r1") is None
+        assert app.run({"text": "x", "extra": b"ok"}).output == {"text": "x", "extra": "ok"}
