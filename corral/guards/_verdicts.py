@@ -80,7 +80,13 @@ class Verdicts:
             alert.limit,
             alert.threshold,
         )
-        self.on_budget_alert(alert)
+        try:
+            self.on_budget_alert(alert)
+        except Exception as exc:  # the user's hook: recorded, never the model call's failure
+            logging.getLogger("corral.budget").exception("the on_budget_alert hook raised")
+            failure = {"attempt": 1, "error": type(exc).__name__, "message": str(exc)[:500]}
+            then = "the run goes on (the alert is recorded; fix the hook)"
+            self.record(run_id, "failure", alert.agent, {**failure, "then": then})
 
     def record(self, run_id: str, kind: str, agent: str | None, data: dict[str, Any]) -> None:
         """Record any other event of the run (failures, refusals, breaker changes);

@@ -282,3 +282,24 @@ def test_a_budget_halted_run_resumes_during_a_creation_cooldown(
         assert app.book.cooling("b1") is None
         resumed = app.resume("b1")
     assert resumed.status == "completed", resumed.errors
+
+
+def test_a_budget_alert_hook_that_raises_is_recorded_and_the_run_goes_on(
+    write: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: the hook's error became the model call's ("model call of agent 'solver'
+    failed (not retryable): RuntimeError: ...") and failed a run whose call had answered."""
+
+    def hook(alert: Alert) -> None:
+        raise RuntimeError("the pager is down")
+
+    budget = "{daily_tokens: 1000000, alert_threshold: 0.000001, hard_stop: false}"
+    with (
+        caplog.at_level(logging.ERROR, logger="corral.budget"),
+        team(write, budget).compile(db=tmp_path / "w.db", on_budget_alert=hook) as app,
+    ):
+        result = app.run(QUESTION, run_id="r1")
+        assert (result.status, result.errors) == ("completed", [])
+        failures = [e for e in app.trace("r1") if e.kind == "failure"]
+    assert [f.detail["message"] for f in failures] == ["the pager is down"]
+    assert "the on_budget_alert hook raised" in caplog.text
