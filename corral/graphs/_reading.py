@@ -33,7 +33,15 @@ def read_trace(plan: TeamPlan, workspace: Workspace, run_id: str) -> Trace:
     record = workspace.runs.get(run_id)
     if record is None:
         raise InputError(f"no run {run_id!r} in {workspace.where}", field="run_id")
-    plan = pinned_plan(plan, record) or plan  # the team it ran under, if it changed since
+    then = pinned_plan(plan, record)  # the team it ran under, if it changed since
+    renamed = record.manifest is not None and record.manifest == str(plan.source)
+    if then is None and record.team != plan.name and not renamed:  # another team's run
+        raise InputError(
+            f"run {run_id!r} belongs to team {record.team!r}, not {plan.name!r}; read its "
+            "trace with its own team",
+            field="run_id",
+        )
+    plan = then or plan
     reader = shape_graph(plan, workspace.saver, path=False)
     config: RunnableConfig = {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
     return Trace(

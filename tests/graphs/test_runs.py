@@ -369,3 +369,80 @@ def test_an_input_valid_but_not_storable_as_json_is_an_input_error(tmp_path: Pat
                 app.run({"text": "x", "extra": extra}, run_id="r1")
         assert app.runs.get("r1") is None
         assert app.run({"text": "x", "extra": b"ok"}).output == {"text": "x", "extra": "ok"}
+
+
+def test_a_second_app_on_the_workspace_cannot_resume_a_run_the_first_is_driving(
+    tmp_path: Path,
+) -> None:
+    """Before: both Apps were this process to the lease, so ``app2.resume`` took the run
+    over and drove it again alongside ``app1``: every step ran twice."""
+    import threading
+    import time
+
+    from pydantic import BaseModel
+
+    from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
+
+    class Number(BaseModel):
+        value: int
+
+    ran: list[int] = []
+
+    def step(number: Number) -> Number:
+        ran.append(number.value)
+        time.sleep(0.3)
+        return Number(value=number.value + 1)
+
+    agents = [AgentSpec(id=f"s{i}", kind="function", function=step) for i in range(3)]
+    edges = [EdgeSpec(from_="s0", to="s1", schema_name="Number")]
+    edges += [EdgeSpec(from_="s1", to="s2", schema_name="Number")]
+    edges += [EdgeSpec(from_="s2", to="END", schema_name="Number")]
+    team = Team(
+        name="chain",
+        schemas={"Number": SchemaSpec(model=Number)},
+        agents=agents,
+        flow=FlowSpec(entry="s0", input="Number", output="Number", edges=edges),
+    )
+    with team.compile(db=tmp_path / "w.db") as app1, team.compile(db=tmp_path / "w.db") as app2:
+        first = threading.Thread(target=app1.run, args=({"value": 0},), kwargs={"run_id": "r"})
+        first.start()
+        time.sleep(0.4)
+        with pytest.raises(InputError, match="still running in this process"):
+            app2.resume("r")
+        first.join()
+        assert ran == [0, 1, 2]
+        assert app2.resume("r").output == {"value": 3}  # ended: resuming it is a no-op
+
+
+def test_the_trace_of_another_teams_run_is_refused_not_silently_partial(tmp_path: Path) -> None:
+    """Before: ``alpha.trace(beta_run)`` read the run through alpha's shape and returned
+    only its input, none of its steps, without a word."""
+    from pydantic import BaseModel
+
+    from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
+
+    class Number(BaseModel):
+        value: int
+
+    def double(number: Number) -> Number:
+        return Number(value=number.value * 2)
+
+    def team(name: str, agent: str) -> Team:
+        return Team(
+            name=name,
+            schemas={"Number": SchemaSpec(model=Number)},
+            agents=[AgentSpec(id=agent, kind="function", function=double)],
+            flow=FlowSpec(
+                entry=agent,
+                input="Number",
+                output="Number",
+                edges=[EdgeSpec(from_=agent, to="END", schema_name="Number")],
+            ),
+        )
+
+    db = tmp_path / "w.db"
+    with team("alpha", "a").compile(db=db) as alpha, team("beta", "b").compile(db=db) as beta:
+        beta.run({"value": 1}, run_id="rb")
+        assert [e.agent for e in beta.trace("rb") if e.kind == "step"] == ["b"]
+        with pytest.raises(InputError, match="belongs to team 'beta', not 'alpha'"):
+            alpha.trace("rb")
