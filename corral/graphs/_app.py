@@ -201,7 +201,7 @@ class App:
             config: extra LangChain config merged in (callbacks, tags, metadata); not
                 ``configurable`` thread or checkpoint keys (``InputError``).
         """
-        check_config(config)
+        check_config(config, on_step)
         run_id, start = self.book.begin(input, run_id)
         return last(drive(self._drive(run_id, start, config, on_step), self.graph, self.book.end))
 
@@ -215,7 +215,7 @@ class App:
     ) -> RunResult:
         """``run`` for asyncio: storage work runs on worker threads, never on the loop;
         concurrent calls in one process are safe (at most ``max_running`` at once)."""
-        check_config(config)
+        check_config(config, on_step)
         async with self._gate():
             began, start = await asyncio.to_thread(self.book.begin, input, run_id)
             run = self._drive(began, start, config, on_step)
@@ -254,7 +254,7 @@ class App:
         started goes on under compatible changes (recorded); incompatible ones raise
         ``ManifestChanged`` unless ``migrate=True``.
         """
-        check_config(config)
+        check_config(config, on_step)
         decided = approve or reject is not None or edit is not None
         early = self.book.cooling(run_id) or self.book.escalation(run_id, decided)
         if early is not None:
@@ -285,7 +285,7 @@ class App:
         on_step: OnStep | None,
         config: RunnableConfig | None,
     ) -> RunResult:
-        check_config(config)
+        check_config(config, on_step)
         approve, reject, edit = decided
         decided_any = approve or reject is not None or edit is not None
         early = await asyncio.to_thread(self.book.cooling, run_id) or await asyncio.to_thread(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -35,11 +36,19 @@ _OWN_KEYS = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map")
 """The keys of ``configurable`` that say which run and checkpoint a run is."""
 
 
-def check_config(config: RunnableConfig | None) -> None:
+def check_config(config: RunnableConfig | None, on_step: object = None) -> None:
     """Refuse extra config that is not a LangChain config (a key of the wrong type, which
     would fail deep inside the run once it is registered), or that would move a run to
     another thread or checkpoint (its checkpoints written apart from its record): the run
-    id says which run it is."""
+    id says which run it is. And an ``on_step`` that is not a plain callable: an async
+    one's coroutine would never be awaited, so it would never run."""
+    if on_step is not None and (not callable(on_step) or inspect.iscoroutinefunction(on_step)):
+        kind = "an async function" if callable(on_step) else f"a {type(on_step).__name__}"
+        raise InputError(
+            f"on_step must be a plain function called with each StepEvent, not {kind} "
+            "(it is called between steps, never awaited)",
+            field="on_step",
+        )
     if config is None:
         return
     if not isinstance(config, Mapping):

@@ -446,3 +446,23 @@ def test_the_trace_of_another_teams_run_is_refused_not_silently_partial(tmp_path
         assert [e.agent for e in beta.trace("rb") if e.kind == "step"] == ["b"]
         with pytest.raises(InputError, match="belongs to team 'beta', not 'alpha'"):
             alpha.trace("rb")
+
+
+def test_an_async_or_uncallable_on_step_is_refused_before_the_run_starts(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before: an ``async def`` on_step was called and its coroutine dropped (a
+    RuntimeWarning at most): ``arun(..., on_step=async_cb)`` completed and the callback
+    never ran once. ``on_step=5`` failed the run only after its first step."""
+
+    async def live(event: Any) -> None:
+        raise AssertionError("never awaited")
+
+    with mini(write).compile(db=tmp_path / "w.db") as app:
+        for bad in (live, 5):
+            with pytest.raises(InputError, match="on_step must be a plain function") as caught:
+                asyncio.run(app.arun({"text": "q"}, run_id="r1", on_step=bad))
+            assert caught.value.field == "on_step"
+            with pytest.raises(InputError, match="on_step must be a plain function"):
+                app.run({"text": "q"}, run_id="r1", on_step=bad)
+        assert app.runs.get("r1") is None
