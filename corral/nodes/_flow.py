@@ -211,6 +211,7 @@ class FlowNode(Node):
                 run_id,
                 "completed",
                 output=payload,
+                errors=[],  # a failed run resumed through the graph: its old error is over
                 usage=add_usage(state.get("_usage"), usage),
                 path=[*state.get("_path", []), agent],
             )

@@ -120,3 +120,24 @@ def test_graph_started_runs_record_how_they_end(write: Callable[..., Path], tmp_
         assert record.status == status
         if status == "failed":
             assert record.errors[0]["type"] == "NodeError"
+
+
+def test_a_failed_run_resumed_through_the_graph_is_recorded_completed_without_its_old_error(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before: the record said 'completed' and still carried the NodeError of the failed
+    attempt, so ``corral runs`` and the record showed a completed run with an error."""
+    flag = tmp_path / "failed-once"
+    write(
+        "failing_once.py",
+        f"import pathlib\nF = pathlib.Path({str(flag)!r})\n\n"
+        "def boom(q):\n    if not F.exists():\n        F.touch()\n"
+        "        raise RuntimeError('once')\n    return q\n",
+    )
+    text = FAILING.replace("rules:NAME", "failing_once:boom").replace("REVIEW", "false")
+    with load_team(write("boom.yaml", text)).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"text": "x"}, run_id="g").status == "failed"
+        assert app.graph.invoke(None, app.config("g")) == {"text": "x"}
+        record = app.runs.get("g")
+    assert record is not None
+    assert (record.status, record.errors) == ("completed", [])
