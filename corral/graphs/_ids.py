@@ -56,6 +56,11 @@ def check_config(config: RunnableConfig | None, on_step: object = None) -> None:
             f"config must be a dict (a LangChain RunnableConfig), not {type(config).__name__}",
             field="config",
         )
+    if "recursion_limit" in config:  # else the run halts saying it passed max_steps
+        raise InputError(
+            "config's 'recursion_limit' is the team's: set guards.max_steps instead",
+            field="config.recursion_limit",
+        )
     for key, value in config.items():
         shape = _SHAPES.get(key)
         if value is not None and shape is not None and not shape(value):
@@ -77,7 +82,6 @@ _SHAPES: dict[str, Callable[[object], bool]] = {
     "metadata": lambda v: isinstance(v, Mapping),
     "configurable": lambda v: isinstance(v, Mapping),
     "callbacks": lambda v: isinstance(v, list | BaseCallbackManager),
-    "recursion_limit": lambda v: type(v) is int and v >= 1,
     "max_concurrency": lambda v: type(v) is int and v >= 1,
 }
 _SAYS = {
@@ -85,7 +89,6 @@ _SAYS = {
     "metadata": "give a dict",
     "configurable": "give a dict",
     "callbacks": "give a list of callback handlers or a callback manager",
-    "recursion_limit": "give a whole number of at least 1",
     "max_concurrency": "give a whole number of at least 1",
 }
 

@@ -466,3 +466,15 @@ def test_an_async_or_uncallable_on_step_is_refused_before_the_run_starts(
             with pytest.raises(InputError, match="on_step must be a plain function"):
                 app.run({"text": "q"}, run_id="r1", on_step=bad)
         assert app.runs.get("r1") is None
+
+
+def test_a_recursion_limit_in_config_is_refused_for_guards_max_steps(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before: config={"recursion_limit": 2} halted a short run with "guard max_steps
+    tripped (limit 100, seen 101): the run took more than guards.max_steps=100 steps"."""
+    with mini(write).compile(db=tmp_path / "w.db") as app:
+        with pytest.raises(InputError, match=r"set guards\.max_steps instead") as caught:
+            app.run({"text": "q"}, run_id="r1", config={"recursion_limit": 2})
+        assert caught.value.field == "config.recursion_limit"
+        assert app.runs.get("r1") is None
