@@ -119,6 +119,8 @@ class ReviewNode(Node):
                 goto=GRAPH_END,
                 update={"_review": None, "_rejected": f"rejected by {who}: {reason}"},
             )
+        if request["kind"] == "escalation" and action == "approve":  # the agent tries again
+            return Command(goto=request["source"], update={"_review": None})  # on its input
         payload = request["payload"] if action == "approve" else decision.get("payload")
         checked, errors = validate(self.schemas[request["schema"]], payload)
         if checked is None:  # the App checks edits first; this keeps state clean regardless
@@ -127,8 +129,6 @@ class ReviewNode(Node):
                 agent=request["source"],
             )
         if request["kind"] == "escalation":
-            if action == "approve":  # try the agent again on the same input
-                return Command(goto=request["source"], update={"_review": None})
             return hand_on(self.plans[request["source"]], checked, _NO_USAGE, reviewed=True)
         target = request["target"] or END
         update: TeamState = {

@@ -74,3 +74,37 @@ def test_a_malformed_decision_through_the_graph_is_refused_and_a_good_one_still_
         assert refused in app.pending()[0]["refused"]
         done = app.resume("r1", approve=True)
         assert done.status == "completed"
+
+
+ESCALATING = """\
+version: 1
+name: esc
+schemas:
+  Q: {fields: {text: str}}
+  A: {fields: {answer: str}}
+agents:
+  - {id: a, kind: function, function: "fails_once:answer", output: A}
+flow: {entry: a, input: Q, output: A, edges: [{from: a, to: END, schema: A}]}
+guards: {on_failure: review}
+"""
+
+
+def test_approving_an_escalation_tries_the_agent_again_on_its_input(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: approve validated the escalation's payload (the agent's input, a Q) against
+    its output schema (A) first, so "let it through (escalation: try again)" failed the
+    run: 'the reviewed payload is not a valid A'."""
+    flag = tmp_path / "failed"
+    write(
+        "fails_once.py",
+        f"import pathlib\nF = pathlib.Path({str(flag)!r})\n\n"
+        "def answer(q):\n    if not F.exists():\n        F.touch()\n"
+        "        raise RuntimeError('not yet')\n    return {'answer': q.text}\n",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with load_team(write("team.yaml", ESCALATING)).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"text": "hi"}, run_id="e1").status == "paused"
+        assert app.pending()[0]["kind"] == "escalation"
+        done = app.resume("e1", approve=True)
+        assert (done.status, done.output) == ("completed", {"answer": "hi"})
