@@ -128,8 +128,11 @@ def steps(
                 decision = str(result["_rejected"])
             elif handoff:
                 decision = f"-> {handoff.get('target')} ({handoff.get('schema')})"
-            elif (
-                task.name in parallel and after is not None and not (task.error or task.interrupts)
+            elif (  # a branch that failed, then answered on resume, answered
+                task.name in parallel
+                and after is not None
+                and not task.interrupts
+                and (result or not task.error)
             ):
                 decision = "-> {} ({})".format(*parallel[task.name])
                 fanned: dict[str, Any] = next(iter((after.values.get("_sent") or {}).values()), {})

@@ -165,3 +165,51 @@ def test_a_fallback_answer_in_a_parallel_step_is_flagged_degraded_in_the_trace(
     }
     if failing == "technical":  # a branch's answer, as its join gathered it
         assert steps["technical"].detail["output"] == {"note": "fallback", "score": 1}
+
+
+FLAKY_BRANCH = """\
+version: 1
+name: par
+schemas:
+  Q: {fields: {text: str}}
+  F: {fields: {v: int}}
+  Fs: {fields: {ok: F, bad: F}}
+agents:
+  - {id: tri, kind: function, function: "par_steps:tri"}
+  - {id: ok, kind: function, function: "par_steps:ok", output: F}
+  - {id: bad, kind: function, function: "par_steps:bad", output: F}
+  - {id: join, kind: function, function: "par_steps:join", input: Fs}
+flow:
+  entry: tri
+  input: Q
+  output: Q
+  parallel:
+    - {from: tri, to: [ok, bad], schema: Q, join: join}
+  edges:
+    - {from: join, to: END, schema: Q}
+"""
+
+
+def test_a_branch_that_failed_then_answered_on_resume_shows_its_answer_in_the_trace(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the trace kept the branch's first error ('error: NodeError(...)') after the
+    resume it answered in, and never showed its answer."""
+    flag = tmp_path / "failed"
+    write(
+        "par_steps.py",
+        f"import pathlib\nF = pathlib.Path({str(flag)!r})\n\n"
+        "def tri(q):\n    return {'text': q.text}\n\n"
+        "def ok(q):\n    return {'v': 1}\n\n"
+        "def bad(q):\n    if not F.exists():\n        F.touch()\n"
+        "        raise RuntimeError('branch down')\n    return {'v': 2}\n\n"
+        "def join(f):\n    return {'text': str(f.ok.v + f.bad.v)}\n",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with load_team(write("team.yaml", FLAKY_BRANCH)).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"text": "x"}, run_id="p").status == "failed"
+        bad = [e.summary for e in app.trace("p") if e.agent == "bad"]
+        assert bad[0].startswith("error: NodeError")
+        assert app.resume("p").output == {"text": "3"}
+        steps = [(e.agent, e.summary) for e in app.trace("p") if e.kind == "step"]
+    assert ("bad", "-> join (F)") in steps
