@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, PrivateAttr, ValidationError, model_validator
 
-from corral.errors import ManifestError, Problem
+from corral.errors import InputError, ManifestError, Problem
 from corral.manifest._checks import check_team
 from corral.manifest._compile import compile_plan
 from corral.manifest._costs import cost_problems
@@ -86,6 +86,14 @@ class TeamSpec(TeamFields):
         """Raise ``ManifestError`` for what building the team's chat models would refuse
         (see ``model_problems``), at ``file:line``; models named in ``given`` are supplied
         by the caller and not checked."""
+        plan, names = self.plan, ("model", "model_key", "fallback_model", "fallback_model_key")
+        known = {*plan.models, *(getattr(a, n) for a in plan.agents.values() for n in names)}
+        if unknown := sorted(set(given) - known):  # else the model the caller meant is unused
+            uses = ", ".join(sorted(k for k in known if k)) or "none"
+            raise InputError(
+                f"chat_models names {unknown[0]!r}, a model no agent uses (models: {uses})",
+                field="chat_models",
+            )
         problems = [
             problem
             for model in self.plan.models.values()

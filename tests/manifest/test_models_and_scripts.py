@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from corral import ManifestError, ScriptedChatModel, load_team
+from corral import InputError, ManifestError, ScriptedChatModel, load_team
 from tests.conftest import Cli
 
 CliRunner = Callable[..., Cli]
@@ -222,3 +222,15 @@ def test_a_model_named_by_another_is_that_model_and_a_bad_name_is_at_its_line(
         assert f"bad.yaml:{_line(text, 'models:')}" in str(raised.value)
         stderr = _refused(cli, path)
         assert all(said in err and "Traceback" not in err for err in stderr)
+
+
+def test_a_chat_model_under_a_name_no_agent_uses_is_refused_before_the_workspace(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before: chat_models={"defualt": mine} was ignored without a word, and the team ran
+    on the model its file declares (a real provider, or the scripted one)."""
+    text = TEAM.format(models="  default: {use: scripted}", inline="default")
+    team = load_team(write("team.yaml", text))
+    with pytest.raises(InputError, match="chat_models names 'defualt', a model no agent uses"):
+        team.compile(db=tmp_path / "w.db", chat_models={"defualt": ScriptedChatModel()})
+    assert not (tmp_path / "w.db").exists()
