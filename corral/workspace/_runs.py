@@ -186,6 +186,10 @@ class Runs:
         """The most recent runs first (only those with ``status`` if given)."""
         # Two statements, not ``? IS NULL OR status = ?``: each walks its own index in
         # order and stops after ``limit`` rows (the disjunction scans every run).
+        if type(limit) is not int or limit < 0:  # SQLite reads -1 as all, None fails raw
+            raise InputError(
+                f"limit must be a whole number of 0 or more, not {limit!r}", field="limit"
+            )
         p = self.mark
         select = f"SELECT {_COLUMNS}, {self.pinned} AS definition FROM runs"
         with self.pool.read() as conn:

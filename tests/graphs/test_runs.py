@@ -478,3 +478,18 @@ def test_a_recursion_limit_in_config_is_refused_for_guards_max_steps(
             app.run({"text": "q"}, run_id="r1", config={"recursion_limit": 2})
         assert caught.value.field == "config.recursion_limit"
         assert app.runs.get("r1") is None
+
+
+def test_list_runs_refuses_a_limit_that_is_not_a_whole_number_of_0_or_more(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before: limit=None raised sqlite3.IntegrityError 'datatype mismatch', and -1 or
+    '5' listed every run (SQLite reads a negative LIMIT as none)."""
+    with mini(write).compile(db=tmp_path / "w.db") as app:
+        app.run({"text": "q"})
+        for limit in (None, -1, "5", 2.0):
+            with pytest.raises(InputError, match="limit must be a whole number") as caught:
+                app.list_runs(limit=limit)  # type: ignore[arg-type]
+            assert caught.value.field == "limit"
+        assert len(app.list_runs(limit=0)) == 0
+        assert len(app.list_runs(limit=1)) == 1
