@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from corral.compat import chat_model_class, chat_provider, tracing_params
-from corral.errors import ManifestError, Problem, SDKRetriesWarning
+from corral.errors import InputError, ManifestError, Problem, SDKRetriesWarning
 from corral.models._problems import Loc, expand_env, model_problems, shown
 from corral.models._script import Script
 from corral.models._scripted import ScriptedChatModel
@@ -90,8 +90,15 @@ def sdk_retries(model: BaseChatModel) -> int:
 
 
 def warn_sdk_retries(models: Mapping[str, BaseChatModel]) -> None:
-    """Warn once for each model given in Python whose SDK retries on its own."""
+    """Warn once for each model given in Python whose SDK retries on its own (and refuse
+    a value that is no chat model, before it fails deep inside the build or a run)."""
     for name, model in models.items():
+        if not isinstance(model, BaseChatModel):
+            raise InputError(
+                f"chat_models[{name!r}] must be a LangChain chat model (a BaseChatModel), "
+                f"not {type(model).__name__}",
+                field="chat_models",
+            )
         times = sdk_retries(model)
         if times > 0:
             warnings.warn(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,4 +234,17 @@ def test_a_chat_model_under_a_name_no_agent_uses_is_refused_before_the_workspace
     team = load_team(write("team.yaml", text))
     with pytest.raises(InputError, match="chat_models names 'defualt', a model no agent uses"):
         team.compile(db=tmp_path / "w.db", chat_models={"defualt": ScriptedChatModel()})
+    assert not (tmp_path / "w.db").exists()
+
+
+def test_a_chat_model_that_is_not_one_is_refused_before_the_workspace(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before: chat_models={"default": 5} raised AttributeError "'int' object has no
+    attribute 'with_structured_output'" from deep inside the graph's build."""
+    text = TEAM.format(models="  default: {use: scripted}", inline="default")
+    team = load_team(write("team.yaml", text))
+    given: Any = {"default": 5}
+    with pytest.raises(InputError, match=r"chat_models\['default'\] must be a LangChain chat"):
+        team.compile(db=tmp_path / "w.db", chat_models=given)
     assert not (tmp_path / "w.db").exists()
