@@ -96,10 +96,11 @@ def owner_id() -> str:
 def held(
     owner: str | None, pid: int | None, expires_at: float | None, me: str | None, now: float
 ) -> bool:
-    """True while a holder other than this process may still drive the run: on this
-    host, while its process lives (the exact answer, whatever its lease says: a step
-    longer than a lease is not cut short); on another host, until its lease ends. (A
-    row from before owners were kept has only a pid, read on this host.)"""
+    """True while a holder other than ``me`` may still drive the run: on this host,
+    while its process lives (the exact answer, whatever its lease says: a step longer
+    than a lease is not cut short); another App of this process, or a holder on another
+    host, until its lease ends. (A row from before owners were kept has only a pid, read
+    on this host.)"""
     if owner is None:
         return pid is not None and pid != os.getpid() and alive(pid)
     if owner == me:
@@ -107,7 +108,8 @@ def held(
     parts = owner.split(":")
     if ":".join(parts[:-2]) == socket.gethostname():
         their_pid = int(parts[-2])
-        return their_pid != os.getpid() and alive(their_pid)
+        if their_pid != os.getpid():
+            return alive(their_pid)
     return expires_at is not None and expires_at > now
 
 

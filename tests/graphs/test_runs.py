@@ -407,7 +407,7 @@ def test_a_second_app_on_the_workspace_cannot_resume_a_run_the_first_is_driving(
         first = threading.Thread(target=app1.run, args=({"value": 0},), kwargs={"run_id": "r"})
         first.start()
         time.sleep(0.4)
-        with pytest.raises(InputError, match="still running in this process"):
+        with pytest.raises(InputError, match="is running in process"):
             app2.resume("r")
         first.join()
         assert ran == [0, 1, 2]
