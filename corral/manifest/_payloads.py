@@ -64,12 +64,45 @@ def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None
             return None, error_lines(exc)
     try:
         if schema.model_dump is not _DUMP:  # the schema's own dump decides its payload
-            return value.model_dump(mode="json"), []
-        # pydantic-core's serializer itself: ``model_dump`` is a wrapper that costs as much
-        # again, and a flow step checks a payload or two.
-        return schema.__pydantic_serializer__.to_python(value, mode="json"), []
+            payload: dict[str, Any] = value.model_dump(mode="json")
+        else:  # pydantic-core's serializer itself: ``model_dump`` is a wrapper that costs
+            # as much again, and a flow step checks a payload or two.
+            payload = schema.__pydantic_serializer__.to_python(value, mode="json")
     except ValueError as exc:  # valid, but not as JSON: bytes not UTF-8, too deep, an object
         return None, [f"<root>: cannot be stored as JSON ({type(exc).__name__}: {exc})"]
+    wide = _wide(payload)
+    if wide is not None:
+        where = ".".join(str(p) for p in wide[:-1]) or "<root>"
+        return None, [
+            f"{where}: {wide[-1]} is too large to be checkpointed (a whole number must fit "
+            f"in 64 bits: from {_LOWEST:,} to {_HIGHEST:,})"
+        ]
+    return payload, []
+
+
+_LOWEST, _HIGHEST = -(2**63), 2**64 - 1  # what LangGraph's checkpoint format (msgpack) holds
+_NESTED = (dict, list)
+
+
+def _wide(value: Any) -> list[Any] | None:
+    """The path to the first whole number of a JSON value that msgpack cannot hold, and
+    the number last; None if there is none (about a microsecond for a small payload)."""
+    kind = type(value)
+    if kind is int:
+        return None if _LOWEST <= value <= _HIGHEST else [value]
+    if kind is dict:
+        for key, item in value.items():
+            if type(item) is int or type(item) in _NESTED:
+                found = _wide(item)
+                if found is not None:
+                    return [key, *found]
+    elif kind is list:
+        for index, item in enumerate(value):
+            if type(item) is int or type(item) in _NESTED:
+                found = _wide(item)
+                if found is not None:
+                    return [index, *found]
+    return None
 
 
 _DUMP = BaseModel.model_dump

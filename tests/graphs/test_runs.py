@@ -371,6 +371,47 @@ def test_an_input_valid_but_not_storable_as_json_is_an_input_error(tmp_path: Pat
         assert app.run({"text": "x", "extra": b"ok"}).output == {"text": "x", "extra": "ok"}
 
 
+def test_a_whole_number_beyond_64_bits_is_refused_where_it_is_made(tmp_path: Path) -> None:
+    """Before: 2**70 passed validation, in the input or in an agent's answer, and the run
+    failed at its checkpoint with a bare RunError('Integer exceeds 64-bit range') naming
+    neither the field nor the agent."""
+    from pydantic import BaseModel
+
+    from corral import AgentSpec, EdgeSpec, FlowSpec, HandoffError, SchemaSpec
+
+    class Count(BaseModel):
+        n: int
+        seen: list[dict[str, int]] = []
+
+    def grow(count: Count) -> Count:
+        return Count(n=count.n * 2**40, seen=[{"n": count.n * 2**40}])
+
+    team = Team(
+        name="count",
+        schemas={"Count": SchemaSpec(model=Count)},
+        agents=[AgentSpec(id="grow", kind="function", function=grow)],
+        flow=FlowSpec(
+            entry="grow",
+            input="Count",
+            output="Count",
+            edges=[EdgeSpec(from_="grow", to="END", schema_name="Count")],
+        ),
+    )
+    with team.compile(db=tmp_path / "w.db") as app:
+        with pytest.raises(
+            InputError, match=r"seen\.0\.n: -1180591620717411303424 is too large"
+        ) as caught:
+            app.run({"n": 1, "seen": [{"n": -(2**70)}]}, run_id="r1")
+        assert caught.value.field == "seen.0.n"
+        assert app.runs.get("r1") is None
+        failed = app.run({"n": 2**30})
+        assert failed.status == "failed"
+        assert isinstance(failed.errors[0], HandoffError)
+        assert failed.errors[0].agent == "grow"
+        assert "n: 1180591620717411303424 is too large to be checkpointed" in str(failed.errors[0])
+        assert app.run({"n": 2**23}).output == {"n": 2**63, "seen": [{"n": 2**63}]}
+
+
 def test_a_second_app_on_the_workspace_cannot_resume_a_run_the_first_is_driving(
     tmp_path: Path,
 ) -> None:
