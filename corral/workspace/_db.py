@@ -56,6 +56,8 @@ class ConnectionPool:
         self._writer = threading.Lock()
         self.damage: str | None = None
         """SQLite's message once the file was found damaged; nothing is written after."""
+        self.closed = False
+        """Set by ``close``: no connection is opened again (see ``closed_error``)."""
         try:
             with self.connection() as conn:  # fail now, with a clear error, if the file is unusable
                 _probe(conn)
@@ -66,6 +68,8 @@ class ConnectionPool:
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """An idle connection for the duration of the block."""
+        if self.closed:
+            raise closed_error(str(self.path))
         try:
             conn = self._idle.pop()
         except IndexError:
@@ -80,7 +84,8 @@ class ConnectionPool:
             self.damage = str(exc)
             raise WorkspaceDamaged(str(self.path), self.damage) from exc
         finally:
-            self._idle.append(conn)
+            if not self.closed:  # closed meanwhile: ``close`` closed it
+                self._idle.append(conn)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -138,12 +143,22 @@ class ConnectionPool:
         return nullcontext(conn) if conn is not None else self.read()
 
     def close(self) -> None:
-        """Close every connection this pool opened."""
+        """Close every connection this pool opened; it opens none again."""
+        self.closed = True
         with self._guard:
             for conn in self._all:
                 conn.close()
             self._all.clear()
         self._idle = collections.deque()
+
+
+def closed_error(where: str) -> InputError:
+    """The error of a workspace used after it was closed."""
+    return InputError(
+        f"the workspace {where} was closed (App.close, or the end of the App's `with` "
+        "block); open the team again to go on",
+        field="db",
+    )
 
 
 def damaged(exc: sqlite3.Error) -> bool:

@@ -20,6 +20,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from corral.errors import InputError
+from corral.workspace._db import closed_error
 from corral.workspace._pg_url import shown
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -76,11 +77,21 @@ class PgPool:
                 field="db",
             ) from None
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called (a closed pool opens no connection again)."""
+        return self._pool.closed
+
+    def _connection(self) -> AbstractContextManager[Conn]:
+        if self._pool.closed:
+            raise closed_error(shown(self.url))
+        return self._pool.connection()
+
     @contextmanager
     def write(self, *locks: int) -> Iterator[Conn]:
         """One transaction: all of it or none of it. ``locks``: advisory lock keys held
         until it ends (taken in the order given)."""
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             conn.isolation_level, conn.read_only = None, False
             with conn.transaction():
                 for key in locks:
@@ -90,7 +101,7 @@ class PgPool:
     @contextmanager
     def read(self) -> Iterator[Conn]:
         """A consistent snapshot for several reads (repeatable read, read only)."""
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             with conn.transaction():
@@ -99,7 +110,7 @@ class PgPool:
     @contextmanager
     def query(self) -> Iterator[Conn]:
         """A connection for one statement (its own snapshot; no transaction round trips)."""
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             yield conn
 
     def reading(self, conn: Conn | None) -> AbstractContextManager[Conn]:

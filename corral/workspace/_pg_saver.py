@@ -88,7 +88,10 @@ class PgSaver(ThreadedAsync):
         self.pool.setup(SCHEMA, upgrade, first=partial(refuse_newer, url=self.pool.url))
 
     def close(self) -> None:
-        """Commit any held writes (and close the pool if this saver opened it)."""
+        """Commit any held writes (and close the pool if this saver opened it); a second
+        close does nothing."""
+        if self.pool.closed:
+            return
         with self._writing(None):
             pass
         if self._owns:

@@ -11,6 +11,7 @@ from langgraph.store.postgres import PostgresStore
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
+from corral.workspace._db import closed_error
 from corral.workspace._pg_board import PgBoard
 from corral.workspace._pg_db import STORE_LOCK, PgPool, check_dropped
 from corral.workspace._pg_ledger import PgLedger
@@ -68,6 +69,8 @@ class PostgresWorkspace:
         own pool of autocommit connections, as that store requires; a dropped connection
         is replaced)."""
         if self._store is None:
+            if self.pool.closed:
+                raise closed_error(self.where)
             pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
                 self.url,
                 min_size=1,
@@ -146,7 +149,8 @@ class PostgresWorkspace:
         )
 
     def close(self) -> None:
-        """Commit held checkpoint writes and close every connection."""
+        """Commit held checkpoint writes and close every connection (a second close does
+        nothing)."""
         if self._store_pool is not None:
             self._store_pool.close()
             self._store, self._store_pool = None, None

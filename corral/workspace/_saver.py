@@ -86,7 +86,10 @@ class CorralSaver(SaverReads):
                     conn.execute(statement)
 
     def close(self) -> None:
-        """Commit any held writes, then close every connection."""
+        """Commit any held writes, then close every connection (a second close does
+        nothing)."""
+        if self.pool.closed:
+            return
         with self._writing(None):
             pass
         self.pool.close()

@@ -15,7 +15,13 @@ from corral.errors import InputError, WorkspaceDamaged
 from corral.workspace._audit import SqliteAudit
 from corral.workspace._board import SqliteBoard
 from corral.workspace._breakers import SqliteBreakers
-from corral.workspace._db import BUSY_TIMEOUT_MS, ConnectionPool, Synchronous, setup_lock
+from corral.workspace._db import (
+    BUSY_TIMEOUT_MS,
+    ConnectionPool,
+    Synchronous,
+    closed_error,
+    setup_lock,
+)
 from corral.workspace._events import SqliteEvents
 from corral.workspace._ledger import SqliteLedger
 from corral.workspace._pg_url import postgres_url
@@ -88,6 +94,8 @@ class SqliteWorkspace:
         """LangGraph's ``SqliteStore`` in the same file (opened on first use; it keeps
         its own connection because it runs its own transactions)."""
         if self._store is None:
+            if self.pool.closed:
+                raise closed_error(self.where)
             if self.pool.damage is not None:  # its setup writes
                 raise WorkspaceDamaged(self.where, self.pool.damage)
             conn = sqlite3.connect(

@@ -534,3 +534,20 @@ def test_list_runs_refuses_a_limit_that_is_not_a_whole_number_of_0_or_more(
             assert caught.value.field == "limit"
         assert len(app.list_runs(limit=0)) == 0
         assert len(app.list_runs(limit=1)) == 1
+
+
+def test_a_closed_app_refuses_to_run_and_registers_nothing(tmp_path: Path) -> None:
+    """Before: the workspace's pool opened new connections after ``close``, so a closed
+    App went on running and recording runs."""
+    ticket = json.loads(TICKET.read_text())
+    with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
+        done = app.run(ticket)
+        app.close()
+        with pytest.raises(InputError, match="was closed .*open the team again"):
+            app.run(ticket, run_id="after")
+        with pytest.raises(InputError, match="was closed"):
+            app.trace(done.run_id)
+    # the with-block's own close, after the explicit one, raised nothing
+    with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as again:
+        assert again.runs.get("after") is None
+        assert again.trace(done.run_id)

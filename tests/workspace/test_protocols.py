@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from corral import BudgetExceeded, BudgetLimits, Workspace
+from corral import BudgetExceeded, BudgetLimits, InputError, Workspace
 from tests.workspace.conftest import Clock
 
 
@@ -273,3 +273,26 @@ def test_a_run_record_s_repr_leaves_out_its_team_definition(workspace: Workspace
     assert record.definition == definition  # kept, only not shown
     assert "agent_1" not in repr(record)
     assert len(repr(record)) < 600
+
+
+def test_a_closed_workspace_refuses_every_use_and_opens_nothing_again(
+    workspace: Workspace,
+) -> None:
+    """Before: the SQLite pool opened new connections after ``close`` (a closed App went on
+    running); the Postgres pool raised psycopg-pool's bare ``PoolClosed``."""
+    workspace.runs.start("r1", "team", None, {})
+    workspace.store.put(("ns",), "k", {"v": 1})
+    workspace.close()
+    uses = {
+        "runs": lambda: workspace.runs.get("r1"),
+        "start": lambda: workspace.runs.start("r2", "team", None, {}),
+        "events": lambda: workspace.events.list("r1"),
+        "ledger": lambda: workspace.ledger.run_usage("r1"),
+        "saver": lambda: workspace.saver.get_tuple({"configurable": {"thread_id": "r1"}}),
+        "store": lambda: workspace.store.get(("ns",), "k"),
+    }
+    for name, use in uses.items():
+        with pytest.raises(InputError, match=r"the workspace .* was closed") as caught:
+            use()
+        assert caught.value.field == "db", name
+    workspace.close()  # a second close is harmless
