@@ -30,6 +30,7 @@ from corral.observability import (
     review_requested,
     used,
 )
+from corral.review import stamp
 
 
 def _shown(goto: Any) -> str:
@@ -184,6 +185,8 @@ class FlowNode(Node):
         if self.plan.gathers and isinstance(command.update, dict):
             command.update["_joined"] = None  # the answers are taken up
         reviewed = isinstance(command.update, dict) and command.update.get("_review")
+        if reviewed:  # its deadline kept in state: the review node runs again at each resume
+            command.update["_review"] = stamp(reviewed, self.clock())  # type: ignore[index]
         decision = "to review" if reviewed else f"-> {_shown(command.goto)}"
         used(span, usage, decision=decision, degraded=degraded)
         if listened():  # an event no one will see is not made

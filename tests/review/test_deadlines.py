@@ -156,3 +156,25 @@ def test_a_run_paused_through_the_graph_itself_is_listed_pending_with_its_review
     listed = run_cli("runs", "--pending", "--json", "--db", "w.db", cwd=tmp_path)
     assert listed.code == 0, listed.stderr
     assert [r["run_id"] for r in listed.json] == ["direct"]
+
+
+def test_a_refused_decision_keeps_the_review_s_deadline(write: Write, tmp_path: Path) -> None:
+    """Before: the deadline was stamped when the review node ran, and it runs again at
+    each resume, so a malformed decision 30 s in pushed the deadline 30 s later."""
+    from langgraph.types import Command
+
+    clock = Clock()
+    with app(write, tmp_path, clock, "reject") as compiled:
+        assert compiled.run({"text": "hello"}, run_id="d1").status == "paused"
+        [first] = compiled.pending()
+        clock.now += 30
+        out = compiled.graph.invoke(Command(resume="junk"), compiled.config("d1"))
+        assert "a decision is a mapping" in out["__interrupt__"][0].value["refused"]
+        [again] = compiled.pending()
+        assert "refused" in again
+        assert (again["deadline"], again["asked_at"]) == (first["deadline"], first["asked_at"])
+        assert again["deadline"] == "1970-01-12T13:47:40.000+00:00"
+        clock.now += 31  # past the first deadline: the policy decides
+        done = compiled.resume("d1")
+        assert done.status == "failed"
+        assert "rejected by the review deadline" in str(done.errors[0])
