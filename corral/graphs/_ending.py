@@ -22,6 +22,7 @@ CANCELLED = "cancelled: the run was cancelled while it ran; resume it to go on"
 STOPPED = {
     KeyboardInterrupt: "cancelled: interrupted (Ctrl-C) while it ran; resume it to go on",
     GeneratorExit: "cancelled: its event stream was closed before it ended; resume it to go on",
+    SystemExit: "cancelled: its process exited (SystemExit) while it ran; resume it to go on",
 }
 """How a run stopped by its own process, not by a failure, is recorded."""
 

@@ -551,3 +551,52 @@ def test_a_closed_app_refuses_to_run_and_registers_nothing(tmp_path: Path) -> No
     with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as again:
         assert again.runs.get("after") is None
         assert again.trace(done.run_id)
+
+
+def test_a_process_exiting_mid_run_records_it_cancelled_under_run_and_arun(
+    tmp_path: Path,
+) -> None:
+    """Before: SystemExit from inside a run (a function calling ``sys.exit``, a signal
+    handler) was recorded ``failed`` with the bare message '3' under ``run``, and
+    ``cancelled`` under ``arun``. It still ends the process (it is not swallowed); the run
+    is recorded cancelled either way, and resumes."""
+    import sys
+
+    from pydantic import BaseModel
+
+    from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
+
+    class N(BaseModel):
+        n: int
+
+    exits = [True]
+
+    def step(given: N) -> N:
+        if exits[0]:
+            sys.exit(3)
+        return N(n=given.n + 1)
+
+    team = Team(
+        name="exits",
+        schemas={"N": SchemaSpec(model=N)},
+        agents=[AgentSpec(id="step", kind="function", function=step)],
+        flow=FlowSpec(
+            entry="step",
+            input="N",
+            output="N",
+            edges=[EdgeSpec(from_="step", to="END", schema_name="N")],
+        ),
+    )
+    with team.compile(db=tmp_path / "w.db") as app:
+        with pytest.raises(SystemExit):
+            app.run({"n": 1}, run_id="sync")
+        with pytest.raises(SystemExit):
+            asyncio.run(app.arun({"n": 1}, run_id="async"))
+        for run_id in ("sync", "async"):
+            record = app.runs.get(run_id)
+            assert record is not None
+            assert record.status == "cancelled", run_id
+            assert "resume it to go on" in record.errors[0]["message"], run_id
+        exits[0] = False
+        assert app.resume("sync").output == {"n": 2}
+        assert app.resume("async").output == {"n": 2}
