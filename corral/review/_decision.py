@@ -25,8 +25,18 @@ def decision(
 
     Raises:
         InputError: a decision for a run that waits for none, not exactly one decision,
-            or an edit that does not fit ``schema`` (the run stays paused).
+            a decision of the wrong type, or an edit that does not fit ``schema`` (the run
+            stays paused).
     """
+    if type(approve) is not bool:
+        raise InputError(
+            f"approve is True or False, not {type(approve).__name__} {approve!r}", field="approve"
+        )
+    if reject is not None and not isinstance(reject, str):
+        raise InputError(
+            f"reject takes the reason as text, not {type(reject).__name__} {reject!r}",
+            field="reject",
+        )
     given = [
         name
         for name, value in (("approve", approve), ("reject", reject), ("edit", edit))

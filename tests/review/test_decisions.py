@@ -48,6 +48,30 @@ def test_an_edit_that_is_not_a_mapping_is_refused_and_the_run_stays_paused(
 
 
 @pytest.mark.parametrize(
+    ("decision", "said"),
+    [
+        ({"reject": 5}, "reject takes the reason as text, not int 5"),
+        ({"reject": True}, "reject takes the reason as text, not bool True"),
+        ({"approve": "yes"}, "approve is True or False, not str 'yes'"),
+        ({"approve": 1}, "approve is True or False, not int 1"),
+    ],
+)
+def test_a_decision_of_the_wrong_type_is_refused_and_the_run_stays_paused(
+    write: Callable[..., Path], tmp_path: Path, decision: dict[str, Any], said: str
+) -> None:
+    """Before: ``reject=5`` rejected the run with the reason '5', and ``approve="yes"``
+    approved it."""
+    with load_team(write("team.yaml", TEAM)).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"text": "hi"}, run_id="r1").status == "paused"
+        with pytest.raises(InputError, match=said) as caught:
+            app.resume("r1", **decision)
+        assert caught.value.field == next(iter(decision))
+        record = app.runs.get("r1")
+        assert record is not None
+        assert record.status == "paused"
+
+
+@pytest.mark.parametrize(
     ("given", "refused"),
     [
         ({"action": "aprove"}, "unknown action 'aprove'"),
