@@ -206,6 +206,8 @@ def test_a_supervisors_stray_call_beside_its_answer_is_refused_and_audited(
         result = app.run({"question": "why?"})
         audit = app.audit.rows(result.run_id)
         denied = app.events.list(result.run_id, "permission_denied")
+        traced = app.trace(result.run_id).of("permission_denied")
     assert result.status == "completed", result.errors
+    assert [(e.agent, e.detail["target"]) for e in traced] == [("lead", "refund")] * len(denied)
     assert [(row["agent"], row["verdict"]) for row in audit] == [("lead", "denied")] * len(audit)
     assert len(audit) == len(denied) >= 1
