@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +18,11 @@ from opentelemetry.trace import TracerProvider
 from pydantic import BaseModel
 
 from corral.errors import InputError, ManifestError, UserError
+from corral.graphs._arguments import check_arguments
 from corral.graphs._book import RunBook
 from corral.graphs._build import CompiledTeam, build_graph, wire
 from corral.graphs._drive import Drive, adrive, alast, drive, finished, last
+from corral.graphs._gates import Gates
 from corral.graphs._held import held_by_workflow
 from corral.graphs._ids import check_config, db_path
 from corral.graphs._lease import Renewals
@@ -67,14 +68,17 @@ class App:
         tracer_provider: TracerProvider | None = None,
         max_running: int | None = None,
     ) -> None:
-        if max_running is not None and (type(max_running) is not int or max_running < 1):
-            raise InputError(
-                f"max_running must be a whole number of at least 1 (or None), not {max_running!r}",
-                field="max_running",
-            )
+        check_arguments(
+            db=db,
+            chat_models=chat_models,
+            on_budget_alert=on_budget_alert,
+            clock=clock,
+            metrics=metrics,
+            tracer_provider=tracer_provider,
+            max_running=max_running,
+        )
         self.max_running = max_running
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
-        self._gates = weakref.WeakKeyDictionary()
+        self._gate = Gates(max_running)
         self.team = team
         self.plan = plan = team.plan
         self._parallel = parallel_steps(plan)
@@ -220,17 +224,6 @@ class App:
             began, start = await asyncio.to_thread(self.book.begin, input, run_id)
             run = self._drive(began, start, config, on_step)
             return await alast(adrive(run, self.graph, self.book.end))
-
-    def _gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        """This event loop's bound on the runs driven at once (a semaphore per loop: an
-        App may serve several loops, one after another or side by side)."""
-        if self.max_running is None:
-            return contextlib.nullcontext()
-        loop = asyncio.get_running_loop()
-        gate = self._gates.get(loop)
-        if gate is None:
-            gate = self._gates[loop] = asyncio.Semaphore(self.max_running)
-        return gate
 
     def resume(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -543,7 +544,7 @@ def test_a_closed_app_refuses_to_run_and_registers_nothing(tmp_path: Path) -> No
     with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
         done = app.run(ticket)
         app.close()
-        with pytest.raises(InputError, match="was closed .*open the team again"):
+        with pytest.raises(InputError, match=r"was closed .*open the team again"):
             app.run(ticket, run_id="after")
         with pytest.raises(InputError, match="was closed"):
             app.trace(done.run_id)
@@ -600,3 +601,27 @@ def test_a_process_exiting_mid_run_records_it_cancelled_under_run_and_arun(
         exits[0] = False
         assert app.resume("sync").output == {"n": 2}
         assert app.resume("async").output == {"n": 2}
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "said"),
+    [
+        ("db", b"w.db", "db must be a file path or a postgresql:// URL (or None), not bytes"),
+        ("db", 5, "db must be a file path or a postgresql:// URL (or None), not int 5"),
+        ("chat_models", ["default"], "chat_models must be a mapping of model name to chat"),
+        ("on_budget_alert", "print", "on_budget_alert must be a function taking one Alert"),
+        ("clock", None, "clock must be a function returning the time in seconds since the"),
+        ("metrics", {}, "metrics must be a corral Metrics (or None), not dict {}"),
+        ("tracer_provider", 1, "tracer_provider must be an OpenTelemetry TracerProvider"),
+    ],
+)
+def test_an_app_argument_of_the_wrong_type_is_refused_before_the_workspace_opens(
+    tmp_path: Path, argument: str, value: Any, said: str
+) -> None:
+    """Before: a raw ValueError or TypeError (``chat_models=[...]``, ``db=b"..."``), an
+    AttributeError later (``metrics={}``), or accepted and failing at the first run
+    (``clock=5``, ``on_budget_alert="print"``)."""
+    with pytest.raises(InputError, match=re.escape(said)) as caught:
+        load_team(SUPPORT_DESK).compile(**{"db": tmp_path / "w.db", argument: value})
+    assert caught.value.field == argument
+    assert list(tmp_path.iterdir()) == []  # no workspace was made
