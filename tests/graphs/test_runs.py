@@ -11,11 +11,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from corral import App, InputError, Team, load_team
 from tests.conftest import MINI, SUPPORT_DESK, TICKET, SeenMessages, run_unblocked
 
 INVALID = "INVALID-PAYLOAD-MARKER"
+
+
+def one_step(name: str, schema: type[BaseModel], agent: str, function: Callable[..., Any]) -> Team:
+    """A team of one function agent from ``schema`` to ``schema``."""
+    from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
+
+    title = schema.__name__
+    return Team(
+        name=name,
+        schemas={title: SchemaSpec(model=schema)},
+        agents=[AgentSpec(id=agent, kind="function", function=function)],
+        flow=FlowSpec(
+            entry=agent,
+            input=title,
+            output=title,
+            edges=[EdgeSpec(from_=agent, to="END", schema_name=title)],
+        ),
+    )
 
 
 def mini(write: Callable[..., Path], script: str | None = None) -> Team:
@@ -338,9 +357,6 @@ def test_an_input_valid_but_not_storable_as_json_is_an_input_error(tmp_path: Pat
     """Before: bytes that are not UTF-8, an object, or nesting too deep passed validation
     and then raised raw (UnicodeDecodeError, PydanticSerializationError, ValueError) from
     the payload's JSON dump."""
-    from pydantic import BaseModel
-
-    from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
 
     class Blob(BaseModel):
         text: str
@@ -349,17 +365,7 @@ def test_an_input_valid_but_not_storable_as_json_is_an_input_error(tmp_path: Pat
     def echo(blob: Blob) -> Blob:
         return blob
 
-    team = Team(
-        name="blob",
-        schemas={"Blob": SchemaSpec(model=Blob)},
-        agents=[AgentSpec(id="echo", kind="function", function=echo)],
-        flow=FlowSpec(
-            entry="echo",
-            input="Blob",
-            output="Blob",
-            edges=[EdgeSpec(from_="echo", to="END", schema_name="Blob")],
-        ),
-    )
+    team = one_step("blob", Blob, "echo", echo)
     deep: dict[str, Any] = {}
     inner = deep
     for _ in range(500):
@@ -376,9 +382,7 @@ def test_a_whole_number_beyond_64_bits_is_refused_where_it_is_made(tmp_path: Pat
     """Before: 2**70 passed validation, in the input or in an agent's answer, and the run
     failed at its checkpoint with a bare RunError('Integer exceeds 64-bit range') naming
     neither the field nor the agent."""
-    from pydantic import BaseModel
-
-    from corral import AgentSpec, EdgeSpec, FlowSpec, HandoffError, SchemaSpec
+    from corral import HandoffError
 
     class Count(BaseModel):
         n: int
@@ -387,17 +391,7 @@ def test_a_whole_number_beyond_64_bits_is_refused_where_it_is_made(tmp_path: Pat
     def grow(count: Count) -> Count:
         return Count(n=count.n * 2**40, seen=[{"n": count.n * 2**40}])
 
-    team = Team(
-        name="count",
-        schemas={"Count": SchemaSpec(model=Count)},
-        agents=[AgentSpec(id="grow", kind="function", function=grow)],
-        flow=FlowSpec(
-            entry="grow",
-            input="Count",
-            output="Count",
-            edges=[EdgeSpec(from_="grow", to="END", schema_name="Count")],
-        ),
-    )
+    team = one_step("count", Count, "grow", grow)
     with team.compile(db=tmp_path / "w.db") as app:
         with pytest.raises(
             InputError, match=r"seen\.0\.n: -1180591620717411303424 is too large"
@@ -420,8 +414,6 @@ def test_a_second_app_on_the_workspace_cannot_resume_a_run_the_first_is_driving(
     over and drove it again alongside ``app1``: every step ran twice."""
     import threading
     import time
-
-    from pydantic import BaseModel
 
     from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
 
@@ -459,8 +451,6 @@ def test_a_second_app_on_the_workspace_cannot_resume_a_run_the_first_is_driving(
 def test_the_trace_of_another_teams_run_is_refused_not_silently_partial(tmp_path: Path) -> None:
     """Before: ``alpha.trace(beta_run)`` read the run through alpha's shape and returned
     only its input, none of its steps, without a word."""
-    from pydantic import BaseModel
-
     from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
 
     class Number(BaseModel):
@@ -563,10 +553,6 @@ def test_a_process_exiting_mid_run_records_it_cancelled_under_run_and_arun(
     is recorded cancelled either way, and resumes."""
     import sys
 
-    from pydantic import BaseModel
-
-    from corral import AgentSpec, EdgeSpec, FlowSpec, SchemaSpec
-
     class N(BaseModel):
         n: int
 
@@ -577,17 +563,7 @@ def test_a_process_exiting_mid_run_records_it_cancelled_under_run_and_arun(
             sys.exit(3)
         return N(n=given.n + 1)
 
-    team = Team(
-        name="exits",
-        schemas={"N": SchemaSpec(model=N)},
-        agents=[AgentSpec(id="step", kind="function", function=step)],
-        flow=FlowSpec(
-            entry="step",
-            input="N",
-            output="N",
-            edges=[EdgeSpec(from_="step", to="END", schema_name="N")],
-        ),
-    )
+    team = one_step("exits", N, "step", step)
     with team.compile(db=tmp_path / "w.db") as app:
         with pytest.raises(SystemExit):
             app.run({"n": 1}, run_id="sync")
