@@ -358,9 +358,13 @@ def _resolve_tools(team: Team, base_dir: Path, problems: list[Problem]) -> dict[
         if isinstance(found, BaseTool):
             tools[name] = found
         elif callable(found):
+            awaited = inspect.iscoroutinefunction(found)  # else LangChain calls it unawaited
             try:
                 tools[name] = StructuredTool.from_function(
-                    found, name=name, description=spec.description
+                    None if awaited else found,
+                    coroutine=found if awaited else None,
+                    name=name,
+                    description=spec.description,
                 )
             except (ValueError, TypeError) as exc:  # no docstring, a signature it cannot read
                 problems.append(

@@ -128,11 +128,14 @@ class Call:
 
     def _run(self) -> Any:
         if isinstance(self.target, Runnable):
+            if getattr(self.target, "func", 0) is None and hasattr(self.target, "coroutine"):
+                # a tool of an ``async def`` function: awaited, in a sync run too
+                return _finish(self.target.ainvoke(self.argument, self.config))
             return self.target.invoke(self.argument, self.config)
         assert not isinstance(self.target, Pause | Io)
         result = self.target(self.argument)
         if inspect.iscoroutine(result):
-            return asyncio.run(result)
+            return _finish(result)
         return result
 
     async def arun(self) -> Any:
@@ -196,6 +199,18 @@ class Node(Runnable[Any, Any]):
                 raise
             step = _advance(steps, result)
         return step
+
+
+def _finish(coroutine: Any) -> Any:
+    """An async function's result in a sync run: on a loop of its own, on a thread of its
+    own when this thread runs a loop already (a sync run called from a notebook cell or a
+    coroutine, whose loop waits for it)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()
 
 
 def _advance(steps: Steps, result: Any, error: Exception | None = None) -> Any:

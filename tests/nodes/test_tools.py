@@ -211,3 +211,42 @@ def test_a_supervisors_stray_call_beside_its_answer_is_refused_and_audited(
     assert [(e.agent, e.detail["target"]) for e in traced] == [("lead", "refund")] * len(denied)
     assert [(row["agent"], row["verdict"]) for row in audit] == [("lead", "denied")] * len(audit)
     assert len(audit) == len(denied) >= 1
+
+
+ASYNC_TOOLS = '''\
+import asyncio
+
+CALLS = []
+
+
+async def invoice_status(invoice_id: str) -> str:
+    """The payment status of an invoice."""
+    await asyncio.sleep(0)
+    CALLS.append(invoice_id)
+    return f"{invoice_id}: paid twice"
+'''
+
+
+def test_an_async_tool_runs_in_sync_and_async_runs_and_inside_a_running_loop(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """An ``async def`` tool function (LangChain makes it a coroutine-only tool)."""
+    import asyncio
+
+    write("tools.py", ASYNC_TOOLS)
+    write("script.yaml", "replies: []\n")
+    team = load_team(write("team.yaml", TEAM.format(rounds=5, guards="")))
+    with team.compile(db=tmp_path / "w.db") as app:
+        seen = SeenMessages()
+        done = app.run({"invoice_id": "INV-1"}, config={"callbacks": [seen]})
+        assert done.status == "completed", done.errors
+        assert [m.content for m in tool_results(seen)] == ["INV-1: paid twice"]
+
+        async def in_a_loop() -> tuple[Any, Any]:
+            sync = app.run({"invoice_id": "INV-2"})  # a notebook cell's running loop
+            return sync, await app.arun({"invoice_id": "INV-3"})
+
+        for result in asyncio.run(in_a_loop()):
+            assert result.status == "completed", result.errors
+    module = next(iter(team.resolved.tools.values())).coroutine.__globals__  # type: ignore[attr-defined]
+    assert module["CALLS"] == ["INV-1", "INV-2", "INV-3"]
