@@ -601,3 +601,24 @@ def test_an_app_argument_of_the_wrong_type_is_refused_before_the_workspace_opens
         load_team(SUPPORT_DESK).compile(**{"db": tmp_path / "w.db", argument: value})
     assert caught.value.field == argument
     assert list(tmp_path.iterdir()) == []  # no workspace was made
+
+
+def test_an_async_function_agent_runs_in_a_sync_run_called_inside_a_running_loop(
+    tmp_path: Path,
+) -> None:
+    """Before: ``app.run`` from a notebook cell (or any coroutine) failed the run with
+    'asyncio.run() cannot be called from a running event loop'."""
+
+    class N(BaseModel):
+        n: int
+
+    async def step(given: N) -> N:
+        await asyncio.sleep(0)
+        return N(n=given.n + 1)
+
+    async def in_a_loop(app: App) -> list[Any]:
+        return [app.run({"n": 1}), await app.arun({"n": 2})]
+
+    with one_step("in-loop", N, "step", step).compile(db=tmp_path / "w.db") as app:
+        assert app.run({"n": 0}).output == {"n": 1}
+        assert [r.output for r in asyncio.run(in_a_loop(app))] == [{"n": 2}, {"n": 3}]
