@@ -619,6 +619,6 @@ def test_an_async_function_agent_runs_in_a_sync_run_called_inside_a_running_loop
     async def in_a_loop(app: App) -> list[Any]:
         return [app.run({"n": 1}), await app.arun({"n": 2})]
 
-    with one_step("in-loop", N, "step", step).compile(db=tmp_path / "w.db") as app:
+    with one_step("in_loop", N, "step", step).compile(db=tmp_path / "w.db") as app:
         assert app.run({"n": 0}).output == {"n": 1}
         assert [r.output for r in asyncio.run(in_a_loop(app))] == [{"n": 2}, {"n": 3}]
