@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -29,7 +30,10 @@ def check_arguments(**given: Any) -> None:
 _WANTED: dict[str, tuple[str, Any]] = {
     "db": ("a file path or a postgresql:// URL", lambda v: isinstance(v, str | os.PathLike)),
     "chat_models": ("a mapping of model name to chat model", lambda v: isinstance(v, Mapping)),
-    "on_budget_alert": ("a function taking one Alert", callable),
+    "on_budget_alert": (
+        "a plain function taking one Alert (an async one would never be awaited)",
+        lambda v: callable(v) and not inspect.iscoroutinefunction(v),
+    ),
     "clock": ("a function returning the time in seconds since the epoch", callable),
     "metrics": ("a corral Metrics", lambda v: isinstance(v, Metrics)),
     "tracer_provider": (

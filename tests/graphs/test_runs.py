@@ -579,13 +579,18 @@ def test_a_process_exiting_mid_run_records_it_cancelled_under_run_and_arun(
         assert app.resume("async").output == {"n": 2}
 
 
+async def _async_hook(alert: Any) -> None:
+    """An async budget hook: refused, as it would never be awaited."""
+
+
 @pytest.mark.parametrize(
     ("argument", "value", "said"),
     [
         ("db", b"w.db", "db must be a file path or a postgresql:// URL (or None), not bytes"),
         ("db", 5, "db must be a file path or a postgresql:// URL (or None), not int 5"),
         ("chat_models", ["default"], "chat_models must be a mapping of model name to chat"),
-        ("on_budget_alert", "print", "on_budget_alert must be a function taking one Alert"),
+        ("on_budget_alert", "print", "on_budget_alert must be a plain function taking one"),
+        ("on_budget_alert", _async_hook, "(an async one would never be awaited)"),
         ("clock", None, "clock must be a function returning the time in seconds since the"),
         ("metrics", {}, "metrics must be a corral Metrics (or None), not dict {}"),
         ("tracer_provider", 1, "tracer_provider must be an OpenTelemetry TracerProvider"),
