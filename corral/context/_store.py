@@ -40,7 +40,7 @@ class ContextStore:
 
     def __init__(
         self,
-        store: BaseStore,
+        store: Callable[[], BaseStore],
         team: str,
         audit: AuditLog,
         *,
@@ -48,12 +48,18 @@ class ContextStore:
         note_ttl: float = NOTE_TTL,
         on_denied: Callable[[PermissionDenied, str], None] | None = None,
     ) -> None:
-        self.store = store
+        store()  # opened now (its setup), not by the first runs' threads at once
+        self._store = store
         self.team = team
         self.audit = audit
         self.clock = clock
         self.note_ttl = note_ttl
         self.on_denied = on_denied
+
+    @property
+    def store(self) -> BaseStore:
+        """The workspace's store, asked for at each use (a closed workspace refuses)."""
+        return self._store()
 
     def _ns(self, scope: Scope, owner: str | None) -> tuple[str, ...]:
         return ("corral", self.team, scope, *([owner] if owner else []))

@@ -77,7 +77,6 @@ class App:
             tracer_provider=tracer_provider,
             max_running=max_running,
         )
-        self.max_running = max_running
         self._gate = Gates(max_running)
         self.team = team
         self.plan = plan = team.plan
@@ -124,6 +123,11 @@ class App:
         self.book = RunBook(
             plan, workspace, self.graph, self.services, where=self.db_path, clock=clock
         )
+
+    @property
+    def max_running(self) -> int | None:
+        """The bound on async runs driven at once per event loop (``None``: no bound)."""
+        return self._gate.limit
 
     def __repr__(self) -> str:
         agents = len(self.plan.agents)

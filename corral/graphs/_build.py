@@ -65,7 +65,7 @@ def wire(
         storage.events.record(run_id, "permission_denied", error.agent, error.to_dict())
 
     context = ContextStore(
-        storage.store,
+        lambda: storage.store,
         plan.name,
         storage.audit,
         clock=clock,

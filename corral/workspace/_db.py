@@ -155,8 +155,8 @@ class ConnectionPool:
 def closed_error(where: str) -> InputError:
     """The error of a workspace used after it was closed."""
     return InputError(
-        f"the workspace {where} was closed (App.close, or the end of the App's `with` "
-        "block); open the team again to go on",
+        f"the workspace {where} was closed (by close(), or at the end of its `with` "
+        "block); open it again to go on (for an App: compile the team again)",
         field="db",
     )
 

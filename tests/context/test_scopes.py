@@ -38,7 +38,11 @@ def store(tmp_path: Path) -> tuple[ContextStore, Clock, AuditLog]:
     clock = Clock()
     workspace = open_workspace(tmp_path / "w.db", clock=clock)
     audit = workspace.audit
-    return ContextStore(workspace.store, "acme", audit, clock=clock, note_ttl=60), clock, audit
+    return (
+        ContextStore(lambda: workspace.store, "acme", audit, clock=clock, note_ttl=60),
+        clock,
+        audit,
+    )
 
 
 def test_notes_expire_on_read_and_published_results_persist(

@@ -534,10 +534,12 @@ def test_a_closed_app_refuses_to_run_and_registers_nothing(tmp_path: Path) -> No
     with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as app:
         done = app.run(ticket)
         app.close()
-        with pytest.raises(InputError, match=r"was closed .*open the team again"):
+        with pytest.raises(InputError, match=r"was closed .*compile the team again"):
             app.run(ticket, run_id="after")
         with pytest.raises(InputError, match="was closed"):
             app.trace(done.run_id)
+        with pytest.raises(InputError, match="was closed"):  # it held the store itself
+            app.context.write_global("r", None, "policy", "refunds up to 50 USD")
     # the with-block's own close, after the explicit one, raised nothing
     with load_team(SUPPORT_DESK).compile(db=tmp_path / "w.db") as again:
         assert again.runs.get("after") is None
