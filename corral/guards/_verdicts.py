@@ -3,6 +3,7 @@ line, the user's hook."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ class Verdicts:
 
     events: EventLog
     metrics: Metrics
-    on_budget_alert: Callable[[Alert], None] = _ignore
+    on_budget_alert: Callable[[Alert], object] = _ignore
     clock: Callable[[], float] = time.time
 
     def trip(self, run_id: str, trip: GuardTripped, policy: str) -> None:
@@ -81,7 +82,12 @@ class Verdicts:
             alert.threshold,
         )
         try:
-            self.on_budget_alert(alert)
+            returned = self.on_budget_alert(alert)
+            if inspect.iscoroutine(returned):  # an async hook nothing can await here
+                returned.close()
+                raise TypeError(
+                    "it returned a coroutine, which is never awaited: give a plain function"
+                )
         except Exception as exc:  # the user's hook: recorded, never the model call's failure
             logging.getLogger("corral.budget").exception("the on_budget_alert hook raised")
             failure = {"attempt": 1, "error": type(exc).__name__, "message": str(exc)[:500]}

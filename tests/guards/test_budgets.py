@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from corral import Alert, load_team
+from corral import Alert, InputError, load_team
 from tests.conftest import run_unblocked
 
 TEAM = """\
@@ -303,3 +303,35 @@ def test_a_budget_alert_hook_that_raises_is_recorded_and_the_run_goes_on(
         failures = [e for e in app.trace("r1") if e.kind == "failure"]
     assert [f.detail["message"] for f in failures] == ["the pager is down"]
     assert "the on_budget_alert hook raised" in caplog.text
+
+
+class _AsyncPager:
+    async def __call__(self, alert: Alert) -> None:
+        """Never awaited: refused at compile."""
+
+
+def test_an_async_budget_hook_is_refused_or_recorded_never_silently_dropped(
+    write: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: an async callable object was accepted, and a plain function returning a
+    coroutine ran without its coroutine ever being awaited (the hook silently did nothing)."""
+    budget = "{daily_tokens: 1000000, alert_threshold: 0.000001, hard_stop: false}"
+    with pytest.raises(InputError, match="an async one would never be awaited"):
+        team(write, budget).compile(db=tmp_path / "w.db", on_budget_alert=_AsyncPager())
+
+    async def page(alert: Alert) -> None:
+        """Never awaited: recorded."""
+
+    def pager(alert: Alert) -> Any:  # a plain function handing back a coroutine
+        return page(alert)
+
+    with (
+        caplog.at_level(logging.ERROR, logger="corral.budget"),
+        team(write, budget).compile(db=tmp_path / "w.db", on_budget_alert=pager) as app,
+    ):
+        result = app.run(QUESTION, run_id="r1")
+        assert (result.status, result.errors) == ("completed", [])
+        failures = [e for e in app.trace("r1") if e.kind == "failure"]
+    assert [f.detail["message"] for f in failures] == [
+        "it returned a coroutine, which is never awaited: give a plain function"
+    ]
