@@ -32,7 +32,7 @@ _WANTED: dict[str, tuple[str, Any]] = {
     "chat_models": ("a mapping of model name to chat model", lambda v: isinstance(v, Mapping)),
     "on_budget_alert": (
         "a plain function taking one Alert (an async one would never be awaited)",
-        lambda v: callable(v) and not _awaitable(v),
+        lambda v: callable(v) and not awaitable(v),
     ),
     "clock": ("a function returning the time in seconds since the epoch", callable),
     "metrics": ("a corral Metrics", lambda v: isinstance(v, Metrics)),
@@ -47,7 +47,7 @@ _WANTED: dict[str, tuple[str, Any]] = {
 }
 
 
-def _awaitable(hook: Any) -> bool:
+def awaitable(hook: Any) -> bool:
     """An ``async def`` function, or an object whose class's ``__call__`` is one (asked
     of callables only: their type has a ``__call__``)."""
     return inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(type(hook).__call__)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -13,6 +12,7 @@ from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 
 from corral.errors import InputError
+from corral.graphs._arguments import awaitable
 from corral.manifest import TeamPlan
 from corral.workspace import DEFAULT_DB, postgres_url
 
@@ -42,7 +42,7 @@ def check_config(config: RunnableConfig | None, on_step: object = None) -> None:
     another thread or checkpoint (its checkpoints written apart from its record): the run
     id says which run it is. And an ``on_step`` that is not a plain callable: an async
     one's coroutine would never be awaited, so it would never run."""
-    if on_step is not None and (not callable(on_step) or inspect.iscoroutinefunction(on_step)):
+    if on_step is not None and (not callable(on_step) or awaitable(on_step)):
         kind = "an async function" if callable(on_step) else f"a {type(on_step).__name__}"
         raise InputError(
             f"on_step must be a plain function called with each StepEvent, not {kind} "

@@ -490,8 +490,12 @@ def test_an_async_or_uncallable_on_step_is_refused_before_the_run_starts(
     async def live(event: Any) -> None:
         raise AssertionError("never awaited")
 
+    class Live:
+        async def __call__(self, event: Any) -> None:
+            raise AssertionError("never awaited")
+
     with mini(write).compile(db=tmp_path / "w.db") as app:
-        for bad in (live, 5):
+        for bad in (live, Live(), 5):
             with pytest.raises(InputError, match="on_step must be a plain function") as caught:
                 asyncio.run(app.arun({"text": "q"}, run_id="r1", on_step=bad))
             assert caught.value.field == "on_step"
