@@ -62,10 +62,10 @@ def check_config(config: RunnableConfig | None, on_step: object = None) -> None:
             field="config.recursion_limit",
         )
     for key, value in config.items():
-        shape = _SHAPES.get(key)
-        if value is not None and shape is not None and not shape(value):
+        fits, says = _SHAPES.get(key, (None, ""))
+        if value is not None and fits is not None and not fits(value):
             raise InputError(
-                f"config's {key!r} cannot be a {type(value).__name__}: {_SAYS[key]}",
+                f"config's {key!r} cannot be a {type(value).__name__}: {says}",
                 field=f"config.{key}",
             )
     given = [k for k in _OWN_KEYS if k in (config.get("configurable") or {})]
@@ -77,20 +77,23 @@ def check_config(config: RunnableConfig | None, on_step: object = None) -> None:
         )
 
 
-_SHAPES: dict[str, Callable[[object], bool]] = {
-    "tags": lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
-    "metadata": lambda v: isinstance(v, Mapping),
-    "configurable": lambda v: isinstance(v, Mapping),
-    "callbacks": lambda v: isinstance(v, list | BaseCallbackManager),
-    "max_concurrency": lambda v: type(v) is int and v >= 1,
+_SHAPES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "tags": (
+        lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
+        "give a list of strings",
+    ),
+    "metadata": (lambda v: isinstance(v, Mapping), "give a dict"),
+    "configurable": (lambda v: isinstance(v, Mapping), "give a dict"),
+    "callbacks": (
+        lambda v: isinstance(v, list | BaseCallbackManager),
+        "give a list of callback handlers or a callback manager",
+    ),
+    "max_concurrency": (
+        lambda v: type(v) is int and v >= 1,
+        "give a whole number of at least 1",
+    ),
 }
-_SAYS = {
-    "tags": "give a list of strings",
-    "metadata": "give a dict",
-    "configurable": "give a dict",
-    "callbacks": "give a list of callback handlers or a callback manager",
-    "max_concurrency": "give a whole number of at least 1",
-}
+"""Each LangChain config key checked: its test, and what to give instead."""
 
 
 def new_run_id() -> str:

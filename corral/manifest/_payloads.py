@@ -81,12 +81,11 @@ def validate(schema: type[BaseModel], value: Any) -> tuple[dict[str, Any] | None
 
 
 _LOWEST, _HIGHEST = -(2**63), 2**64 - 1  # what LangGraph's checkpoint format (msgpack) holds
-_NESTED = (dict, list)
 
 
 def _packs(payload: dict[str, Any]) -> bool:
     """Whether LangGraph's checkpoint format holds ``payload`` (msgpack, in C: a few
-    hundred nanoseconds for a small payload; the walk below only says where it fails)."""
+    hundred nanoseconds for a small payload; ``_wide`` only says where it fails)."""
     import ormsgpack  # not at import: checking a team file never needs it
 
     try:
@@ -99,21 +98,15 @@ def _packs(payload: dict[str, Any]) -> bool:
 def _wide(value: Any) -> list[Any] | None:
     """The path to the first whole number of a JSON value that msgpack cannot hold, and
     the number last; None if there is none."""
-    kind = type(value)
-    if kind is int:
+    if type(value) is int:
         return None if _LOWEST <= value <= _HIGHEST else [value]
-    if kind is dict:
-        for key, item in value.items():
-            if type(item) is int or type(item) in _NESTED:
-                found = _wide(item)
-                if found is not None:
-                    return [key, *found]
-    elif kind is list:
-        for index, item in enumerate(value):
-            if type(item) is int or type(item) in _NESTED:
-                found = _wide(item)
-                if found is not None:
-                    return [index, *found]
+    inside = (
+        value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    )
+    for key, item in inside:
+        found = _wide(item)
+        if found is not None:
+            return [key, *found]
     return None
 
 
